@@ -1,0 +1,1 @@
+"""Sans-IO translation between bytes and the canonical model."""

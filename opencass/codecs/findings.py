@@ -1,0 +1,155 @@
+"""The catalogue of finding codes, and the Finding record every validator returns.
+
+Codes are stable: participants' systems and our tests key on them, never on message text.  A
+code's severity is fixed here; its scope is ``file`` when the finding rejects the whole file
+(framing, header, trailer, encoding, limits) and ``record`` when it rejects one record.  The
+README lists this catalogue (``python -m opencass.codecs.findings`` prints it as Markdown).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Severity(enum.StrEnum):
+    """Errors reject (a record or the file); warnings never do."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Scope(enum.StrEnum):
+    """What a finding rejects when it is an error."""
+
+    FILE = "file"
+    RECORD = "record"
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """A catalogue entry."""
+
+    code: str
+    severity: Severity
+    scope: Scope
+    summary: str
+
+
+E, W = Severity.ERROR, Severity.WARNING
+FILE, REC = Scope.FILE, Scope.RECORD
+
+_ENTRIES = (
+    # --- whole input -------------------------------------------------------------------------
+    Code("FORMAT_UNKNOWN", E, FILE, "neither a HOT file nor an opencass XML message"),
+    Code("FILE_EMPTY", E, FILE, "the file has no records"),
+    Code("FILE_TOO_LARGE", E, FILE, "the file exceeds the size limit"),
+    Code("TOO_MANY_RECORDS", E, FILE, "the file exceeds the record-count limit"),
+    Code("FINDINGS_TRUNCATED", W, FILE, "more findings than the report lists; counts stay exact"),
+    # --- HOT encoding ------------------------------------------------------------------------
+    Code("ENCODING_NON_ASCII", E, FILE, "a byte outside ASCII"),
+    Code("ENCODING_CONTROL_CHAR", E, FILE, "a control character (other than the line end)"),
+    Code("LINE_TOO_LONG", E, FILE, "a line longer than 250 characters"),
+    Code("LINE_BLANK", W, FILE, "an empty line, skipped"),
+    # --- HOT framing -------------------------------------------------------------------------
+    Code("HEADER_MISSING", E, FILE, "the first record is not a header (AAA/ALS)"),
+    Code("HEADER_DUPLICATE", E, FILE, "a second header record"),
+    Code("TRAILER_MISSING", E, FILE, "no trailer (TTT) record at the end"),
+    Code("TRAILER_DUPLICATE", E, FILE, "a second trailer record"),
+    Code("RECORD_AFTER_TRAILER", E, FILE, "records after the trailer"),
+    Code("HEADER_INVALID", E, FILE, "a header field is malformed (see field and columns)"),
+    Code("TRAILER_INVALID", E, FILE, "a trailer field is malformed (see field and columns)"),
+    Code("PERIOD_INVALID", E, FILE, "billing period ends before it starts"),
+    Code("TRAILER_COUNT_MISMATCH", E, FILE, "a trailer count differs from the records in the file"),
+    Code("TRAILER_TOTAL_INCONSISTENT", E, FILE, "trailer total is not AWB + CCA + DCM counts"),
+    Code("HASH_TOTAL_MISMATCH", W, FILE, "trailer hash total differs from opencass's algorithm"),
+    # --- HOT record fields -------------------------------------------------------------------
+    Code("RECORD_TYPE_UNKNOWN", E, REC, "record identifier not known in this dialect"),
+    Code("FIELD_NOT_NUMERIC", E, REC, "a numeric field holds other characters"),
+    Code("FIELD_REQUIRED", E, REC, "a mandatory field is blank"),
+    Code("FIELD_INVALID_DATE", E, REC, "a date field is not a valid YYMMDD date"),
+    Code("FIELD_INVALID_INDICATOR", E, REC, "an indicator holds a value outside its code list"),
+    Code("FIELD_INVALID_RATE", E, REC, "rate of exchange not in the form 00000.00000"),
+    Code("CURRENCY_UNKNOWN", E, REC, "not an ISO 4217 currency code"),
+    Code("AWB_CHECK_DIGIT", E, REC, "AWB serial check digit (first seven digits mod 7) is wrong"),
+    Code("AGENT_CHECK_DIGIT", E, REC, "agent code check digit (first ten digits mod 7) is wrong"),
+    Code("AIRLINE_PREFIX_MISMATCH", E, REC, "record's airline prefix differs from the header's"),
+    Code("EXCHANGE_RATE_MISSING", E, REC, "record currency differs from the file's, no rate given"),
+    Code("AWB_DUPLICATE", E, REC, "the same AWB is billed twice in the file"),
+    Code("CORRECTION_ORIGINAL_MISSING", E, REC, "a revised record (CCR/DCR) without its original"),
+    Code("CORRECTION_REVISED_MISSING", E, REC, "an original record (CCO/DCO) without its revision"),
+    Code("CORRECTION_DUPLICATE", E, REC, "the same correction record appears twice"),
+    Code("CHARGES_ON_NON_REVENUE", W, REC, "a void or service AWB carries charges"),
+    Code("OTHER_CHARGES_TOTAL_MISMATCH", W, REC, "itemised other charges do not add up to the total"),
+    Code("OTHER_CHARGES_ORPHAN", W, REC, "itemised other charges do not follow their AWB/correction"),
+    Code("OTHER_CHARGES_UNPARSED", W, REC, "itemised other-charges record kept verbatim"),
+    # --- XML ---------------------------------------------------------------------------------
+    Code("XML_DOCTYPE_FORBIDDEN", E, FILE, "the document has a DOCTYPE (entities, DTDs refused)"),
+    Code("XML_MALFORMED", E, FILE, "not well-formed XML"),
+    Code("XML_TOO_DEEP", E, FILE, "element nesting exceeds the depth limit"),
+    Code("XML_ROOT_UNKNOWN", E, FILE, "the root element is not an opencass message"),
+    Code("XML_SCHEMA_INVALID", E, FILE, "the document violates the opencass XSD"),
+    Code("XML_VALUE_INVALID", E, REC, "a value is not usable (e.g. an unknown code-list member)"),
+)
+
+CATALOGUE: dict[str, Code] = {c.code: c for c in _ENTRIES}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem found in an input, located as precisely as the format allows."""
+
+    code: str
+    severity: Severity
+    scope: Scope
+    line: int | None
+    record_type: str | None
+    field: str | None
+    columns: tuple[int, int] | None
+    message: str
+
+    @property
+    def is_error(self) -> bool:
+        """True when the finding rejects something."""
+        return self.severity is Severity.ERROR
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready mapping in the documented key order."""
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "scope": str(self.scope),
+            "line": self.line,
+            "record_type": self.record_type,
+            "field": self.field,
+            "columns": list(self.columns) if self.columns else None,
+            "message": self.message,
+        }
+
+
+def finding(
+    code: str,
+    message: str,
+    *,
+    line: int | None = None,
+    record_type: str | None = None,
+    field: str | None = None,
+    columns: tuple[int, int] | None = None,
+    scope: Scope | None = None,
+) -> Finding:
+    """A Finding for catalogue ``code``; ``scope`` overrides the catalogue's (header fields)."""
+    entry = CATALOGUE[code]
+    return Finding(
+        code, entry.severity, scope or entry.scope, line, record_type, field, columns, message
+    )
+
+
+def catalogue_markdown() -> str:
+    """The catalogue as a Markdown table (for the README)."""
+    rows = ["| code | severity | scope | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{c.code}` | {c.severity} | {c.scope} | {c.summary} |" for c in _ENTRIES]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(catalogue_markdown())

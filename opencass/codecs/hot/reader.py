@@ -1,0 +1,380 @@
+"""Streaming, sans-IO decoder and validator of HOT files.
+
+Theory of operation
+-------------------
+``HotReader.feed(chunk)`` takes bytes as they arrive and yields ``(line, record)`` for every
+complete line it could decode; ``close()`` yields what is left and runs the end-of-file checks.
+Findings accumulate in ``reader.findings`` (at most ``max_findings`` are kept; the counts stay
+exact).  Memory is bounded by one chunk plus the cross-record state of ``FileChecker``.
+
+A line goes through: encoding (ASCII, no control characters, at most 250 characters) → padding
+to 250 → framing (header first, one trailer last) → the record's layout (fast path, then the
+field diagnostics when it fails) → the cross-record checks.  File-level errors (encoding,
+framing, header, trailer) reject the whole file; record-level errors reject the record, which
+is still yielded so that a caller can show it, with its line in ``rejected_lines``.
+
+Framing: the first line must be a header (``AAA``/``ALS``); the dialect is read from it.  A
+second header, records after the trailer or a missing trailer are file errors.  An empty line
+is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+from opencass.codecs.checks import FileChecker, hash_total, locate
+from opencass.codecs.findings import Finding, Scope, Severity, finding
+from opencass.codecs.hot.layouts import (
+    DIALECTS,
+    OTHER_CHARGES,
+    RECORD_LENGTH,
+    DialectLayouts,
+    Layout,
+    detect_dialect,
+)
+from opencass.codecs.hot.records import Malformed, check_fields, currency_units, decoder_for
+from opencass.model import (
+    AwbRecord,
+    BillingHeader,
+    BillingTrailer,
+    CorrectionRecord,
+    DetailRecord,
+    Dialect,
+    RawRecord,
+)
+
+__all__ = ["DEFAULT_MAX_RECORDS", "HotReader"]
+
+DEFAULT_MAX_RECORDS = 5_000_000
+DEFAULT_MAX_FINDINGS = 10_000
+_HEADER_IDS = ("AAA", "ALS")
+# Cross-record checks still run when the header could not be read; they compare with nothing.
+_NO_HEADER = BillingHeader("", "", "", date.min, date.min, date.min, "", "", "", "")
+
+
+class HotReader:
+    """Decode and validate a HOT file fed in chunks of bytes."""
+
+    def __init__(
+        self,
+        *,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        max_findings: int = DEFAULT_MAX_FINDINGS,
+    ) -> None:
+        self.max_records = max_records
+        self.max_findings = max_findings
+        self.findings: list[Finding] = []
+        self.errors = 0
+        self.warnings = 0
+        self.file_errors = 0
+        self.line = 0
+        self.dialect: Dialect | None = None
+        self.header: BillingHeader | None = None
+        self.trailer: BillingTrailer | None = None
+        self.checker: FileChecker | None = None
+        self.line_ending = "\n"
+        self._layouts: DialectLayouts | None = None
+        self._decoders: dict[str, tuple[Layout, Any, dict[str, tuple[int, int]]]] = {}
+        self._rest = b""
+        self._mu = 2
+        self._bad_lines: set[int] = set()
+        self._after_trailer_reported = False
+        self._too_many = False
+        self._closed = False
+        self._started = False
+        self._trailer_line: int | None = None
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _add(self, found: Finding) -> None:
+        if found.severity is Severity.ERROR:
+            self.errors += 1
+            if found.scope is Scope.FILE:
+                self.file_errors += 1
+            elif found.line is not None:
+                self._bad_lines.add(found.line)
+        else:
+            self.warnings += 1
+        if len(self.findings) < self.max_findings:
+            self.findings.append(found)
+
+    def _extend(self, found: list[Finding]) -> None:
+        for f in found:
+            self._add(f)
+
+    @property
+    def rejected_lines(self) -> set[int]:
+        """Lines whose records are rejected by record-level errors."""
+        extra = self.checker.rejected_lines if self.checker else set()
+        return self._bad_lines | extra
+
+    @property
+    def valid(self) -> bool:
+        """No error so far."""
+        return self.errors == 0
+
+    # -- input --------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> Iterator[tuple[int, Any]]:
+        """Yield ``(line, record)`` for every complete line in ``data`` (plus buffered bytes)."""
+        if not data:
+            return
+        lines = (self._rest + data).split(b"\n")
+        self._rest = lines.pop()
+        line_no = self.line
+        if line_no == 0 and lines and lines[0].endswith(b"\r"):
+            self.line_ending = "\r\n"
+        for raw in lines:
+            line_no += 1
+            self.line = line_no
+            if raw[-1:] == b"\r":
+                raw = raw[:-1]
+            if raw.isascii() and len(raw) <= RECORD_LENGTH:
+                text = raw.decode("ascii")
+                if text.isprintable() and text:
+                    rec = self._record(text.ljust(RECORD_LENGTH), line_no)
+                    if rec is not None:
+                        yield line_no, rec
+                    continue
+            self._bad_line(raw, line_no)
+
+    def close(self) -> Iterator[tuple[int, Any]]:
+        """Yield the last line (if unterminated) and run the end-of-file checks."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._rest:
+            rest, self._rest = self._rest, b""
+            yield from self.feed(rest + b"\n")
+        self._finish()
+
+    # -- per line -----------------------------------------------------------------------------
+
+    def _bad_line(self, raw: bytes, line: int) -> None:
+        if not raw:
+            self._add(finding("LINE_BLANK", "empty line skipped", line=line))
+            return
+        if len(raw) > RECORD_LENGTH:
+            self._add(
+                finding(
+                    "LINE_TOO_LONG",
+                    f"line has {len(raw)} characters, at most {RECORD_LENGTH} allowed",
+                    line=line,
+                    columns=(RECORD_LENGTH + 1, len(raw)),
+                )
+            )
+        for col, byte in enumerate(raw, 1):
+            if byte >= 0x80:
+                code, what = "ENCODING_NON_ASCII", f"byte 0x{byte:02X} is not ASCII"
+            elif byte < 0x20 or byte == 0x7F:
+                code, what = "ENCODING_CONTROL_CHAR", f"control character 0x{byte:02X}"
+            else:
+                continue
+            self._add(finding(code, f"{what} at column {col}", line=line, columns=(col, col)))
+            break  # one encoding finding per line is enough to locate it
+
+    def _record(self, text: str, line: int) -> Any:
+        rid = text[:3]
+        if not self._started:
+            return self._header(text, line)
+        if self.trailer is not None:
+            if not self._after_trailer_reported:
+                self._after_trailer_reported = True
+                self._add(
+                    finding("RECORD_AFTER_TRAILER", "records follow the trailer", line=line)
+                )
+            return None
+        if rid == "TTT":
+            return self._trailer(text, line)
+        if rid in _HEADER_IDS:
+            self._add(finding("HEADER_DUPLICATE", "a second header record", line=line))
+            return None
+        return self._detail(text, rid, line)
+
+    def _header(self, text: str, line: int) -> BillingHeader | None:
+        rid = text[:3]
+        if rid not in _HEADER_IDS:
+            self._add(
+                finding(
+                    "HEADER_MISSING",
+                    f"the first record must be a header (AAA or ALS), found {rid!r}",
+                    line=line,
+                    record_type=rid,
+                    columns=(1, 3),
+                )
+            )
+            # Read on with a hand-off layout so the rest still gets its findings.
+            self._start(Dialect.HANDOFF, None)
+            return self._detail(text, rid, line) if rid != "TTT" else self._trailer(text, line)
+        dialect = detect_dialect(text)
+        layout = DIALECTS[dialect].header
+        try:
+            header: BillingHeader = decoder_for(layout)(text, 2)
+        except Malformed:
+            self._extend(check_fields(layout, text, line, Scope.FILE))
+            self._start(dialect, None)
+            return None
+        if header.period_end < header.period_start:
+            self._add(
+                finding(
+                    "PERIOD_INVALID",
+                    f"billing period ends {header.period_end} before it starts "
+                    f"{header.period_start}",
+                    line=line,
+                    record_type=rid,
+                    field="period_end",
+                )
+            )
+        self._start(dialect, header)
+        return header
+
+    def _start(self, dialect: Dialect, header: BillingHeader | None) -> None:
+        self.dialect = dialect
+        self._layouts = DIALECTS[dialect]
+        self.header = header
+        self._started = True
+        self.checker = FileChecker(header or _NO_HEADER)
+        if header is not None and header.currency:
+            self._mu = currency_units(header.currency)
+        for rid, layout in self._layouts.details.items():
+            cols = {f.name: f.columns for f in layout.fields}
+            self._decoders[rid] = (layout, decoder_for(layout), cols)
+
+    def _detail(self, text: str, rid: str, line: int) -> DetailRecord | None:
+        checker = self.checker
+        assert checker is not None
+        found = self._decoders.get(rid)
+        if self.line - 2 >= self.max_records and not self._too_many:
+            self._too_many = True
+            self._add(
+                finding(
+                    "TOO_MANY_RECORDS",
+                    f"more than {self.max_records} records; the rest is not read",
+                    line=line,
+                )
+            )
+        if self._too_many:
+            return None
+        if found is None:
+            self._add(
+                finding(
+                    "RECORD_TYPE_UNKNOWN",
+                    f"record type {rid!r} is not known in the {self.dialect} dialect",
+                    line=line,
+                    record_type=rid,
+                    columns=(1, 3),
+                )
+            )
+            return None
+        layout, decode, cols = found
+        try:
+            rec = decode(text, self._mu)
+        except Malformed:
+            if layout is OTHER_CHARGES:
+                return self._unparsed(text, rid, line)
+            self._extend(check_fields(layout, text, line))
+            return None
+        if isinstance(rec, AwbRecord | CorrectionRecord):
+            self._mu = currency_units(rec.currency)
+        issues = checker.record(rec, line)
+        if issues:
+            self._extend(locate(issues, cols))
+        return rec  # type: ignore[no-any-return]
+
+    def _unparsed(self, text: str, rid: str, line: int) -> RawRecord:
+        assert self.checker is not None
+        self.checker.counts[rid] += 1
+        self._add(
+            finding(
+                "OTHER_CHARGES_UNPARSED",
+                f"{rid} does not fit the provisional itemised layout; kept verbatim",
+                line=line,
+                record_type=rid,
+            )
+        )
+        return RawRecord(rid, text)
+
+    def _trailer(self, text: str, line: int) -> BillingTrailer | None:
+        assert self._layouts is not None
+        layout = self._layouts.trailer
+        try:
+            trailer: BillingTrailer = decoder_for(layout)(text, 2)
+        except Malformed:
+            self._extend(check_fields(layout, text, line, Scope.FILE))
+            self.trailer = BillingTrailer("", "", "", "", 0, 0, 0, 0)
+            return None
+        self.trailer = trailer
+        self._trailer_line = line
+        return trailer
+
+    # -- end of file ---------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        if not self._started:
+            self._add(finding("FILE_EMPTY", "the file holds no records"))
+            return
+        assert self.checker is not None
+        self._extend(self.checker.finish())
+        if self.trailer is None:
+            self._add(finding("TRAILER_MISSING", "the file ends without a trailer (TTT) record"))
+            return
+        if self.trailer.country:  # decoded: compare its counts
+            self._check_trailer(self.trailer, self.checker)
+
+    def _check_trailer(self, t: BillingTrailer, checker: FileChecker) -> None:
+        n = checker.counts
+        line = self._trailer_line
+        actual = {
+            "awb_count": n["AWM"] + n["AWB"],
+            "cca_count": n["CCO"] + n["CCR"],
+            "dcm_count": n["DCO"] + n["DCR"],
+        }
+        actual["total_count"] = sum(actual.values())
+        declared = {k: getattr(t, k) for k in actual}
+        for rid, count in t.type_counts:
+            if count is not None:
+                actual[f"count_{rid}"], declared[f"count_{rid}"] = n[rid], count
+        for name, value in declared.items():
+            if value != actual[name]:
+                self._add(
+                    finding(
+                        "TRAILER_COUNT_MISMATCH",
+                        f"trailer {name} is {value}, the file has {actual[name]}",
+                        line=line,
+                        record_type="TTT",
+                        field=name,
+                        columns=self._columns(name),
+                    )
+                )
+        if t.total_count != t.awb_count + t.cca_count + t.dcm_count:
+            self._add(
+                finding(
+                    "TRAILER_TOTAL_INCONSISTENT",
+                    f"trailer total {t.total_count} is not "
+                    f"{t.awb_count} + {t.cca_count} + {t.dcm_count}",
+                    line=line,
+                    record_type="TTT",
+                    field="total_count",
+                    columns=self._columns("total_count"),
+                )
+            )
+        if t.hash_total:  # zero or blank: not given
+            expected = hash_total(checker.serial_sum)
+            if t.hash_total != expected:
+                self._add(
+                    finding(
+                        "HASH_TOTAL_MISMATCH",
+                        f"hash total {t.hash_total} differs from opencass's {expected} "
+                        "(Σ AWB serials mod 10^12)",
+                        line=line,
+                        record_type="TTT",
+                        field="hash_total",
+                        columns=self._columns("hash_total"),
+                    )
+                )
+
+    def _columns(self, name: str) -> tuple[int, int] | None:
+        assert self._layouts is not None
+        return next((f.columns for f in self._layouts.trailer.fields if f.name == name), None)

@@ -1,0 +1,118 @@
+"""Encoding of HOT files: whole files from the model, or streamed record by record."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from opencass.codecs.checks import hash_total
+from opencass.codecs.hot.layouts import DIALECTS, Layout
+from opencass.codecs.hot.records import EncodeError, encode_record
+from opencass.model import (
+    AwbRecord,
+    BillingFile,
+    BillingHeader,
+    BillingTrailer,
+    CorrectionRecord,
+    DetailRecord,
+    Dialect,
+    RawRecord,
+    minor_units,
+)
+
+__all__ = ["HotWriter", "build_trailer", "encode"]
+
+_TYPE_COUNT_IDS = {
+    Dialect.HANDOFF: ("AWM", "AW1", "AW2", "AW3", "AW4", "AW5", "CCR", "CCO", "DCR", "DCO"),
+    Dialect.PARTICIPANT: ("AW1", "CC3", "DC3"),
+}
+
+
+def build_trailer(
+    header: BillingHeader,
+    records: Iterable[DetailRecord],
+    dialect: Dialect,
+    *,
+    office: str = "",
+    type_counts: bool = True,
+) -> BillingTrailer:
+    """A trailer whose counts (and, in the participant dialect, hash total) fit ``records``."""
+    n: Counter[str] = Counter()
+    serials = 0
+    for r in records:
+        n[r.record_id] += 1
+        if not isinstance(r, RawRecord):
+            serials += int(r.awb_serial)
+    awb, cca, dcm = n["AWM"] + n["AWB"], n["CCO"] + n["CCR"], n["DCO"] + n["DCR"]
+    counts = tuple((rid, n[rid]) for rid in _TYPE_COUNT_IDS[dialect]) if type_counts else ()
+    return BillingTrailer(
+        country=header.country,
+        office=office if dialect is Dialect.HANDOFF else "",
+        airline_prefix=header.airline_prefix,
+        branch=header.branch,
+        awb_count=awb,
+        cca_count=cca,
+        dcm_count=dcm,
+        total_count=awb + cca + dcm,
+        type_counts=counts,
+        hash_total=hash_total(serials) if dialect is Dialect.PARTICIPANT else None,
+    )
+
+
+class HotWriter:
+    """Encode one file record by record (for files too large to hold as a model)."""
+
+    def __init__(self, header: BillingHeader, dialect: Dialect, line_ending: str = "\n") -> None:
+        self.dialect = dialect
+        self.layouts = DIALECTS[dialect]
+        self.header = header
+        self.end = line_ending
+        self.counts: Counter[str] = Counter()
+        self.serials = 0
+        self._mu = minor_units(header.currency) if header.currency else 2
+
+    def header_line(self) -> str:
+        """The encoded header line."""
+        return encode_record(self.layouts.header, self.header) + self.end
+
+    def line(self, record: DetailRecord) -> str:
+        """The encoded line of one detail record."""
+        self.counts[record.record_id] += 1
+        if isinstance(record, RawRecord):
+            return record.text.ljust(250) + self.end
+        self.serials += int(record.awb_serial)
+        layout: Layout | None = self.layouts.details.get(record.record_id)
+        if layout is None:
+            raise EncodeError(f"{record.record_id} has no layout in the {self.dialect} dialect")
+        if isinstance(record, AwbRecord | CorrectionRecord):
+            self._mu = minor_units(record.currency)
+        return encode_record(layout, record, self._mu) + self.end
+
+    def trailer_line(self, trailer: BillingTrailer | None = None, office: str = "") -> str:
+        """The trailer: ``trailer`` as given, or one computed from the lines written."""
+        if trailer is None:
+            n, dialect = self.counts, self.dialect
+            awb, cca, dcm = n["AWM"] + n["AWB"], n["CCO"] + n["CCR"], n["DCO"] + n["DCR"]
+            trailer = BillingTrailer(
+                country=self.header.country,
+                office=office if dialect is Dialect.HANDOFF else "",
+                airline_prefix=self.header.airline_prefix,
+                branch=self.header.branch,
+                awb_count=awb,
+                cca_count=cca,
+                dcm_count=dcm,
+                total_count=awb + cca + dcm,
+                type_counts=tuple((rid, n[rid]) for rid in _TYPE_COUNT_IDS[dialect]),
+                hash_total=hash_total(self.serials) if dialect is Dialect.PARTICIPANT else None,
+            )
+        return encode_record(self.layouts.trailer, trailer) + self.end
+
+
+def encode(file: BillingFile, dialect: Dialect | None = None) -> bytes:
+    """The bytes of ``file`` in its own dialect (or ``dialect``); the trailer as the model has it."""
+    dialect = dialect or file.dialect
+    w = HotWriter(file.header, dialect, file.line_ending)
+    parts = [w.header_line(), *(w.line(r) for r in file.records)]
+    trailer = file.trailer if dialect is file.dialect else None
+    parts.append(w.trailer_line(trailer, file.trailer.office))
+    return "".join(parts).encode("ascii")

@@ -1,0 +1,29 @@
+"""What every decoder returns: the decoded file (when framing allowed it) and all findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opencass.codecs.findings import Finding, Severity
+from opencass.model import BillingFile
+
+
+@dataclass(slots=True)
+class DecodeResult:
+    """The outcome of decoding and validating one input."""
+
+    format: str  # "hot" or "xml"
+    dialect: str | None
+    file: BillingFile | None
+    findings: list[Finding] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Finding]:
+        """The findings that reject something."""
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+    @property
+    def valid(self) -> bool:
+        """True when no finding is an error (warnings allowed)."""
+        return self.counts.get("errors", len(self.errors)) == 0
