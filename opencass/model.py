@@ -167,9 +167,9 @@ class BillingHeader:
     period_end: date
     billing_date: date
     file_number: str
-    currency: str  # "" where the layout has no currency (participant dialect)
-    branch: str
-    agent_code: str  # IATA 7-digit code in an agent hand-off file, else ""
+    currency: str = ""  # "" where the layout has no currency (participant dialect)
+    branch: str = ""
+    agent_code: str = ""  # IATA 7-digit code in an agent hand-off file, else ""
     reserved: tuple[str, ...] = ()
 
 
@@ -352,13 +352,13 @@ class BillingTrailer:
     """Last record of a file (``TTT``): record counts and, in the participant dialect, a hash."""
 
     country: str
-    office: str
     airline_prefix: str
-    branch: str
     awb_count: int
     cca_count: int
     dcm_count: int
     total_count: int
+    office: str = ""  # CASS office code (hand-off dialect)
+    branch: str = ""
     type_counts: tuple[tuple[str, int | None], ...] = ()  # per record id; None where blank
     hash_total: int | None = None  # participant dialect; None when blank (0 also means "not given")
     reserved: tuple[str, ...] = ()

@@ -205,6 +205,7 @@ class FileChecker:
     # -- itemised other charges ---------------------------------------------------------------
 
     def _other_charges(self, rec: OtherChargesRecord, line: int | None, out: list[Finding]) -> None:
+        self.serial_sum += int(rec.awb_serial)
         parent = self._oc_parent
         wants_awb = rec.record_id == "AW1"
         fits = parent is not None and (

@@ -303,7 +303,7 @@ class HotReader:
             trailer: BillingTrailer = decoder_for(layout)(text, 2)
         except Malformed:
             self._extend(check_fields(layout, text, line, Scope.FILE))
-            self.trailer = BillingTrailer("", "", "", "", 0, 0, 0, 0)
+            self.trailer = BillingTrailer("", "", 0, 0, 0, 0)
             return None
         self.trailer = trailer
         self._trailer_line = line

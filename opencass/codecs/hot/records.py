@@ -121,10 +121,10 @@ def _model_defaults(model: type) -> dict[str, Any]:
 
 def _field_code(i: int, f: Field, out: list[str]) -> str:
     """Append the statements decoding field ``i``; return the expression of its value."""
-    v = f"v[{i}]"
+    v = f"v{i}"
     blank = repr(" " * f.width)
     k = f.kind
-    if k in (Kind.ID, Kind.RES, Kind.NUM):
+    if k in (Kind.ID, Kind.RES, Kind.NUM, Kind.CUR):
         return v
     if k is Kind.TEXT:
         return f"{v}.rstrip()"
@@ -146,18 +146,19 @@ def _field_code(i: int, f: Field, out: list[str]) -> str:
         out.append("else: raise Malformed")
         return f"x{i}"
     if k is Kind.DATE:
-        return f"_date({v})"
+        return f"(_DATES.get({v}) or _date({v}))"
     if k is Kind.DATEOPT:
-        return f"(None if {v} == {blank} else _date({v}))"
+        return f"(None if {v} == {blank} else _DATES.get({v}) or _date({v}))"
     if k in (Kind.AMOUNT, Kind.DEC1, Kind.DEC2):
         places = {Kind.AMOUNT: "mu", Kind.DEC1: "1", Kind.DEC2: "2"}[k]
         zero = repr("0" * f.width)
-        return f"(_Z[{places}] if {v} == {zero} else _D({v}).scaleb(-{places}))"
+        out.append(f"x{i} = _Z[{places}] if {v} == {zero} else _D({v}).scaleb(-{places})")
+        return f"x{i}"
     if k is Kind.RATE:
-        out.append(f"if {v}[5] != '.' or not ({v}[:5] + {v}[6:]).isdigit(): raise Malformed")
-        return f"_D({v})"
-    if k is Kind.CUR:
-        return v
+        out.append(f"if {v} == '00000.00000': x{i} = _RZ")
+        out.append(f"elif {v}[5] != '.' or not ({v}[:5] + {v}[6:]).isdigit(): raise Malformed")
+        out.append(f"else: x{i} = _D({v})")
+        return f"x{i}"
     if k is Kind.IND:
         out.append(f"if {v} not in {f.allowed!r}: raise Malformed")
         return f"{v}.rstrip()"
@@ -190,18 +191,19 @@ def _compile(layout: Layout) -> Callable[[str, int], Any]:
     exprs: dict[str, str] = {}
     cur = next((i for i, f in enumerate(layout.fields) if f.kind is Kind.CUR), None)
     if cur is not None:
-        out.append(f"mu = _mu(v[{cur}])")
+        out.append(f"mu = _MU.get(v{cur})")
+        out.append(f"if mu is None: mu = _mu(v{cur})")
     for i, f in enumerate(layout.fields):
         exprs[f.name] = _field_code(i, f, out)
     for f in layout.fields:  # apply signs once their amounts are known
         if f.kind is Kind.SIGN:
             amount = exprs[f.allowed]
-            exprs[f.allowed] = f"({amount}.copy_negate() if {exprs[f.name]} == '-' else {amount})"
+            out.append(f"if {exprs[f.name]} == '-': {amount} = {amount}.copy_negate()")
     digits = [i for i, f in enumerate(layout.fields) if f.kind in _DIGIT_KINDS]
     defaults = _model_defaults(layout.model)
     args = [_model_expr(layout, f.name, exprs, defaults) for f in fields(layout.model)]
     body = [
-        "v = _get(s)",
+        "(" + "".join(f"v{i}, " for i in range(len(layout.fields))) + ") = v = _get(s)",
         "if not ''.join(_digits(v)).isdigit(): raise Malformed",
         *out,
         "return _build(" + ", ".join(args) + ")",
@@ -212,6 +214,9 @@ def _compile(layout: Layout) -> Callable[[str, int], Any]:
         "_digits": itemgetter(*digits) if len(digits) > 1 else (lambda v: (v[digits[0]],)),
         "_build": frozen_builder(layout.model),
         "_date": parse_date,
+        "_DATES": _DATES,
+        "_MU": _MU,
+        "_RZ": Decimal("0.00000"),
         "_mu": currency_units,
         "_D": Decimal,
         "_Z": _ZEROS,
@@ -353,11 +358,17 @@ def _encode_field(f: Field, record: Any, value: Any, mu: int) -> str:  # noqa: P
     return _fit(str(value), f)
 
 
-def encode_record(layout: Layout, record: Any, default_mu: int = 2) -> str:
-    """The 250-character line of ``record`` under ``layout`` (no line end)."""
+def encode_record(
+    layout: Layout, record: Any, default_mu: int = 2, *, keep_reserved: bool = True
+) -> str:
+    """The 250-character line of ``record`` under ``layout`` (no line end).
+
+    Reserved positions are written from ``record.reserved`` (blank when it is empty or when
+    ``keep_reserved`` is false, e.g. when the record came from another dialect).
+    """
     cur = getattr(record, "currency", "")
     mu = minor_units(cur) if cur else default_mu
-    reserved = iter(getattr(record, "reserved", ()) or ())
+    reserved = iter((getattr(record, "reserved", ()) or ()) if keep_reserved else ())
     counts = dict(getattr(record, "type_counts", ()) or ())
     parts: list[str] = []
     for f in layout.fields:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 
 from opencass.codecs.checks import hash_total
 from opencass.codecs.hot.layouts import DIALECTS, Layout
@@ -62,8 +63,16 @@ def build_trailer(
 class HotWriter:
     """Encode one file record by record (for files too large to hold as a model)."""
 
-    def __init__(self, header: BillingHeader, dialect: Dialect, line_ending: str = "\n") -> None:
+    def __init__(
+        self,
+        header: BillingHeader,
+        dialect: Dialect,
+        line_ending: str = "\n",
+        *,
+        keep_reserved: bool = True,
+    ) -> None:
         self.dialect = dialect
+        self.keep = keep_reserved
         self.layouts = DIALECTS[dialect]
         self.header = header
         self.end = line_ending
@@ -73,7 +82,7 @@ class HotWriter:
 
     def header_line(self) -> str:
         """The encoded header line."""
-        return encode_record(self.layouts.header, self.header) + self.end
+        return encode_record(self.layouts.header, self.header, keep_reserved=self.keep) + self.end
 
     def line(self, record: DetailRecord) -> str:
         """The encoded line of one detail record."""
@@ -86,7 +95,7 @@ class HotWriter:
             raise EncodeError(f"{record.record_id} has no layout in the {self.dialect} dialect")
         if isinstance(record, AwbRecord | CorrectionRecord):
             self._mu = minor_units(record.currency)
-        return encode_record(layout, record, self._mu) + self.end
+        return encode_record(layout, record, self._mu, keep_reserved=self.keep) + self.end
 
     def trailer_line(self, trailer: BillingTrailer | None = None, office: str = "") -> str:
         """The trailer: ``trailer`` as given, or one computed from the lines written."""
@@ -105,13 +114,19 @@ class HotWriter:
                 type_counts=tuple((rid, n[rid]) for rid in _TYPE_COUNT_IDS[dialect]),
                 hash_total=hash_total(self.serials) if dialect is Dialect.PARTICIPANT else None,
             )
-        return encode_record(self.layouts.trailer, trailer) + self.end
+        return encode_record(self.layouts.trailer, trailer, keep_reserved=self.keep) + self.end
 
 
 def encode(file: BillingFile, dialect: Dialect | None = None) -> bytes:
     """The bytes of ``file`` in its own dialect (or ``dialect``); the trailer as the model has it."""
     dialect = dialect or file.dialect
-    w = HotWriter(file.header, dialect, file.line_ending)
+    header = file.header
+    if dialect is Dialect.HANDOFF and not header.currency:
+        # The participant header has no currency; the hand-off header takes the records'.
+        first = next((r for r in file.records if isinstance(r, AwbRecord | CorrectionRecord)), None)
+        if first is not None:
+            header = replace(header, currency=first.currency)
+    w = HotWriter(header, dialect, file.line_ending, keep_reserved=dialect is file.dialect)
     parts = [w.header_line(), *(w.line(r) for r in file.records)]
     trailer = file.trailer if dialect is file.dialect else None
     parts.append(w.trailer_line(trailer, file.trailer.office))

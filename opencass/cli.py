@@ -1,0 +1,215 @@
+"""The ``opencass`` command.
+
+Exit codes (the contract in ARCHITECTURE.md): 0 success, 1 the input was judged bad,
+2 usage or configuration error, 3 internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from opencass import __version__
+from opencass.codecs import detect_format, hot
+from opencass.codecs.findings import Finding, finding
+from opencass.codecs.result import DecodeResult
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+DEFAULT_CONFIG = "/etc/opencass"
+READ_CHUNK = 1 << 20
+MAX_XML_BYTES = 512 * 2**20
+
+
+class UsageError(Exception):
+    """Bad arguments or an unreadable input path (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="DIR",
+        default=os.environ.get("OPENCASS_CONFIG", DEFAULT_CONFIG),
+        help="configuration directory (env OPENCASS_CONFIG, default %(default)s)",
+    )
+    p = _Parser(prog="opencass", description="Open CASS gateway.", parents=[common])
+    p.add_argument("--version", action="version", version=f"opencass {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    v = sub.add_parser("validate", parents=[common], help="validate a HOT or XML billing file")
+    v.add_argument("file", type=Path)
+    v.add_argument("--format", choices=["text", "json"], default="text")
+
+    c = sub.add_parser("convert", parents=[common], help="convert between HOT, XML and JSON-LD")
+    c.add_argument("file", type=Path)
+    c.add_argument("--to", choices=["hot", "xml", "jsonld"], required=True)
+    c.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
+    c.add_argument("--dialect", choices=["handoff", "participant"], help="HOT dialect to write")
+    c.add_argument("--format", choices=["text", "json"], default="text", help="findings format")
+
+    d = sub.add_parser("demo", parents=[common], help="demo material")
+    dsub = d.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
+    s = dsub.add_parser("sample", parents=[common], help="write sample billing files into DIR")
+    s.add_argument("dir", type=Path)
+    return p
+
+
+# --- reading inputs ---------------------------------------------------------------------------
+
+
+def _chunks(path: Path) -> Any:
+    with path.open("rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            yield chunk
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(4096)
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+
+
+def decode_path(path: Path, *, keep_records: bool) -> DecodeResult:
+    """Decode and validate the file at ``path``, its format detected from its content."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    kind = detect_format(_head(path))
+    if kind == "hot":
+        return hot.decode_chunks(_chunks(path), keep_records=keep_records)
+    if kind == "xml":
+        from opencass.codecs import onerecord
+
+        size = path.stat().st_size
+        if size > MAX_XML_BYTES:
+            too_big = finding("FILE_TOO_LARGE", f"{size} bytes, at most {MAX_XML_BYTES} allowed")
+            return DecodeResult("xml", None, None, [too_big], {"errors": 1, "warnings": 0})
+        return onerecord.decode_submission(path.read_bytes())
+    unknown = finding(
+        "FORMAT_UNKNOWN", "the file is neither a HOT billing file nor an opencass XML message"
+    )
+    return DecodeResult("unknown", None, None, [unknown], {"errors": 1, "warnings": 0})
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+
+def _report_json(path: Path, result: DecodeResult) -> str:
+    counts = dict(result.counts)
+    counts.setdefault("errors", len(result.errors))
+    counts.setdefault("warnings", len(result.findings) - len(result.errors))
+    doc = {
+        "file": str(path),
+        "format": result.format,
+        "dialect": result.dialect,
+        "valid": result.valid,
+        "counts": counts,
+        "findings": [f.as_dict() for f in result.findings],
+    }
+    return json.dumps(doc, indent=2)
+
+
+def _finding_line(f: Finding) -> str:
+    where = []
+    if f.line is not None:
+        where.append(f"line {f.line}")
+    if f.record_type:
+        where.append(f.record_type.strip() or repr(f.record_type))
+    if f.field:
+        cols = f" [{f.columns[0]}-{f.columns[1]}]" if f.columns else ""
+        where.append(f"{f.field}{cols}")
+    elif f.columns:
+        where.append(f"columns {f.columns[0]}-{f.columns[1]}")
+    loc = ", ".join(where) or "file"
+    return f"{f.severity.upper():7} {f.code:28} {loc}: {f.message}"
+
+
+def _report_text(path: Path, result: DecodeResult) -> str:
+    verdict = "valid" if result.valid else "INVALID"
+    dialect = f" ({result.dialect})" if result.dialect else ""
+    counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
+    lines = [f"{path}: {result.format}{dialect}: {verdict}", f"  {counts}"]
+    lines += [f"  {_finding_line(f)}" for f in result.findings]
+    return "\n".join(lines)
+
+
+def _print_findings(path: Path, result: DecodeResult, fmt: str, stream: Any) -> None:
+    text = _report_json(path, result) if fmt == "json" else _report_text(path, result)
+    print(text, file=stream)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``opencass validate FILE``."""
+    result = decode_path(args.file, keep_records=False)
+    _print_findings(args.file, result, args.format, sys.stdout)
+    return EXIT_OK if result.valid else EXIT_INVALID
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """``opencass convert FILE --to hot|xml|jsonld``."""
+    from opencass.codecs import onerecord
+    from opencass.model import Dialect
+
+    result = decode_path(args.file, keep_records=True)
+    if not result.valid or result.file is None:
+        _print_findings(args.file, result, args.format, sys.stderr)
+        return EXIT_INVALID
+    if args.to == "hot":
+        out = hot.encode(result.file, Dialect(args.dialect) if args.dialect else None)
+    else:
+        out = onerecord.encode_submission(result.file)
+        if args.to == "jsonld":
+            out = onerecord.to_jsonld(out).encode()
+    if args.output:
+        tmp = args.output.with_name(f".{args.output.name}.tmp")
+        tmp.write_bytes(out)
+        tmp.replace(args.output)
+    else:
+        sys.stdout.buffer.write(out)
+    return EXIT_OK
+
+
+def cmd_demo_sample(args: argparse.Namespace) -> int:
+    """``opencass demo sample DIR``: sample billing files to try the codecs on."""
+    from opencass.samples import write_samples
+
+    for path in write_samples(args.dir):
+        print(path)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``opencass`` console script."""
+    args = _parser().parse_args(argv)
+    handlers = {"validate": cmd_validate, "convert": cmd_convert}
+    try:
+        if args.command == "demo":
+            return cmd_demo_sample(args)
+        return handlers[args.command](args)
+    except UsageError as e:
+        print(f"opencass: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # noqa: BLE001 - the last boundary: report, never a bare traceback
+        print(f"opencass: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
