@@ -28,8 +28,28 @@ from opencass.model import (
     OtherChargesRecord,
 )
 
-AIRPORTS = ("FRA", "MUC", "DUS", "HAM", "CGN", "LEJ", "STR", "HKG", "JFK", "ORD", "PVG", "NRT",
-            "DXB", "SIN", "GRU", "MEX", "LHR", "CDG", "AMS", "ICN")
+AIRPORTS = (
+    "FRA",
+    "MUC",
+    "DUS",
+    "HAM",
+    "CGN",
+    "LEJ",
+    "STR",
+    "HKG",
+    "JFK",
+    "ORD",
+    "PVG",
+    "NRT",
+    "DXB",
+    "SIN",
+    "GRU",
+    "MEX",
+    "LHR",
+    "CDG",
+    "AMS",
+    "ICN",
+)
 DEFAULT_SEED = 20261122
 
 
@@ -77,15 +97,22 @@ def _awb(rng: random.Random, spec: Spec, prefix: str, n: int, agent: str) -> Awb
     weight_charge = _amount(rng, 50, 20_000) if use == "R" else z
     oc_carrier = _amount(rng, 0, 500) if use == "R" and rng.random() < 0.6 else z
     commission = (weight_charge * Decimal("0.05")).quantize(z)
-    discount = (
-        -_amount(rng, 1, 300) if rng.random() < 0.1 else z
-    ) if use == "R" else z
+    discount = (-_amount(rng, 1, 300) if rng.random() < 0.1 else z) if use == "R" else z
     orig, dest = rng.sample(AIRPORTS, 2)
     return AwbRecord(
-        record_id="AWM", branch="", vat_indicator=rng.choice("YN"), airline_prefix=prefix,
-        awb_serial=serial(n), modulus_check="", origin=orig, agent_code=agent,
-        use_indicator=use, destination=dest, execution_date=executed,
-        gross_weight=Decimal(rng.randrange(10, 500_000)).scaleb(-1), weight_unit="K",
+        record_id="AWM",
+        branch="",
+        vat_indicator=rng.choice("YN"),
+        airline_prefix=prefix,
+        awb_serial=serial(n),
+        modulus_check="",
+        origin=orig,
+        agent_code=agent,
+        use_indicator=use,
+        destination=dest,
+        execution_date=executed,
+        gross_weight=Decimal(rng.randrange(10, 500_000)).scaleb(-1),
+        weight_unit="K",
         currency=spec.currency,
         weight_charge_prepaid=weight_charge if prepaid else z,
         valuation_charge_prepaid=z,
@@ -95,17 +122,23 @@ def _awb(rng: random.Random, spec: Spec, prefix: str, n: int, agent: str) -> Awb
         valuation_charge_collect=z,
         other_charges_carrier_collect=z if prepaid else oc_carrier,
         other_charges_agent_collect=_amount(rng, 5, 50) if not prepaid and use == "R" else z,
-        commission_percentage=Decimal("5.00"), commission=commission,
-        agent_reference=f"REF{n:08d}", acceptance_date=executed,
-        rate_of_exchange=Decimal("0.00000"), discount=discount,
-        tax_due_airline=z, tax_due_agent=z,
+        commission_percentage=Decimal("5.00"),
+        commission=commission,
+        agent_reference=f"REF{n:08d}",
+        acceptance_date=executed,
+        rate_of_exchange=Decimal("0.00000"),
+        discount=discount,
+        tax_due_airline=z,
+        tax_due_agent=z,
     )
 
 
 def _itemise(awb: AwbRecord) -> OtherChargesRecord | None:
-    groups = (("C", "P", awb.other_charges_carrier_prepaid),
-              ("C", "C", awb.other_charges_carrier_collect),
-              ("A", "C", awb.other_charges_agent_collect))
+    groups = (
+        ("C", "P", awb.other_charges_carrier_prepaid),
+        ("C", "C", awb.other_charges_carrier_collect),
+        ("A", "C", awb.other_charges_agent_collect),
+    )
     charges: list[OtherCharge] = []
     for ent, pc, total in groups:
         if total:
@@ -124,18 +157,35 @@ def _correction(awb: AwbRecord, rng: random.Random, kind: str, ref: int) -> list
 
     def rec(rid: str, weight_charge: Decimal) -> CorrectionRecord:
         return CorrectionRecord(
-            record_id=rid, branch="", vat_indicator=awb.vat_indicator,
-            airline_prefix=awb.airline_prefix, awb_serial=awb.awb_serial, modulus_check="",
-            origin=awb.origin, agent_code=awb.agent_code, reference=f"{ref:06d}",
-            currency=awb.currency, rate_of_exchange=Decimal("0.00000"),
-            execution_date=awb.execution_date, weight_charge_pc=pc, weight_charge=weight_charge,
-            valuation_charge_pc="P", valuation_charge=ZERO.scaleb(-2), taxes_pc="P",
-            taxes=Decimal("0.00"), other_charges_agent_pc="C", other_charges_agent=Decimal("0.00"),
-            other_charges_carrier_pc="P", other_charges_carrier=Decimal("0.00"),
+            record_id=rid,
+            branch="",
+            vat_indicator=awb.vat_indicator,
+            airline_prefix=awb.airline_prefix,
+            awb_serial=awb.awb_serial,
+            modulus_check="",
+            origin=awb.origin,
+            agent_code=awb.agent_code,
+            reference=f"{ref:06d}",
+            currency=awb.currency,
+            rate_of_exchange=Decimal("0.00000"),
+            execution_date=awb.execution_date,
+            weight_charge_pc=pc,
+            weight_charge=weight_charge,
+            valuation_charge_pc="P",
+            valuation_charge=ZERO.scaleb(-2),
+            taxes_pc="P",
+            taxes=Decimal("0.00"),
+            other_charges_agent_pc="C",
+            other_charges_agent=Decimal("0.00"),
+            other_charges_carrier_pc="P",
+            other_charges_carrier=Decimal("0.00"),
             vat_on_charges=Decimal("0.00"),
             commission=(weight_charge * Decimal("0.05")).quantize(Decimal("0.01")),
-            vat_on_commission=Decimal("0.00"), discount=Decimal("0.00"),
-            weight_unit="K", gross_weight=awb.gross_weight, destination=awb.destination,
+            vat_on_commission=Decimal("0.00"),
+            discount=Decimal("0.00"),
+            weight_unit="K",
+            gross_weight=awb.gross_weight,
+            destination=awb.destination,
             reason="RATE CORRECTED" if kind == "CCA" else "",
         )
 
@@ -162,15 +212,22 @@ def records(spec: Spec, prefix: str, count: int, first_serial: int) -> Iterator[
 def header(spec: Spec, prefix: str, dialect: Dialect, file_number: int = 1) -> BillingHeader:
     """The billing-file header of one airline."""
     return BillingHeader(
-        record_id="AAA" if dialect is Dialect.HANDOFF else "ALS", country=spec.country,
-        airline_prefix=prefix, period_start=spec.period_start, period_end=spec.period_end,
-        billing_date=spec.period_end + timedelta(days=15), file_number=f"{file_number:02d}",
-        currency=spec.currency if dialect is Dialect.HANDOFF else "", branch="", agent_code="",
+        record_id="AAA" if dialect is Dialect.HANDOFF else "ALS",
+        country=spec.country,
+        airline_prefix=prefix,
+        period_start=spec.period_start,
+        period_end=spec.period_end,
+        billing_date=spec.period_end + timedelta(days=15),
+        file_number=f"{file_number:02d}",
+        currency=spec.currency if dialect is Dialect.HANDOFF else "",
+        branch="",
+        agent_code="",
     )
 
 
-def write_hot(path: Path, spec: Spec, prefix: str, count: int, dialect: Dialect,
-              first_serial: int = 1) -> int:
+def write_hot(
+    path: Path, spec: Spec, prefix: str, count: int, dialect: Dialect, first_serial: int = 1
+) -> int:
     """Write one airline's billing file with ``count`` AWBs; returns the number of lines."""
     w = HotWriter(header(spec, prefix, dialect), dialect)
     lines = 2

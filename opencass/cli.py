@@ -88,7 +88,11 @@ def decode_path(path: Path, *, keep_records: bool) -> DecodeResult:
         raise UsageError(f"{path}: no such file")
     kind = detect_format(_head(path))
     if kind == "hot":
-        return hot.decode_chunks(_chunks(path), keep_records=keep_records)
+        if keep_records:
+            return hot.decode_chunks(_chunks(path), keep_records=True)
+        from opencass.validate import validate_hot_file
+
+        return validate_hot_file(path)
     if kind == "xml":
         from opencass.codecs import onerecord
 
@@ -206,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as e:  # noqa: BLE001 - the last boundary: report, never a bare traceback
+    except Exception as e:
         print(f"opencass: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_INTERNAL
 

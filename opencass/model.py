@@ -19,11 +19,12 @@ record decoded from HOT encodes back to the same bytes; other formats leave them
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 __all__ = [
     "ZERO",
@@ -40,8 +41,8 @@ __all__ = [
     "OtherCharge",
     "OtherChargesRecord",
     "RawRecord",
-    "awb_check_digit",
     "agent_check_digit",
+    "awb_check_digit",
     "frozen_builder",
     "is_currency",
     "minor_units",
@@ -149,9 +150,10 @@ def frozen_builder(cls: type[T]) -> Callable[..., T]:
     twin = type(f"_{cls.__name__}Builder", (), ns)
 
     def build(*values: Any) -> T:
-        obj = twin(*values)
+        obj: Any = twin(*values)
         obj.__class__ = cls
-        return obj  # type: ignore[return-value]
+        built: T = obj
+        return built
 
     return build
 

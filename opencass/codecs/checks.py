@@ -80,6 +80,9 @@ class FileChecker:
     def record(self, rec: DetailRecord, line: int | None) -> list[Finding]:
         """Findings for one detail record; errors mark ``line`` rejected."""
         self.counts[rec.record_id] += 1
+        if type(rec) is AwbRecord and not self._oc_sums and self._clean_awb(rec):
+            self._oc_parent, self._oc_parent_line = rec, line
+            return []
         out: list[Finding] = []
         if isinstance(rec, OtherChargesRecord):
             self._other_charges(rec, line, out)
@@ -93,6 +96,29 @@ class FileChecker:
         if out and line is not None and any(f.is_error for f in out if f.line == line):
             self.rejected_lines.add(line)
         return out
+
+    def _clean_awb(self, rec: AwbRecord) -> bool:
+        """The common case in one expression: a revenue AWB that every check passes.
+
+        It books the AWB as seen (duplicates) and its serial (hash total) only when it returns
+        True; otherwise the detailed checks below run and say what is wrong.
+        """
+        serial, agent, awbs = rec.awb_serial, rec.agent_code, self._awbs
+        s7, check = int(serial[:7]), ord(serial[7]) - 48
+        key = int(rec.airline_prefix + serial)
+        prefix, currency = self.header.airline_prefix, self.header.currency
+        ok = (
+            key not in awbs
+            and s7 % 7 == check
+            and int(agent[:10]) % 7 == ord(agent[10]) - 48
+            and (not prefix or rec.airline_prefix == prefix)
+            and (not currency or rec.currency == currency or bool(rec.rate_of_exchange))
+            and rec.use_indicator == "R"
+        )
+        if ok:
+            awbs.add(key)
+            self.serial_sum += s7 * 10 + check
+        return ok
 
     def _common(
         self, rec: AwbRecord | CorrectionRecord, line: int | None, out: list[Finding]
@@ -231,8 +257,10 @@ class FileChecker:
             )
             return
         for c in rec.charges:
-            group = _AWB_OC_TOTALS[c.entitlement, c.payment] if wants_awb else (
-                _CORR_OC_TOTALS[c.entitlement]
+            group = (
+                _AWB_OC_TOTALS[c.entitlement, c.payment]
+                if wants_awb
+                else (_CORR_OC_TOTALS[c.entitlement])
             )
             self._oc_sums[group] = self._oc_sums.get(group, ZERO) + c.amount
 
@@ -241,8 +269,8 @@ class FileChecker:
         self._oc_parent, self._oc_sums = None, {}
         if parent is None or not sums:
             return
-        groups = _AWB_OC_TOTALS.values() if isinstance(parent, AwbRecord) else (
-            _CORR_OC_TOTALS.values()
+        groups = (
+            _AWB_OC_TOTALS.values() if isinstance(parent, AwbRecord) else (_CORR_OC_TOTALS.values())
         )
         for group in groups:
             itemised, total = sums.get(group, ZERO), getattr(parent, group)
@@ -259,10 +287,38 @@ class FileChecker:
 
     # -- end of file ---------------------------------------------------------------------------
 
-    def finish(self) -> list[Finding]:
-        """Findings only the end of the file can tell (unpaired corrections)."""
+    def flush(self) -> list[Finding]:
+        """Compare the itemised charges still pending (end of a slice of the file)."""
         out: list[Finding] = []
         self._flush_other_charges(out)
+        return out
+
+    def absorb(self, later: FileChecker) -> set[int]:
+        """Take over the state of a checker that saw the slice right after this one's.
+
+        Corrections pending on either side pair up; returns the AWB keys (prefix and serial
+        as one integer) that both slices billed: duplicates the later slice must report.
+        """
+        dups = self._awbs & later._awbs
+        self._awbs |= later._awbs
+        self.counts.update(later.counts)
+        self.serial_sum += later.serial_sum
+        self.rejected_lines |= later.rejected_lines
+        self._paired |= later._paired
+        for mine, other, theirs in (
+            (self._originals, self._revisions, later._originals),
+            (self._revisions, self._originals, later._revisions),
+        ):
+            for key, entry in theirs.items():
+                if key in other:
+                    other.pop(key)
+                else:
+                    mine[key] = entry
+        return dups
+
+    def finish(self) -> list[Finding]:
+        """Findings only the end of the file can tell (unpaired corrections)."""
+        out = self.flush()
         for code, pending in (
             ("CORRECTION_REVISED_MISSING", self._originals),
             ("CORRECTION_ORIGINAL_MISSING", self._revisions),

@@ -80,8 +80,12 @@ _ENTRIES = (
     Code("CORRECTION_REVISED_MISSING", E, REC, "an original record (CCO/DCO) without its revision"),
     Code("CORRECTION_DUPLICATE", E, REC, "the same correction record appears twice"),
     Code("CHARGES_ON_NON_REVENUE", W, REC, "a void or service AWB carries charges"),
-    Code("OTHER_CHARGES_TOTAL_MISMATCH", W, REC, "itemised other charges do not add up to the total"),
-    Code("OTHER_CHARGES_ORPHAN", W, REC, "itemised other charges do not follow their AWB/correction"),
+    Code(
+        "OTHER_CHARGES_TOTAL_MISMATCH", W, REC, "itemised other charges do not add up to the total"
+    ),
+    Code(
+        "OTHER_CHARGES_ORPHAN", W, REC, "itemised other charges do not follow their AWB/correction"
+    ),
     Code("OTHER_CHARGES_UNPARSED", W, REC, "itemised other-charges record kept verbatim"),
     # --- XML ---------------------------------------------------------------------------------
     Code("XML_DOCTYPE_FORBIDDEN", E, FILE, "the document has a DOCTYPE (entities, DTDs refused)"),

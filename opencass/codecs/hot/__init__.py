@@ -58,10 +58,22 @@ def decode_chunks(chunks: Iterable[bytes], *, keep_records: bool = True) -> Deco
         take(reader.feed(chunk))
     take(reader.close())
     file = None
-    if keep_records and header is not None and reader.trailer is not None and reader.trailer.country:
+    if (
+        keep_records
+        and header is not None
+        and reader.trailer is not None
+        and reader.trailer.country
+    ):
         assert reader.dialect is not None
-        file = BillingFile(reader.dialect, header, tuple(records), reader.trailer, reader.line_ending)
-    counts = {"lines": reader.line, "records": n, "errors": reader.errors, "warnings": reader.warnings}
+        file = BillingFile(
+            reader.dialect, header, tuple(records), reader.trailer, reader.line_ending
+        )
+    counts = {
+        "lines": reader.line,
+        "records": n,
+        "errors": reader.errors,
+        "warnings": reader.warnings,
+    }
     counts["rejected_records"] = len(reader.rejected_lines)
     if reader.checker is not None:
         for rid, c in sorted(reader.checker.counts.items()):
@@ -76,7 +88,9 @@ def decode_chunks(chunks: Iterable[bytes], *, keep_records: bool = True) -> Deco
                 f"{reader.errors + reader.warnings - len(findings)} more findings not listed",
             )
         )
-    return DecodeResult("hot", str(reader.dialect) if reader.dialect else None, file, findings, counts)
+    return DecodeResult(
+        "hot", str(reader.dialect) if reader.dialect else None, file, findings, counts
+    )
 
 
 def decode(data: bytes, *, keep_records: bool = True) -> DecodeResult:

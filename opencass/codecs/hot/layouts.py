@@ -117,7 +117,9 @@ _AMOUNTS_8 = (
 
 
 def _eight_amounts(start: int) -> tuple[Field, ...]:
-    return tuple(F(n, start + 12 * i, start + 12 * i + 11, K.AMOUNT) for i, n in enumerate(_AMOUNTS_8))
+    return tuple(
+        F(n, start + 12 * i, start + 12 * i + 11, K.AMOUNT) for i, n in enumerate(_AMOUNTS_8)
+    )
 
 
 HEADER_HANDOFF = Layout(
@@ -405,7 +407,9 @@ def _check_coverage(layout: Layout) -> None:
     pos = 1
     for f in layout.fields:
         if f.start != pos or f.end < f.start:
-            raise AssertionError(f"{layout.name}: field {f.name} starts at {f.start}, expected {pos}")
+            raise AssertionError(
+                f"{layout.name}: field {f.name} starts at {f.start}, expected {pos}"
+            )
         pos = f.end + 1
     if pos != RECORD_LENGTH + 1:
         raise AssertionError(f"{layout.name}: covers 1-{pos - 1}, expected 1-{RECORD_LENGTH}")

@@ -34,7 +34,13 @@ from opencass.codecs.hot.layouts import (
     Layout,
     detect_dialect,
 )
-from opencass.codecs.hot.records import Malformed, check_fields, currency_units, decoder_for
+from opencass.codecs.hot.records import (
+    _MU,
+    Malformed,
+    check_fields,
+    currency_units,
+    decoder_for,
+)
 from opencass.model import (
     AwbRecord,
     BillingHeader,
@@ -84,6 +90,8 @@ class HotReader:
         self._too_many = False
         self._closed = False
         self._started = False
+        self._in_body = False  # between header and trailer, under the record limit
+        self._check: Any = None
         self._trailer_line: int | None = None
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -126,29 +134,63 @@ class HotReader:
         line_no = self.line
         if line_no == 0 and lines and lines[0].endswith(b"\r"):
             self.line_ending = "\r\n"
+        decoders, limit = self._decoders, self.max_records + 1
         for raw in lines:
             line_no += 1
             self.line = line_no
             if raw[-1:] == b"\r":
                 raw = raw[:-1]
-            if raw.isascii() and len(raw) <= RECORD_LENGTH:
-                text = raw.decode("ascii")
-                if text.isprintable() and text:
-                    rec = self._record(text.ljust(RECORD_LENGTH), line_no)
-                    if rec is not None:
-                        yield line_no, rec
-                    continue
-            self._bad_line(raw, line_no)
+            if not (raw.isascii() and len(raw) <= RECORD_LENGTH):
+                self._bad_line(raw, line_no)
+                continue
+            text = raw.decode("ascii")
+            if not (text and text.isprintable()):
+                self._bad_line(raw, line_no)
+                continue
+            text = text.ljust(RECORD_LENGTH)
+            entry = decoders.get(text[:3]) if self._in_body and line_no <= limit else None
+            if entry is None:  # header, trailer, unknown type, after the trailer, over the limit
+                rec = self._record(text, line_no)
+                if rec is not None:
+                    yield line_no, rec
+                continue
+            layout, decode, cols = entry
+            try:
+                rec = decode(text, self._mu)
+            except Malformed:
+                rec = self._malformed(layout, text, line_no)
+                if rec is not None:
+                    yield line_no, rec
+                continue
+            if layout is not OTHER_CHARGES:
+                self._mu = _MU[rec.currency]
+            issues = self._check(rec, line_no)
+            if issues:
+                self._extend(locate(issues, cols))
+            yield line_no, rec
 
-    def close(self) -> Iterator[tuple[int, Any]]:
-        """Yield the last line (if unterminated) and run the end-of-file checks."""
+    def close(self, *, end_of_file: bool = True) -> Iterator[tuple[int, Any]]:
+        """Yield the last line (if unterminated) and run the end-of-file checks.
+
+        With ``end_of_file=False`` the input was one slice of a larger file (parallel
+        validation): pending itemised charges are compared, the file-level checks are left to
+        whoever merges the slices (``finish_checks``).
+        """
         if self._closed:
             return
         self._closed = True
         if self._rest:
             rest, self._rest = self._rest, b""
             yield from self.feed(rest + b"\n")
-        self._finish()
+        if end_of_file:
+            self.finish_checks()
+        elif self.checker is not None:
+            self._extend(self._locate_any(self.checker.flush()))
+
+    def _locate_any(self, found: list[Finding]) -> list[Finding]:
+        assert self._layouts is not None
+        cols = {f.name: f.columns for lay in self._layouts.details.values() for f in lay.fields}
+        return locate(found, cols)
 
     # -- per line -----------------------------------------------------------------------------
 
@@ -182,18 +224,17 @@ class HotReader:
         if self.trailer is not None:
             if not self._after_trailer_reported:
                 self._after_trailer_reported = True
-                self._add(
-                    finding("RECORD_AFTER_TRAILER", "records follow the trailer", line=line)
-                )
+                self._add(finding("RECORD_AFTER_TRAILER", "records follow the trailer", line=line))
             return None
         if rid == "TTT":
+            self._in_body = False
             return self._trailer(text, line)
         if rid in _HEADER_IDS:
             self._add(finding("HEADER_DUPLICATE", "a second header record", line=line))
             return None
         return self._detail(text, rid, line)
 
-    def _header(self, text: str, line: int) -> BillingHeader | None:
+    def _header(self, text: str, line: int) -> Any:
         rid = text[:3]
         if rid not in _HEADER_IDS:
             self._add(
@@ -235,7 +276,9 @@ class HotReader:
         self._layouts = DIALECTS[dialect]
         self.header = header
         self._started = True
+        self._in_body = True
         self.checker = FileChecker(header or _NO_HEADER)
+        self._check = self.checker.record
         if header is not None and header.currency:
             self._mu = currency_units(header.currency)
         for rid, layout in self._layouts.details.items():
@@ -256,6 +299,7 @@ class HotReader:
                 )
             )
         if self._too_many:
+            self._in_body = False
             return None
         if found is None:
             self._add(
@@ -272,16 +316,20 @@ class HotReader:
         try:
             rec = decode(text, self._mu)
         except Malformed:
-            if layout is OTHER_CHARGES:
-                return self._unparsed(text, rid, line)
-            self._extend(check_fields(layout, text, line))
-            return None
+            return self._malformed(layout, text, line)
         if isinstance(rec, AwbRecord | CorrectionRecord):
             self._mu = currency_units(rec.currency)
         issues = checker.record(rec, line)
         if issues:
             self._extend(locate(issues, cols))
         return rec  # type: ignore[no-any-return]
+
+    def _malformed(self, layout: Layout, text: str, line: int) -> RawRecord | None:
+        """A line the fast path refused: itemised records are kept, others get diagnostics."""
+        if layout is OTHER_CHARGES:
+            return self._unparsed(text, text[:3], line)
+        self._extend(check_fields(layout, text, line))
+        return None
 
     def _unparsed(self, text: str, rid: str, line: int) -> RawRecord:
         assert self.checker is not None
@@ -311,12 +359,13 @@ class HotReader:
 
     # -- end of file ---------------------------------------------------------------------------
 
-    def _finish(self) -> None:
+    def finish_checks(self) -> None:
+        """End-of-file checks: correction pairs, the trailer's counts and hash total."""
         if not self._started:
             self._add(finding("FILE_EMPTY", "the file holds no records"))
             return
         assert self.checker is not None
-        self._extend(self.checker.finish())
+        self._extend(self._locate_any(self.checker.finish()))
         if self.trailer is None:
             self._add(finding("TRAILER_MISSING", "the file ends without a trailer (TTT) record"))
             return

@@ -31,7 +31,6 @@ from opencass.codecs.hot.layouts import OC_SLOT, OC_SLOTS, Field, Kind, Layout
 from opencass.model import (
     BillingTrailer,
     OtherCharge,
-    OtherChargesRecord,
     frozen_builder,
     is_currency,
     minor_units,
@@ -176,7 +175,9 @@ def _model_expr(layout: Layout, name: str, exprs: dict[str, str], defaults: dict
         return "(" + "".join(f"{r}, " for r in res) + ")"
     if name == "type_counts" and layout.model is BillingTrailer:
         pairs = [
-            f"({f.name[6:]!r}, {exprs[f.name]})" for f in layout.fields if f.name.startswith("count_")
+            f"({f.name[6:]!r}, {exprs[f.name]})"
+            for f in layout.fields
+            if f.name.startswith("count_")
         ]
         return "(" + "".join(f"{p}, " for p in pairs) + ")"
     if name in exprs:
@@ -248,7 +249,7 @@ def decoder_for(layout: Layout) -> Callable[[str, int], Any]:
 _RATE = re.compile(r"\d{5}\.\d{5}")
 
 
-def _field_problem(f: Field, v: str) -> tuple[str, str] | None:  # noqa: PLR0911
+def _field_problem(f: Field, v: str) -> tuple[str, str] | None:
     """(code, message) for one malformed field value, or None."""
     k = f.kind
     blank = v.isspace()
@@ -336,7 +337,7 @@ def _encode_slots(charges: tuple[OtherCharge, ...], places: int, f: Field) -> st
     return text.ljust(f.width)
 
 
-def _encode_field(f: Field, record: Any, value: Any, mu: int) -> str:  # noqa: PLR0911
+def _encode_field(f: Field, record: Any, value: Any, mu: int) -> str:
     k = f.kind
     if value is None:
         return " " * f.width
@@ -388,4 +389,3 @@ def encode_record(
                 value = ""
         parts.append(_encode_field(f, record, value, mu))
     return "".join(parts)
-

@@ -118,7 +118,7 @@ class HotWriter:
 
 
 def encode(file: BillingFile, dialect: Dialect | None = None) -> bytes:
-    """The bytes of ``file`` in its own dialect (or ``dialect``); the trailer as the model has it."""
+    """The bytes of ``file`` in its dialect (or ``dialect``), its trailer as the model has it."""
     dialect = dialect or file.dialect
     header = file.header
     if dialect is Dialect.HANDOFF and not header.currency:
