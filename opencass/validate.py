@@ -139,11 +139,13 @@ def _sequential(path: Path) -> DecodeResult:
     return hot.decode_chunks(_chunks(path), keep_records=False)
 
 
-def validate_hot_file(path: Path, *, workers: int | None = None) -> DecodeResult:
-    """Decode and validate a HOT file on disk; large files in ``workers`` processes."""
+def validate_hot_file(
+    path: Path, *, workers: int | None = None, min_bytes: int = PARALLEL_MIN_BYTES
+) -> DecodeResult:
+    """Decode and validate a HOT file on disk; files over ``min_bytes`` in parallel."""
     size = path.stat().st_size
     workers = workers or min(os.cpu_count() or 1, 8)
-    if workers < 2 or size < PARALLEL_MIN_BYTES:
+    if workers < 2 or size < min_bytes:
         return _sequential(path)
     with path.open("rb") as f:
         header = f.readline(4096)
