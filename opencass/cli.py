@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", parents=[common], help="validate a HOT or XML billing file")
     v.add_argument("file", type=Path)
     v.add_argument("--format", choices=["text", "json"], default="text")
+    v.add_argument(
+        "--workers", type=int, default=0, help="processes for large HOT files (default: cores)"
+    )
 
     c = sub.add_parser("convert", parents=[common], help="convert between HOT, XML and JSON-LD")
     c.add_argument("file", type=Path)
@@ -82,7 +85,7 @@ def _head(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
 
 
-def decode_path(path: Path, *, keep_records: bool) -> DecodeResult:
+def decode_path(path: Path, *, keep_records: bool, workers: int = 0) -> DecodeResult:
     """Decode and validate the file at ``path``, its format detected from its content."""
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
@@ -92,7 +95,7 @@ def decode_path(path: Path, *, keep_records: bool) -> DecodeResult:
             return hot.decode_chunks(_chunks(path), keep_records=True)
         from opencass.validate import validate_hot_file
 
-        return validate_hot_file(path)
+        return validate_hot_file(path, workers=workers or None)
     if kind == "xml":
         from opencass.codecs import onerecord
 
@@ -159,14 +162,13 @@ def _print_findings(path: Path, result: DecodeResult, fmt: str, stream: Any) -> 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``opencass validate FILE``."""
-    result = decode_path(args.file, keep_records=False)
+    result = decode_path(args.file, keep_records=False, workers=args.workers)
     _print_findings(args.file, result, args.format, sys.stdout)
     return EXIT_OK if result.valid else EXIT_INVALID
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """``opencass convert FILE --to hot|xml|jsonld``."""
-    from opencass.codecs import onerecord
     from opencass.model import Dialect
 
     result = decode_path(args.file, keep_records=True)
@@ -176,6 +178,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.to == "hot":
         out = hot.encode(result.file, Dialect(args.dialect) if args.dialect else None)
     else:
+        from opencass.codecs import onerecord
+
         out = onerecord.encode_submission(result.file)
         if args.to == "jsonld":
             out = onerecord.to_jsonld(out).encode()

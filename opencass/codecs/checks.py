@@ -15,7 +15,7 @@ errors reject them; codecs add the lines they could not decode.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from dataclasses import replace
 from decimal import Decimal
 
@@ -64,7 +64,7 @@ class FileChecker:
 
     def __init__(self, header: BillingHeader) -> None:
         self.header = header
-        self.counts: Counter[str] = Counter()
+        self.counts: defaultdict[str, int] = defaultdict(int)
         self.serial_sum = 0
         self.rejected_lines: set[int] = set()
         self._awbs: set[int] = set()
@@ -103,21 +103,21 @@ class FileChecker:
         It books the AWB as seen (duplicates) and its serial (hash total) only when it returns
         True; otherwise the detailed checks below run and say what is wrong.
         """
-        serial, agent, awbs = rec.awb_serial, rec.agent_code, self._awbs
-        s7, check = int(serial[:7]), ord(serial[7]) - 48
-        key = int(rec.airline_prefix + serial)
+        awbs = self._awbs
+        key = int(rec.airline_prefix + rec.awb_serial)  # PPPSSSSSSSC
+        agent = int(rec.agent_code)
         prefix, currency = self.header.airline_prefix, self.header.currency
         ok = (
             key not in awbs
-            and s7 % 7 == check
-            and int(agent[:10]) % 7 == ord(agent[10]) - 48
+            and key // 10 % 10_000_000 % 7 == key % 10
+            and agent // 10 % 7 == agent % 10
             and (not prefix or rec.airline_prefix == prefix)
             and (not currency or rec.currency == currency or bool(rec.rate_of_exchange))
             and rec.use_indicator == "R"
         )
         if ok:
             awbs.add(key)
-            self.serial_sum += s7 * 10 + check
+            self.serial_sum += key % 100_000_000
         return ok
 
     def _common(
@@ -301,7 +301,8 @@ class FileChecker:
         """
         dups = self._awbs & later._awbs
         self._awbs |= later._awbs
-        self.counts.update(later.counts)
+        for rid, n in later.counts.items():
+            self.counts[rid] += n
         self.serial_sum += later.serial_sum
         self.rejected_lines |= later.rejected_lines
         self._paired |= later._paired

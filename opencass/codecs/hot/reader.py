@@ -56,6 +56,8 @@ __all__ = ["DEFAULT_MAX_RECORDS", "HotReader"]
 DEFAULT_MAX_RECORDS = 5_000_000
 DEFAULT_MAX_FINDINGS = 10_000
 _HEADER_IDS = ("AAA", "ALS")
+# Bytes a HOT line may hold (printable ASCII) plus the line end.
+_TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\r\n"
 # Cross-record checks still run when the header could not be read; they compare with nothing.
 _NO_HEADER = BillingHeader("", "", "", date.min, date.min, date.min, "", "", "", "")
 
@@ -127,27 +129,26 @@ class HotReader:
 
     def feed(self, data: bytes) -> Iterator[tuple[int, Any]]:
         """Yield ``(line, record)`` for every complete line in ``data`` (plus buffered bytes)."""
-        if not data:
+        buf = self._rest + data
+        cut = buf.rfind(b"\n") + 1
+        self._rest, block = buf[cut:], buf[:cut]
+        if not block:
             return
-        lines = (self._rest + data).split(b"\n")
-        self._rest = lines.pop()
-        line_no = self.line
-        if line_no == 0 and lines and lines[0].endswith(b"\r"):
+        if self.line == 0 and block.split(b"\n", 1)[0].endswith(b"\r"):
             self.line_ending = "\r\n"
+        lines = self._split(block)
+        line_no = self.line
         decoders, limit = self._decoders, self.max_records + 1
-        for raw in lines:
+        for text in lines:
             line_no += 1
             self.line = line_no
-            if raw[-1:] == b"\r":
-                raw = raw[:-1]
-            if not (raw.isascii() and len(raw) <= RECORD_LENGTH):
-                self._bad_line(raw, line_no)
+            if text is None:  # reported by _split
                 continue
-            text = raw.decode("ascii")
-            if not (text and text.isprintable()):
-                self._bad_line(raw, line_no)
-                continue
-            text = text.ljust(RECORD_LENGTH)
+            if len(text) != RECORD_LENGTH:
+                if not text or len(text) > RECORD_LENGTH:
+                    self._bad_line(text.encode("ascii"), line_no)
+                    continue
+                text = text.ljust(RECORD_LENGTH)
             entry = decoders.get(text[:3]) if self._in_body and line_no <= limit else None
             if entry is None:  # header, trailer, unknown type, after the trailer, over the limit
                 rec = self._record(text, line_no)
@@ -168,6 +169,31 @@ class HotReader:
             if issues:
                 self._extend(locate(issues, cols))
             yield line_no, rec
+
+    def _split(self, block: bytes) -> list[str | None]:
+        """The lines of ``block`` (which ends with a newline) as text.
+
+        A block of printable ASCII (the normal case) is decoded and split in two C calls;
+        otherwise each line is screened and a bad one is reported and given as None.
+        """
+        if not block.translate(None, _TEXT_BYTES):
+            text = block.decode("ascii")
+            if "\r" in text:
+                text = text.replace("\r\n", "\n")
+            if "\r" not in text:
+                return text.split("\n")[:-1]  # type: ignore[return-value]
+        out: list[str | None] = []
+        for i, raw in enumerate(block.split(b"\n")[:-1], self.line + 1):
+            raw = raw.removesuffix(b"\r")
+            text = raw.decode("ascii") if raw.isascii() else ""
+            if text and text.isprintable():
+                out.append(text)
+            elif not raw:
+                out.append("")
+            else:
+                self._bad_line(raw, i)
+                out.append(None)
+        return out
 
     def close(self, *, end_of_file: bool = True) -> Iterator[tuple[int, Any]]:
         """Yield the last line (if unterminated) and run the end-of-file checks.
@@ -222,7 +248,9 @@ class HotReader:
         if not self._started:
             return self._header(text, line)
         if self.trailer is not None:
-            if not self._after_trailer_reported:
+            if rid == "TTT":
+                self._add(finding("TRAILER_DUPLICATE", "a second trailer record", line=line))
+            elif not self._after_trailer_reported:
                 self._after_trailer_reported = True
                 self._add(finding("RECORD_AFTER_TRAILER", "records follow the trailer", line=line))
             return None

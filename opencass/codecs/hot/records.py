@@ -125,6 +125,10 @@ def _field_code(i: int, f: Field, out: list[str]) -> str:
     k = f.kind
     if k in (Kind.ID, Kind.RES, Kind.NUM, Kind.CUR):
         return v
+    if k in (Kind.TEXT, Kind.IND) and f.width == 1:
+        if k is Kind.IND:
+            out.append(f"if {v} not in {f.allowed!r}: raise Malformed")
+        return f"('' if {v} == ' ' else {v})"
     if k is Kind.TEXT:
         return f"{v}.rstrip()"
     if k is Kind.REQ:
@@ -149,9 +153,14 @@ def _field_code(i: int, f: Field, out: list[str]) -> str:
     if k is Kind.DATEOPT:
         return f"(None if {v} == {blank} else _DATES.get({v}) or _date({v}))"
     if k in (Kind.AMOUNT, Kind.DEC1, Kind.DEC2):
-        places = {Kind.AMOUNT: "mu", Kind.DEC1: "1", Kind.DEC2: "2"}[k]
+        # Decimal("000000346290E-2") == Decimal("3462.90"), exponent included, in one call.
+        places, exp = {
+            Kind.AMOUNT: ("mu", "ex"),
+            Kind.DEC1: ("1", "'E-1'"),
+            Kind.DEC2: ("2", "'E-2'"),
+        }[k]
         zero = repr("0" * f.width)
-        out.append(f"x{i} = _Z[{places}] if {v} == {zero} else _D({v}).scaleb(-{places})")
+        out.append(f"x{i} = _Z[{places}] if {v} == {zero} else _D({v} + {exp})")
         return f"x{i}"
     if k is Kind.RATE:
         out.append(f"if {v} == '00000.00000': x{i} = _RZ")
@@ -167,6 +176,9 @@ def _field_code(i: int, f: Field, out: list[str]) -> str:
     if k is Kind.OCSLOTS:
         return f"_slots({v}, mu)"
     raise AssertionError(k)
+
+
+_EX = {mu: f"E-{mu}" for mu in range(5)}
 
 
 def _model_expr(layout: Layout, name: str, exprs: dict[str, str], defaults: dict[str, Any]) -> str:
@@ -194,6 +206,7 @@ def _compile(layout: Layout) -> Callable[[str, int], Any]:
     if cur is not None:
         out.append(f"mu = _MU.get(v{cur})")
         out.append(f"if mu is None: mu = _mu(v{cur})")
+        out.append("ex = _EX[mu]")
     for i, f in enumerate(layout.fields):
         exprs[f.name] = _field_code(i, f, out)
     for f in layout.fields:  # apply signs once their amounts are known
@@ -218,6 +231,7 @@ def _compile(layout: Layout) -> Callable[[str, int], Any]:
         "_DATES": _DATES,
         "_MU": _MU,
         "_RZ": Decimal("0.00000"),
+        "_EX": _EX,
         "_mu": currency_units,
         "_D": Decimal,
         "_Z": _ZEROS,
