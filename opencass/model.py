@@ -386,13 +386,15 @@ class BillingFile:
 
     @property
     def corrections(self) -> tuple[Correction, ...]:
-        """Correction pairs (original, revised) in the order their revisions appear."""
-        originals: dict[tuple[str, str, str, str], CorrectionRecord] = {}
+        """Correction pairs (original, revised), in the order each pair completes."""
+        waiting: dict[tuple[bool, tuple[str, str, str, str]], CorrectionRecord] = {}
         pairs: list[Correction] = []
         for r in self.records:
-            if isinstance(r, CorrectionRecord):
-                if r.is_original:
-                    originals[r.pair_key] = r
-                elif r.is_revised and r.pair_key in originals:
-                    pairs.append(Correction(originals.pop(r.pair_key), r))
+            if isinstance(r, CorrectionRecord) and (r.is_original or r.is_revised):
+                other = waiting.pop((not r.is_original, r.pair_key), None)
+                if other is None:
+                    waiting[(r.is_original, r.pair_key)] = r
+                else:
+                    original, revised = (r, other) if r.is_original else (other, r)
+                    pairs.append(Correction(original, revised))
         return tuple(pairs)

@@ -42,7 +42,7 @@ def test_validate_json_shape(samples: dict[str, Path]) -> None:
     doc = json.loads(r.stdout)
     assert list(doc) == ["file", "format", "dialect", "valid", "counts", "findings"]
     assert doc["format"] == "hot" and doc["dialect"] == "handoff" and doc["valid"] is False
-    assert doc["counts"]["errors"] == 3 and doc["counts"]["AWM"] == 2
+    assert doc["counts"]["errors"] == 3 and doc["counts"]["AWM"] == 3
     for f in doc["findings"]:
         assert list(f) == FINDING_KEYS
     by_code = {f["code"]: f for f in doc["findings"]}
@@ -88,7 +88,9 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 def test_convert_between_dialects_round_trips(samples: dict[str, Path], tmp_path: Path) -> None:
     participant = tmp_path / "p.hot"
-    r = run("convert", samples["good"], "--to", "hot", "--dialect", "participant", "-o", participant)
+    r = run(
+        "convert", samples["good"], "--to", "hot", "--dialect", "participant", "-o", participant
+    )
     assert r.returncode == 0, r.stderr
     assert participant.read_bytes().startswith(b"AAADE")
     assert run("validate", participant).returncode == 0

@@ -142,7 +142,8 @@ class HotReader:
         for text in lines:
             line_no += 1
             self.line = line_no
-            if text is None:  # reported by _split
+            if isinstance(text, bytes):  # a line _split found bad: report it in order
+                self._bad_line(text, line_no)
                 continue
             if len(text) != RECORD_LENGTH:
                 if not text or len(text) > RECORD_LENGTH:
@@ -155,7 +156,7 @@ class HotReader:
                 if rec is not None:
                     yield line_no, rec
                 continue
-            layout, decode, cols = entry
+            layout, decode, _ = entry
             try:
                 rec = decode(text, self._mu)
             except Malformed:
@@ -167,14 +168,15 @@ class HotReader:
                 self._mu = _MU[rec.currency]
             issues = self._check(rec, line_no)
             if issues:
-                self._extend(locate(issues, cols))
+                self._extend(self._locate(issues))
             yield line_no, rec
 
-    def _split(self, block: bytes) -> list[str | None]:
+    def _split(self, block: bytes) -> list[str | bytes]:
         """The lines of ``block`` (which ends with a newline) as text.
 
         A block of printable ASCII (the normal case) is decoded and split in two C calls;
-        otherwise each line is screened and a bad one is reported and given as None.
+        otherwise each line is screened and a bad one is given as its bytes, for ``feed`` to
+        report in line order.
         """
         if not block.translate(None, _TEXT_BYTES):
             text = block.decode("ascii")
@@ -182,17 +184,11 @@ class HotReader:
                 text = text.replace("\r\n", "\n")
             if "\r" not in text:
                 return text.split("\n")[:-1]  # type: ignore[return-value]
-        out: list[str | None] = []
-        for i, raw in enumerate(block.split(b"\n")[:-1], self.line + 1):
+        out: list[str | bytes] = []
+        for raw in block.split(b"\n")[:-1]:
             raw = raw.removesuffix(b"\r")
             text = raw.decode("ascii") if raw.isascii() else ""
-            if text and text.isprintable():
-                out.append(text)
-            elif not raw:
-                out.append("")
-            else:
-                self._bad_line(raw, i)
-                out.append(None)
+            out.append(text if (text and text.isprintable()) or not raw else raw)
         return out
 
     def close(self, *, end_of_file: bool = True) -> Iterator[tuple[int, Any]]:
@@ -211,12 +207,15 @@ class HotReader:
         if end_of_file:
             self.finish_checks()
         elif self.checker is not None:
-            self._extend(self._locate_any(self.checker.flush()))
+            self._extend(self._locate(self.checker.flush()))
 
-    def _locate_any(self, found: list[Finding]) -> list[Finding]:
-        assert self._layouts is not None
-        cols = {f.name: f.columns for lay in self._layouts.details.values() for f in lay.fields}
-        return locate(found, cols)
+    def _locate(self, found: list[Finding]) -> list[Finding]:
+        """Fill in columns from the layout of each finding's own record type."""
+        out = []
+        for f in found:
+            entry = self._decoders.get(f.record_type or "")
+            out.extend(locate([f], entry[2]) if entry else [f])
+        return out
 
     # -- per line -----------------------------------------------------------------------------
 
@@ -294,6 +293,7 @@ class HotReader:
                     line=line,
                     record_type=rid,
                     field="period_end",
+                    columns=next(f.columns for f in layout.fields if f.name == "period_end"),
                 )
             )
         self._start(dialect, header)
@@ -340,7 +340,7 @@ class HotReader:
                 )
             )
             return None
-        layout, decode, cols = found
+        layout, decode, _ = found
         try:
             rec = decode(text, self._mu)
         except Malformed:
@@ -349,13 +349,18 @@ class HotReader:
             self._mu = currency_units(rec.currency)
         issues = checker.record(rec, line)
         if issues:
-            self._extend(locate(issues, cols))
+            self._extend(self._locate(issues))
         return rec  # type: ignore[no-any-return]
 
     def _malformed(self, layout: Layout, text: str, line: int) -> RawRecord | None:
-        """A line the fast path refused: itemised records are kept, others get diagnostics."""
+        """A line the fast path refused: itemised records are kept, others get diagnostics.
+
+        The record still counts for the trailer: its fault is its own, not the file's.
+        """
         if layout is OTHER_CHARGES:
             return self._unparsed(text, text[:3], line)
+        assert self.checker is not None
+        self.checker.counts[text[:3]] += 1
         self._extend(check_fields(layout, text, line))
         return None
 
@@ -393,7 +398,7 @@ class HotReader:
             self._add(finding("FILE_EMPTY", "the file holds no records"))
             return
         assert self.checker is not None
-        self._extend(self._locate_any(self.checker.finish()))
+        self._extend(self._locate(self.checker.finish()))
         if self.trailer is None:
             self._add(finding("TRAILER_MISSING", "the file ends without a trailer (TTT) record"))
             return

@@ -250,7 +250,8 @@ def decoder_for(layout: Layout) -> Callable[[str, int], Any]:
     """The fast decoder of ``layout``: ``decode(line250, default_minor_units) -> record``.
 
     ``default_minor_units`` scales amounts of layouts without a currency field (AW1/CC3/DC3:
-    they take the currency of the record they itemise).  Raises ``Malformed``.
+    they take the currency of the record they itemise).  Raises ``Malformed``.  The line must
+    be printable ASCII (the reader screens for that before it decodes).
     """
     found = _DECODERS.get(id(layout))
     if found is None:
@@ -344,6 +345,11 @@ def _fit(text: str, f: Field) -> str:
 def _encode_slots(charges: tuple[OtherCharge, ...], places: int, f: Field) -> str:
     if len(charges) > OC_SLOTS:
         raise EncodeError(f"more than {OC_SLOTS} itemised other charges in one record")
+    for c in charges:
+        if not (len(c.code) == 2 and c.code.isalnum() and c.code.isascii()):
+            raise EncodeError(f"other charge code {c.code!r} must be 2 letters or digits")
+        if c.entitlement not in ("A", "C") or c.payment not in ("P", "C"):
+            raise EncodeError(f"other charge {c.code}: entitlement A/C and payment P/C required")
     text = "".join(
         f"{c.code:<2.2}{c.entitlement:1.1}{c.payment:1.1}{_fixed(c.amount, places, 12, c.code)}"
         for c in charges
