@@ -1,0 +1,1 @@
+"""Configuration: typed model, TOML loading with strict validation, the demo configuration."""

@@ -1,0 +1,190 @@
+"""The typed, frozen configuration of a gateway: settings, CASS countries, participants, calendars.
+
+Loaded once from TOML files by ``opencass.config.load_config`` and never mutated: a reload
+builds a new ``Config`` and swaps it in whole.  Every value here has been validated; code that
+receives a ``Config`` does not check it again.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+
+class Role(enum.StrEnum):
+    """What a user may do in its company's mailbox (ARCHITECTURE.md "Mailboxes")."""
+
+    ADMIN = "admin"  # everything
+    INPUT = "input"  # write the inboxes, read the outboxes
+    OUTPUT = "output"  # read (and delete) in the outboxes
+    READONLY = "readonly"  # list and read the outboxes
+
+
+class CompanyKind(enum.StrEnum):
+    """The part a company plays in CASS."""
+
+    AIRLINE = "airline"
+    AGENT = "agent"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class BanPolicy:
+    """Brute-force protection: failures scored per IP and per user in a sliding window."""
+
+    max_failures: int = 5
+    window_seconds: float = 300.0
+    ban_seconds: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Input limits enforced where input is taken."""
+
+    max_upload_bytes: int = 1 << 30  # one file
+    company_quota_bytes: int = 10 << 30  # a company's whole mailbox tree
+    max_records: int = 5_000_000  # one billing file
+    max_xml_bytes: int = 512 << 20
+    max_sessions: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """``gateway.toml``: where the gateway listens and keeps its data."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 2222
+    host_key: Path = Path("keys/ssh_host_ed25519_key")  # relative to the config dir
+    signing_key: Path = Path("keys/receipt_signing_ed25519.pem")  # Ed25519 PKCS#8 PEM
+    data_dir: Path = Path("/var/lib/opencass")  # mailboxes/, spool/, archive/, opencass.db
+    public_url: str = "https://opencass.invalid"  # base of IRIs in XML messages
+    login_grace_seconds: float = 30.0
+    idle_timeout_seconds: float = 600.0
+    rescan_seconds: float = 30.0
+    shutdown_grace_seconds: float = 20.0
+    log_level: str = "info"
+    limits: Limits = field(default_factory=Limits)
+    ban: BanPolicy = field(default_factory=BanPolicy)
+
+    @property
+    def mailboxes_dir(self) -> Path:
+        """Root of every company's mailbox tree."""
+        return self.data_dir / "mailboxes"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where claimed files wait while they are processed."""
+        return self.data_dir / "spool"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Where processed inputs are kept."""
+        return self.data_dir / "archive"
+
+    @property
+    def database(self) -> Path:
+        """The SQLite ledger."""
+        return self.data_dir / "opencass.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Country:
+    """A CASS country ("operation"): ``countries.toml``."""
+
+    code: str  # ISO 3166 alpha-2, e.g. DE
+    name: str
+    currency: str  # ISO 4217, e.g. EUR
+    timezone: str  # IANA, e.g. Europe/Berlin
+    language: str = "en"  # default language of documents
+    office: str = ""  # CASS office code written in hand-off trailers
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A login: belongs to one company, has roles and OpenSSH public keys."""
+
+    name: str
+    company: str  # Company.id
+    roles: frozenset[Role]
+    public_keys: tuple[str, ...] = ()  # OpenSSH "ssh-ed25519 AAAA... comment" lines
+    password_hash: str | None = None  # only if configured; password login is off otherwise
+
+    def can(self, *roles: Role) -> bool:
+        """True when the user holds ``admin`` or any of ``roles``."""
+        return Role.ADMIN in self.roles or any(r in self.roles for r in roles)
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    """A participant: ``participants/<id>.toml``."""
+
+    id: str  # lower-case, [a-z0-9_-]; also the mailbox directory name
+    kind: CompanyKind
+    legal_name: str
+    languages: tuple[str, ...] = ("en",)
+    countries: tuple[str, ...] = ()  # CASS countries the company takes part in
+    airline_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by country
+    agent_codes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # 11 digits, by country
+    all_or_nothing: bool = False  # reject the whole file when one record is bad
+    tax_id: str = ""
+    address: str = ""
+
+    @property
+    def language(self) -> str:
+        """The company's preferred language."""
+        return self.languages[0] if self.languages else "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One billing period of a country's calendar, with its milestones (local times)."""
+
+    country: str
+    code: str  # IATA period code YYYYMMPPF, e.g. 20261101M
+    billing_from: date
+    billing_to: date
+    upload_cutoff: datetime  # Airline Input Upload Cut-Off (aware, country time zone)
+    reports_available: datetime  # CASS reports Availability (preliminary close)
+    agent_correction_cutoff: datetime
+    airline_response_cutoff: datetime
+    billing_available: datetime  # final billing
+    remittance_day: date
+    settlement_day: date
+
+    @property
+    def frequency(self) -> str:
+        """The frequency code: M, F, R, W, V or D."""
+        return self.code[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration."""
+
+    directory: Path
+    gateway: GatewaySettings
+    countries: dict[str, Country]
+    companies: dict[str, Company]
+    users: dict[str, User]  # by login name
+    calendars: dict[str, tuple[Period, ...]]  # by country, ordered by billing_from
+
+    def user(self, name: str) -> User | None:
+        """The user with login ``name``, if any."""
+        return self.users.get(name)
+
+    def company_of(self, user: User) -> Company:
+        """The company a user belongs to."""
+        return self.companies[user.company]
+
+    def path(self, p: Path) -> Path:
+        """``p`` resolved against the config directory when relative."""
+        return p if p.is_absolute() else self.directory / p
+
+    def period_for(self, country: str, day: date) -> Period | None:
+        """The period of ``country`` whose billing range contains ``day``."""
+        for period in self.calendars.get(country, ()):
+            if period.billing_from <= day <= period.billing_to:
+                return period
+        return None

@@ -1,0 +1,1 @@
+"""The daemon: lifecycle, SFTP endpoint, mailbox watcher, intake pipeline."""
