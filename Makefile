@@ -24,7 +24,7 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check opencass tests bench
 	$(VENV)/bin/ruff format --check opencass tests bench
-	$(VENV)/bin/mypy opencass/codecs opencass/model.py
+	$(VENV)/bin/mypy opencass/codecs opencass/model.py opencass/settlement opencass/config
 
 bench: venv
 	$(PY) -m bench.codec_bench

@@ -65,6 +65,22 @@ def _parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
     s = dsub.add_parser("sample", parents=[common], help="write sample billing files into DIR")
     s.add_argument("dir", type=Path)
+    i = dsub.add_parser("init", parents=[common], help="write a complete demo configuration")
+    i.add_argument("dir", type=Path)
+    i.add_argument("--sftp-port", type=int, default=2222)
+
+    k = sub.add_parser("check-config", parents=[common], help="load and check the configuration")
+    k.add_argument("--format", choices=["text", "json"], default="text")
+
+    sv = sub.add_parser("serve", parents=[common], help="run the gateway daemon")
+    sv.add_argument("--port", type=int, help="SFTP port (overrides gateway.toml)")
+
+    r = sub.add_parser("receipt", parents=[common], help="receipts")
+    rsub = r.add_subparsers(dest="receipt_command", required=True, parser_class=_Parser)
+    rv = rsub.add_parser("verify", parents=[common], help="check a receipt's signature")
+    rv.add_argument("file", type=Path, help="the receipt; its signature is FILE.sig")
+    rv.add_argument("--signature", type=Path, help="signature file (default FILE.sig)")
+    rv.add_argument("--key", type=Path, help="gateway public key PEM (default: from --config)")
     return p
 
 
@@ -192,6 +208,51 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``opencass serve``: the daemon, until SIGTERM/SIGINT."""
+    import asyncio
+
+    from opencass.config.loader import ConfigError, load_config
+    from opencass.gateway.app import Gateway
+    from opencass.gateway.logs import configure
+
+    config_dir = Path(args.config)
+    try:
+        level = load_config(config_dir).gateway.log_level
+    except ConfigError as e:
+        print(f"opencass: configuration error in {config_dir}:\n{e}", file=sys.stderr)
+        return EXIT_USAGE
+    configure(level)
+    asyncio.run(Gateway(config_dir, port=args.port).run())
+    return EXIT_OK
+
+
+def cmd_receipt_verify(args: argparse.Namespace) -> int:
+    """``opencass receipt verify FILE``: 0 when the signature is valid, 1 when not."""
+    from opencass.gateway.answers import public_key_pem, verify
+
+    signature = args.signature or args.file.with_name(args.file.name + ".sig")
+    for p in (args.file, signature):
+        if not p.is_file():
+            raise UsageError(f"{p}: no such file")
+    if args.key:
+        public = args.key.read_bytes()
+    else:
+        from opencass.config.loader import ConfigError, load_config
+        from opencass.gateway.answers import load_signing_key
+
+        try:
+            key_path = load_config(Path(args.config)).gateway.signing_key
+        except ConfigError as e:
+            raise UsageError(f"no --key given and the configuration does not load:\n{e}") from e
+        public = public_key_pem(load_signing_key(key_path))
+    if verify(public, args.file.read_bytes(), signature.read_bytes()):
+        print(f"{args.file}: signature valid")
+        return EXIT_OK
+    print(f"{args.file}: signature INVALID", file=sys.stderr)
+    return EXIT_INVALID
+
+
 def cmd_demo_sample(args: argparse.Namespace) -> int:
     """``opencass demo sample DIR``: sample billing files to try the codecs on."""
     from opencass.samples import write_samples
@@ -203,11 +264,19 @@ def cmd_demo_sample(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``opencass`` console script."""
+    from opencass.config.commands import cmd_check_config, cmd_demo_init
+
     args = _parser().parse_args(argv)
-    handlers = {"validate": cmd_validate, "convert": cmd_convert}
+    handlers = {
+        "validate": cmd_validate,
+        "convert": cmd_convert,
+        "check-config": cmd_check_config,
+        "serve": cmd_serve,
+        "receipt": cmd_receipt_verify,
+    }
     try:
         if args.command == "demo":
-            return cmd_demo_sample(args)
+            return cmd_demo_init(args) if args.demo_command == "init" else cmd_demo_sample(args)
         return handlers[args.command](args)
     except UsageError as e:
         print(f"opencass: {e}", file=sys.stderr)

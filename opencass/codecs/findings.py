@@ -87,6 +87,15 @@ _ENTRIES = (
         "OTHER_CHARGES_ORPHAN", W, REC, "itemised other charges do not follow their AWB/correction"
     ),
     Code("OTHER_CHARGES_UNPARSED", W, REC, "itemised other-charges record kept verbatim"),
+    # --- participant rules (the gateway's knowledge of participants and calendars) --------
+    Code("COUNTRY_UNKNOWN", E, FILE, "the file's CASS country is not operated by this gateway"),
+    Code("SUBMITTER_NOT_AIRLINE", E, FILE, "only airline companies submit billing files"),
+    Code("PREFIX_NOT_OWNED", E, FILE, "the airline prefix does not belong to the submitter"),
+    Code("CURRENCY_NOT_OPERATION", E, FILE, "the file currency is not the CASS country's"),
+    Code("PERIOD_UNKNOWN", E, FILE, "no billing period of the calendar matches the file's"),
+    Code("PERIOD_CLOSED", E, FILE, "the period's Airline Input Upload Cut-Off has passed"),
+    Code("AGENT_UNKNOWN", E, REC, "the agent code is not a CASS agent of that country"),
+    Code("DUPLICATE_FILE", W, FILE, "the same bytes were received before; nothing booked again"),
     # --- XML ---------------------------------------------------------------------------------
     Code("XML_DOCTYPE_FORBIDDEN", E, FILE, "the document has a DOCTYPE (entities, DTDs refused)"),
     Code("XML_MALFORMED", E, FILE, "not well-formed XML"),
@@ -94,6 +103,7 @@ _ENTRIES = (
     Code("XML_ROOT_UNKNOWN", E, FILE, "the root element is not an opencass message"),
     Code("XML_SCHEMA_INVALID", E, FILE, "the document violates the opencass XSD"),
     Code("XML_VALUE_INVALID", E, REC, "a value is not usable (e.g. an unknown code-list member)"),
+    Code("XML_ELEMENT_TOO_LARGE", E, FILE, "one waybill element exceeds the element size limit"),
 )
 
 CATALOGUE: dict[str, Code] = {c.code: c for c in _ENTRIES}
@@ -155,5 +165,21 @@ def catalogue_markdown() -> str:
     return "\n".join(rows)
 
 
+def update_readme(path: str) -> None:
+    """Rewrite the catalogue between the README's ``findings`` markers."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    head, rest = text.split("<!-- findings:start -->", 1)
+    _, tail = rest.split("<!-- findings:end -->", 1)
+    body = f"<!-- findings:start -->\n{catalogue_markdown()}\n<!-- findings:end -->"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(head + body + tail)
+
+
 if __name__ == "__main__":
-    print(catalogue_markdown())
+    import sys
+
+    if sys.argv[1:2] == ["--update-readme"]:
+        update_readme(sys.argv[2] if len(sys.argv) > 2 else "README.md")
+    else:
+        print(catalogue_markdown())

@@ -83,6 +83,7 @@ class HotReader:
         self.trailer: BillingTrailer | None = None
         self.checker: FileChecker | None = None
         self.line_ending = "\n"
+        self.text = ""  # the line (padded to 250) of the record last yielded
         self._layouts: DialectLayouts | None = None
         self._decoders: dict[str, tuple[Layout, Any, dict[str, tuple[int, int]]]] = {}
         self._rest = b""
@@ -154,6 +155,7 @@ class HotReader:
             if entry is None:  # header, trailer, unknown type, after the trailer, over the limit
                 rec = self._record(text, line_no)
                 if rec is not None:
+                    self.text = text
                     yield line_no, rec
                 continue
             layout, decode, _ = entry
@@ -162,6 +164,7 @@ class HotReader:
             except Malformed:
                 rec = self._malformed(layout, text, line_no)
                 if rec is not None:
+                    self.text = text
                     yield line_no, rec
                 continue
             if layout is not OTHER_CHARGES:
@@ -169,6 +172,7 @@ class HotReader:
             issues = self._check(rec, line_no)
             if issues:
                 self._extend(self._locate(issues))
+            self.text = text
             yield line_no, rec
 
     def _split(self, block: bytes) -> list[str | bytes]:

@@ -1,0 +1,324 @@
+"""``opencass demo init DIR``: a complete, working configuration to try the gateway on one machine.
+
+The demo is one CASS country (DE), an airline, two agents and the CASS office, each with one
+admin user and a fresh Ed25519 key pair, the gateway's SSH host key and receipt-signing key, and
+monthly calendars for this year and the next.  Files are written into a hidden staging folder
+inside the target and moved into place only once they all load, ``gateway.toml`` (which carries
+the demo marker) last, so an interrupted run never leaves something that looks like a demo.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import os
+import shlex
+import shutil
+import tempfile
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from opencass.config.loader import load_config
+from opencass.config.model import BanPolicy, CompanyKind, GatewaySettings, Limits
+from opencass.config.reader import ConfigError
+
+DEMO_MARKER = "# opencass demo configuration"
+DEFAULT_SFTP_PORT = 2222
+HOST = "127.0.0.1"
+PUBLIC_URL = "https://opencass.invalid"
+COUNTRY, COUNTRY_NAME, CURRENCY, TIMEZONE, LANGUAGE, OFFICE = (
+    "DE",
+    "Germany",
+    "EUR",
+    "Europe/Berlin",
+    "de",
+    "FRA",
+)
+HOST_KEY = "keys/ssh_host_ed25519_key"
+SIGNING_KEY = "keys/receipt_signing_ed25519.pem"
+SIGNING_PUBLIC_KEY = "keys/receipt_signing_ed25519.pub.pem"
+
+
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    """When a period milestone falls: ``days`` after the last billing day, at ``at`` local time."""
+
+    days: int
+    at: time | None = None  # None: a day (remittance, settlement), not a moment
+
+    def after(self, last_day: date) -> date | datetime:
+        """The milestone of the period whose last billing day is ``last_day``."""
+        day = last_day + timedelta(days=self.days)
+        return day if self.at is None else datetime.combine(day, self.at)
+
+
+UPLOAD_CUTOFF = Milestone(3, time(23, 59))
+REPORTS_AVAILABLE = Milestone(5, time(8, 0))
+AGENT_CORRECTION_CUTOFF = Milestone(10, time(23, 59))
+AIRLINE_RESPONSE_CUTOFF = Milestone(13, time(23, 59))
+BILLING_AVAILABLE = Milestone(15, time(8, 0))
+REMITTANCE_DAY = Milestone(20)
+SETTLEMENT_DAY = Milestone(22)
+MILESTONES = {  # Period field -> when, in calendar order
+    "upload_cutoff": UPLOAD_CUTOFF,
+    "reports_available": REPORTS_AVAILABLE,
+    "agent_correction_cutoff": AGENT_CORRECTION_CUTOFF,
+    "airline_response_cutoff": AIRLINE_RESPONSE_CUTOFF,
+    "billing_available": BILLING_AVAILABLE,
+    "remittance_day": REMITTANCE_DAY,
+    "settlement_day": SETTLEMENT_DAY,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCompany:
+    """A demo participant: one company with one admin user named ``user``."""
+
+    id: str
+    kind: CompanyKind
+    legal_name: str
+    languages: tuple[str, ...]
+    user: str
+    codes: tuple[str, ...] = ()  # airline prefixes or agent codes in COUNTRY
+
+
+COMPANIES = (
+    DemoCompany("demoair", CompanyKind.AIRLINE, "Demo Air AG", ("de", "en"), "demoair", ("997",)),
+    DemoCompany(
+        "agent1", CompanyKind.AGENT, "Agent One Spedition GmbH", ("de",), "agent1", ("23470068510",)
+    ),
+    DemoCompany(
+        "agent2", CompanyKind.AGENT, "Agent Two Logistics Ltd", ("en",), "agent2", ("12345620022",)
+    ),
+    DemoCompany("cassops", CompanyKind.OPERATOR, "CASS Operations Demo", ("en",), "ops"),
+)
+USERS = tuple(c.user for c in COMPANIES)
+
+
+class DemoError(Exception):
+    """The demo cannot be written where asked (the message says why and what to do)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoInfo:
+    """Where a demo configuration is and how to log in to it."""
+
+    directory: Path
+    sftp_port: int
+    keys: dict[str, Path] = field(default_factory=dict)  # user -> private key file
+    created: bool = True  # False: the directory already held a demo, left unchanged
+
+    @property
+    def known_hosts(self) -> Path:
+        """The demo's own known_hosts file, so the user's ~/.ssh is never touched."""
+        return self.directory / "known_hosts"
+
+    def sftp_command(self, user: str) -> str:
+        """The OpenSSH ``sftp`` command line that logs ``user`` in to the demo gateway."""
+        args = ["sftp", "-i", str(self.keys[user]), "-P", str(self.sftp_port)]
+        args += ["-o", "StrictHostKeyChecking=accept-new"]
+        args += ["-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "IdentitiesOnly=yes"]
+        return shlex.join([*args, f"{user}@{HOST}"])
+
+
+# --- the files ------------------------------------------------------------------------------
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a TOML basic string
+
+
+def _settings_toml(table: str, settings: GatewaySettings | Limits | BanPolicy) -> list[str]:
+    lines = [f"[{table}]"]
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if not isinstance(value, Limits | BanPolicy):
+            lines.append(f"{f.name} = {_toml(value)}")
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, Limits | BanPolicy):
+            lines += ["", *_settings_toml(f"{table}.{f.name}", value)]
+    return lines
+
+
+def gateway_toml(sftp_port: int) -> str:
+    """The demo's ``gateway.toml``: every setting written out, relative paths for the files."""
+    settings = GatewaySettings(
+        listen_host=HOST,
+        listen_port=sftp_port,
+        host_key=Path(HOST_KEY),
+        signing_key=Path(SIGNING_KEY),
+        data_dir=Path("data"),
+        public_url=PUBLIC_URL,
+    )
+    head = [
+        DEMO_MARKER,
+        "# Written by `opencass demo init`; relative paths are read from this directory.",
+        "",
+    ]
+    return "\n".join([*head, *_settings_toml("gateway", settings)]) + "\n"
+
+
+def countries_toml() -> str:
+    """The demo's ``countries.toml``: Germany only."""
+    return "\n".join(
+        [
+            f"[countries.{COUNTRY}]",
+            f"name = {_toml(COUNTRY_NAME)}",
+            f"currency = {_toml(CURRENCY)}",
+            f"timezone = {_toml(TIMEZONE)}",
+            f"language = {_toml(LANGUAGE)}",
+            f"office = {_toml(OFFICE)}",
+            "",
+        ]
+    )
+
+
+def participant_toml(c: DemoCompany) -> str:
+    """A demo company's ``participants/<id>.toml``."""
+    lines = [
+        "[company]",
+        f"id = {_toml(c.id)}",
+        f"kind = {_toml(c.kind.value)}",
+        f"legal_name = {_toml(c.legal_name)}",
+        f"languages = {_toml(c.languages)}",
+        f"countries = {_toml([COUNTRY])}",
+    ]
+    if c.codes:
+        table = "airline_prefixes" if c.kind is CompanyKind.AIRLINE else "agent_codes"
+        lines += ["", f"[company.{table}]", f"{COUNTRY} = {_toml(c.codes)}"]
+    lines += [
+        "",
+        "[[users]]",
+        f"name = {_toml(c.user)}",
+        'roles = ["admin"]',
+        f"public_key_files = {_toml([f'keys/{c.user}.pub'])}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def calendar_toml(year: int) -> str:
+    """The demo's calendar of ``year``: twelve monthly periods ``YYYYMM01M``."""
+    lines = [
+        f"# {COUNTRY} {year}: monthly periods",
+        f"country = {_toml(COUNTRY)}",
+        f"year = {year}",
+    ]
+    for month in range(1, 13):
+        last = date(year, month, calendar.monthrange(year, month)[1])
+        lines += ["", "[[periods]]", f'code = "{year}{month:02}01M"']
+        lines += [f"billing_from = {last.replace(day=1)}", f"billing_to = {last}"]
+        for name, milestone in MILESTONES.items():
+            lines.append(f"{name} = {milestone.after(last).isoformat()}")
+    return "\n".join(lines) + "\n"
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(data)
+
+
+def _write_ssh_key(path: Path, comment: str) -> str:
+    """A new Ed25519 key pair at ``path`` (OpenSSH, 0600) and ``path``.pub; the public line."""
+    import asyncssh
+
+    key = asyncssh.generate_private_key("ssh-ed25519", comment=comment)
+    _write_secret(path, key.export_private_key("openssh"))
+    public = key.export_public_key("openssh").decode("ascii")
+    path.with_name(path.name + ".pub").write_text(public, encoding="ascii")
+    return public
+
+
+def _write_signing_key(root: Path) -> None:
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    pkcs8 = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+    _write_secret(root / SIGNING_KEY, pkcs8)
+    spki = key.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo)
+    (root / SIGNING_PUBLIC_KEY).write_bytes(spki)
+
+
+def _write_demo(root: Path, sftp_port: int, year: int) -> None:
+    for sub in ("participants", "calendars"):
+        (root / sub).mkdir()
+    (root / "keys").mkdir(mode=0o700)
+    host_public = _write_ssh_key(root / HOST_KEY, "opencass-demo-host")
+    host = HOST if sftp_port == 22 else f"[{HOST}]:{sftp_port}"
+    (root / "known_hosts").write_text(f"{host} {host_public}", encoding="ascii")
+    _write_signing_key(root)
+    for c in COMPANIES:
+        _write_ssh_key(root / "keys" / c.user, f"{c.user}@opencass-demo")
+        (root / "participants" / f"{c.id}.toml").write_text(participant_toml(c), "utf-8")
+    for y in (year, year + 1):
+        (root / "calendars" / f"{COUNTRY}-{y}.toml").write_text(calendar_toml(y), "utf-8")
+    (root / "countries.toml").write_text(countries_toml(), "utf-8")
+    (root / "gateway.toml").write_text(gateway_toml(sftp_port), "utf-8")
+
+
+# --- init -----------------------------------------------------------------------------------
+
+
+def is_demo(directory: Path) -> bool:
+    """True when ``directory`` holds a configuration written by ``init_demo``."""
+    try:
+        with (directory / "gateway.toml").open(encoding="utf-8") as f:
+            return f.readline().rstrip("\n") == DEMO_MARKER
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _existing(directory: Path) -> DemoInfo:
+    try:
+        config = load_config(directory)
+    except ConfigError as e:
+        raise DemoError(f"{directory} holds a demo configuration that no longer loads:\n{e}") from e
+    users = sorted(config.users, key=lambda u: (USERS.index(u) if u in USERS else len(USERS), u))
+    keys = {u: config.directory / "keys" / u for u in users}
+    keys = {u: path for u, path in keys.items() if path.is_file()}
+    return DemoInfo(config.directory, config.gateway.listen_port, keys, created=False)
+
+
+def _publish(staging: Path, directory: Path) -> None:
+    entries = sorted(staging.iterdir(), key=lambda p: p.name == "gateway.toml")
+    for entry in entries:  # gateway.toml, which marks the demo, goes last
+        entry.rename(directory / entry.name)
+
+
+def init_demo(
+    directory: Path, *, sftp_port: int = DEFAULT_SFTP_PORT, today: date | None = None
+) -> DemoInfo:
+    """Write the demo configuration into ``directory``, or return the demo already there."""
+    if not 0 < sftp_port < 65536:
+        raise DemoError(f"{sftp_port} is not a TCP port (1 to 65535)")
+    directory = Path(directory).resolve()
+    if directory.exists() and not directory.is_dir():
+        raise DemoError(f"{directory} exists and is not a directory")
+    year = (today or date.today()).year
+    try:
+        if directory.is_dir() and any(directory.iterdir()):
+            if is_demo(directory):
+                return _existing(directory)
+            raise DemoError(f"{directory} is not empty: give a new or empty directory for the demo")
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=directory))
+        try:
+            _write_demo(staging, sftp_port, year)
+            load_config(staging)  # a demo that does not load is a bug: let it raise
+            _publish(staging, directory)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except OSError as e:
+        raise DemoError(f"cannot write the demo into {directory}: {e.strerror or e}") from e
+    keys = {user: directory / "keys" / user for user in USERS}
+    return DemoInfo(directory, sftp_port, keys, created=True)

@@ -1,0 +1,228 @@
+"""The gateway daemon: ``startup()`` → ``serve()`` → ``shutdown()``.
+
+Theory of operation
+-------------------
+Startup loads the configuration (a bad one stops the start with exit code 2), opens the store,
+starts the worker pool, creates every company's mailbox tree, reconciles spool, store and
+inboxes (resuming unfinished files) and only then accepts SFTP connections, watches the inboxes
+and rescans them periodically.  Signals only set events: SIGTERM/SIGINT ask for shutdown,
+SIGHUP for a reload (a configuration that fails to load is logged and the old one kept;
+sessions are not dropped).  Shutdown is an ordered checklist: stop accepting connections and
+claims, let in-flight files finish within ``shutdown_grace_seconds`` (the rest resume at the
+next start), close sessions, stop the pool, close the store last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from opencass.config.loader import ConfigError, diff_configs, load_config
+from opencass.config.model import Config
+from opencass.gateway import systemd
+from opencass.gateway.answers import load_signing_key, public_key_pem
+from opencass.gateway.intake import Intake
+from opencass.gateway.watcher import rescan_every, watch_inboxes
+from opencass.store import SqliteStore, open_store
+
+log = structlog.get_logger("opencass.gateway")
+
+
+class _Events:
+    """What the SFTP endpoint reports, routed to intake and the audit trail."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def uploaded(self, company: str, user: str, path: Path, size: int, sandbox: bool) -> None:
+        self.gateway.intake_or_raise().arrived(path, user)
+
+    def audit(self, event: str, **fields: Any) -> None:
+        store = self.gateway.store
+        if store is None:
+            return
+        keys = ("company", "user", "session", "file_id")
+        named = {k: str(fields.pop(k)) if fields.get(k) is not None else None for k in keys}
+        task = asyncio.get_running_loop().create_task(store.audit(event, **named, **fields))
+        self.gateway.background.add(task)
+        task.add_done_callback(self.gateway.background.discard)
+
+
+class Gateway:
+    """The daemon; ``run()`` is the whole life."""
+
+    def __init__(
+        self,
+        config_dir: Path,
+        *,
+        port: int | None = None,
+        fault: Callable[[str], None] | None = None,
+        workers: int | None = None,
+    ) -> None:
+        self.config_dir = config_dir
+        self.port_override = port
+        self.fault = fault
+        self.workers = workers or max(1, min(os.cpu_count() or 1, 4))
+        self.config: Config | None = None
+        self.store: SqliteStore | None = None
+        self.intake: Intake | None = None
+        self.pool: ProcessPoolExecutor | None = None
+        self.sftp: Any = None
+        self.stop = asyncio.Event()
+        self.reload_requested = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.background: set[asyncio.Task[Any]] = set()
+
+    def current_config(self) -> Config:
+        """The configuration in force (swapped whole on reload)."""
+        assert self.config is not None
+        return self.config
+
+    def intake_or_raise(self) -> Intake:
+        """The intake pipeline (after startup)."""
+        assert self.intake is not None
+        return self.intake
+
+    @property
+    def port(self) -> int:
+        """The SFTP port actually listened on."""
+        return int(self.sftp.port) if self.sftp else 0
+
+    # -- phases --------------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Load config, open the store, reconcile, then start listening."""
+        from opencass.gateway.sftp import mailbox_dirs, start_sftp_server
+
+        self.config = config = load_config(self.config_dir)
+        settings = config.gateway
+        self.store = await open_store(settings.database)
+        ctx = multiprocessing.get_context("forkserver")
+        self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        await asyncio.get_running_loop().run_in_executor(self.pool, _warm)
+        key = load_signing_key(settings.signing_key)
+        self.intake = Intake(self.current_config, self.store, self.pool, key, **self._hooks())
+        for company in config.companies:
+            mailbox_dirs(settings.mailboxes_dir, company)
+        for row in await self.intake.reconcile():
+            self._spawn(self.intake.process(row))
+        for path in await asyncio.to_thread(self.intake.scan_inboxes):
+            self.intake.arrived(path)
+        self.sftp = await start_sftp_server(
+            self.current_config,
+            _Events(self),
+            host=settings.listen_host,
+            port=self.port_override if self.port_override is not None else settings.listen_port,
+            server_host_keys=[settings.host_key],
+            gateway_public_key=public_key_pem(key),
+        )
+        await self.store.audit("gateway_started", port=self.port)
+        log.info("gateway_ready", host=settings.listen_host, port=self.port)
+        systemd.notify(f"READY=1\nSTATUS=listening on {settings.listen_host}:{self.port}")
+        self.ready.set()
+
+    def _hooks(self) -> dict[str, Any]:
+        return {"fault": self.fault} if self.fault else {}
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def serve(self) -> None:
+        """Run until asked to stop."""
+        config = self.current_config()
+        intake = self.intake_or_raise()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(watch_inboxes(config.gateway.mailboxes_dir, intake.arrived, self.stop))
+            tg.create_task(rescan_every(config.gateway.rescan_seconds, intake.rescan, self.stop))
+            tg.create_task(self._reloads())
+            interval = systemd.watchdog_interval()
+            if interval:
+                tg.create_task(self._watchdog(interval))
+            await self.stop.wait()
+            self.reload_requested.set()  # wake the reload loop so the group can end
+
+    async def _reloads(self) -> None:
+        while True:
+            await self.reload_requested.wait()
+            self.reload_requested.clear()
+            if self.stop.is_set():
+                return
+            await self.reload()
+
+    async def _watchdog(self, interval: float) -> None:
+        while not self.stop.is_set():
+            systemd.notify("WATCHDOG=1")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=interval)
+
+    async def reload(self) -> bool:
+        """Load the configuration again; keep the old one if the new one is bad."""
+        try:
+            new = await asyncio.to_thread(load_config, self.config_dir)
+        except ConfigError as e:
+            log.error("config_reload_failed", problems=[str(p) for p in e.problems])
+            return False
+        old, self.config = self.config, new
+        changes = diff_configs(old, new) if old else []
+        from opencass.gateway.sftp import mailbox_dirs
+
+        for company in new.companies:
+            mailbox_dirs(new.gateway.mailboxes_dir, company)
+        log.info("config_reloaded", changes=changes)
+        if self.store:
+            await self.store.audit("config_reloaded", changes=changes)
+        return True
+
+    async def shutdown(self) -> None:
+        """Stop accepting, drain in-flight files, close sessions, pool and store (in order)."""
+        systemd.notify("STOPPING=1")
+        settings = self.current_config().gateway if self.config else None
+        grace = settings.shutdown_grace_seconds if settings else 5.0
+        if self.sftp is not None:
+            self.sftp.stop_accepting()
+        if self.intake is not None:
+            finished = await self.intake.drain(grace)
+            log.info("intake_drained", complete=finished)
+        for task in list(self.background):
+            task.cancel()
+        if self.sftp is not None:
+            self.sftp.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.sftp.wait_closed(), timeout=5)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                await self.store.audit("gateway_stopped")
+            await self.store.close()
+        log.info("gateway_stopped")
+
+    async def run(self) -> None:
+        """Startup, serve until SIGTERM/SIGINT, shutdown."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop.set)
+        loop.add_signal_handler(signal.SIGINT, self.stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_requested.set)
+        try:
+            await self.startup()
+            await self.serve()
+        finally:
+            await self.shutdown()
+
+
+def _warm() -> int:
+    """Import the codecs in a pool worker before the first file arrives."""
+    import opencass.gateway.assess  # noqa: F401
+
+    return os.getpid()

@@ -1,0 +1,319 @@
+"""Assessing one claimed file: decode, validate, apply participant rules, book — in a worker.
+
+Theory of operation
+-------------------
+This runs in a worker process (never on the event loop) with its own SQLite connection.  It
+streams the spooled file through the codec, checks the participant rules, and writes the
+records that may be booked into ``staging`` in batches (each batch a short transaction, so
+other writers are never blocked for long).  When the whole file is judged, one final
+transaction moves the file from ``received`` to ``assessed`` (compare-and-set: a second
+worker on the same file finds it moved and changes nothing), copies the accepted records from
+staging into the ledger, stores the findings and clears staging.  A crash anywhere before
+that commit leaves the file ``received`` and its staging rows are dropped on the next attempt;
+a crash after it leaves it ``assessed`` and nothing is booked twice.
+
+Outcomes: ``accepted`` (no error), ``partially_accepted`` (record errors; the rest booked),
+``rejected`` (a file-level error, every record bad, or an all-or-nothing participant with any
+error).  In the sandbox the outcome is computed the same way and nothing is booked.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opencass.codecs import detect_format
+from opencass.codecs.findings import Finding, Scope, Severity, finding
+from opencass.codecs.hot.reader import HotReader
+from opencass.model import (
+    AwbRecord,
+    BillingHeader,
+    BillingTrailer,
+    CorrectionRecord,
+    DetailRecord,
+    Dialect,
+    RawRecord,
+)
+from opencass.settlement.rules import (
+    HeaderVerdict,
+    SubmissionContext,
+    check_header,
+    check_record,
+)
+from opencass.store.payload import to_payload
+from opencass.store.rows import utc_now
+from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
+
+__all__ = ["AssessJob", "AssessSummary", "assess"]
+
+BATCH = 20_000
+MAX_FINDINGS = 10_000
+READ_CHUNK = 1 << 20
+
+INSERT_STAGING = "INSERT INTO staging VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+@dataclass(frozen=True, slots=True)
+class AssessJob:
+    """What a worker needs to assess one file (picklable)."""
+
+    database: str
+    file_id: str
+    spool_path: str
+    sandbox: bool
+    all_or_nothing: bool
+    context: SubmissionContext
+    max_records: int = 5_000_000
+    max_xml_bytes: int = 512 << 20
+
+
+@dataclass(slots=True)
+class AssessSummary:
+    """What the worker decided."""
+
+    file_id: str
+    outcome: str
+    format: str
+    dialect: str | None
+    country: str | None
+    period: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+    moved: bool = True  # False when another worker had already assessed the file
+
+
+class _Judge:
+    """Collects findings and staging rows while a file is read."""
+
+    def __init__(self, job: AssessJob, conn: sqlite3.Connection) -> None:
+        self.job, self.conn = job, conn
+        self.findings: list[Finding] = []
+        self.errors = self.warnings = self.file_errors = 0
+        self.rejected: set[int] = set()
+        self.verdict: HeaderVerdict | None = None
+        self.header: BillingHeader | None = None
+        self.rows: list[tuple[Any, ...]] = []
+        self.staged = 0
+        self.records = 0
+
+    def add(self, found: Iterable[Finding]) -> None:
+        for f in found:
+            if f.severity is Severity.ERROR:
+                self.errors += 1
+                if f.scope is Scope.FILE:
+                    self.file_errors += 1
+                elif f.line is not None:
+                    self.rejected.add(f.line)
+            else:
+                self.warnings += 1
+            if len(self.findings) < MAX_FINDINGS:
+                self.findings.append(f)
+
+    def on_header(self, header: BillingHeader) -> None:
+        self.header = header
+        self.verdict = check_header(header, self.job.context)
+        self.add(self.verdict.findings)
+
+    def on_record(self, rec: DetailRecord, line: int | None, hot: str | None, d: Dialect | None) -> None:
+        self.records += 1
+        verdict, header = self.verdict, self.header
+        if verdict is None or header is None:
+            return
+        problem = check_record(rec, line, verdict.agents)
+        if problem is not None:
+            self.add([problem])
+        if isinstance(rec, RawRecord):
+            return
+        period = verdict.period
+        late = 0
+        if period is not None and isinstance(rec, AwbRecord | CorrectionRecord):
+            late = int(rec.execution_date < period.billing_from)
+        fmt, payload = to_payload(rec, hot, d)
+        self.rows.append(
+            (
+                self.job.file_id,
+                line,
+                rec.record_id,
+                header.country,
+                period.code if period else None,
+                rec.airline_prefix,
+                rec.awb_serial,
+                getattr(rec, "agent_code", ""),
+                getattr(rec, "reference", ""),
+                getattr(rec, "currency", ""),
+                late,
+                fmt,
+                payload,
+            )
+        )
+        if len(self.rows) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows or self.job.sandbox:
+            self.rows.clear()
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.executemany(INSERT_STAGING, self.rows)
+        self.conn.execute("COMMIT")
+        self.staged += len(self.rows)
+        self.rows.clear()
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            yield chunk
+
+
+def _read_hot(path: Path, judge: _Judge) -> tuple[str | None, BillingTrailer | None]:
+    reader = HotReader(max_records=judge.job.max_records, max_findings=MAX_FINDINGS)
+
+    def take(events: Iterable[tuple[int, Any]]) -> None:
+        for line, rec in events:
+            if isinstance(rec, BillingHeader):
+                judge.on_header(rec)
+            elif not isinstance(rec, BillingTrailer):
+                judge.on_record(rec, line, reader.text, reader.dialect)
+
+    for chunk in _chunks(path):
+        take(reader.feed(chunk))
+    take(reader.close())
+    judge.add(reader.findings)
+    # The reader keeps at most MAX_FINDINGS; its counts stay exact, so add what it left out.
+    judge.errors += reader.errors - sum(f.is_error for f in reader.findings)
+    judge.warnings += reader.warnings - sum(not f.is_error for f in reader.findings)
+    judge.file_errors = max(judge.file_errors, reader.file_errors)
+    judge.rejected |= reader.rejected_lines
+    return (str(reader.dialect) if reader.dialect else None), reader.trailer
+
+
+def _read_xml(path: Path, judge: _Judge) -> None:
+    from opencass.codecs import onerecord
+
+    size = path.stat().st_size
+    if size > judge.job.max_xml_bytes:
+        judge.add([finding("FILE_TOO_LARGE", f"{size} bytes; at most {judge.job.max_xml_bytes}")])
+        return
+    result = onerecord.decode_submission(path.read_bytes())
+    judge.add(result.findings)
+    if result.file is None:
+        return
+    judge.on_header(result.file.header)
+    bad_lines = {f.line for f in result.findings if f.is_error and f.scope is Scope.RECORD}
+    for rec in result.file.records:
+        judge.on_record(rec, None, None, None)
+    judge.rejected |= {line for line in bad_lines if line is not None}
+
+
+def _outcome(judge: _Judge) -> str:
+    if judge.file_errors or judge.header is None or judge.records == 0:
+        return "rejected"
+    if judge.errors == 0:
+        return "accepted"
+    if judge.job.all_or_nothing or len(judge.rejected) >= judge.records:
+        return "rejected"
+    return "partially_accepted"
+
+
+def _commit(conn: sqlite3.Connection, judge: _Judge, summary: AssessSummary) -> None:
+    job = judge.job
+    book = summary.outcome != "rejected" and not job.sandbox
+    now = utc_now()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        cur = conn.execute(
+            "UPDATE files SET state = 'assessed', updated_at = ?, format = ?, dialect = ?,"
+            " outcome = ?, country = ?, period = ?, counts = ? WHERE id = ? AND state = 'received'",
+            (
+                now,
+                summary.format,
+                summary.dialect,
+                summary.outcome,
+                summary.country,
+                summary.period,
+                _json(summary.counts),
+                job.file_id,
+            ),
+        )
+        if cur.rowcount != 1:
+            summary.moved = False
+            conn.execute("ROLLBACK")
+            return
+        conn.execute(INSERT_EVENT, (job.file_id, job.file_id, now, "received", "assessed", "{}"))
+        if book:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS rejected_lines (line INTEGER PRIMARY KEY)")
+            conn.execute("DELETE FROM rejected_lines")
+            conn.executemany(
+                "INSERT OR IGNORE INTO rejected_lines VALUES (?)", ((n,) for n in judge.rejected)
+            )
+            conn.execute(
+                "INSERT INTO ledger (file_id, line, record_type, country, period, airline_prefix,"
+                " awb_serial, agent_code, reference, currency, late, payload_format, payload)"
+                " SELECT * FROM staging WHERE file_id = ?"
+                " AND (line IS NULL OR line NOT IN (SELECT line FROM rejected_lines))",
+                (job.file_id,),
+            )
+        conn.execute("DELETE FROM staging WHERE file_id = ?", (job.file_id,))
+        conn.execute("DELETE FROM findings WHERE file_id = ?", (job.file_id,))
+        conn.executemany(INSERT_FINDING, finding_rows(job.file_id, judge.findings))
+        booked = conn.execute(
+            "SELECT COUNT(*) FROM ledger WHERE file_id = ?", (job.file_id,)
+        ).fetchone()[0]
+        summary.counts["booked"] = int(booked)
+        conn.execute(
+            "UPDATE files SET counts = ? WHERE id = ?", (_json(summary.counts), job.file_id)
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _json(value: dict[str, int]) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def assess(job: AssessJob) -> AssessSummary:
+    """Assess one spooled file and book what may be booked (see the module docstring)."""
+    path = Path(job.spool_path)
+    conn = connect_sync(Path(job.database))
+    try:
+        conn.execute("DELETE FROM staging WHERE file_id = ?", (job.file_id,))  # a crashed try
+        judge = _Judge(job, conn)
+        with path.open("rb") as f:
+            kind = detect_format(f.read(4096))
+        dialect = None
+        if kind == "hot":
+            dialect, _ = _read_hot(path, judge)
+        elif kind == "xml":
+            _read_xml(path, judge)
+        else:
+            judge.add([finding("FORMAT_UNKNOWN", "neither a HOT billing file nor opencass XML")])
+        judge.flush()
+        judge.findings.sort(key=lambda f: (f.line is not None, f.line or 0))
+        if len(judge.findings) < judge.errors + judge.warnings:
+            hidden = judge.errors + judge.warnings - len(judge.findings)
+            judge.findings.append(finding("FINDINGS_TRUNCATED", f"{hidden} more not listed"))
+        verdict = judge.verdict
+        summary = AssessSummary(
+            file_id=job.file_id,
+            outcome=_outcome(judge),
+            format=kind,
+            dialect=dialect,
+            country=judge.header.country if judge.header else None,
+            period=verdict.period.code if verdict and verdict.period else None,
+            counts={
+                "records": judge.records,
+                "errors": judge.errors,
+                "warnings": judge.warnings,
+                "rejected_records": len(judge.rejected),
+            },
+        )
+        _commit(conn, judge, summary)
+        return summary
+    finally:
+        conn.close()

@@ -1,0 +1,363 @@
+"""Exactly-once intake: claim each arrived file, assess it, answer it, archive it.
+
+Theory of operation
+-------------------
+See ``states`` for the state machine.  ``Intake.arrived(path)`` is called for every candidate
+file the watcher, the SFTP endpoint or a rescan reports; it claims the file by renaming it into
+the spool (only one caller can win a rename) and drives it through the states.  ``reconcile()``
+runs at start, before connections are accepted: spooled files the store does not know yet are
+recorded, files in unfinished states are resumed, and inboxes are scanned.
+
+Spool layout: ``<spool>/<company>/<live|sandbox>/<file id>__<original name>``; the name alone
+tells company, sandbox, id and original name, so a crash between the rename and the insert
+loses nothing.  Test hooks: ``fault(step)`` is called between every two steps (a no-op in
+production); a test raises or kills the process there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from opencass.codecs.findings import Finding, finding
+from opencass.config.model import Config
+from opencass.gateway import states
+from opencass.gateway.answers import AnswerNames, report_text, sign, write_atomic
+from opencass.gateway.assess import AssessJob, assess
+from opencass.gateway.context import submission_context
+from opencass.store import FileRow, NewFile, SqliteStore, StaleState
+
+log = structlog.get_logger("opencass.intake")
+
+IGNORED_SUFFIXES = (".part", ".tmp", ".filepart", ".upload")
+
+
+def ignored(name: str) -> bool:
+    """Names that are never claimed: dot-files and partial uploads."""
+    return name.startswith(".") or name.endswith(IGNORED_SUFFIXES)
+
+
+def new_file_id(now: datetime) -> str:
+    """A sortable, unique file id: ``F`` + UTC time + random."""
+    return f"F{now:%Y%m%d%H%M%S}{secrets.token_hex(3).upper()}"
+
+
+def sha256_of(path: Path) -> tuple[str, int]:
+    """(hex digest, size) of a file (blocking: run in a thread)."""
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where an inbox file belongs."""
+
+    company: str
+    sandbox: bool
+    name: str
+
+
+def locate(mailboxes: Path, path: Path) -> Located | None:
+    """The company and inbox of ``path``, or None if it is not directly in an inbox."""
+    try:
+        parts = path.relative_to(mailboxes).parts
+    except ValueError:
+        return None
+    if len(parts) == 3 and parts[1] == "inbox":
+        return Located(parts[0], False, parts[2])
+    if len(parts) == 4 and parts[1:3] == ("sandbox", "inbox"):
+        return Located(parts[0], True, parts[3])
+    return None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _no_fault(step: str) -> None:
+    return None
+
+
+class Intake:
+    """Claims and processes arrived files; see the module docstring."""
+
+    def __init__(
+        self,
+        get_config: Callable[[], Config],
+        store: SqliteStore,
+        pool: Executor,
+        signing_key: object,
+        *,
+        fault: Callable[[str], None] = _no_fault,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.get_config = get_config
+        self.store = store
+        self.pool = pool
+        self.key = signing_key
+        self.fault = fault
+        self.now = now
+        self.uploaders: dict[Path, str] = {}  # path → user, reported by the SFTP endpoint
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._claiming: set[Path] = set()
+        self.accepting = True
+
+    # -- paths -------------------------------------------------------------------------------
+
+    @property
+    def settings(self):  # type: ignore[no-untyped-def]
+        return self.get_config().gateway
+
+    def _spool_dir(self, company: str, sandbox: bool) -> Path:
+        return self.settings.spool_dir / company / ("sandbox" if sandbox else "live")
+
+    def _outbox(self, row: FileRow) -> Path:
+        box = self.settings.mailboxes_dir / row.company
+        return box / "sandbox" / "outbox" if row.sandbox else box / "outbox"
+
+    # -- arrival and claim -------------------------------------------------------------------
+
+    def arrived(self, path: Path, user: str = "") -> None:
+        """A candidate file appeared in an inbox: claim and process it in the background."""
+        if user:
+            if len(self.uploaders) > 10_000:
+                self.uploaders.clear()
+            self.uploaders[path] = user
+        if not self.accepting or path in self._claiming or ignored(path.name):
+            return
+        where = locate(self.settings.mailboxes_dir, path)
+        if where is None or where.company not in self.get_config().companies:
+            return
+        self._claiming.add(path)
+        task = asyncio.create_task(self._claim_and_process(path, where))
+        task.add_done_callback(lambda _t: self._claiming.discard(path))
+
+    async def _claim_and_process(self, path: Path, where: Located) -> None:
+        row = await self.claim(path, where)
+        if row is not None:
+            await self.process(row)
+
+    async def claim(self, path: Path, where: Located) -> FileRow | None:
+        """Move ``path`` into the spool and record it; None if someone else claimed it."""
+        now = self.now()
+        file_id = new_file_id(now)
+        spool = self._spool_dir(where.company, where.sandbox)
+        target = spool / f"{file_id}__{where.name}"
+        try:
+            await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(os.rename, path, target)
+        except FileNotFoundError:
+            return None
+        await asyncio.to_thread(_fsync_dir, spool)
+        self.fault("claimed")
+        user = self.uploaders.pop(path, "")
+        return await self._record(target, where.company, where.sandbox, user, now)
+
+    async def _record(
+        self, spooled: Path, company: str, sandbox: bool, user: str, now: datetime
+    ) -> FileRow | None:
+        file_id, _, name = spooled.name.partition("__")
+        digest, size = await asyncio.to_thread(sha256_of, spooled)
+        new = NewFile(
+            id=file_id,
+            company=company,
+            user=user,
+            name=name,
+            sandbox=sandbox,
+            sha256=digest,
+            size=size,
+            received_at=now.isoformat(timespec="microseconds"),
+            spool_path=str(spooled),
+        )
+        await self.store.create_file(new)
+        await self.store.audit(
+            "file_received", company=company, user=user or None, file_id=file_id, name=name,
+            size=size, sha256=digest, sandbox=sandbox,
+        )
+        self.fault("recorded")
+        return await self.store.get_file(file_id)
+
+    # -- processing ----------------------------------------------------------------------------
+
+    async def process(self, row: FileRow) -> None:
+        """Drive one file to ``archived``, resuming from whatever state it is in."""
+        if row.id in self._inflight:
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight[row.id] = task
+        bound = log.bind(file_id=row.id, company=row.company, user=row.user or None)
+        try:
+            current: FileRow | None = row
+            while current is not None and current.state != states.TERMINAL:
+                await self._step(current)
+                current = await self.store.get_file(row.id)
+            if current is not None:
+                bound.info("file_done", outcome=current.outcome, counts=current.counts)
+        except StaleState:
+            bound.info("file_taken_elsewhere")
+        except Exception:
+            bound.exception("file_failed")  # stays in its state; the next rescan resumes it
+        finally:
+            self._inflight.pop(row.id, None)
+
+    async def _step(self, row: FileRow) -> None:
+        if row.state == states.RECEIVED:
+            original = await self.store.find_original(row)
+            if original is not None:
+                await self.store.transition(
+                    row.id, states.RECEIVED, states.DUPLICATE,
+                    {"original": original.id}, duplicate_of=original.id, outcome="duplicate",
+                    country=original.country, period=original.period,
+                )
+            else:
+                await self._assess(row)
+            self.fault("assessed")
+        elif row.state in (states.DUPLICATE, states.ASSESSED):
+            await self._answer(row)
+            self.fault("answered")
+            await self.store.transition(row.id, row.state, states.ANSWERED)
+            self.fault("answered-recorded")
+        elif row.state == states.ANSWERED:
+            await self._archive(row)
+            self.fault("archived")
+            await self.store.transition(row.id, states.ANSWERED, states.ARCHIVED)
+        else:
+            raise ValueError(f"unknown state {row.state}")
+
+    async def _assess(self, row: FileRow) -> None:
+        config = self.get_config()
+        company = config.companies.get(row.company)
+        job = AssessJob(
+            database=str(config.gateway.database),
+            file_id=row.id,
+            spool_path=row.spool_path,
+            sandbox=row.sandbox,
+            all_or_nothing=bool(company and company.all_or_nothing),
+            context=submission_context(config, row.company, self.now()),
+            max_records=config.gateway.limits.max_records,
+            max_xml_bytes=config.gateway.limits.max_xml_bytes,
+        )
+        loop = asyncio.get_running_loop()
+        summary = await loop.run_in_executor(self.pool, assess, job)
+        if not summary.moved:
+            raise StaleState(f"{row.id} was assessed by another worker")
+        await self.store.audit(
+            "file_assessed", company=row.company, file_id=row.id, outcome=summary.outcome,
+            counts=summary.counts,
+        )
+
+    async def _findings(self, row: FileRow) -> list[Finding]:
+        if row.state == states.DUPLICATE:
+            return [
+                finding(
+                    "DUPLICATE_FILE",
+                    f"these bytes (SHA-256 {row.sha256[:16]}…) were received before as "
+                    f"{row.duplicate_of}; nothing was booked again",
+                )
+            ]
+        return await self.store.findings(row.id)
+
+    async def _answer(self, row: FileRow) -> None:
+        from opencass.codecs import onerecord
+
+        findings = await self._findings(row)
+        names = AnswerNames.of(row)
+        outbox = self._outbox(row)
+        base = self.settings.public_url
+        report = onerecord.encode_validation_report(row, findings, base_iri=base)
+        receipt = onerecord.encode_receipt(row, base_iri=base)
+        signature = sign(self.key, receipt)  # type: ignore[arg-type]
+
+        def write() -> None:
+            outbox.mkdir(parents=True, exist_ok=True)
+            write_atomic(outbox / names.report_xml, report)
+            write_atomic(outbox / names.report_txt, report_text(row, findings).encode())
+            write_atomic(outbox / names.receipt, receipt)
+            write_atomic(outbox / names.signature, signature)
+
+        await asyncio.to_thread(write)
+        await self.store.audit(
+            "file_answered", company=row.company, file_id=row.id, outcome=row.outcome,
+            report=names.report_xml, receipt=names.receipt,
+        )
+
+    async def _archive(self, row: FileRow) -> None:
+        spooled = Path(row.spool_path)
+        target = self.settings.archive_dir / row.company / spooled.name
+
+        def move() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if spooled.exists():
+                os.replace(spooled, target)
+                _fsync_dir(target.parent)
+
+        await asyncio.to_thread(move)
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    async def reconcile(self) -> list[FileRow]:
+        """Before serving: record orphaned spool files, then return every unfinished file."""
+        spool = self.settings.spool_dir
+        known = {Path(r.spool_path) for r in await self.store.files_in_states(states.UNFINISHED)}
+        for company_dir in sorted(p for p in spool.glob("*") if p.is_dir()):
+            for kind in ("live", "sandbox"):
+                for spooled in sorted((company_dir / kind).glob("F*__*")):
+                    file_id = spooled.name.partition("__")[0]
+                    if spooled in known or await self.store.get_file(file_id) is not None:
+                        continue
+                    log.info("spool_orphan_recorded", file_id=file_id, company=company_dir.name)
+                    await self._record(
+                        spooled, company_dir.name, kind == "sandbox", "", self.now()
+                    )
+        return await self.store.files_in_states(states.UNFINISHED)
+
+    def scan_inboxes(self) -> list[Path]:
+        """Every claimable file in every inbox (blocking: run in a thread)."""
+        root = self.settings.mailboxes_dir
+        found: list[Path] = []
+        for company in self.get_config().companies:
+            for inbox in (root / company / "inbox", root / company / "sandbox" / "inbox"):
+                if inbox.is_dir():
+                    found += [p for p in inbox.iterdir() if p.is_file() and not ignored(p.name)]
+        return sorted(found)
+
+    async def rescan(self) -> None:
+        """Claim whatever the watcher may have missed and resume stuck files."""
+        for path in await asyncio.to_thread(self.scan_inboxes):
+            self.arrived(path)
+        for row in await self.store.files_in_states(states.UNFINISHED):
+            if row.id not in self._inflight and self.accepting:
+                asyncio.create_task(self.process(row))
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop claiming and wait for in-flight files; True if all finished in time."""
+        self.accepting = False
+        tasks = list(self._inflight.values())
+        if not tasks:
+            return True
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        return not pending
+
+    @property
+    def busy(self) -> int:
+        """Files being processed now."""
+        return len(self._inflight)

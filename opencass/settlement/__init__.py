@@ -1,0 +1,1 @@
+"""Pure business logic: participant rules, calendars, netting (no I/O)."""

@@ -1,0 +1,85 @@
+"""How a booked record is kept: its HOT line when it came as HOT, else JSON of the model.
+
+Both forms decode back to an equal model record (``from_payload``), so the settlement engine
+reads one canonical model whatever format the airline used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from opencass.codecs.hot.layouts import DIALECTS
+from opencass.codecs.hot.records import decoder_for
+from opencass.model import (
+    AwbRecord,
+    CorrectionRecord,
+    DetailRecord,
+    Dialect,
+    OtherCharge,
+    OtherChargesRecord,
+    RawRecord,
+    minor_units,
+)
+
+_CLASSES: dict[str, type] = {
+    c.__name__: c for c in (AwbRecord, CorrectionRecord, OtherChargesRecord, RawRecord)
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal | date):
+        return str(value) if isinstance(value, Decimal) else value.isoformat()
+    if isinstance(value, OtherCharge):
+        return [value.code, value.entitlement, value.payment, str(value.amount)]
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_json(rec: DetailRecord) -> str:
+    """A JSON object of the record's fields (Decimals and dates as strings)."""
+    body = {f.name: _plain(getattr(rec, f.name)) for f in fields(rec)}
+    return json.dumps({"type": type(rec).__name__, **body}, separators=(",", ":"))
+
+
+def from_json(text: str) -> DetailRecord:
+    """The record ``to_json`` wrote."""
+    raw = json.loads(text)
+    cls = _CLASSES[raw.pop("type")]
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        v = raw[f.name]
+        kind = str(f.type)
+        if f.name == "charges":
+            v = tuple(OtherCharge(c, e, p, Decimal(a)) for c, e, p, a in v)
+        elif "Decimal" in kind:
+            v = Decimal(v)
+        elif "date" in kind and v is not None:
+            v = date.fromisoformat(v)
+        elif isinstance(v, list):
+            v = tuple(v)
+        values[f.name] = v
+    rec: DetailRecord = cls(**values)
+    return rec
+
+
+def to_payload(rec: DetailRecord, hot_line: str | None, dialect: Dialect | None) -> tuple[str, str]:
+    """(format, text): the HOT line as received when there is one, else JSON."""
+    if hot_line is not None and dialect is not None:
+        return f"hot-{dialect}", hot_line
+    return "json", to_json(rec)
+
+
+def from_payload(fmt: str, text: str, currency_hint: str = "") -> DetailRecord:
+    """The model record of a stored payload."""
+    if fmt == "json":
+        return from_json(text)
+    layouts = DIALECTS[Dialect(fmt.removeprefix("hot-"))]
+    layout = layouts.details[text[:3]]
+    mu = minor_units(currency_hint) if currency_hint else 2
+    rec: DetailRecord = decoder_for(layout)(text, mu)
+    return rec

@@ -1,0 +1,271 @@
+"""The SQLite store (aiosqlite), WAL mode, migrations applied at open."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from opencass.codecs.findings import Finding, Scope, Severity
+from opencass.store.rows import FileRow, NewFile, StaleState, utc_now
+from opencass.store.schema import LATEST, MIGRATIONS
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",  # money: a committed booking survives a power cut
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=60000",
+)
+
+INSERT_EVENT = """
+    INSERT INTO file_events (file_id, seq, at, from_state, to_state, detail)
+    VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM file_events WHERE file_id = ?), ?, ?, ?, ?)
+"""
+TRANSITION = "UPDATE files SET state = ?, updated_at = ? {extra} WHERE id = ? AND state = ?"
+UPDATABLE = frozenset(
+    {"format", "dialect", "outcome", "duplicate_of", "country", "period", "counts", "spool_path"}
+)
+
+
+def migrate_sync(conn: sqlite3.Connection) -> int:
+    """Apply missing migrations; returns the schema version."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    current = row[0] or 0
+    for version, sql in MIGRATIONS:
+        if version > current:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO schema_version VALUES ({version});\nCOMMIT;"
+            )
+    return LATEST
+
+
+def transition_sql(updates: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The UPDATE statement of a state transition with extra column updates."""
+    bad = set(updates) - UPDATABLE
+    if bad:
+        raise ValueError(f"not updatable: {sorted(bad)}")
+    extra = "".join(f", {k} = ?" for k in updates)
+    values = [json.dumps(v, sort_keys=True) if k == "counts" else v for k, v in updates.items()]
+    return TRANSITION.format(extra=extra), values
+
+
+def finding_rows(file_id: str, found: Iterable[Finding]) -> list[tuple[Any, ...]]:
+    """``findings`` table rows."""
+    return [
+        (
+            file_id,
+            i,
+            f.code,
+            str(f.severity),
+            str(f.scope),
+            f.line,
+            f.record_type,
+            f.field,
+            f.columns[0] if f.columns else None,
+            f.columns[1] if f.columns else None,
+            f.message,
+        )
+        for i, f in enumerate(found, 1)
+    ]
+
+
+INSERT_FINDING = "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+class SqliteStore:
+    """The ledger in one SQLite file."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._db = conn
+        self.path = path
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
+
+    # -- files ---------------------------------------------------------------------------------
+
+    async def create_file(self, new: NewFile) -> bool:
+        """Record a claimed file in state ``received``; False if the id is already known."""
+        now = utc_now()
+        async with self._transaction():
+            cur = await self._db.execute(
+                "INSERT OR IGNORE INTO files (id, company, user, name, sandbox, sha256, size,"
+                " received_at, spool_path, state, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?)",
+                (
+                    new.id,
+                    new.company,
+                    new.user,
+                    new.name,
+                    int(new.sandbox),
+                    new.sha256,
+                    new.size,
+                    new.received_at,
+                    new.spool_path,
+                    now,
+                ),
+            )
+            created = cur.rowcount == 1
+            if created:
+                await self._db.execute(INSERT_EVENT, (new.id, new.id, now, None, "received", "{}"))
+        return created
+
+    async def get_file(self, file_id: str) -> FileRow | None:
+        """The file with ``file_id``."""
+        async with self._db.execute("SELECT * FROM files WHERE id = ?", (file_id,)) as cur:
+            row = await cur.fetchone()
+        return FileRow.from_sql(row) if row else None
+
+    async def find_original(self, row: FileRow) -> FileRow | None:
+        """The first file of the same company and sandbox with the same bytes received before
+        ``row`` that is not itself a duplicate."""
+        async with self._db.execute(
+            "SELECT * FROM files WHERE company = ? AND sandbox = ? AND sha256 = ?"
+            " AND duplicate_of IS NULL AND (received_at < ? OR (received_at = ? AND id < ?))"
+            " ORDER BY received_at, id LIMIT 1",
+            (row.company, int(row.sandbox), row.sha256, row.received_at, row.received_at, row.id),
+        ) as cur:
+            found = await cur.fetchone()
+        return FileRow.from_sql(found) if found else None
+
+    async def files_in_states(self, states: Iterable[str]) -> list[FileRow]:
+        """Files in any of ``states``, oldest first."""
+        wanted = list(states)
+        marks = ",".join("?" * len(wanted))
+        async with self._db.execute(
+            f"SELECT * FROM files WHERE state IN ({marks}) ORDER BY received_at, id",  # noqa: S608
+            wanted,
+        ) as cur:
+            rows = await cur.fetchall()
+        return [FileRow.from_sql(r) for r in rows]
+
+    async def transition(
+        self,
+        file_id: str,
+        from_state: str,
+        to_state: str,
+        detail: dict[str, Any] | None = None,
+        **updates: Any,
+    ) -> None:
+        """Move a file from one state to the next (compare-and-set), recording the event."""
+        sql, values = transition_sql(updates)
+        now = utc_now()
+        async with self._transaction():
+            cur = await self._db.execute(sql, (to_state, now, *values, file_id, from_state))
+            if cur.rowcount != 1:
+                raise StaleState(f"{file_id} is not in state {from_state}")
+            await self._db.execute(
+                INSERT_EVENT,
+                (file_id, file_id, now, from_state, to_state, json.dumps(detail or {})),
+            )
+
+    async def file_events(self, file_id: str) -> list[tuple[str | None, str]]:
+        """(from, to) of every transition of a file, in order."""
+        async with self._db.execute(
+            "SELECT from_state, to_state FROM file_events WHERE file_id = ? ORDER BY seq",
+            (file_id,),
+        ) as cur:
+            return [(r[0], r[1]) for r in await cur.fetchall()]
+
+    async def findings(self, file_id: str) -> list[Finding]:
+        """The stored findings of a file, in order."""
+        async with self._db.execute(
+            "SELECT * FROM findings WHERE file_id = ? ORDER BY seq", (file_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            Finding(
+                r["code"],
+                Severity(r["severity"]),
+                Scope(r["scope"]),
+                r["line"],
+                r["record_type"],
+                r["field"],
+                (r["col_start"], r["col_end"]) if r["col_start"] is not None else None,
+                r["message"],
+            )
+            for r in rows
+        ]
+
+    async def ledger_count(self, file_id: str | None = None) -> int:
+        """Booked (not withdrawn) ledger records, of one file or all."""
+        sql, args = "SELECT COUNT(*) FROM ledger WHERE withdrawn = 0", ()
+        if file_id is not None:
+            sql, args = sql + " AND file_id = ?", (file_id,)
+        async with self._db.execute(sql, args) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    # -- audit ---------------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        event: str,
+        *,
+        company: str | None = None,
+        user: str | None = None,
+        session: str | None = None,
+        file_id: str | None = None,
+        **data: Any,
+    ) -> None:
+        """Append one audit event."""
+        await self._db.execute(
+            "INSERT INTO audit (at, event, company, user, session, file_id, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (utc_now(), event, company, user, session, file_id, json.dumps(data, default=str)),
+        )
+
+    async def audit_events(self, event: str | None = None) -> list[dict[str, Any]]:
+        """Audit events (optionally of one kind), oldest first."""
+        sql, args = "SELECT * FROM audit", ()
+        if event:
+            sql, args = sql + " WHERE event = ?", (event,)
+        async with self._db.execute(sql + " ORDER BY seq", args) as cur:
+            rows = await cur.fetchall()
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    async def close(self) -> None:
+        """Checkpoint and close."""
+        await self._db.close()
+
+
+async def open_store(path: Path) -> SqliteStore:
+    """Open (creating if needed) the store at ``path`` and bring its schema up to date."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(_migrate_file, path)
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    for pragma in PRAGMAS:
+        await conn.execute(pragma)
+    return SqliteStore(conn, path)
+
+
+def connect_sync(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection with the store's pragmas (autocommit; BEGIN explicitly)."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+    conn.row_factory = sqlite3.Row
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
+def _migrate_file(path: Path) -> None:
+    conn = connect_sync(path)
+    try:
+        migrate_sync(conn)
+    finally:
+        conn.close()
