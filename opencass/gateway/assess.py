@@ -117,7 +117,9 @@ class _Judge:
         self.verdict = check_header(header, self.job.context)
         self.add(self.verdict.findings)
 
-    def on_record(self, rec: DetailRecord, line: int | None, hot: str | None, d: Dialect | None) -> None:
+    def on_record(
+        self, rec: DetailRecord, line: int | None, hot: str | None, d: Dialect | None
+    ) -> None:
         self.records += 1
         verdict, header = self.verdict, self.header
         if verdict is None or header is None:
@@ -245,7 +247,9 @@ def _commit(conn: sqlite3.Connection, judge: _Judge, summary: AssessSummary) -> 
             return
         conn.execute(INSERT_EVENT, (job.file_id, job.file_id, now, "received", "assessed", "{}"))
         if book:
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS rejected_lines (line INTEGER PRIMARY KEY)")
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS rejected_lines (line INTEGER PRIMARY KEY)"
+            )
             conn.execute("DELETE FROM rejected_lines")
             conn.executemany(
                 "INSERT OR IGNORE INTO rejected_lines VALUES (?)", ((n,) for n in judge.rejected)

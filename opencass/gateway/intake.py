@@ -189,8 +189,14 @@ class Intake:
         )
         await self.store.create_file(new)
         await self.store.audit(
-            "file_received", company=company, user=user or None, file_id=file_id, name=name,
-            size=size, sha256=digest, sandbox=sandbox,
+            "file_received",
+            company=company,
+            user=user or None,
+            file_id=file_id,
+            name=name,
+            size=size,
+            sha256=digest,
+            sandbox=sandbox,
         )
         self.fault("recorded")
         return await self.store.get_file(file_id)
@@ -224,9 +230,14 @@ class Intake:
             original = await self.store.find_original(row)
             if original is not None:
                 await self.store.transition(
-                    row.id, states.RECEIVED, states.DUPLICATE,
-                    {"original": original.id}, duplicate_of=original.id, outcome="duplicate",
-                    country=original.country, period=original.period,
+                    row.id,
+                    states.RECEIVED,
+                    states.DUPLICATE,
+                    {"original": original.id},
+                    duplicate_of=original.id,
+                    outcome="duplicate",
+                    country=original.country,
+                    period=original.period,
                 )
             else:
                 await self._assess(row)
@@ -261,7 +272,10 @@ class Intake:
         if not summary.moved:
             raise StaleState(f"{row.id} was assessed by another worker")
         await self.store.audit(
-            "file_assessed", company=row.company, file_id=row.id, outcome=summary.outcome,
+            "file_assessed",
+            company=row.company,
+            file_id=row.id,
+            outcome=summary.outcome,
             counts=summary.counts,
         )
 
@@ -296,8 +310,12 @@ class Intake:
 
         await asyncio.to_thread(write)
         await self.store.audit(
-            "file_answered", company=row.company, file_id=row.id, outcome=row.outcome,
-            report=names.report_xml, receipt=names.receipt,
+            "file_answered",
+            company=row.company,
+            file_id=row.id,
+            outcome=row.outcome,
+            report=names.report_xml,
+            receipt=names.receipt,
         )
 
     async def _archive(self, row: FileRow) -> None:
@@ -325,9 +343,7 @@ class Intake:
                     if spooled in known or await self.store.get_file(file_id) is not None:
                         continue
                     log.info("spool_orphan_recorded", file_id=file_id, company=company_dir.name)
-                    await self._record(
-                        spooled, company_dir.name, kind == "sandbox", "", self.now()
-                    )
+                    await self._record(spooled, company_dir.name, kind == "sandbox", "", self.now())
         return await self.store.files_in_states(states.UNFINISHED)
 
     def scan_inboxes(self) -> list[Path]:

@@ -1,0 +1,491 @@
+"""Company mailbox trees on disk: layout, chroot path rules, role policy, quotas, uploads; and
+the login checks behind them (password hashes, the brute-force ban list).
+
+Nothing here knows SSH: the SFTP endpoint (``gateway/sftp.py``) is the adapter; it maps these
+errors to SFTP status codes and decides *when* an upload is published.  Functions documented as blocking touch the
+disk synchronously and are meant to run in a worker thread.
+
+A company's tree is ``<mailboxes_dir>/<company id>/`` holding ``inbox/``, ``outbox/``,
+``sandbox/inbox/``, ``sandbox/outbox/`` and, when the gateway signs receipts, a read-only
+``gateway-signing-key.pub``.  Users see that directory as ``/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import enum
+import errno
+import functools
+import hashlib
+import hmac
+import os
+import stat
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from secrets import token_hex
+
+from opencass.config.model import BanPolicy, Role, User
+
+INBOX = "inbox"
+OUTBOX = "outbox"
+SANDBOX = "sandbox"
+SIGNING_KEY_NAME = "gateway-signing-key.pub"
+BOX_DIRS = (INBOX, OUTBOX, f"{SANDBOX}/{INBOX}", f"{SANDBOX}/{OUTBOX}")
+
+# Names a client (or another channel) uses while a file is still being written; never reported.
+_IGNORED_SUFFIXES = (".part", ".tmp", ".filepart")
+# The endpoint's own temp files: ".<name>.<random>.upload"; hidden from and closed to clients.
+_TEMP_SUFFIX = ".upload"
+_FILE_MODE = 0o640
+
+
+class MailboxError(Exception):
+    """A request the mailbox will not carry out; the message is shown to the client."""
+
+
+class DeniedError(MailboxError):
+    """Not allowed for this user or anywhere (maps to permission denied)."""
+
+
+class NotFoundError(MailboxError):
+    """No such file or directory."""
+
+
+class FailedError(MailboxError):
+    """Allowed, but cannot be done: the file exists, a limit or the quota is exceeded."""
+
+
+def mailbox_dirs(root: Path, company: str) -> dict[str, Path]:
+    """Create (if needed) and return a company's box directories, keyed like ``sandbox/inbox``."""
+    dirs = {name: root / company / name for name in BOX_DIRS}
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
+    return dirs
+
+
+def prepare_mailbox(root: Path, company: str, signing_key: bytes | None) -> Path:
+    """Create a company's tree and its signing-key file; return the tree (blocking)."""
+    mailbox_dirs(root, company)
+    tree = root / company
+    if signing_key is not None:
+        _write_signing_key(tree / SIGNING_KEY_NAME, signing_key)
+    return tree
+
+
+def _write_signing_key(path: Path, key: bytes) -> None:
+    try:
+        if path.read_bytes() == key:
+            return
+    except FileNotFoundError:
+        pass
+    temp = path.with_name(f".{path.name}.{token_hex(4)}.tmp")
+    temp.write_bytes(key)
+    temp.chmod(0o444)
+    os.replace(temp, path)
+
+
+def is_ignored_name(name: str) -> bool:
+    """True for names that mean "still being written": dot-files, ``*.part``, ``*.tmp``, ..."""
+    return name.startswith(".") or name.lower().endswith(_IGNORED_SUFFIXES)
+
+
+def is_reserved_name(name: str) -> bool:
+    """True for the endpoint's own temp-file names, which clients can neither see nor use."""
+    return name.startswith(".") and name.endswith(_TEMP_SUFFIX)
+
+
+# -- passwords -----------------------------------------------------------------------------
+
+_SCRYPT = (1 << 14, 8, 1)  # n, r, p
+_SCRYPT_MAXMEM = 256 << 20
+
+
+def hash_password(password: str) -> str:
+    """A ``scrypt$n$r$p$salt$hash`` string (base64 parts) for a user's ``password_hash``."""
+    n, r, p = _SCRYPT
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${n}${r}${p}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """True when ``password`` matches a ``hash_password`` string; False for malformed ones."""
+    try:
+        scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
+        salt = base64.b64decode(salt_b64, validate=True)
+        expected = base64.b64decode(digest_b64, validate=True)
+        if scheme != "scrypt" or not expected:
+            return False
+        actual = hashlib.scrypt(
+            password.encode(), salt=salt, n=int(n), r=int(r), p=int(p),
+            dklen=len(expected), maxmem=_SCRYPT_MAXMEM,
+        )  # fmt: skip
+    except (ValueError, binascii.Error):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A valid hash of a random password, so unknown users cost as much as known ones."""
+    return hash_password(token_hex(8))
+
+
+# -- bans ----------------------------------------------------------------------------------
+
+
+class BanList:
+    """Failed logins scored per client IP and per user name in a sliding window."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._until: dict[tuple[str, str], float] = {}
+        self._next_prune = 0.0
+
+    @staticmethod
+    def _keys(ip: str | None, user: str | None) -> list[tuple[str, str]]:
+        keys = [("ip", ip)] if ip is not None else []
+        return [*keys, ("user", user)] if user is not None else keys
+
+    def banned(self, *, ip: str | None = None, user: str | None = None) -> bool:
+        """True while ``ip`` or ``user`` is banned."""
+        now = self._clock()
+        return any(self._until.get(k, 0.0) > now for k in self._keys(ip, user))
+
+    def failure(self, policy: BanPolicy, *, ip: str, user: str | None) -> list[str]:
+        """Score one failure; return what became banned just now (``ip:...``, ``user:...``)."""
+        now = self._clock()
+        self._prune(now, policy.window_seconds)
+        newly: list[str] = []
+        for key in self._keys(ip, user):
+            if self._until.get(key, 0.0) > now:
+                continue
+            times = self._failures.setdefault(key, deque())
+            times.append(now)
+            while times[0] <= now - policy.window_seconds:
+                times.popleft()
+            if len(times) >= policy.max_failures:
+                self._until[key] = now + policy.ban_seconds
+                del self._failures[key]
+                newly.append(f"{key[0]}:{key[1]}")
+        return newly
+
+    def _prune(self, now: float, window: float) -> None:
+        if now < self._next_prune:
+            return
+        self._next_prune = now + 60.0
+        self._failures = {k: t for k, t in self._failures.items() if t[-1] > now - window}
+        self._until = {k: u for k, u in self._until.items() if u > now}
+
+
+# -- paths ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A client path resolved inside one company tree."""
+
+    parts: tuple[str, ...]  # virtual path components below "/"
+    host: Path  # the real path on disk
+
+    @property
+    def vpath(self) -> str:
+        """The path as the client sees it."""
+        return "/" + "/".join(self.parts)
+
+    @property
+    def name(self) -> str:
+        """The last component ("" for the root)."""
+        return self.parts[-1] if self.parts else ""
+
+    @property
+    def sandbox(self) -> bool:
+        """True below ``/sandbox/inbox`` or ``/sandbox/outbox``."""
+        return self.box is not None and self.parts[0] == SANDBOX
+
+    @property
+    def box(self) -> str | None:
+        """``inbox`` or ``outbox`` when the path is one of them or below one."""
+        if self.parts[:1] in ((INBOX,), (OUTBOX,)):
+            return self.parts[0]
+        if len(self.parts) >= 2 and self.parts[0] == SANDBOX and self.parts[1] in (INBOX, OUTBOX):
+            return self.parts[1]
+        return None
+
+    @property
+    def depth(self) -> int:
+        """How far below its box directory the path is (0 = the box itself)."""
+        return len(self.parts) - (2 if self.sandbox else 1)
+
+    @property
+    def parent(self) -> Place:
+        """The containing directory (the root is its own parent)."""
+        return Place(self.parts[:-1], self.host.parent) if self.parts else self
+
+    @property
+    def is_signing_key(self) -> bool:
+        """True for ``/gateway-signing-key.pub``."""
+        return self.parts == (SIGNING_KEY_NAME,)
+
+
+def virtual_parts(path: str) -> tuple[str, ...]:
+    """Normalise a client path: relative to "/", ``.`` dropped, ``..`` clamped at the root."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return tuple(parts)
+
+
+def resolve(tree: Path, raw: bytes) -> Place:
+    """Map a client path into ``tree`` (a real path); symlinks and reserved names are refused."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotFoundError("file names must be UTF-8") from None
+    if "\x00" in text:
+        raise NotFoundError("invalid file name")
+    parts = virtual_parts(text)
+    if any(is_reserved_name(p) for p in parts):
+        raise DeniedError("reserved file name")
+    host = tree.joinpath(*parts)
+    if os.path.realpath(host) != str(host):
+        raise DeniedError("symbolic links are not followed")
+    return Place(parts, host)
+
+
+# -- roles ---------------------------------------------------------------------------------
+
+
+class Op(enum.StrEnum):
+    """What a request does to a path."""
+
+    LIST = "list"
+    STAT = "stat"
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+    RENAME = "rename"
+    MKDIR = "mkdir"
+    RMDIR = "rmdir"
+
+
+_OUTBOX_READERS = (Role.INPUT, Role.OUTPUT, Role.READONLY)
+
+
+def check(user: User, op: Op, place: Place) -> None:
+    """Raise ``DeniedError`` unless ``user`` may do ``op`` on ``place`` (ARCHITECTURE.md roles)."""
+    reason = _refusal(user, op, place)
+    if reason is not None:
+        raise DeniedError(reason)
+
+
+def _refusal(user: User, op: Op, place: Place) -> str | None:
+    if place.box == INBOX:
+        return _inbox_refusal(user, op, place)
+    if place.box == OUTBOX:
+        if op in (Op.LIST, Op.STAT, Op.READ):
+            return None if user.can(*_OUTBOX_READERS) else "no role may read the outbox"
+        if op is Op.DELETE and place.depth > 0:
+            return None if user.can(Role.OUTPUT) else "deleting needs the 'output' role"
+        return "the outbox is written by the gateway only"
+    if op in (Op.LIST, Op.STAT) or (op is Op.READ and place.is_signing_key):
+        return None
+    return "only the inboxes accept files"
+
+
+def _inbox_refusal(user: User, op: Op, place: Place) -> str | None:
+    if op in (Op.MKDIR, Op.RMDIR):
+        return None if user.can() and place.depth > 0 else "directories are managed by the gateway"
+    if op is Op.READ:
+        return None if user.can() else "inbox files cannot be downloaded"
+    if not user.can(Role.INPUT):
+        return "the inbox needs the 'input' role"
+    if op in (Op.DELETE, Op.RENAME) and (place.depth == 0 or not is_ignored_name(place.name)):
+        return "uploaded files belong to processing"
+    return None
+
+
+# -- quota ---------------------------------------------------------------------------------
+
+
+class UsageBook:
+    """Bytes used per company tree: recomputed from disk when stale, kept current in between."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_age: float = 30.0):
+        self._clock = clock
+        self._max_age = max_age
+        self._used: dict[str, int] = {}
+        self._counted_at: dict[str, float] = {}
+
+    def used(self, company: str) -> int:
+        """The running total for ``company``."""
+        return self._used.get(company, 0)
+
+    def stale(self, company: str) -> bool:
+        """True when the total should be recounted (other writers: intake, outbox)."""
+        counted = self._counted_at.get(company)
+        return counted is None or self._clock() - counted > self._max_age
+
+    def counted(self, company: str, total: int) -> None:
+        """Record a fresh count from disk."""
+        self._used[company] = total
+        self._counted_at[company] = self._clock()
+
+    def add(self, company: str, delta: int) -> None:
+        """Account for bytes written (positive) or removed (negative)."""
+        self._used[company] = max(0, self.used(company) + delta)
+
+
+def tree_usage(tree: Path) -> int:
+    """Total size of the regular files below ``tree``, symlinks not followed (blocking)."""
+    total = 0
+    for top, _dirs, files in os.walk(tree):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(top, name))
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+class _Handle:
+    fd: int
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """lseek on the descriptor (asyncssh asks for sparse ranges this way)."""
+        return os.lseek(self.fd, offset, whence)
+
+
+class Download(_Handle):
+    """A file opened for reading."""
+
+    def __init__(self, place: Place):
+        self.place = place
+        self.fd = os.open(place.host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        st = os.fstat(self.fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(self.fd)
+            raise DeniedError("not a regular file")
+        self.size = st.st_size
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """Read up to ``size`` bytes at ``offset`` (blocking)."""
+        return os.pread(self.fd, size, offset)
+
+    def close(self) -> None:
+        """Release the descriptor."""
+        os.close(self.fd)
+
+
+class Upload(_Handle):
+    """A file being uploaded: written under a hidden temp name beside its final name."""
+
+    def __init__(self, place: Place):
+        self.place = place
+        self.temp = place.host.with_name(f".{place.name}.{token_hex(6)}{_TEMP_SUFFIX}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        self.fd = os.open(self.temp, flags, _FILE_MODE)
+        self.size = 0
+        self.failure: str | None = None  # set once a write failed; the upload is then dead
+        self.done = False
+
+    def reserve(self, offset: int, length: int, *, max_bytes: int, room: int) -> int:
+        """Check a write against the size limit and the quota room; return the growth."""
+        if self.failure:
+            raise FailedError(self.failure)
+        end = offset + length
+        if end > max_bytes:
+            raise FailedError(f"file too large: the upload limit is {max_bytes} bytes")
+        growth = max(0, end - self.size)
+        if growth > room:
+            raise FailedError("quota exceeded: the company mailbox is full")
+        self.size = max(self.size, end)
+        return growth
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` (blocking)."""
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self.fd, view, offset)
+            view, offset = view[written:], offset + written
+
+    def publish(self) -> None:
+        """fsync, then link the temp file to its final name (never overwriting) (blocking)."""
+        self.done = True
+        try:
+            os.fsync(self.fd)
+        finally:
+            os.close(self.fd)
+        try:
+            rename_noreplace(self.temp, self.place.host)
+        except BaseException:
+            _unlink_quietly(self.temp)
+            raise
+        fsync_dir(self.place.host.parent)
+
+    def discard(self) -> None:
+        """Close and delete the temp file; safe to call twice (blocking)."""
+        if not self.done:
+            self.done = True
+            os.close(self.fd)
+        _unlink_quietly(self.temp)
+
+
+def rename_noreplace(src: Path, dst: Path) -> None:
+    """Atomically give ``src`` the name ``dst``; ``FailedError`` if ``dst`` exists (blocking)."""
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        raise FailedError("file exists: each upload must be a new file") from None
+    except OSError as exc:  # no hard links on this file system: check, then rename
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(dst):
+            raise FailedError("file exists: each upload must be a new file") from None
+        os.rename(src, dst)
+        return
+    os.unlink(src)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries durable (blocking)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def list_dir(place: Place) -> list[tuple[str, os.stat_result]]:
+    """Names and ``lstat`` results in a directory, the endpoint's temp files left out (blocking)."""
+    entries: list[tuple[str, os.stat_result]] = []
+    with os.scandir(place.host) as it:
+        for entry in it:
+            if is_reserved_name(entry.name):
+                continue
+            try:
+                entries.append((entry.name, entry.stat(follow_symlinks=False)))
+            except FileNotFoundError:
+                continue
+    return sorted(entries)

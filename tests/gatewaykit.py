@@ -1,0 +1,94 @@
+"""Shared set-up for gateway tests: a demo configuration, a store and spooled files."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from opencass.codecs import hot
+from opencass.config import init_demo, load_config
+from opencass.config.model import Config
+from opencass.gateway.assess import AssessJob
+from opencass.gateway.context import submission_context
+from opencass.samples import sample_billing_file
+from opencass.store import NewFile, SqliteStore
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # inside the November 2026 period's window
+TODAY = date(2026, 11, 22)
+
+
+def demo_config(tmp_path: Path, port: int = 0) -> Config:
+    """The demo configuration written into ``tmp_path/config``."""
+    init_demo(tmp_path / "config", sftp_port=port or 2222, today=TODAY)
+    return load_config(tmp_path / "config")
+
+
+def sample_bytes() -> bytes:
+    """The valid demo billing file (airline 997, agents 1 and 2, November 2026)."""
+    return hot.encode(sample_billing_file(date(2026, 11, 1)))
+
+
+async def spooled(
+    store: SqliteStore,
+    config: Config,
+    data: bytes,
+    *,
+    file_id: str = "F1",
+    company: str = "demoair",
+    sandbox: bool = False,
+    name: str = "billing.hot",
+) -> Path:
+    """Put ``data`` in the spool and record it as received."""
+    import hashlib
+
+    spool = config.gateway.spool_dir / company / ("sandbox" if sandbox else "live")
+    spool.mkdir(parents=True, exist_ok=True)
+    path = spool / f"{file_id}__{name}"
+    path.write_bytes(data)
+    await store.create_file(
+        NewFile(
+            file_id,
+            company,
+            "demoair",
+            name,
+            sandbox,
+            hashlib.sha256(data).hexdigest(),
+            len(data),
+            NOW.isoformat(),
+            str(path),
+        )
+    )
+    return path
+
+
+def job(
+    config: Config,
+    path: Path,
+    file_id: str = "F1",
+    *,
+    company: str = "demoair",
+    sandbox: bool = False,
+    all_or_nothing: bool = False,
+    now: datetime = NOW,
+) -> AssessJob:
+    """An assessment job as the intake would build it."""
+    return AssessJob(
+        database=str(config.gateway.database),
+        file_id=file_id,
+        spool_path=str(path),
+        sandbox=sandbox,
+        all_or_nothing=all_or_nothing,
+        context=submission_context(config, company, now),
+    )
+
+
+def with_lines(data: bytes, edit: dict[int, str]) -> bytes:
+    """``data`` with some 0-based lines replaced."""
+    lines = data.decode("ascii").splitlines()
+    for i, text in edit.items():
+        lines[i] = text
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+__all__ = ["NOW", "demo_config", "job", "replace", "sample_bytes", "spooled", "with_lines"]
