@@ -20,11 +20,12 @@ import asyncio
 import hashlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -118,6 +119,7 @@ class Intake:
         self.uploaders: dict[Path, str] = {}  # path → user, reported by the SFTP endpoint
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._claiming: set[Path] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
 
     # -- paths -------------------------------------------------------------------------------
@@ -147,8 +149,14 @@ class Intake:
         if where is None or where.company not in self.get_config().companies:
             return
         self._claiming.add(path)
-        task = asyncio.create_task(self._claim_and_process(path, where))
+        task = self._spawn(self._claim_and_process(path, where))
         task.add_done_callback(lambda _t: self._claiming.discard(path))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _claim_and_process(self, path: Path, where: Located) -> None:
         row = await self.claim(path, where)
@@ -362,7 +370,7 @@ class Intake:
             self.arrived(path)
         for row in await self.store.files_in_states(states.UNFINISHED):
             if row.id not in self._inflight and self.accepting:
-                asyncio.create_task(self.process(row))
+                self._spawn(self.process(row))
 
     async def drain(self, timeout: float) -> bool:
         """Stop claiming and wait for in-flight files; True if all finished in time."""
@@ -370,7 +378,7 @@ class Intake:
         tasks = list(self._inflight.values())
         if not tasks:
             return True
-        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
         return not pending
 
     @property
