@@ -375,7 +375,7 @@ class Intake:
     async def drain(self, timeout: float) -> bool:
         """Stop claiming and wait for in-flight files; True if all finished in time."""
         self.accepting = False
-        tasks = list(self._inflight.values())
+        tasks = set(self._inflight.values()) | self._tasks
         if not tasks:
             return True
         _, pending = await asyncio.wait(tasks, timeout=timeout)

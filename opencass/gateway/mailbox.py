@@ -2,8 +2,8 @@
 the login checks behind them (password hashes, the brute-force ban list).
 
 Nothing here knows SSH: the SFTP endpoint (``gateway/sftp.py``) is the adapter; it maps these
-errors to SFTP status codes and decides *when* an upload is published.  Functions documented as blocking touch the
-disk synchronously and are meant to run in a worker thread.
+errors to SFTP status codes and decides *when* an upload is published.  Functions documented
+as blocking touch the disk synchronously and are meant to run in a worker thread.
 
 A company's tree is ``<mailboxes_dir>/<company id>/`` holding ``inbox/``, ``outbox/``,
 ``sandbox/inbox/``, ``sandbox/outbox/`` and, when the gateway signs receipts, a read-only
