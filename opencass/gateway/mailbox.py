@@ -126,7 +126,7 @@ def verify_password(password: str, stored: str) -> bool:
             password.encode(), salt=salt, n=int(n), r=int(r), p=int(p),
             dklen=len(expected), maxmem=_SCRYPT_MAXMEM,
         )  # fmt: skip
-    except (ValueError, binascii.Error):
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         return False
     return hmac.compare_digest(actual, expected)
 

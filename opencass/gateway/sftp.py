@@ -1,0 +1,654 @@
+"""The SFTP endpoint: participants log in and are chrooted into their company's mailbox.
+
+Theory of operation
+-------------------
+One ``_Connection`` (an asyncssh ``SSHServer``) per TCP connection does authentication, the
+brute-force ban list, the session cap and the idle timer.  Each SFTP channel gets a
+``_ChannelSession`` (asyncssh's own stream session, watching for the end of the client's
+input) and a ``_MailboxSFTP`` (an ``SFTPServer``) that resolves every client path inside the
+company tree and checks the user's roles (the rules live in ``gateway/mailbox.py``).
+
+**Publish on clean close.**  Opening a file for writing in an inbox creates a hidden temp
+file ``.<name>.<random>.upload`` beside the final name; writes go there.  The file is published
+(fsync, then linked to its final name without overwriting, then the directory fsynced, all in a
+worker thread) only when the *client* closes it, and only then does ``events.uploaded`` fire.
+
+asyncssh calls ``SFTPServer.close()`` in two situations that look alike from inside
+``close()``: for a client's CLOSE request (``SFTPServerHandler._process_close``), and from
+``SFTPServerHandler._cleanup()`` for every handle still open when the session ends, just before
+``exit()``.  ``_cleanup`` runs when reading the next request failed: the client sent EOF or
+closed the channel (e.g. the ``sftp`` process was killed and its ``ssh`` closed stdin), or the
+connection dropped (``connection_lost`` reaches the channel's session, whose reader raises).
+In every such case the channel's session has seen ``eof_received()`` or ``connection_lost()``
+before the cleanup ``close()`` runs, so ``_ChannelSession.input_ended`` is true: the upload is
+then discarded (temp file deleted) instead of published.  The flag can also be set while a
+client's CLOSE request is still queued behind the drop; that upload is discarded too, which is
+safe: the client never received its success status and has to send the file again.  The one
+case the flag cannot see is a session asyncssh kills for a malformed SFTP packet while the
+input is still open: files open at that moment are published as they stand, which is no worse
+than a client closing a truncated file on purpose (intake validates every file anyway).
+
+Uploads to a temp name followed by a rename (WinSCP ``*.filepart``, ``*.part``, ``*.tmp``,
+dot-files) work: such names are published on close like any other but never reported, and the
+rename inside the inbox to a final name is what fires ``events.uploaded``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from secrets import token_hex
+from typing import Protocol
+
+import asyncssh
+import structlog
+from asyncssh.channel import SSHChannel
+from asyncssh.stream import SSHServerStreamSession
+
+from opencass.config.model import Config, User
+from opencass.gateway import mailbox as mb
+from opencass.gateway.mailbox import BanList, Op, Place, hash_password, verify_password
+
+__all__ = [
+    "BanList",
+    "MailboxEvents",
+    "SftpEndpoint",
+    "hash_password",
+    "mailbox_dirs",
+    "start_sftp_server",
+    "verify_password",
+]
+
+mailbox_dirs = mb.mailbox_dirs
+_log = structlog.get_logger("opencass.gateway.sftp")
+_MAX_READ = 256 * 1024  # bytes per read request
+_MAX_CHANNELS = 4  # SFTP sessions per SSH connection
+_SFTP_VERSION = 3
+_NO_LINKS = "links are not supported"
+_EXIT_WAIT = 30.0  # seconds a lost connection may take to finish its SFTP cleanup
+
+
+class MailboxEvents(Protocol):
+    """What the endpoint tells the rest of the gateway."""
+
+    def uploaded(self, company: str, user: str, path: Path, size: int, sandbox: bool) -> None:
+        """A complete upload was just published into an inbox (``path`` is on disk)."""
+
+    def audit(self, event: str, **fields: object) -> None:
+        """An audit event: login_ok, login_failed, banned, upload, download, delete, denied..."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_data(line: str) -> bytes | None:
+    try:
+        return asyncssh.import_public_key(line).public_data
+    except (asyncssh.KeyImportError, ValueError):
+        return None
+
+
+def _key_set(user: User) -> set[bytes]:
+    return {d for line in user.public_keys if (d := _key_data(line)) is not None}
+
+
+# -- the connection ------------------------------------------------------------------------
+
+
+class _ChannelSession(SSHServerStreamSession[bytes]):
+    """asyncssh's SFTP channel session, noting when the client's input has ended."""
+
+    def __init__(self, owner: _Connection):
+        super().__init__(None, self._make_server, _SFTP_VERSION, False)
+        self.owner = owner
+        self.input_ended = False
+
+    async def _make_server(self, chan: SSHChannel[bytes]) -> asyncssh.SFTPServer:
+        assert isinstance(chan, asyncssh.SSHServerChannel)
+        return await self.owner.sftp_server(chan, self)
+
+    def eof_received(self) -> bool:
+        self.input_ended = True
+        return super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.input_ended = True
+        self.owner.channels -= 1
+        super().connection_lost(exc)
+
+
+class _Connection(asyncssh.SSHServer):
+    """One client connection: authentication, bans, session cap, idle timer."""
+
+    def __init__(self, endpoint: SftpEndpoint):
+        self.ep = endpoint
+        self.conn: asyncssh.SSHServerConnection | None = None
+        self.peer = "?"
+        self.session_id = token_hex(4)
+        self.username: str | None = None
+        self.user: User | None = None
+        self.channels = 0  # open session channels
+        self.sftp_sessions = 0  # SFTP servers not yet through exit()
+        self.lost = False
+        self.log = _log.bind(session=self.session_id)
+        self._refused = False
+        self._rejected_key = False
+        self._last_activity = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    def audit(self, event: str, **fields: object) -> None:
+        """Send an audit event with this connection's context; never raises."""
+        base: dict[str, object] = {"session": self.session_id, "peer": self.peer}
+        if self.user is not None:
+            base.update(company=self.user.company, user=self.user.name)
+        elif self.username is not None:
+            base["user"] = self.username
+        fields = base | fields
+        self.log.info(event, **fields)
+        try:
+            self.ep.events.audit(event, **fields)
+        except Exception:
+            self.log.exception("audit_failed", audit_event=event)
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        peer = conn.get_extra_info("peername")
+        self.peer = str(peer[0]) if peer else "?"
+        self.log = self.log.bind(peer=self.peer)
+        self.ep.register(self)
+        if self.ep.bans.banned(ip=self.peer):
+            self._refuse("banned")
+        elif self.ep.connections > self.ep.config().gateway.limits.max_sessions:
+            self._refuse("too many sessions")
+
+    def _refuse(self, reason: str) -> None:
+        self._refused = True
+        self.audit("login_refused", reason=reason)
+        if self.conn is not None:
+            self.conn.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self.user is None and self._rejected_key and not self._refused:
+            self._score_failure("publickey")
+        self.lost = True
+        self.log.info("connection_closed", reason=str(exc) if exc else "closed")
+        self.sftp_ended(0)
+        if self.sftp_sessions:  # asyncssh skips exit() if a cleanup close() raised
+            asyncio.get_running_loop().call_later(_EXIT_WAIT, self.ep.unregister, self)
+
+    def sftp_ended(self, sessions: int = 1) -> None:
+        """SFTP sessions finished their cleanup; the connection is done after the last one."""
+        self.sftp_sessions -= sessions
+        if self.lost and not self.sftp_sessions:
+            self.ep.unregister(self)
+
+    def begin_auth(self, username: str) -> bool:
+        self.username = username
+        if not self._refused and self.ep.bans.banned(ip=self.peer, user=username):
+            self._refuse("banned")
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        user = self.ep.config().user(username)
+        if not self._refused and user is not None and key.public_data in _key_set(user):
+            return True
+        self._rejected_key = True
+        return False
+
+    def password_auth_supported(self) -> bool:
+        return any(u.password_hash for u in self.ep.config().users.values())
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        if self._refused:
+            return False
+        user = self.ep.config().user(username)
+        stored = user.password_hash if user is not None else None
+        ok = await asyncio.to_thread(verify_password, password, stored or mb.dummy_hash())
+        if ok and stored is not None:
+            return True
+        self._score_failure("password")
+        return False
+
+    def _score_failure(self, method: str) -> None:
+        self.audit("login_failed", method=method)
+        policy = self.ep.config().gateway.ban
+        for what in self.ep.bans.failure(policy, ip=self.peer, user=self.username):
+            self.audit("banned", target=what, seconds=policy.ban_seconds)
+        if self.ep.bans.banned(ip=self.peer, user=self.username) and self.conn is not None:
+            self._refused = True
+            self.conn.close()
+
+    def auth_completed(self) -> None:
+        cfg = self.ep.config()
+        self.user = cfg.user(self.username or "")
+        if self.user is None:  # removed by a reload during the login
+            self._refuse("unknown user")
+            return
+        self._rejected_key = False
+        self.log = self.log.bind(company=self.user.company, user=self.user.name)
+        self.audit("login_ok")
+        self.touch()
+        self._arm_idle(cfg.gateway.idle_timeout_seconds)
+
+    def session_requested(self) -> _ChannelSession | bool:
+        if self.user is None or self.channels >= _MAX_CHANNELS:
+            return False
+        self.channels += 1
+        return _ChannelSession(self)
+
+    async def sftp_server(self, chan: asyncssh.SSHServerChannel[bytes], session: _ChannelSession
+                          ) -> _MailboxSFTP:  # fmt: skip
+        """Prepare the company tree and serve it on ``chan``."""
+        assert self.user is not None
+        cfg = self.ep.config()
+        company = self.user.company
+        self.sftp_sessions += 1
+        try:
+            tree = await asyncio.to_thread(
+                mb.prepare_mailbox, cfg.gateway.mailboxes_dir, company, self.ep.signing_key
+            )
+            await self.ep.recount(company, tree)
+        except BaseException:
+            self.sftp_ended()
+            raise
+        self.log.info("sftp_session_start")
+        return _MailboxSFTP(chan, self, session, Path(os.path.realpath(tree)))
+
+    def touch(self) -> None:
+        """Note client activity (for the idle timeout)."""
+        self._last_activity = time.monotonic()
+
+    def _arm_idle(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._idle_timer = loop.call_later(max(delay, 0.05), self._idle_check)
+
+    def _idle_check(self) -> None:
+        limit = self.ep.config().gateway.idle_timeout_seconds
+        idle_for = time.monotonic() - self._last_activity
+        if idle_for < limit:
+            self._arm_idle(limit - idle_for)
+        elif self.conn is not None:
+            self.audit("idle_timeout", seconds=round(idle_for, 1))
+            self.conn.close()
+
+    def close(self) -> None:
+        """Close the connection (endpoint shutdown)."""
+        if self.conn is not None:
+            self.conn.close()
+
+
+# -- the SFTP server -----------------------------------------------------------------------
+
+
+def _check_attrs(attrs: asyncssh.SFTPAttrs) -> None:
+    changes = (attrs.size, attrs.permissions, attrs.uid, attrs.gid, attrs.owner, attrs.group)
+    if any(c is not None for c in changes):
+        raise mb.DeniedError("only file times may be set (and they are ignored)")
+
+
+class _MailboxSFTP(asyncssh.SFTPServer):
+    """SFTP requests of one session, mapped onto a company tree (a real path)."""
+
+    def __init__(
+        self, chan: asyncssh.SSHServerChannel[bytes], owner: _Connection,
+        session: _ChannelSession, tree: Path,
+    ) -> None:  # fmt: skip
+        super().__init__(chan)
+        assert owner.user is not None
+        self._owner = owner
+        self._session = session
+        self._tree = tree
+        self._company = owner.user.company
+        self._username = owner.user.name
+        self._uploads: set[mb.Upload] = set()
+        self._downloaded: set[str] = set()  # audited once per session
+        self._ep = owner.ep
+
+    # helpers
+
+    @contextlib.contextmanager
+    def _boundary(self, op: str, path: bytes | str = b"") -> Iterator[None]:
+        """Translate mailbox and OS errors into SFTP status codes, auditing refusals."""
+        shown = path.decode("utf-8", "replace") if isinstance(path, bytes) else path
+        try:
+            yield
+        except mb.DeniedError as exc:
+            raise self._denied(op, shown, str(exc)) from None
+        except mb.NotFoundError as exc:
+            raise asyncssh.SFTPNoSuchFile(str(exc)) from None
+        except mb.FailedError as exc:
+            raise asyncssh.SFTPFailure(str(exc)) from None
+        except FileNotFoundError:
+            raise asyncssh.SFTPNoSuchFile("no such file or directory") from None
+        except FileExistsError:
+            raise asyncssh.SFTPFailure("file exists") from None
+        except OSError as exc:
+            self._owner.log.warning("sftp_os_error", op=op, path=shown, error=str(exc))
+            raise asyncssh.SFTPFailure(exc.strerror or "input/output error") from None
+
+    def _denied(self, op: str, path: str, reason: str) -> asyncssh.SFTPPermissionDenied:
+        self._owner.audit("denied", op=op, path=path, reason=reason)
+        return asyncssh.SFTPPermissionDenied(reason)
+
+    def _user(self) -> User:
+        self._owner.touch()
+        user = self._ep.config().user(self._username)
+        if user is None or user.company != self._company:
+            raise mb.DeniedError("this account is no longer configured")
+        return user
+
+    def _place(self, op: Op, path: bytes) -> Place:
+        user = self._user()
+        place = mb.resolve(self._tree, path)
+        mb.check(user, op, place)
+        return place
+
+    @staticmethod
+    def _upload(file_obj: object) -> mb.Upload:
+        if not isinstance(file_obj, mb.Upload):
+            raise asyncssh.SFTPPermissionDenied("file not opened for writing")
+        return file_obj
+
+    async def _discard(self, up: mb.Upload, reason: str) -> None:
+        self._uploads.discard(up)
+        if up.failure is None:
+            up.failure = reason
+        await asyncio.to_thread(up.discard)
+        self._ep.usage.add(self._company, -up.size)
+        up.size = 0
+
+    def _arrived(self, place: Place, size: int) -> None:
+        if mb.is_ignored_name(place.name):
+            self._owner.log.info("upload_staged", path=place.vpath, size=size)
+            return
+        self._owner.audit("upload", path=place.vpath, size=size, sandbox=place.sandbox)
+        try:
+            self._ep.events.uploaded(self._company, self._username, place.host, size, place.sandbox)
+        except Exception:
+            self._owner.log.exception("uploaded_callback_failed", path=place.vpath)
+
+    # paths and listings
+
+    def format_user(self, uid: int | None) -> str:
+        return "cass"
+
+    def format_group(self, gid: int | None) -> str:
+        return "cass"
+
+    def map_path(self, path: bytes) -> bytes:
+        raise asyncssh.SFTPOpUnsupported("not used")
+
+    def realpath(self, path: bytes) -> bytes:
+        with self._boundary("realpath", path):
+            return mb.resolve(self._tree, path).vpath.encode()
+
+    def stat(self, path: bytes) -> os.stat_result:
+        with self._boundary("stat", path):
+            return os.lstat(self._place(Op.STAT, path).host)
+
+    lstat = stat
+
+    def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        with self._boundary("list", path):
+            place = self._place(Op.LIST, path)
+            if not place.host.is_dir():
+                raise mb.NotFoundError("not a directory")
+        return self._names(place)
+
+    async def _names(self, place: Place) -> AsyncIterator[asyncssh.SFTPName]:
+        with self._boundary("list", place.vpath):
+            entries = await asyncio.to_thread(mb.list_dir, place)
+            for name, p in ((".", place), ("..", place.parent)):
+                st = os.lstat(p.host)
+                yield asyncssh.SFTPName(name.encode(), attrs=asyncssh.SFTPAttrs.from_local(st))
+        for name, st in entries:
+            yield asyncssh.SFTPName(os.fsencode(name), attrs=asyncssh.SFTPAttrs.from_local(st))
+
+    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        with self._boundary("setstat", path):
+            self._place(Op.STAT, path)
+            _check_attrs(attrs)
+
+    lsetstat = setstat
+
+    def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
+        with self._boundary("setstat"):
+            _check_attrs(attrs)
+
+    def fstat(self, file_obj: object) -> os.stat_result:
+        assert isinstance(file_obj, mb.Download | mb.Upload)
+        return os.fstat(file_obj.fd)
+
+    # files
+
+    async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        with self._boundary("open", path):
+            if not pflags & asyncssh.FXF_WRITE:
+                return mb.Download(self._place(Op.READ, path))
+            place = self._place(Op.WRITE, path)
+            if pflags & asyncssh.FXF_APPEND:
+                raise mb.DeniedError("appending is not supported: upload a new file")
+            if os.path.lexists(place.host):
+                raise mb.FailedError("file exists: each upload must be a new file")
+            if not place.host.parent.is_dir():
+                raise mb.NotFoundError("no such directory")
+            await self._ep.recount(self._company, self._tree)
+            up = mb.Upload(place)
+            self._uploads.add(up)
+            return up
+
+    def open56(self, path: bytes, desired_access: int, flags: int,
+               attrs: asyncssh.SFTPAttrs) -> object:  # fmt: skip
+        raise asyncssh.SFTPOpUnsupported("SFTP version 3 only")
+
+    async def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        if not isinstance(file_obj, mb.Download):
+            raise asyncssh.SFTPPermissionDenied("file not opened for reading")
+        self._owner.touch()
+        if file_obj.place.vpath not in self._downloaded:
+            self._downloaded.add(file_obj.place.vpath)
+            self._owner.audit("download", path=file_obj.place.vpath, size=file_obj.size)
+        with self._boundary("read", file_obj.place.vpath):
+            return await asyncio.to_thread(file_obj.read_at, offset, min(size, _MAX_READ))
+
+    async def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        up = self._upload(file_obj)
+        with self._boundary("write", up.place.vpath):
+            self._owner.touch()
+            limits = self._ep.config().gateway.limits
+            room = limits.company_quota_bytes - self._ep.usage.used(self._company)
+            try:
+                growth = up.reserve(offset, len(data), max_bytes=limits.max_upload_bytes, room=room)
+                self._ep.usage.add(self._company, growth)
+                await asyncio.to_thread(up.write_at, offset, data)
+            except (mb.FailedError, OSError) as exc:
+                if up.failure is None:
+                    self._owner.audit("upload_refused", path=up.place.vpath, reason=str(exc))
+                    await self._discard(up, str(exc))
+                raise
+            return len(data)
+
+    async def fsync(self, file_obj: object) -> None:
+        if isinstance(file_obj, mb.Upload) and not file_obj.done:
+            await asyncio.to_thread(os.fsync, file_obj.fd)
+
+    async def close(self, file_obj: object) -> None:
+        if isinstance(file_obj, mb.Download):
+            file_obj.close()
+            return
+        up = self._upload(file_obj)
+        if self._session.input_ended:  # asyncssh's cleanup after EOF or a drop: never publish
+            if up.failure is None:
+                self._owner.audit("upload_aborted", path=up.place.vpath, size=up.size)
+            await self._discard(up, "connection lost")
+            return
+        self._uploads.discard(up)
+        if up.failure is not None:
+            raise asyncssh.SFTPFailure(f"upload failed: {up.failure}")
+        with self._boundary("close", up.place.vpath):
+            try:
+                await asyncio.to_thread(up.publish)
+            except (mb.FailedError, OSError):
+                self._ep.usage.add(self._company, -up.size)
+                raise
+            self._arrived(up.place, up.size)
+
+    # changes
+
+    def remove(self, path: bytes) -> None:
+        with self._boundary("delete", path):
+            place = self._place(Op.DELETE, path)
+            size = os.lstat(place.host).st_size
+            if place.host.is_dir():
+                raise mb.DeniedError("use rmdir for directories")
+            os.unlink(place.host)
+            self._ep.usage.add(self._company, -size)
+            self._owner.audit("delete", path=place.vpath, size=size)
+
+    async def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        with self._boundary("rename", oldpath):
+            old = self._place(Op.RENAME, oldpath)
+            new = self._place(Op.WRITE, newpath)
+            if old.parent.parts != new.parent.parts:
+                raise mb.DeniedError("files can only be renamed within their directory")
+            st = os.lstat(old.host)
+            if not old.host.is_file():
+                raise mb.DeniedError("only files can be renamed")
+            await asyncio.to_thread(mb.rename_noreplace, old.host, new.host)
+            await asyncio.to_thread(mb.fsync_dir, new.host.parent)
+            self._owner.audit("rename", path=old.vpath, to=new.vpath)
+            self._arrived(new, st.st_size)
+
+    posix_rename = rename
+
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        with self._boundary("mkdir", path):
+            place = self._place(Op.MKDIR, path)
+            os.mkdir(place.host, 0o750)
+            self._owner.audit("mkdir", path=place.vpath)
+
+    def rmdir(self, path: bytes) -> None:
+        with self._boundary("rmdir", path):
+            place = self._place(Op.RMDIR, path)
+            os.rmdir(place.host)
+            self._owner.audit("rmdir", path=place.vpath)
+
+    def readlink(self, path: bytes) -> bytes:
+        raise self._denied("readlink", path.decode("utf-8", "replace"), _NO_LINKS)
+
+    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+        raise self._denied("symlink", newpath.decode("utf-8", "replace"), _NO_LINKS)
+
+    def link(self, oldpath: bytes, newpath: bytes) -> None:
+        raise self._denied("link", newpath.decode("utf-8", "replace"), _NO_LINKS)
+
+    def statvfs(self, path: bytes) -> os.statvfs_result:
+        raise asyncssh.SFTPOpUnsupported("statvfs is not supported")
+
+    def fstatvfs(self, file_obj: object) -> os.statvfs_result:
+        raise asyncssh.SFTPOpUnsupported("statvfs is not supported")
+
+    async def exit(self) -> None:
+        try:
+            for up in list(self._uploads):
+                await self._discard(up, "session ended")
+        finally:
+            self._owner.log.info("sftp_session_end")
+            self._owner.sftp_ended()
+
+
+# -- the endpoint --------------------------------------------------------------------------
+
+
+class SftpEndpoint:
+    """A listening SFTP endpoint and its connections."""
+
+    def __init__(
+        self, get_config: Callable[[], Config], events: MailboxEvents, bans: BanList,
+        signing_key: bytes | None,
+    ) -> None:  # fmt: skip
+        self.config = get_config
+        self.events = events
+        self.bans = bans
+        self.signing_key = signing_key
+        self.usage = mb.UsageBook()
+        self.port = 0
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._conns: set[_Connection] = set()
+        self._drained = asyncio.Event()
+        self._drained.set()
+
+    @property
+    def connections(self) -> int:
+        """Open client connections."""
+        return len(self._conns)
+
+    def register(self, conn: _Connection) -> None:
+        """A connection was accepted."""
+        self._conns.add(conn)
+        self._drained.clear()
+
+    def unregister(self, conn: _Connection) -> None:
+        """A connection ended."""
+        self._conns.discard(conn)
+        if not self._conns:
+            self._drained.set()
+
+    async def recount(self, company: str, tree: Path) -> None:
+        """Recount a company's usage from disk when the running total is stale."""
+        if self.usage.stale(company):
+            self.usage.counted(company, await asyncio.to_thread(mb.tree_usage, tree))
+
+    def stop_accepting(self) -> None:
+        """Stop listening; connections in progress continue."""
+        if self._acceptor is not None:
+            self._acceptor.close()
+
+    def close(self) -> None:
+        """Stop listening and close every connection (open uploads are discarded)."""
+        self.stop_accepting()
+        for conn in list(self._conns):
+            conn.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the listener and every connection are closed."""
+        if self._acceptor is not None:
+            await self._acceptor.wait_closed()
+        await self._drained.wait()
+
+
+async def start_sftp_server(
+    get_config: Callable[[], Config],
+    events: MailboxEvents,
+    *,
+    host: str,
+    port: int,
+    server_host_keys: list[Path],
+    gateway_public_key: bytes | None = None,
+    bans: BanList | None = None,
+) -> SftpEndpoint:
+    """Prepare every configured mailbox and listen for SFTP clients (``port`` 0: any free)."""
+    cfg = get_config()
+    endpoint = SftpEndpoint(get_config, events, bans or BanList(), gateway_public_key)
+    root = cfg.gateway.mailboxes_dir
+    for company in cfg.companies:
+        tree = await asyncio.to_thread(mb.prepare_mailbox, root, company, gateway_public_key)
+        await endpoint.recount(company, tree)
+    endpoint._acceptor = await asyncssh.create_server(
+        lambda: _Connection(endpoint), host, port,
+        server_host_keys=[str(p) for p in server_host_keys],
+        login_timeout=cfg.gateway.login_grace_seconds,
+        keepalive_interval=60, keepalive_count_max=3,
+        agent_forwarding=False, x11_forwarding=False, allow_scp=False, line_editor=False,
+    )  # fmt: skip
+    endpoint.port = endpoint._acceptor.get_port()
+    _log.info("sftp_listening", host=host, port=endpoint.port)
+    return endpoint
