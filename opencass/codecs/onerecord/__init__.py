@@ -1,0 +1,28 @@
+"""ONE Record compliant XML messages: RDF/XML valid against the opencass XSD, and JSON-LD.
+
+Every message is both XSD-valid XML and RDF/XML whose triples use ONE Record terms unchanged
+(``cargo:``, ``api:``), plus a few opencass extension terms (``cass:``, see ``schema/cass.ttl``).
+"""
+
+from opencass.codecs.onerecord.jsonld import CONTEXT, XmlRejectedError, to_graph, to_jsonld
+from opencass.codecs.onerecord.safe import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, load_schema
+from opencass.codecs.onerecord.submission import (
+    DEFAULT_BASE_IRI,
+    decode_submission,
+    encode_submission,
+)
+from opencass.codecs.onerecord.vocab import load_terms
+
+__all__ = [
+    "CONTEXT",
+    "DEFAULT_BASE_IRI",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_DEPTH",
+    "XmlRejectedError",
+    "decode_submission",
+    "encode_submission",
+    "load_schema",
+    "load_terms",
+    "to_graph",
+    "to_jsonld",
+]

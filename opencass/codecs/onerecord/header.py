@@ -1,0 +1,123 @@
+"""The file-level values of a billing submission: header and trailer identity, both ways."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+from typing import Any
+
+from opencass.codecs.findings import Finding, Scope, finding
+from opencass.codecs.onerecord.vocab import CURRENCY, PREFIXES
+from opencass.model import BillingHeader, is_currency
+
+__all__ = ["billing_period", "decode_header", "parse_period"]
+
+_NS = {"cargo": PREFIXES["cargo"], "cass": PREFIXES["cass"]}
+_RES = "{" + PREFIXES["rdf"] + "}resource"
+
+
+def billing_period(start: date, end: date) -> str:
+    """``2026-11`` for a whole calendar month, else ``2026-11-01/2026-11-15``."""
+    last = calendar.monthrange(start.year, start.month)[1]
+    if start.day == 1 and (end.year, end.month, end.day) == (start.year, start.month, last):
+        return f"{start.year:04d}-{start.month:02d}"
+    return f"{start.isoformat()}/{end.isoformat()}"
+
+
+def parse_period(text: str) -> tuple[date, date]:
+    """The first and last day of a ``cass:billingPeriod``; raises ValueError."""
+    if "/" in text:
+        first, _, last = text.partition("/")
+        return date.fromisoformat(first), date.fromisoformat(last)
+    start = date.fromisoformat(text + "-01")
+    return start, start.replace(day=calendar.monthrange(start.year, start.month)[1])
+
+
+def _local(el: Any) -> str:
+    tag: str = el.tag
+    return tag.rpartition("}")[2] if tag.startswith("{" + _NS["cass"]) else ""
+
+
+def decode_header(
+    head: list[Any], root_line: int | None
+) -> tuple[BillingHeader | None, tuple[str, str, str, str], list[Finding]]:
+    """(header, trailer (country, prefix, branch, office), findings) from the file-level values.
+
+    The elements have passed the schema, so each one is present the number of times it may be.
+    The header is None when a value cannot be read (then the last finding is HEADER_INVALID).
+    """
+    values: dict[str, Any] = {}
+    for el in head:
+        values[_local(el)] = el
+    found: list[Finding] = []
+
+    def text(name: str) -> str:
+        el = values.get(name)
+        return "" if el is None else str(el.text or "")
+
+    def bad(code: str, field: str, message: str, el: Any) -> None:
+        line = el.sourceline if el is not None else root_line
+        found.append(finding(code, message, line=line, field=field, scope=Scope.FILE))
+
+    prefix = _carrier_prefix(values.get("submittedBy"))
+    agent = values.get("billedParty")
+    agent_code = ""
+    if agent is not None:
+        agent_code = agent.findtext("cargo:Company/cargo:iataCargoAgentCode", "", _NS)
+    try:
+        start, end = parse_period(text("billingPeriod"))
+    except ValueError:
+        bad("HEADER_INVALID", "period_start", "billing period is not a valid period", None)
+        start = end = date.min
+    try:
+        billed = date.fromisoformat(text("billingDate"))
+    except ValueError:
+        bad("HEADER_INVALID", "billing_date", "billing date is not a valid date", None)
+        billed = date.min
+    currency = ""
+    cur = values.get("currency")
+    if cur is not None:
+        iri = cur.get(_RES)
+        currency = iri[len(CURRENCY) :] if iri.startswith(CURRENCY) else iri
+        if not is_currency(currency):
+            bad("CURRENCY_UNKNOWN", "currency", f"{iri} is not an ISO 4217 currency", cur)
+    if end < start:
+        bad(
+            "PERIOD_INVALID",
+            "period_end",
+            f"billing period ends {end} before it starts {start}",
+            None,
+        )
+    header = BillingHeader(
+        record_id=text("recordType") or "AAA",
+        country=text("cassCountry"),
+        airline_prefix=prefix,
+        period_start=start,
+        period_end=end,
+        billing_date=billed,
+        file_number=text("fileNumber"),
+        currency=currency,
+        branch=text("branchOfficeIndicator"),
+        agent_code=agent_code,
+    )
+    trailer = (header.country, header.airline_prefix, header.branch, text("cassOffice"))
+    tr = values.get("trailer")
+    if tr is not None:
+        node = tr.find("cass:FileTrailer", _NS)
+        trailer = (
+            node.findtext("cass:cassCountry", "", _NS),
+            _carrier_prefix(node.find("cass:submittedBy", _NS)),
+            node.findtext("cass:branchOfficeIndicator", "", _NS),
+            trailer[3],
+        )
+    if any(f.code == "HEADER_INVALID" for f in found):
+        found.sort(key=lambda f: f.code == "HEADER_INVALID")  # a HEADER_INVALID comes last
+        return None, trailer, found
+    return header, trailer, found
+
+
+def _carrier_prefix(submitted_by: Any) -> str:
+    if submitted_by is None:
+        return ""
+    prefix: str = submitted_by.findtext("cargo:Carrier/cargo:prefix", "", _NS)
+    return prefix

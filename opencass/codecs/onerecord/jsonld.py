@@ -1,0 +1,61 @@
+"""JSON-LD export of opencass XML messages: what a ONE Record server accepts.
+
+The XML is first read exactly as the gateway reads it (hardened parser, XSD), so only documents
+that pass the profile are converted; rdflib then reads the RDF/XML and writes JSON-LD with a
+``@context`` naming the ``cargo``, ``api`` and ``cass`` namespaces.  rdflib never sees a
+DOCTYPE, so its XML parser cannot be led to entities or external resources.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rdflib import Graph
+
+from opencass.codecs.findings import Finding, Scope, finding
+from opencass.codecs.onerecord.submission import decode_submission
+from opencass.codecs.onerecord.vocab import API, CARGO, CASS, RDF, XSD
+
+__all__ = ["CONTEXT", "XmlRejectedError", "to_graph", "to_jsonld"]
+
+CONTEXT: dict[str, str] = {"cargo": CARGO, "api": API, "cass": CASS, "rdf": RDF, "xsd": XSD}
+# Relative IRIs would resolve against this base; none may (the profile wants absolute IRIs).
+_PROBE_BASE = "https://relative-iri.opencass.invalid/"
+
+
+class XmlRejectedError(ValueError):
+    """The document is not an opencass message that can be converted; see ``findings``."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        first = findings[0] if findings else None
+        super().__init__(f"{first.code}: {first.message}" if first else "document rejected")
+        self.findings = findings
+
+
+def to_graph(data: bytes) -> Graph:
+    """The RDF graph of an opencass XML message; XmlRejectedError for what the gateway refuses."""
+    result = decode_submission(data)
+    if result.file is None:
+        raise XmlRejectedError([f for f in result.findings if f.is_error])
+    graph = Graph()
+    graph.parse(data=data, format="xml", publicID=_PROBE_BASE)
+    relative = sorted(
+        {str(t) for triple in graph for t in triple if str(t).startswith(_PROBE_BASE)}
+    )
+    if relative:
+        message = f"relative IRI {relative[0][len(_PROBE_BASE) :]!r}: IRIs must be absolute"
+        raise XmlRejectedError([finding("XML_VALUE_INVALID", message, scope=Scope.FILE)])
+    return graph
+
+
+def to_jsonld(data: bytes) -> str:
+    """The message as JSON-LD (compacted with the cargo/api/cass prefixes), nodes by ``@id``."""
+    graph = to_graph(data)
+    for prefix, ns in CONTEXT.items():
+        graph.bind(prefix, ns)
+    doc: dict[str, Any] = json.loads(graph.serialize(format="json-ld", context=CONTEXT))
+    nodes = doc.get("@graph")
+    if isinstance(nodes, list):
+        nodes.sort(key=lambda n: str(n.get("@id", "")))
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,204 @@
+"""ONE Record conformance: every term opencass writes exists; the JSON-LD is the same graph.
+
+The term list (``data/onerecord-terms.json``) is derived from the ONE Record ontologies by
+``scripts/derive_onerecord_terms.py``; one test re-derives it when the ontologies are at hand
+(``shared/reference/onerecord`` next to the repository) and compares.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from lxml import etree
+from rdflib import RDF, Graph, Literal, URIRef
+from rdflib.compare import isomorphic
+
+from opencass.codecs.onerecord import XmlRejectedError, load_terms, to_graph, to_jsonld
+
+REPO = Path(__file__).parents[1]
+DATA = Path(__file__).parent / "data" / "xml"
+DOCUMENTS = [DATA / "rich-submission.xml", DATA / "agent-hand-off.xml"]
+SCHEMA_DIR = REPO / "opencass" / "codecs" / "onerecord" / "schema"
+ONTOLOGIES = REPO.parent / "shared" / "reference" / "onerecord"
+TERMS_FILE = REPO / "opencass" / "codecs" / "onerecord" / "data" / "onerecord-terms.json"
+
+CARGO = "https://onerecord.iata.org/ns/cargo#"
+API = "https://onerecord.iata.org/ns/api#"
+CL = "https://onerecord.iata.org/ns/code-lists/"
+CASS = "https://w3id.org/opencass/ns/billing#"
+RDF_NS = str(RDF)
+XS = "{http://www.w3.org/2001/XMLSchema}"
+
+
+def term_set(section: str, *kinds: str) -> set[str]:
+    terms = load_terms()[section]
+    return {str(i) for kind in kinds for i in terms[kind]}  # type: ignore[attr-defined]
+
+
+def cass_declared() -> set[str]:
+    graph = Graph().parse(SCHEMA_DIR / "cass.ttl", format="turtle")
+    return {str(s) for s in graph.subjects(RDF.type, None) if str(s).startswith(CASS)}
+
+
+def written_terms() -> tuple[set[str], set[str], set[str]]:
+    """(classes, properties, other IRIs used as objects) of the encoded documents."""
+    classes: set[str] = set()
+    properties: set[str] = set()
+    objects: set[str] = set()
+    for path in DOCUMENTS:
+        for _s, p, o in to_graph(path.read_bytes()):
+            properties.add(str(p))
+            if p == RDF.type:
+                classes.add(str(o))
+            elif isinstance(o, URIRef):
+                objects.add(str(o))
+    return classes, properties, objects
+
+
+def xsd_declarations() -> dict[str, set[str]]:
+    """Element names declared by each schema document, as IRIs, by target namespace."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(SCHEMA_DIR.glob("*.xsd")):
+        doc = etree.parse(str(path))
+        ns = doc.getroot().get("targetNamespace")
+        names = {ns + el.get("name") for el in doc.iter(f"{XS}element") if el.get("name")}
+        found.setdefault(ns, set()).update(names)
+    return found
+
+
+def test_documents_use_only_known_namespaces() -> None:
+    classes, properties, _ = written_terms()
+    for iri in classes | properties:
+        assert iri.startswith((CARGO, API, CASS, RDF_NS)), iri
+        assert "/3.3" not in iri  # no versioned ontology IRIs in data
+
+
+def test_every_cargo_and_api_term_written_exists_in_one_record() -> None:
+    classes, properties, _ = written_terms()
+    known_classes = term_set("cargo", "classes") | term_set("api", "classes")
+    known_properties = term_set("cargo", "properties") | term_set("api", "properties")
+    written_classes = {c for c in classes if c.startswith((CARGO, API))}
+    written_properties = {p for p in properties if p.startswith((CARGO, API))}
+    assert written_classes - known_classes == set()
+    assert written_properties - known_properties == set()
+    # the documents are rich: these must be among what they write
+    assert {CARGO + "Waybill", CARGO + "Adjustments", CARGO + "OtherCharge"} <= written_classes
+    assert {CARGO + "billingChargeIdentifier", CARGO + "awbUseIndicator"} <= written_properties
+
+
+def test_every_code_value_written_is_a_code_list_member() -> None:
+    _, _, objects = written_terms()
+    members = term_set("code_lists", "members")
+    individuals = term_set("cargo", "individuals")
+    codes = {o for o in objects if o.startswith(CL)}
+    assert codes - members == set()
+    assert {o for o in objects if o.startswith(CARGO)} <= individuals
+    for value in ("AWBUseIndicator#R", "AWBUseIndicator#S", "AWBUseIndicator#V"):
+        assert CL + value in codes
+    assert {CL + "PrepaidCollectIndicator#P", CL + "PrepaidCollectIndicator#C"} <= codes
+    assert {CL + "MeasurementUnitCode#KGM", CL + "MeasurementUnitCode#LBR"} <= codes
+
+
+def test_every_cass_term_written_is_declared_in_cass_ttl() -> None:
+    classes, properties, _ = written_terms()
+    declared = cass_declared()
+    written = {t for t in classes | properties if t.startswith(CASS)}
+    assert written and written - declared == set()
+
+
+def test_xsd_declares_only_existing_terms_and_documented_cass_terms() -> None:
+    declared = xsd_declarations()
+    cargo_terms = term_set("cargo", "classes", "properties")
+    api_terms = term_set("api", "classes", "properties")
+    assert declared[CARGO] - cargo_terms == set()
+    assert declared[API] - api_terms == set()
+    assert declared[CASS] == cass_declared()  # every cass term declared, none unused
+    assert not declared.get(RDF_NS)  # the rdf schema declares attributes only
+    fixed = {
+        a.get("fixed")
+        for a in etree.parse(str(SCHEMA_DIR / "rdf.xsd")).iter(f"{XS}attribute")
+        if a.get("name") == "resource" and a.get("fixed")
+    }
+    assert fixed == {
+        CARGO + "MASTER",
+        CL + "ParticipantIdentifier#AGT",
+        "https://onerecord.iata.org/ns/cargo/3.3",
+    }
+    assert CARGO + "MASTER" in term_set("cargo", "individuals")
+    assert CL + "ParticipantIdentifier#AGT" in term_set("code_lists", "members")
+
+
+def test_term_list_holds_iris_only() -> None:
+    terms = json.loads(TERMS_FILE.read_text("utf-8"))
+    for section in terms.values():
+        for key, value in section.items():
+            if isinstance(value, list):
+                assert value == sorted(value), key
+                assert all(v.startswith("https://onerecord.iata.org/ns/") for v in value)
+                assert all(" " not in v for v in value)
+
+
+def _derive_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "derive_onerecord_terms", REPO / "scripts" / "derive_onerecord_terms.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not ONTOLOGIES.is_dir(), reason="ONE Record ontologies not next to the repo")
+def test_term_list_is_what_the_script_derives() -> None:
+    script = _derive_script()
+    assert script.render(script.derive(ONTOLOGIES)) == TERMS_FILE.read_text("utf-8")
+
+
+# -- JSON-LD ------------------------------------------------------------------------------------
+
+
+# rdflib's own JSON-LD parser still builds a ConjunctiveGraph internally.
+RDFLIB_INTERNAL = pytest.mark.filterwarnings(
+    "ignore:ConjunctiveGraph is deprecated:DeprecationWarning"
+)
+
+
+@RDFLIB_INTERNAL
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_jsonld_is_isomorphic_with_the_rdf_xml(path: Path) -> None:
+    data = path.read_bytes()
+    text = to_jsonld(data)
+    assert isomorphic(to_graph(data), Graph().parse(data=text, format="json-ld"))
+    assert text == to_jsonld(data)  # deterministic
+
+
+@RDFLIB_INTERNAL
+def test_jsonld_context_and_literals() -> None:
+    text = to_jsonld(DOCUMENTS[0].read_bytes())
+    doc = json.loads(text)
+    assert {doc["@context"][p] for p in ("cargo", "api", "cass")} == {CARGO, API, CASS}
+    graph = Graph().parse(data=text, format="json-ld")
+    double = URIRef("http://www.w3.org/2001/XMLSchema#double")
+    values = set(graph.objects(None, URIRef(CARGO + "numericalValue")))
+    assert Literal("3462.90", datatype=double) in values  # lexical form kept, typed double
+    assert Literal("-0.00", datatype=double) in set(graph.objects(None, URIRef(CARGO + "discount")))
+    nodes = [n for n in doc["@graph"] if n.get("@type") == "cargo:Waybill"]
+    assert len(nodes) == 10  # one per waybill element of the golden document
+
+
+def test_jsonld_refuses_relative_iris() -> None:
+    data = DOCUMENTS[0].read_bytes()
+    absolute = b'rdf:about="https://opencass.invalid/logistics-objects/waybill-160-62144154#weight"'
+    with pytest.raises(XmlRejectedError) as caught:
+        to_jsonld(data.replace(absolute, b'rdf:about="#weight"', 1))
+    assert [f.code for f in caught.value.findings] == ["XML_VALUE_INVALID"]
+
+
+def test_jsonld_refuses_invalid_documents() -> None:
+    with pytest.raises(XmlRejectedError) as caught:
+        to_jsonld(b"<x/>")
+    assert [f.code for f in caught.value.findings] == ["XML_ROOT_UNKNOWN"]
