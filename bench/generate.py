@@ -65,6 +65,7 @@ class Spec:
     period_start: date = date(2026, 11, 1)
     period_end: date = date(2026, 11, 30)
     seed: int = DEFAULT_SEED
+    agent_list: tuple[str, ...] = ()  # use these agent codes instead of generated ones
 
 
 def agent_code(rng: random.Random) -> str:
@@ -192,11 +193,18 @@ def _correction(awb: AwbRecord, rng: random.Random, kind: str, ref: int) -> list
     return [rec(o_id, wc), rec(r_id, revised)]
 
 
+def agent_codes(spec: Spec) -> list[str]:
+    """The spec's agents: its ``agent_list`` when given, else ``agents`` generated codes."""
+    if spec.agent_list:
+        return list(spec.agent_list)
+    rng = random.Random(spec.seed)
+    return [agent_code(rng) for _ in range(spec.agents)]
+
+
 def records(spec: Spec, prefix: str, count: int, first_serial: int) -> Iterator[DetailRecord]:
     """The detail records of one airline's billing file, deterministic for (spec, prefix)."""
     rng = random.Random(f"{spec.seed}-{prefix}")
-    agent_rng = random.Random(spec.seed)
-    agents = [agent_code(agent_rng) for _ in range(spec.agents)]
+    agents = agent_codes(spec)
     ref = 0
     for i in range(count):
         awb = _awb(rng, spec, prefix, first_serial + i, rng.choice(agents))

@@ -223,8 +223,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"opencass: configuration error in {config_dir}:\n{e}", file=sys.stderr)
         return EXIT_USAGE
     configure(level)
-    asyncio.run(Gateway(config_dir, port=args.port).run())
+    asyncio.run(Gateway(config_dir, port=args.port, fault=_crash_hook()).run())
     return EXIT_OK
+
+
+def _crash_hook() -> Any:
+    """Test fault injection: ``OPENCASS_TEST_CRASH_AT=<step>`` kills the process (SIGKILL) when
+    intake reaches that step, to prove recovery; unset in production."""
+    step = os.environ.get("OPENCASS_TEST_CRASH_AT")
+    if not step:
+        return None
+    import signal
+
+    def crash(at: str) -> None:
+        if at == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return crash
 
 
 def cmd_receipt_verify(args: argparse.Namespace) -> int:

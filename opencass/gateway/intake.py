@@ -35,16 +35,12 @@ from opencass.gateway import states
 from opencass.gateway.answers import AnswerNames, report_text, sign, write_atomic
 from opencass.gateway.assess import AssessJob, assess
 from opencass.gateway.context import submission_context
+from opencass.gateway.mailbox import is_ignored_name
 from opencass.store import FileRow, NewFile, SqliteStore, StaleState
 
 log = structlog.get_logger("opencass.intake")
 
-IGNORED_SUFFIXES = (".part", ".tmp", ".filepart", ".upload")
-
-
-def ignored(name: str) -> bool:
-    """Names that are never claimed: dot-files and partial uploads."""
-    return name.startswith(".") or name.endswith(IGNORED_SUFFIXES)
+ignored = is_ignored_name  # dot-files and partial uploads are never claimed
 
 
 def new_file_id(now: datetime) -> str:
@@ -305,8 +301,15 @@ class Intake:
         names = AnswerNames.of(row)
         outbox = self._outbox(row)
         base = self.settings.public_url
-        report = onerecord.encode_validation_report(row, findings, base_iri=base)
-        receipt = onerecord.encode_receipt(row, base_iri=base)
+        info = onerecord.SubmissionInfo(
+            file_id=row.id, file_name=row.name, company=row.company, user=row.user,
+            sha256=row.sha256, size=row.size, received_at=row.received_at,
+            outcome=row.outcome or "rejected", counts=dict(row.counts), sandbox=row.sandbox,
+            format=row.format, dialect=row.dialect, country=row.country, period=row.period,
+            duplicate_of=row.duplicate_of,
+        )
+        report = onerecord.encode_validation_report(info, findings, base_iri=base)
+        receipt = onerecord.encode_receipt(info, base_iri=base)
         signature = sign(self.key, receipt)  # type: ignore[arg-type]
 
         def write() -> None:

@@ -1,0 +1,84 @@
+"""Kill -9 between every two intake steps, restart: every file processed exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from gatewaykit import TODAY, sample_bytes
+
+from opencass.config import init_demo
+
+STEPS = ["claimed", "recorded", "assessed", "answered", "answered-recorded", "archived"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(config: Path, crash_at: str | None) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "OPENCASS_TEST_CRASH_AT"}
+    if crash_at:
+        env["OPENCASS_TEST_CRASH_AT"] = crash_at
+    return subprocess.Popen(
+        [sys.executable, "-m", "opencass.cli", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+
+
+def _wait_archived(db: Path, timeout: float = 60) -> list[tuple[str, str]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            with sqlite3.connect(db) as conn:
+                rows = conn.execute("SELECT id, state FROM files").fetchall()
+            if rows and all(state == "archived" for _, state in rows):
+                return rows
+        time.sleep(0.1)
+    raise AssertionError(f"files not archived in {timeout}s")
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_kill_at_each_step_then_restart(tmp_path: Path, step: str) -> None:
+    config = tmp_path / "config"
+    init_demo(config, sftp_port=_free_port(), today=TODAY)
+    data_dir = config / "data"
+    inbox = data_dir / "mailboxes" / "demoair" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / ".drop.part").write_bytes(sample_bytes())
+    (inbox / ".drop.part").rename(inbox / "november.hot")
+
+    crashed = _serve(config, step)
+    out, _ = crashed.communicate(timeout=90)
+    assert crashed.returncode == -signal.SIGKILL, out  # it really died at that step
+
+    survivor = _serve(config, None)
+    try:
+        rows = _wait_archived(data_dir / "opencass.db")
+    finally:
+        survivor.send_signal(signal.SIGTERM)
+        log, _ = survivor.communicate(timeout=60)
+    assert survivor.returncode == 0, log
+    assert len(rows) == 1  # one file, recorded once
+    outbox = data_dir / "mailboxes" / "demoair" / "outbox"
+    assert len(list(outbox.glob("*_validation_*.xml"))) == 1
+    assert len(list(outbox.glob("*_validation_*.txt"))) == 1
+    assert len(list(outbox.glob("*_receipt_*.xml.sig"))) == 1
+    assert not list(outbox.glob(".*"))  # no temp files left behind
+    with sqlite3.connect(data_dir / "opencass.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM ledger").fetchone() == (6,)
+        assert conn.execute("SELECT outcome FROM files").fetchone() == ("accepted",)
+    assert list(inbox.iterdir()) == []
+    assert not list((data_dir / "spool").rglob("F*"))
+    assert any(json.loads(line).get("event") == "gateway_ready"
+               for line in log.splitlines() if line.startswith("{"))

@@ -1,0 +1,152 @@
+"""The whole daemon on 127.0.0.1 in a tmp dir, driven by real SFTP clients."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+import pytest
+from gatewaykit import TODAY, sample_bytes, with_lines
+
+from opencass.config import init_demo
+from opencass.gateway.answers import verify
+from opencass.gateway.app import Gateway
+
+
+@dataclass
+class Running:
+    gateway: Gateway
+    config_dir: Path
+    task: asyncio.Task[None]
+
+    @property
+    def port(self) -> int:
+        return self.gateway.port
+
+    @property
+    def mailboxes(self) -> Path:
+        return self.gateway.current_config().gateway.mailboxes_dir
+
+    def key(self, user: str) -> Path:
+        return self.config_dir / "keys" / user
+
+    def connect(self, user: str) -> asyncssh.connection._ConnectionContextManager:  # type: ignore[name-defined]
+        return asyncssh.connect(
+            "127.0.0.1", self.port, username=user, client_keys=[str(self.key(user))],
+            known_hosts=None, agent_path=None,
+        )
+
+    async def upload(self, user: str, name: str, data: bytes, box: str = "inbox") -> None:
+        async with self.connect(user) as conn, conn.start_sftp_client() as sftp:
+            async with sftp.open(f"/{box}/{name}", "wb") as f:
+                await f.write(data)
+
+    async def outbox(self, company: str, pattern: str, count: int = 1, box: str = "outbox",
+                     timeout: float = 30) -> list[Path]:
+        folder = self.mailboxes / company / box
+        for _ in range(int(timeout * 20)):
+            found = sorted(folder.glob(pattern))
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no {pattern} in {folder}: {sorted(folder.iterdir())}")
+
+
+@pytest.fixture
+async def gw(tmp_path: Path) -> AsyncIterator[Running]:
+    config_dir = tmp_path / "config"
+    init_demo(config_dir, today=TODAY)
+    gateway = Gateway(config_dir, port=0, workers=1)
+    await gateway.startup()
+    task = asyncio.create_task(gateway.serve())
+    yield Running(gateway, config_dir, task)
+    gateway.stop.set()
+    await task
+    await gateway.shutdown()
+
+
+async def test_upload_is_answered_with_report_and_signed_receipt(gw: Running) -> None:
+    await gw.upload("demoair", "november.hot", sample_bytes())
+    report = (await gw.outbox("demoair", "*_validation_*.txt"))[0]
+    text = report.read_text()
+    assert "november.hot" in text and "Outcome:      accepted" in text
+    receipt = (await gw.outbox("demoair", "*_receipt_*.xml"))[0]
+    sig = (await gw.outbox("demoair", "*_receipt_*.xml.sig"))[0]
+    public = (gw.mailboxes / "demoair" / "gateway-signing-key.pub").read_bytes()
+    assert verify(public, receipt.read_bytes(), sig.read_bytes())
+    assert not verify(public, receipt.read_bytes().replace(b"accepted", b"rejected"), sig.read_bytes())
+    store = gw.gateway.store
+    assert store is not None and await store.ledger_count() == 6
+    assert list((gw.mailboxes / "demoair" / "inbox").iterdir()) == []
+
+
+async def test_same_bytes_again_is_a_duplicate_never_booked_twice(gw: Running) -> None:
+    await gw.upload("demoair", "a.hot", sample_bytes())
+    await gw.outbox("demoair", "*_validation_*.txt")
+    await gw.upload("demoair", "b.hot", sample_bytes())
+    reports = await gw.outbox("demoair", "*_validation_*.txt", count=2)
+    texts = [p.read_text() for p in reports]
+    assert sum("duplicate" in t for t in texts) == 1
+    assert any("DUPLICATE_FILE" in t for t in texts)
+    store = gw.gateway.store
+    assert store is not None and await store.ledger_count() == 6
+
+
+async def test_sandbox_is_judged_and_answered_but_books_nothing(gw: Running) -> None:
+    data = sample_bytes()
+    line = data.decode().splitlines()[1]
+    await gw.upload("demoair", "try.hot", with_lines(data, {1: line[:8] + "62144155" + line[16:]}),
+                    box="sandbox/inbox")
+    report = (await gw.outbox("demoair", "*_validation_*.txt", box="sandbox/outbox"))[0]
+    text = report.read_text()
+    assert "AWB_CHECK_DIGIT" in text and "line 2" in text and "sandbox: nothing booked" in text
+    store = gw.gateway.store
+    assert store is not None and await store.ledger_count() == 0
+    assert not list((gw.mailboxes / "demoair" / "outbox").glob("*_validation_*"))
+
+
+async def test_openssh_sftp_command_uploads_and_downloads(gw: Running, tmp_path: Path) -> None:
+    local = tmp_path / "upload.hot"
+    local.write_bytes(sample_bytes())
+    base = ["sftp", "-b", "-", "-i", str(gw.key("demoair")), "-P", str(gw.port),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "IdentitiesOnly=yes", "demoair@127.0.0.1"]
+    put = await asyncio.to_thread(
+        subprocess.run, base, input=f"put {local} /inbox/upload.hot\n", capture_output=True,
+        text=True, timeout=60,
+    )
+    assert put.returncode == 0, put.stderr
+    report = (await gw.outbox("demoair", "*_validation_*.txt"))[0]
+    got = tmp_path / "report.txt"
+    get = await asyncio.to_thread(
+        subprocess.run, base, input=f"get /outbox/{report.name} {got}\n", capture_output=True,
+        text=True, timeout=60,
+    )
+    assert get.returncode == 0, get.stderr
+    assert got.read_text() == report.read_text()
+
+
+async def test_an_agent_cannot_see_the_airlines_mailbox(gw: Running) -> None:
+    async with gw.connect("agent1") as conn, conn.start_sftp_client() as sftp:
+        assert sorted(await sftp.listdir("/")) == sorted(
+            [".", "..", "inbox", "outbox", "sandbox", "gateway-signing-key.pub"]
+        )
+        for path in ("/../demoair/outbox", "../../demoair"):
+            with pytest.raises(asyncssh.SFTPError):
+                names = await sftp.listdir(path)
+                assert "demoair" not in str(names)
+
+
+async def test_sighup_reload_keeps_sessions_and_adds_a_user(gw: Running) -> None:
+    participants = gw.config_dir / "participants" / "agent2.toml"
+    async with gw.connect("agent2") as conn, conn.start_sftp_client() as sftp:
+        participants.write_text(participants.read_text() + "\nthis is = not toml [\n")
+        assert not await gw.gateway.reload()  # bad config: the old one stays
+        assert await sftp.listdir("/outbox") is not None
+        participants.write_text(participants.read_text().split("\nthis is")[0])
+        assert await gw.gateway.reload()
+        assert await sftp.listdir("/outbox") is not None  # the session survived both
