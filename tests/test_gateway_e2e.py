@@ -78,7 +78,9 @@ async def test_upload_is_answered_with_report_and_signed_receipt(gw: Running) ->
     sig = (await gw.outbox("demoair", "*_receipt_*.xml.sig"))[0]
     public = (gw.mailboxes / "demoair" / "gateway-signing-key.pub").read_bytes()
     assert verify(public, receipt.read_bytes(), sig.read_bytes())
-    assert not verify(public, receipt.read_bytes().replace(b"accepted", b"rejected"), sig.read_bytes())
+    signed = receipt.read_bytes()
+    tampered = signed.replace(signed[200:201], b"X" if signed[200:201] != b"X" else b"Y", 1)
+    assert not verify(public, tampered, sig.read_bytes())
     store = gw.gateway.store
     assert store is not None and await store.ledger_count() == 6
     assert list((gw.mailboxes / "demoair" / "inbox").iterdir()) == []

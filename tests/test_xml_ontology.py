@@ -2,7 +2,9 @@
 
 The term list (``data/onerecord-terms.json``) is derived from the ONE Record ontologies by
 ``scripts/derive_onerecord_terms.py``; one test re-derives it when the ontologies are at hand
-(``shared/reference/onerecord`` next to the repository) and compares.
+(``shared/reference/onerecord`` next to the repository) and compares.  The documents checked are
+the golden billing submissions and a validation report and a receipt encoded here, rich enough
+to use every term those messages can write.
 """
 
 from __future__ import annotations
@@ -14,10 +16,23 @@ from types import ModuleType
 
 import pytest
 from lxml import etree
-from rdflib import RDF, Graph, Literal, URIRef
+from rdflib import OWL, RDF, Graph, Literal, URIRef
+from rdflib.collection import Collection
 from rdflib.compare import isomorphic
 
-from opencass.codecs.onerecord import XmlRejectedError, load_terms, to_graph, to_jsonld
+from opencass.codecs.findings import Finding, Scope, Severity, finding
+from opencass.codecs.onerecord import (
+    FIELD_PROPERTIES,
+    SubmissionInfo,
+    XmlRejectedError,
+    decode_receipt,
+    decode_validation_report,
+    encode_receipt,
+    encode_validation_report,
+    load_terms,
+    to_graph,
+    to_jsonld,
+)
 
 REPO = Path(__file__).parents[1]
 DATA = Path(__file__).parent / "data" / "xml"
@@ -34,6 +49,57 @@ RDF_NS = str(RDF)
 XS = "{http://www.w3.org/2001/XMLSchema}"
 
 
+# A duplicate in the sandbox with every optional value set, and findings of every shape: file
+# level, record level with a field that has a ONE Record property, warnings, unknown codes.
+INFO = SubmissionInfo(
+    file_id="01JDX4S9Z6",
+    file_name="DE160_202611.hot",
+    company="lh",
+    user="lh-billing",
+    sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    size=52_650,
+    received_at="2026-11-22T00:36:10.123456+00:00",
+    outcome="duplicate",
+    counts={"records": 210, "errors": 2, "warnings": 1, "rejected_records": 1, "AWM": 200},
+    sandbox=True,
+    format="hot",
+    dialect="handoff",
+    country="DE",
+    period="20261101M",
+    duplicate_of="01JDX3A0B1",
+)
+FINDINGS = [
+    finding("DUPLICATE_FILE", "these bytes were received before"),
+    finding("HEADER_INVALID", "billing date", line=1, field="billing_date", columns=(20, 25)),
+    finding(
+        "AWB_CHECK_DIGIT", "wrong", line=7, record_type="AWM", field="awb_serial", columns=(8, 15)
+    ),
+    finding("CHARGES_ON_NON_REVENUE", "void AWB with charges", line=7, record_type="AWM"),
+    Finding("CUSTOM", Severity.WARNING, Scope.RECORD, None, None, None, None, ""),
+]
+OBJECTS = {7: "https://gw.example/logistics-objects/waybill-160-62144154"}
+MESSAGES = {
+    "validation-report": encode_validation_report(
+        INFO, FINDINGS, base_iri="https://gw.example", objects=OBJECTS
+    ),
+    "receipt": encode_receipt(INFO, base_iri="https://gw.example"),
+}
+
+
+def message_graph(name: str) -> Graph:
+    """The graph of a generated message, after the codec has accepted it."""
+    data = MESSAGES[name]
+    if name == "receipt":
+        decode_receipt(data)
+    else:
+        decode_validation_report(data)
+    return Graph().parse(data=data, format="xml")
+
+
+def all_graphs() -> list[Graph]:
+    return [to_graph(p.read_bytes()) for p in DOCUMENTS] + [message_graph(n) for n in MESSAGES]
+
+
 def term_set(section: str, *kinds: str) -> set[str]:
     terms = load_terms()[section]
     return {str(i) for kind in kinds for i in terms[kind]}  # type: ignore[attr-defined]
@@ -44,13 +110,32 @@ def cass_declared() -> set[str]:
     return {str(s) for s in graph.subjects(RDF.type, None) if str(s).startswith(CASS)}
 
 
+def cass_code_values() -> dict[str, set[str]]:
+    """The enumerated classes of cass.ttl (owl:oneOf), each with its members."""
+    graph = Graph().parse(SCHEMA_DIR / "cass.ttl", format="turtle")
+    found: dict[str, set[str]] = {}
+    for cls in graph.subjects(RDF.type, OWL.Class):
+        for equivalent in graph.objects(cls, OWL.equivalentClass):
+            members = graph.value(equivalent, OWL.oneOf)
+            if members is not None:
+                found[str(cls)] = {str(m) for m in Collection(graph, members)}
+    return found
+
+
+def xsd_enumeration(name: str) -> set[str]:
+    """The values of an enumerated simple type of rdf.xsd."""
+    doc = etree.parse(str(SCHEMA_DIR / "rdf.xsd"))
+    (simple,) = (t for t in doc.iter(f"{XS}simpleType") if t.get("name") == name)
+    return {e.get("value") for e in simple.iter(f"{XS}enumeration")}
+
+
 def written_terms() -> tuple[set[str], set[str], set[str]]:
     """(classes, properties, other IRIs used as objects) of the encoded documents."""
     classes: set[str] = set()
     properties: set[str] = set()
     objects: set[str] = set()
-    for path in DOCUMENTS:
-        for _s, p, o in to_graph(path.read_bytes()):
+    for graph in all_graphs():
+        for _s, p, o in graph:
             properties.add(str(p))
             if p == RDF.type:
                 classes.add(str(o))
@@ -88,6 +173,34 @@ def test_every_cargo_and_api_term_written_exists_in_one_record() -> None:
     # the documents are rich: these must be among what they write
     assert {CARGO + "Waybill", CARGO + "Adjustments", CARGO + "OtherCharge"} <= written_classes
     assert {CARGO + "billingChargeIdentifier", CARGO + "awbUseIndicator"} <= written_properties
+    # ... and so must the answers to a file
+    answers = {API + c for c in ("Verification", "Error", "ErrorDetail")}
+    assert answers | {CARGO + "ExternalReference"} <= written_classes
+    assert {CASS + "ValidationReport", CASS + "Receipt", CASS + "Count"} <= classes
+    api_used = {"hasLogisticsObject", "hasError", "hasTitle", "hasSeverity", "hasErrorDetail"}
+    api_used |= {"hasCode", "hasMessage", "hasProperty"}
+    assert {API + p for p in api_used} <= written_properties
+    assert {CARGO + p for p in ("documentName", "checksum", "documentIdentifier")} <= properties
+
+
+def test_every_property_at_fault_is_a_cargo_property() -> None:
+    cargo_properties = term_set("cargo", "properties")
+    assert set(FIELD_PROPERTIES.values()) - cargo_properties == set()
+    assert FIELD_PROPERTIES["awb_serial"] == CARGO + "waybillNumber"
+    written = {
+        str(o)
+        for name in MESSAGES
+        for o in message_graph(name).objects(None, URIRef(API + "hasProperty"))
+    }
+    assert written == {CARGO + "waybillNumber"}  # the header's field has no cargo: property
+
+
+def test_severities_and_outcomes_written_are_members_of_their_enumerations() -> None:
+    _, _, objects = written_terms()
+    assert {o for o in objects if o.startswith(API)} == {API + "ERROR", API + "WARNING"}
+    assert {API + "ERROR", API + "WARNING"} <= term_set("api", "individuals")
+    assert CASS + "DUPLICATE" in objects
+    assert {o for o in objects if o.startswith(CASS)} <= cass_declared()
 
 
 def test_every_code_value_written_is_a_code_list_member() -> None:
@@ -104,10 +217,11 @@ def test_every_code_value_written_is_a_code_list_member() -> None:
 
 
 def test_every_cass_term_written_is_declared_in_cass_ttl() -> None:
-    classes, properties, _ = written_terms()
+    classes, properties, objects = written_terms()
     declared = cass_declared()
-    written = {t for t in classes | properties if t.startswith(CASS)}
+    written = {t for t in classes | properties | objects if t.startswith(CASS)}
     assert written and written - declared == set()
+    assert {CASS + "ValidationReport", CASS + "outcome", CASS + "line"} <= written
 
 
 def test_xsd_declares_only_existing_terms_and_documented_cass_terms() -> None:
@@ -116,7 +230,13 @@ def test_xsd_declares_only_existing_terms_and_documented_cass_terms() -> None:
     api_terms = term_set("api", "classes", "properties")
     assert declared[CARGO] - cargo_terms == set()
     assert declared[API] - api_terms == set()
-    assert declared[CASS] == cass_declared()  # every cass term declared, none unused
+    codes = cass_code_values()
+    values = set(codes) | {m for members in codes.values() for m in members}
+    # every cass term declared, none unused; enumerations are links (below), not elements
+    assert declared[CASS] == cass_declared() - values
+    assert xsd_enumeration("outcomeIri") == codes[CASS + "SubmissionOutcome"]
+    assert xsd_enumeration("severityIri") == {API + "ERROR", API + "WARNING"}
+    assert xsd_enumeration("severityIri") <= term_set("api", "individuals")
     assert not declared.get(RDF_NS)  # the rdf schema declares attributes only
     fixed = {
         a.get("fixed")

@@ -5,6 +5,16 @@ Every message is both XSD-valid XML and RDF/XML whose triples use ONE Record ter
 """
 
 from opencass.codecs.onerecord.jsonld import CONTEXT, XmlRejectedError, to_graph, to_jsonld
+from opencass.codecs.onerecord.messages import (
+    FIELD_PROPERTIES,
+    OUTCOMES,
+    SubmissionInfo,
+    decode_receipt,
+    decode_validation_report,
+    encode_receipt,
+    encode_validation_report,
+    submission_iri,
+)
 from opencass.codecs.onerecord.safe import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, load_schema
 from opencass.codecs.onerecord.submission import (
     DEFAULT_BASE_IRI,
@@ -18,11 +28,19 @@ __all__ = [
     "DEFAULT_BASE_IRI",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
+    "FIELD_PROPERTIES",
+    "OUTCOMES",
+    "SubmissionInfo",
     "XmlRejectedError",
+    "decode_receipt",
     "decode_submission",
+    "decode_validation_report",
+    "encode_receipt",
     "encode_submission",
+    "encode_validation_report",
     "load_schema",
     "load_terms",
+    "submission_iri",
     "to_graph",
     "to_jsonld",
 ]
