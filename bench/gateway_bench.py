@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -129,7 +128,11 @@ def _rss_kb(pid: int) -> int:
 
 def _client(port: int, key: Path, user: str) -> asyncssh.connection._ConnectionContextManager:  # type: ignore[name-defined]
     return asyncssh.connect(
-        "127.0.0.1", port, username=user, client_keys=[str(key)], known_hosts=None,
+        "127.0.0.1",
+        port,
+        username=user,
+        client_keys=[str(key)],
+        known_hosts=None,
         agent_path=None,
     )
 
@@ -162,8 +165,8 @@ async def bench_latency(d: Daemon, spec: Spec, n: int) -> None:
             closed = time.perf_counter()
             lat.append(await _wait_reports(d.outbox, before + 1) - closed)
     print(
-        f"1-record file, upload closed → report ({n} uploads): p50 {pct(lat, .5) * 1000:.0f} ms,"
-        f" p95 {pct(lat, .95) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms"
+        f"1-record file, upload closed → report ({n} uploads): p50 {pct(lat, 0.5) * 1000:.0f} ms,"
+        f" p95 {pct(lat, 0.95) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms"
     )
 
 
@@ -199,9 +202,10 @@ async def bench_big(d: Daemon, spec: Spec, records_wanted: int, work: Path) -> N
     await sampler
     report = sorted(d.outbox.glob("*_validation_*.txt"))[-1].read_text()
     outcome = next(line for line in report.splitlines() if line.startswith("Outcome"))
+    verdict = outcome.split(":")[1].strip()
     print(
         f"{n:,}-record HOT file ({path.stat().st_size / 2**20:,.0f} MiB): upload "
-        f"{closed - t:.1f} s, upload closed → report {answered - closed:.1f} s ({outcome.split(':')[1].strip()});"
+        f"{closed - t:.1f} s, upload closed → report {answered - closed:.1f} s ({verdict});"
         f" peak RSS gateway {peak[0]:,.0f} MB, gateway + workers {peak[1]:,.0f} MB"
     )
 
@@ -235,8 +239,8 @@ async def bench_concurrent(d: Daemon, spec: Spec, sessions: int, files: int) -> 
     waits = [a - (c + offset) for a, c in zip(answered, closes, strict=False)]
     print(
         f"{sessions} sessions × {files} files: {len(closes)} uploaded, {errors} errors, all "
-        f"answered in {end - t:.1f} s; upload closed → report p50 {pct(waits, .5) * 1000:.0f} ms,"
-        f" p99 {pct(waits, .99) * 1000:.0f} ms"
+        f"answered in {end - t:.1f} s; upload closed → report p50 {pct(waits, 0.5) * 1000:.0f} ms,"
+        f" p99 {pct(waits, 0.99) * 1000:.0f} ms"
     )
 
 

@@ -26,14 +26,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(config: Path, crash_at: str | None) -> subprocess.Popen[str]:
+def _serve(config: Path, crash_at: str | None, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "OPENCASS_TEST_CRASH_AT"}
     if crash_at:
         env["OPENCASS_TEST_CRASH_AT"] = crash_at
-    return subprocess.Popen(
-        [sys.executable, "-m", "opencass.cli", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
+    with log.open("ab") as out:  # a file, not a pipe: nothing can block on reading it
+        return subprocess.Popen(
+            [sys.executable, "-m", "opencass.cli", "serve", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
 
 
 def _wait_archived(db: Path, timeout: float = 60) -> list[tuple[str, str]]:
@@ -58,16 +61,18 @@ def test_kill_at_each_step_then_restart(tmp_path: Path, step: str) -> None:
     (inbox / ".drop.part").write_bytes(sample_bytes())
     (inbox / ".drop.part").rename(inbox / "november.hot")
 
-    crashed = _serve(config, step)
-    out, _ = crashed.communicate(timeout=90)
-    assert crashed.returncode == -signal.SIGKILL, out  # it really died at that step
+    logfile = tmp_path / "gateway.log"
+    crashed = _serve(config, step, logfile)
+    crashed.wait(timeout=90)
+    assert crashed.returncode == -signal.SIGKILL, logfile.read_text()  # it died at that step
 
-    survivor = _serve(config, None)
+    survivor = _serve(config, None, logfile)
     try:
         rows = _wait_archived(data_dir / "opencass.db")
     finally:
         survivor.send_signal(signal.SIGTERM)
-        log, _ = survivor.communicate(timeout=60)
+        survivor.wait(timeout=60)
+    log = logfile.read_text()
     assert survivor.returncode == 0, log
     assert len(rows) == 1  # one file, recorded once
     outbox = data_dir / "mailboxes" / "demoair" / "outbox"
@@ -80,5 +85,8 @@ def test_kill_at_each_step_then_restart(tmp_path: Path, step: str) -> None:
         assert conn.execute("SELECT outcome FROM files").fetchone() == ("accepted",)
     assert list(inbox.iterdir()) == []
     assert not list((data_dir / "spool").rglob("F*"))
-    assert any(json.loads(line).get("event") == "gateway_ready"
-               for line in log.splitlines() if line.startswith("{"))
+    assert any(
+        json.loads(line).get("event") == "gateway_ready"
+        for line in log.splitlines()
+        if line.startswith("{")
+    )

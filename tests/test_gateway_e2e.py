@@ -36,17 +36,25 @@ class Running:
 
     def connect(self, user: str) -> asyncssh.connection._ConnectionContextManager:  # type: ignore[name-defined]
         return asyncssh.connect(
-            "127.0.0.1", self.port, username=user, client_keys=[str(self.key(user))],
-            known_hosts=None, agent_path=None,
+            "127.0.0.1",
+            self.port,
+            username=user,
+            client_keys=[str(self.key(user))],
+            known_hosts=None,
+            agent_path=None,
         )
 
     async def upload(self, user: str, name: str, data: bytes, box: str = "inbox") -> None:
-        async with self.connect(user) as conn, conn.start_sftp_client() as sftp:
-            async with sftp.open(f"/{box}/{name}", "wb") as f:
-                await f.write(data)
+        async with (
+            self.connect(user) as conn,
+            conn.start_sftp_client() as sftp,
+            sftp.open(f"/{box}/{name}", "wb") as f,
+        ):
+            await f.write(data)
 
-    async def outbox(self, company: str, pattern: str, count: int = 1, box: str = "outbox",
-                     timeout: float = 30) -> list[Path]:
+    async def outbox(
+        self, company: str, pattern: str, count: int = 1, box: str = "outbox", timeout: float = 30
+    ) -> list[Path]:
         folder = self.mailboxes / company / box
         for _ in range(int(timeout * 20)):
             found = sorted(folder.glob(pattern))
@@ -101,8 +109,12 @@ async def test_same_bytes_again_is_a_duplicate_never_booked_twice(gw: Running) -
 async def test_sandbox_is_judged_and_answered_but_books_nothing(gw: Running) -> None:
     data = sample_bytes()
     line = data.decode().splitlines()[1]
-    await gw.upload("demoair", "try.hot", with_lines(data, {1: line[:8] + "62144155" + line[16:]}),
-                    box="sandbox/inbox")
+    await gw.upload(
+        "demoair",
+        "try.hot",
+        with_lines(data, {1: line[:8] + "62144155" + line[16:]}),
+        box="sandbox/inbox",
+    )
     report = (await gw.outbox("demoair", "*_validation_*.txt", box="sandbox/outbox"))[0]
     text = report.read_text()
     assert "AWB_CHECK_DIGIT" in text and "line 2" in text and "sandbox: nothing booked" in text
@@ -114,19 +126,40 @@ async def test_sandbox_is_judged_and_answered_but_books_nothing(gw: Running) -> 
 async def test_openssh_sftp_command_uploads_and_downloads(gw: Running, tmp_path: Path) -> None:
     local = tmp_path / "upload.hot"
     local.write_bytes(sample_bytes())
-    base = ["sftp", "-b", "-", "-i", str(gw.key("demoair")), "-P", str(gw.port),
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "IdentitiesOnly=yes", "demoair@127.0.0.1"]
+    base = [
+        "sftp",
+        "-b",
+        "-",
+        "-i",
+        str(gw.key("demoair")),
+        "-P",
+        str(gw.port),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "IdentitiesOnly=yes",
+        "demoair@127.0.0.1",
+    ]
     put = await asyncio.to_thread(
-        subprocess.run, base, input=f"put {local} /inbox/upload.hot\n", capture_output=True,
-        text=True, timeout=60,
+        subprocess.run,
+        base,
+        input=f"put {local} /inbox/upload.hot\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert put.returncode == 0, put.stderr
     report = (await gw.outbox("demoair", "*_validation_*.txt"))[0]
     got = tmp_path / "report.txt"
     get = await asyncio.to_thread(
-        subprocess.run, base, input=f"get /outbox/{report.name} {got}\n", capture_output=True,
-        text=True, timeout=60,
+        subprocess.run,
+        base,
+        input=f"get /outbox/{report.name} {got}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert get.returncode == 0, get.stderr
     assert got.read_text() == report.read_text()

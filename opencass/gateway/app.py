@@ -19,6 +19,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -107,7 +109,12 @@ class Gateway:
         settings = config.gateway
         self.store = await open_store(settings.database)
         ctx = multiprocessing.get_context("forkserver")
-        self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        self.pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
+        )
         await asyncio.get_running_loop().run_in_executor(self.pool, _warm)
         key = load_signing_key(settings.signing_key)
         self.intake = Intake(self.current_config, self.store, self.pool, key, **self._hooks())
@@ -219,6 +226,27 @@ class Gateway:
             await self.serve()
         finally:
             await self.shutdown()
+
+
+def _worker_init(gateway_pid: int) -> None:
+    """Pool workers leave SIGINT to the gateway, which stops them in order, and die with it: a
+    killed gateway must leave no orphan that could still write the ledger.  (A forkserver
+    worker's parent is the fork server, which outlives the gateway, so the worker watches the
+    gateway itself.)"""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_die_with, args=(gateway_pid,), daemon=True).start()
+
+
+def _die_with(pid: int) -> None:
+    stat = Path(f"/proc/{pid}/stat")
+    while True:
+        try:
+            alive = stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (OSError, IndexError):
+            alive = False
+        if not alive:
+            os._exit(70)
+        time.sleep(0.5)
 
 
 def _warm() -> int:

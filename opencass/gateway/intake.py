@@ -302,10 +302,20 @@ class Intake:
         outbox = self._outbox(row)
         base = self.settings.public_url
         info = onerecord.SubmissionInfo(
-            file_id=row.id, file_name=row.name, company=row.company, user=row.user,
-            sha256=row.sha256, size=row.size, received_at=row.received_at,
-            outcome=row.outcome or "rejected", counts=dict(row.counts), sandbox=row.sandbox,
-            format=row.format, dialect=row.dialect, country=row.country, period=row.period,
+            file_id=row.id,
+            file_name=row.name,
+            company=row.company,
+            user=row.user,
+            sha256=row.sha256,
+            size=row.size,
+            received_at=row.received_at,
+            outcome=row.outcome or "rejected",
+            counts=dict(row.counts),
+            sandbox=row.sandbox,
+            format=row.format,
+            dialect=row.dialect,
+            country=row.country,
+            period=row.period,
             duplicate_of=row.duplicate_of,
         )
         report = onerecord.encode_validation_report(info, findings, base_iri=base)
