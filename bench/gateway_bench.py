@@ -311,6 +311,9 @@ async def main_async(a: argparse.Namespace) -> None:
             await bench_concurrent(d, spec, a.sessions, a.files)
             await bench_big(d, spec, a.records, work)
             await bench_throughput(d, work, a.mb)
+        except BaseException:
+            print("".join(d.log[-30:]), file=sys.stderr)
+            raise
         finally:
             d.stop()
 

@@ -116,6 +116,7 @@ class Intake:
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._claiming: set[Path] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._spooling: set[Path] = set()  # renamed into the spool, not yet recorded
         self.accepting = True
 
     # -- paths -------------------------------------------------------------------------------
@@ -165,15 +166,19 @@ class Intake:
         file_id = new_file_id(now)
         spool = self._spool_dir(where.company, where.sandbox)
         target = spool / f"{file_id}__{where.name}"
+        self._spooling.add(target)
         try:
-            await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True)
-            await asyncio.to_thread(os.rename, path, target)
-        except FileNotFoundError:
-            return None
-        await asyncio.to_thread(_fsync_dir, spool)
-        self.fault("claimed")
-        user = self.uploaders.pop(path, "")
-        return await self._record(target, where.company, where.sandbox, user, now)
+            try:
+                await asyncio.to_thread(spool.mkdir, parents=True, exist_ok=True)
+                await asyncio.to_thread(os.rename, path, target)
+            except FileNotFoundError:
+                return None
+            await asyncio.to_thread(_fsync_dir, spool)
+            self.fault("claimed")
+            user = self.uploaders.pop(path, "")
+            return await self._record(target, where.company, where.sandbox, user, now)
+        finally:
+            self._spooling.discard(target)
 
     async def _record(
         self, spooled: Path, company: str, sandbox: bool, user: str, now: datetime
@@ -355,17 +360,23 @@ class Intake:
 
     async def reconcile(self) -> list[FileRow]:
         """Before serving: record orphaned spool files, then return every unfinished file."""
+        await self._record_orphans()
+        return await self.store.files_in_states(states.UNFINISHED)
+
+    async def _record_orphans(self) -> None:
+        """Record spooled files the store does not know (a crash or an error after the claim)."""
         spool = self.settings.spool_dir
         known = {Path(r.spool_path) for r in await self.store.files_in_states(states.UNFINISHED)}
         for company_dir in sorted(p for p in spool.glob("*") if p.is_dir()):
             for kind in ("live", "sandbox"):
                 for spooled in sorted((company_dir / kind).glob("F*__*")):
                     file_id = spooled.name.partition("__")[0]
-                    if spooled in known or await self.store.get_file(file_id) is not None:
+                    if spooled in known or spooled in self._spooling:
+                        continue
+                    if await self.store.get_file(file_id) is not None:
                         continue
                     log.info("spool_orphan_recorded", file_id=file_id, company=company_dir.name)
                     await self._record(spooled, company_dir.name, kind == "sandbox", "", self.now())
-        return await self.store.files_in_states(states.UNFINISHED)
 
     def scan_inboxes(self) -> list[Path]:
         """Every claimable file in every inbox (blocking: run in a thread)."""
@@ -379,6 +390,7 @@ class Intake:
 
     async def rescan(self) -> None:
         """Claim whatever the watcher may have missed and resume stuck files."""
+        await self._record_orphans()
         for path in await asyncio.to_thread(self.scan_inboxes):
             self.arrived(path)
         for row in await self.store.files_in_states(states.UNFINISHED):

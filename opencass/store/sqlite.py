@@ -85,16 +85,25 @@ class SqliteStore:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._db = conn
         self.path = path
+        # One connection serves every coroutine: a transaction must not interleave with
+        # another's statements, so each operation holds the lock for its whole duration.
+        self._lock = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        await self._db.execute("COMMIT")
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    @contextlib.asynccontextmanager
+    async def _query(self, sql: str, args: Iterable[Any] = ()) -> AsyncIterator[aiosqlite.Cursor]:
+        async with self._lock, self._db.execute(sql, tuple(args)) as cur:
+            yield cur
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -126,14 +135,14 @@ class SqliteStore:
 
     async def get_file(self, file_id: str) -> FileRow | None:
         """The file with ``file_id``."""
-        async with self._db.execute("SELECT * FROM files WHERE id = ?", (file_id,)) as cur:
+        async with self._query("SELECT * FROM files WHERE id = ?", (file_id,)) as cur:
             row = await cur.fetchone()
         return FileRow.from_sql(row) if row else None
 
     async def find_original(self, row: FileRow) -> FileRow | None:
         """The first file of the same company and sandbox with the same bytes received before
         ``row`` that is not itself a duplicate."""
-        async with self._db.execute(
+        async with self._query(
             "SELECT * FROM files WHERE company = ? AND sandbox = ? AND sha256 = ?"
             " AND duplicate_of IS NULL AND (received_at < ? OR (received_at = ? AND id < ?))"
             " ORDER BY received_at, id LIMIT 1",
@@ -146,7 +155,7 @@ class SqliteStore:
         """Files in any of ``states``, oldest first."""
         wanted = list(states)
         marks = ",".join("?" * len(wanted))
-        async with self._db.execute(
+        async with self._query(
             f"SELECT * FROM files WHERE state IN ({marks}) ORDER BY received_at, id",  # noqa: S608
             wanted,
         ) as cur:
@@ -175,7 +184,7 @@ class SqliteStore:
 
     async def file_events(self, file_id: str) -> list[tuple[str | None, str]]:
         """(from, to) of every transition of a file, in order."""
-        async with self._db.execute(
+        async with self._query(
             "SELECT from_state, to_state FROM file_events WHERE file_id = ? ORDER BY seq",
             (file_id,),
         ) as cur:
@@ -183,7 +192,7 @@ class SqliteStore:
 
     async def findings(self, file_id: str) -> list[Finding]:
         """The stored findings of a file, in order."""
-        async with self._db.execute(
+        async with self._query(
             "SELECT * FROM findings WHERE file_id = ? ORDER BY seq", (file_id,)
         ) as cur:
             rows = await cur.fetchall()
@@ -206,7 +215,7 @@ class SqliteStore:
         sql, args = "SELECT COUNT(*) FROM ledger WHERE withdrawn = 0", ()
         if file_id is not None:
             sql, args = sql + " AND file_id = ?", (file_id,)
-        async with self._db.execute(sql, args) as cur:
+        async with self._query(sql, args) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
@@ -223,24 +232,26 @@ class SqliteStore:
         **data: Any,
     ) -> None:
         """Append one audit event."""
-        await self._db.execute(
-            "INSERT INTO audit (at, event, company, user, session, file_id, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (utc_now(), event, company, user, session, file_id, json.dumps(data, default=str)),
-        )
+        async with self._transaction():
+            await self._db.execute(
+                "INSERT INTO audit (at, event, company, user, session, file_id, data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (utc_now(), event, company, user, session, file_id, json.dumps(data, default=str)),
+            )
 
     async def audit_events(self, event: str | None = None) -> list[dict[str, Any]]:
         """Audit events (optionally of one kind), oldest first."""
         sql, args = "SELECT * FROM audit", ()
         if event:
             sql, args = sql + " WHERE event = ?", (event,)
-        async with self._db.execute(sql + " ORDER BY seq", args) as cur:
+        async with self._query(sql + " ORDER BY seq", args) as cur:
             rows = await cur.fetchall()
         return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
 
     async def close(self) -> None:
-        """Checkpoint and close."""
-        await self._db.close()
+        """Checkpoint and close (after every pending operation)."""
+        async with self._lock:
+            await self._db.close()
 
 
 async def open_store(path: Path) -> SqliteStore:
