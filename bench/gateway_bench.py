@@ -306,11 +306,16 @@ async def main_async(a: argparse.Namespace) -> None:
         work = Path(tmp)
         config, spec = setup(work, a.agents)
         d = Daemon(config)
+        wanted = set(a.only.split(","))
         try:
-            await bench_latency(d, spec, a.uploads)
-            await bench_concurrent(d, spec, a.sessions, a.files)
-            await bench_big(d, spec, a.records, work)
-            await bench_throughput(d, work, a.mb)
+            if "latency" in wanted:
+                await bench_latency(d, spec, a.uploads)
+            if "concurrent" in wanted:
+                await bench_concurrent(d, spec, a.sessions, a.files)
+            if "big" in wanted:
+                await bench_big(d, spec, a.records, work)
+            if "throughput" in wanted:
+                await bench_throughput(d, work, a.mb)
         except BaseException:
             print("".join(d.log[-30:]), file=sys.stderr)
             raise
@@ -327,6 +332,7 @@ def main() -> None:
     p.add_argument("--records", type=int, default=1_000_000)
     p.add_argument("--agents", type=int, default=5000)
     p.add_argument("--mb", type=int, default=512)
+    p.add_argument("--only", default="latency,concurrent,big,throughput", help="comma list")
     a = p.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; wall-clock figures")
     asyncio.run(main_async(a))

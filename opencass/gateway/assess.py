@@ -44,7 +44,7 @@ from opencass.settlement.rules import (
     check_header,
     check_record,
 )
-from opencass.store.payload import to_payload
+from opencass.codecs.payload import to_payload
 from opencass.store.rows import utc_now
 from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
 

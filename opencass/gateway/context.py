@@ -7,9 +7,21 @@ from datetime import datetime
 from opencass.config.model import CompanyKind, Config
 from opencass.settlement.rules import CountryRules, PeriodWindow, SubmissionContext
 
+# Per configuration object (a reload makes a new one) and company: the rules' country data.
+# Keyed by id(), holding the config itself so the id cannot be reused while cached.
+_CACHE: dict[int, tuple[Config, dict[str, dict[str, CountryRules]]]] = {}
 
-def submission_context(config: Config, company_id: str, now: datetime) -> SubmissionContext:
-    """What the rules need to judge a submission of ``company_id`` at ``now``."""
+
+def _countries(config: Config, company_id: str) -> dict[str, CountryRules]:
+    entry = _CACHE.get(id(config))
+    if entry is None:
+        if len(_CACHE) >= 4:
+            _CACHE.pop(next(iter(_CACHE)))
+        entry = _CACHE[id(config)] = (config, {})
+    per_company = entry[1]
+    found = per_company.get(company_id)
+    if found is not None:
+        return found
     company = config.companies.get(company_id)
     countries: dict[str, CountryRules] = {}
     for code, country in config.countries.items():
@@ -22,9 +34,16 @@ def submission_context(config: Config, company_id: str, now: datetime) -> Submis
         )
         owned = frozenset(company.airline_prefixes.get(code, ())) if company else frozenset()
         countries[code] = CountryRules(country.currency, owned, agents, periods)
+    per_company[company_id] = countries
+    return countries
+
+
+def submission_context(config: Config, company_id: str, now: datetime) -> SubmissionContext:
+    """What the rules need to judge a submission of ``company_id`` at ``now``."""
+    company = config.companies.get(company_id)
     return SubmissionContext(
         company=company_id,
         is_airline=bool(company and company.kind is CompanyKind.AIRLINE),
         now=now,
-        countries=countries,
+        countries=_countries(config, company_id),
     )

@@ -36,7 +36,7 @@ from opencass.gateway.answers import AnswerNames, report_text, sign, write_atomi
 from opencass.gateway.assess import AssessJob, assess
 from opencass.gateway.context import submission_context
 from opencass.gateway.mailbox import is_ignored_name
-from opencass.store import FileRow, NewFile, SqliteStore, StaleState
+from opencass.store import FileRow, NewFile, StaleState, Store
 
 log = structlog.get_logger("opencass.intake")
 
@@ -99,7 +99,7 @@ class Intake:
     def __init__(
         self,
         get_config: Callable[[], Config],
-        store: SqliteStore,
+        store: Store,
         pool: Executor,
         signing_key: object,
         *,
