@@ -54,14 +54,17 @@ async def test_staging_left_by_a_crashed_attempt_is_dropped(
     import sqlite3
 
     conn = sqlite3.connect(config.gateway.database)
+    conn.execute("CREATE TABLE staging_F1 AS SELECT * FROM staging WHERE 0")
     conn.execute(
-        "INSERT INTO staging VALUES ('F1', 99, 'AWM', 'DE', NULL, '997', '00000000', '', '',"
+        "INSERT INTO staging_F1 VALUES ('F1', 99, 'AWM', 'DE', NULL, '997', '00000000', '', '',"
         " 'EUR', 0, 'json', '{}')"
     )
     conn.commit()
-    conn.close()
     assess(job(config, path))
-    assert await store.ledger_count("F1") == 6
+    assert await store.ledger_count("F1") == 6  # the stale row was not booked
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "staging_F1" not in tables
+    conn.close()
 
 
 async def test_unknown_agent_rejects_only_its_record(env: tuple[Config, SqliteStore]) -> None:

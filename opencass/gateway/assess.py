@@ -4,12 +4,12 @@ Theory of operation
 -------------------
 This runs in a worker process (never on the event loop) with its own SQLite connection.  It
 streams the spooled file through the codec, checks the participant rules, and writes the
-records that may be booked into ``staging`` in batches (each batch a short transaction, so
-other writers are never blocked for long).  When the whole file is judged, one final
+records that may be booked into a staging table of its own, in batches (each batch a short
+transaction, so other writers are never blocked for long).  When the whole file is judged, one final
 transaction moves the file from ``received`` to ``assessed`` (compare-and-set: a second
 worker on the same file finds it moved and changes nothing), copies the accepted records from
-staging into the ledger, stores the findings and clears staging.  A crash anywhere before
-that commit leaves the file ``received`` and its staging rows are dropped on the next attempt;
+staging into the ledger, stores the findings and drops the staging table.  A crash anywhere before
+that commit leaves the file ``received`` and its staging table is dropped on the next attempt;
 a crash after it leaves it ``assessed`` and nothing is booked twice.
 
 Outcomes: ``accepted`` (no error), ``partially_accepted`` (record errors; the rest booked),
@@ -29,6 +29,7 @@ from typing import Any
 from opencass.codecs import detect_format
 from opencass.codecs.findings import Finding, Scope, Severity, finding
 from opencass.codecs.hot.reader import HotReader
+from opencass.codecs.payload import to_payload
 from opencass.model import (
     AwbRecord,
     BillingHeader,
@@ -36,6 +37,7 @@ from opencass.model import (
     CorrectionRecord,
     DetailRecord,
     Dialect,
+    OtherChargesRecord,
     RawRecord,
 )
 from opencass.settlement.rules import (
@@ -44,7 +46,6 @@ from opencass.settlement.rules import (
     check_header,
     check_record,
 )
-from opencass.codecs.payload import to_payload
 from opencass.store.rows import utc_now
 from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
 
@@ -54,7 +55,12 @@ BATCH = 20_000
 MAX_FINDINGS = 10_000
 READ_CHUNK = 1 << 20
 
-INSERT_STAGING = "INSERT INTO staging VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+def staging_table(file_id: str) -> str:
+    """The file's own staging table (dropped whole at commit: no index, no row deletes)."""
+    if not file_id.isalnum():
+        raise ValueError(f"unexpected file id {file_id!r}")
+    return f"staging_{file_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,20 +126,30 @@ class _Judge:
     def on_record(
         self, rec: DetailRecord, line: int | None, hot: str | None, d: Dialect | None
     ) -> None:
+        """Check one record against the participant rules and stage it for booking."""
         self.records += 1
         verdict, header = self.verdict, self.header
         if verdict is None or header is None:
             return
-        problem = check_record(rec, line, verdict.agents)
-        if problem is not None:
-            self.add([problem])
-        if isinstance(rec, RawRecord):
+        kind = type(rec)
+        if kind is RawRecord:
             return
         period = verdict.period
-        late = 0
-        if period is not None and isinstance(rec, AwbRecord | CorrectionRecord):
-            late = int(rec.execution_date < period.billing_from)
-        fmt, payload = to_payload(rec, hot, d)
+        late, agent, reference, currency = 0, "", "", ""
+        if kind is AwbRecord or kind is CorrectionRecord:
+            r: Any = rec
+            agent, currency = r.agent_code, r.currency
+            reference = r.reference if kind is CorrectionRecord else ""
+            if agent not in verdict.agents:
+                problem = check_record(rec, line, verdict.agents)
+                self.add([problem] if problem else [])
+            if period is not None and r.execution_date < period.billing_from:
+                late = 1
+        elif kind is OtherChargesRecord:
+            reference = rec.reference  # type: ignore[union-attr]
+        fmt, payload = (
+            (f"hot-{d}", hot) if hot is not None and d is not None else to_payload(rec, None, None)
+        )
         self.rows.append(
             (
                 self.job.file_id,
@@ -141,11 +157,11 @@ class _Judge:
                 rec.record_id,
                 header.country,
                 period.code if period else None,
-                rec.airline_prefix,
-                rec.awb_serial,
-                getattr(rec, "agent_code", ""),
-                getattr(rec, "reference", ""),
-                getattr(rec, "currency", ""),
+                rec.airline_prefix,  # type: ignore[union-attr]
+                rec.awb_serial,  # type: ignore[union-attr]
+                agent,
+                reference,
+                currency,
                 late,
                 fmt,
                 payload,
@@ -158,8 +174,13 @@ class _Judge:
         if not self.rows or self.job.sandbox:
             self.rows.clear()
             return
+        table = staging_table(self.job.file_id)
         self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.executemany(INSERT_STAGING, self.rows)
+        self.conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM staging WHERE 0")
+        self.conn.executemany(
+            f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.rows,
+        )
         self.conn.execute("COMMIT")
         self.staged += len(self.rows)
         self.rows.clear()
@@ -175,11 +196,13 @@ def _read_hot(path: Path, judge: _Judge) -> tuple[str | None, BillingTrailer | N
     reader = HotReader(max_records=judge.job.max_records, max_findings=MAX_FINDINGS)
 
     def take(events: Iterable[tuple[int, Any]]) -> None:
+        on_record = judge.on_record
         for line, rec in events:
-            if isinstance(rec, BillingHeader):
+            kind = type(rec)
+            if kind is BillingHeader:
                 judge.on_header(rec)
-            elif not isinstance(rec, BillingTrailer):
-                judge.on_record(rec, line, reader.text, reader.dialect)
+            elif kind is not BillingTrailer:
+                on_record(rec, line, reader.text, reader.dialect)
 
     for chunk in _chunks(path):
         take(reader.feed(chunk))
@@ -244,9 +267,11 @@ def _commit(conn: sqlite3.Connection, judge: _Judge, summary: AssessSummary) -> 
         if cur.rowcount != 1:
             summary.moved = False
             conn.execute("ROLLBACK")
+            conn.execute(f"DROP TABLE IF EXISTS {staging_table(job.file_id)}")
             return
         conn.execute(INSERT_EVENT, (job.file_id, job.file_id, now, "received", "assessed", "{}"))
-        if book:
+        table = staging_table(job.file_id)
+        if book and judge.staged:
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS rejected_lines (line INTEGER PRIMARY KEY)"
             )
@@ -254,14 +279,13 @@ def _commit(conn: sqlite3.Connection, judge: _Judge, summary: AssessSummary) -> 
             conn.executemany(
                 "INSERT OR IGNORE INTO rejected_lines VALUES (?)", ((n,) for n in judge.rejected)
             )
+            keep = " WHERE line IS NULL OR line NOT IN (SELECT line FROM rejected_lines)"
             conn.execute(
                 "INSERT INTO ledger (file_id, line, record_type, country, period, airline_prefix,"
                 " awb_serial, agent_code, reference, currency, late, payload_format, payload)"
-                " SELECT * FROM staging WHERE file_id = ?"
-                " AND (line IS NULL OR line NOT IN (SELECT line FROM rejected_lines))",
-                (job.file_id,),
+                f" SELECT * FROM {table}{keep if judge.rejected else ''}"
             )
-        conn.execute("DELETE FROM staging WHERE file_id = ?", (job.file_id,))
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
         conn.execute("DELETE FROM findings WHERE file_id = ?", (job.file_id,))
         conn.executemany(INSERT_FINDING, finding_rows(job.file_id, judge.findings))
         booked = conn.execute(
@@ -286,7 +310,8 @@ def assess(job: AssessJob) -> AssessSummary:
     path = Path(job.spool_path)
     conn = connect_sync(Path(job.database))
     try:
-        conn.execute("DELETE FROM staging WHERE file_id = ?", (job.file_id,))  # a crashed try
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk inserts into indexed tables
+        conn.execute(f"DROP TABLE IF EXISTS {staging_table(job.file_id)}")  # a crashed try
         judge = _Judge(job, conn)
         with path.open("rb") as f:
             kind = detect_format(f.read(4096))
