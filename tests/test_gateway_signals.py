@@ -13,9 +13,9 @@ from pathlib import Path
 
 import asyncssh
 from gatewaykit import TODAY
+from test_gateway_crash import _free_port
 
 from opencass.config import init_demo
-from test_gateway_crash import _free_port
 
 
 def _events(log: Path) -> list[dict[str, object]]:
@@ -67,9 +67,8 @@ def test_sighup_reload_and_sigterm(tmp_path: Path) -> None:
         assert asyncio.run(_login(port, config / "keys" / "agent1", "agent1"))  # old config kept
 
         public = (config / "keys" / "agent2.pub").read_text().strip()
-        participants.write_text(
-            original + f'\n[[users]]\nname = "clerk"\nroles = ["output"]\npublic_keys = ["{public}"]\n'
-        )
+        clerk = f'[[users]]\nname = "clerk"\nroles = ["output"]\npublic_keys = ["{public}"]\n'
+        participants.write_text(original + "\n" + clerk)
         proc.send_signal(signal.SIGHUP)
         _wait_for(log, "config_reloaded")
         assert asyncio.run(_login(port, clerk_key, "clerk"))

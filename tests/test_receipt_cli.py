@@ -44,6 +44,7 @@ def test_verify_valid_tampered_and_wrong_key(tmp_path: Path) -> None:
     other = tmp_path / "other"
     init_demo(other, today=TODAY)
     receipt.write_bytes(receipt.read_bytes().replace(b"b.hot", b"a.hot"))
-    wrong = run("receipt", "verify", receipt, "--key", other / "keys" / "receipt_signing_ed25519.pub.pem")
+    other_key = other / "keys" / "receipt_signing_ed25519.pub.pem"
+    wrong = run("receipt", "verify", receipt, "--key", other_key)
     assert wrong.returncode == 1
     assert run("receipt", "verify", tmp_path / "missing.xml", "--key", public).returncode == 2
