@@ -33,10 +33,17 @@ def _wait_for(log: Path, event: str, count: int = 1, timeout: float = 30) -> Non
 
 async def _login(port: int, key: Path, user: str) -> bool:
     try:
-        async with asyncssh.connect(
-            "127.0.0.1", port, username=user, client_keys=[str(key)], known_hosts=None,
-            agent_path=None,
-        ) as conn, conn.start_sftp_client() as sftp:
+        async with (
+            asyncssh.connect(
+                "127.0.0.1",
+                port,
+                username=user,
+                client_keys=[str(key)],
+                known_hosts=None,
+                agent_path=None,
+            ) as conn,
+            conn.start_sftp_client() as sftp,
+        ):
             await sftp.listdir("/outbox")
         return True
     except (asyncssh.PermissionDenied, asyncssh.DisconnectError):
@@ -52,7 +59,9 @@ def test_sighup_reload_and_sigterm(tmp_path: Path) -> None:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "opencass.cli", "serve", "--config", str(config)],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     try:
         _wait_for(log, "gateway_ready")

@@ -16,7 +16,10 @@ from opencass.gateway.answers import load_signing_key, public_key_pem, sign
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "opencass.cli", *map(str, args)],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
 
 
@@ -25,8 +28,15 @@ def test_verify_valid_tampered_and_wrong_key(tmp_path: Path) -> None:
     init_demo(config, today=TODAY)
     key = load_signing_key(config / "keys" / "receipt_signing_ed25519.pem")
     info = SubmissionInfo(
-        file_id="F1", file_name="a.hot", company="demoair", user="demoair", sha256="ab" * 32,
-        size=10, received_at="2026-11-22T00:00:00+00:00", outcome="accepted", counts={},
+        file_id="F1",
+        file_name="a.hot",
+        company="demoair",
+        user="demoair",
+        sha256="ab" * 32,
+        size=10,
+        received_at="2026-11-22T00:00:00+00:00",
+        outcome="accepted",
+        counts={},
     )
     receipt = tmp_path / "receipt.xml"
     receipt.write_bytes(encode_receipt(info, base_iri="https://opencass.invalid"))
