@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -18,6 +19,7 @@ from gatewaykit import TODAY, sample_bytes
 from opencass.config import init_demo
 
 STEPS = ["claimed", "recorded", "assessed", "answered", "answered-recorded", "archived"]
+SLICED = "sliced"  # between the parallel slices of a large file and their merge
 
 
 def _free_port() -> int:
@@ -51,10 +53,14 @@ def _wait_archived(db: Path, timeout: float = 60) -> list[tuple[str, str]]:
     raise AssertionError(f"files not archived in {timeout}s")
 
 
-@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("step", [*STEPS, SLICED])
 def test_kill_at_each_step_then_restart(tmp_path: Path, step: str) -> None:
     config = tmp_path / "config"
     init_demo(config, sftp_port=_free_port(), today=TODAY)
+    if step == SLICED:  # make the small sample a "large" file, read in two slices
+        toml = config / "gateway.toml"
+        text = re.sub(r"(?m)^parallel_min_bytes = .*$", "parallel_min_bytes = 1", toml.read_text())
+        toml.write_text(text)
     data_dir = config / "data"
     inbox = data_dir / "mailboxes" / "demoair" / "inbox"
     inbox.mkdir(parents=True)

@@ -48,6 +48,7 @@ class Limits:
     max_records: int = 5_000_000  # one billing file
     max_xml_bytes: int = 512 << 20
     max_sessions: int = 500
+    parallel_min_bytes: int = 16 << 20  # HOT files at least this large are read in slices
 
 
 @dataclass(frozen=True, slots=True)

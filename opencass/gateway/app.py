@@ -117,7 +117,9 @@ class Gateway:
         )
         await asyncio.get_running_loop().run_in_executor(self.pool, _warm)
         key = load_signing_key(settings.signing_key)
-        self.intake = Intake(self.current_config, self.store, self.pool, key, **self._hooks())
+        self.intake = Intake(
+            self.current_config, self.store, self.pool, key, parallel=self.workers, **self._hooks()
+        )
         for company in config.companies:
             mailbox_dirs(settings.mailboxes_dir, company)
         for row in await self.intake.reconcile():

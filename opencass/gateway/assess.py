@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from opencass.codecs import detect_format
+from opencass.codecs.checks import FileChecker
 from opencass.codecs.findings import Finding, Scope, Severity, finding
 from opencass.codecs.hot.reader import HotReader
 from opencass.codecs.payload import to_payload
@@ -48,19 +49,40 @@ from opencass.settlement.rules import (
 )
 from opencass.store.rows import utc_now
 from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
+from opencass.validate import PARALLEL_MIN_BYTES, _boundaries
 
-__all__ = ["AssessJob", "AssessSummary", "assess"]
+__all__ = [
+    "AssessJob",
+    "AssessSummary",
+    "SliceResult",
+    "assess",
+    "assess_merge",
+    "assess_slice",
+    "plan_slices",
+]
 
 BATCH = 20_000
 MAX_FINDINGS = 10_000
 READ_CHUNK = 1 << 20
 
 
-def staging_table(file_id: str) -> str:
-    """The file's own staging table (dropped whole at commit: no index, no row deletes)."""
+def staging_table(file_id: str, part: int = 0) -> str:
+    """A staging table of the file (one per slice; dropped whole at commit: no index, no
+    row deletes)."""
     if not file_id.isalnum():
         raise ValueError(f"unexpected file id {file_id!r}")
-    return f"staging_{file_id}"
+    return f"staging_{file_id}_{int(part)}"
+
+
+def drop_staging(conn: sqlite3.Connection, file_id: str) -> None:
+    """Drop every staging table of a file (left by a crashed attempt, or used)."""
+    prefix = staging_table(file_id, 0)[:-1]
+    names = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?",
+        (len(prefix), prefix),
+    ).fetchall()
+    for (name,) in names:
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +116,8 @@ class AssessSummary:
 class _Judge:
     """Collects findings and staging rows while a file is read."""
 
-    def __init__(self, job: AssessJob, conn: sqlite3.Connection) -> None:
-        self.job, self.conn = job, conn
+    def __init__(self, job: AssessJob, conn: sqlite3.Connection, part: int = 0) -> None:
+        self.job, self.conn, self.part = job, conn, part
         self.findings: list[Finding] = []
         self.errors = self.warnings = self.file_errors = 0
         self.rejected: set[int] = set()
@@ -122,6 +144,11 @@ class _Judge:
         self.header = header
         self.verdict = check_header(header, self.job.context)
         self.add(self.verdict.findings)
+
+    def on_header_silent(self, header: BillingHeader) -> None:
+        """The header of a later slice: needed for the rules, reported by the first slice."""
+        self.header = header
+        self.verdict = check_header(header, self.job.context)
 
     def on_record(
         self, rec: DetailRecord, line: int | None, hot: str | None, d: Dialect | None
@@ -174,7 +201,7 @@ class _Judge:
         if not self.rows or self.job.sandbox:
             self.rows.clear()
             return
-        table = staging_table(self.job.file_id)
+        table = staging_table(self.job.file_id, self.part)
         self.conn.execute("BEGIN IMMEDIATE")
         self.conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM staging WHERE 0")
         self.conn.executemany(
@@ -192,7 +219,17 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _read_hot(path: Path, judge: _Judge) -> tuple[str | None, BillingTrailer | None]:
+def _chunks_range(path: Path, start: int, end: int) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        f.seek(start)
+        left = end - start
+        while left > 0 and (chunk := f.read(min(READ_CHUNK, left))):
+            left -= len(chunk)
+            yield chunk
+
+
+def _read_hot(path: Path, judge: _Judge, piece: Piece | None = None) -> HotReader:
+    """Read the whole file, or one slice of it (``piece``: start, end, first line, header end)."""
     reader = HotReader(max_records=judge.job.max_records, max_findings=MAX_FINDINGS)
 
     def take(events: Iterable[tuple[int, Any]]) -> None:
@@ -204,16 +241,24 @@ def _read_hot(path: Path, judge: _Judge) -> tuple[str | None, BillingTrailer | N
             elif kind is not BillingTrailer:
                 on_record(rec, line, reader.text, reader.dialect)
 
-    for chunk in _chunks(path):
-        take(reader.feed(chunk))
-    take(reader.close())
+    if piece is None:
+        for chunk in _chunks(path):
+            take(reader.feed(chunk))
+        take(reader.close())
+    else:
+        start, end, first_line, header_end = piece
+        take(reader.feed(next(_chunks_range(path, 0, header_end))))
+        reader.line = first_line - 1
+        for chunk in _chunks_range(path, max(start, header_end), end):
+            take(reader.feed(chunk))
+        take(reader.close(end_of_file=False))
     judge.add(reader.findings)
     # The reader keeps at most MAX_FINDINGS; its counts stay exact, so add what it left out.
     judge.errors += reader.errors - sum(f.is_error for f in reader.findings)
     judge.warnings += reader.warnings - sum(not f.is_error for f in reader.findings)
     judge.file_errors = max(judge.file_errors, reader.file_errors)
     judge.rejected |= reader.rejected_lines
-    return (str(reader.dialect) if reader.dialect else None), reader.trailer
+    return reader
 
 
 def _read_xml(path: Path, judge: _Judge) -> None:
@@ -244,7 +289,9 @@ def _outcome(judge: _Judge) -> str:
     return "partially_accepted"
 
 
-def _commit(conn: sqlite3.Connection, judge: _Judge, summary: AssessSummary) -> None:
+def _commit(
+    conn: sqlite3.Connection, judge: _Judge, summary: AssessSummary, parts: int = 1
+) -> None:
     job = judge.job
     book = summary.outcome != "rejected" and not job.sandbox
     now = utc_now()
@@ -267,10 +314,9 @@ def _commit(conn: sqlite3.Connection, judge: _Judge, summary: AssessSummary) -> 
         if cur.rowcount != 1:
             summary.moved = False
             conn.execute("ROLLBACK")
-            conn.execute(f"DROP TABLE IF EXISTS {staging_table(job.file_id)}")
+            drop_staging(conn, job.file_id)
             return
         conn.execute(INSERT_EVENT, (job.file_id, job.file_id, now, "received", "assessed", "{}"))
-        table = staging_table(job.file_id)
         if book and judge.staged:
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS rejected_lines (line INTEGER PRIMARY KEY)"
@@ -280,12 +326,18 @@ def _commit(conn: sqlite3.Connection, judge: _Judge, summary: AssessSummary) -> 
                 "INSERT OR IGNORE INTO rejected_lines VALUES (?)", ((n,) for n in judge.rejected)
             )
             keep = " WHERE line IS NULL OR line NOT IN (SELECT line FROM rejected_lines)"
-            conn.execute(
-                "INSERT INTO ledger (file_id, line, record_type, country, period, airline_prefix,"
-                " awb_serial, agent_code, reference, currency, late, payload_format, payload)"
-                f" SELECT * FROM {table}{keep if judge.rejected else ''}"
-            )
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
+            for part in range(parts):
+                table = staging_table(job.file_id, part)
+                if conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+                ).fetchone():
+                    conn.execute(
+                        "INSERT INTO ledger (file_id, line, record_type, country, period,"
+                        " airline_prefix, awb_serial, agent_code, reference, currency, late,"
+                        " payload_format, payload)"
+                        f" SELECT * FROM {table}{keep if judge.rejected else ''}"
+                    )
+        drop_staging(conn, job.file_id)
         conn.execute("DELETE FROM findings WHERE file_id = ?", (job.file_id,))
         conn.executemany(INSERT_FINDING, finding_rows(job.file_id, judge.findings))
         booked = conn.execute(
@@ -305,44 +357,199 @@ def _json(value: dict[str, int]) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+def _connect(job: AssessJob) -> sqlite3.Connection:
+    conn = connect_sync(Path(job.database))
+    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk inserts into indexed tables
+    return conn
+
+
+def _finish(
+    conn: sqlite3.Connection, judge: _Judge, kind: str, dialect: str | None, parts: int = 1
+) -> AssessSummary:
+    """Order and cap the findings, decide the outcome, commit."""
+    judge.flush()
+    judge.findings.sort(key=lambda f: (f.line is not None, f.line or 0))
+    if len(judge.findings) > MAX_FINDINGS:
+        del judge.findings[MAX_FINDINGS:]
+    if len(judge.findings) < judge.errors + judge.warnings:
+        hidden = judge.errors + judge.warnings - len(judge.findings)
+        judge.findings.append(finding("FINDINGS_TRUNCATED", f"{hidden} more not listed"))
+    verdict = judge.verdict
+    summary = AssessSummary(
+        file_id=judge.job.file_id,
+        outcome=_outcome(judge),
+        format=kind,
+        dialect=dialect,
+        country=judge.header.country if judge.header else None,
+        period=verdict.period.code if verdict and verdict.period else None,
+        counts={
+            "records": judge.records,
+            "errors": judge.errors,
+            "warnings": judge.warnings,
+            "rejected_records": len(judge.rejected),
+        },
+    )
+    _commit(conn, judge, summary, parts)
+    return summary
+
+
 def assess(job: AssessJob) -> AssessSummary:
     """Assess one spooled file and book what may be booked (see the module docstring)."""
     path = Path(job.spool_path)
-    conn = connect_sync(Path(job.database))
+    conn = _connect(job)
     try:
-        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk inserts into indexed tables
-        conn.execute(f"DROP TABLE IF EXISTS {staging_table(job.file_id)}")  # a crashed try
+        drop_staging(conn, job.file_id)  # left by a crashed attempt
         judge = _Judge(job, conn)
         with path.open("rb") as f:
             kind = detect_format(f.read(4096))
         dialect = None
         if kind == "hot":
-            dialect, _ = _read_hot(path, judge)
+            reader = _read_hot(path, judge)
+            dialect = str(reader.dialect) if reader.dialect else None
         elif kind == "xml":
             _read_xml(path, judge)
         else:
             judge.add([finding("FORMAT_UNKNOWN", "neither a HOT billing file nor opencass XML")])
+        return _finish(conn, judge, kind, dialect)
+    finally:
+        conn.close()
+
+
+# --- large HOT files: slices in parallel, then one merge ----------------------------------------
+
+Piece = tuple[int, int, int, int]  # start, end, first line, header end (bytes, bytes, line, bytes)
+
+
+def plan_slices(job: AssessJob, workers: int, min_bytes: int = PARALLEL_MIN_BYTES) -> list[Piece]:
+    """Slices for a large, well-framed HOT file; [] when one worker should read it whole."""
+    path = Path(job.spool_path)
+    size = path.stat().st_size
+    if workers < 2 or size < min_bytes or job.sandbox:
+        return []
+    with path.open("rb") as f:
+        header = f.readline(4096)
+    if detect_format(header) != "hot" or not header.endswith(b"\n"):
+        return []
+    probe = HotReader()
+    list(probe.feed(header))
+    if probe.findings or probe.header is None:
+        return []
+    conn = _connect(job)
+    try:
+        drop_staging(conn, job.file_id)  # left by a crashed attempt
+    finally:
+        conn.close()
+    return [
+        (a, b, line, len(header)) for a, b, line in _boundaries(path, size, len(header), workers)
+    ]
+
+
+@dataclass(slots=True)
+class SliceResult:
+    """What one slice's worker hands to the merge."""
+
+    part: int
+    findings: list[Finding]
+    errors: int
+    warnings: int
+    file_errors: int
+    rejected: set[int]
+    records: int
+    staged: int
+    checker: FileChecker | None
+    trailer: BillingTrailer | None
+    trailer_line: int | None
+    lines: int
+    dialect: str | None
+
+
+def assess_slice(job: AssessJob, part: int, piece: Piece) -> SliceResult:
+    """Read, check and stage one slice of a large HOT file (no end-of-file checks)."""
+    conn = _connect(job)
+    try:
+        judge = _Judge(job, conn, part)
+        if part:  # the header's own findings are the first slice's to report
+            judge.on_header = judge.on_header_silent  # type: ignore[method-assign]
+        reader = _read_hot(Path(job.spool_path), judge, piece)
         judge.flush()
-        judge.findings.sort(key=lambda f: (f.line is not None, f.line or 0))
-        if len(judge.findings) < judge.errors + judge.warnings:
-            hidden = judge.errors + judge.warnings - len(judge.findings)
-            judge.findings.append(finding("FINDINGS_TRUNCATED", f"{hidden} more not listed"))
-        verdict = judge.verdict
-        summary = AssessSummary(
-            file_id=job.file_id,
-            outcome=_outcome(judge),
-            format=kind,
-            dialect=dialect,
-            country=judge.header.country if judge.header else None,
-            period=verdict.period.code if verdict and verdict.period else None,
-            counts={
-                "records": judge.records,
-                "errors": judge.errors,
-                "warnings": judge.warnings,
-                "rejected_records": len(judge.rejected),
-            },
+        return SliceResult(
+            part,
+            judge.findings,
+            judge.errors,
+            judge.warnings,
+            judge.file_errors,
+            judge.rejected,
+            judge.records,
+            judge.staged,
+            reader.checker,
+            reader.trailer,
+            reader._trailer_line,
+            reader.line,
+            str(reader.dialect) if reader.dialect else None,
         )
-        _commit(conn, judge, summary)
-        return summary
+    finally:
+        conn.close()
+
+
+def _duplicates(
+    conn: sqlite3.Connection, job: AssessJob, part: int, keys: set[int]
+) -> list[Finding]:
+    """AWB_DUPLICATE for the first line of each key in one slice's staging table."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS dup_keys (k TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM dup_keys")
+    conn.executemany("INSERT OR IGNORE INTO dup_keys VALUES (?)", ((f"{k:011d}",) for k in keys))
+    table = staging_table(job.file_id, part)
+    rows = conn.execute(
+        f"SELECT MIN(line), airline_prefix || awb_serial AS k FROM {table}"
+        " WHERE record_type IN ('AWM', 'AWB') AND k IN (SELECT k FROM dup_keys) GROUP BY k"
+    ).fetchall()
+    return [
+        finding(
+            "AWB_DUPLICATE",
+            f"AWB {k[:3]}-{k[3:]} is billed more than once in this file",
+            line=line,
+            record_type="AWM",
+            field="awb_serial",
+        )
+        for line, k in sorted(rows)
+    ]
+
+
+def assess_merge(job: AssessJob, pieces: list[Piece], slices: list[SliceResult]) -> AssessSummary:
+    """Merge the slices' states in file order, run the end-of-file checks once, commit."""
+    conn = _connect(job)
+    try:
+        judge = _Judge(job, conn)
+        header_end = pieces[0][3]
+        merger = HotReader(max_records=job.max_records, max_findings=MAX_FINDINGS)
+        for _line, rec in merger.feed(next(_chunks_range(Path(job.spool_path), 0, header_end))):
+            if isinstance(rec, BillingHeader):
+                judge.header, judge.verdict = rec, check_header(rec, job.context)
+        checker = slices[0].checker
+        assert checker is not None
+        for sl in slices:
+            judge.findings += sl.findings
+            judge.errors += sl.errors
+            judge.warnings += sl.warnings
+            judge.file_errors += sl.file_errors
+            judge.rejected |= sl.rejected
+            judge.records += sl.records
+            judge.staged += sl.staged
+            if sl.part and sl.checker is not None:
+                dups = checker.absorb(sl.checker)
+                if dups:
+                    found = _duplicates(conn, job, sl.part, dups)
+                    judge.add(found)
+        last = slices[-1]
+        merger.checker = checker
+        merger.trailer, merger._trailer_line, merger.line = (
+            last.trailer,
+            last.trailer_line,
+            last.lines,
+        )
+        merger.finish_checks()
+        judge.add(merger.findings)
+        judge.rejected |= checker.rejected_lines
+        return _finish(conn, judge, "hot", slices[0].dialect, parts=len(slices))
     finally:
         conn.close()

@@ -33,7 +33,7 @@ from opencass.codecs.findings import Finding, finding
 from opencass.config.model import Config
 from opencass.gateway import states
 from opencass.gateway.answers import AnswerNames, report_text, sign, write_atomic
-from opencass.gateway.assess import AssessJob, assess
+from opencass.gateway.assess import AssessJob, assess, assess_merge, assess_slice, plan_slices
 from opencass.gateway.context import submission_context
 from opencass.gateway.mailbox import is_ignored_name
 from opencass.store import FileRow, NewFile, StaleState, Store
@@ -105,6 +105,7 @@ class Intake:
         *,
         fault: Callable[[str], None] = _no_fault,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        parallel: int = 1,
     ) -> None:
         self.get_config = get_config
         self.store = store
@@ -112,6 +113,7 @@ class Intake:
         self.key = signing_key
         self.fault = fault
         self.now = now
+        self.parallel = parallel  # workers a large file may be sliced across
         self.uploaders: dict[Path, str] = {}  # path → user, reported by the SFTP endpoint
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._claiming: set[Path] = set()
@@ -277,7 +279,19 @@ class Intake:
             max_xml_bytes=config.gateway.limits.max_xml_bytes,
         )
         loop = asyncio.get_running_loop()
-        summary = await loop.run_in_executor(self.pool, assess, job)
+        threshold = config.gateway.limits.parallel_min_bytes
+        pieces = await loop.run_in_executor(self.pool, plan_slices, job, self.parallel, threshold)
+        if pieces:  # a large HOT file: its slices in parallel, then one merge
+            slices = await asyncio.gather(
+                *(
+                    loop.run_in_executor(self.pool, assess_slice, job, part, piece)
+                    for part, piece in enumerate(pieces)
+                )
+            )
+            self.fault("sliced")
+            summary = await loop.run_in_executor(self.pool, assess_merge, job, pieces, slices)
+        else:
+            summary = await loop.run_in_executor(self.pool, assess, job)
         if not summary.moved:
             raise StaleState(f"{row.id} was assessed by another worker")
         await self.store.audit(

@@ -1,0 +1,561 @@
+"""Netting: what each agent owes each airline for one billing period, and the period's totals.
+
+Theory of operation (the money rules)
+-------------------------------------
+The input is every billed item of one CASS country and period: AWB billing records, correction
+pairs (CCA and DCM: an original and a revised record) and accepted dispute outcomes given as
+``Adjustment`` amounts already in the period currency.  The output is one amount per item, one
+total per (agent, airline) line, one statement per agent, one settlement per airline and the
+operator's summary.  Everything is a pure function of the items, the period currency and the
+terms; there is no clock, no I/O and no configuration object.
+
+1. **Terms are data.**  SETTLEMENT.md's formula is ``DEFAULT_TERMS``: a tuple of (AWB field,
+   sign) pairs.  A market with other rules passes other terms; nothing below names a charge.
+
+2. **The discount is added with its own sign.**  The model's ``discount`` is signed: negative
+   when the HOT sign character is ``-``, which is how files carry a discount or sales incentive
+   (HOT.md's sample: 1320.90 with ``-``).  A discount reduces what the agent owes, so "− discount
+   (signed)" in SETTLEMENT.md is read as "the discount, which the sign already makes a reduction,
+   is applied": its term is ``("discount", +1)``.  A ``-`` discount of 120.00 (model −120.00)
+   lowers the amount due by 120.00; a discount without a sign (model +120.00) is the reverse of
+   a discount and raises it.  Subtracting the signed value instead would make every ``-``
+   discount a charge to the agent, the opposite of what the field means.
+
+3. **Corrections use the same meaning through their P/C indicators.**  A correction record has
+   one amount per charge group and a prepaid/collect indicator for each.  ``CorrectionTerms``
+   maps (field, indicator) to a sign; a group whose indicator matches no term (a collect weight
+   charge, a blank indicator) contributes nothing.  The defaults mirror the AWB formula:
+   prepaid weight, valuation, other charges due carrier and taxes are owed to the airline (+);
+   VAT on charges is the tax due airline (+); other charges due agent, collect, are owed back
+   to the agent (−); commission and VAT on commission (the tax due agent) are the agent's (−);
+   the signed discount is applied as in rule 2.  The amount billed is revised − original.
+
+4. **Conversion is explicit.**  A record in the period currency is taken as it is (its rate of
+   exchange, usually 0, is ignored).  A record in another currency is converted as
+   amount × ``rate_of_exchange``; a zero or negative rate is an ``ExchangeRateError``, never a
+   silent zero.  Each record of a correction is converted with its own rate.
+
+5. **Rounding happens once per item.**  The terms of one AWB are summed and converted exactly,
+   then rounded half-up (ties away from zero: 0.005 → 0.01, −0.005 → −0.01) to the minor units
+   of the period currency with ``opencass.model.quantize``.  A correction rounds revised −
+   original once.  An adjustment must already be a whole number of minor units.  Void (``V``)
+   and service (``S``) AWBs are due zero whatever they carry.  Negative zero is written as zero.
+
+6. **Every total is a sum of the rounded item amounts.**  Lines sum items; agent statements and
+   airline settlements sum the same lines, so Σ agents = Σ airlines by construction.  ``settle``
+   still checks it (and that both equal Σ items) and raises ``ConservationError`` if not.
+   Sums of whole minor units are exact (the arithmetic runs with 64 significant digits), so
+   they do not depend on the order of the items.
+
+7. **Outputs are sorted**: agents by code, airlines by prefix, items by airline prefix, AWB
+   serial, kind, reference and amount.  The same items in any order give equal outputs.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from decimal import Context, Decimal, localcontext
+from typing import ClassVar, get_type_hints
+
+from opencass.model import (
+    ZERO,
+    AwbRecord,
+    Correction,
+    CorrectionRecord,
+    minor_units,
+    quantize,
+)
+
+__all__ = [
+    "DEFAULT_CORRECTION_TERMS",
+    "DEFAULT_TERMS",
+    "Adjustment",
+    "AgentStatement",
+    "AirlineSettlement",
+    "AmountError",
+    "ConservationError",
+    "CorrectionPairError",
+    "CorrectionTerms",
+    "ExchangeRateError",
+    "Item",
+    "ItemAmount",
+    "ItemKind",
+    "LineTotal",
+    "NettingError",
+    "NettingTerms",
+    "OperatorSummary",
+    "PeriodSettlement",
+    "TermsError",
+    "awb_due",
+    "check_conservation",
+    "correction_due",
+    "item_amount",
+    "settle",
+]
+
+# Exact for any amount a 12-digit field can hold times an 11-character rate, and for sums of
+# millions of them; quantize() passes its own rounding, so the context's is never used.
+_EXACT = Context(prec=64)
+
+# Decimal fields of the records that are not money and so can never be a netting term.
+_NOT_MONEY = frozenset({"gross_weight", "commission_percentage", "rate_of_exchange"})
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class NettingError(Exception):
+    """Netting cannot continue; ``code`` is stable, the message is for people."""
+
+    code: ClassVar[str] = "NETTING_FAILED"
+
+
+class TermsError(NettingError, ValueError):
+    """Netting terms that name no money field or carry a bad sign (a configuration fault)."""
+
+    code = "NETTING_TERMS_INVALID"
+
+
+class ExchangeRateError(NettingError, ValueError):
+    """A record in a foreign currency without a usable (positive) rate of exchange."""
+
+    code = "EXCHANGE_RATE_INVALID"
+
+
+class CorrectionPairError(NettingError, ValueError):
+    """A Correction whose two records are not an original and its revision."""
+
+    code = "CORRECTION_PAIR_INVALID"
+
+
+class AmountError(NettingError, ValueError):
+    """An amount that is not finite, or an adjustment not in whole minor units."""
+
+    code = "AMOUNT_INVALID"
+
+
+class ConservationError(NettingError, RuntimeError):
+    """Σ agent statements differs from Σ airline settlements: a bug, never a data problem."""
+
+    code = "CONSERVATION_BROKEN"
+
+
+# --- terms --------------------------------------------------------------------------------------
+
+
+def _money_fields(cls: type) -> frozenset[str]:
+    hints = get_type_hints(cls)
+    return frozenset(n for n, t in hints.items() if t is Decimal and n not in _NOT_MONEY)
+
+
+_AWB_MONEY = _money_fields(AwbRecord)
+_CORRECTION_MONEY = _money_fields(CorrectionRecord)
+_CORRECTION_PC = frozenset(f.name for f in fields(CorrectionRecord) if f.name.endswith("_pc"))
+
+
+def _check_sign(name: str, sign: object) -> None:
+    if isinstance(sign, bool) or sign not in (1, -1):
+        raise TermsError(f"netting term {name!r}: sign must be +1 or -1, not {sign!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class NettingTerms:
+    """The amount due airline of an AWB as Σ sign × field, over AwbRecord money fields."""
+
+    terms: tuple[tuple[str, int], ...]
+
+    def __post_init__(self) -> None:
+        if not self.terms:
+            raise TermsError("netting terms are empty")
+        seen: set[str] = set()
+        for name, sign in self.terms:
+            if name not in _AWB_MONEY:
+                raise TermsError(f"netting term {name!r} is not a money field of an AWB record")
+            if name in seen:
+                raise TermsError(f"netting term {name!r} appears twice")
+            _check_sign(name, sign)
+            seen.add(name)
+
+    def apply(self, rec: AwbRecord) -> Decimal:
+        """Σ sign × field of ``rec``, exact, in the record's currency."""
+        total = ZERO
+        for name, sign in self.terms:
+            value: Decimal = getattr(rec, name)
+            total += value if sign > 0 else -value
+        return total
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionTerms:
+    """Σ sign × field over correction money fields whose P/C indicator matches the term's.
+
+    Each term is (field, indicator, sign): indicator ``P`` or ``C`` for a field that has one
+    (``weight_charge`` has ``weight_charge_pc``), ``""`` for a field that has none.
+    """
+
+    terms: tuple[tuple[str, str, int], ...]
+
+    def __post_init__(self) -> None:
+        if not self.terms:
+            raise TermsError("correction terms are empty")
+        seen: set[tuple[str, str]] = set()
+        for name, indicator, sign in self.terms:
+            if name not in _CORRECTION_MONEY:
+                raise TermsError(f"correction term {name!r} is not a money field of a correction")
+            has_pc = f"{name}_pc" in _CORRECTION_PC
+            if has_pc and indicator not in ("P", "C"):
+                raise TermsError(f"correction term {name!r} needs indicator P or C")
+            if not has_pc and indicator != "":
+                raise TermsError(f"correction term {name!r} has no P/C indicator to match")
+            if (name, indicator) in seen:
+                raise TermsError(f"correction term {name!r} {indicator!r} appears twice")
+            _check_sign(name, sign)
+            seen.add((name, indicator))
+
+    def apply(self, rec: CorrectionRecord) -> Decimal:
+        """Σ sign × field of ``rec`` over the matching terms, exact, in the record's currency."""
+        total = ZERO
+        for name, indicator, sign in self.terms:
+            if indicator and getattr(rec, f"{name}_pc") != indicator:
+                continue
+            value: Decimal = getattr(rec, name)
+            total += value if sign > 0 else -value
+        return total
+
+
+#: SETTLEMENT.md's formula (the discount term is + because the value is signed; see rule 2).
+DEFAULT_TERMS = NettingTerms(
+    (
+        ("weight_charge_prepaid", 1),
+        ("valuation_charge_prepaid", 1),
+        ("other_charges_carrier_prepaid", 1),
+        ("tax_due_airline", 1),
+        ("commission", -1),
+        ("discount", 1),
+        ("other_charges_agent_collect", -1),
+        ("tax_due_agent", -1),
+    )
+)
+
+#: The same meaning for correction records (rule 3).
+DEFAULT_CORRECTION_TERMS = CorrectionTerms(
+    (
+        ("weight_charge", "P", 1),
+        ("valuation_charge", "P", 1),
+        ("other_charges_carrier", "P", 1),
+        ("taxes", "P", 1),
+        ("vat_on_charges", "", 1),
+        ("commission", "", -1),
+        ("vat_on_commission", "", -1),
+        ("discount", "", 1),
+        ("other_charges_agent", "C", -1),
+    )
+)
+
+
+# --- per item -----------------------------------------------------------------------------------
+
+
+class ItemKind(enum.StrEnum):
+    """What an item amount comes from."""
+
+    ADJUSTMENT = "ADJ"
+    AWB = "AWB"
+    CCA = "CCA"
+    DCM = "DCM"
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """An accepted dispute outcome (or carried-over adjustment), in the period currency."""
+
+    airline_prefix: str
+    agent_code: str
+    amount: Decimal  # due airline: negative credits the agent
+    reference: str
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ItemAmount:
+    """One billed item's amount due airline, rounded, in the period currency.
+
+    Fields are in sort order: airline prefix, AWB serial, kind, reference, then the rest.
+    """
+
+    airline_prefix: str
+    awb_serial: str  # "" for an adjustment
+    kind: ItemKind
+    reference: str  # CCA/DCM number or adjustment reference; "" for an AWB
+    agent_code: str
+    amount: Decimal
+
+    @property
+    def awb(self) -> str:
+        """The AWB number ``160-62144154``, or "" for an adjustment."""
+        return f"{self.airline_prefix}-{self.awb_serial}" if self.awb_serial else ""
+
+
+def _convert(
+    amount: Decimal, currency: str, rate: Decimal, period_currency: str, what: str
+) -> Decimal:
+    if currency == period_currency:
+        return amount
+    if not rate.is_finite() or rate <= 0:
+        raise ExchangeRateError(
+            f"{what}: {currency} differs from the period currency {period_currency} "
+            f"and its rate of exchange is {rate}"
+        )
+    return amount * rate
+
+
+def _round(amount: Decimal, currency: str, what: str) -> Decimal:
+    if not amount.is_finite():
+        raise AmountError(f"{what}: amount {amount} is not a number")
+    rounded = quantize(amount, currency)
+    return rounded.copy_abs() if rounded.is_zero() else rounded
+
+
+def awb_due(rec: AwbRecord, period_currency: str, terms: NettingTerms = DEFAULT_TERMS) -> Decimal:
+    """An AWB's amount due airline in ``period_currency``, rounded at the AWB level."""
+    what = f"AWB {rec.awb}"
+    with localcontext(_EXACT):
+        if not rec.charges_due:
+            return _round(ZERO, period_currency, what)
+        raw = terms.apply(rec)
+        converted = _convert(raw, rec.currency, rec.rate_of_exchange, period_currency, what)
+        return _round(converted, period_currency, what)
+
+
+def _check_pair(c: Correction) -> None:
+    o, r = c.original, c.revised
+    if not (o.is_original and r.is_revised and o.pair_key == r.pair_key):
+        raise CorrectionPairError(
+            f"{o.record_id} {o.awb} {o.reference} and {r.record_id} {r.awb} {r.reference} "
+            "are not an original and its revision"
+        )
+    if o.agent_code != r.agent_code:
+        raise CorrectionPairError(
+            f"{o.kind} {o.reference} of AWB {o.awb}: agent {o.agent_code} in the original, "
+            f"{r.agent_code} in the revision"
+        )
+
+
+def correction_due(
+    c: Correction, period_currency: str, terms: CorrectionTerms = DEFAULT_CORRECTION_TERMS
+) -> Decimal:
+    """A correction's adjustment (revised − original) in ``period_currency``, rounded once."""
+    _check_pair(c)
+    what = f"{c.kind} {c.original.reference} of AWB {c.original.awb}"
+    with localcontext(_EXACT):
+        parts = [
+            _convert(terms.apply(r), r.currency, r.rate_of_exchange, period_currency, what)
+            for r in (c.revised, c.original)
+        ]
+        return _round(parts[0] - parts[1], period_currency, what)
+
+
+def _adjustment_due(a: Adjustment, period_currency: str) -> Decimal:
+    what = f"adjustment {a.reference} ({a.airline_prefix}, agent {a.agent_code})"
+    with localcontext(_EXACT):
+        rounded = _round(a.amount, period_currency, what)
+        if rounded != a.amount:
+            raise AmountError(
+                f"{what}: {a.amount} is not a whole number of {period_currency} minor units"
+            )
+        return rounded
+
+
+#: What ``settle`` nets: AWB records, correction pairs and adjustments.
+Item = AwbRecord | Correction | Adjustment
+
+
+def item_amount(
+    item: Item,
+    period_currency: str,
+    terms: NettingTerms = DEFAULT_TERMS,
+    correction_terms: CorrectionTerms = DEFAULT_CORRECTION_TERMS,
+) -> ItemAmount:
+    """One item's rounded amount due airline, with what identifies it."""
+    if isinstance(item, AwbRecord):
+        amount = awb_due(item, period_currency, terms)
+        return ItemAmount(
+            item.airline_prefix, item.awb_serial, ItemKind.AWB, "", item.agent_code, amount
+        )
+    if isinstance(item, Correction):
+        amount = correction_due(item, period_currency, correction_terms)
+        o = item.original
+        kind = ItemKind(item.kind)
+        return ItemAmount(o.airline_prefix, o.awb_serial, kind, o.reference, o.agent_code, amount)
+    if not isinstance(item, Adjustment):
+        raise TypeError(f"cannot net a {type(item).__name__}")
+    amount = _adjustment_due(item, period_currency)
+    return ItemAmount(
+        item.airline_prefix, "", ItemKind.ADJUSTMENT, item.reference, item.agent_code, amount
+    )
+
+
+# --- the period ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineTotal:
+    """What one agent owes one airline for the period (negative: the airline owes the agent)."""
+
+    agent_code: str
+    airline_prefix: str
+    amount: Decimal
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatement:
+    """One agent's single amount to remit, its per-airline subtotals and its items."""
+
+    agent_code: str
+    total: Decimal  # negative: a credit to the agent
+    lines: tuple[LineTotal, ...]  # by airline prefix
+    items: tuple[ItemAmount, ...]  # by airline prefix, AWB, kind, reference
+
+    @property
+    def is_credit(self) -> bool:
+        """True when the period leaves the agent in credit."""
+        return self.total < 0
+
+
+@dataclass(frozen=True, slots=True)
+class AirlineSettlement:
+    """One airline prefix's single amount to receive, with its per-agent lines."""
+
+    airline_prefix: str
+    total: Decimal
+    lines: tuple[LineTotal, ...]  # by agent code
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorSummary:
+    """The operator's view of a close: counts and the conservation check."""
+
+    currency: str
+    awbs: int
+    non_revenue_awbs: int  # void and service AWBs (due zero), counted within ``awbs``
+    corrections: int
+    adjustments: int
+    agents: int
+    airlines: int
+    agents_total: Decimal
+    airlines_total: Decimal
+    difference: Decimal  # agents_total − airlines_total; zero, or settle() raises
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodSettlement:
+    """Everything netting produces for one CASS country and period."""
+
+    currency: str
+    lines: tuple[LineTotal, ...]  # by agent code, then airline prefix
+    agents: tuple[AgentStatement, ...]  # by agent code
+    airlines: tuple[AirlineSettlement, ...]  # by airline prefix
+    summary: OperatorSummary
+    items: tuple[ItemAmount, ...]  # sorted, as in the statements
+
+
+def _sum(amounts: Iterable[Decimal], currency: str) -> Decimal:
+    with localcontext(_EXACT):
+        return sum(amounts, quantize(ZERO, currency))
+
+
+def _lines(items: tuple[ItemAmount, ...], currency: str) -> tuple[LineTotal, ...]:
+    grouped: dict[tuple[str, str], list[Decimal]] = defaultdict(list)
+    for it in items:
+        grouped[(it.agent_code, it.airline_prefix)].append(it.amount)
+    return tuple(
+        LineTotal(agent, airline, _sum(amounts, currency), len(amounts))
+        for (agent, airline), amounts in sorted(grouped.items())
+    )
+
+
+def _agents(
+    lines: tuple[LineTotal, ...], items: tuple[ItemAmount, ...], currency: str
+) -> tuple[AgentStatement, ...]:
+    by_agent: dict[str, list[LineTotal]] = defaultdict(list)
+    for line in lines:
+        by_agent[line.agent_code].append(line)
+    items_of: dict[str, list[ItemAmount]] = defaultdict(list)
+    for it in items:
+        items_of[it.agent_code].append(it)
+    return tuple(
+        AgentStatement(
+            agent, _sum((x.amount for x in ls), currency), tuple(ls), tuple(items_of[agent])
+        )
+        for agent, ls in sorted(by_agent.items())
+    )
+
+
+def _airlines(lines: tuple[LineTotal, ...], currency: str) -> tuple[AirlineSettlement, ...]:
+    by_airline: dict[str, list[LineTotal]] = defaultdict(list)
+    for line in lines:
+        by_airline[line.airline_prefix].append(line)
+    return tuple(
+        AirlineSettlement(
+            airline,
+            _sum((x.amount for x in ls), currency),
+            tuple(sorted(ls, key=lambda x: x.agent_code)),
+        )
+        for airline, ls in sorted(by_airline.items())
+    )
+
+
+def check_conservation(s: PeriodSettlement) -> None:
+    """Raise ConservationError unless Σ agents = Σ airlines = Σ items = the summary's totals."""
+    agents = _sum((a.total for a in s.agents), s.currency)
+    airlines = _sum((a.total for a in s.airlines), s.currency)
+    items = _sum((it.amount for it in s.items), s.currency)
+    reported = (s.summary.agents_total, s.summary.airlines_total)
+    if not agents == airlines == items or reported != (agents, airlines) or s.summary.difference:
+        raise ConservationError(
+            f"period in {s.currency}: agents {agents}, airlines {airlines}, items {items}, "
+            f"summary {s.summary.agents_total} / {s.summary.airlines_total} "
+            f"(difference {s.summary.difference})"
+        )
+
+
+def settle(
+    items: Iterable[Item],
+    period_currency: str,
+    terms: NettingTerms = DEFAULT_TERMS,
+    correction_terms: CorrectionTerms = DEFAULT_CORRECTION_TERMS,
+) -> PeriodSettlement:
+    """Net one CASS country's period: statements, settlements and the checked summary."""
+    minor_units(period_currency)  # an unknown currency fails here, even with no items
+    awbs = non_revenue = 0
+    amounts: list[ItemAmount] = []
+    for item in items:
+        if isinstance(item, AwbRecord):
+            awbs += 1
+            non_revenue += not item.charges_due
+        amounts.append(item_amount(item, period_currency, terms, correction_terms))
+    ordered = tuple(sorted(amounts))
+    lines = _lines(ordered, period_currency)
+    agents = _agents(lines, ordered, period_currency)
+    airlines = _airlines(lines, period_currency)
+    agents_total = _sum((a.total for a in agents), period_currency)
+    airlines_total = _sum((a.total for a in airlines), period_currency)
+    kinds = [it.kind for it in ordered]
+    summary = OperatorSummary(
+        currency=period_currency,
+        awbs=awbs,
+        non_revenue_awbs=non_revenue,
+        corrections=sum(k in (ItemKind.CCA, ItemKind.DCM) for k in kinds),
+        adjustments=kinds.count(ItemKind.ADJUSTMENT),
+        agents=len(agents),
+        airlines=len(airlines),
+        agents_total=agents_total,
+        airlines_total=airlines_total,
+        difference=_round(agents_total - airlines_total, period_currency, "difference"),
+    )
+    result = PeriodSettlement(period_currency, lines, agents, airlines, summary, ordered)
+    check_conservation(result)
+    return result
