@@ -293,6 +293,10 @@ class FileChecker:
         self._flush_other_charges(out)
         return out
 
+    def forget_awbs(self) -> None:
+        """Drop the AWBs seen (a caller that finds cross-slice duplicates another way)."""
+        self._awbs = set()
+
     def absorb(self, later: FileChecker) -> set[int]:
         """Take over the state of a checker that saw the slice right after this one's.
 

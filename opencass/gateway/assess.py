@@ -359,7 +359,7 @@ def _json(value: dict[str, int]) -> str:
 
 def _connect(job: AssessJob) -> sqlite3.Connection:
     conn = connect_sync(Path(job.database))
-    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk inserts into indexed tables
+    conn.execute("PRAGMA cache_size = -16384")  # 16 MiB: bulk inserts into indexed tables
     return conn
 
 
@@ -472,6 +472,10 @@ def assess_slice(job: AssessJob, part: int, piece: Piece) -> SliceResult:
             judge.on_header = judge.on_header_silent  # type: ignore[method-assign]
         reader = _read_hot(Path(job.spool_path), judge, piece)
         judge.flush()
+        if reader.checker is not None:
+            # The AWBs seen are in the staging table; the merge finds duplicates across slices
+            # there, so the (large) set does not travel between processes.
+            reader.checker.forget_awbs()
         return SliceResult(
             part,
             judge.findings,
@@ -491,27 +495,30 @@ def assess_slice(job: AssessJob, part: int, piece: Piece) -> SliceResult:
         conn.close()
 
 
-def _duplicates(
-    conn: sqlite3.Connection, job: AssessJob, part: int, keys: set[int]
-) -> list[Finding]:
-    """AWB_DUPLICATE for the first line of each key in one slice's staging table."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS dup_keys (k TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM dup_keys")
-    conn.executemany("INSERT OR IGNORE INTO dup_keys VALUES (?)", ((f"{k:011d}",) for k in keys))
-    table = staging_table(job.file_id, part)
-    rows = conn.execute(
-        f"SELECT MIN(line), airline_prefix || awb_serial AS k FROM {table}"
-        " WHERE record_type IN ('AWM', 'AWB') AND k IN (SELECT k FROM dup_keys) GROUP BY k"
-    ).fetchall()
+def _duplicates(conn: sqlite3.Connection, job: AssessJob, part: int) -> list[Finding]:
+    """AWB_DUPLICATE for AWBs of slice ``part`` that an earlier slice already billed (the first
+    line of each in this slice; repeats within the slice were reported by its own checker)."""
+    later = staging_table(job.file_id, part)
+    found: dict[str, int] = {}
+    for earlier in range(part):
+        rows = conn.execute(
+            f"SELECT MIN(b.line), b.airline_prefix || b.awb_serial FROM {later} AS b"
+            f" JOIN {staging_table(job.file_id, earlier)} AS a"
+            " ON a.airline_prefix = b.airline_prefix AND a.awb_serial = b.awb_serial"
+            " WHERE a.record_type IN ('AWM', 'AWB') AND b.record_type IN ('AWM', 'AWB')"
+            " GROUP BY 2"
+        ).fetchall()
+        for line, key in rows:
+            found[key] = min(line, found.get(key, line))
     return [
         finding(
             "AWB_DUPLICATE",
-            f"AWB {k[:3]}-{k[3:]} is billed more than once in this file",
+            f"AWB {key[:3]}-{key[3:]} is billed more than once in this file",
             line=line,
             record_type="AWM",
             field="awb_serial",
         )
-        for line, k in sorted(rows)
+        for key, line in sorted(found.items(), key=lambda kv: kv[1])
     ]
 
 
@@ -536,10 +543,8 @@ def assess_merge(job: AssessJob, pieces: list[Piece], slices: list[SliceResult])
             judge.records += sl.records
             judge.staged += sl.staged
             if sl.part and sl.checker is not None:
-                dups = checker.absorb(sl.checker)
-                if dups:
-                    found = _duplicates(conn, job, sl.part, dups)
-                    judge.add(found)
+                checker.absorb(sl.checker)
+                judge.add(_duplicates(conn, job, sl.part))
         last = slices[-1]
         merger.checker = checker
         merger.trailer, merger._trailer_line, merger.line = (
