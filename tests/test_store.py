@@ -65,3 +65,15 @@ async def test_audit_is_append_only(tmp_path: Path) -> None:
     for sql in ("UPDATE audit SET event = 'x'", "DELETE FROM audit"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute(sql)
+
+
+async def test_audit_bursts_are_group_committed_and_none_is_lost(tmp_path: Path) -> None:
+    import asyncio
+
+    store = await open_store(tmp_path / "x.db")
+    await asyncio.gather(*(store.audit("upload", n=i) for i in range(300)))
+    events = await store.audit_events("upload")
+    assert sorted(e["data"]["n"] for e in events) == list(range(300))
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "x.db")
+    assert conn.execute("SELECT COUNT(*) FROM audit").fetchone() == (300,)

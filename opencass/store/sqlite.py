@@ -88,6 +88,8 @@ class SqliteStore:
         # One connection serves every coroutine: a transaction must not interleave with
         # another's statements, so each operation holds the lock for its whole duration.
         self._lock = asyncio.Lock()
+        self._audit_queue: list[tuple[Any, ...]] = []
+        self._audit_flush: asyncio.Future[None] | None = None
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
@@ -231,16 +233,36 @@ class SqliteStore:
         file_id: str | None = None,
         **data: Any,
     ) -> None:
-        """Append one audit event."""
+        """Append one audit event (group commit).
+
+        Events queue up while the store is busy and are written together in one transaction:
+        the caller waits until its event is committed, but a burst costs one commit, not one
+        per event.
+        """
+        row = (utc_now(), event, company, user, session, file_id, json.dumps(data, default=str))
+        self._audit_queue.append(row)
+        await self._flush_audit(row)
+
+    async def _flush_audit(self, row: tuple[Any, ...] | None = None) -> None:
+        """Wait until ``row`` (or every queued event) is committed."""
+        while any(r is row for r in self._audit_queue) if row else self._audit_queue:
+            if self._audit_flush is None or self._audit_flush.done():
+                self._audit_flush = asyncio.ensure_future(self._write_audit())
+            await asyncio.shield(self._audit_flush)
+
+    async def _write_audit(self) -> None:
         async with self._transaction():
-            await self._db.execute(
-                "INSERT INTO audit (at, event, company, user, session, file_id, data)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (utc_now(), event, company, user, session, file_id, json.dumps(data, default=str)),
-            )
+            while self._audit_queue:
+                rows, self._audit_queue = self._audit_queue, []
+                await self._db.executemany(
+                    "INSERT INTO audit (at, event, company, user, session, file_id, data)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
 
     async def audit_events(self, event: str | None = None) -> list[dict[str, Any]]:
         """Audit events (optionally of one kind), oldest first."""
+        await self._flush_audit()
         sql, args = "SELECT * FROM audit", ()
         if event:
             sql, args = sql + " WHERE event = ?", (event,)
@@ -250,6 +272,7 @@ class SqliteStore:
 
     async def close(self) -> None:
         """Checkpoint and close (after every pending operation)."""
+        await self._flush_audit()
         async with self._lock:
             await self._db.close()
 
