@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from opencass.codecs.findings import Finding
+from opencass.gateway.mailbox import fsync_dir
 from opencass.store.rows import FileRow
 
 OUTCOME_TEXT = {
@@ -68,19 +69,19 @@ def stamp(received_at: str) -> str:
     return datetime.fromisoformat(received_at).strftime("%Y%m%dT%H%M%SZ")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see all of it or nothing (blocking: thread)."""
+def write_atomic(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see all of it or nothing (blocking: thread).
+
+    ``sync_dir=False`` leaves the directory's fsync to the caller (one for several files).
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def _where(f: Finding) -> str:

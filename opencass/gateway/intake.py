@@ -35,7 +35,7 @@ from opencass.gateway import states
 from opencass.gateway.answers import AnswerNames, report_text, sign, write_atomic
 from opencass.gateway.assess import AssessJob, assess, assess_merge, assess_slice, plan_slices
 from opencass.gateway.context import submission_context
-from opencass.gateway.mailbox import is_ignored_name
+from opencass.gateway.mailbox import fsync_dir, is_ignored_name
 from opencass.store import FileRow, NewFile, StaleState, Store
 
 log = structlog.get_logger("opencass.intake")
@@ -79,14 +79,6 @@ def locate(mailboxes: Path, path: Path) -> Located | None:
     if len(parts) == 4 and parts[1:3] == ("sandbox", "inbox"):
         return Located(parts[0], True, parts[3])
     return None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _no_fault(step: str) -> None:
@@ -175,7 +167,7 @@ class Intake:
                 await asyncio.to_thread(os.rename, path, target)
             except FileNotFoundError:
                 return None
-            await asyncio.to_thread(_fsync_dir, spool)
+            await asyncio.to_thread(fsync_dir, spool)
             self.fault("claimed")
             user = self.uploaders.pop(path, "")
             return await self._record(target, where.company, where.sandbox, user, now)
@@ -343,10 +335,15 @@ class Intake:
 
         def write() -> None:
             outbox.mkdir(parents=True, exist_ok=True)
-            write_atomic(outbox / names.report_xml, report)
-            write_atomic(outbox / names.report_txt, report_text(row, findings).encode())
-            write_atomic(outbox / names.receipt, receipt)
-            write_atomic(outbox / names.signature, signature)
+            text = report_text(row, findings).encode()
+            for name, data in (
+                (names.report_xml, report),
+                (names.report_txt, text),
+                (names.receipt, receipt),
+                (names.signature, signature),
+            ):
+                write_atomic(outbox / name, data, sync_dir=False)
+            fsync_dir(outbox)
 
         await asyncio.to_thread(write)
         await self.store.audit(
@@ -366,7 +363,7 @@ class Intake:
             target.parent.mkdir(parents=True, exist_ok=True)
             if spooled.exists():
                 os.replace(spooled, target)
-                _fsync_dir(target.parent)
+                fsync_dir(target.parent)
 
         await asyncio.to_thread(move)
 
