@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -58,8 +59,13 @@ def _awb(serial: str, agent: str, weight_charge: str, executed: date, **kw: obje
     return AwbRecord(**values)  # type: ignore[arg-type]
 
 
-def sample_billing_file(period_start: date = date(2026, 11, 1)) -> BillingFile:
-    """A valid hand-off billing file of the demo airline (prefix 997) for two demo agents."""
+def sample_billing_file(period_start: date | None = None) -> BillingFile:
+    """A valid hand-off billing file of the demo airline (prefix 997) for two demo agents,
+    for the monthly period starting ``period_start`` (default: this month's)."""
+    period_start = period_start or date.today().replace(day=1)
+    period_end = period_start.replace(
+        day=calendar.monthrange(period_start.year, period_start.month)[1]
+    )
     d = period_start.replace(day=14)
     agent1, agent2 = DEMO_AGENTS
     awb1 = _awb(
@@ -132,8 +138,8 @@ def sample_billing_file(period_start: date = date(2026, 11, 1)) -> BillingFile:
         country="DE",
         airline_prefix=DEMO_AIRLINE_PREFIX,
         period_start=period_start,
-        period_end=period_start.replace(day=30),
-        billing_date=date(period_start.year, period_start.month, 30),
+        period_end=period_end,
+        billing_date=period_end,
         file_number="01",
         currency="EUR",
         branch="",

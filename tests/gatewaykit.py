@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from opencass.codecs import hot
@@ -14,8 +14,12 @@ from opencass.gateway.context import submission_context
 from opencass.samples import sample_billing_file
 from opencass.store import NewFile, SqliteStore
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # inside the November 2026 period's window
-TODAY = date(2026, 11, 22)
+# The daemon runs on the real clock, so the tests bill the current month's period (open for
+# submissions until a few days after the month ends) in a demo calendar made for today.
+NOW = datetime.now(UTC)
+TODAY = NOW.date()
+PERIOD_START = TODAY.replace(day=1)
+PERIOD_CODE = f"{PERIOD_START:%Y%m}01M"
 
 
 def demo_config(tmp_path: Path, port: int = 0) -> Config:
@@ -25,8 +29,8 @@ def demo_config(tmp_path: Path, port: int = 0) -> Config:
 
 
 def sample_bytes() -> bytes:
-    """The valid demo billing file (airline 997, agents 1 and 2, November 2026)."""
-    return hot.encode(sample_billing_file(date(2026, 11, 1)))
+    """The valid demo billing file (airline 997, agents 1 and 2, this month's period)."""
+    return hot.encode(sample_billing_file(PERIOD_START))
 
 
 async def spooled(
@@ -91,4 +95,15 @@ def with_lines(data: bytes, edit: dict[int, str]) -> bytes:
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
-__all__ = ["NOW", "demo_config", "job", "replace", "sample_bytes", "spooled", "with_lines"]
+__all__ = [
+    "NOW",
+    "PERIOD_CODE",
+    "PERIOD_START",
+    "TODAY",
+    "demo_config",
+    "job",
+    "replace",
+    "sample_bytes",
+    "spooled",
+    "with_lines",
+]

@@ -6,7 +6,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from gatewaykit import demo_config, job, sample_bytes, spooled, with_lines
+from gatewaykit import (
+    PERIOD_CODE,
+    PERIOD_START,
+    demo_config,
+    job,
+    sample_bytes,
+    spooled,
+    with_lines,
+)
 
 from opencass.config.model import Config
 from opencass.gateway.assess import assess
@@ -30,7 +38,7 @@ async def test_valid_file_is_booked_whole(env: tuple[Config, SqliteStore]) -> No
     path = await spooled(store, config, sample_bytes())
     summary = assess(job(config, path))
     assert (summary.outcome, summary.format, summary.dialect) == ("accepted", "hot", "handoff")
-    assert (summary.country, summary.period) == ("DE", "20261101M")
+    assert (summary.country, summary.period) == ("DE", PERIOD_CODE)
     assert await store.ledger_count("F1") == 6  # 3 AWM, 1 AW1, CCO + CCR
     row = await store.get_file("F1")
     assert row is not None and row.state == "assessed" and row.counts["booked"] == 6
@@ -125,7 +133,7 @@ async def test_prefix_country_currency_and_period_rules(env: tuple[Config, Sqlit
 async def test_period_closed_after_upload_cutoff(env: tuple[Config, SqliteStore]) -> None:
     config, store = env
     path = await spooled(store, config, sample_bytes())
-    cutoff = next(p for p in config.calendars["DE"] if p.code == "20261101M").upload_cutoff
+    cutoff = next(p for p in config.calendars["DE"] if p.code == PERIOD_CODE).upload_cutoff
     summary = assess(job(config, path, now=cutoff + timedelta(minutes=1)))
     assert summary.outcome == "rejected"
     assert await _codes(store) == ["PERIOD_CLOSED"]
@@ -177,7 +185,7 @@ def _big_file() -> bytes:
     from opencass.model import AwbRecord, CorrectionRecord, OtherChargesRecord
     from opencass.samples import sample_billing_file
 
-    base = sample_billing_file()
+    base = sample_billing_file(PERIOD_START)
     records = []
     for i in range(300):
         for r in base.records:
