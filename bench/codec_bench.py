@@ -20,21 +20,16 @@ from pathlib import Path
 from bench.generate import Spec, write_hot
 from opencass.codecs import hot
 from opencass.model import Dialect
+from opencass.validate import file_chunks
 
 OUT = Path(__file__).parent / "out"
 CHUNK = 1 << 20
 
 
-def _chunks(path: Path):  # type: ignore[no-untyped-def]
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
-
-
 def baseline_lines(path: Path) -> int:
     """Read the file and split it into lines, parsing nothing; returns the line count."""
     n, rest = 0, b""
-    for chunk in _chunks(path):
+    for chunk in file_chunks(path):
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
         n += len(lines)
@@ -87,7 +82,7 @@ def bench_hot(records: int, dialect: Dialect, workers: int) -> None:
     base, lines = timed(lambda: baseline_lines(path), 3)
     assert isinstance(lines, int)
     print(f"\nHOT {dialect}: {path.name}: {lines:,} records, {size:,.0f} MiB")
-    secs, result = timed(lambda: hot.decode_chunks(_chunks(path), keep_records=False))
+    secs, result = timed(lambda: hot.decode_chunks(file_chunks(path), keep_records=False))
     assert isinstance(result, hot.DecodeResult) and result.valid, "generated file must be valid"
     report("decode + validate, 1 process", lines, secs, base)
     if workers > 1:

@@ -21,7 +21,6 @@ from opencass.codecs.result import DecodeResult
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_CONFIG = "/etc/opencass"
-READ_CHUNK = 1 << 20
 MAX_XML_BYTES = 512 * 2**20
 
 
@@ -87,12 +86,6 @@ def _parser() -> argparse.ArgumentParser:
 # --- reading inputs ---------------------------------------------------------------------------
 
 
-def _chunks(path: Path) -> Any:
-    with path.open("rb") as f:
-        while chunk := f.read(READ_CHUNK):
-            yield chunk
-
-
 def _head(path: Path) -> bytes:
     try:
         with path.open("rb") as f:
@@ -108,7 +101,9 @@ def decode_path(path: Path, *, keep_records: bool, workers: int = 0) -> DecodeRe
     kind = detect_format(_head(path))
     if kind == "hot":
         if keep_records:
-            return hot.decode_chunks(_chunks(path), keep_records=True)
+            from opencass.validate import file_chunks
+
+            return hot.decode_chunks(file_chunks(path), keep_records=True)
         from opencass.validate import validate_hot_file
 
         return validate_hot_file(path, workers=workers or None)

@@ -32,13 +32,14 @@ from opencass.codecs.hot.reader import DEFAULT_MAX_FINDINGS, DEFAULT_MAX_RECORDS
 from opencass.codecs.result import DecodeResult
 from opencass.model import BillingTrailer, Dialect
 
-__all__ = ["PARALLEL_MIN_BYTES", "validate_hot_file"]
+__all__ = ["PARALLEL_MIN_BYTES", "file_chunks", "validate_hot_file"]
 
 CHUNK = 1 << 20
 PARALLEL_MIN_BYTES = 16 << 20  # below this a second process costs more than it saves
 
 
-def _chunks(path: Path, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+def file_chunks(path: Path, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    """The bytes of ``path`` from ``start`` to ``end`` (default: its end) in 1 MiB chunks."""
     with path.open("rb") as f:
         f.seek(start)
         left = (end if end is not None else os.fstat(f.fileno()).st_size) - start
@@ -70,7 +71,7 @@ def _read_slice(path: Path, header_end: int, start: int, end: int, first_line: i
         header = f.read(header_end)
     n = sum(1 for _ in reader.feed(header))
     reader.line = first_line - 1
-    for chunk in _chunks(path, start, end):
+    for chunk in file_chunks(path, start, end):
         n += sum(1 for _ in reader.feed(chunk))
     n += sum(1 for _ in reader.close(end_of_file=False))
     return _Slice(
@@ -122,7 +123,7 @@ def _locate_duplicates(
     start, end, line = piece
     found: dict[int, tuple[int, str]] = {}
     rest = b""
-    for chunk in _chunks(path, start, end):
+    for chunk in file_chunks(path, start, end):
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
         for raw in lines:
@@ -136,7 +137,7 @@ def _locate_duplicates(
 
 
 def _sequential(path: Path) -> DecodeResult:
-    return hot.decode_chunks(_chunks(path), keep_records=False)
+    return hot.decode_chunks(file_chunks(path), keep_records=False)
 
 
 def validate_hot_file(
@@ -170,7 +171,7 @@ def _merge(
     first, last = slices[0], slices[-1]
     assert first.checker is not None
     merger = HotReader()
-    list(merger.feed(next(_chunks(path, 0, pieces[0][0]))))
+    list(merger.feed(next(file_chunks(path, 0, pieces[0][0]))))
     merger.checker = checker = first.checker
     findings = list(first.findings)
     errors, warnings = first.errors, first.warnings

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from opencass.settlement.rules import (
 )
 from opencass.store.rows import utc_now
 from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
-from opencass.validate import PARALLEL_MIN_BYTES, _boundaries
+from opencass.validate import PARALLEL_MIN_BYTES, _boundaries, file_chunks
 
 __all__ = [
     "AssessJob",
@@ -63,7 +63,6 @@ __all__ = [
 
 BATCH = 20_000
 MAX_FINDINGS = 10_000
-READ_CHUNK = 1 << 20
 
 
 def staging_table(file_id: str, part: int = 0) -> str:
@@ -213,21 +212,6 @@ class _Judge:
         self.rows.clear()
 
 
-def _chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        while chunk := f.read(READ_CHUNK):
-            yield chunk
-
-
-def _chunks_range(path: Path, start: int, end: int) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        f.seek(start)
-        left = end - start
-        while left > 0 and (chunk := f.read(min(READ_CHUNK, left))):
-            left -= len(chunk)
-            yield chunk
-
-
 def _read_hot(path: Path, judge: _Judge, piece: Piece | None = None) -> HotReader:
     """Read the whole file, or one slice of it (``piece``: start, end, first line, header end)."""
     reader = HotReader(max_records=judge.job.max_records, max_findings=MAX_FINDINGS)
@@ -242,14 +226,14 @@ def _read_hot(path: Path, judge: _Judge, piece: Piece | None = None) -> HotReade
                 on_record(rec, line, reader.text, reader.dialect)
 
     if piece is None:
-        for chunk in _chunks(path):
+        for chunk in file_chunks(path):
             take(reader.feed(chunk))
         take(reader.close())
     else:
         start, end, first_line, header_end = piece
-        take(reader.feed(next(_chunks_range(path, 0, header_end))))
+        take(reader.feed(next(file_chunks(path, 0, header_end))))
         reader.line = first_line - 1
-        for chunk in _chunks_range(path, max(start, header_end), end):
+        for chunk in file_chunks(path, max(start, header_end), end):
             take(reader.feed(chunk))
         take(reader.close(end_of_file=False))
     judge.add(reader.findings)
@@ -529,7 +513,7 @@ def assess_merge(job: AssessJob, pieces: list[Piece], slices: list[SliceResult])
         judge = _Judge(job, conn)
         header_end = pieces[0][3]
         merger = HotReader(max_records=job.max_records, max_findings=MAX_FINDINGS)
-        for _line, rec in merger.feed(next(_chunks_range(Path(job.spool_path), 0, header_end))):
+        for _line, rec in merger.feed(next(file_chunks(Path(job.spool_path), 0, header_end))):
             if isinstance(rec, BillingHeader):
                 judge.header, judge.verdict = rec, check_header(rec, job.context)
         checker = slices[0].checker
