@@ -49,6 +49,7 @@ _CHARGE_FIELDS = (
     "other_charges_agent_collect",
 )
 HASH_MODULUS = 10**12
+_NONE: list[Finding] = []  # shared "no findings" answer of the fast path; never mutated
 
 
 def hash_total(serials_sum: int) -> int:
@@ -82,7 +83,7 @@ class FileChecker:
         self.counts[rec.record_id] += 1
         if type(rec) is AwbRecord and not self._oc_sums and self._clean_awb(rec):
             self._oc_parent, self._oc_parent_line = rec, line
-            return []
+            return _NONE
         out: list[Finding] = []
         if isinstance(rec, OtherChargesRecord):
             self._other_charges(rec, line, out)

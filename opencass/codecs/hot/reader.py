@@ -139,7 +139,7 @@ class HotReader:
             self.line_ending = "\r\n"
         lines = self._split(block)
         line_no = self.line
-        decoders, limit = self._decoders, self.max_records + 1
+        decoders, limit, in_body = self._decoders, self.max_records + 1, self._in_body
         for text in lines:
             line_no += 1
             self.line = line_no
@@ -151,9 +151,10 @@ class HotReader:
                     self._bad_line(text.encode("ascii"), line_no)
                     continue
                 text = text.ljust(RECORD_LENGTH)
-            entry = decoders.get(text[:3]) if self._in_body and line_no <= limit else None
+            entry = decoders.get(text[:3]) if in_body and line_no <= limit else None
             if entry is None:  # header, trailer, unknown type, after the trailer, over the limit
                 rec = self._record(text, line_no)
+                decoders, in_body = self._decoders, self._in_body  # a header or trailer moves them
                 if rec is not None:
                     self.text = text
                     yield line_no, rec
