@@ -185,3 +185,39 @@ async def test_sighup_reload_keeps_sessions_and_adds_a_user(gw: Running) -> None
         participants.write_text(participants.read_text().split("\nthis is")[0])
         assert await gw.gateway.reload()
         assert await sftp.listdir("/outbox") is not None  # the session survived both
+
+
+async def test_a_file_that_keeps_failing_is_answered_not_left_waiting(tmp_path: Path) -> None:
+    config_dir = tmp_path / "config"
+    init_demo(config_dir, today=TODAY)
+    toml = config_dir / "gateway.toml"
+    toml.write_text(toml.read_text().replace("rescan_seconds = 30.0", "rescan_seconds = 0.2"))
+
+    def fault(step: str) -> None:
+        if step == "assessing":
+            raise RuntimeError("injected: the assessment worker is broken")
+
+    gateway = Gateway(config_dir, port=0, workers=1, fault=fault)
+    await gateway.startup()
+    task = asyncio.create_task(gateway.serve())
+    run = Running(gateway, config_dir, task)
+    try:
+        await run.upload("demoair", "doomed.hot", sample_bytes())
+        report = (await run.outbox("demoair", "*_validation_*.txt"))[0].read_text()
+        assert "INTERNAL_ERROR" in report and "Outcome:      rejected" in report
+        store = gateway.store
+        assert store is not None and await store.ledger_count() == 0
+        failed = await store.audit_events("file_failed")
+        assert len(failed) == 1
+        file_id = failed[0]["file_id"]
+        for _ in range(100):  # the answer is out; archiving follows it
+            row = await store.get_file(file_id)
+            if row is not None and row.state == "archived":
+                break
+            await asyncio.sleep(0.05)
+        events = await store.file_events(file_id)
+        assert ("received", "failed") in events and events[-1] == ("answered", "archived")
+    finally:
+        gateway.stop.set()
+        await task
+        await gateway.shutdown()

@@ -96,6 +96,7 @@ _ENTRIES = (
     Code("PERIOD_CLOSED", E, FILE, "the period's Airline Input Upload Cut-Off has passed"),
     Code("AGENT_UNKNOWN", E, REC, "the agent code is not a CASS agent of that country"),
     Code("DUPLICATE_FILE", W, FILE, "the same bytes were received before; nothing booked again"),
+    Code("INTERNAL_ERROR", E, FILE, "the gateway failed to process the file; it is kept"),
     # --- XML ---------------------------------------------------------------------------------
     Code("XML_DOCTYPE_FORBIDDEN", E, FILE, "the document has a DOCTYPE (entities, DTDs refused)"),
     Code("XML_MALFORMED", E, FILE, "not well-formed XML"),

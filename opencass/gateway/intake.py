@@ -40,6 +40,7 @@ from opencass.store import FileRow, NewFile, StaleState, Store
 
 log = structlog.get_logger("opencass.intake")
 
+MAX_ATTEMPTS = 3
 ignored = is_ignored_name  # dot-files and partial uploads are never claimed
 
 
@@ -110,6 +111,7 @@ class Intake:
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._claiming: set[Path] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._failures: dict[str, int] = {}  # file id → failed attempts (this run)
         self._spooling: set[Path] = set()  # renamed into the spool, not yet recorded
         self.accepting = True
 
@@ -214,8 +216,8 @@ class Intake:
         assert task is not None
         self._inflight[row.id] = task
         bound = log.bind(file_id=row.id, company=row.company, user=row.user or None)
+        current: FileRow | None = row
         try:
-            current: FileRow | None = row
             while current is not None and current.state != states.TERMINAL:
                 await self._step(current)
                 current = await self.store.get_file(row.id)
@@ -224,9 +226,34 @@ class Intake:
         except StaleState:
             bound.info("file_taken_elsewhere")
         except Exception:
-            bound.exception("file_failed")  # stays in its state; the next rescan resumes it
+            # The file stays in its state and the next rescan resumes it; a file that cannot
+            # be assessed after MAX_ATTEMPTS tries is answered with INTERNAL_ERROR instead of
+            # waiting forever (it is kept, in the archive, for the operator).
+            failures = self._failures[row.id] = self._failures.get(row.id, 0) + 1
+            bound.exception("file_failed", attempt=failures)
+            received = current is not None and current.state == states.RECEIVED
+            if received and failures >= MAX_ATTEMPTS and current is not None:
+                await self._give_up(current)
         finally:
             self._inflight.pop(row.id, None)
+
+    async def _give_up(self, row: FileRow) -> None:
+        problem = finding(
+            "INTERNAL_ERROR",
+            f"the gateway could not process this file after {MAX_ATTEMPTS} attempts; nothing "
+            "was booked, the file is kept and the operator has been alerted",
+        )
+        await self.store.transition(
+            row.id,
+            states.RECEIVED,
+            states.FAILED,
+            {"attempts": MAX_ATTEMPTS},
+            outcome="rejected",
+            findings=[problem],
+        )
+        await self.store.audit("file_failed", company=row.company, file_id=row.id)
+        log.error("file_given_up", file_id=row.id, company=row.company)
+        self._spawn(self.process(await self.store.get_file(row.id) or row))
 
     async def _step(self, row: FileRow) -> None:
         if row.state == states.RECEIVED:
@@ -243,9 +270,10 @@ class Intake:
                     period=original.period,
                 )
             else:
+                self.fault("assessing")
                 await self._assess(row)
             self.fault("assessed")
-        elif row.state in (states.DUPLICATE, states.ASSESSED):
+        elif row.state in (states.DUPLICATE, states.ASSESSED, states.FAILED):
             await self._answer(row)
             self.fault("answered")
             await self.store.transition(row.id, row.state, states.ANSWERED)

@@ -7,6 +7,7 @@ ledger as ``received`` with its SHA-256.  From there:
 
     received ──(same bytes seen before)──▶ duplicate ──▶ answered ──▶ archived
     received ──(decoded, validated, booked)▶ assessed ──▶ answered ──▶ archived
+    received ──(processing failed 3 times)──▶ failed ──▶ answered ──▶ archived
 
 ``assessed`` is reached in one database transaction together with the booking, so a file is
 booked exactly when it is assessed.  ``answered`` means the report and the signed receipt are in
@@ -21,17 +22,19 @@ from __future__ import annotations
 RECEIVED = "received"
 DUPLICATE = "duplicate"
 ASSESSED = "assessed"
+FAILED = "failed"  # could not be assessed (a gateway fault); answered with INTERNAL_ERROR
 ANSWERED = "answered"
 ARCHIVED = "archived"
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    RECEIVED: frozenset({DUPLICATE, ASSESSED}),
+    RECEIVED: frozenset({DUPLICATE, ASSESSED, FAILED}),
+    FAILED: frozenset({ANSWERED}),
     DUPLICATE: frozenset({ANSWERED}),
     ASSESSED: frozenset({ANSWERED}),
     ANSWERED: frozenset({ARCHIVED}),
     ARCHIVED: frozenset(),
 }
-UNFINISHED = (RECEIVED, DUPLICATE, ASSESSED, ANSWERED)
+UNFINISHED = (RECEIVED, DUPLICATE, ASSESSED, FAILED, ANSWERED)
 TERMINAL = ARCHIVED
 
 

@@ -172,13 +172,18 @@ class SqliteStore:
         detail: dict[str, Any] | None = None,
         **updates: Any,
     ) -> None:
-        """Move a file from one state to the next (compare-and-set), recording the event."""
+        """Move a file from one state to the next (compare-and-set), recording the event;
+        ``findings=[...]`` replaces the file's stored findings in the same transaction."""
+        findings: list[Finding] | None = updates.pop("findings", None)
         sql, values = transition_sql(updates)
         now = utc_now()
         async with self._transaction():
             cur = await self._db.execute(sql, (to_state, now, *values, file_id, from_state))
             if cur.rowcount != 1:
                 raise StaleState(f"{file_id} is not in state {from_state}")
+            if findings is not None:
+                await self._db.execute("DELETE FROM findings WHERE file_id = ?", (file_id,))
+                await self._db.executemany(INSERT_FINDING, finding_rows(file_id, findings))
             await self._db.execute(
                 INSERT_EVENT,
                 (file_id, file_id, now, from_state, to_state, json.dumps(detail or {})),
