@@ -21,7 +21,7 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from opencass.codecs import hot
@@ -66,11 +66,12 @@ class _Slice:
 
 
 def _read_slice(path: Path, header_end: int, start: int, end: int, first_line: int) -> _Slice:
+    """Read one slice; ``first_line`` 0 means "number lines locally" (the merge shifts them)."""
     reader = HotReader()
     with path.open("rb") as f:
         header = f.read(header_end)
     n = sum(1 for _ in reader.feed(header))
-    reader.line = first_line - 1
+    reader.line = (first_line or 2) - 1
     for chunk in file_chunks(path, start, end):
         n += sum(1 for _ in reader.feed(chunk))
     n += sum(1 for _ in reader.close(end_of_file=False))
@@ -89,8 +90,14 @@ def _read_slice(path: Path, header_end: int, start: int, end: int, first_line: i
     )
 
 
-def _boundaries(path: Path, size: int, header_end: int, parts: int) -> list[tuple[int, int, int]]:
-    """(start, end, first line) of each slice; slices begin at an AWB record."""
+def _boundaries(
+    path: Path, size: int, header_end: int, parts: int, *, count_lines: bool = True
+) -> list[tuple[int, int, int]]:
+    """(start, end, first line) of each slice; slices begin at an AWB record.
+
+    With ``count_lines=False`` the first lines are 0 (unknown) and the file is not read
+    through: the slices number their lines locally and the merge renumbers them.
+    """
     cuts = [header_end]
     with path.open("rb") as f:
         for k in range(1, parts):
@@ -104,6 +111,8 @@ def _boundaries(path: Path, size: int, header_end: int, parts: int) -> list[tupl
                 break
             cuts.append(f.tell() - len(window) + pos + 1)
     cuts.append(size)
+    if not count_lines:
+        return [(start, end, 0) for start, end in itertools.pairwise(cuts)]
     out, line = [], 2
     with path.open("rb") as f:
         for start, end in itertools.pairwise(cuts):
@@ -155,7 +164,7 @@ def validate_hot_file(
     list(probe.feed(header if header.endswith(b"\n") else b""))
     if probe.findings or probe.header is None or probe.dialect is None:
         return _sequential(path)
-    pieces = _boundaries(path, size, header_end, workers)
+    pieces = _boundaries(path, size, header_end, workers, count_lines=False)
     ctx = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=len(pieces), mp_context=ctx) as pool:
         futures = [pool.submit(_read_slice, path, header_end, *p) for p in pieces]
@@ -163,6 +172,17 @@ def validate_hot_file(
     if any(s.trailer is not None for s in slices[:-1]) or slices[-1].lines > DEFAULT_MAX_RECORDS:
         return _sequential(path)
     return _merge(path, pieces, slices, probe.dialect)
+
+
+def _shift(sl: _Slice, delta: int) -> None:
+    """Renumber a slice read with local line numbers (its first body line was 2)."""
+    sl.findings = [f if f.line is None else replace(f, line=f.line + delta) for f in sl.findings]
+    sl.bad_lines = {line + delta for line in sl.bad_lines}
+    sl.lines += delta
+    if sl.trailer_line is not None:
+        sl.trailer_line += delta
+    if sl.checker is not None:
+        sl.checker.shift(delta)
 
 
 def _merge(
@@ -176,8 +196,12 @@ def _merge(
     findings = list(first.findings)
     errors, warnings = first.errors, first.warnings
     bad = set(first.bad_lines)
+    offset = first.lines - 1  # body lines before the next slice
     for piece, sl in zip(pieces[1:], slices[1:], strict=True):
         assert sl.checker is not None
+        _shift(sl, offset)
+        piece = (piece[0], piece[1], offset + 2)
+        offset = sl.lines - 1
         dups = checker.absorb(sl.checker)
         findings += sl.findings
         errors, warnings = errors + sl.errors, warnings + sl.warnings

@@ -294,6 +294,15 @@ class FileChecker:
         self._flush_other_charges(out)
         return out
 
+    def shift(self, delta: int) -> None:
+        """Renumber the lines this checker holds (a slice read with local line numbers)."""
+        self.rejected_lines = {line + delta for line in self.rejected_lines}
+        for pending in (self._originals, self._revisions):
+            for key, (rec, line) in pending.items():
+                pending[key] = (rec, None if line is None else line + delta)
+        if self._oc_parent_line is not None:
+            self._oc_parent_line += delta
+
     def forget_awbs(self) -> None:
         """Drop the AWBs seen (a caller that finds cross-slice duplicates another way)."""
         self._awbs = set()
