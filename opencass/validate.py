@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -165,10 +166,13 @@ def validate_hot_file(
     if probe.findings or probe.header is None or probe.dialect is None:
         return _sequential(path)
     pieces = _boundaries(path, size, header_end, workers, count_lines=False)
-    ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=len(pieces), mp_context=ctx) as pool:
-        futures = [pool.submit(_read_slice, path, header_end, *p) for p in pieces]
-        slices = [f.result() for f in futures]
+    # This process reads the first slice itself while workers read the others.  A process
+    # with no other thread forks them (cheap, nothing to re-import); otherwise a fork server.
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    ctx = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(max_workers=len(pieces) - 1, mp_context=ctx) as pool:
+        futures = [pool.submit(_read_slice, path, header_end, *p) for p in pieces[1:]]
+        slices = [_read_slice(path, header_end, *pieces[0])] + [f.result() for f in futures]
     if any(s.trailer is not None for s in slices[:-1]) or slices[-1].lines > DEFAULT_MAX_RECORDS:
         return _sequential(path)
     return _merge(path, pieces, slices, probe.dialect)
