@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", parents=[common], help="run the gateway daemon")
     sv.add_argument("--port", type=int, help="SFTP port (overrides gateway.toml)")
 
+    from opencass.gateway.period_cli import add_period_parser
+
+    add_period_parser(sub, common)
+
     r = sub.add_parser("receipt", parents=[common], help="receipts")
     rsub = r.add_subparsers(dest="receipt_command", required=True, parser_class=_Parser)
     rv = rsub.add_parser("verify", parents=[common], help="check a receipt's signature")
@@ -275,6 +279,7 @@ def cmd_demo_sample(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``opencass`` console script."""
     from opencass.config.commands import cmd_check_config, cmd_demo_init
+    from opencass.gateway.period_cli import cmd_period
 
     args = _parser().parse_args(argv)
     handlers = {
@@ -283,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check-config": cmd_check_config,
         "serve": cmd_serve,
         "receipt": cmd_receipt_verify,
+        "period": cmd_period,
     }
     try:
         if args.command == "demo":

@@ -1,0 +1,178 @@
+"""``opencass period close|status``: close a billing period, or show where one stands.
+
+Exit codes as for every command: 0 ok, 2 usage or configuration error (unknown country or
+period, configuration that does not load), 3 internal failure (conservation broken, data the
+netting cannot use, an I/O error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from opencass.config.model import Config, Period
+from opencass.config.reader import ConfigError
+from opencass.gateway.closing import (
+    CloseError,
+    find_period,
+    period_counts,
+    run_close,
+    write_documents,
+)
+from opencass.settlement.close import CloseResult, format_amount
+from opencass.settlement.netting import ConservationError, NettingError
+
+__all__ = ["add_period_parser", "close_report", "cmd_period", "status_report"]
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERNAL = 0, 2, 3
+
+_MILESTONES = (
+    ("Billing From", "billing_from"),
+    ("Billing To", "billing_to"),
+    ("Airline Input Upload Cut-Off", "upload_cutoff"),
+    ("CASS reports Availability", "reports_available"),
+    ("Agent Correction Cut-Off", "agent_correction_cutoff"),
+    ("Airline Correction Response Cut-Off", "airline_response_cutoff"),
+    ("Billing Availability", "billing_available"),
+    ("Remittance Day", "remittance_day"),
+    ("Settlement Day", "settlement_day"),
+)
+
+
+def add_period_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``period close`` and ``period status`` to the ``opencass`` sub-parsers ``sub``."""
+    p = sub.add_parser("period", parents=[common], help="billing periods: close, status")
+    psub = p.add_subparsers(dest="period_command", required=True, parser_class=type(p))
+    c = psub.add_parser("close", parents=[common], help="net a period and write its outputs")
+    c.add_argument("--country", required=True, help="CASS country code, e.g. DE")
+    c.add_argument("--period", required=True, help="period code, e.g. 20261101M")
+    c.add_argument(
+        "--final", action="store_true", help="the final close, dated at Billing Availability"
+    )
+    c.add_argument("--dry-run", action="store_true", help="print the totals, write nothing")
+    c.add_argument("--at", help="reference time (ISO 8601) instead of now; ignored with --final")
+    s = psub.add_parser("status", parents=[common], help="a period's milestones and bookings")
+    s.add_argument("--country", required=True)
+    s.add_argument("--period", help="period code (default: the period containing today)")
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M %Z").strip()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def status_report(config: Config, country: str, period: Period) -> str:
+    """The period's milestones and what is booked for it."""
+    counts = period_counts(config.gateway.database, country, period.code)
+    cur = config.countries[country].currency
+    lines = [f"Period {period.code} of {country} ({cur})"]
+    lines += [f"  {label + ':':38}{_fmt(getattr(period, f))}" for label, f in _MILESTONES]
+    lines.append(f"  {'Booked records:':38}{counts.records}")
+    lines.append(f"  {'Files:':38}{counts.files}")
+    return "\n".join(lines) + "\n"
+
+
+def close_report(result: CloseResult, country: str, period: str, reference: datetime) -> str:
+    """The totals of a close: per agent, per airline and the conservation check."""
+    s = result.settlement
+    cur = s.currency
+    m = s.summary
+    lines = [
+        f"Close of {country} {period} at {reference.isoformat()} ({cur})",
+        f"  AWBs {m.awbs} (non-revenue {m.non_revenue_awbs}), corrections {m.corrections}",
+        "  Agents (to remit):",
+    ]
+    lines += [f"    {a.agent_code}  {format_amount(a.total, cur):>16}" for a in s.agents]
+    lines.append("  Airlines (to receive):")
+    lines += [f"    {a.airline_prefix}  {format_amount(a.total, cur):>16}" for a in s.airlines]
+    ok = "OK" if m.difference == 0 else "BROKEN"
+    lines.append(
+        f"  Conservation: agents {format_amount(m.agents_total, cur)} = airlines "
+        f"{format_amount(m.airlines_total, cur)}, difference {format_amount(m.difference, cur)}"
+        f" {ok}"
+    )
+    for r in result.unpaired:
+        lines.append(f"  WARNING: {r.record_id} {r.awb} {r.reference} has no partner; not netted")
+    for code in result.unassigned_agents:
+        lines.append(f"  WARNING: agent {code} belongs to no agent company; no documents")
+    for prefix in result.unassigned_airlines:
+        lines.append(f"  WARNING: prefix {prefix} belongs to no airline company; no documents")
+    return "\n".join(lines) + "\n"
+
+
+def _today(config: Config, country: str) -> date:
+    return datetime.now(ZoneInfo(config.countries[country].timezone)).date()
+
+
+def _reference(args: argparse.Namespace, period: Period, now: datetime | None) -> datetime:
+    if getattr(args, "final", False):
+        return period.billing_available
+    at = getattr(args, "at", None)
+    if at:
+        try:
+            parsed = datetime.fromisoformat(at)
+        except ValueError:
+            raise CloseError(f"--at {at!r} is not an ISO 8601 time") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return now or datetime.now(UTC).replace(microsecond=0)
+
+
+def _load(args: argparse.Namespace) -> Config:
+    from opencass.config.loader import load_config
+
+    return load_config(Path(args.config))
+
+
+def cmd_period(
+    args: argparse.Namespace,
+    *,
+    config: Config | None = None,
+    now: datetime | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """``opencass period close|status``; ``config`` and ``now`` are for tests and callers."""
+    stdout = out or sys.stdout
+    try:
+        config = config or _load(args)
+        country = args.country
+        if args.period_command == "status":
+            code = getattr(args, "period", None)
+            if code is None:
+                if country not in config.countries:
+                    raise CloseError(f"unknown CASS country {country!r}")
+                current = config.period_for(country, _today(config, country))
+                if current is None:
+                    raise CloseError(f"no period of {country} contains today")
+                code = current.code
+            _, period = find_period(config, country, code)
+            stdout.write(status_report(config, country, period))
+            return EXIT_OK
+        _, period = find_period(config, country, args.period)
+        reference = _reference(args, period, now)
+        result = run_close(config, country, period.code, reference)
+        stdout.write(close_report(result, country, period.code, reference))
+        if getattr(args, "dry_run", False):
+            stdout.write("  Dry run: nothing written.\n")
+            return EXIT_OK
+        for path in write_documents(config, result):
+            stdout.write(f"  wrote {path}\n")
+        return EXIT_OK
+    except (CloseError, ConfigError) as e:
+        print(f"opencass: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConservationError as e:
+        print(f"opencass: conservation check failed, nothing written: {e}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except NettingError as e:
+        print(f"opencass: cannot net the period ({e.code}): {e}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except Exception as e:
+        print(f"opencass: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_INTERNAL

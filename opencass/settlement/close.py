@@ -1,0 +1,330 @@
+"""Closing a billing period: booked ledger rows in, settlement and output documents out.
+
+Theory of operation
+-------------------
+Pure: no clock, no database, no files.  The caller reads the period's booked ledger rows
+(``BookedRow``), says who takes part (agent companies with their agent codes, airline companies
+with their prefixes) and gives the close's reference time; ``close_period`` returns the netted
+``PeriodSettlement`` and every output document as bytes with its recipient and file name.
+
+1. **Items.**  Each row's payload is decoded back into its model record (``from_payload``).
+   AWB records are netted as they are.  Correction records are paired, original with revision,
+   by (kind, airline prefix, AWB serial, reference) in booking order (ledger id); a half left
+   without its partner cannot be netted and is reported in ``CloseResult.unpaired`` (it is not
+   in any document).  Itemised other-charges (``AW1``/``CC3``/``DC3``), ``ECR`` and verbatim
+   records carry no amount of their own and are not part of this first version's outputs.
+
+2. **Netting** is ``opencass.settlement.netting.settle`` in the country's currency, which also
+   checks conservation (Σ agents = Σ airlines = Σ items).  ``close_period`` checks it once more
+   before building any document; a ``ConservationError`` means nothing may be written.
+
+3. **Documents** (names ``<stamp>_<kind>_<PERIOD>_<code>.<ext>``, stamp = the reference time
+   in UTC as ``YYYYMMDDTHHMMSSZ``):
+
+   - per agent code of an agent company: a HOT hand-off file (``AAA`` header with the country,
+     blank airline prefix, period from/to, billing date = the reference time's local date, the
+     country's currency and the agent's 7-digit IATA code; the agent's ``AWM`` and correction
+     records; ``TTT`` with counts) and a statement CSV;
+   - per airline prefix of an airline company: a HOT hand-off file (prefix filled, no agent
+     code) of that prefix's records and a settlement CSV (one line per agent, then the total).
+
+   A code with nothing booked still gets its (empty) documents: "nothing due" is an answer.
+
+4. **Determinism.**  Records are written in (airline prefix, AWB serial, record id, reference,
+   ledger id) order, CSV amounts with a decimal point at the currency's minor units, LF line
+   ends: the same rows, participants and reference time give byte-identical documents.
+
+Statement CSV columns: ``airline_prefix,awb,kind,reference,amount,currency``; one row per item,
+then one ``SUBTOTAL`` row per airline prefix (``awb`` empty) and a final ``TOTAL`` row.
+Settlement CSV columns: ``agent_code,items,amount,currency``, then a ``TOTAL`` row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from opencass.codecs.hot.writer import HotWriter
+from opencass.codecs.payload import from_payload
+from opencass.config.model import Country, Period
+from opencass.model import (
+    AwbRecord,
+    BillingHeader,
+    Correction,
+    CorrectionRecord,
+    Dialect,
+    minor_units,
+)
+from opencass.settlement.netting import (
+    AgentStatement,
+    AirlineSettlement,
+    ConservationError,
+    Item,
+    PeriodSettlement,
+    check_conservation,
+    settle,
+)
+
+__all__ = [
+    "BookedRecord",
+    "BookedRow",
+    "CloseResult",
+    "Document",
+    "agent_statement_csv",
+    "airline_settlement_csv",
+    "close_period",
+    "collect_items",
+    "format_amount",
+    "handoff_file",
+    "stamp_of",
+]
+
+#: Record types that go into hand-off files and netting.
+_NETTED = frozenset({"AWM", "AWB", "CCO", "CCR", "DCO", "DCR"})
+
+
+@dataclass(frozen=True, slots=True)
+class BookedRow:
+    """One booked ledger row of the period (the columns the close needs)."""
+
+    id: int  # ledger id: booking order
+    record_type: str
+    airline_prefix: str
+    awb_serial: str
+    agent_code: str
+    reference: str
+    currency: str
+    late: bool
+    payload_format: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One output file: the company whose outbox receives it, its name and its bytes."""
+
+    company: str
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CloseResult:
+    """What a close produced."""
+
+    settlement: PeriodSettlement
+    documents: tuple[Document, ...]  # sorted by company, then name
+    unpaired: tuple[CorrectionRecord, ...]  # correction halves without their partner
+    unassigned_agents: tuple[str, ...]  # agent codes with items but no agent company
+    unassigned_airlines: tuple[str, ...]  # prefixes with items but no airline company
+
+
+@dataclass(frozen=True, slots=True)
+class BookedRecord:
+    """A booked row with its decoded AWB or correction record."""
+
+    row: BookedRow
+    record: AwbRecord | CorrectionRecord
+
+
+def stamp_of(reference: datetime) -> str:
+    """``20261121T233000Z``: the reference time in UTC (a naive time is taken as UTC)."""
+    aware = reference if reference.tzinfo else reference.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """``1234.50``: fixed point at the currency's minor units, no grouping."""
+    places = minor_units(currency)
+    return f"{amount:.{places}f}"
+
+
+def _decode(rows: Iterable[BookedRow]) -> list[BookedRecord]:
+    booked: list[BookedRecord] = []
+    for row in sorted(rows, key=lambda r: r.id):
+        if row.record_type not in _NETTED:
+            continue
+        rec = from_payload(row.payload_format, row.payload, row.currency)
+        if isinstance(rec, AwbRecord | CorrectionRecord):
+            booked.append(BookedRecord(row, rec))
+    return booked
+
+
+def _pair(
+    booked: list[BookedRecord],
+) -> tuple[list[Correction], list[BookedRecord], list[BookedRecord]]:
+    """(pairs, the rows of the pairs, the unpaired halves), in booking order."""
+    waiting: dict[tuple[bool, tuple[str, str, str, str]], BookedRecord] = {}
+    pairs: list[Correction] = []
+    paired: list[BookedRecord] = []
+    for b in booked:
+        r = b.record
+        if not isinstance(r, CorrectionRecord) or not (r.is_original or r.is_revised):
+            continue
+        other = waiting.pop((not r.is_original, r.pair_key), None)
+        if other is None:
+            waiting[(r.is_original, r.pair_key)] = b
+            continue
+        o, v = (b, other) if r.is_original else (other, b)
+        assert isinstance(o.record, CorrectionRecord) and isinstance(v.record, CorrectionRecord)
+        pairs.append(Correction(o.record, v.record))
+        paired += [o, v]
+    left = sorted(waiting.values(), key=lambda b: b.row.id)
+    return pairs, paired, left
+
+
+def collect_items(
+    rows: Iterable[BookedRow],
+) -> tuple[list[Item], list[BookedRecord], list[CorrectionRecord]]:
+    """(items to net, the booked records that go into hand-off files, unpaired halves)."""
+    booked = _decode(rows)
+    awbs = [b for b in booked if isinstance(b.record, AwbRecord)]
+    pairs, paired, left = _pair(booked)
+    items: list[Item] = [b.record for b in awbs if isinstance(b.record, AwbRecord)]
+    items += pairs
+    written = sorted(
+        awbs + paired,
+        key=lambda b: (
+            b.row.airline_prefix,
+            b.row.awb_serial,
+            b.row.record_type,
+            b.row.reference,
+            b.row.id,
+        ),
+    )
+    unpaired = [b.record for b in left if isinstance(b.record, CorrectionRecord)]
+    return items, written, unpaired
+
+
+def _billing_date(reference: datetime, country: Country) -> datetime:
+    aware = reference if reference.tzinfo else reference.replace(tzinfo=UTC)
+    return aware.astimezone(ZoneInfo(country.timezone))
+
+
+def handoff_file(
+    records: Iterable[BookedRecord],
+    country: Country,
+    period: Period,
+    reference: datetime,
+    *,
+    airline_prefix: str = "",
+    agent_code: str = "",
+) -> bytes:
+    """A hand-off HOT file: to an agent (``agent_code``) or to an airline (``airline_prefix``)."""
+    header = BillingHeader(
+        record_id="AAA",
+        country=country.code,
+        airline_prefix=airline_prefix,
+        period_start=period.billing_from,
+        period_end=period.billing_to,
+        billing_date=_billing_date(reference, country).date(),
+        file_number="01",
+        currency=country.currency,
+        branch="",
+        agent_code=agent_code[:7],
+    )
+    w = HotWriter(header, Dialect.HANDOFF, keep_reserved=False)
+    parts = [w.header_line()]
+    for b in records:
+        rec = b.record
+        if isinstance(rec, AwbRecord) and b.row.late and not rec.late_indicator:
+            rec = replace(rec, late_indicator="L")
+        parts.append(w.line(rec))
+    parts.append(w.trailer_line(office=country.office))
+    return "".join(parts).encode("ascii")
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def agent_statement_csv(statement: AgentStatement | None, currency: str) -> bytes:
+    """One agent's statement: its items, per-airline subtotals and the total to remit."""
+    rows = [["airline_prefix", "awb", "kind", "reference", "amount", "currency"]]
+    zero = format_amount(Decimal(0), currency)
+    if statement is None:
+        rows.append(["", "", "TOTAL", "", zero, currency])
+        return _csv(rows)
+    for it in statement.items:
+        amount = format_amount(it.amount, currency)
+        rows.append([it.airline_prefix, it.awb, str(it.kind), it.reference, amount, currency])
+    for line in statement.lines:
+        amount = format_amount(line.amount, currency)
+        rows.append([line.airline_prefix, "", "SUBTOTAL", "", amount, currency])
+    rows.append(["", "", "TOTAL", "", format_amount(statement.total, currency), currency])
+    return _csv(rows)
+
+
+def airline_settlement_csv(settlement: AirlineSettlement | None, currency: str) -> bytes:
+    """One airline prefix's settlement: what each agent owes it, then the total to receive."""
+    rows = [["agent_code", "items", "amount", "currency"]]
+    total = Decimal(0)
+    if settlement is not None:
+        for line in settlement.lines:
+            amount = format_amount(line.amount, currency)
+            rows.append([line.agent_code, str(line.items), amount, currency])
+        total = settlement.total
+    rows.append(["TOTAL", "", format_amount(total, currency), currency])
+    return _csv(rows)
+
+
+def close_period(
+    rows: Iterable[BookedRow],
+    *,
+    country: Country,
+    period: Period,
+    reference: datetime,
+    agents: Mapping[str, Iterable[str]],
+    airlines: Mapping[str, Iterable[str]],
+) -> CloseResult:
+    """Net the period's booked rows and build every document (nothing is written here).
+
+    ``agents`` maps an agent company id to its agent codes in ``country``; ``airlines`` maps an
+    airline company id to its prefixes there.  Raises ``ConservationError`` (and builds no
+    document) if the totals do not balance, ``NettingError`` for data netting cannot use.
+    """
+    items, written, unpaired = collect_items(rows)
+    settlement = settle(items, country.currency)
+    check_conservation(settlement)
+    if settlement.currency != country.currency:  # pragma: no cover - settle() guarantees it
+        raise ConservationError(f"settled in {settlement.currency}, not {country.currency}")
+
+    cur = country.currency
+    stamp = stamp_of(reference)
+    statements = {s.agent_code: s for s in settlement.agents}
+    settlements = {s.airline_prefix: s for s in settlement.airlines}
+    docs: list[Document] = []
+    agent_codes: set[str] = set()
+    for company, codes in agents.items():
+        for code in sorted(set(codes)):
+            agent_codes.add(code)
+            mine = [b for b in written if b.record.agent_code == code]
+            hot = handoff_file(mine, country, period, reference, agent_code=code)
+            csv_ = agent_statement_csv(statements.get(code), cur)
+            docs.append(Document(company, f"{stamp}_handoff_{period.code}_{code}.hot", hot))
+            docs.append(Document(company, f"{stamp}_statement_{period.code}_{code}.csv", csv_))
+    prefixes: set[str] = set()
+    for company, codes in airlines.items():
+        for prefix in sorted(set(codes)):
+            prefixes.add(prefix)
+            mine = [b for b in written if b.record.airline_prefix == prefix]
+            hot = handoff_file(mine, country, period, reference, airline_prefix=prefix)
+            csv_ = airline_settlement_csv(settlements.get(prefix), cur)
+            docs.append(Document(company, f"{stamp}_handoff_{period.code}_{prefix}.hot", hot))
+            docs.append(Document(company, f"{stamp}_settlement_{period.code}_{prefix}.csv", csv_))
+    docs.sort(key=lambda d: (d.company, d.name))
+    return CloseResult(
+        settlement=settlement,
+        documents=tuple(docs),
+        unpaired=tuple(unpaired),
+        unassigned_agents=tuple(sorted(set(statements) - agent_codes)),
+        unassigned_airlines=tuple(sorted(set(settlements) - prefixes)),
+    )
