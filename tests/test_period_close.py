@@ -158,7 +158,7 @@ async def test_dry_run_writes_nothing(booked: Config) -> None:
 async def test_closing_twice_gives_identical_bytes(booked: Config) -> None:
     assert _close(booked)[0] == 0
     first = _files(booked)
-    assert len(first) == 6  # 2 per agent, 2 for the airline
+    assert len(first) == 9  # hand-off, CSV and XML statement: per agent and for the airline
     for path in booked.gateway.mailboxes_dir.rglob(f"{STAMP}_*"):
         path.unlink()
     assert _close(booked)[0] == 0
@@ -219,3 +219,17 @@ async def test_status_defaults_to_the_current_period(booked: Config) -> None:
     out = io.StringIO()
     assert cmd_period(_args("status", period=None), config=booked, out=out) == 0
     assert out.getvalue().startswith(f"Period {PERIOD_CODE} of DE (EUR)")
+
+
+async def test_xml_statements_carry_the_same_totals(booked: Config) -> None:
+    from opencass.codecs.onerecord import decode_statement
+
+    assert _close(booked)[0] == 0
+    expected = {s.agent_code: s.total for s in _expected().agents}
+    for company, code in (("agent1", DEMO_AGENTS[0]), ("agent2", DEMO_AGENTS[1])):
+        (path,) = _outbox(booked, company).glob(f"{STAMP}_statement_{PERIOD_CODE}_{code}.xml")
+        doc = decode_statement(path.read_bytes())
+        assert (doc.party_kind, doc.party_code, doc.period) == ("agent", code, PERIOD_CODE)
+        assert doc.total == expected[code] == sum(line.amount for line in doc.lines)
+    (airline,) = _outbox(booked, "demoair").glob(f"{STAMP}_statement_{PERIOD_CODE}_997.xml")
+    assert decode_statement(airline.read_bytes()).total == sum(expected.values())

@@ -3,14 +3,16 @@
 The term list (``data/onerecord-terms.json``) is derived from the ONE Record ontologies by
 ``scripts/derive_onerecord_terms.py``; one test re-derives it when the ontologies are at hand
 (``shared/reference/onerecord`` next to the repository) and compares.  The documents checked are
-the golden billing submissions and a validation report and a receipt encoded here, rich enough
-to use every term those messages can write.
+the golden billing submissions and a validation report, a receipt and an agent's and an
+airline's billing statement encoded here, rich enough to use every term those messages can
+write.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 
@@ -23,11 +25,15 @@ from rdflib.compare import isomorphic
 from opencass.codecs.findings import Finding, Scope, Severity, finding
 from opencass.codecs.onerecord import (
     FIELD_PROPERTIES,
+    StatementDoc,
+    StatementLine,
     SubmissionInfo,
     XmlRejectedError,
     decode_receipt,
+    decode_statement,
     decode_validation_report,
     encode_receipt,
+    encode_statement,
     encode_validation_report,
     load_terms,
     to_graph,
@@ -78,11 +84,47 @@ FINDINGS = [
     Finding("CUSTOM", Severity.WARNING, Scope.RECORD, None, None, None, None, ""),
 ]
 OBJECTS = {7: "https://gw.example/logistics-objects/waybill-160-62144154"}
+# Statements with every kind of line (with and without a waybill), subtotals of both kinds, both
+# kinds of billed party and a remittance date.
+AGENT_STATEMENT = StatementDoc(
+    number="DE-20261101M-23470068510",
+    country="DE",
+    period="20261101M",
+    currency="EUR",
+    issued_at="2026-11-22T00:36:10+00:00",
+    party_kind="agent",
+    party_code="23470068510",
+    company="kuehne",
+    lines=(
+        StatementLine("020", "", "ADJ", "DSP-17", Decimal("-15.00")),
+        StatementLine("160", "62144154", "AWB", "", Decimal("3462.90")),
+        StatementLine("160", "62144154", "CCA", "808640", Decimal("-12.50")),
+        StatementLine("160", "62144165", "DCM", "D-77", Decimal("100.00")),
+    ),
+    subtotals=(("020", Decimal("-15.00")), ("160", Decimal("3550.40"))),
+    total=Decimal("3535.40"),
+    remittance_date="2026-12-05",
+)
+AIRLINE_STATEMENT = StatementDoc(
+    number="DE-20261101M-160",
+    country="DE",
+    period="20261101M",
+    currency="EUR",
+    issued_at="2026-11-22T00:36:10+00:00",
+    party_kind="airline",
+    party_code="160",
+    company="lh",
+    lines=(StatementLine("160", "62144154", "AWB", "", Decimal("3462.90")),),
+    subtotals=(("23470068510", Decimal("3462.90")),),
+    total=Decimal("3462.90"),
+)
 MESSAGES = {
     "validation-report": encode_validation_report(
         INFO, FINDINGS, base_iri="https://gw.example", objects=OBJECTS
     ),
     "receipt": encode_receipt(INFO, base_iri="https://gw.example"),
+    "agent-statement": encode_statement(AGENT_STATEMENT, base_iri="https://gw.example"),
+    "airline-statement": encode_statement(AIRLINE_STATEMENT, base_iri="https://gw.example"),
 }
 
 
@@ -91,6 +133,8 @@ def message_graph(name: str) -> Graph:
     data = MESSAGES[name]
     if name == "receipt":
         decode_receipt(data)
+    elif name.endswith("-statement"):
+        decode_statement(data)
     else:
         decode_validation_report(data)
     return Graph().parse(data=data, format="xml")
@@ -126,7 +170,7 @@ def xsd_enumeration(name: str) -> set[str]:
     """The values of an enumerated simple type of rdf.xsd."""
     doc = etree.parse(str(SCHEMA_DIR / "rdf.xsd"))
     (simple,) = (t for t in doc.iter(f"{XS}simpleType") if t.get("name") == name)
-    return {e.get("value") for e in simple.iter(f"{XS}enumeration")}
+    return {str(e.get("value")) for e in simple.iter(f"{XS}enumeration")}
 
 
 def written_terms() -> tuple[set[str], set[str], set[str]]:
@@ -149,8 +193,8 @@ def xsd_declarations() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in sorted(SCHEMA_DIR.glob("*.xsd")):
         doc = etree.parse(str(path))
-        ns = doc.getroot().get("targetNamespace")
-        names = {ns + el.get("name") for el in doc.iter(f"{XS}element") if el.get("name")}
+        ns = str(doc.getroot().get("targetNamespace"))
+        names = {ns + str(el.get("name")) for el in doc.iter(f"{XS}element") if el.get("name")}
         found.setdefault(ns, set()).update(names)
     return found
 
@@ -181,6 +225,11 @@ def test_every_cargo_and_api_term_written_exists_in_one_record() -> None:
     api_used |= {"hasCode", "hasMessage", "hasProperty"}
     assert {API + p for p in api_used} <= written_properties
     assert {CARGO + p for p in ("documentName", "checksum", "documentIdentifier")} <= properties
+    # ... and the billing statements
+    statement = {CASS + c for c in ("BillingStatement", "StatementLine", "StatementSubtotal")}
+    assert statement | {CASS + "ChargeLine"} <= classes
+    assert {CARGO + c for c in ("Carrier", "Company", "CurrencyValue")} <= written_classes
+    assert {CARGO + "prefix", CARGO + "iataCargoAgentLocationIdentifier"} <= written_properties
 
 
 def test_every_property_at_fault_is_a_cargo_property() -> None:
@@ -214,6 +263,8 @@ def test_every_code_value_written_is_a_code_list_member() -> None:
         assert CL + value in codes
     assert {CL + "PrepaidCollectIndicator#P", CL + "PrepaidCollectIndicator#C"} <= codes
     assert {CL + "MeasurementUnitCode#KGM", CL + "MeasurementUnitCode#LBR"} <= codes
+    # a statement's totals (CASS invoice and net amount) and its lines (charge summary total)
+    assert {CL + "ChargeIdentifier#" + c for c in ("NI", "CN", "CT")} <= codes
 
 
 def test_every_cass_term_written_is_declared_in_cass_ttl() -> None:
@@ -222,6 +273,9 @@ def test_every_cass_term_written_is_declared_in_cass_ttl() -> None:
     written = {t for t in classes | properties | objects if t.startswith(CASS)}
     assert written and written - declared == set()
     assert {CASS + "ValidationReport", CASS + "outcome", CASS + "line"} <= written
+    statement_terms = {"hasLine", "hasSubtotal", "hasTotal", "forWaybill", "forAirline"}
+    statement_terms |= {"forAgent", "itemReference", "issuedAt", "remittanceDate"}
+    assert {CASS + t for t in statement_terms} <= written
 
 
 def test_xsd_declares_only_existing_terms_and_documented_cass_terms() -> None:

@@ -108,7 +108,13 @@ def run_close(config: Config, country: str, period: str, reference: datetime) ->
     rows = list(booked_rows(config.gateway.database, country, period))
     agents, airlines = _participants(config, country)
     return close_period(
-        rows, country=c, period=p, reference=reference, agents=agents, airlines=airlines
+        rows,
+        country=c,
+        period=p,
+        reference=reference,
+        agents=agents,
+        airlines=airlines,
+        base_iri=config.gateway.public_url,
     )
 
 

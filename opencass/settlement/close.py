@@ -50,21 +50,31 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from opencass.codecs.hot.writer import HotWriter
+from opencass.codecs.onerecord import (
+    DEFAULT_BASE_IRI,
+    StatementDoc,
+    StatementLine,
+    encode_statement,
+)
 from opencass.codecs.payload import from_payload
 from opencass.config.model import Country, Period
 from opencass.model import (
+    ZERO,
     AwbRecord,
     BillingHeader,
     Correction,
     CorrectionRecord,
     Dialect,
     minor_units,
+    quantize,
 )
 from opencass.settlement.netting import (
     AgentStatement,
     AirlineSettlement,
     ConservationError,
     Item,
+    ItemAmount,
+    LineTotal,
     PeriodSettlement,
     check_conservation,
     settle,
@@ -276,6 +286,43 @@ def airline_settlement_csv(settlement: AirlineSettlement | None, currency: str) 
     return _csv(rows)
 
 
+def statement_xml(
+    *,
+    party_kind: str,
+    code: str,
+    company: str,
+    items: Iterable[ItemAmount],
+    subtotals: Iterable[LineTotal],
+    total: Decimal,
+    country: Country,
+    period: Period,
+    reference: datetime,
+    base_iri: str,
+) -> bytes:
+    """The ONE Record billing statement (``cass:BillingStatement``) of one agent or airline."""
+    doc = StatementDoc(
+        number=f"{country.code}-{period.code}-{code}",
+        country=country.code,
+        period=period.code,
+        currency=country.currency,
+        issued_at=reference.isoformat(),
+        party_kind=party_kind,
+        party_code=code,
+        company=company,
+        lines=tuple(
+            StatementLine(it.airline_prefix, it.awb_serial, str(it.kind), it.reference, it.amount)
+            for it in items
+        ),
+        subtotals=tuple(
+            (line.airline_prefix if party_kind == "agent" else line.agent_code, line.amount)
+            for line in subtotals
+        ),
+        total=total,
+        remittance_date=period.remittance_day.isoformat(),
+    )
+    return encode_statement(doc, base_iri=base_iri)
+
+
 def close_period(
     rows: Iterable[BookedRow],
     *,
@@ -284,6 +331,7 @@ def close_period(
     reference: datetime,
     agents: Mapping[str, Iterable[str]],
     airlines: Mapping[str, Iterable[str]],
+    base_iri: str = DEFAULT_BASE_IRI,
 ) -> CloseResult:
     """Net the period's booked rows and build every document (nothing is written here).
 
@@ -309,8 +357,16 @@ def close_period(
             mine = [b for b in written if b.record.agent_code == code]
             hot = handoff_file(mine, country, period, reference, agent_code=code)
             csv_ = agent_statement_csv(statements.get(code), cur)
+            st = statements.get(code)
+            xml = statement_xml(
+                party_kind="agent", code=code, company=company,
+                items=st.items if st else (), subtotals=st.lines if st else (),
+                total=st.total if st else quantize(ZERO, cur), country=country, period=period,
+                reference=reference, base_iri=base_iri,
+            )  # fmt: skip
             docs.append(Document(company, f"{stamp}_handoff_{period.code}_{code}.hot", hot))
             docs.append(Document(company, f"{stamp}_statement_{period.code}_{code}.csv", csv_))
+            docs.append(Document(company, f"{stamp}_statement_{period.code}_{code}.xml", xml))
     prefixes: set[str] = set()
     for company, codes in airlines.items():
         for prefix in sorted(set(codes)):
@@ -318,8 +374,17 @@ def close_period(
             mine = [b for b in written if b.record.airline_prefix == prefix]
             hot = handoff_file(mine, country, period, reference, airline_prefix=prefix)
             csv_ = airline_settlement_csv(settlements.get(prefix), cur)
+            se = settlements.get(prefix)
+            xml = statement_xml(
+                party_kind="airline", code=prefix, company=company,
+                items=[it for it in settlement.items if it.airline_prefix == prefix],
+                subtotals=se.lines if se else (),
+                total=se.total if se else quantize(ZERO, cur), country=country, period=period,
+                reference=reference, base_iri=base_iri,
+            )  # fmt: skip
             docs.append(Document(company, f"{stamp}_handoff_{period.code}_{prefix}.hot", hot))
             docs.append(Document(company, f"{stamp}_settlement_{period.code}_{prefix}.csv", csv_))
+            docs.append(Document(company, f"{stamp}_statement_{period.code}_{prefix}.xml", xml))
     docs.sort(key=lambda d: (d.company, d.name))
     return CloseResult(
         settlement=settlement,

@@ -16,6 +16,13 @@ from opencass.codecs.onerecord.messages import (
     submission_iri,
 )
 from opencass.codecs.onerecord.safe import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, load_schema
+from opencass.codecs.onerecord.statement import (
+    StatementDoc,
+    StatementLine,
+    decode_statement,
+    encode_statement,
+    statement_iri,
+)
 from opencass.codecs.onerecord.submission import (
     DEFAULT_BASE_IRI,
     decode_submission,
@@ -30,16 +37,21 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "FIELD_PROPERTIES",
     "OUTCOMES",
+    "StatementDoc",
+    "StatementLine",
     "SubmissionInfo",
     "XmlRejectedError",
     "decode_receipt",
+    "decode_statement",
     "decode_submission",
     "decode_validation_report",
     "encode_receipt",
+    "encode_statement",
     "encode_submission",
     "encode_validation_report",
     "load_schema",
     "load_terms",
+    "statement_iri",
     "submission_iri",
     "to_graph",
     "to_jsonld",
