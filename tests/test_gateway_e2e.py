@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncssh
@@ -221,3 +222,13 @@ async def test_a_file_that_keeps_failing_is_answered_not_left_waiting(tmp_path: 
         gateway.stop.set()
         await task
         await gateway.shutdown()
+
+
+async def test_calendar_closes_start_from_the_first_start(gw: Running) -> None:
+    store, closes = gw.gateway.store, gw.gateway.closes
+    assert store is not None and closes is not None
+    assert await store.closes() == []  # periods already due before the first start: operator's
+    config = gw.gateway.current_config()
+    future = [p for p in config.calendars["DE"] if p.billing_available > datetime.now(UTC)]
+    jobs = closes.jobs()
+    assert jobs and len(jobs) == len(future)  # every later period is scheduled for its close

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from opencass.config.model import Config
 from opencass.gateway import systemd
 from opencass.gateway.answers import load_signing_key, public_key_pem
 from opencass.gateway.intake import Intake
+from opencass.gateway.scheduler import CloseScheduler
 from opencass.gateway.watcher import rescan_every, watch_inboxes
 from opencass.store import SqliteStore, open_store
 
@@ -79,6 +81,7 @@ class Gateway:
         self.intake: Intake | None = None
         self.pool: ProcessPoolExecutor | None = None
         self.sftp: Any = None
+        self.closes: CloseScheduler | None = None
         self.stop = asyncio.Event()
         self.reload_requested = asyncio.Event()
         self.ready = asyncio.Event()
@@ -126,6 +129,12 @@ class Gateway:
             self._spawn(self.intake.process(row))
         for path in await asyncio.to_thread(self.intake.scan_inboxes):
             self.intake.arrived(path)
+        # Periods are closed on the calendar from this gateway's first start on; periods that
+        # were already due before it are the operator's to close (`opencass period close`).
+        first = await self.store.first_event_at("gateway_started")
+        since = datetime.fromisoformat(first) if first else datetime.now(UTC)
+        self.closes = CloseScheduler(config, self.store, since=since)
+        await self.closes.start()
         self.sftp = await start_sftp_server(
             self.current_config,
             _Events(self),
@@ -183,6 +192,8 @@ class Gateway:
             log.error("config_reload_failed", problems=[str(p) for p in e.problems])
             return False
         old, self.config = self.config, new
+        if self.closes is not None:
+            await self.closes.reschedule(new)
         changes = diff_configs(old, new) if old else []
         from opencass.gateway.sftp import mailbox_dirs
 
@@ -203,6 +214,8 @@ class Gateway:
         if self.intake is not None:
             finished = await self.intake.drain(grace)
             log.info("intake_drained", complete=finished)
+        if self.closes is not None:
+            await self.closes.shutdown(grace)
         for task in list(self.background):
             task.cancel()
         if self.sftp is not None:

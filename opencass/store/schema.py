@@ -112,6 +112,21 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE closes (
+            country      TEXT NOT NULL,
+            period       TEXT NOT NULL,
+            kind         TEXT NOT NULL,
+            reference    TEXT NOT NULL,
+            started_at   TEXT,
+            completed_at TEXT,
+            documents    INTEGER,
+            PRIMARY KEY (country, period, kind)
+        );
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

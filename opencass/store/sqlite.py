@@ -41,7 +41,8 @@ def migrate_sync(conn: sqlite3.Connection) -> int:
     for version, sql in MIGRATIONS:
         if version > current:
             conn.executescript(
-                f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO schema_version VALUES ({version});\nCOMMIT;"
+                f"BEGIN IMMEDIATE;\n{sql}\nDELETE FROM schema_version;\n"
+                f"INSERT INTO schema_version VALUES ({version});\nCOMMIT;"
             )
     return LATEST
 
@@ -226,6 +227,44 @@ class SqliteStore:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    # -- period closes -------------------------------------------------------------------------
+
+    async def claim_close(self, country: str, period: str, kind: str, reference: str) -> bool:
+        """Claim a close: True if this call recorded it as started, or if an earlier attempt
+        started it but never completed (it is then restarted with ``reference``); False once the
+        close is completed."""
+        now = utc_now()
+        async with self._transaction():
+            cur = await self._db.execute(
+                "INSERT OR IGNORE INTO closes (country, period, kind, reference, started_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (country, period, kind, reference, now),
+            )
+            if cur.rowcount == 1:
+                return True
+            cur = await self._db.execute(
+                "UPDATE closes SET reference = ?, started_at = ?"
+                " WHERE country = ? AND period = ? AND kind = ? AND completed_at IS NULL",
+                (reference, now, country, period, kind),
+            )
+            return cur.rowcount == 1
+
+    async def complete_close(self, country: str, period: str, kind: str, documents: int) -> None:
+        """Mark a claimed close completed, with the number of documents it wrote."""
+        async with self._transaction():
+            cur = await self._db.execute(
+                "UPDATE closes SET completed_at = ?, documents = ?"
+                " WHERE country = ? AND period = ? AND kind = ? AND completed_at IS NULL",
+                (utc_now(), documents, country, period, kind),
+            )
+            if cur.rowcount != 1:
+                raise StaleState(f"close {country} {period} {kind} is not claimed and open")
+
+    async def closes(self) -> list[dict[str, Any]]:
+        """Every recorded close (started or completed), by country, period and kind."""
+        async with self._query("SELECT * FROM closes ORDER BY country, period, kind") as cur:
+            return [dict(r) for r in await cur.fetchall()]
+
     # -- audit ---------------------------------------------------------------------------------
 
     async def audit(
@@ -264,6 +303,13 @@ class SqliteStore:
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+
+    async def first_event_at(self, event: str) -> str | None:
+        """When ``event`` was first audited (ISO 8601), or None."""
+        await self._flush_audit()
+        async with self._query("SELECT MIN(at) FROM audit WHERE event = ?", (event,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row and row[0] else None
 
     async def audit_events(self, event: str | None = None) -> list[dict[str, Any]]:
         """Audit events (optionally of one kind), oldest first."""
