@@ -357,11 +357,11 @@ class Intake:
             period=row.period,
             duplicate_of=row.duplicate_of,
         )
-        report = onerecord.encode_validation_report(info, findings, base_iri=base)
-        receipt = onerecord.encode_receipt(info, base_iri=base)
-        signature = sign(self.key, receipt)  # type: ignore[arg-type]
 
-        def write() -> None:
+        def write() -> None:  # encoding up to 10,000 findings and fsyncs: not on the loop
+            report = onerecord.encode_validation_report(info, findings, base_iri=base)
+            receipt = onerecord.encode_receipt(info, base_iri=base)
+            signature = sign(self.key, receipt)  # type: ignore[arg-type]
             outbox.mkdir(parents=True, exist_ok=True)
             text = report_text(row, findings).encode()
             for name, data in (
@@ -404,18 +404,27 @@ class Intake:
 
     async def _record_orphans(self) -> None:
         """Record spooled files the store does not know (a crash or an error after the claim)."""
-        spool = self.settings.spool_dir
         known = {Path(r.spool_path) for r in await self.store.files_in_states(states.UNFINISHED)}
-        for company_dir in sorted(p for p in spool.glob("*") if p.is_dir()):
-            for kind in ("live", "sandbox"):
-                for spooled in sorted((company_dir / kind).glob("F*__*")):
-                    file_id = spooled.name.partition("__")[0]
-                    if spooled in known or spooled in self._spooling:
-                        continue
-                    if await self.store.get_file(file_id) is not None:
-                        continue
-                    log.info("spool_orphan_recorded", file_id=file_id, company=company_dir.name)
-                    await self._record(spooled, company_dir.name, kind == "sandbox", "", self.now())
+        for spooled in await asyncio.to_thread(self._spooled_files):
+            company, kind = spooled.parent.parent.name, spooled.parent.name
+            file_id = spooled.name.partition("__")[0]
+            if spooled in known or spooled in self._spooling:
+                continue
+            if await self.store.get_file(file_id) is not None:
+                continue
+            log.info("spool_orphan_recorded", file_id=file_id, company=company)
+            await self._record(spooled, company, kind == "sandbox", "", self.now())
+
+    def _spooled_files(self) -> list[Path]:
+        """Every file in the spool, ``<company>/<live|sandbox>/<id>__<name>`` (blocking)."""
+        spool = self.settings.spool_dir
+        return sorted(
+            spooled
+            for company_dir in spool.glob("*")
+            if company_dir.is_dir()
+            for kind in ("live", "sandbox")
+            for spooled in (company_dir / kind).glob("F*__*")
+        )
 
     def scan_inboxes(self) -> list[Path]:
         """Every claimable file in every inbox (blocking: run in a thread)."""

@@ -47,6 +47,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from opencass.codecs.hot.writer import HotWriter
@@ -350,41 +351,44 @@ def close_period(
     statements = {s.agent_code: s for s in settlement.agents}
     settlements = {s.airline_prefix: s for s in settlement.airlines}
     docs: list[Document] = []
+
+    def party(kind: str, company: str, code: str, hot: bytes, csv_: bytes, xml_args: Any) -> None:
+        summary = "statement" if kind == "agent" else "settlement"
+        xml = statement_xml(
+            party_kind=kind, code=code, company=company, country=country, period=period,
+            reference=reference, base_iri=base_iri, **xml_args,
+        )  # fmt: skip
+        docs.append(Document(company, f"{stamp}_handoff_{period.code}_{code}.hot", hot))
+        docs.append(Document(company, f"{stamp}_{summary}_{period.code}_{code}.csv", csv_))
+        docs.append(Document(company, f"{stamp}_statement_{period.code}_{code}.xml", xml))
+
+    zero = quantize(ZERO, cur)
     agent_codes: set[str] = set()
     for company, codes in agents.items():
         for code in sorted(set(codes)):
             agent_codes.add(code)
-            mine = [b for b in written if b.record.agent_code == code]
-            hot = handoff_file(mine, country, period, reference, agent_code=code)
-            csv_ = agent_statement_csv(statements.get(code), cur)
             st = statements.get(code)
-            xml = statement_xml(
-                party_kind="agent", code=code, company=company,
-                items=st.items if st else (), subtotals=st.lines if st else (),
-                total=st.total if st else quantize(ZERO, cur), country=country, period=period,
-                reference=reference, base_iri=base_iri,
+            mine = [b for b in written if b.record.agent_code == code]
+            party(
+                "agent", company, code,
+                handoff_file(mine, country, period, reference, agent_code=code),
+                agent_statement_csv(st, cur),
+                {"items": st.items if st else (), "subtotals": st.lines if st else (),
+                 "total": st.total if st else zero},
             )  # fmt: skip
-            docs.append(Document(company, f"{stamp}_handoff_{period.code}_{code}.hot", hot))
-            docs.append(Document(company, f"{stamp}_statement_{period.code}_{code}.csv", csv_))
-            docs.append(Document(company, f"{stamp}_statement_{period.code}_{code}.xml", xml))
     prefixes: set[str] = set()
     for company, codes in airlines.items():
         for prefix in sorted(set(codes)):
             prefixes.add(prefix)
-            mine = [b for b in written if b.record.airline_prefix == prefix]
-            hot = handoff_file(mine, country, period, reference, airline_prefix=prefix)
-            csv_ = airline_settlement_csv(settlements.get(prefix), cur)
             se = settlements.get(prefix)
-            xml = statement_xml(
-                party_kind="airline", code=prefix, company=company,
-                items=[it for it in settlement.items if it.airline_prefix == prefix],
-                subtotals=se.lines if se else (),
-                total=se.total if se else quantize(ZERO, cur), country=country, period=period,
-                reference=reference, base_iri=base_iri,
+            mine = [b for b in written if b.record.airline_prefix == prefix]
+            party(
+                "airline", company, prefix,
+                handoff_file(mine, country, period, reference, airline_prefix=prefix),
+                airline_settlement_csv(se, cur),
+                {"items": [it for it in settlement.items if it.airline_prefix == prefix],
+                 "subtotals": se.lines if se else (), "total": se.total if se else zero},
             )  # fmt: skip
-            docs.append(Document(company, f"{stamp}_handoff_{period.code}_{prefix}.hot", hot))
-            docs.append(Document(company, f"{stamp}_settlement_{period.code}_{prefix}.csv", csv_))
-            docs.append(Document(company, f"{stamp}_statement_{period.code}_{prefix}.xml", xml))
     docs.sort(key=lambda d: (d.company, d.name))
     return CloseResult(
         settlement=settlement,
