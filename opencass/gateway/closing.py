@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from opencass.config.model import CompanyKind, Config, Country, Period
+from opencass.events import Event, EventType
 from opencass.gateway.answers import write_atomic
 from opencass.gateway.mailbox import OUTBOX, fsync_dir
 from opencass.settlement.close import BookedRow, CloseResult, close_period
@@ -27,8 +28,10 @@ __all__ = [
     "CloseError",
     "PeriodCounts",
     "booked_rows",
+    "close_events",
     "find_period",
     "period_counts",
+    "record_close_events",
     "run_close",
     "write_documents",
 ]
@@ -132,3 +135,71 @@ def write_documents(config: Config, result: CloseResult) -> list[Path]:
     for d in sorted(dirs):
         fsync_dir(d)
     return written
+
+
+def _document_kind(name: str) -> tuple[str, str]:
+    """(kind, party code) from a close document's name ``<stamp>_<kind>_<period>_<code>.<ext>``."""
+    parts = name.rsplit(".", 1)[0].split("_")
+    return (parts[1], parts[3]) if len(parts) >= 4 else ("document", "")
+
+
+def close_events(
+    config: Config, result: CloseResult, country: str, period: str, stage: str, reference: datetime
+) -> list[Event]:
+    """The business events of a close: one per document written, then the period closed."""
+    events: list[Event] = []
+    for doc in result.documents:
+        kind, code = _document_kind(doc.name)
+        company = config.companies.get(doc.company)
+        agent = company is not None and company.kind is CompanyKind.AGENT
+        ext = doc.name.rsplit(".", 1)[-1]
+        events.append(
+            Event(
+                type=EventType.DOCUMENT_AVAILABLE,
+                key=f"document:{doc.company}:{doc.name}",
+                summary=f"{stage} {kind} ({ext}) for {code}, {country} period {period}",
+                company=doc.company,
+                country=country,
+                period=period,
+                agent_code=code if agent else None,
+                airline_prefix=None if agent else code,
+                object_kind=kind,
+                object_ref=doc.name,
+                document=doc.name,
+                data={"stage": stage, "format": ext},
+            )
+        )
+    s = result.settlement.summary
+    events.append(
+        Event(
+            type=EventType.PERIOD_CLOSED,
+            key=f"period.closed:{country}:{period}:{stage}",
+            summary=f"{country} period {period}: {stage} close, {s.awbs} AWBs, "
+            f"{s.agents} agents, {s.airlines} airlines, {s.agents_total} {s.currency}",
+            country=country,
+            period=period,
+            object_kind="period",
+            object_ref=f"{country}:{period}",
+            data={
+                "stage": stage,
+                "reference": reference.isoformat(),
+                "documents": len(result.documents),
+                "total": str(s.agents_total),
+                "currency": s.currency,
+            },
+        )
+    )
+    return events
+
+
+def record_close_events(config: Config, events: list[Event]) -> int:
+    """Record events from a synchronous caller (the ``period close`` command)."""
+    from opencass.store.events import record_events
+    from opencass.store.sqlite import connect_sync
+
+    conn = connect_sync(config.gateway.database)
+    try:
+        with conn:
+            return record_events(conn, events)
+    finally:
+        conn.close()

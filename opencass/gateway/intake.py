@@ -29,19 +29,56 @@ from typing import Any
 
 import structlog
 
+from opencass.codecs import detect_format
 from opencass.codecs.findings import Finding, finding
 from opencass.config.model import Config
+from opencass.events import Event, EventType
 from opencass.gateway import states
 from opencass.gateway.answers import AnswerNames, report_text, sign, write_atomic
 from opencass.gateway.assess import AssessJob, assess, assess_merge, assess_slice, plan_slices
 from opencass.gateway.context import submission_context
 from opencass.gateway.mailbox import fsync_dir, is_ignored_name
+from opencass.gateway.messages import assess_message, message_kind
 from opencass.store import FileRow, NewFile, StaleState, Store
 
 log = structlog.get_logger("opencass.intake")
 
 MAX_ATTEMPTS = 3
 ignored = is_ignored_name  # dot-files and partial uploads are never claimed
+
+
+_FILE_EVENTS = {
+    "accepted": EventType.FILE_ACCEPTED,
+    "partially_accepted": EventType.FILE_PARTIALLY_ACCEPTED,
+    "duplicate": EventType.FILE_DUPLICATE,
+}
+
+
+def file_event(row: FileRow, report: str) -> Event:
+    """The business event of an answered file (its report is in the submitter's outbox)."""
+    kind = _FILE_EVENTS.get(row.outcome or "", EventType.FILE_REJECTED)
+    where = "sandbox " if row.sandbox else ""
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(row.counts.items()))
+    return Event(
+        type=kind,
+        key=f"{kind}:{row.id}",
+        summary=f"{where}file {row.name} ({row.id}): {row.outcome or 'rejected'}"
+        + (f"; {counts}" if counts else ""),
+        company=row.company,
+        country=row.country,
+        period=row.period,
+        object_kind="file",
+        object_ref=row.id,
+        document=report,
+        data={"sandbox": row.sandbox, "counts": dict(row.counts), "name": row.name},
+    )
+
+
+def _message_kind(path: Path) -> str | None:
+    """The message kind of a spooled XML message, or None for anything else (blocking)."""
+    with path.open("rb") as f:
+        head = f.read(65536)
+    return message_kind(head) if detect_format(head[:4096]) == "xml" else None
 
 
 def new_file_id(now: datetime) -> str:
@@ -287,6 +324,10 @@ class Intake:
 
     async def _assess(self, row: FileRow) -> None:
         config = self.get_config()
+        kind = await asyncio.to_thread(_message_kind, Path(row.spool_path))
+        if kind is not None:
+            await self._assess_message(row, config)
+            return
         company = config.companies.get(row.company)
         job = AssessJob(
             database=str(config.gateway.database),
@@ -319,6 +360,31 @@ class Intake:
             company=row.company,
             file_id=row.id,
             outcome=summary.outcome,
+            counts=summary.counts,
+        )
+
+    async def _assess_message(self, row: FileRow, config: Config) -> None:
+        loop = asyncio.get_running_loop()
+        summary = await loop.run_in_executor(
+            self.pool,
+            assess_message,
+            str(config.gateway.database),
+            row.id,
+            row.spool_path,
+            row.company,
+            row.user,
+            row.sandbox,
+            self.now(),
+            config,
+        )
+        if not summary.moved:
+            raise StaleState(f"{row.id} was assessed by another worker")
+        await self.store.audit(
+            "file_assessed",
+            company=row.company,
+            file_id=row.id,
+            outcome=summary.outcome,
+            message=summary.kind,
             counts=summary.counts,
         )
 
@@ -374,6 +440,7 @@ class Intake:
             fsync_dir(outbox)
 
         await asyncio.to_thread(write)
+        await self.store.record_events([file_event(row, names.report_xml)])
         await self.store.audit(
             "file_answered",
             company=row.company,

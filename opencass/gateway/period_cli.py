@@ -18,8 +18,10 @@ from opencass.config.model import Config, Period
 from opencass.config.reader import ConfigError
 from opencass.gateway.closing import (
     CloseError,
+    close_events,
     find_period,
     period_counts,
+    record_close_events,
     run_close,
     write_documents,
 )
@@ -163,6 +165,10 @@ def cmd_period(
             return EXIT_OK
         for path in write_documents(config, result):
             stdout.write(f"  wrote {path}\n")
+        if config.gateway.database.exists():
+            record_close_events(
+                config, close_events(config, result, country, period.code, "final", reference)
+            )
         return EXIT_OK
     except (CloseError, ConfigError) as e:
         print(f"opencass: {e}", file=sys.stderr)

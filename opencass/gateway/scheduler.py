@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,16 +32,69 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from opencass.config.model import Config
-from opencass.gateway.closing import find_period, run_close, write_documents
+from opencass.config.model import Config, Period
+from opencass.gateway.closing import close_events, find_period, run_close, write_documents
 from opencass.settlement.close import CloseResult
 from opencass.store import SqliteStore
 
-__all__ = ["FINAL", "CloseScheduler", "job_id"]
+__all__ = [
+    "FINAL",
+    "JOB_MODULES",
+    "MILESTONE_JOBS",
+    "CloseScheduler",
+    "JobContext",
+    "MilestoneJob",
+    "job_id",
+    "milestone_job",
+]
 
 log = structlog.get_logger("opencass.gateway.scheduler")
 
 FINAL = "final"
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a milestone job gets: the configuration in force, the store, which period, and the
+    milestone's time (its reference: outputs named and dated from it are the same on a re-run)."""
+
+    config: Config
+    store: SqliteStore
+    country: str
+    period: Period
+    reference: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneJob:
+    """A job run once per (country, period) at a time derived from the period's milestones.
+
+    ``run`` returns how many documents it wrote; it must be safe to run again after a crash
+    midway (it is re-run until it completes once)."""
+
+    kind: str
+    due: Callable[[Period], datetime]
+    run: Callable[[JobContext], Awaitable[int]]
+
+
+#: Jobs besides the final close, registered by the modules in ``JOB_MODULES``.
+MILESTONE_JOBS: dict[str, MilestoneJob] = {}
+JOB_MODULES: tuple[str, ...] = ()
+
+
+def milestone_job(job: MilestoneJob) -> MilestoneJob:
+    """Register a milestone job (call at import of a module listed in ``JOB_MODULES``)."""
+    if job.kind == FINAL or job.kind in MILESTONE_JOBS:
+        raise ValueError(f"two milestone jobs of kind {job.kind!r}")
+    MILESTONE_JOBS[job.kind] = job
+    return job
+
+
+def _jobs() -> dict[str, MilestoneJob]:
+    for name in JOB_MODULES:
+        importlib.import_module(name)
+    return MILESTONE_JOBS
+
 
 RunClose = Callable[[Config, str, str, datetime], CloseResult]
 WriteDocuments = Callable[[Config, CloseResult], list[Path]]
@@ -129,27 +184,39 @@ class CloseScheduler:
         }
         now = self.now()
         due: list[Key] = []
+        extra = _jobs()
         for country, periods in sorted(self.config.calendars.items()):
             for period in periods:
-                key = (country, period.code, FINAL)
-                if key in completed:
-                    continue
                 if self.since is not None and period.billing_available < self.since:
                     continue
-                if period.billing_available <= now:
-                    due.append(key)
-                else:
-                    self.scheduler.add_job(
-                        self._launch,
-                        DateTrigger(run_date=period.billing_available),
-                        args=(key,),
-                        id=job_id(*key),
-                        replace_existing=True,
-                    )
+                whens = [(FINAL, period.billing_available)]
+                whens += [(kind, job.due(period)) for kind, job in sorted(extra.items())]
+                for kind, when in whens:
+                    key = (country, period.code, kind)
+                    if key in completed:
+                        continue
+                    if when <= now:
+                        due.append(key)
+                    else:
+                        self.scheduler.add_job(
+                            self._launch,
+                            DateTrigger(run_date=when),
+                            args=(key,),
+                            id=job_id(*key),
+                            replace_existing=True,
+                        )
+        due.sort(key=lambda k: self._due_at(k))
         for key in due:
             self._start(key)
         if due:
             log.info("period_closes_due", closes=[job_id(*k) for k in due])
+
+    def _due_at(self, key: Key) -> datetime:
+        country, code, kind = key
+        _, period = find_period(self.config, country, code)
+        if kind == FINAL:
+            return period.billing_available
+        return MILESTONE_JOBS[kind].due(period)
 
     async def _launch(self, key: Key) -> None:
         """The APScheduler job (a coroutine, so it runs on the loop, not in a thread)."""
@@ -169,12 +236,20 @@ class CloseScheduler:
         try:
             config = self.config
             _, period = find_period(config, country, code)
-            reference = period.billing_available
+            reference = self._due_at(key)
             if not await self.store.claim_close(country, code, kind, reference.isoformat()):
                 return  # completed meanwhile
-            result = await asyncio.to_thread(self.run, config, country, code, reference)
-            written = await asyncio.to_thread(self.write, config, result)
-            await self.store.complete_close(country, code, kind, len(written))
+            if kind == FINAL:
+                result = await asyncio.to_thread(self.run, config, country, code, reference)
+                written = await asyncio.to_thread(self.write, config, result)
+                count = len(written)
+                if isinstance(result, CloseResult):  # tests inject stand-ins
+                    events = close_events(config, result, country, code, FINAL, reference)
+                    await self.store.record_events(events)
+            else:
+                job = MILESTONE_JOBS[kind]
+                count = await job.run(JobContext(config, self.store, country, period, reference))
+            await self.store.complete_close(country, code, kind, count)
         except asyncio.CancelledError:
             log.warning("period_close_interrupted", country=country, period=code, kind=kind)
             raise
@@ -188,11 +263,9 @@ class CloseScheduler:
             period=code,
             kind=kind,
             reference=reference.isoformat(),
-            documents=len(written),
+            documents=count,
         )
-        await self._audit(
-            "period_closed", key, reference=reference.isoformat(), documents=len(written)
-        )
+        await self._audit("period_closed", key, reference=reference.isoformat(), documents=count)
 
     async def _audit(self, event: str, key: Key, **data: Any) -> None:
         country, code, kind = key

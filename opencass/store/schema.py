@@ -127,6 +127,35 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        3,
+        """
+        CREATE TABLE events (
+            id             INTEGER PRIMARY KEY,
+            key            TEXT NOT NULL UNIQUE,
+            at             TEXT NOT NULL,
+            type           TEXT NOT NULL,
+            company        TEXT,
+            country        TEXT,
+            period         TEXT,
+            airline_prefix TEXT,
+            agent_code     TEXT,
+            object_kind    TEXT,
+            object_ref     TEXT,
+            document       TEXT,
+            summary        TEXT NOT NULL,
+            data           TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_by_company ON events(company, id);
+        """,
+    ),
+    # Reserved, one per piece of work in progress; each becomes its real schema when it lands.
+    (4, "-- booking rules and withdrawals"),
+    (5, "-- disputes"),
+    (6, "-- remittance"),
+    (7, "-- outbox: subscriptions, deliveries, downloads"),
+    (8, "-- reports and invoices"),
+    (9, "-- calendar publication"),
 )
 
 LATEST = MIGRATIONS[-1][0]

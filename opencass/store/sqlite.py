@@ -13,6 +13,8 @@ from typing import Any
 import aiosqlite
 
 from opencass.codecs.findings import Finding, Scope, Severity
+from opencass.events import Event
+from opencass.store.events import INSERT_EVENT_ROW, event_rows
 from opencass.store.rows import FileRow, NewFile, StaleState, utc_now
 from opencass.store.schema import LATEST, MIGRATIONS
 
@@ -264,6 +266,18 @@ class SqliteStore:
         """Every recorded close (started or completed), by country, period and kind."""
         async with self._query("SELECT * FROM closes ORDER BY country, period, kind") as cur:
             return [dict(r) for r in await cur.fetchall()]
+
+    # -- business events -----------------------------------------------------------------------
+
+    async def record_events(self, events: Iterable[Event]) -> int:
+        """Record business events (a key already recorded is skipped); how many were new."""
+        rows = event_rows(events)
+        if not rows:
+            return 0
+        async with self._transaction():
+            before = self._db.total_changes
+            await self._db.executemany(INSERT_EVENT_ROW, rows)
+            return self._db.total_changes - before
 
     # -- audit ---------------------------------------------------------------------------------
 
