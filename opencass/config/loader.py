@@ -43,6 +43,7 @@ from opencass.config.model import (
     Role,
     User,
 )
+from opencass.config.policies import DisputePolicy, RemittancePolicy
 from opencass.config.reader import ConfigError, Problem, Table
 from opencass.model import agent_check_digit, is_currency
 
@@ -417,6 +418,8 @@ def _check_numbers(t: Table, settings: Any, prefix: str) -> None:
         elif f.name == "listen_port":
             if not 0 <= value <= 65535:
                 t.add(key, f"{value} is not a TCP port (0 to 65535)")
+        elif isinstance(value, bool):
+            continue
         elif isinstance(value, int | float) and not (math.isfinite(value) and value > 0):
             t.add(key, f"must be a positive number, found {value}")
 
@@ -441,7 +444,12 @@ def _country(t: Table, code: str) -> Country:
     if reason := _language_problem(language):
         t.problem("language", reason)
     office = t.opt("office", str, "")
-    return Country(code, name or "", currency or "", timezone or "", language, office)
+    policies = {}
+    for key, cls in (("disputes", DisputePolicy), ("remittance", RemittancePolicy)):
+        sub = t.table(key)
+        policies[key] = _read_settings(sub, cast(Any, cls))
+        _check_numbers(sub, policies[key], sub.key("")[:-1])
+    return Country(code, name or "", currency or "", timezone or "", language, office, **policies)
 
 
 def _languages(t: Table) -> tuple[str, ...]:

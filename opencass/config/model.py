@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from opencass.config.policies import DisputePolicy, RemittancePolicy
+
 
 class Role(enum.StrEnum):
     """What a user may do in its company's mailbox (ARCHITECTURE.md "Mailboxes")."""
@@ -100,6 +102,8 @@ class Country:
     timezone: str  # IANA, e.g. Europe/Berlin
     language: str = "en"  # default language of documents
     office: str = ""  # CASS office code written in hand-off trailers
+    disputes: DisputePolicy = field(default_factory=DisputePolicy)
+    remittance: RemittancePolicy = field(default_factory=RemittancePolicy)
 
 
 @dataclass(frozen=True, slots=True)

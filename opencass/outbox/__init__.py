@@ -1,0 +1,1 @@
+"""What the gateway sends participants: renderers, subscriptions, notifications and delivery."""
