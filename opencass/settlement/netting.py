@@ -94,6 +94,7 @@ __all__ = [
     "correction_due",
     "item_amount",
     "settle",
+    "settle_amounts",
 ]
 
 # Exact for any amount a 12-digit field can hold times an 11-character rate, and for sums of
@@ -537,6 +538,17 @@ def settle(
             awbs += 1
             non_revenue += not item.charges_due
         amounts.append(item_amount(item, period_currency, terms, correction_terms))
+    return settle_amounts(amounts, period_currency, awbs=awbs, non_revenue_awbs=non_revenue)
+
+
+def settle_amounts(
+    amounts: Iterable[ItemAmount], period_currency: str, *, awbs: int, non_revenue_awbs: int
+) -> PeriodSettlement:
+    """``settle`` from items already netted one by one (``item_amount``): a caller streaming a
+    large ledger keeps the small amounts, not the records.  ``awbs`` and ``non_revenue_awbs``
+    count the AWB records among them, for the summary."""
+    minor_units(period_currency)
+    non_revenue = non_revenue_awbs
     ordered = tuple(sorted(amounts))
     lines = _lines(ordered, period_currency)
     agents = _agents(lines, ordered, period_currency)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from opencass.codecs.checks import hash_total
-from opencass.codecs.hot.layouts import DIALECTS, Layout
+from opencass.codecs.hot.layouts import DIALECTS, Kind, Layout
 from opencass.codecs.hot.records import EncodeError, encode_record
 from opencass.model import (
     AwbRecord,
@@ -60,6 +60,30 @@ def build_trailer(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """What ``HotWriter.copy_line`` needs of a layout (found once per layout)."""
+
+    reserved: tuple[tuple[int, int], ...]
+    serial: tuple[int, int]
+    late: int  # column of the late indicator, 0 if none
+
+
+_COPY: dict[int, _Copy] = {}  # by id() of a layout: layouts are module constants
+
+
+def _copy_info(layout: Layout) -> _Copy:
+    found = _COPY.get(id(layout))
+    if found is None:
+        serial = next(f for f in layout.fields if f.name == "awb_serial")
+        found = _COPY[id(layout)] = _Copy(
+            tuple((f.start, f.end) for f in layout.fields if f.kind is Kind.RES),
+            (serial.start, serial.end),
+            next((f.start for f in layout.fields if f.name == "late_indicator"), 0),
+        )
+    return found
+
+
 class HotWriter:
     """Encode one file record by record (for files too large to hold as a model)."""
 
@@ -96,6 +120,28 @@ class HotWriter:
         if isinstance(record, AwbRecord | CorrectionRecord):
             self._mu = minor_units(record.currency)
         return encode_record(layout, record, self._mu, keep_reserved=self.keep) + self.end
+
+    def copy_line(self, text: str, *, late: bool = False) -> str:
+        """A detail line already in this writer's dialect, written as ``line`` would write its
+        decoded record: reserved positions blanked unless kept, the late indicator set when
+        ``late`` (AWB records), counted for the trailer.  Costs a few slices, not an encoding.
+        """
+        rid = text[:3]
+        layout: Layout | None = self.layouts.details.get(rid)
+        if layout is None:
+            raise EncodeError(f"{rid} has no layout in the {self.dialect} dialect")
+        info = _copy_info(layout)
+        self.counts[rid] += 1
+        self.serials += int(text[info.serial[0] - 1 : info.serial[1]])
+        line = text.ljust(250)
+        if not self.keep:
+            for start, end in info.reserved:
+                if not line[start - 1 : end].isspace():
+                    line = line[: start - 1] + " " * (end - start + 1) + line[end:]
+        col = info.late
+        if late and col and line[col - 1] == " ":
+            line = line[: col - 1] + "L" + line[col:]
+        return line + self.end
 
     def trailer_line(self, trailer: BillingTrailer | None = None, office: str = "") -> str:
         """The trailer: ``trailer`` as given, or one computed from the lines written."""
