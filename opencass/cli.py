@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     i = dsub.add_parser("init", parents=[common], help="write a complete demo configuration")
     i.add_argument("dir", type=Path)
     i.add_argument("--sftp-port", type=int, default=2222)
+    from opencass.outbox.push_cli import add_push_server_parser
+
+    add_push_server_parser(dsub, common)
 
     k = sub.add_parser("check-config", parents=[common], help="load and check the configuration")
     k.add_argument("--format", choices=["text", "json"], default="text")
@@ -74,9 +77,20 @@ def _parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", parents=[common], help="run the gateway daemon")
     sv.add_argument("--port", type=int, help="SFTP port (overrides gateway.toml)")
 
+    from opencass.gateway.payment_cli import add_payment_parser
     from opencass.gateway.period_cli import add_period_parser
 
     add_period_parser(sub, common)
+    from opencass.gateway.dispute_cli import add_dispute_parser
+
+    add_dispute_parser(sub, common)
+    from opencass.outbox.calendar_cli import add_calendar_parser
+
+    add_calendar_parser(sub, common)
+    add_payment_parser(sub, common)
+    from opencass.outbox.outbox_cli import add_outbox_parser
+
+    add_outbox_parser(sub, common)
 
     r = sub.add_parser("receipt", parents=[common], help="receipts")
     rsub = r.add_subparsers(dest="receipt_command", required=True, parser_class=_Parser)
@@ -279,7 +293,11 @@ def cmd_demo_sample(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``opencass`` console script."""
     from opencass.config.commands import cmd_check_config, cmd_demo_init
+    from opencass.gateway.dispute_cli import cmd_dispute
+    from opencass.gateway.payment_cli import cmd_payment
     from opencass.gateway.period_cli import cmd_period
+    from opencass.outbox.calendar_cli import cmd_calendar
+    from opencass.outbox.outbox_cli import cmd_outbox
 
     args = _parser().parse_args(argv)
     handlers = {
@@ -289,8 +307,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": cmd_serve,
         "receipt": cmd_receipt_verify,
         "period": cmd_period,
+        "dispute": cmd_dispute,
+        "calendar": cmd_calendar,
+        "payment": cmd_payment,
+        "outbox": cmd_outbox,
     }
     try:
+        if args.command == "demo" and args.demo_command == "push-server":
+            from opencass.outbox.push_cli import cmd_push_server
+
+            return cmd_push_server(args)
         if args.command == "demo":
             return cmd_demo_init(args) if args.demo_command == "init" else cmd_demo_sample(args)
         return handlers[args.command](args)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -59,8 +61,6 @@ async def test_staging_left_by_a_crashed_attempt_is_dropped(
 ) -> None:
     config, store = env
     path = await spooled(store, config, sample_bytes())
-    import sqlite3
-
     conn = sqlite3.connect(config.gateway.database)
     conn.execute("CREATE TABLE staging_F1_0 AS SELECT * FROM staging WHERE 0")
     conn.execute(
@@ -210,6 +210,9 @@ async def test_sliced_assessment_equals_whole(env: tuple[Config, SqliteStore]) -
     lines[3] = lines[3][:56] + "X" + lines[3][57:]
     edited = ("\n".join(lines) + "\n").encode()
     whole = await _whole(config, store, edited, "W1")
+    # the same AWBs are assessed again below: withdraw W1 first (an AWB is billed once)
+    with closing(sqlite3.connect(config.gateway.database)) as conn, conn:
+        conn.execute("UPDATE ledger SET withdrawn = 1 WHERE file_id = 'W1'")
     sliced = await _sliced(config, store, edited, "S1")
     assert whole == sliced
     outcome, found, booked = sliced

@@ -230,5 +230,5 @@ async def test_calendar_closes_start_from_the_first_start(gw: Running) -> None:
     assert await store.closes() == []  # periods already due before the first start: operator's
     config = gw.gateway.current_config()
     future = [p for p in config.calendars["DE"] if p.billing_available > datetime.now(UTC)]
-    jobs = closes.jobs()
+    jobs = {j: t for j, t in closes.jobs().items() if j.endswith(":final")}  # + milestone jobs
     assert jobs and len(jobs) == len(future)  # every later period is scheduled for its close

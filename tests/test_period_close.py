@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import sqlite3
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,7 +26,17 @@ from opencass.settlement.netting import ConservationError, PeriodSettlement, set
 from opencass.store import open_store
 
 AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-STAMP = "20300102T030405Z"
+
+
+def _final_stamp() -> str:
+    with tempfile.TemporaryDirectory() as d:
+        period = next(p for p in demo_config(Path(d)).calendars["DE"] if p.code == PERIOD_CODE)
+    return close_module.stamp_of(period.billing_available)
+
+
+# These tests run the final close (hand-off files; dated at Billing Availability), again with
+# --force where they close twice; the preliminary close is tests/test_preliminary_close.py's.
+STAMP = _final_stamp()
 AGENT1, AGENT2 = DEMO_AGENTS
 
 
@@ -46,7 +57,8 @@ def _args(command: str, **kw: object) -> argparse.Namespace:
         "period_command": command,
         "country": "DE",
         "period": PERIOD_CODE,
-        "final": False,
+        "final": True,
+        "force": True,
         "dry_run": False,
         "at": None,
     }

@@ -43,6 +43,15 @@ def _past(config: Config, now: datetime) -> set[str]:
     return {p.code for p in config.calendars["DE"] if p.billing_available <= now}
 
 
+async def _final_closes(store: SqliteStore) -> list[dict[str, object]]:
+    """The ``closes`` rows of final closes (milestone jobs record theirs there too)."""
+    return [r for r in await store.closes() if r["kind"] == FINAL]
+
+
+def _final_jobs(sched: CloseScheduler) -> dict[str, datetime]:
+    return {j: t for j, t in sched.jobs().items() if j.endswith(f":{FINAL}")}
+
+
 class FakeClose:
     """Records run/write calls; ``fail`` makes the run of those periods raise."""
 
@@ -87,20 +96,21 @@ async def test_missed_closes_run_once_at_start_and_never_again(
     assert sorted(ran) == sorted(past)  # each past period once
     assert ("DE", PERIOD_CODE, _period(config).billing_available) in fake.runs
     assert sorted(fake.writes) == sorted(past)
-    rows = {r["period"]: r for r in await store.closes()}
+    rows = {r["period"]: r for r in await _final_closes(store)}
     assert set(rows) == past
     row = rows[PERIOD_CODE]
     assert row["kind"] == FINAL and row["completed_at"] and row["documents"] == 2
     assert row["reference"] == _period(config).billing_available.isoformat()
-    events = await store.audit_events("period_closed")
+    events = [e for e in await store.audit_events("period_closed") if e["data"]["kind"] == FINAL]
     assert sorted(e["data"]["period"] for e in events) == sorted(past)
 
+    closed = len(await store.audit_events("period_closed"))  # finals and milestone jobs
     again = FakeClose()
     sched = _scheduler(config, store, now, again)
     await _started(sched)
     await sched.shutdown()
     assert again.runs == [] and again.writes == []
-    assert len(await store.audit_events("period_closed")) == len(past)
+    assert len(await store.audit_events("period_closed")) == closed  # nothing ran again
 
 
 async def test_an_incomplete_close_is_run_again(config: Config, store: SqliteStore) -> None:
@@ -117,7 +127,7 @@ async def test_an_incomplete_close_is_run_again(config: Config, store: SqliteSto
     await _started(sched)
     await sched.shutdown()
     assert [p for _, p, _ in fake.runs] == [PERIOD_CODE]
-    row = next(r for r in await store.closes() if r["period"] == PERIOD_CODE)
+    row = next(r for r in await _final_closes(store) if r["period"] == PERIOD_CODE)
     assert row["completed_at"] and row["documents"] == 2
     assert not await store.claim_close("DE", PERIOD_CODE, FINAL, ref)  # completed: never again
 
@@ -128,7 +138,7 @@ async def test_future_closes_are_scheduled_not_run(config: Config, store: Sqlite
     sched = _scheduler(config, store, now, fake)
     await _started(sched)
     try:
-        jobs = sched.jobs()
+        jobs = _final_jobs(sched)
         assert PERIOD_CODE not in {p for _, p, _ in fake.runs}
         assert jobs[job_id("DE", PERIOD_CODE)] == _period(config).billing_available
         future = {p.code for p in config.calendars["DE"]} - _past(config, now)
@@ -144,13 +154,13 @@ async def test_future_closes_are_scheduled_not_run(config: Config, store: Sqlite
             await asyncio.sleep(0.01)
         assert [p for _, p, _ in fake.runs].count(PERIOD_CODE) == 1
         assert job_id("DE", PERIOD_CODE) not in sched.jobs()
-        row = next(r for r in await store.closes() if r["period"] == PERIOD_CODE)
+        row = next(r for r in await _final_closes(store) if r["period"] == PERIOD_CODE)
         assert row["completed_at"]
 
         # A reload whose calendar has no future periods leaves no jobs.
         trimmed = {"DE": tuple(p for p in config.calendars["DE"] if p.billing_available <= now)}
         await sched.reschedule(Config(**{**_fields(config), "calendars": trimmed}))
-        assert sched.jobs() == {}
+        assert _final_jobs(sched) == {}
     finally:
         await sched.shutdown()
 
@@ -165,7 +175,7 @@ async def test_a_failing_close_stays_incomplete(config: Config, store: SqliteSto
     sched = _scheduler(config, store, now, fake)
     await _started(sched)
     await sched.shutdown()
-    rows = {r["period"]: r for r in await store.closes()}
+    rows = {r["period"]: r for r in await _final_closes(store)}
     assert rows[PERIOD_CODE]["started_at"] and rows[PERIOD_CODE]["completed_at"] is None
     assert PERIOD_CODE not in fake.writes
     others = _past(config, now) - {PERIOD_CODE}
@@ -202,7 +212,7 @@ async def test_end_to_end_statements_reach_the_agent_outbox(
     # Dated at Billing Availability, not at the (fake or real) clock.
     stamp = period.billing_available.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     assert all(name.startswith(stamp) for name in statements), statements
-    row = next(r for r in await store.closes() if r["period"] == PERIOD_CODE)
+    row = next(r for r in await _final_closes(store) if r["period"] == PERIOD_CODE)
     assert row["completed_at"] and row["documents"] >= len(statements)
     assert runs.count(PERIOD_CODE) == 1
 

@@ -95,6 +95,36 @@ _ENTRIES = (
     Code("PERIOD_UNKNOWN", E, FILE, "no billing period of the calendar matches the file's"),
     Code("PERIOD_CLOSED", E, FILE, "the period's Airline Input Upload Cut-Off has passed"),
     Code("AGENT_UNKNOWN", E, REC, "the agent code is not a CASS agent of that country"),
+    # --- booking rules (an AWB billed once per country, dated within its period) ------------
+    Code("EXECUTION_AFTER_PERIOD", E, REC, "the AWB was executed after the billing period's end"),
+    Code("AWB_ALREADY_BILLED", E, REC, "an earlier file billed this AWB; changes come as CCA/DCM"),
+    # --- withdrawal of a whole file (cass:WithdrawalRequest) ---------------------------------
+    Code("WITHDRAWAL_UNKNOWN_FILE", E, FILE, "no submission has that file id or SHA-256"),
+    Code("WITHDRAWAL_NOT_OWNER", E, FILE, "only the company that submitted a file withdraws it"),
+    Code("WITHDRAWAL_NOT_BOOKED", E, FILE, "the file has nothing booked (rejected, sandbox, ...)"),
+    Code("WITHDRAWAL_ALREADY_DONE", E, FILE, "the file was withdrawn before"),
+    Code("WITHDRAWAL_AFTER_CUTOFF", E, FILE, "the period's upload cut-off has passed (or closed)"),
+    # --- disputes (api:ChangeRequest / api:VerificationRequest) ------------------------------
+    Code("DISPUTE_SENDER_NOT_AGENT", E, FILE, "only an agent company opens a dispute"),
+    Code("DISPUTE_NOT_YOUR_CODE", E, FILE, "the requesting agent code is not one of the sender's"),
+    Code("DISPUTE_UNKNOWN_PERIOD", E, FILE, "no such CASS country or period in the calendar"),
+    Code("DISPUTE_PERIOD_FINAL", E, FILE, "the period's final billing is issued; no new dispute"),
+    Code("DISPUTE_UNKNOWN_AWB", E, FILE, "the AWB is not billed in that country and period"),
+    Code("DISPUTE_NOT_YOUR_AWB", E, FILE, "the AWB is billed to another agent"),
+    Code("DISPUTE_AFTER_CUTOFF", E, FILE, "the period's Agent Correction Cut-Off has passed"),
+    Code("DISPUTE_CURRENCY", E, FILE, "an amount is not in the period's currency"),
+    Code("DISPUTE_AMOUNT_INVALID", E, FILE, "an amount is zero or not in whole minor units"),
+    Code("DISPUTE_AMOUNT_MISMATCH", E, FILE, "disputed amount differs from billed minus corrected"),
+    Code("DISPUTE_ALREADY_OPEN", E, FILE, "an open dispute of this agent covers the AWB already"),
+    Code("DISPUTE_DUPLICATE_ID", E, FILE, "a dispute with this request IRI exists already"),
+    Code("DISPUTE_UNKNOWN", E, FILE, "no dispute has this request IRI"),
+    Code("DISPUTE_KIND_MISMATCH", E, FILE, "the answer's root differs from the request's"),
+    Code("DISPUTE_NOT_YOUR_DISPUTE", E, FILE, "only the airline answers, only the agent revokes"),
+    Code("DISPUTE_ANSWER_AFTER_CUTOFF", E, FILE, "the Airline Correction Response Cut-Off passed"),
+    Code("DISPUTE_ALREADY_ANSWERED", E, FILE, "the dispute is accepted, rejected or revoked"),
+    Code("DISPUTE_STATUS_INVALID", E, FILE, "a status the sender cannot set"),
+    Code("DISPUTE_ANSWER_INCOMPLETE", E, FILE, "an acceptance lacks amount, a rejection comment"),
+    Code("DISPUTE_NO_PERIOD", E, FILE, "the calendar has no open period to carry the adjustment"),
     Code("DUPLICATE_FILE", W, FILE, "the same bytes were received before; nothing booked again"),
     Code("INTERNAL_ERROR", E, FILE, "the gateway failed to process the file; it is kept"),
     # --- XML ---------------------------------------------------------------------------------
@@ -105,6 +135,13 @@ _ENTRIES = (
     Code("XML_SCHEMA_INVALID", E, FILE, "the document violates the opencass XSD"),
     Code("XML_VALUE_INVALID", E, REC, "a value is not usable (e.g. an unknown code-list member)"),
     Code("XML_ELEMENT_TOO_LARGE", E, FILE, "one waybill element exceeds the element size limit"),
+    # --- bank statements and payments (ISO 20022 camt.053 / camt.054) ------------------------
+    Code("CAMT_SCHEMA_INVALID", E, FILE, "the bank statement violates its ISO 20022 camt XSD"),
+    Code("PAYMENT_SENDER_NOT_OPERATOR", E, FILE, "only the operator company sends bank statements"),
+    Code("PAYMENT_UNMATCHED", W, REC, "a credit matches no agent; kept, listed for the operator"),
+    Code("PAYMENT_CURRENCY_MISMATCH", W, REC, "a credit not in the country's currency; unmatched"),
+    Code("PAYMENT_NOT_EXPECTED", W, REC, "no final billing expects this agent's payment (yet)"),
+    Code("PAYMENT_DUPLICATE", W, REC, "the bank reference was recorded before; not counted again"),
 )
 
 CATALOGUE: dict[str, Code] = {c.code: c for c in _ENTRIES}

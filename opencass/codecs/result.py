@@ -17,6 +17,9 @@ class DecodeResult:
     file: BillingFile | None
     findings: list[Finding] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    #: the source line of each record of ``file`` (XML: the line its waybill element starts
+    #: on; findings about a record carry the same line), when the decoder knows them
+    record_lines: tuple[int, ...] | None = None
 
     @property
     def errors(self) -> list[Finding]:

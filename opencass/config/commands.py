@@ -96,13 +96,20 @@ def _report_demo(info: DemoInfo) -> None:
     print(f"\nThen log in over SFTP (port {info.sftp_port}) as one of the demo users:")
     for user in info.keys:
         print(f"  {info.sftp_command(user)}")
+    if info.push_port:
+        print(
+            "\nagent1 has its statements and hand-off files pushed to its own SFTP server"
+            f" on port {info.push_port}; run it (make run does) with:"
+        )
+        print(f"  {info.push_server_command()}")
 
 
 def cmd_demo_init(args: argparse.Namespace) -> int:
     """``opencass demo init DIR``: write the demo configuration and say how to log in."""
     port = getattr(args, "sftp_port", None) or DEFAULT_SFTP_PORT
     try:
-        info = init_demo(Path(args.dir), sftp_port=port)
+        push = port + 1 if port < 65535 and not getattr(args, "no_push", False) else None
+        info = init_demo(Path(args.dir), sftp_port=port, push_port=push)
     except DemoError as e:
         print(f"opencass: {e}", file=sys.stderr)
         return EXIT_CONFIG

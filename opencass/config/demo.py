@@ -15,12 +15,13 @@ import os
 import shlex
 import shutil
 import tempfile
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from opencass.config.loader import load_config
-from opencass.config.model import BanPolicy, CompanyKind, GatewaySettings, Limits
+from opencass.config.model import CompanyKind, GatewaySettings
 from opencass.config.reader import ConfigError
 
 DEMO_MARKER = "# opencass demo configuration"
@@ -38,6 +39,11 @@ COUNTRY, COUNTRY_NAME, CURRENCY, TIMEZONE, LANGUAGE, OFFICE = (
 HOST_KEY = "keys/ssh_host_ed25519_key"
 SIGNING_KEY = "keys/receipt_signing_ed25519.pem"
 SIGNING_PUBLIC_KEY = "keys/receipt_signing_ed25519.pub.pem"
+#: agent1's own SFTP server (``opencass demo push-server``) and the gateway's key to log in there
+PUSH_COMPANY = "agent1"
+PUSH_CLIENT_KEY = "keys/push_to_agent1"
+PUSH_SERVER_HOST_KEY = "keys/agent1_server_host_ed25519_key"
+PUSH_SERVER_DIR = "agent1-server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +114,17 @@ class DemoInfo:
     sftp_port: int
     keys: dict[str, Path] = field(default_factory=dict)  # user -> private key file
     created: bool = True  # False: the directory already held a demo, left unchanged
+    push_port: int | None = None  # agent1's own SFTP server, if the demo pushes to one
+
+    def push_server_command(self) -> str:
+        """The command that runs agent1's own SFTP server, which the gateway pushes to."""
+        d = self.directory
+        return shlex.join(
+            ["opencass", "demo", "push-server", "--dir", str(d / PUSH_SERVER_DIR),
+             "--port", str(self.push_port), "--username", PUSH_COMPANY,
+             "--authorized-key", str(d / (PUSH_CLIENT_KEY + ".pub")),
+             "--host-key", str(d / PUSH_SERVER_HOST_KEY)]
+        )  # fmt: skip
 
     @property
     def known_hosts(self) -> Path:
@@ -135,15 +152,15 @@ def _toml(value: object) -> str:
     return json.dumps(str(value), ensure_ascii=False)  # a TOML basic string
 
 
-def _settings_toml(table: str, settings: GatewaySettings | Limits | BanPolicy) -> list[str]:
+def _settings_toml(table: str, settings: Any) -> list[str]:
     lines = [f"[{table}]"]
     for f in fields(settings):
         value = getattr(settings, f.name)
-        if not isinstance(value, Limits | BanPolicy):
+        if not is_dataclass(value):  # nested settings tables follow
             lines.append(f"{f.name} = {_toml(value)}")
     for f in fields(settings):
         value = getattr(settings, f.name)
-        if isinstance(value, Limits | BanPolicy):
+        if is_dataclass(value) and not isinstance(value, type):
             lines += ["", *_settings_toml(f"{table}.{f.name}", value)]
     return lines
 
@@ -181,8 +198,30 @@ def countries_toml() -> str:
     )
 
 
-def participant_toml(c: DemoCompany) -> str:
-    """A demo company's ``participants/<id>.toml``."""
+def push_toml(port: int, host_key: str) -> str:
+    """agent1's push rule: statements and hand-off files to its own SFTP server as well."""
+    return "\n".join(
+        [
+            "",
+            "[push]                     # our own SFTP server: opencass demo push-server",
+            f"host = {_toml(HOST)}",
+            f"port = {port}",
+            f"username = {_toml(PUSH_COMPANY)}",
+            f"client_key = {_toml(PUSH_CLIENT_KEY)}",
+            f"host_key = {_toml(host_key.strip())}",
+            "",
+            "[[subscriptions]]",
+            'events = ["document.available"]',
+            'document_kinds = ["statement", "prelim-statement", "handoff", "invoice"]',
+            'formats = ["xml", "hot", "csv", "pdf", "xlsx", "text"]',
+            'channels = ["push"]',
+            'description = "statements, hand-off files and invoices to our own server"',
+        ]
+    )
+
+
+def participant_toml(c: DemoCompany, push: str = "") -> str:
+    """A demo company's ``participants/<id>.toml`` (``push``: tables to prepend to users)."""
     lines = [
         "[company]",
         f"id = {_toml(c.id)}",
@@ -194,6 +233,8 @@ def participant_toml(c: DemoCompany) -> str:
     if c.codes:
         table = "airline_prefixes" if c.kind is CompanyKind.AIRLINE else "agent_codes"
         lines += ["", f"[company.{table}]", f"{COUNTRY} = {_toml(c.codes)}"]
+    if push:
+        lines.append(push)
     lines += [
         "",
         "[[users]]",
@@ -249,7 +290,7 @@ def _write_signing_key(root: Path) -> None:
     (root / SIGNING_PUBLIC_KEY).write_bytes(spki)
 
 
-def _write_demo(root: Path, sftp_port: int, year: int) -> None:
+def _write_demo(root: Path, sftp_port: int, year: int, push_port: int | None = None) -> None:
     for sub in ("participants", "calendars"):
         (root / sub).mkdir()
     (root / "keys").mkdir(mode=0o700)
@@ -257,9 +298,15 @@ def _write_demo(root: Path, sftp_port: int, year: int) -> None:
     host = HOST if sftp_port == 22 else f"[{HOST}]:{sftp_port}"
     (root / "known_hosts").write_text(f"{host} {host_public}", encoding="ascii")
     _write_signing_key(root)
+    push = ""
+    if push_port:
+        _write_ssh_key(root / PUSH_CLIENT_KEY, "opencass-demo-push")
+        server_key = _write_ssh_key(root / PUSH_SERVER_HOST_KEY, "agent1-server")
+        push = push_toml(push_port, server_key)
     for c in COMPANIES:
         _write_ssh_key(root / "keys" / c.user, f"{c.user}@opencass-demo")
-        (root / "participants" / f"{c.id}.toml").write_text(participant_toml(c), "utf-8")
+        extra = push if c.id == PUSH_COMPANY else ""
+        (root / "participants" / f"{c.id}.toml").write_text(participant_toml(c, extra), "utf-8")
     for y in (year, year + 1):
         (root / "calendars" / f"{COUNTRY}-{y}.toml").write_text(calendar_toml(y), "utf-8")
     (root / "countries.toml").write_text(countries_toml(), "utf-8")
@@ -286,7 +333,9 @@ def _existing(directory: Path) -> DemoInfo:
     users = sorted(config.users, key=lambda u: (USERS.index(u) if u in USERS else len(USERS), u))
     keys = {u: config.directory / "keys" / u for u in users}
     keys = {u: path for u, path in keys.items() if path.is_file()}
-    return DemoInfo(config.directory, config.gateway.listen_port, keys, created=False)
+    pusher = config.companies.get(PUSH_COMPANY)
+    push_port = pusher.push.port if pusher is not None and pusher.push is not None else None
+    return DemoInfo(config.directory, config.gateway.listen_port, keys, False, push_port)
 
 
 def _publish(staging: Path, directory: Path) -> None:
@@ -296,9 +345,16 @@ def _publish(staging: Path, directory: Path) -> None:
 
 
 def init_demo(
-    directory: Path, *, sftp_port: int = DEFAULT_SFTP_PORT, today: date | None = None
+    directory: Path,
+    *,
+    sftp_port: int = DEFAULT_SFTP_PORT,
+    today: date | None = None,
+    push_port: int | None = None,
 ) -> DemoInfo:
-    """Write the demo configuration into ``directory``, or return the demo already there."""
+    """Write the demo configuration into ``directory``, or return the demo already there.
+
+    ``push_port``: agent1 also gets its statements pushed to its own SFTP server on that port
+    of 127.0.0.1 (``DemoInfo.push_server_command`` starts one)."""
     if not 0 < sftp_port < 65536:
         raise DemoError(f"{sftp_port} is not a TCP port (1 to 65535)")
     directory = Path(directory).resolve()
@@ -313,7 +369,7 @@ def init_demo(
         directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=directory))
         try:
-            _write_demo(staging, sftp_port, year)
+            _write_demo(staging, sftp_port, year, push_port)
             load_config(staging)  # a demo that does not load is a bug: let it raise
             _publish(staging, directory)
         finally:
@@ -321,4 +377,4 @@ def init_demo(
     except OSError as e:
         raise DemoError(f"cannot write the demo into {directory}: {e.strerror or e}") from e
     keys = {user: directory / "keys" / user for user in USERS}
-    return DemoInfo(directory, sftp_port, keys, created=True)
+    return DemoInfo(directory, sftp_port, keys, created=True, push_port=push_port)

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opencass.config.diff import calendar_changes, diff_configs
+from opencass.config.invoicing import read_invoicing
 from opencass.config.model import (
     BanPolicy,
     Company,
@@ -44,7 +45,9 @@ from opencass.config.model import (
     User,
 )
 from opencass.config.policies import DisputePolicy, RemittancePolicy
+from opencass.config.push import read_push
 from opencass.config.reader import ConfigError, Problem, Table
+from opencass.config.subscriptions import read_subscriptions
 from opencass.model import agent_check_digit, is_currency
 
 __all__ = ["ConfigError", "Problem", "calendar_changes", "diff_configs", "load_config"]
@@ -238,6 +241,7 @@ class _Loader:
                 continue
             t = root.table("company", required=True)
             company = self.company(t, path.stem, countries)
+            company = self.outbox_rules(root, company)
             for what in ("airline_prefixes", "agent_codes"):
                 self.claim_codes(t, what, getattr(company, what), owners)
             companies.setdefault(company.id, company)
@@ -285,6 +289,15 @@ class _Loader:
             tax_id=t.opt("tax_id", str, ""),
             address=t.opt("address", str, ""),
         )
+
+    def outbox_rules(self, root: Table, company: Company) -> Company:
+        """The company with its ``[push]`` target and subscription rules."""
+        push = read_push(root, self.dir)
+        subs = read_subscriptions(
+            root, company.kind, company.countries, company.airline_prefixes,
+            company.agent_codes, has_push="push" in root.data,
+        )  # fmt: skip
+        return dataclasses.replace(company, push=push, subscriptions=subs)
 
     def claim_codes(
         self,
@@ -449,7 +462,11 @@ def _country(t: Table, code: str) -> Country:
         sub = t.table(key)
         policies[key] = _read_settings(sub, cast(Any, cls))
         _check_numbers(sub, policies[key], sub.key("")[:-1])
-    return Country(code, name or "", currency or "", timezone or "", language, office, **policies)
+    invoicing = read_invoicing(t.table("invoicing"), _language_problem)
+    return Country(
+        code, name or "", currency or "", timezone or "", language, office, **policies,
+        invoicing=invoicing,
+    )  # fmt: skip
 
 
 def _languages(t: Table) -> tuple[str, ...]:

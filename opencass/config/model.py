@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from opencass.config.invoicing import Invoicing
 from opencass.config.policies import DisputePolicy, RemittancePolicy
+from opencass.config.push import PushTarget
+from opencass.config.subscriptions import Subscription
 
 
 class Role(enum.StrEnum):
@@ -54,6 +57,19 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxSettings:
+    """``[gateway.outbox]``: notification and delivery (``opencass.outbox``)."""
+
+    poll_seconds: float = 1.0  # how often new events are looked for
+    max_attempts: int = 8  # a delivery failing this often becomes a dead letter
+    retry_base_seconds: float = 10.0  # first retry delay; doubles per attempt
+    retry_max_seconds: float = 3600.0  # longest retry delay
+    concurrency: int = 16  # companies delivered to at the same time
+    reminder_days: int = 3  # a document not downloaded after this many days is reminded of
+    reminder_check_seconds: float = 3600.0  # how often reminders are checked
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """``gateway.toml``: where the gateway listens and keeps its data."""
 
@@ -70,6 +86,7 @@ class GatewaySettings:
     log_level: str = "info"
     limits: Limits = field(default_factory=Limits)
     ban: BanPolicy = field(default_factory=BanPolicy)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
 
     @property
     def mailboxes_dir(self) -> Path:
@@ -104,6 +121,7 @@ class Country:
     office: str = ""  # CASS office code written in hand-off trailers
     disputes: DisputePolicy = field(default_factory=DisputePolicy)
     remittance: RemittancePolicy = field(default_factory=RemittancePolicy)
+    invoicing: Invoicing = field(default_factory=Invoicing)  # opencass.config.invoicing
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +153,8 @@ class Company:
     all_or_nothing: bool = False  # reject the whole file when one record is bad
     tax_id: str = ""
     address: str = ""
+    subscriptions: tuple[Subscription, ...] = ()  # defaults of its kind + its [[subscriptions]]
+    push: PushTarget | None = None  # its own SFTP server ([push]), if any
 
     @property
     def language(self) -> str:

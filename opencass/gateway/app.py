@@ -33,9 +33,11 @@ from opencass.config.loader import ConfigError, diff_configs, load_config
 from opencass.config.model import Config
 from opencass.gateway import systemd
 from opencass.gateway.answers import load_signing_key, public_key_pem
+from opencass.gateway.calendar_publish import publish_hook
 from opencass.gateway.intake import Intake
 from opencass.gateway.scheduler import CloseScheduler
 from opencass.gateway.watcher import rescan_every, watch_inboxes
+from opencass.outbox.service import OutboxService
 from opencass.store import SqliteStore, open_store
 
 log = structlog.get_logger("opencass.gateway")
@@ -82,6 +84,7 @@ class Gateway:
         self.pool: ProcessPoolExecutor | None = None
         self.sftp: Any = None
         self.closes: CloseScheduler | None = None
+        self.outbox: OutboxService | None = None  # notifications and deliveries
         self.stop = asyncio.Event()
         self.reload_requested = asyncio.Event()
         self.ready = asyncio.Event()
@@ -129,12 +132,15 @@ class Gateway:
             self._spawn(self.intake.process(row))
         for path in await asyncio.to_thread(self.intake.scan_inboxes):
             self.intake.arrived(path)
+        await publish_hook(config, self.store)  # calendars into the outboxes, when changed
         # Periods are closed on the calendar from this gateway's first start on; periods that
         # were already due before it are the operator's to close (`opencass period close`).
         first = await self.store.first_event_at("gateway_started")
         since = datetime.fromisoformat(first) if first else datetime.now(UTC)
         self.closes = CloseScheduler(config, self.store, since=since)
         await self.closes.start()
+        self.outbox = OutboxService(self.current_config, audit=self.store.audit)
+        await self.outbox.start()  # resumes whatever was queued before a stop or crash
         self.sftp = await start_sftp_server(
             self.current_config,
             _Events(self),
@@ -142,6 +148,7 @@ class Gateway:
             port=self.port_override if self.port_override is not None else settings.listen_port,
             server_host_keys=[settings.host_key],
             gateway_public_key=public_key_pem(key),
+            on_download=self.outbox.downloaded,
         )
         await self.store.audit("gateway_started", port=self.port)
         log.info("gateway_ready", host=settings.listen_host, port=self.port)
@@ -202,6 +209,7 @@ class Gateway:
         log.info("config_reloaded", changes=changes)
         if self.store:
             await self.store.audit("config_reloaded", changes=changes)
+            await publish_hook(new, self.store)  # a changed calendar is published and notified
         return True
 
     async def shutdown(self) -> None:
@@ -216,6 +224,8 @@ class Gateway:
             log.info("intake_drained", complete=finished)
         if self.closes is not None:
             await self.closes.shutdown(grace)
+        if self.outbox is not None:
+            await self.outbox.drain(grace)
         for task in list(self.background):
             task.cancel()
         if self.sftp is not None:

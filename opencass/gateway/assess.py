@@ -14,7 +14,18 @@ a crash after it leaves it ``assessed`` and nothing is booked twice.
 
 Outcomes: ``accepted`` (no error), ``partially_accepted`` (record errors; the rest booked),
 ``rejected`` (a file-level error, every record bad, or an all-or-nothing participant with any
-error).  In the sandbox the outcome is computed the same way and nothing is booked.
+error).  In the sandbox the outcome is computed the same way and nothing is booked: its records
+are staged in a TEMP table of the worker's connection, never in the store.
+
+An AWB is billed once per country (``settlement.rules``): the staged originals (``AWM``/``AWB``)
+are joined with the ledger index ``ledger_by_awb`` in SQL, never probed one by one from Python.
+The join runs before the final transaction, in a read snapshot (for a sliced file, each slice's
+worker joins its own staging table, in parallel); the final transaction, which holds the write
+lock, then only joins what the ledger gained since that snapshot (nothing, unless another file
+was booked meanwhile), and joins everything again if a file was withdrawn meanwhile.  So two
+files billing the same AWB at the same time never both book it.  XML records have no line
+number: they are staged under ``-n`` (the n-th record) so that a rejection can exclude them; the
+ledger stores NULL for them.
 """
 
 from __future__ import annotations
@@ -44,6 +55,8 @@ from opencass.model import (
 from opencass.settlement.rules import (
     HeaderVerdict,
     SubmissionContext,
+    already_billed,
+    check_execution,
     check_header,
     check_record,
 )
@@ -126,6 +139,20 @@ class _Judge:
         self.staged = 0
         self.records = 0
 
+    def reject(self, f: Finding, key: int) -> None:
+        """Add a record-level finding of the record staged under ``key`` (its line, or the
+        ``-n`` of an XML record, whose findings carry no line)."""
+        self.add([f])
+        if f.is_error and f.line is None:
+            self.rejected.add(key)
+
+    def add_billed(self, rows: dict[int, tuple[str, str, str, str]]) -> None:
+        """``AWB_ALREADY_BILLED`` for staged originals the ledger already holds."""
+        for key in sorted(rows, key=lambda k: (k < 0, abs(k))):
+            record_type, prefix, serial, earlier = rows[key]
+            line = key if key > 0 else None
+            self.reject(already_billed(line, record_type, prefix, serial, earlier), key)
+
     def add(self, found: Iterable[Finding]) -> None:
         for f in found:
             if f.severity is Severity.ERROR:
@@ -161,6 +188,7 @@ class _Judge:
         if kind is RawRecord:
             return
         period = verdict.period
+        key = line if line is not None else -self.records  # XML: the n-th record
         late, agent, reference, currency = 0, "", "", ""
         if kind is AwbRecord or kind is CorrectionRecord:
             r: Any = rec
@@ -168,9 +196,16 @@ class _Judge:
             reference = r.reference if kind is CorrectionRecord else ""
             if agent not in verdict.agents:
                 problem = check_record(rec, line, verdict.agents)
-                self.add([problem] if problem else [])
-            if period is not None and r.execution_date < period.billing_from:
-                late = 1
+                if problem is not None:
+                    self.reject(problem, key)
+            if period is not None:
+                executed = r.execution_date
+                if executed < period.billing_from:
+                    late = 1
+                elif executed > period.billing_to:
+                    after = check_execution(r, line, period)
+                    if after is not None:
+                        self.reject(after, key)
         elif kind is OtherChargesRecord:
             reference = rec.reference  # type: ignore[union-attr]
         fmt, payload = (
@@ -179,7 +214,7 @@ class _Judge:
         self.rows.append(
             (
                 self.job.file_id,
-                line,
+                key,
                 rec.record_id,
                 header.country,
                 period.code if period else None,
@@ -197,12 +232,15 @@ class _Judge:
             self.flush()
 
     def flush(self) -> None:
-        if not self.rows or self.job.sandbox:
-            self.rows.clear()
+        if not self.rows:
             return
         table = staging_table(self.job.file_id, self.part)
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM staging WHERE 0")
+        # The sandbox stages into a TEMP table of this connection: judged the same, never stored.
+        temp = "TEMP " if self.job.sandbox else ""
+        self.conn.execute("BEGIN" if temp else "BEGIN IMMEDIATE")
+        self.conn.execute(
+            f"CREATE {temp}TABLE IF NOT EXISTS {table} AS SELECT * FROM main.staging WHERE 0"
+        )
         self.conn.executemany(
             f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self.rows,
@@ -258,8 +296,11 @@ def _read_xml(path: Path, judge: _Judge) -> None:
         return
     judge.on_header(result.file.header)
     bad_lines = {f.line for f in result.findings if f.is_error and f.scope is Scope.RECORD}
-    for rec in result.file.records:
-        judge.on_record(rec, None, None, None)
+    lines = result.record_lines or (None,) * len(result.file.records)
+    for rec, line in zip(result.file.records, lines, strict=True):
+        # the record's source line: a record the decoder rejected is then left out of the
+        # booking like a rejected HOT line (rejected lines are excluded at commit)
+        judge.on_record(rec, line, None, None)
     judge.rejected |= {line for line in bad_lines if line is not None}
 
 
@@ -276,65 +317,186 @@ def _outcome(judge: _Judge) -> str:
 def _commit(
     conn: sqlite3.Connection, judge: _Judge, summary: AssessSummary, parts: int = 1
 ) -> None:
+    """Move the file to ``assessed`` and book, inside the caller's write transaction; commits
+    (or rolls back when another worker moved the file first)."""
     job = judge.job
     book = summary.outcome != "rejected" and not job.sandbox
     now = utc_now()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        cur = conn.execute(
-            "UPDATE files SET state = 'assessed', updated_at = ?, format = ?, dialect = ?,"
-            " outcome = ?, country = ?, period = ?, counts = ? WHERE id = ? AND state = 'received'",
-            (
-                now,
-                summary.format,
-                summary.dialect,
-                summary.outcome,
-                summary.country,
-                summary.period,
-                _json(summary.counts),
-                job.file_id,
-            ),
-        )
-        if cur.rowcount != 1:
-            summary.moved = False
-            conn.execute("ROLLBACK")
-            drop_staging(conn, job.file_id)
-            return
-        conn.execute(INSERT_EVENT, (job.file_id, job.file_id, now, "received", "assessed", "{}"))
-        if book and judge.staged:
-            conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS rejected_lines (line INTEGER PRIMARY KEY)"
-            )
-            conn.execute("DELETE FROM rejected_lines")
-            conn.executemany(
-                "INSERT OR IGNORE INTO rejected_lines VALUES (?)", ((n,) for n in judge.rejected)
-            )
-            keep = " WHERE line IS NULL OR line NOT IN (SELECT line FROM rejected_lines)"
-            for part in range(parts):
-                table = staging_table(job.file_id, part)
-                if conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-                ).fetchone():
-                    conn.execute(
-                        "INSERT INTO ledger (file_id, line, record_type, country, period,"
-                        " airline_prefix, awb_serial, agent_code, reference, currency, late,"
-                        " payload_format, payload)"
-                        f" SELECT * FROM {table}{keep if judge.rejected else ''}"
-                    )
-        drop_staging(conn, job.file_id)
-        conn.execute("DELETE FROM findings WHERE file_id = ?", (job.file_id,))
-        conn.executemany(INSERT_FINDING, finding_rows(job.file_id, judge.findings))
-        booked = conn.execute(
-            "SELECT COUNT(*) FROM ledger WHERE file_id = ?", (job.file_id,)
-        ).fetchone()[0]
-        summary.counts["booked"] = int(booked)
-        conn.execute(
-            "UPDATE files SET counts = ? WHERE id = ?", (_json(summary.counts), job.file_id)
-        )
-        conn.execute("COMMIT")
-    except BaseException:
+    cur = conn.execute(
+        "UPDATE files SET state = 'assessed', updated_at = ?, format = ?, dialect = ?,"
+        " outcome = ?, country = ?, period = ?, counts = ? WHERE id = ? AND state = 'received'",
+        (
+            now,
+            summary.format,
+            summary.dialect,
+            summary.outcome,
+            summary.country,
+            summary.period,
+            _json(summary.counts),
+            job.file_id,
+        ),
+    )
+    if cur.rowcount != 1:
+        summary.moved = False
         conn.execute("ROLLBACK")
-        raise
+        drop_staging(conn, job.file_id)
+        return
+    conn.execute(INSERT_EVENT, (job.file_id, job.file_id, now, "received", "assessed", "{}"))
+    if book and judge.staged:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS rejected_lines (line INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM rejected_lines")
+        conn.executemany(
+            "INSERT OR IGNORE INTO rejected_lines VALUES (?)", ((n,) for n in judge.rejected)
+        )
+        keep = " WHERE line NOT IN (SELECT line FROM rejected_lines)"
+        for part in range(parts):
+            table = staging_table(job.file_id, part)
+            if conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone():
+                conn.execute(
+                    "INSERT INTO ledger (file_id, line, record_type, country, period,"
+                    " airline_prefix, awb_serial, agent_code, reference, currency, late,"
+                    " payload_format, payload)"
+                    " SELECT file_id, CASE WHEN line < 0 THEN NULL ELSE line END, record_type,"
+                    " country, period, airline_prefix, awb_serial, agent_code, reference,"
+                    " currency, late, payload_format, payload"
+                    f" FROM {table}{keep if judge.rejected else ''}"
+                )
+    drop_staging(conn, job.file_id)
+    conn.execute("DELETE FROM findings WHERE file_id = ?", (job.file_id,))
+    conn.executemany(INSERT_FINDING, finding_rows(job.file_id, judge.findings))
+    booked = conn.execute(
+        "SELECT COUNT(*) FROM ledger WHERE file_id = ?", (job.file_id,)
+    ).fetchone()[0]
+    summary.counts["booked"] = int(booked)
+    conn.execute("UPDATE files SET counts = ? WHERE id = ?", (_json(summary.counts), job.file_id))
+    conn.execute("COMMIT")
+
+
+# --- an AWB is billed once per country ----------------------------------------------------------
+
+_ORIGINALS = "('AWM', 'AWB')"
+
+
+@dataclass(slots=True)
+class Billed:
+    """Staged originals that the ledger already holds, as of a snapshot of the store: the
+    highest ledger row id and withdrawal rowid seen; ``rows`` maps a staged line (or XML ``-n``)
+    to (record type, prefix, serial, the earlier file)."""
+
+    ledger_max: int
+    withdrawals_max: int
+    rows: dict[int, tuple[str, str, str, str]] = field(default_factory=dict)
+
+    @staticmethod
+    def merge(parts: Iterable[Billed | None]) -> Billed | None:
+        """One Billed for several slices: the oldest snapshot, every row."""
+        found = [b for b in parts if b is not None]
+        if not found:
+            return None
+        merged = Billed(min(b.ledger_max for b in found), min(b.withdrawals_max for b in found))
+        for b in found:
+            merged.rows.update(b.rows)
+        return merged
+
+
+def _snapshot(conn: sqlite3.Connection) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger),"
+        " (SELECT COALESCE(MAX(rowid), 0) FROM withdrawals)"
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def staged_tables(conn: sqlite3.Connection, file_id: str, parts: int) -> list[str]:
+    """The staging tables of a file that exist (in the store, or TEMP in the sandbox)."""
+    names = [staging_table(file_id, part) for part in range(parts)]
+    return [
+        name
+        for name in names
+        if conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+            " UNION ALL SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ?",
+            (name, name),
+        ).fetchone()
+    ]
+
+
+#: Staged originals already in the ledger (``{table}``: a staging table; parameter: the ledger
+#: row id after which to look).  CROSS JOIN keeps the staging table outside: one probe of the
+#: index ``ledger_by_awb`` per staged row, no scan of the ledger.
+JOIN_LEDGER = (
+    "SELECT s.line, s.record_type, s.airline_prefix, s.awb_serial, MIN(l.file_id)"
+    " FROM {table} AS s CROSS JOIN ledger AS l INDEXED BY ledger_by_awb"
+    " ON l.country = s.country AND l.airline_prefix = s.airline_prefix"
+    " AND l.awb_serial = s.awb_serial"
+    f" WHERE s.record_type IN {_ORIGINALS} AND l.record_type IN {_ORIGINALS}"
+    " AND l.withdrawn = 0 AND l.id > ? GROUP BY s.line"
+)
+
+
+def _join_ledger(conn: sqlite3.Connection, table: str, since: int) -> list[Any]:
+    return conn.execute(JOIN_LEDGER.format(table=table), (since,)).fetchall()
+
+
+def _join_new(conn: sqlite3.Connection, tables: list[str], since: int) -> list[Any]:
+    """The join restricted to ledger rows after ``since``: those few rows' keys are put in a
+    TEMP table first, so the staging tables are scanned once instead of the ledger probed per
+    staged row (this runs while the write lock is held)."""
+    new = conn.execute(
+        "SELECT country, airline_prefix, awb_serial, MIN(file_id) FROM ledger"
+        f" WHERE id > ? AND record_type IN {_ORIGINALS} AND withdrawn = 0 GROUP BY 1, 2, 3",
+        (since,),
+    ).fetchall()
+    if not new:
+        return []
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS billed_since (country TEXT, airline_prefix TEXT,"
+        " awb_serial TEXT, file_id TEXT, PRIMARY KEY (country, airline_prefix, awb_serial))"
+        " WITHOUT ROWID"
+    )
+    conn.execute("DELETE FROM billed_since")
+    conn.executemany("INSERT INTO billed_since VALUES (?, ?, ?, ?)", new)
+    return [
+        row
+        for table in tables
+        for row in conn.execute(
+            "SELECT s.line, s.record_type, s.airline_prefix, s.awb_serial, MIN(k.file_id)"
+            f" FROM {table} AS s CROSS JOIN billed_since AS k"
+            " ON k.country = s.country AND k.airline_prefix = s.airline_prefix"
+            " AND k.awb_serial = s.awb_serial"
+            f" WHERE s.record_type IN {_ORIGINALS} GROUP BY s.line"
+        )
+    ]
+
+
+def _rows(found: Iterable[Any]) -> dict[int, tuple[str, str, str, str]]:
+    return {int(r[0]): (r[1], r[2], r[3], r[4]) for r in found}
+
+
+def billed_before(conn: sqlite3.Connection, tables: list[str]) -> Billed:
+    """The staged originals already billed, in one read snapshot (no write lock held)."""
+    conn.execute("BEGIN")
+    try:
+        ledger_max, withdrawals_max = _snapshot(conn)
+        found = [row for table in tables for row in _join_ledger(conn, table, 0)]
+    finally:
+        conn.execute("COMMIT")
+    return Billed(ledger_max, withdrawals_max, _rows(found))
+
+
+def billed_now(conn: sqlite3.Connection, tables: list[str], before: Billed) -> Billed:
+    """``before`` brought up to date inside the write transaction: the ledger rows booked
+    since its snapshot are joined too; a withdrawal since then makes everything joined again."""
+    ledger_max, withdrawals_max = _snapshot(conn)
+    if withdrawals_max != before.withdrawals_max:
+        found = [row for table in tables for row in _join_ledger(conn, table, 0)]
+        return Billed(ledger_max, withdrawals_max, _rows(found))
+    rows = dict(before.rows)
+    if ledger_max != before.ledger_max:
+        rows.update(_rows(_join_new(conn, tables, before.ledger_max)))
+    return Billed(ledger_max, withdrawals_max, rows)
 
 
 def _json(value: dict[str, int]) -> str:
@@ -348,10 +510,32 @@ def _connect(job: AssessJob) -> sqlite3.Connection:
 
 
 def _finish(
-    conn: sqlite3.Connection, judge: _Judge, kind: str, dialect: str | None, parts: int = 1
+    conn: sqlite3.Connection,
+    judge: _Judge,
+    kind: str,
+    dialect: str | None,
+    parts: int = 1,
+    billed: Billed | None = None,
 ) -> AssessSummary:
-    """Order and cap the findings, decide the outcome, commit."""
+    """Check the AWB-once rule, order and cap the findings, decide the outcome, commit."""
     judge.flush()
+    tables = staged_tables(conn, judge.job.file_id, parts)
+    if billed is None:
+        billed = billed_before(conn, tables)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        judge.add_billed(billed_now(conn, tables, billed).rows)
+        summary = _summary(judge, kind, dialect)
+        _commit(conn, judge, summary, parts)
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return summary
+
+
+def _summary(judge: _Judge, kind: str, dialect: str | None) -> AssessSummary:
+    """Order and cap the findings; the outcome and counts."""
     judge.findings.sort(key=lambda f: (f.line is not None, f.line or 0))
     if len(judge.findings) > MAX_FINDINGS:
         del judge.findings[MAX_FINDINGS:]
@@ -359,7 +543,7 @@ def _finish(
         hidden = judge.errors + judge.warnings - len(judge.findings)
         judge.findings.append(finding("FINDINGS_TRUNCATED", f"{hidden} more not listed"))
     verdict = judge.verdict
-    summary = AssessSummary(
+    return AssessSummary(
         file_id=judge.job.file_id,
         outcome=_outcome(judge),
         format=kind,
@@ -373,8 +557,6 @@ def _finish(
             "rejected_records": len(judge.rejected),
         },
     )
-    _commit(conn, judge, summary, parts)
-    return summary
 
 
 def assess(job: AssessJob) -> AssessSummary:
@@ -445,6 +627,7 @@ class SliceResult:
     trailer_line: int | None
     lines: int
     dialect: str | None
+    billed: Billed | None = None  # originals of this slice already in the ledger
 
 
 def assess_slice(job: AssessJob, part: int, piece: Piece) -> SliceResult:
@@ -456,6 +639,9 @@ def assess_slice(job: AssessJob, part: int, piece: Piece) -> SliceResult:
             judge.on_header = judge.on_header_silent  # type: ignore[method-assign]
         reader = _read_hot(Path(job.spool_path), judge, piece)
         judge.flush()
+        # This slice's originals against the ledger, in parallel with the other slices.
+        mine = staging_table(job.file_id, part)
+        billed = billed_before(conn, [mine] if judge.staged else [])
         if reader.checker is not None:
             # The AWBs seen are in the staging table; the merge finds duplicates across slices
             # there, so the (large) set does not travel between processes.
@@ -474,6 +660,7 @@ def assess_slice(job: AssessJob, part: int, piece: Piece) -> SliceResult:
             reader._trailer_line,
             reader.line,
             str(reader.dialect) if reader.dialect else None,
+            billed,
         )
     finally:
         conn.close()
@@ -539,6 +726,7 @@ def assess_merge(job: AssessJob, pieces: list[Piece], slices: list[SliceResult])
         merger.finish_checks()
         judge.add(merger.findings)
         judge.rejected |= checker.rejected_lines
-        return _finish(conn, judge, "hot", slices[0].dialect, parts=len(slices))
+        billed = Billed.merge(sl.billed for sl in slices)
+        return _finish(conn, judge, "hot", slices[0].dialect, len(slices), billed)
     finally:
         conn.close()

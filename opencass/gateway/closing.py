@@ -10,7 +10,11 @@ the same reference time replaces the same files with the same bytes.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -19,17 +23,31 @@ from pathlib import Path
 
 from opencass.config.model import CompanyKind, Config, Country, Period
 from opencass.events import Event, EventType
-from opencass.gateway.answers import write_atomic
 from opencass.gateway.mailbox import OUTBOX, fsync_dir
-from opencass.settlement.close import BookedRow, CloseResult, close_period
+from opencass.settlement.close import (
+    BookedRow,
+    CloseResult,
+    PlannedDocument,
+    SourceBase,
+    close_period,
+)
+from opencass.settlement.disputes import adjustment
+from opencass.settlement.netting import Adjustment
+from opencass.store.rows import utc_now
 
 __all__ = [
     "BOOKED_STATES",
+    "FINAL",
+    "PRELIMINARY",
+    "CloseDone",
     "CloseError",
     "PeriodCounts",
     "booked_rows",
+    "claim_close",
     "close_events",
+    "dispute_adjustments",
     "find_period",
+    "finish_close",
     "period_counts",
     "record_close_events",
     "run_close",
@@ -37,6 +55,7 @@ __all__ = [
 ]
 
 BOOKED_STATES = ("assessed", "answered", "archived")
+FINAL, PRELIMINARY = "final", "preliminary"  # close stages (and the ``closes`` kinds)
 
 _BOOKED_WHERE = (
     " FROM ledger l JOIN files f ON f.id = l.file_id"
@@ -73,15 +92,63 @@ def _connect(database: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
 
 
+_COLUMNS = (
+    "SELECT l.id, l.record_type, l.airline_prefix, l.awb_serial, l.agent_code, l.reference,"
+    " l.currency, l.late, l.payload_format, l.payload"
+)
+_HANDOFF_ORDER = " ORDER BY l.airline_prefix, l.awb_serial, l.record_type, l.reference, l.id"
+
+
+def _rows(conn: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> Iterator[BookedRow]:
+    cur = conn.execute(sql, args)
+    while batch := cur.fetchmany(10_000):
+        for r in batch:
+            yield BookedRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9])
+
+
 def booked_rows(database: Path, country: str, period: str) -> Iterator[BookedRow]:
     """The period's booked ledger rows, in booking order."""
-    sql = (
-        "SELECT l.id, l.record_type, l.airline_prefix, l.awb_serial, l.agent_code, l.reference,"
-        " l.currency, l.late, l.payload_format, l.payload" + _BOOKED_WHERE + " ORDER BY l.id"
-    )
     with closing(_connect(database)) as conn:
-        for r in conn.execute(sql, (country, period, *BOOKED_STATES)):
-            yield BookedRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9])
+        yield from _rows(
+            conn, _COLUMNS + _BOOKED_WHERE + " ORDER BY l.id", (country, period, *BOOKED_STATES)
+        )
+
+
+class LedgerRows(SourceBase):
+    """The close's ``LedgerSource`` over the SQLite ledger: rows are read when needed (one
+    pass in booking order to net, then one query per document), never all held at once."""
+
+    def __init__(self, database: Path, country: str, period: str) -> None:
+        self.database, self.country, self.period = database, country, period
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+
+    def _db(self) -> sqlite3.Connection:
+        # A connection is never shared with a forked child (write_documents' second worker).
+        if self._conn is None or self._pid != os.getpid():
+            self._conn, self._pid = _connect(self.database), os.getpid()
+        return self._conn
+
+    def booking_order(self) -> Iterator[BookedRow]:
+        return booked_rows(self.database, self.country, self.period)
+
+    def _of(self, column: str, value: str) -> list[BookedRow]:
+        where = _BOOKED_WHERE
+        if column == "agent_code":  # without statistics SQLite would scan the country
+            where = where.replace("FROM ledger l", "FROM ledger l INDEXED BY ledger_by_period")
+        sql = _COLUMNS + where + f" AND l.{column} = ?" + _HANDOFF_ORDER
+        return list(_rows(self._db(), sql, (self.country, self.period, *BOOKED_STATES, value)))
+
+    def rows_of_agent(self, agent_code: str) -> list[BookedRow]:
+        return self._of("agent_code", agent_code)
+
+    def rows_of_airline(self, airline_prefix: str) -> list[BookedRow]:
+        return self._of("airline_prefix", airline_prefix)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def period_counts(database: Path, country: str, period: str) -> PeriodCounts:
@@ -105,10 +172,32 @@ def _participants(config: Config, country: str) -> tuple[dict[str, tuple[str, ..
     return agents, airlines
 
 
-def run_close(config: Config, country: str, period: str, reference: datetime) -> CloseResult:
-    """Net the period from the ledger and build its documents (writes nothing)."""
+def dispute_adjustments(database: Path, country: str, period: str) -> list[Adjustment]:
+    """The accepted disputes the final billing of ``period`` carries, as netting items
+    (corrected − billed, reference = the dispute id)."""
+    if not database.exists():
+        return []
+    from opencass.store.disputes import accepted_adjustments
+
+    with closing(_connect(database)) as conn:
+        try:
+            rows = accepted_adjustments(conn, country, period)
+        except sqlite3.OperationalError:  # a ledger from before the disputes migration
+            return []
+    return [
+        adjustment(d.airline_prefix, d.agent_code, d.billed_amount, d.corrected_amount, d.id)
+        for d in rows
+        if d.corrected_amount is not None
+    ]
+
+
+def run_close(
+    config: Config, country: str, period: str, reference: datetime, *, stage: str = FINAL
+) -> CloseResult:
+    """Net the period from the ledger, with the accepted disputes it carries, and build its
+    documents (writes nothing); stage ``preliminary`` plans the preliminary statements."""
     c, p = find_period(config, country, period)
-    rows = list(booked_rows(config.gateway.database, country, period))
+    rows = LedgerRows(config.gateway.database, country, period)
     agents, airlines = _participants(config, country)
     return close_period(
         rows,
@@ -118,23 +207,90 @@ def run_close(config: Config, country: str, period: str, reference: datetime) ->
         agents=agents,
         airlines=airlines,
         base_iri=config.gateway.public_url,
+        adjustments=dispute_adjustments(config.gateway.database, country, period),
+        preliminary=stage == PRELIMINARY,
     )
 
 
-def write_documents(config: Config, result: CloseResult) -> list[Path]:
-    """Write every document into its company's outbox, atomically; the paths written."""
-    written: list[Path] = []
+def write_documents(config: Config, result: CloseResult, *, workers: int = 1) -> list[Path]:
+    """Write every document into its company's outbox, atomically; the paths written.
+
+    Documents are built one at a time and written to hidden temporary names; one ``sync()``
+    then makes them all durable at once (thousands of per-file fsyncs would dominate a large
+    close), after which each is renamed into place and the directories are synced: a reader
+    sees a whole document or none, and a crash leaves at most hidden temporaries, which the
+    next write removes.
+
+    ``workers=2`` builds every other document in a forked child process (building is CPU
+    work: two cores halve it).  Only for a single-threaded caller — the ``period close``
+    command, or a close run in a worker process — never from a thread of the gateway.
+    """
+    planned = list(result.planned)
+    token = secrets.token_hex(4)  # closes running at once never share a temporary name
     dirs: set[Path] = set()
-    for doc in result.documents:
+    for doc in planned:
         outbox = config.gateway.mailboxes_dir / doc.company / OUTBOX
-        outbox.mkdir(parents=True, exist_ok=True)
-        path = outbox / doc.name
-        write_atomic(path, doc.data, sync_dir=False)
-        dirs.add(outbox)
+        if outbox not in dirs:
+            outbox.mkdir(parents=True, exist_ok=True)
+            _remove_stale(outbox)
+            dirs.add(outbox)
+    pairs = [
+        (
+            doc,
+            config.gateway.mailboxes_dir / doc.company / OUTBOX / f".{doc.name}.{token}{_TMP}",
+            config.gateway.mailboxes_dir / doc.company / OUTBOX / doc.name,
+        )
+        for doc in planned
+    ]
+    if workers > 1 and len(pairs) >= 16 and hasattr(os, "fork"):
+        _build_forked([(d, t) for d, t, _ in pairs])
+    else:
+        _build([(d, t) for d, t, _ in pairs])
+    os.sync()
+    written: list[Path] = []
+    for _, tmp, path in pairs:
+        os.replace(tmp, path)
         written.append(path)
     for d in sorted(dirs):
         fsync_dir(d)
     return written
+
+
+def _build(jobs: list[tuple[PlannedDocument, Path]]) -> None:
+    for doc, tmp in jobs:
+        with tmp.open("wb") as f:
+            f.write(doc.build())
+
+
+def _build_forked(jobs: list[tuple[PlannedDocument, Path]]) -> None:
+    """Build ``jobs`` in two processes: this one and a forked child, every other job each."""
+    pid = os.fork()
+    if pid == 0:  # the child: build its half, report by exit status only
+        code = 1
+        try:
+            _build(jobs[1::2])
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        _build(jobs[0::2])
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise RuntimeError(f"the process building half of the documents failed ({status})")
+
+
+_TMP = ".close-tmp"
+_STALE_SECONDS = 3600.0
+
+
+def _remove_stale(outbox: Path) -> None:
+    """Remove temporaries a crashed close left (old ones only: another close may be writing)."""
+    limit = time.time() - _STALE_SECONDS
+    for stale in outbox.glob(f".*{_TMP}"):
+        with contextlib.suppress(OSError):
+            if stale.stat().st_mtime < limit:
+                stale.unlink()
 
 
 def _document_kind(name: str) -> tuple[str, str]:
@@ -148,7 +304,7 @@ def close_events(
 ) -> list[Event]:
     """The business events of a close: one per document written, then the period closed."""
     events: list[Event] = []
-    for doc in result.documents:
+    for doc in result.planned:
         kind, code = _document_kind(doc.name)
         company = config.companies.get(doc.company)
         agent = company is not None and company.kind is CompanyKind.AGENT
@@ -183,7 +339,7 @@ def close_events(
             data={
                 "stage": stage,
                 "reference": reference.isoformat(),
-                "documents": len(result.documents),
+                "documents": len(result.planned),
                 "total": str(s.agents_total),
                 "currency": s.currency,
             },
@@ -201,5 +357,70 @@ def record_close_events(config: Config, events: list[Event]) -> int:
     try:
         with conn:
             return record_events(conn, events)
+    finally:
+        conn.close()
+
+
+class CloseDone(CloseError):  # noqa: N818 - a verdict, like CloseError
+    """The stage of that period was closed before (refused without ``force``)."""
+
+
+def claim_close(
+    config: Config, country: str, period: str, stage: str, reference: datetime, *, force: bool
+) -> bool:
+    """Record a close from a synchronous caller in the ``closes`` table (as the scheduler
+    does), so that the scheduler does not run the same stage again.  CloseDone when the stage
+    was completed before and ``force`` is not given.  True when this call created the record."""
+    from opencass.store.sqlite import connect_sync
+
+    conn = connect_sync(config.gateway.database)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(
+            "SELECT completed_at, reference FROM closes WHERE country = ? AND period = ?"
+            " AND kind = ?",
+            (country, period, stage),
+        ).fetchone()
+        if row is not None and row[0] is not None and not force:
+            conn.execute("ROLLBACK")
+            raise CloseDone(
+                f"the {stage} close of {country} {period} was completed at {row[0]} (reference "
+                f"{row[1]}); --force writes it again"
+            )
+        conn.execute(
+            "INSERT INTO closes (country, period, kind, reference, started_at) VALUES"
+            " (?, ?, ?, ?, ?) ON CONFLICT (country, period, kind) DO UPDATE SET"
+            " reference = excluded.reference, started_at = excluded.started_at,"
+            " completed_at = NULL, documents = NULL",
+            (country, period, stage, reference.isoformat(), utc_now()),
+        )
+        conn.execute("COMMIT")
+        return row is None
+    finally:
+        conn.close()
+
+
+def finish_close(
+    config: Config, country: str, period: str, stage: str, documents: int | None
+) -> None:
+    """Mark a claimed close completed with its document count; ``None`` withdraws a claim
+    this caller created (the close failed before writing anything)."""
+    from opencass.store.sqlite import connect_sync
+
+    conn = connect_sync(config.gateway.database)
+    try:
+        with conn:
+            if documents is None:
+                conn.execute(
+                    "DELETE FROM closes WHERE country = ? AND period = ? AND kind = ?"
+                    " AND completed_at IS NULL",
+                    (country, period, stage),
+                )
+            else:
+                conn.execute(
+                    "UPDATE closes SET completed_at = ?, documents = ? WHERE country = ?"
+                    " AND period = ? AND kind = ?",
+                    (utc_now(), documents, country, period, stage),
+                )
     finally:
         conn.close()

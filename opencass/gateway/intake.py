@@ -81,6 +81,12 @@ def _message_kind(path: Path) -> str | None:
     return message_kind(head) if detect_format(head[:4096]) == "xml" else None
 
 
+def _arrival(row: FileRow) -> datetime:
+    """When the file arrived (its claim), as an aware time."""
+    at = datetime.fromisoformat(row.received_at)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 def new_file_id(now: datetime) -> str:
     """A sortable, unique file id: ``F`` + UTC time + random."""
     return f"F{now:%Y%m%d%H%M%S}{secrets.token_hex(3).upper()}"
@@ -335,7 +341,9 @@ class Intake:
             spool_path=row.spool_path,
             sandbox=row.sandbox,
             all_or_nothing=bool(company and company.all_or_nothing),
-            context=submission_context(config, row.company, self.now()),
+            # judged as of the file's arrival: a file uploaded before a cut-off is in time,
+            # however long it waited (a restart, a queue) before being assessed
+            context=submission_context(config, row.company, _arrival(row)),
             max_records=config.gateway.limits.max_records,
             max_xml_bytes=config.gateway.limits.max_xml_bytes,
         )
@@ -374,7 +382,7 @@ class Intake:
             row.company,
             row.user,
             row.sandbox,
-            self.now(),
+            _arrival(row),
             config,
         )
         if not summary.moved:

@@ -56,7 +56,11 @@ __all__ = [
 ]
 
 #: Modules whose import registers handlers (each piece of work adds its own).
-HANDLER_MODULES: tuple[str, ...] = ()
+HANDLER_MODULES: tuple[str, ...] = (
+    "opencass.gateway.disputes",
+    "opencass.gateway.payments",
+    "opencass.gateway.withdrawal",
+)
 
 
 @dataclass(slots=True)

@@ -1,5 +1,10 @@
 """``opencass period close|status``: close a billing period, or show where one stands.
 
+``period close`` without ``--final`` is the preliminary close (statements only, dated now or
+``--at``); with it, the final close (statements and hand-off files, dated at Billing
+Availability, with the accepted disputes).  Either is recorded in the ``closes`` table as the
+scheduler records its own; a stage completed before is refused (exit 2) unless ``--force``.
+
 Exit codes as for every command: 0 ok, 2 usage or configuration error (unknown country or
 period, configuration that does not load), 3 internal failure (conservation broken, data the
 netting cannot use, an I/O error).
@@ -17,9 +22,13 @@ from zoneinfo import ZoneInfo
 from opencass.config.model import Config, Period
 from opencass.config.reader import ConfigError
 from opencass.gateway.closing import (
+    FINAL,
+    PRELIMINARY,
     CloseError,
+    claim_close,
     close_events,
     find_period,
+    finish_close,
     period_counts,
     record_close_events,
     run_close,
@@ -53,7 +62,13 @@ def add_period_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     c.add_argument("--country", required=True, help="CASS country code, e.g. DE")
     c.add_argument("--period", required=True, help="period code, e.g. 20261101M")
     c.add_argument(
-        "--final", action="store_true", help="the final close, dated at Billing Availability"
+        "--final",
+        action="store_true",
+        help="the final close, dated at Billing Availability"
+        " (without it: the preliminary close, statements only)",
+    )
+    c.add_argument(
+        "--force", action="store_true", help="close again a stage that was completed before"
     )
     c.add_argument("--dry-run", action="store_true", help="print the totals, write nothing")
     c.add_argument("--at", help="reference time (ISO 8601) instead of now; ignored with --final")
@@ -126,6 +141,48 @@ def _reference(args: argparse.Namespace, period: Period, now: datetime | None) -
     return now or datetime.now(UTC).replace(microsecond=0)
 
 
+def _close(
+    args: argparse.Namespace,
+    config: Config,
+    country: str,
+    period: Period,
+    reference: datetime,
+    stdout: TextIO,
+) -> CloseResult | None:
+    """Run the close of the requested stage; None for a dry run (nothing written).
+
+    Without a dry run the close is recorded in the store's ``closes`` table first (as the
+    scheduler records its own), so that the scheduler does not run the same stage again and
+    disputes accepted from now on go to the next period; a stage completed before is refused
+    unless ``--force`` (then its documents are written again, under the same names when the
+    reference time is the same)."""
+    stage = FINAL if getattr(args, "final", False) else PRELIMINARY
+    dry = getattr(args, "dry_run", False)
+    store = config.gateway.database.exists() and not dry
+    created = store and claim_close(
+        config, country, period.code, stage, reference, force=getattr(args, "force", False)
+    )
+    try:
+        result = run_close(config, country, period.code, reference, stage=stage)
+        report = close_report(result, country, period.code, reference)
+        stdout.write(f"{stage.capitalize()} {report[0].lower()}{report[1:]}")
+        if dry:
+            stdout.write("  Dry run: nothing written.\n")
+            return None
+        written = write_documents(config, result, workers=2)
+    except BaseException:
+        if created:
+            finish_close(config, country, period.code, stage, None)
+        raise
+    for path in written:
+        stdout.write(f"  wrote {path}\n")
+    if store:
+        events = close_events(config, result, country, period.code, stage, reference)
+        record_close_events(config, events)
+        finish_close(config, country, period.code, stage, len(written))
+    return result
+
+
 def _load(args: argparse.Namespace) -> Config:
     from opencass.config.loader import load_config
 
@@ -158,17 +215,13 @@ def cmd_period(
             return EXIT_OK
         _, period = find_period(config, country, args.period)
         reference = _reference(args, period, now)
-        result = run_close(config, country, period.code, reference)
-        stdout.write(close_report(result, country, period.code, reference))
-        if getattr(args, "dry_run", False):
-            stdout.write("  Dry run: nothing written.\n")
+        result = _close(args, config, country, period, reference, stdout)
+        if result is None:
             return EXIT_OK
-        for path in write_documents(config, result):
-            stdout.write(f"  wrote {path}\n")
-        if config.gateway.database.exists():
-            record_close_events(
-                config, close_events(config, result, country, period.code, "final", reference)
-            )
+        if getattr(args, "final", False) and config.gateway.database.exists():
+            from opencass.gateway.remittance import expect_remittance
+
+            expect_remittance(config, country, period.code, result.settlement)
         return EXIT_OK
     except (CloseError, ConfigError) as e:
         print(f"opencass: {e}", file=sys.stderr)

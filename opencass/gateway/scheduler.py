@@ -75,11 +75,17 @@ class MilestoneJob:
     kind: str
     due: Callable[[Period], datetime]
     run: Callable[[JobContext], Awaitable[int]]
+    #: instead of ``due`` when the time depends on the country's configuration (a policy)
+    due_in: Callable[[Period, Config], datetime] | None = None
+
+    def when(self, period: Period, config: Config) -> datetime:
+        """When the job is due for ``period`` under ``config``."""
+        return self.due_in(period, config) if self.due_in else self.due(period)
 
 
 #: Jobs besides the final close, registered by the modules in ``JOB_MODULES``.
 MILESTONE_JOBS: dict[str, MilestoneJob] = {}
-JOB_MODULES: tuple[str, ...] = ()
+JOB_MODULES: tuple[str, ...] = ("opencass.gateway.remittance", "opencass.gateway.dispute_jobs")
 
 
 def milestone_job(job: MilestoneJob) -> MilestoneJob:
@@ -190,7 +196,7 @@ class CloseScheduler:
                 if self.since is not None and period.billing_available < self.since:
                     continue
                 whens = [(FINAL, period.billing_available)]
-                whens += [(kind, job.due(period)) for kind, job in sorted(extra.items())]
+                whens += [(k, job.when(period, self.config)) for k, job in sorted(extra.items())]
                 for kind, when in whens:
                     key = (country, period.code, kind)
                     if key in completed:
@@ -216,7 +222,7 @@ class CloseScheduler:
         _, period = find_period(self.config, country, code)
         if kind == FINAL:
             return period.billing_available
-        return MILESTONE_JOBS[kind].due(period)
+        return MILESTONE_JOBS[kind].when(period, self.config)
 
     async def _launch(self, key: Key) -> None:
         """The APScheduler job (a coroutine, so it runs on the loop, not in a thread)."""
@@ -246,6 +252,11 @@ class CloseScheduler:
                 if isinstance(result, CloseResult):  # tests inject stand-ins
                     events = close_events(config, result, country, code, FINAL, reference)
                     await self.store.record_events(events)
+                    from opencass.gateway.remittance import expect_remittance
+
+                    await asyncio.to_thread(
+                        expect_remittance, config, country, code, result.settlement, self.now()
+                    )
             else:
                 job = MILESTONE_JOBS[kind]
                 count = await job.run(JobContext(config, self.store, country, period, reference))

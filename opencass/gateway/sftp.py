@@ -40,10 +40,10 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from secrets import token_hex
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncssh
 import structlog
@@ -72,6 +72,10 @@ _MAX_CHANNELS = 4  # SFTP sessions per SSH connection
 _SFTP_VERSION = 3
 _NO_LINKS = "links are not supported"
 _EXIT_WAIT = 30.0  # seconds a lost connection may take to finish its SFTP cleanup
+
+
+# A session began reading an outbox file: (company, user, client path, size).
+DownloadHook = Callable[[str, str, str, int], Coroutine[Any, Any, Any]]
 
 
 class MailboxEvents(Protocol):
@@ -457,6 +461,7 @@ class _MailboxSFTP(asyncssh.SFTPServer):
         if file_obj.place.vpath not in self._downloaded:
             self._downloaded.add(file_obj.place.vpath)
             self._owner.audit("download", path=file_obj.place.vpath, size=file_obj.size)
+            self._ep.downloaded(self._company, self._username, file_obj.place, file_obj.size)
         with self._boundary("read", file_obj.place.vpath):
             return await asyncio.to_thread(file_obj.read_at, offset, min(size, _MAX_READ))
 
@@ -579,10 +584,12 @@ class SftpEndpoint:
 
     def __init__(
         self, get_config: Callable[[], Config], events: MailboxEvents, bans: BanList,
-        signing_key: bytes | None,
+        signing_key: bytes | None, on_download: DownloadHook | None = None,
     ) -> None:  # fmt: skip
         self.config = get_config
         self.events = events
+        self.on_download = on_download
+        self.hook_tasks: set[asyncio.Task[Any]] = set()
         self.bans = bans
         self.signing_key = signing_key
         self.usage = mb.UsageBook()
@@ -607,6 +614,21 @@ class SftpEndpoint:
         self._conns.discard(conn)
         if not self._conns:
             self._drained.set()
+
+    def downloaded(self, company: str, user: str, place: Place, size: int) -> None:
+        """Tell ``on_download`` (in a task) that a session began reading an outbox file."""
+        if self.on_download is None or place.box != mb.OUTBOX:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.on_download(company, user, place.vpath, size)
+        )
+        self.hook_tasks.add(task)
+        task.add_done_callback(self._hook_done)
+
+    def _hook_done(self, task: asyncio.Task[Any]) -> None:
+        self.hook_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("download_hook_failed", error=str(task.exception()))
 
     async def recount(self, company: str, tree: Path) -> None:
         """Recount a company's usage from disk when the running total is stale."""
@@ -640,10 +662,13 @@ async def start_sftp_server(
     server_host_keys: list[Path],
     gateway_public_key: bytes | None = None,
     bans: BanList | None = None,
+    on_download: DownloadHook | None = None,
 ) -> SftpEndpoint:
-    """Prepare every configured mailbox and listen for SFTP clients (``port`` 0: any free)."""
+    """Prepare every configured mailbox and listen for SFTP clients (``port`` 0: any free);
+    ``on_download(company, user, path, size)`` is awaited (in a task) when a session first
+    reads a file."""
     cfg = get_config()
-    endpoint = SftpEndpoint(get_config, events, bans or BanList(), gateway_public_key)
+    endpoint = SftpEndpoint(get_config, events, bans or BanList(), gateway_public_key, on_download)
     root = cfg.gateway.mailboxes_dir
     for company in cfg.companies:
         tree = await asyncio.to_thread(mb.prepare_mailbox, root, company, gateway_public_key)

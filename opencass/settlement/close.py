@@ -43,11 +43,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from opencass.codecs.hot.writer import HotWriter
@@ -70,6 +72,7 @@ from opencass.model import (
     quantize,
 )
 from opencass.settlement.netting import (
+    Adjustment,
     AgentStatement,
     AirlineSettlement,
     ConservationError,
@@ -78,7 +81,8 @@ from opencass.settlement.netting import (
     LineTotal,
     PeriodSettlement,
     check_conservation,
-    settle,
+    item_amount,
+    settle_amounts,
 )
 
 __all__ = [
@@ -86,6 +90,10 @@ __all__ = [
     "BookedRow",
     "CloseResult",
     "Document",
+    "LedgerSource",
+    "PlannedDocument",
+    "RowsSource",
+    "SourceBase",
     "agent_statement_csv",
     "airline_settlement_csv",
     "close_period",
@@ -125,14 +133,93 @@ class Document:
 
 
 @dataclass(frozen=True, slots=True)
+class PlannedDocument:
+    """A document not built yet: ``build()`` makes its bytes (each call builds them anew), so a
+    close of a large period holds one document in memory at a time, not all of them."""
+
+    company: str
+    name: str
+    build: Callable[[], bytes]
+
+    def document(self) -> Document:
+        """Build it."""
+        return Document(self.company, self.name, self.build())
+
+
+@dataclass(frozen=True, slots=True)
 class CloseResult:
     """What a close produced."""
 
     settlement: PeriodSettlement
-    documents: tuple[Document, ...]  # sorted by company, then name
+    planned: tuple[PlannedDocument, ...]  # sorted by company, then name
     unpaired: tuple[CorrectionRecord, ...]  # correction halves without their partner
     unassigned_agents: tuple[str, ...]  # agent codes with items but no agent company
     unassigned_airlines: tuple[str, ...]  # prefixes with items but no airline company
+
+    @property
+    def documents(self) -> tuple[Document, ...]:
+        """Every document, built (for small periods and tests; writers use ``planned``)."""
+        return tuple(p.document() for p in self.planned)
+
+
+class LedgerSource(Protocol):
+    """Where a close reads the period's booked rows (a list in memory, or the ledger)."""
+
+    def booking_order(self) -> Iterable[BookedRow]:
+        """Every row, by ledger id."""
+
+    def rows_of_agent(self, agent_code: str) -> Iterable[BookedRow]:
+        """The rows of one agent code, in hand-off order (see ``HANDOFF_ORDER``)."""
+
+    def rows_of_airline(self, airline_prefix: str) -> Iterable[BookedRow]:
+        """The rows of one airline prefix, in hand-off order."""
+
+
+class SourceBase:
+    """Base of ledger sources other than ``RowsSource`` (how ``close_period`` tells a source
+    from a plain iterable of rows)."""
+
+    def booking_order(self) -> Iterable[BookedRow]:
+        raise NotImplementedError
+
+    def rows_of_agent(self, agent_code: str) -> Iterable[BookedRow]:
+        raise NotImplementedError
+
+    def rows_of_airline(self, airline_prefix: str) -> Iterable[BookedRow]:
+        raise NotImplementedError
+
+
+def handoff_key(r: BookedRow) -> tuple[str, str, str, str, int]:
+    """Hand-off order: airline prefix, AWB serial, record type, reference, ledger id."""
+    return (r.airline_prefix, r.awb_serial, r.record_type, r.reference, r.id)
+
+
+class RowsSource:
+    """A ``LedgerSource`` over rows held in memory."""
+
+    def __init__(self, rows: Iterable[BookedRow]) -> None:
+        self.rows = sorted(rows, key=lambda r: r.id)
+        self._agents: dict[str, list[BookedRow]] | None = None
+        self._airlines: dict[str, list[BookedRow]] | None = None
+
+    def booking_order(self) -> Iterable[BookedRow]:
+        return self.rows
+
+    def _group(self, attr: str) -> dict[str, list[BookedRow]]:
+        groups: dict[str, list[BookedRow]] = defaultdict(list)
+        for r in sorted(self.rows, key=handoff_key):
+            groups[getattr(r, attr)].append(r)
+        return groups
+
+    def rows_of_agent(self, agent_code: str) -> Iterable[BookedRow]:
+        if self._agents is None:
+            self._agents = self._group("agent_code")
+        return self._agents.get(agent_code, [])
+
+    def rows_of_airline(self, airline_prefix: str) -> Iterable[BookedRow]:
+        if self._airlines is None:
+            self._airlines = self._group("airline_prefix")
+        return self._airlines.get(airline_prefix, [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,23 +285,69 @@ def collect_items(
     pairs, paired, left = _pair(booked)
     items: list[Item] = [b.record for b in awbs if isinstance(b.record, AwbRecord)]
     items += pairs
-    written = sorted(
-        awbs + paired,
-        key=lambda b: (
-            b.row.airline_prefix,
-            b.row.awb_serial,
-            b.row.record_type,
-            b.row.reference,
-            b.row.id,
-        ),
-    )
+    written = sorted(awbs + paired, key=lambda b: handoff_key(b.row))
     unpaired = [b.record for b in left if isinstance(b.record, CorrectionRecord)]
     return items, written, unpaired
+
+
+@dataclass(slots=True)
+class _Netted:
+    """Pass one of a close: the item amounts, which rows go into hand-off files, the rest."""
+
+    amounts: list[ItemAmount]
+    written: set[int]  # ledger ids of AWBs and paired corrections
+    unpaired: list[CorrectionRecord]
+    awbs: int
+    non_revenue: int
+
+
+def _net(rows: Iterable[BookedRow], currency: str) -> _Netted:
+    """Decode and net row by row, keeping only amounts: memory stays small for big periods."""
+    amounts: list[ItemAmount] = []
+    written: set[int] = set()
+    waiting: dict[tuple[bool, tuple[str, str, str, str]], tuple[int, CorrectionRecord]] = {}
+    awbs = non_revenue = 0
+    for row in rows:
+        if row.record_type not in _NETTED:
+            continue
+        rec = from_payload(row.payload_format, row.payload, row.currency)
+        if isinstance(rec, AwbRecord):
+            awbs += 1
+            non_revenue += not rec.charges_due
+            amounts.append(item_amount(rec, currency))
+            written.add(row.id)
+        elif isinstance(rec, CorrectionRecord) and (rec.is_original or rec.is_revised):
+            other = waiting.pop((not rec.is_original, rec.pair_key), None)
+            if other is None:
+                waiting[(rec.is_original, rec.pair_key)] = (row.id, rec)
+                continue
+            o, v = (rec, other[1]) if rec.is_original else (other[1], rec)
+            amounts.append(item_amount(Correction(o, v), currency))
+            written.update((row.id, other[0]))
+    unpaired = [rec for _, rec in sorted(waiting.values(), key=lambda w: w[0])]
+    return _Netted(amounts, written, unpaired, awbs, non_revenue)
 
 
 def _billing_date(reference: datetime, country: Country) -> datetime:
     aware = reference if reference.tzinfo else reference.replace(tzinfo=UTC)
     return aware.astimezone(ZoneInfo(country.timezone))
+
+
+def _handoff_header(
+    country: Country, period: Period, reference: datetime, airline_prefix: str, agent_code: str
+) -> BillingHeader:
+    return BillingHeader(
+        record_id="AAA",
+        country=country.code,
+        airline_prefix=airline_prefix,
+        period_start=period.billing_from,
+        period_end=period.billing_to,
+        billing_date=_billing_date(reference, country).date(),
+        file_number="01",
+        currency=country.currency,
+        branch="",
+        agent_code=agent_code[:7],
+    )
 
 
 def handoff_file(
@@ -227,23 +360,46 @@ def handoff_file(
     agent_code: str = "",
 ) -> bytes:
     """A hand-off HOT file: to an agent (``agent_code``) or to an airline (``airline_prefix``)."""
-    header = BillingHeader(
-        record_id="AAA",
-        country=country.code,
-        airline_prefix=airline_prefix,
-        period_start=period.billing_from,
-        period_end=period.billing_to,
-        billing_date=_billing_date(reference, country).date(),
-        file_number="01",
-        currency=country.currency,
-        branch="",
-        agent_code=agent_code[:7],
-    )
+    header = _handoff_header(country, period, reference, airline_prefix, agent_code)
     w = HotWriter(header, Dialect.HANDOFF, keep_reserved=False)
     parts = [w.header_line()]
     for b in records:
         rec = b.record
         if isinstance(rec, AwbRecord) and b.row.late and not rec.late_indicator:
+            rec = replace(rec, late_indicator="L")
+        parts.append(w.line(rec))
+    parts.append(w.trailer_line(office=country.office))
+    return "".join(parts).encode("ascii")
+
+
+_HANDOFF_PAYLOAD = f"hot-{Dialect.HANDOFF}"
+_AWB_TYPES = frozenset({"AWM", "AWB"})
+
+
+def _handoff_from_rows(
+    rows_of: Callable[[], Iterable[BookedRow]],
+    written: set[int],
+    country: Country,
+    period: Period,
+    reference: datetime,
+    *,
+    airline_prefix: str = "",
+    agent_code: str = "",
+) -> bytes:
+    """``handoff_file`` from ledger rows: a line booked in the hand-off dialect is copied (its
+    reserved positions blanked, the late flag set), any other is decoded and encoded."""
+    header = _handoff_header(country, period, reference, airline_prefix, agent_code)
+    w = HotWriter(header, Dialect.HANDOFF, keep_reserved=False)
+    parts = [w.header_line()]
+    for row in rows_of():
+        if row.id not in written:
+            continue
+        late = row.late and row.record_type in _AWB_TYPES
+        if row.payload_format == _HANDOFF_PAYLOAD:
+            parts.append(w.copy_line(row.payload, late=late))
+            continue
+        rec = from_payload(row.payload_format, row.payload, row.currency)
+        if isinstance(rec, AwbRecord) and late and not rec.late_indicator:
             rec = replace(rec, late_indicator="L")
         parts.append(w.line(rec))
     parts.append(w.trailer_line(office=country.office))
@@ -324,8 +480,14 @@ def statement_xml(
     return encode_statement(doc, base_iri=base_iri)
 
 
+def _prelim_name(name: str) -> str:
+    """``<stamp>_prelim-<kind>_<PERIOD>_<code>.<ext>``: a preliminary close's document name."""
+    stamp, kind, rest = name.split("_", 2)
+    return f"{stamp}_prelim-{kind}_{rest}"
+
+
 def close_period(
-    rows: Iterable[BookedRow],
+    rows: Iterable[BookedRow] | RowsSource | SourceBase,
     *,
     country: Country,
     period: Period,
@@ -333,15 +495,27 @@ def close_period(
     agents: Mapping[str, Iterable[str]],
     airlines: Mapping[str, Iterable[str]],
     base_iri: str = DEFAULT_BASE_IRI,
+    adjustments: Iterable[Adjustment] = (),
+    preliminary: bool = False,
 ) -> CloseResult:
-    """Net the period's booked rows and build every document (nothing is written here).
+    """Net the period's booked rows and plan every document (nothing is written here).
 
-    ``agents`` maps an agent company id to its agent codes in ``country``; ``airlines`` maps an
-    airline company id to its prefixes there.  Raises ``ConservationError`` (and builds no
-    document) if the totals do not balance, ``NettingError`` for data netting cannot use.
+    ``adjustments`` (accepted disputes) are netted with the rows.  A ``preliminary`` close
+    plans statements only (no hand-off files), their kinds named ``prelim-…``.
+
+    ``rows`` are the booked rows, or a ``LedgerSource`` reading them (a large period is read
+    twice, row by row: once to net, once per document).  ``agents`` maps an agent company id
+    to its agent codes in ``country``; ``airlines`` maps an airline company id to its prefixes
+    there.  Raises ``ConservationError`` (and plans no document) if the totals do not balance,
+    ``NettingError`` for data netting cannot use.
     """
-    items, written, unpaired = collect_items(rows)
-    settlement = settle(items, country.currency)
+    source = rows if isinstance(rows, RowsSource | SourceBase) else RowsSource(rows)
+    netted = _net(source.booking_order(), country.currency)
+    netted.amounts.extend(item_amount(a, country.currency) for a in adjustments)
+    settlement = settle_amounts(
+        netted.amounts, country.currency, awbs=netted.awbs, non_revenue_awbs=netted.non_revenue
+    )
+    del netted.amounts[:]  # the settlement holds them, sorted
     check_conservation(settlement)
     if settlement.currency != country.currency:  # pragma: no cover - settle() guarantees it
         raise ConservationError(f"settled in {settlement.currency}, not {country.currency}")
@@ -350,50 +524,84 @@ def close_period(
     stamp = stamp_of(reference)
     statements = {s.agent_code: s for s in settlement.agents}
     settlements = {s.airline_prefix: s for s in settlement.airlines}
-    docs: list[Document] = []
-
-    def party(kind: str, company: str, code: str, hot: bytes, csv_: bytes, xml_args: Any) -> None:
-        summary = "statement" if kind == "agent" else "settlement"
-        xml = statement_xml(
-            party_kind=kind, code=code, company=company, country=country, period=period,
-            reference=reference, base_iri=base_iri, **xml_args,
-        )  # fmt: skip
-        docs.append(Document(company, f"{stamp}_handoff_{period.code}_{code}.hot", hot))
-        docs.append(Document(company, f"{stamp}_{summary}_{period.code}_{code}.csv", csv_))
-        docs.append(Document(company, f"{stamp}_statement_{period.code}_{code}.xml", xml))
-
+    airline_items: dict[str, list[ItemAmount]] = defaultdict(list)
+    for it in settlement.items:
+        airline_items[it.airline_prefix].append(it)
+    written = netted.written
     zero = quantize(ZERO, cur)
+    docs: list[PlannedDocument] = []
+
+    def xml_of(kind: str, company: str, code: str, items: Any, subtotals: Any, total: Any) -> Any:
+        return lambda: statement_xml(
+            party_kind=kind, code=code, company=company, country=country, period=period,
+            reference=reference, base_iri=base_iri, items=items, subtotals=subtotals, total=total,
+        )  # fmt: skip
+
     agent_codes: set[str] = set()
     for company, codes in agents.items():
         for code in sorted(set(codes)):
             agent_codes.add(code)
             st = statements.get(code)
-            mine = [b for b in written if b.record.agent_code == code]
-            party(
-                "agent", company, code,
-                handoff_file(mine, country, period, reference, agent_code=code),
-                agent_statement_csv(st, cur),
-                {"items": st.items if st else (), "subtotals": st.lines if st else (),
-                 "total": st.total if st else zero},
+            hot = partial(
+                _handoff_from_rows, partial(source.rows_of_agent, code), written, country, period,
+                reference, agent_code=code,
             )  # fmt: skip
+            docs += [
+                PlannedDocument(company, f"{stamp}_handoff_{period.code}_{code}.hot", hot),
+                PlannedDocument(
+                    company,
+                    f"{stamp}_statement_{period.code}_{code}.csv",
+                    partial(agent_statement_csv, st, cur),
+                ),
+                PlannedDocument(
+                    company,
+                    f"{stamp}_statement_{period.code}_{code}.xml",
+                    xml_of(
+                        "agent",
+                        company,
+                        code,
+                        st.items if st else (),
+                        st.lines if st else (),
+                        st.total if st else zero,
+                    ),
+                ),
+            ]
     prefixes: set[str] = set()
     for company, codes in airlines.items():
         for prefix in sorted(set(codes)):
             prefixes.add(prefix)
             se = settlements.get(prefix)
-            mine = [b for b in written if b.record.airline_prefix == prefix]
-            party(
-                "airline", company, prefix,
-                handoff_file(mine, country, period, reference, airline_prefix=prefix),
-                airline_settlement_csv(se, cur),
-                {"items": [it for it in settlement.items if it.airline_prefix == prefix],
-                 "subtotals": se.lines if se else (), "total": se.total if se else zero},
+            hot = partial(
+                _handoff_from_rows, partial(source.rows_of_airline, prefix), written, country, period,
+                reference, airline_prefix=prefix,
             )  # fmt: skip
+            docs += [
+                PlannedDocument(company, f"{stamp}_handoff_{period.code}_{prefix}.hot", hot),
+                PlannedDocument(
+                    company,
+                    f"{stamp}_settlement_{period.code}_{prefix}.csv",
+                    partial(airline_settlement_csv, se, cur),
+                ),
+                PlannedDocument(
+                    company,
+                    f"{stamp}_statement_{period.code}_{prefix}.xml",
+                    xml_of(
+                        "airline",
+                        company,
+                        prefix,
+                        airline_items.get(prefix, ()),
+                        se.lines if se else (),
+                        se.total if se else zero,
+                    ),
+                ),
+            ]
+    if preliminary:
+        docs = [replace(d, name=_prelim_name(d.name)) for d in docs if "_handoff_" not in d.name]
     docs.sort(key=lambda d: (d.company, d.name))
     return CloseResult(
         settlement=settlement,
-        documents=tuple(docs),
-        unpaired=tuple(unpaired),
+        planned=tuple(docs),
+        unpaired=tuple(netted.unpaired),
         unassigned_agents=tuple(sorted(set(statements) - agent_codes)),
         unassigned_airlines=tuple(sorted(set(settlements) - prefixes)),
     )

@@ -5,6 +5,26 @@ calendar: the submitter must be an airline owning the file's prefix in that CASS
 currency must be the country's, the billing period must be in the calendar and still open for
 submissions, and every agent must be a CASS agent of that country.  The rules take plain data
 (``SubmissionContext``), so they run in worker processes and need no configuration objects.
+
+Booking rules (SETTLEMENT.md "Booking billing data")
+---------------------------------------------------
+* The period of a record is the calendar period the file's header names; its AWB execution date
+  places it: before the period's Billing From the record is *late* (flagged in the ledger, still
+  billed); after its Billing To it is rejected (``EXECUTION_AFTER_PERIOD``: bill it in its own
+  period).  Both AWB and correction records carry the AWB's execution date and follow the rule.
+* A file judged after the period's Airline Input Upload Cut-Off is rejected whole
+  (``PERIOD_CLOSED``, a file-level finding naming the cut-off); the time that counts is the
+  context's ``now``, which the intake sets when it assesses the file.
+* An AWB is billed once per CASS country: a second original billing (an ``AWM``/``AWB`` record)
+  of a (country, prefix, serial) already booked by an earlier, not withdrawn file is rejected
+  (``AWB_ALREADY_BILLED``); repeats within one file are ``AWB_DUPLICATE``.  Changes come as
+  correction pairs (CCO/CCR, DCO/DCR), which are never duplicates.  The gateway checks this in
+  SQL against the ledger (``opencass.gateway.assess``).
+* Void (``V``) and service (``S``) AWBs are booked like any AWB (they use up the serial) and
+  carry no charges due (``AwbRecord.charges_due``, netting bills them as zero); charges on one
+  are reported with the warning ``CHARGES_ON_NON_REVENUE`` and not billed.
+* A whole file may be withdrawn by its submitter until the period's upload cut-off
+  (``check_withdrawal``); its records then leave the period and no longer count as billed.
 """
 
 from __future__ import annotations
@@ -101,7 +121,8 @@ def check_header(header: BillingHeader, ctx: SubmissionContext) -> HeaderVerdict
     elif ctx.now > period.upload_cutoff:
         add(
             "PERIOD_CLOSED",
-            f"period {period.code} closed for submissions at {period.upload_cutoff.isoformat()}",
+            f"period {period.code} closed for submissions at its Airline Input Upload Cut-Off "
+            f"{period.upload_cutoff.isoformat()}; the file arrived at {ctx.now.isoformat()}",
             "period_start",
         )
     return HeaderVerdict(out, period, rules.agents)
@@ -116,5 +137,103 @@ def check_record(rec: DetailRecord, line: int | None, agents: frozenset[str]) ->
             line=line,
             record_type=rec.record_id,
             field="agent_code",
+        )
+    return None
+
+
+def check_execution(
+    rec: AwbRecord | CorrectionRecord, line: int | None, period: PeriodWindow
+) -> Finding | None:
+    """``EXECUTION_AFTER_PERIOD`` when the record's AWB was executed after the period's end."""
+    if rec.execution_date <= period.billing_to:
+        return None
+    return finding(
+        "EXECUTION_AFTER_PERIOD",
+        f"AWB {rec.awb} was executed on {rec.execution_date}, after the end of period "
+        f"{period.code} ({period.billing_to}); bill it in its own period",
+        line=line,
+        record_type=rec.record_id,
+        field="execution_date",
+    )
+
+
+def is_late(rec: AwbRecord | CorrectionRecord, period: PeriodWindow) -> bool:
+    """True when the record's AWB was executed before the period's start (billed, flagged)."""
+    return rec.execution_date < period.billing_from
+
+
+def already_billed(
+    line: int | None, record_type: str, prefix: str, serial: str, earlier_file: str
+) -> Finding:
+    """``AWB_ALREADY_BILLED``: a second original billing of an AWB an earlier file booked."""
+    return finding(
+        "AWB_ALREADY_BILLED",
+        f"AWB {prefix}-{serial} was billed before in file {earlier_file}; an AWB is billed "
+        "once per country (send a CCA or DCM correction pair to change it, or withdraw that "
+        "file first)",
+        line=line,
+        record_type=record_type,
+        field="awb_serial",
+    )
+
+
+# --- withdrawal of a whole file -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedFile:
+    """What the withdrawal rules need about the file a withdrawal request names."""
+
+    file_id: str
+    company: str
+    sandbox: bool
+    booked: int  # ledger records of the file (0: nothing was booked)
+    withdrawn: bool  # a withdrawal of it is recorded
+    country: str | None
+    period: str | None
+
+
+def check_withdrawal(
+    target: SubmittedFile | None,
+    requester: str,
+    named: str,
+    now: datetime,
+    window: PeriodWindow | None,
+    closed: bool = False,
+) -> Finding | None:
+    """None when ``requester`` may withdraw ``target`` at ``now``, else the refusal.
+
+    ``named`` is how the request named the file (for the message); ``window`` is the file's
+    period in the calendar (None when the calendar no longer has it); ``closed`` is True when a
+    close of that period has started (a close published ahead of the calendar freezes it too).
+    """
+    if target is None:
+        return finding("WITHDRAWAL_UNKNOWN_FILE", f"no submission of yours is {named}")
+    if target.company != requester:
+        return finding(
+            "WITHDRAWAL_NOT_OWNER",
+            f"file {target.file_id} was not submitted by {requester}; only its submitter "
+            "may withdraw it",
+        )
+    if target.withdrawn:
+        return finding("WITHDRAWAL_ALREADY_DONE", f"file {target.file_id} is already withdrawn")
+    if target.sandbox or target.booked == 0:
+        why = "a sandbox file is never booked" if target.sandbox else "nothing of it was booked"
+        return finding("WITHDRAWAL_NOT_BOOKED", f"file {target.file_id} cannot be withdrawn: {why}")
+    if window is None:
+        return finding(
+            "WITHDRAWAL_AFTER_CUTOFF",
+            f"period {target.period} of {target.country} is not in the calendar any more",
+        )
+    if closed or now > window.upload_cutoff:
+        when = (
+            "its close has started"
+            if closed and now <= window.upload_cutoff
+            else f"its Airline Input Upload Cut-Off was {window.upload_cutoff.isoformat()}"
+        )
+        return finding(
+            "WITHDRAWAL_AFTER_CUTOFF",
+            f"file {target.file_id} is billed in period {window.code}, closed for withdrawals: "
+            f"{when}",
         )
     return None

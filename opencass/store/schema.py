@@ -150,12 +150,236 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
     # Reserved, one per piece of work in progress; each becomes its real schema when it lands.
-    (4, "-- booking rules and withdrawals"),
-    (5, "-- disputes"),
-    (6, "-- remittance"),
-    (7, "-- outbox: subscriptions, deliveries, downloads"),
-    (8, "-- reports and invoices"),
-    (9, "-- calendar publication"),
+    (
+        4,
+        """
+        CREATE TABLE withdrawals (
+            file_id    TEXT PRIMARY KEY REFERENCES files(id),
+            request_id TEXT NOT NULL REFERENCES files(id),
+            company    TEXT NOT NULL,
+            user       TEXT NOT NULL DEFAULT '',
+            at         TEXT NOT NULL,
+            country    TEXT,
+            period     TEXT,
+            records    INTEGER NOT NULL,
+            reason     TEXT NOT NULL DEFAULT ''
+        );
+        """,
+    ),
+    (
+        5,
+        """
+        CREATE TABLE disputes (
+            id               TEXT PRIMARY KEY,
+            request_iri      TEXT NOT NULL,
+            kind             TEXT NOT NULL,
+            file_id          TEXT NOT NULL,
+            country          TEXT NOT NULL,
+            period           TEXT NOT NULL,
+            airline_prefix   TEXT NOT NULL,
+            awb_serial       TEXT NOT NULL,
+            agent_code       TEXT NOT NULL,
+            agent_company    TEXT NOT NULL,
+            airline_company  TEXT NOT NULL,
+            currency         TEXT NOT NULL,
+            billed_amount    TEXT NOT NULL,
+            claimed_amount   TEXT,
+            disputed_amount  TEXT NOT NULL,
+            corrected_amount TEXT,
+            reason           TEXT NOT NULL,
+            comment          TEXT NOT NULL DEFAULT '',
+            status           TEXT NOT NULL,
+            escalated        INTEGER NOT NULL DEFAULT 0,
+            opened_at        TEXT NOT NULL,
+            answered_at      TEXT,
+            adjust_period    TEXT,
+            updated_at       TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX disputes_by_iri ON disputes(request_iri);
+        CREATE INDEX disputes_by_period ON disputes(country, period, status);
+        CREATE INDEX disputes_by_adjustment ON disputes(country, adjust_period, status);
+        CREATE INDEX disputes_by_awb ON disputes(country, airline_prefix, awb_serial);
+
+        CREATE TABLE dispute_events (
+            dispute_id  TEXT NOT NULL REFERENCES disputes(id),
+            seq         INTEGER NOT NULL,
+            at          TEXT NOT NULL,
+            company     TEXT NOT NULL,
+            user        TEXT NOT NULL DEFAULT '',
+            file_id     TEXT,
+            action      TEXT NOT NULL,
+            from_status TEXT,
+            to_status   TEXT NOT NULL,
+            why         TEXT NOT NULL DEFAULT '',
+            detail      TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (dispute_id, seq)
+        );
+        CREATE TRIGGER dispute_events_append_only_update BEFORE UPDATE ON dispute_events
+            BEGIN SELECT RAISE(ABORT, 'dispute history is append-only'); END;
+        CREATE TRIGGER dispute_events_append_only_delete BEFORE DELETE ON dispute_events
+            BEGIN SELECT RAISE(ABORT, 'dispute history is append-only'); END;
+        """,
+    ),
+    (
+        6,
+        """
+        CREATE TABLE remittance_expected (
+            country    TEXT NOT NULL,
+            period     TEXT NOT NULL,
+            agent_code TEXT NOT NULL,
+            currency   TEXT NOT NULL,
+            amount     TEXT NOT NULL,
+            due        TEXT NOT NULL,
+            withheld   TEXT,
+            checked_at TEXT,
+            PRIMARY KEY (country, period, agent_code)
+        );
+
+        CREATE TABLE payments (
+            id             INTEGER PRIMARY KEY,
+            key            TEXT NOT NULL UNIQUE,
+            source         TEXT NOT NULL,
+            file_id        TEXT,
+            country        TEXT,
+            period         TEXT,
+            agent_code     TEXT,
+            amount         TEXT NOT NULL,
+            currency       TEXT NOT NULL,
+            value_date     TEXT NOT NULL,
+            booking_date   TEXT,
+            reference      TEXT NOT NULL DEFAULT '',
+            debtor         TEXT NOT NULL DEFAULT '',
+            debtor_account TEXT NOT NULL DEFAULT '',
+            account        TEXT NOT NULL DEFAULT '',
+            matched_by     TEXT NOT NULL,
+            recorded_at    TEXT NOT NULL,
+            recorded_by    TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX payments_by_agent ON payments(country, agent_code, period);
+
+        CREATE TABLE irregularities (
+            country     TEXT NOT NULL,
+            period      TEXT NOT NULL,
+            agent_code  TEXT NOT NULL,
+            kind        TEXT NOT NULL,
+            on_day      TEXT NOT NULL,
+            expected    TEXT NOT NULL,
+            required    TEXT NOT NULL,
+            paid        TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (country, period, agent_code)
+        );
+        CREATE INDEX irregularities_by_agent ON irregularities(country, agent_code, on_day);
+
+        CREATE TABLE agent_defaults (
+            country     TEXT NOT NULL,
+            agent_code  TEXT NOT NULL,
+            since       TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            period      TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            cleared_at  TEXT,
+            PRIMARY KEY (country, agent_code, since)
+        );
+        """,
+    ),
+    (
+        7,
+        """
+        CREATE TABLE outbox_cursor (
+            name     TEXT PRIMARY KEY,
+            event_id INTEGER NOT NULL
+        );
+
+        CREATE TABLE deliveries (
+            id           INTEGER PRIMARY KEY,
+            event_id     INTEGER NOT NULL REFERENCES events(id),
+            company      TEXT NOT NULL,
+            channel      TEXT NOT NULL,
+            kind         TEXT NOT NULL,
+            name         TEXT NOT NULL,
+            source       TEXT NOT NULL DEFAULT '',
+            state        TEXT NOT NULL DEFAULT 'pending',
+            attempts     INTEGER NOT NULL DEFAULT 0,
+            next_at      TEXT NOT NULL,
+            last_error   TEXT,
+            created_at   TEXT NOT NULL,
+            delivered_at TEXT,
+            UNIQUE (event_id, company, channel, name)
+        );
+        CREATE INDEX deliveries_by_lane ON deliveries(company, channel, state, id);
+        CREATE INDEX deliveries_by_state ON deliveries(state, next_at);
+        CREATE INDEX deliveries_by_name ON deliveries(company, name);
+
+        CREATE TABLE downloads (
+            company  TEXT NOT NULL,
+            path     TEXT NOT NULL,
+            user     TEXT NOT NULL,
+            first_at TEXT NOT NULL,
+            size     INTEGER,
+            PRIMARY KEY (company, path, user)
+        );
+        """,
+    ),
+    (
+        8,
+        """
+        CREATE TABLE invoice_counters (
+            issuer  TEXT NOT NULL,
+            country TEXT NOT NULL,
+            year    INTEGER NOT NULL,
+            last    INTEGER NOT NULL,
+            PRIMARY KEY (issuer, country, year)
+        );
+
+        CREATE TABLE invoices (
+            number     TEXT NOT NULL,
+            issuer     TEXT NOT NULL,
+            country    TEXT NOT NULL,
+            year       INTEGER NOT NULL,
+            seq        INTEGER NOT NULL,
+            period     TEXT NOT NULL,
+            agent_code TEXT NOT NULL,
+            company    TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            issued_at  TEXT NOT NULL,
+            currency   TEXT NOT NULL,
+            total      TEXT NOT NULL,
+            data_hash  TEXT NOT NULL,
+            PRIMARY KEY (issuer, country, year, seq),
+            UNIQUE (issuer, country, period, agent_code),
+            UNIQUE (issuer, number)
+        );
+        CREATE TRIGGER invoices_append_only_update BEFORE UPDATE ON invoices
+            BEGIN SELECT RAISE(ABORT, 'an issued invoice never changes'); END;
+        CREATE TRIGGER invoices_append_only_delete BEFORE DELETE ON invoices
+            BEGIN SELECT RAISE(ABORT, 'an issued invoice is never deleted'); END;
+        """,
+    ),
+    (
+        9,
+        """
+        CREATE TABLE calendar_milestones (
+            country    TEXT NOT NULL,
+            period     TEXT NOT NULL,
+            milestone  TEXT NOT NULL,
+            value      TEXT NOT NULL,
+            sequence   INTEGER NOT NULL,
+            changed_at TEXT NOT NULL,
+            PRIMARY KEY (country, period, milestone)
+        );
+
+        CREATE TABLE calendar_publications (
+            company      TEXT NOT NULL,
+            country      TEXT NOT NULL,
+            year         INTEGER NOT NULL,
+            sha256       TEXT NOT NULL,
+            files        TEXT NOT NULL,
+            published_at TEXT NOT NULL,
+            PRIMARY KEY (company, country, year)
+        );
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -146,10 +146,12 @@ class SqliteStore:
 
     async def find_original(self, row: FileRow) -> FileRow | None:
         """The first file of the same company and sandbox with the same bytes received before
-        ``row`` that is not itself a duplicate."""
+        ``row`` that is not itself a duplicate and was not withdrawn (bytes submitted again
+        after their file was withdrawn are assessed and booked afresh)."""
         async with self._query(
             "SELECT * FROM files WHERE company = ? AND sandbox = ? AND sha256 = ?"
             " AND duplicate_of IS NULL AND (received_at < ? OR (received_at = ? AND id < ?))"
+            " AND id NOT IN (SELECT file_id FROM withdrawals)"
             " ORDER BY received_at, id LIMIT 1",
             (row.company, int(row.sandbox), row.sha256, row.received_at, row.received_at, row.id),
         ) as cur:

@@ -4,6 +4,12 @@ Every message is both XSD-valid XML and RDF/XML whose triples use ONE Record ter
 (``cargo:``, ``api:``), plus a few opencass extension terms (``cass:``, see ``schema/cass.ttl``).
 """
 
+from opencass.codecs.onerecord.dispute import (
+    DisputeRequest,
+    DisputeStatusUpdate,
+    decode_dispute,
+    encode_dispute,
+)
 from opencass.codecs.onerecord.jsonld import CONTEXT, XmlRejectedError, to_graph, to_jsonld
 from opencass.codecs.onerecord.messages import (
     FIELD_PROPERTIES,
@@ -29,6 +35,11 @@ from opencass.codecs.onerecord.submission import (
     encode_submission,
 )
 from opencass.codecs.onerecord.vocab import load_terms
+from opencass.codecs.onerecord.withdrawal import (
+    WithdrawalRequest,
+    decode_withdrawal,
+    encode_withdrawal,
+)
 
 __all__ = [
     "CONTEXT",
@@ -37,18 +48,25 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "FIELD_PROPERTIES",
     "OUTCOMES",
+    "DisputeRequest",
+    "DisputeStatusUpdate",
     "StatementDoc",
     "StatementLine",
     "SubmissionInfo",
+    "WithdrawalRequest",
     "XmlRejectedError",
+    "decode_dispute",
     "decode_receipt",
     "decode_statement",
     "decode_submission",
     "decode_validation_report",
+    "decode_withdrawal",
+    "encode_dispute",
     "encode_receipt",
     "encode_statement",
     "encode_submission",
     "encode_validation_report",
+    "encode_withdrawal",
     "load_schema",
     "load_terms",
     "statement_iri",

@@ -121,6 +121,7 @@ class _Reader(nodes.Walker):
         self.findings: list[Finding] = []
         self.errors = self.warnings = 0
         self.records: list[DetailRecord] = []
+        self.lines: list[int] = []  # the source line of each record
         self.rejected: set[int] = set()
         self.head: list[Any] = []
         self.header: BillingHeader | None = None
@@ -243,6 +244,7 @@ class _Reader(nodes.Walker):
         for found in self.checker.record(rec, line):
             self.add(found)
         self.records.append(rec)
+        self.lines.append(line)
 
     def defaults(self, currency: str, kind: str) -> dict[str, Any]:
         """Zeros and blanks for the fields a waybill element may omit."""
@@ -379,4 +381,5 @@ def result(reader: _Reader, file: BillingFile | None) -> DecodeResult:
     if reader.errors + reader.warnings > len(found):
         more = reader.errors + reader.warnings - len(found)
         found.append(finding("FINDINGS_TRUNCATED", f"{more} more findings not listed"))
-    return DecodeResult("xml", None, file, found, counts)
+    lines = tuple(reader.lines) if file is not None else None
+    return DecodeResult("xml", None, file, found, counts, lines)

@@ -1,0 +1,110 @@
+"""Benchmark of the invoices of a 5,000-agent period (issue 5): number, PDF and UBL XML each.
+
+``python -m bench.invoices_bench [--awbs N --agents M --airlines K --workers W]`` reuses (or
+builds) the ledger of ``bench.close_bench``, closes the period, then times ``render_invoices``:
+the content of every agent's invoice rebuilt from the ledger, the numbers allocated in the store
+(one transaction), and every PDF and XML rendered in a process pool (the steps of
+``render_invoices``, timed one by one).  Issued invoices of an earlier run are cleared first, so
+each run numbers from 1.  Prints the wall times, the wall time per invoice, the worker time per
+invoice (rendering wall time × workers / invoices) and the sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sqlite3
+import time
+from datetime import date
+from decimal import Decimal
+
+from bench.close_bench import COUNTRY, OUT, PERIOD, _period, build_ledger, config_for
+from bench.generate import Spec
+from opencass.config.invoicing import Invoicing, IssuerDetails, TaxRule
+from opencass.store.schema import MIGRATIONS
+
+
+def _clear(database: os.PathLike[str]) -> None:
+    conn = sqlite3.connect(database)
+    try:
+        conn.execute("DROP TRIGGER IF EXISTS invoices_append_only_delete")
+        conn.execute("DELETE FROM invoices")
+        conn.execute("DELETE FROM invoice_counters")
+        conn.execute(
+            "CREATE TRIGGER invoices_append_only_delete BEFORE DELETE ON invoices"
+            " BEGIN SELECT RAISE(ABORT, 'an issued invoice is never deleted'); END"
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    """Command-line entry point."""
+    import opencass.outbox.invoices as invoices
+    from opencass.gateway.closing import run_close
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--awbs", type=int, default=1_000_000)
+    p.add_argument("--agents", type=int, default=5_000)
+    p.add_argument("--airlines", type=int, default=100)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    a = p.parse_args()
+    spec = Spec(awbs=a.awbs, agents=a.agents, airlines=a.airlines)
+    data_dir = OUT / f"close-{a.awbs}-{a.agents}-{a.airlines}"
+    database = data_dir / "opencass.db"
+    if not database.exists():
+        tmp = database.with_suffix(".building")
+        tmp.unlink(missing_ok=True)
+        build_ledger(tmp, spec)
+        tmp.rename(database)
+    from opencass.store.sqlite import connect_sync, migrate_sync
+
+    conn = connect_sync(database)
+    migrate_sync(conn)
+    if not conn.execute("SELECT name FROM sqlite_master WHERE name = 'invoices'").fetchone():
+        # A ledger built while migration 8 was still a placeholder.
+        conn.executescript(dict(MIGRATIONS)[8])
+    conn.close()
+    _clear(database)
+
+    config = config_for(data_dir, spec)
+    invoicing = Invoicing(
+        issuer_details=IssuerDetails("CASS Deutschland GmbH", "Frankfurt am Main", "DE123456789"),
+        mentions={"en": ("Invoice issued by the CASS operator on behalf of the airlines.",)},
+        # Rates as in Germany; the generated records carry no VAT, so the lines and tax groups
+        # are built as for a taxed market (and the differences are logged once per invoice).
+        tax=(TaxRule(date(2020, 1, 1), None, Decimal(19), Decimal(19)),),
+    )
+    country = dataclasses.replace(config.countries[COUNTRY], invoicing=invoicing)
+    config = dataclasses.replace(config, countries={COUNTRY: country})
+    reference = _period().billing_available
+
+    t0 = time.perf_counter()
+    result = run_close(config, COUNTRY, PERIOD, reference)
+    t1 = time.perf_counter()
+    # The steps of render_invoices, timed one by one (one pool for both, as there).
+    with invoices._pool(len(result.settlement.agents), a.workers) as pool:
+        built = invoices.build_invoices(
+            config, COUNTRY, PERIOD, reference, result, database, pool=pool
+        )
+        t2 = time.perf_counter()
+        rendered = invoices._render_all(built, pool)
+        t3 = time.perf_counter()
+    n = len(built)
+    pdf = sum(len(r[0]) for r in rendered)
+    xml = sum(len(r[1]) for r in rendered)
+    lines = sum(len(i.data.lines) for i in built)
+    print(
+        f"invoices of {result.settlement.summary.awbs:,} AWBs, {n:,} agents "
+        f"({lines:,} lines), {a.workers} workers: close {t1 - t0:.1f} s; "
+        f"content + numbering {t2 - t1:.1f} s; rendering {t3 - t2:.1f} s; "
+        f"invoices in all {t3 - t1:.1f} s = {(t3 - t1) / max(n, 1) * 1000:.1f} ms wall per "
+        f"invoice ({(t3 - t2) * a.workers / max(n, 1) * 1000:.0f} ms of a worker per PDF + XML); "
+        f"PDF {pdf / max(n, 1) / 1024:.0f} KiB, XML {xml / max(n, 1) / 1024:.0f} KiB per invoice"
+    )
+
+
+if __name__ == "__main__":
+    main()

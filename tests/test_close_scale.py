@@ -1,0 +1,193 @@
+"""The close's large-period machinery gives the same bytes as the plain path.
+
+A close streams the ledger (``LedgerRows``), copies hand-off lines booked in the hand-off
+dialect instead of re-encoding them, builds documents lazily and may build them in two
+processes.  Each shortcut is checked here against the straightforward computation.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bench.generate import Spec, agent_codes, airline_prefixes, header, records
+from opencass.codecs.hot.writer import HotWriter
+from opencass.config.model import Company, CompanyKind, Config, Country, GatewaySettings, Period
+from opencass.gateway.closing import LedgerRows, run_close, write_documents
+from opencass.model import AwbRecord, CorrectionRecord, Dialect, OtherChargesRecord
+from opencass.settlement.close import (
+    BookedRow,
+    RowsSource,
+    close_period,
+    collect_items,
+    handoff_file,
+)
+from opencass.store.sqlite import connect_sync, migrate_sync
+
+SPEC = Spec(awbs=600, agents=12, airlines=3, seed=7)
+COUNTRY = Country("DE", "Germany", "EUR", "Europe/Berlin", office="FRA")
+ZONE = ZoneInfo("Europe/Berlin")
+START, END = date(2026, 11, 1), date(2026, 11, 30)
+
+
+def _at(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, 12, tzinfo=ZONE)
+
+
+PERIOD = Period(
+    "DE", "20261101M", START, END,
+    _at(END + timedelta(days=3)), _at(END + timedelta(days=5)), _at(END + timedelta(days=10)),
+    _at(END + timedelta(days=13)), _at(END + timedelta(days=15)),
+    END + timedelta(days=20), END + timedelta(days=22),
+)  # fmt: skip
+REFERENCE = datetime(2026, 12, 16, 11, 0, tzinfo=UTC)
+
+
+def _rows() -> list[BookedRow]:
+    """Generated billing booked as the ledger books it (hand-off lines, every fifth late)."""
+    rows: list[BookedRow] = []
+    n = 0
+    for prefix in airline_prefixes(SPEC.airlines):
+        w = HotWriter(header(SPEC, prefix, Dialect.HANDOFF), Dialect.HANDOFF)
+        for rec in records(SPEC, prefix, SPEC.awbs // SPEC.airlines, 1):
+            n += 1
+            agent = currency = reference = ""
+            if isinstance(rec, AwbRecord | CorrectionRecord):
+                agent, currency = rec.agent_code, rec.currency
+            if isinstance(rec, CorrectionRecord | OtherChargesRecord):
+                reference = rec.reference
+            line = w.line(rec).rstrip("\n")
+            # a reserved position carrying text must come out blank in the hand-off file
+            if rec.record_id == "AWM":  # columns 239-249 are reserved
+                line = line[:238] + "RESERVEDXYZ" + line[249:]
+            rows.append(
+                BookedRow(n, rec.record_id, rec.airline_prefix, rec.awb_serial, agent,
+                          reference, currency, n % 5 == 0, "hot-handoff", line)
+            )  # fmt: skip
+    return rows
+
+
+def _parties() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    agents = {f"a{i}": (code,) for i, code in enumerate(agent_codes(SPEC))}
+    airlines = {f"air{p}": (p,) for p in airline_prefixes(SPEC.airlines)}
+    return agents, airlines
+
+
+def _close(source: object) -> dict[tuple[str, str], bytes]:
+    agents, airlines = _parties()
+    result = close_period(
+        source,  # type: ignore[arg-type]
+        country=COUNTRY, period=PERIOD, reference=REFERENCE, agents=agents, airlines=airlines,
+    )  # fmt: skip
+    return {(d.company, d.name): d.data for d in result.documents}
+
+
+def test_copied_handoff_lines_equal_encoded_ones() -> None:
+    rows = _rows()
+    docs = _close(rows)
+    _, written, _ = collect_items(rows)
+    agents, airlines = _parties()
+    checked = 0
+    for company, (code,) in {**agents, **airlines}.items():
+        is_agent = company.startswith("a") and not company.startswith("air")
+        mine = [
+            b for b in written if (b.row.agent_code if is_agent else b.row.airline_prefix) == code
+        ]
+        expected = handoff_file(
+            mine, COUNTRY, PERIOD, REFERENCE,
+            agent_code=code if is_agent else "", airline_prefix="" if is_agent else code,
+        )  # fmt: skip
+        name = next(n for (c, n) in docs if c == company and n.endswith(f"_{code}.hot"))
+        assert docs[(company, name)] == expected
+        checked += 1
+    assert checked == len(agents) + len(airlines)
+    some = next(v for (c, n), v in docs.items() if n.endswith(".hot") and c.startswith("air"))
+    assert b"RESERVEDXYZ" not in some  # reserved text blanked
+    assert any(line[33:34] == b"L" for line in some.splitlines()[1:-1])  # late flag set
+
+
+def _ledger(path: Path, rows: list[BookedRow]) -> None:
+    conn = connect_sync(path)
+    migrate_sync(conn)
+    now = "2026-12-01T00:00:00+00:00"
+    conn.execute(
+        "INSERT INTO files (id, company, name, sandbox, sha256, size, received_at, spool_path,"
+        " state, country, period, updated_at) VALUES ('F1', 'x', 'x', 0, 'h', 0, ?, '',"
+        " 'archived', 'DE', '20261101M', ?)",
+        (now, now),
+    )
+    conn.executemany(
+        "INSERT INTO ledger (id, file_id, line, record_type, country, period, airline_prefix,"
+        " awb_serial, agent_code, reference, currency, late, payload_format, payload)"
+        " VALUES (?, 'F1', 1, ?, 'DE', '20261101M', ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(r.id, r.record_type, r.airline_prefix, r.awb_serial, r.agent_code, r.reference,
+          r.currency, int(r.late), r.payload_format, r.payload) for r in rows],
+    )  # fmt: skip
+    conn.close()
+
+
+def test_ledger_source_equals_rows_in_memory(tmp_path: Path) -> None:
+    rows = _rows()
+    db = tmp_path / "opencass.db"
+    _ledger(db, rows)
+    source = LedgerRows(db, "DE", "20261101M")
+    assert [r.id for r in source.booking_order()] == [r.id for r in rows]
+    assert _close(source) == _close(RowsSource(rows))
+
+
+def _config(data_dir: Path) -> Config:
+    agents, airlines = _parties()
+    companies = {
+        cid: Company(cid, CompanyKind.AGENT, cid, countries=("DE",), agent_codes={"DE": codes})
+        for cid, codes in agents.items()
+    } | {
+        cid: Company(cid, CompanyKind.AIRLINE, cid, countries=("DE",),
+                     airline_prefixes={"DE": codes})
+        for cid, codes in airlines.items()
+    }  # fmt: skip
+    return Config(
+        data_dir, GatewaySettings(data_dir=data_dir), {"DE": COUNTRY}, companies, {},
+        {"DE": (PERIOD,)},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_written_documents_are_the_planned_bytes(tmp_path: Path, workers: int) -> None:
+    rows = _rows()
+    config = _config(tmp_path)
+    _ledger(config.gateway.database, rows)
+    result = run_close(config, "DE", "20261101M", REFERENCE)
+    # a temporary left by a crashed earlier write is removed, never published
+    stale = config.gateway.mailboxes_dir / "a0" / "outbox" / ".old.close-tmp"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"partial")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    fresh = stale.with_name(".another-close-writing.close-tmp")
+    fresh.write_bytes(b"in progress")
+    paths = write_documents(config, result, workers=workers)
+    assert not stale.exists()
+    assert fresh.exists()  # another close's temporary is left alone
+    fresh.unlink()
+    on_disk = {(p.parent.parent.name, p.name): p.read_bytes() for p in paths}
+    assert on_disk == {(d.company, d.name): d.data for d in result.documents}
+    assert len(on_disk) == 3 * (SPEC.agents + SPEC.airlines)
+    leftovers = [p for p in config.gateway.mailboxes_dir.rglob(".*")]
+    assert leftovers == []
+
+
+def test_a_failing_builder_fails_the_write(tmp_path: Path) -> None:
+    rows = _rows()
+    config = _config(tmp_path)
+    _ledger(config.gateway.database, rows)
+    result = run_close(config, "DE", "20261101M", REFERENCE)
+    sqlite3.connect(config.gateway.database).execute("DROP TABLE ledger").connection.commit()
+    with pytest.raises((RuntimeError, sqlite3.Error)):
+        write_documents(config, result, workers=2)
+    published = [p for p in config.gateway.mailboxes_dir.rglob("*") if p.suffix == ".hot"]
+    assert published == []  # nothing renamed into place when a document could not be built

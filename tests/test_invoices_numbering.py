@@ -1,0 +1,139 @@
+"""Gap-free invoice numbers in a real SQLite store: concurrency, re-runs, crashes, years."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from opencass.outbox.invoices.numbering import (
+    InvoiceConflictError,
+    NumberRequest,
+    allocate,
+    format_number,
+)
+from opencass.store.sqlite import connect_sync, migrate_sync
+
+WORKERS, EACH = 4, 25
+
+
+def _store(tmp_path: Path) -> Path:
+    path = tmp_path / "opencass.db"
+    conn = connect_sync(path)
+    migrate_sync(conn)
+    conn.close()
+    return path
+
+
+def _request(agent: str, *, year: int = 2026, period: str = "20261101M", digest: str = "h",
+             issuer: str = "cassops", country: str = "DE") -> NumberRequest:  # fmt: skip
+    return NumberRequest(
+        issuer=issuer, country=country, year=year, period=period, agent_code=agent,
+        company="agent", kind="invoice", issued_at=f"{year}-12-15T08:00:00+01:00",
+        currency="EUR", total="1.00", data_hash=digest,
+    )  # fmt: skip
+
+
+def _numbers(path: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT number, seq FROM invoices ORDER BY seq").fetchall()
+
+
+def _allocate_many(path: str, worker: int) -> list[str]:
+    """One transaction per invoice, so the workers interleave."""
+    conn = connect_sync(Path(path))
+    try:
+        return [allocate(conn, [_request(f"{worker:02d}{i:09d}")])[0].number for i in range(EACH)]
+    finally:
+        conn.close()
+
+
+def test_number_format() -> None:
+    assert format_number("DE", 2026, 1) == "DE-2026-000001"
+    assert format_number("FR", 2027, 1234567) == "FR-2027-1234567"
+
+
+def test_processes_allocating_at_once_get_1_to_n(tmp_path: Path) -> None:
+    path = _store(tmp_path)
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    with multiprocessing.get_context(method).Pool(WORKERS) as pool:
+        got = pool.starmap(_allocate_many, [(str(path), w) for w in range(WORKERS)])
+    numbers = [n for part in got for n in part]
+    expected = [format_number("DE", 2026, s) for s in range(1, WORKERS * EACH + 1)]
+    assert sorted(numbers) == expected  # no gap, no duplicate
+    assert _numbers(path) == [(n, i) for i, n in enumerate(expected, 1)]
+
+
+def test_threads_allocating_at_once_get_1_to_n(tmp_path: Path) -> None:
+    path = _store(tmp_path)
+    results: list[list[str]] = [[] for _ in range(WORKERS)]
+
+    def run(w: int) -> None:
+        results[w] = _allocate_many(str(path), w)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(WORKERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    numbers = sorted(n for part in results for n in part)
+    assert numbers == [format_number("DE", 2026, s) for s in range(1, WORKERS * EACH + 1)]
+
+
+def test_rerun_reuses_numbers_and_issue_time(tmp_path: Path) -> None:
+    conn = connect_sync(_store(tmp_path))
+    first = allocate(conn, [_request("a"), _request("b")])
+    later = _request("a")
+    again = allocate(conn, [_request("b"), later, _request("c")])
+    assert [i.number for i in first] == ["DE-2026-000001", "DE-2026-000002"]
+    assert [(i.number, i.fresh) for i in again] == [
+        ("DE-2026-000002", False),
+        ("DE-2026-000001", False),
+        ("DE-2026-000003", True),
+    ]
+    assert again[1].issued_at == first[0].issued_at
+
+
+def test_sequences_are_per_issuer_country_and_year(tmp_path: Path) -> None:
+    conn = connect_sync(_store(tmp_path))
+    got = allocate(
+        conn,
+        [
+            _request("a"),
+            _request("a", year=2027, period="20270101M"),
+            _request("a", country="FR"),
+            _request("a", issuer="other"),
+            _request("b", year=2027, period="20270101M"),
+        ],
+    )
+    assert [(i.number, i.seq) for i in got] == [
+        ("DE-2026-000001", 1),
+        ("DE-2027-000001", 1),
+        ("FR-2026-000001", 1),
+        ("DE-2026-000001", 1),
+        ("DE-2027-000002", 2),
+    ]
+
+
+def test_a_failed_batch_takes_no_number(tmp_path: Path) -> None:
+    """A batch that fails half-way (here: a conflicting re-run) rolls back whole: no gap."""
+    path = _store(tmp_path)
+    conn = connect_sync(path)
+    allocate(conn, [_request("a")])
+    with pytest.raises(InvoiceConflictError):
+        allocate(conn, [_request("b"), _request("a", digest="other money")])
+    assert allocate(conn, [_request("c")])[0].number == "DE-2026-000002"
+    assert [n for n, _ in _numbers(path)] == ["DE-2026-000001", "DE-2026-000002"]
+
+
+def test_issued_invoices_are_append_only(tmp_path: Path) -> None:
+    path = _store(tmp_path)
+    conn = connect_sync(path)
+    allocate(conn, [_request("a")])
+    with pytest.raises(sqlite3.IntegrityError, match="never changes"):
+        conn.execute("UPDATE invoices SET total = '0'")
+    with pytest.raises(sqlite3.IntegrityError, match="never deleted"):
+        conn.execute("DELETE FROM invoices")
