@@ -137,7 +137,7 @@ class Gateway:
         # were already due before it are the operator's to close (`opencass period close`).
         first = await self.store.first_event_at("gateway_started")
         since = datetime.fromisoformat(first) if first else datetime.now(UTC)
-        self.closes = CloseScheduler(config, self.store, since=since)
+        self.closes = CloseScheduler(config, self.store, since=since, pool=self.pool)
         await self.closes.start()
         self.outbox = OutboxService(self.current_config, audit=self.store.audit)
         await self.outbox.start()  # resumes whatever was queued before a stop or crash

@@ -71,6 +71,12 @@ def add_period_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--force", action="store_true", help="close again a stage that was completed before"
     )
     c.add_argument("--dry-run", action="store_true", help="print the totals, write nothing")
+    c.add_argument(
+        "--no-reports",
+        dest="reports",
+        action="store_false",
+        help="final close without the PDF/Excel reports and invoices",
+    )
     c.add_argument("--at", help="reference time (ISO 8601) instead of now; ignored with --final")
     s = psub.add_parser("status", parents=[common], help="a period's milestones and bookings")
     s.add_argument("--country", required=True)
@@ -170,6 +176,12 @@ def _close(
             stdout.write("  Dry run: nothing written.\n")
             return None
         written = write_documents(config, result, workers=2)
+        extra = None
+        if stage == FINAL and getattr(args, "reports", True):
+            from opencass.gateway.final import publish_reports
+
+            extra = publish_reports(config, country, period.code, reference, result)
+            written += extra.paths
     except BaseException:
         if created:
             finish_close(config, country, period.code, stage, None)
@@ -178,6 +190,8 @@ def _close(
         stdout.write(f"  wrote {path}\n")
     if store:
         events = close_events(config, result, country, period.code, stage, reference)
+        if extra is not None:  # the reports' documents before the period-closed event
+            events[-1:-1] = extra.events
         record_close_events(config, events)
         finish_close(config, country, period.code, stage, len(written))
     return result

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import importlib
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from opencass.config.model import Config, Period
 from opencass.gateway.closing import close_events, find_period, run_close, write_documents
+from opencass.gateway.final import final_close
 from opencass.settlement.close import CloseResult
 from opencass.store import SqliteStore
 
@@ -128,10 +130,12 @@ class CloseScheduler:
         run: RunClose = run_close,
         write: WriteDocuments = write_documents,
         since: datetime | None = None,
+        pool: Executor | None = None,
     ) -> None:
         """``since``: ignore periods whose Billing Availability is before it (a new deployment
         whose calendar starts in the past need not close the periods it never billed)."""
         self.config = config
+        self.pool = pool  # a process pool for the final close (None: threads, as in tests)
         self.since = since
         self.store = store
         self.now = now
@@ -245,7 +249,15 @@ class CloseScheduler:
             reference = self._due_at(key)
             if not await self.store.claim_close(country, code, kind, reference.isoformat()):
                 return  # completed meanwhile
-            if kind == FINAL:
+            if kind == FINAL and self.pool is not None and self.run is run_close:
+                # the whole final close in a worker process (see opencass.gateway.final)
+                loop = asyncio.get_running_loop()
+                outcome = await loop.run_in_executor(
+                    self.pool, final_close, config, country, code, reference, self.now()
+                )
+                await self.store.record_events(outcome.events)
+                count = outcome.documents
+            elif kind == FINAL:
                 result = await asyncio.to_thread(self.run, config, country, code, reference)
                 written = await asyncio.to_thread(self.write, config, result)
                 count = len(written)
