@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -50,6 +51,7 @@ __all__ = [
     "finish_close",
     "period_counts",
     "record_close_events",
+    "remove_temporaries",
     "run_close",
     "write_documents",
 ]
@@ -227,13 +229,13 @@ def write_documents(config: Config, result: CloseResult, *, workers: int = 1) ->
     """
     planned = list(result.planned)
     token = secrets.token_hex(4)  # closes running at once never share a temporary name
-    dirs: set[Path] = set()
+    names: dict[Path, set[str]] = {}
     for doc in planned:
-        outbox = config.gateway.mailboxes_dir / doc.company / OUTBOX
-        if outbox not in dirs:
-            outbox.mkdir(parents=True, exist_ok=True)
-            _remove_stale(outbox)
-            dirs.add(outbox)
+        names.setdefault(config.gateway.mailboxes_dir / doc.company / OUTBOX, set()).add(doc.name)
+    dirs = set(names)
+    for outbox, mine in names.items():
+        outbox.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(outbox, _TMP, mine)
     pairs = [
         (
             doc,
@@ -262,12 +264,28 @@ def _build(jobs: list[tuple[PlannedDocument, Path]]) -> None:
             f.write(doc.build())
 
 
+def _die_with_parent(parent: int) -> None:
+    """Make a forked helper die with the process that forked it (a killed close must leave no
+    process behind that still writes into the outboxes)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
 def _build_forked(jobs: list[tuple[PlannedDocument, Path]]) -> None:
     """Build ``jobs`` in two processes: this one and a forked child, every other job each."""
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: build its half, report by exit status only
         code = 1
         try:
+            _die_with_parent(parent)
             _build(jobs[1::2])
             code = 0
         finally:
@@ -284,12 +302,15 @@ _TMP = ".close-tmp"
 _STALE_SECONDS = 3600.0
 
 
-def _remove_stale(outbox: Path) -> None:
-    """Remove temporaries a crashed close left (old ones only: another close may be writing)."""
+def remove_temporaries(outbox: Path, suffix: str, names: set[str]) -> None:
+    """Remove the temporaries (``.<name>.<token><suffix>``) a crashed write left in ``outbox``:
+    those of the documents about to be written again, and any older than an hour (another
+    close may be writing its own right now)."""
     limit = time.time() - _STALE_SECONDS
-    for stale in outbox.glob(f".*{_TMP}"):
+    for stale in outbox.glob(f".*{suffix}"):
+        name = stale.name[1 : -len(suffix)].rsplit(".", 1)[0]
         with contextlib.suppress(OSError):
-            if stale.stat().st_mtime < limit:
+            if name in names or stale.stat().st_mtime < limit:
                 stale.unlink()
 
 

@@ -27,13 +27,21 @@ import structlog
 
 from opencass.config.model import CompanyKind, Config
 from opencass.events import Event, EventType
-from opencass.gateway.closing import FINAL, close_events, run_close, write_documents
+from opencass.gateway.closing import (
+    FINAL,
+    close_events,
+    remove_temporaries,
+    run_close,
+    write_documents,
+)
 from opencass.gateway.mailbox import OUTBOX, fsync_dir
 from opencass.settlement.close import CloseResult, Document
 
 __all__ = ["FinalOutcome", "final_close", "publish_reports"]
 
 log = structlog.get_logger("opencass.gateway.final")
+
+_TMP = ".report-tmp"
 
 
 @dataclass(slots=True)
@@ -55,13 +63,16 @@ def _kind_of(name: str) -> tuple[str, str, str]:
 def _write(config: Config, docs: list[Document]) -> list[Path]:
     """Write documents atomically into their companies' outboxes; one sync for all."""
     pending: list[tuple[Path, Path]] = []
-    dirs: set[Path] = set()
+    names: dict[Path, set[str]] = {}
+    for doc in docs:
+        names.setdefault(config.gateway.mailboxes_dir / doc.company / OUTBOX, set()).add(doc.name)
+    dirs = set(names)
+    for outbox, mine in names.items():
+        outbox.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(outbox, _TMP, mine)
     for doc in docs:
         outbox = config.gateway.mailboxes_dir / doc.company / OUTBOX
-        if outbox not in dirs:
-            outbox.mkdir(parents=True, exist_ok=True)
-            dirs.add(outbox)
-        tmp = outbox / f".{doc.name}.{os.getpid()}.report-tmp"
+        tmp = outbox / f".{doc.name}.{os.getpid()}{_TMP}"
         tmp.write_bytes(doc.data)
         pending.append((tmp, outbox / doc.name))
     os.sync()
