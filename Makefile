@@ -43,6 +43,7 @@ lint: venv
 bench: venv sshd catalogs fonts
 	$(PY) -m bench.codec_bench
 	$(PY) -m bench.gateway_bench
+	$(PY) -m bench.close_bench
 	$(PY) -m bench.reports_bench
 	$(PY) -m bench.invoices_bench
 	$(PY) -m bench.outbox_bench
