@@ -44,6 +44,7 @@ from opencass.outbox.invoices.content import InvoiceData, InvoiceError, invoice_
 from opencass.outbox.invoices.model import CREDIT_NOTE, INVOICE, Invoice, Party
 from opencass.outbox.invoices.numbering import InvoiceConflictError, NumberRequest, allocate
 from opencass.outbox.invoices.texts import default_terms, tr
+from opencass.outbox.workers import init_renderer
 from opencass.settlement.close import CloseResult, Document, collect_items, format_amount, stamp_of
 from opencass.settlement.netting import AgentStatement
 from opencass.store.sqlite import connect_sync
@@ -278,12 +279,6 @@ def render_invoice(inv: Invoice) -> tuple[bytes, bytes]:
     return invoice_pdf(inv), invoice_xml(inv)
 
 
-def _init_worker() -> None:
-    from opencass.outbox.pdf import register_fonts
-
-    register_fonts()
-
-
 @contextmanager
 def _pool(count: int, workers: int | None) -> Iterator[Workers | None]:
     """A process pool when ``count`` invoices are worth one (else None)."""
@@ -294,7 +289,9 @@ def _pool(count: int, workers: int | None) -> Iterator[Workers | None]:
     # Forked workers start at once; a fork server when other threads run (forking then is unsafe).
     method = "fork" if threading.active_count() == 1 else "forkserver"
     ctx = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=cpus, mp_context=ctx, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(
+        max_workers=cpus, mp_context=ctx, initializer=init_renderer, initargs=(os.getpid(),)
+    ) as pool:
         yield Workers(pool, cpus)
 
 

@@ -50,6 +50,7 @@ from opencass.outbox.reports.data import (
     operator_report,
 )
 from opencass.outbox.reports.ledger import disputes_of_period, rows_of_agents, rows_of_airline
+from opencass.outbox.workers import init_renderer
 from opencass.settlement.close import CloseResult, Document, stamp_of
 from opencass.settlement.netting import (
     AgentStatement,
@@ -240,12 +241,6 @@ def run_job_timed(job: Job) -> tuple[list[Document], Timings]:
     return run_job(job, timings), timings
 
 
-def _init_worker() -> None:
-    from opencass.outbox.pdf import register_fonts
-
-    register_fonts()
-
-
 def year_periods(config: Config, country: str, period: Period) -> tuple[str, ...]:
     """The calendar's periods of ``period``'s year up to and including it (for YTD figures)."""
     year = period.code[:4]
@@ -344,7 +339,9 @@ def iter_jobs(jobs: Sequence[Job], workers: int | None = None) -> Iterator[Docum
             yield from run_job(job)
         return
     ctx = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
+    pool = ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=init_renderer, initargs=(os.getpid(),)
+    )
     try:
         for part in pool.map(run_job, jobs):
             yield from part
