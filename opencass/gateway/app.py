@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from opencass.gateway.intake import Intake
 from opencass.gateway.scheduler import CloseScheduler
 from opencass.gateway.watcher import rescan_every, watch_inboxes
 from opencass.outbox.service import OutboxService
+from opencass.outbox.workers import die_with
 from opencass.store import SqliteStore, open_store
 
 log = structlog.get_logger("opencass.gateway")
@@ -259,19 +259,7 @@ def _worker_init(gateway_pid: int) -> None:
     worker's parent is the fork server, which outlives the gateway, so the worker watches the
     gateway itself.)"""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_die_with, args=(gateway_pid,), daemon=True).start()
-
-
-def _die_with(pid: int) -> None:
-    stat = Path(f"/proc/{pid}/stat")
-    while True:
-        try:
-            alive = stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-        except (OSError, IndexError):
-            alive = False
-        if not alive:
-            os._exit(70)
-        time.sleep(0.5)
+    threading.Thread(target=die_with, args=(gateway_pid,), daemon=True).start()
 
 
 def _warm() -> int:

@@ -16,7 +16,7 @@ import secrets
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +28,7 @@ from opencass.gateway.mailbox import OUTBOX, fsync_dir
 from opencass.settlement.close import (
     BookedRow,
     CloseResult,
+    Document,
     PlannedDocument,
     SourceBase,
     close_period,
@@ -47,6 +48,7 @@ __all__ = [
     "claim_close",
     "close_events",
     "dispute_adjustments",
+    "document_events",
     "find_period",
     "finish_close",
     "period_counts",
@@ -54,6 +56,7 @@ __all__ = [
     "remove_temporaries",
     "run_close",
     "write_documents",
+    "write_planned",
 ]
 
 BOOKED_STATES = ("assessed", "answered", "archived")
@@ -215,7 +218,14 @@ def run_close(
 
 
 def write_documents(config: Config, result: CloseResult, *, workers: int = 1) -> list[Path]:
-    """Write every document into its company's outbox, atomically; the paths written.
+    """Write every document of a close into its company's outbox (see ``write_planned``)."""
+    return write_planned(config, result.planned, workers=workers)
+
+
+def write_planned(
+    config: Config, planned: Iterable[PlannedDocument], *, workers: int = 1
+) -> list[Path]:
+    """Write documents into their companies' outboxes, atomically; the paths written.
 
     Documents are built one at a time and written to hidden temporary names; one ``sync()``
     then makes them all durable at once (thousands of per-file fsyncs would dominate a large
@@ -227,7 +237,7 @@ def write_documents(config: Config, result: CloseResult, *, workers: int = 1) ->
     work: two cores halve it).  Only for a single-threaded caller — the ``period close``
     command, or a close run in a worker process — never from a thread of the gateway.
     """
-    planned = list(result.planned)
+    planned = list(planned)
     token = secrets.token_hex(4)  # closes running at once never share a temporary name
     names: dict[Path, set[str]] = {}
     for doc in planned:
@@ -314,38 +324,48 @@ def remove_temporaries(outbox: Path, suffix: str, names: set[str]) -> None:
                 stale.unlink()
 
 
-def _document_kind(name: str) -> tuple[str, str]:
-    """(kind, party code) from a close document's name ``<stamp>_<kind>_<period>_<code>.<ext>``."""
-    parts = name.rsplit(".", 1)[0].split("_")
-    return (parts[1], parts[3]) if len(parts) >= 4 else ("document", "")
+def _document_kind(name: str) -> tuple[str, str, str]:
+    """(kind, party code, extension) from ``<stamp>_<kind>_<period>_<code>.<ext>``."""
+    stem, _, ext = name.rpartition(".")
+    parts = stem.split("_")
+    return (parts[1], parts[-1], ext) if len(parts) >= 4 else ("document", "", ext)
 
 
-def close_events(
-    config: Config, result: CloseResult, country: str, period: str, stage: str, reference: datetime
-) -> list[Event]:
-    """The business events of a close: one per document written, then the period closed."""
+def document_events(
+    config: Config, docs: Iterable[Document | PlannedDocument], country: str, period: str,
+    stage: str,
+) -> list[Event]:  # fmt: skip
+    """One ``document.available`` event per document written into an outbox."""
     events: list[Event] = []
-    for doc in result.planned:
-        kind, code = _document_kind(doc.name)
+    for doc in docs:
+        kind, code, ext = _document_kind(doc.name)
         company = config.companies.get(doc.company)
         agent = company is not None and company.kind is CompanyKind.AGENT
-        ext = doc.name.rsplit(".", 1)[-1]
         events.append(
             Event(
                 type=EventType.DOCUMENT_AVAILABLE,
                 key=f"document:{doc.company}:{doc.name}",
-                summary=f"{stage} {kind} ({ext}) for {code}, {country} period {period}",
+                summary=f"{stage} {kind} ({ext}) for {code or doc.company}, "
+                f"{country} period {period}",
                 company=doc.company,
                 country=country,
                 period=period,
-                agent_code=code if agent else None,
-                airline_prefix=None if agent else code,
+                agent_code=code if agent and code.isdigit() else None,
+                airline_prefix=code if not agent and len(code) == 3 else None,
                 object_kind=kind,
                 object_ref=doc.name,
                 document=doc.name,
                 data={"stage": stage, "format": ext},
             )
         )
+    return events
+
+
+def close_events(
+    config: Config, result: CloseResult, country: str, period: str, stage: str, reference: datetime
+) -> list[Event]:
+    """The business events of a close: one per document written, then the period closed."""
+    events = document_events(config, result.planned, country, period, stage)
     s = result.settlement.summary
     events.append(
         Event(

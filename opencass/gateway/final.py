@@ -18,30 +18,28 @@ Being the only thread there, it may also fork a second process to build document
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import structlog
 
-from opencass.config.model import CompanyKind, Config
-from opencass.events import Event, EventType
+from opencass.config.model import Config
+from opencass.events import Event
 from opencass.gateway.closing import (
     FINAL,
     close_events,
-    remove_temporaries,
+    document_events,
     run_close,
     write_documents,
+    write_planned,
 )
-from opencass.gateway.mailbox import OUTBOX, fsync_dir
-from opencass.settlement.close import CloseResult, Document
+from opencass.settlement.close import CloseResult, Document, PlannedDocument
 
 __all__ = ["FinalOutcome", "final_close", "publish_reports"]
 
 log = structlog.get_logger("opencass.gateway.final")
-
-_TMP = ".report-tmp"
 
 
 @dataclass(slots=True)
@@ -53,64 +51,6 @@ class FinalOutcome:
     paths: list[Path] = field(default_factory=list)
 
 
-def _kind_of(name: str) -> tuple[str, str, str]:
-    """(kind, party code, extension) from ``<stamp>_<kind>_<period>_<code>.<ext>``."""
-    stem, _, ext = name.rpartition(".")
-    parts = stem.split("_")
-    return (parts[1], parts[-1], ext) if len(parts) >= 4 else ("report", "", ext)
-
-
-def _write(config: Config, docs: list[Document]) -> list[Path]:
-    """Write documents atomically into their companies' outboxes; one sync for all."""
-    pending: list[tuple[Path, Path]] = []
-    names: dict[Path, set[str]] = {}
-    for doc in docs:
-        names.setdefault(config.gateway.mailboxes_dir / doc.company / OUTBOX, set()).add(doc.name)
-    dirs = set(names)
-    for outbox, mine in names.items():
-        outbox.mkdir(parents=True, exist_ok=True)
-        remove_temporaries(outbox, _TMP, mine)
-    for doc in docs:
-        outbox = config.gateway.mailboxes_dir / doc.company / OUTBOX
-        tmp = outbox / f".{doc.name}.{os.getpid()}{_TMP}"
-        tmp.write_bytes(doc.data)
-        pending.append((tmp, outbox / doc.name))
-    os.sync()
-    for tmp, path in pending:
-        os.replace(tmp, path)
-    for d in sorted(dirs):
-        fsync_dir(d)
-    return [path for _, path in pending]
-
-
-def _events(
-    config: Config, docs: list[Document], country: str, period: str, stage: str
-) -> list[Event]:
-    events = []
-    for doc in docs:
-        kind, code, ext = _kind_of(doc.name)
-        company = config.companies.get(doc.company)
-        agent = company is not None and company.kind is CompanyKind.AGENT
-        events.append(
-            Event(
-                type=EventType.DOCUMENT_AVAILABLE,
-                key=f"document:{doc.company}:{doc.name}",
-                summary=f"{stage} {kind} ({ext}) for {code or doc.company}, "
-                f"{country} period {period}",
-                company=doc.company,
-                country=country,
-                period=period,
-                agent_code=code if agent and code.isdigit() else None,
-                airline_prefix=code if not agent and len(code) == 3 else None,
-                object_kind=kind,
-                object_ref=doc.name,
-                document=doc.name,
-                data={"stage": stage, "format": ext},
-            )
-        )
-    return events
-
-
 def publish_reports(
     config: Config, country: str, period: str, reference: datetime, result: CloseResult
 ) -> FinalOutcome:
@@ -120,8 +60,12 @@ def publish_reports(
 
     docs = render_period_reports(config, country, period, reference, result)
     docs += render_invoices(config, country, period, reference, result, config.gateway.database)
-    paths = _write(config, docs)
-    return FinalOutcome(len(paths), _events(config, docs, country, period, FINAL), paths)
+    paths = write_planned(config, [PlannedDocument(d.company, d.name, _bytes(d)) for d in docs])
+    return FinalOutcome(len(paths), document_events(config, docs, country, period, FINAL), paths)
+
+
+def _bytes(doc: Document) -> Callable[[], bytes]:
+    return lambda: doc.data
 
 
 def final_close(
@@ -133,11 +77,14 @@ def final_close(
     *,
     workers: int = 2,
     reports: bool = True,
+    result: CloseResult | None = None,
 ) -> FinalOutcome:
-    """Run the final close of one period (see the module docstring); blocking."""
+    """Run the final close of one period (see the module docstring); blocking.  ``result``: the
+    close already netted by the caller (``run_close``), to write it without netting again."""
     from opencass.gateway.remittance import expect_remittance
 
-    result = run_close(config, country, period, reference, stage=FINAL)
+    if result is None:
+        result = run_close(config, country, period, reference, stage=FINAL)
     written = write_documents(config, result, workers=workers)
     outcome = FinalOutcome(len(written), [], list(written))
     if reports:

@@ -35,10 +35,17 @@ from opencass.config.model import Config
 from opencass.events import Event, EventType
 from opencass.gateway import states
 from opencass.gateway.answers import AnswerNames, report_text, sign, write_atomic
-from opencass.gateway.assess import AssessJob, assess, assess_merge, assess_slice, plan_slices
+from opencass.gateway.assess import (
+    AssessJob,
+    AssessSummary,
+    assess,
+    assess_merge,
+    assess_slice,
+    plan_slices,
+)
 from opencass.gateway.context import submission_context
 from opencass.gateway.mailbox import fsync_dir, is_ignored_name
-from opencass.gateway.messages import assess_message, message_kind
+from opencass.gateway.messages import MessageSummary, assess_message, message_kind
 from opencass.store import FileRow, NewFile, StaleState, Store
 
 log = structlog.get_logger("opencass.intake")
@@ -332,7 +339,8 @@ class Intake:
         config = self.get_config()
         kind = await asyncio.to_thread(_message_kind, Path(row.spool_path))
         if kind is not None:
-            await self._assess_message(row, config)
+            message = await self._assess_message(row, config)
+            await self._assessed(row, message, message=message.kind)
             return
         company = config.companies.get(row.company)
         job = AssessJob(
@@ -361,6 +369,11 @@ class Intake:
             summary = await loop.run_in_executor(self.pool, assess_merge, job, pieces, slices)
         else:
             summary = await loop.run_in_executor(self.pool, assess, job)
+        await self._assessed(row, summary)
+
+    async def _assessed(
+        self, row: FileRow, summary: AssessSummary | MessageSummary, **extra: Any
+    ) -> None:
         if not summary.moved:
             raise StaleState(f"{row.id} was assessed by another worker")
         await self.store.audit(
@@ -369,11 +382,12 @@ class Intake:
             file_id=row.id,
             outcome=summary.outcome,
             counts=summary.counts,
+            **extra,
         )
 
-    async def _assess_message(self, row: FileRow, config: Config) -> None:
+    async def _assess_message(self, row: FileRow, config: Config) -> MessageSummary:
         loop = asyncio.get_running_loop()
-        summary = await loop.run_in_executor(
+        return await loop.run_in_executor(
             self.pool,
             assess_message,
             str(config.gateway.database),
@@ -384,16 +398,6 @@ class Intake:
             row.sandbox,
             _arrival(row),
             config,
-        )
-        if not summary.moved:
-            raise StaleState(f"{row.id} was assessed by another worker")
-        await self.store.audit(
-            "file_assessed",
-            company=row.company,
-            file_id=row.id,
-            outcome=summary.outcome,
-            message=summary.kind,
-            counts=summary.counts,
         )
 
     async def _findings(self, row: FileRow) -> list[Finding]:

@@ -39,7 +39,7 @@ from typing import Any
 from lxml import etree
 
 from opencass.codecs.findings import Finding, finding
-from opencass.codecs.onerecord.safe import SAFE_OPTIONS, Rejected, check_prolog, syntax_finding
+from opencass.codecs.onerecord.safe import SAFE_OPTIONS, Rejected, check_prolog, parse_document
 from opencass.config.model import Config
 from opencass.events import Event
 from opencass.store.events import record_events
@@ -50,6 +50,7 @@ __all__ = [
     "HANDLER_MODULES",
     "MessageContext",
     "MessageOutcome",
+    "MessageSummary",
     "assess_message",
     "handler",
     "message_kind",
@@ -157,15 +158,6 @@ class MessageSummary:
     moved: bool = True
 
 
-def _parse(data: bytes) -> Any:
-    check_prolog(data)
-    parser = etree.XMLParser(**SAFE_OPTIONS)
-    try:
-        return etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as e:
-        raise Rejected(syntax_finding(e)) from None
-
-
 def assess_message(
     database: str,
     file_id: str,
@@ -194,7 +186,7 @@ def assess_message(
         try:
             if registered is not None:
                 try:
-                    root = _parse(data)
+                    root = parse_document(data, limit)
                 except Rejected as r:
                     result = MessageOutcome("rejected", [r.finding])
                 else:

@@ -175,13 +175,17 @@ def _close(
         if dry:
             stdout.write("  Dry run: nothing written.\n")
             return None
-        written = write_documents(config, result, workers=2)
-        extra = None
-        if stage == FINAL and getattr(args, "reports", True):
-            from opencass.gateway.final import publish_reports
+        if stage == FINAL:  # with reports, invoices and expected remittances
+            from opencass.gateway.final import final_close
 
-            extra = publish_reports(config, country, period.code, reference, result)
-            written += extra.paths
+            reports = getattr(args, "reports", True)
+            outcome = final_close(
+                config, country, period.code, reference, result=result, reports=reports
+            )
+            written, events = outcome.paths, outcome.events
+        else:
+            written = write_documents(config, result, workers=2)
+            events = close_events(config, result, country, period.code, stage, reference)
     except BaseException:
         if created:
             finish_close(config, country, period.code, stage, None)
@@ -189,9 +193,6 @@ def _close(
     for path in written:
         stdout.write(f"  wrote {path}\n")
     if store:
-        events = close_events(config, result, country, period.code, stage, reference)
-        if extra is not None:  # the reports' documents before the period-closed event
-            events[-1:-1] = extra.events
         record_close_events(config, events)
         finish_close(config, country, period.code, stage, len(written))
     return result
@@ -229,13 +230,7 @@ def cmd_period(
             return EXIT_OK
         _, period = find_period(config, country, args.period)
         reference = _reference(args, period, now)
-        result = _close(args, config, country, period, reference, stdout)
-        if result is None:
-            return EXIT_OK
-        if getattr(args, "final", False) and config.gateway.database.exists():
-            from opencass.gateway.remittance import expect_remittance
-
-            expect_remittance(config, country, period.code, result.settlement)
+        _close(args, config, country, period, reference, stdout)
         return EXIT_OK
     except (CloseError, ConfigError) as e:
         print(f"opencass: {e}", file=sys.stderr)

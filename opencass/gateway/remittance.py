@@ -78,27 +78,11 @@ __all__ = [
     "period_status",
     "reconcile",
     "record_expected",
-    "remember_grace",
     "resolve_period",
 ]
 
 REMITTANCE = "remittance"
 GRACE = "remittance-grace"
-
-#: Grace days per country as last seen in a configuration (the scheduler asks a job's due time
-#: with the period only); a country not seen yet has the policy's default.
-_GRACE_DAYS: dict[str, int] = {}
-
-
-def remember_grace(config: Config) -> None:
-    """Note each country's grace days for the ``remittance-grace`` job's due time.  The
-    scheduler plans a job from its period alone, so the gateway should call this with the
-    configuration before the scheduler plans (start, reload); until then, and for countries
-    not seen, the policy default applies.  Every function here that gets a configuration
-    calls it too."""
-    for code, country in config.countries.items():
-        _GRACE_DAYS[code] = country.remittance.grace_days
-
 
 # --- expected remittance ----------------------------------------------------------------------
 
@@ -147,7 +131,6 @@ def expect_remittance(
     found nothing to check -- is followed by those checks at once, as of their own days."""
     from opencass.gateway.closing import find_period
 
-    remember_grace(config)
     _, p = find_period(config, country, period)
     conn = connect_sync(config.gateway.database)
     try:
@@ -162,7 +145,7 @@ def expect_remittance(
     finally:
         conn.close()
     when = now or datetime.now(UTC)
-    for due in (_remittance_due(p), _grace_due(p)):
+    for due in (_remittance_due(p), _grace_due_in(p, config)):
         if due <= when:
             check_period(config, country, period, due.date())
     return n
@@ -528,7 +511,6 @@ def reconcile(
 def check_period(config: Config, country: str, period: str, as_of: date) -> int:
     """Reconcile every agent expected to remit for the period and record the events, in one
     transaction (blocking); the number of events recorded."""
-    remember_grace(config)
     conn = connect_sync(config.gateway.database)
     try:
         migrate_sync(conn)
@@ -615,9 +597,8 @@ def _remittance_due(period: Period) -> datetime:
     return _end_of(period.remittance_day, period)
 
 
-def _grace_due(period: Period) -> datetime:
-    days = _GRACE_DAYS.get(period.country, RemittancePolicy().grace_days)
-    return _end_of(period.remittance_day + timedelta(days=days), period)
+def _grace_due(period: Period) -> datetime:  # without the configuration: the default policy
+    return _end_of(period.remittance_day + timedelta(days=RemittancePolicy().grace_days), period)
 
 
 def _grace_due_in(period: Period, config: Config) -> datetime:
@@ -627,7 +608,6 @@ def _grace_due_in(period: Period, config: Config) -> datetime:
 
 
 async def _run_check(ctx: JobContext) -> int:
-    remember_grace(ctx.config)
     tz = ZoneInfo(ctx.config.countries[ctx.country].timezone)
     as_of = ctx.reference.astimezone(tz).date()
     await asyncio.to_thread(check_period, ctx.config, ctx.country, ctx.period.code, as_of)

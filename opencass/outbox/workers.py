@@ -18,7 +18,7 @@ def init_renderer(owner: int) -> None:
     from opencass.outbox.pdf import register_fonts
 
     register_fonts()
-    threading.Thread(target=_die_with, args=(owner,), daemon=True, name="die-with").start()
+    threading.Thread(target=die_with, args=(owner,), daemon=True, name="die-with").start()
 
 
 def _alive(pid: int) -> bool:
@@ -29,7 +29,8 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _die_with(pid: int) -> None:
+def die_with(pid: int) -> None:
+    """Exit this process (status 70) once process ``pid`` is gone (run it in a thread)."""
     while _alive(pid):
         time.sleep(0.5)
     os._exit(70)

@@ -563,72 +563,45 @@ def close_period(
     zero = quantize(ZERO, cur)
     docs: list[PlannedDocument] = []
 
-    def xml_of(kind: str, company: str, code: str, items: Any, subtotals: Any, total: Any) -> Any:
-        return lambda: statement_xml(
-            party_kind=kind, code=code, company=company, country=country, period=period,
-            reference=reference, base_iri=base_iri, items=items, subtotals=subtotals, total=total,
+    def party(
+        kind: str, company: str, code: str, csv_: Callable[[], bytes], items: Any, sub: Any
+    ) -> None:
+        """One agent's or airline's hand-off file, CSV and XML statement, planned."""
+        total = sub.total if sub else zero
+        is_agent = kind == "agent"
+        rows_of = partial(source.rows_of_agent if is_agent else source.rows_of_airline, code)
+        hot = partial(
+            _handoff_from_rows, rows_of, written, country, period, reference,
+            agent_code=code if is_agent else "", airline_prefix="" if is_agent else code,
         )  # fmt: skip
+        xml = partial(
+            statement_xml, party_kind=kind, code=code, company=company, country=country,
+            period=period, reference=reference, base_iri=base_iri, items=items,
+            subtotals=sub.lines if sub else (), total=total,
+        )  # fmt: skip
+        summary = "statement" if is_agent else "settlement"
+        docs.extend(
+            (
+                PlannedDocument(company, f"{stamp}_handoff_{period.code}_{code}.hot", hot),
+                PlannedDocument(company, f"{stamp}_{summary}_{period.code}_{code}.csv", csv_),
+                PlannedDocument(company, f"{stamp}_statement_{period.code}_{code}.xml", xml),
+            )
+        )
 
     agent_codes: set[str] = set()
     for company, codes in agents.items():
         for code in sorted(set(codes)):
             agent_codes.add(code)
             st = statements.get(code)
-            rows_of = partial(source.rows_of_agent, code)
-            hot = partial(
-                _handoff_from_rows, rows_of, written, country, period, reference,
-                agent_code=code,
-            )  # fmt: skip
-            docs += [
-                PlannedDocument(company, f"{stamp}_handoff_{period.code}_{code}.hot", hot),
-                PlannedDocument(
-                    company,
-                    f"{stamp}_statement_{period.code}_{code}.csv",
-                    partial(agent_statement_csv, st, cur),
-                ),
-                PlannedDocument(
-                    company,
-                    f"{stamp}_statement_{period.code}_{code}.xml",
-                    xml_of(
-                        "agent",
-                        company,
-                        code,
-                        st.items if st else (),
-                        st.lines if st else (),
-                        st.total if st else zero,
-                    ),
-                ),
-            ]
+            csv_ = partial(agent_statement_csv, st, cur)
+            party("agent", company, code, csv_, st.items if st else (), st)
     prefixes: set[str] = set()
     for company, codes in airlines.items():
         for prefix in sorted(set(codes)):
             prefixes.add(prefix)
             se = settlements.get(prefix)
-            rows_of = partial(source.rows_of_airline, prefix)
-            hot = partial(
-                _handoff_from_rows, rows_of, written, country, period, reference,
-                airline_prefix=prefix,
-            )  # fmt: skip
-            docs += [
-                PlannedDocument(company, f"{stamp}_handoff_{period.code}_{prefix}.hot", hot),
-                PlannedDocument(
-                    company,
-                    f"{stamp}_settlement_{period.code}_{prefix}.csv",
-                    partial(airline_settlement_csv, se, cur),
-                ),
-                PlannedDocument(
-                    company,
-                    f"{stamp}_statement_{period.code}_{prefix}.xml",
-                    xml_of(
-                        "airline",
-                        company,
-                        prefix,
-                        airline_items.get(prefix, ()),
-                        se.lines if se else (),
-                        se.total if se else zero,
-                    ),
-                ),
-            ]
+            csv_ = partial(airline_settlement_csv, se, cur)
+            party("airline", company, prefix, csv_, airline_items.get(prefix, ()), se)
     if preliminary:
         docs = [replace(d, name=_prelim_name(d.name)) for d in docs if "_handoff_" not in d.name]
     docs.sort(key=lambda d: (d.company, d.name))

@@ -38,8 +38,6 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, unquote
 
-from lxml import etree
-
 from opencass.codecs.findings import CATALOGUE, Finding, Scope, Severity, finding
 from opencass.codecs.onerecord import nodes
 from opencass.codecs.onerecord import rdfxml as rx
@@ -48,10 +46,8 @@ from opencass.codecs.onerecord.safe import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
     Rejected,
-    check_prolog,
     load_schema,
-    safe_parser,
-    syntax_finding,
+    parse_document,
     validate,
 )
 from opencass.codecs.onerecord.vocab import API, CARGO, CASS, ONTOLOGY_VERSION, RDF, tag
@@ -334,15 +330,10 @@ def _rejected(code: str, message: str, line: int | None = None) -> XmlRejectedEr
 
 def _parse(data: bytes, root: str, max_bytes: int, max_depth: int) -> Any:
     """The document's root element, hardened-parsed and valid against the schema."""
-    if len(data) > max_bytes:
-        raise _rejected("FILE_TOO_LARGE", f"{len(data)} bytes, at most {max_bytes} allowed")
     try:
-        check_prolog(data)
-        doc: Any = etree.fromstring(data, safe_parser(remove_comments=True, remove_pis=True))
+        doc = parse_document(data, max_bytes)
     except Rejected as exc:
         raise XmlRejectedError([exc.finding]) from exc
-    except etree.XMLSyntaxError as exc:
-        raise XmlRejectedError([syntax_finding(exc)]) from exc
     if doc.getroottree().docinfo.doctype:  # defence in depth: check_prolog refuses them first
         raise _rejected("XML_DOCTYPE_FORBIDDEN", "the document has a DOCTYPE", 1)
     if doc.tag != tag(root):

@@ -44,6 +44,7 @@ __all__ = [
     "check_depth",
     "check_prolog",
     "load_schema",
+    "parse_document",
     "safe_parser",
     "validate",
 ]
@@ -145,6 +146,19 @@ def load_schema(name: str = "cass.xsd") -> etree.XMLSchema:
         with resources.as_file(path) as real:
             found = schemas[name] = etree.XMLSchema(etree.parse(str(real), safe_parser()))
     return found
+
+
+def parse_document(data: bytes, max_bytes: int) -> Any:
+    """A whole (small) message parsed safely: its size, its prolog (no DOCTYPE, UTF-8 only) and
+    its syntax checked; ``Rejected`` with the finding otherwise.  Comments and processing
+    instructions are dropped.  (Large billing submissions are streamed by ``ElementStream``.)"""
+    if len(data) > max_bytes:
+        raise Rejected(finding("FILE_TOO_LARGE", f"{len(data)} bytes, at most {max_bytes} allowed"))
+    check_prolog(data)
+    try:
+        return etree.fromstring(data, safe_parser(remove_comments=True, remove_pis=True))
+    except etree.XMLSyntaxError as exc:
+        raise Rejected(syntax_finding(exc)) from None
 
 
 def syntax_finding(exc: etree.XMLSyntaxError) -> Finding:

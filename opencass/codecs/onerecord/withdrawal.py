@@ -23,8 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lxml import etree
-
 from opencass.codecs.findings import Scope, finding
 from opencass.codecs.onerecord import rdfxml as rx
 from opencass.codecs.onerecord.jsonld import XmlRejectedError
@@ -32,10 +30,8 @@ from opencass.codecs.onerecord.safe import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
     Rejected,
-    check_prolog,
     load_schema,
-    safe_parser,
-    syntax_finding,
+    parse_document,
     validate,
 )
 from opencass.codecs.onerecord.vocab import tag
@@ -103,15 +99,10 @@ def decode_withdrawal(
 ) -> WithdrawalRequest:
     """The request in ``data``; XmlRejectedError (with its findings) when it is not a valid
     ``cass:WithdrawalRequest``."""
-    if len(data) > max_bytes:
-        raise _rejected("FILE_TOO_LARGE", f"{len(data)} bytes, at most {max_bytes} allowed")
     try:
-        check_prolog(data)
-        doc: Any = etree.fromstring(data, safe_parser(remove_comments=True, remove_pis=True))
+        doc = parse_document(data, max_bytes)
     except Rejected as exc:
         raise XmlRejectedError([exc.finding]) from exc
-    except etree.XMLSyntaxError as exc:
-        raise XmlRejectedError([syntax_finding(exc)]) from exc
     return withdrawal_of(doc, max_depth=max_depth)
 
 
