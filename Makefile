@@ -1,46 +1,77 @@
 # opencass — one command to set up and run, one to set up and test.
+#
+# Python packages come from requirements.lock (exact versions with hashes, made by pip-tools);
+# `make lock` adds what pyproject.toml newly asks for, `make lock-upgrade` moves every pin to the
+# newest release pyproject.toml allows. Debian packages (fonts, poppler, OpenSSH, faketime) are
+# installed by `make system` when missing (as root).
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP   = $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 DEMO   ?= demo
+# pip ignores the machine's pip configuration and extra indexes: the lock's hashes are PyPI's.
+PIP     = $(PY) -m pip --isolated --disable-pip-version-check --timeout 180
+LOCKVENV = .venv-lock
+PIP_TOOLS = pip==26.3 pip-tools==7.7.0
 
-.PHONY: all venv catalogs fonts test lint bench sshd run clean
+# Debian packages the product and the tests use: PDF fonts (DejaVu; WenQuanYi Micro Hei for
+# Chinese; IPAGothic for Japanese), poppler-utils (pdftotext reads reports back), OpenSSH (the
+# reference SFTP client and server), faketime (make test-dates).
+SYSTEM_PACKAGES = fonts-dejavu-core fonts-wqy-microhei fonts-ipafont-gothic poppler-utils \
+  openssh-client openssh-server faketime
+
+.PHONY: all venv system catalogs test test-dates lint bench run lock lock-upgrade clean fonts sshd
 
 all: test
 
-$(STAMP): pyproject.toml
+$(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PIP) install --quiet --no-deps --require-hashes -r requirements.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 venv: $(STAMP)
 
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "missing Debian packages:$$missing (run make as root, or: sudo apt-get install$$missing)"; \
+	    [ -z "$(REQUIRE_SYSTEM)" ] || exit 1; \
+	  fi; \
+	fi
+fonts sshd: system
+
 # Message catalogs (opencass/locale/<lang>/LC_MESSAGES/<domain>.po) compiled to .mo.
 catalogs: venv
 	$(PY) -m opencass.outbox.i18n compile >/dev/null
 
-# Fonts embedded in PDFs (DejaVu; WenQuanYi Micro Hei for Chinese, IPAGothic for Japanese)
-# and poppler-utils (pdftotext/pdftoppm, used by the report tests).
-FONT_FILES = /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
-  /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf
-fonts:
-	@{ for f in $(FONT_FILES); do test -f $$f || exit 1; done; command -v pdftotext >/dev/null; } || \
-	  { [ "$$(id -u)" = 0 ] && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install \
-	    -y -q fonts-dejavu-core fonts-wqy-microhei fonts-ipafont-gothic poppler-utils; } || \
-	  echo "fonts not installed (need root): CJK PDFs fall back to another font or fail"
+test: venv catalogs
+	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
+	OPENCASS_REQUIRE_TOOLS=1 $(PY) -m pytest -q -p no:cacheprovider
 
-test: venv catalogs fonts
-	$(PY) -m pytest -q -p no:cacheprovider
+# The end-to-end tests under libfaketime at dates where calendars and clocks turn.
+# (a month's last day at 23:30 in Berlin, 1 January, the last Sunday of March just after
+# Berlin's clocks went forward, 29 February 2028)
+FAKETIME_DATES ?= 2026-11-30T23:30:00+01:00 2027-01-01T00:10:00+01:00 \
+  2027-03-28T03:30:00+02:00 2028-02-29T12:00:00+01:00
+test-dates: venv catalogs
+	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
+	$(PY) -m tests.fakedates $(FAKETIME_DATES)
 
 lint: venv
 	$(VENV)/bin/ruff check opencass tests bench
 	$(VENV)/bin/ruff format --check opencass tests bench
 	$(VENV)/bin/mypy opencass/codecs opencass/model.py opencass/settlement opencass/config
 
-bench: venv sshd catalogs fonts
+bench: venv system catalogs
 	$(PY) -m bench.codec_bench
 	$(PY) -m bench.gateway_bench
 	$(PY) -m bench.close_bench
@@ -48,14 +79,8 @@ bench: venv sshd catalogs fonts
 	$(PY) -m bench.invoices_bench
 	$(PY) -m bench.outbox_bench
 
-# OpenSSH's sftp-server is the yardstick of the upload benchmark.
-sshd:
-	@test -x /usr/sbin/sshd || { [ "$$(id -u)" = 0 ] && apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssh-server; } || \
-	  echo "openssh-server not installed: the upload comparison will be skipped"
-
 # Demo: a complete configuration in ./demo (made once), sample files, then the gateway.
-run: venv catalogs fonts
+run: venv catalogs system
 	$(VENV)/bin/opencass demo init $(DEMO) --sftp-port 2222
 	$(VENV)/bin/opencass demo sample $(DEMO)/samples
 	# agent1's own SFTP server (the demo pushes its statements there), stopped with the gateway
@@ -65,5 +90,20 @@ run: venv catalogs fonts
 	  trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
 	  $(VENV)/bin/opencass serve --config $(DEMO)
 
+# Refreshing the lock is deliberate: run, then `make test`, then commit requirements.lock.
+$(LOCKVENV)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCKVENV)
+	$(LOCKVENV)/bin/pip --isolated install --quiet $(PIP_TOOLS)
+
+LOCK = env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+  $(LOCKVENV)/bin/pip-compile --quiet --all-build-deps --extra dev --allow-unsafe \
+  --generate-hashes --strip-extras --no-emit-index-url --output-file requirements.lock
+
+lock: $(LOCKVENV)/bin/pip-compile
+	$(LOCK) pyproject.toml
+
+lock-upgrade: $(LOCKVENV)/bin/pip-compile
+	$(LOCK) --upgrade pyproject.toml
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LOCKVENV) build *.egg-info

@@ -27,6 +27,7 @@ from pathlib import Path
 import asyncssh
 
 from bench.generate import Spec, agent_codes, header, records
+from opencass.clock import system_clock
 from opencass.codecs.hot.writer import HotWriter
 from opencass.config import init_demo
 from opencass.model import AwbRecord, Dialect
@@ -44,7 +45,7 @@ def free_port() -> int:
 def setup(root: Path, agents: int) -> tuple[Path, Spec]:
     """A demo configuration plus an agent company holding ``agents`` agent codes."""
     config = root / "config"
-    init_demo(config, sftp_port=free_port())
+    init_demo(config, today=system_clock().date(), sftp_port=free_port())
     spec = Spec(agents=agents)
     codes = agent_codes(spec)
     spec = Spec(agent_list=tuple(codes))

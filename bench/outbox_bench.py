@@ -28,6 +28,7 @@ from pathlib import Path
 
 import asyncssh
 
+from opencass.clock import stamp, system_clock
 from opencass.config.model import (
     Company,
     CompanyKind,
@@ -130,7 +131,7 @@ async def run(events: int, subscribers: int, share: float) -> dict[str, object]:
         ]
         started = time.perf_counter()
         with closing(connect_sync(config.gateway.database)) as conn, conn:
-            record_events(conn, batch)
+            record_events(conn, batch, stamp(system_clock))
         service.wake()
         while service.stats.delivered < expected:
             await asyncio.sleep(0.05)

@@ -7,14 +7,17 @@ Exit codes (the contract in ARCHITECTURE.md): 0 success, 1 the input was judged 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
 from opencass import __version__
+from opencass.clock import Clock, clock_from_environment
 from opencass.codecs import detect_format, hot
 from opencass.codecs.findings import Finding, finding
 from opencass.codecs.result import DecodeResult
@@ -221,7 +224,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace, clock: Clock) -> int:
     """``opencass serve``: the daemon, until SIGTERM/SIGINT."""
     import asyncio
 
@@ -236,7 +239,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"opencass: configuration error in {config_dir}:\n{e}", file=sys.stderr)
         return EXIT_USAGE
     configure(level)
-    asyncio.run(Gateway(config_dir, port=args.port, fault=_crash_hook()).run())
+    asyncio.run(Gateway(config_dir, port=args.port, fault=_crash_hook(), clock=clock).run())
     return EXIT_OK
 
 
@@ -281,17 +284,18 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
     return EXIT_INVALID
 
 
-def cmd_demo_sample(args: argparse.Namespace) -> int:
-    """``opencass demo sample DIR``: sample billing files to try the codecs on."""
+def cmd_demo_sample(args: argparse.Namespace, today: date) -> int:
+    """``opencass demo sample DIR``: sample billing files (this month's period) to try on."""
     from opencass.samples import write_samples
 
-    for path in write_samples(args.dir):
+    for path in write_samples(args.dir, today):
         print(path)
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``opencass`` console script."""
+def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
+    """Entry point of the ``opencass`` console script; ``clock`` tells every command the time
+    (by default the wall clock, or the start given in ``OPENCASS_CLOCK_START``)."""
     from opencass.config.commands import cmd_check_config, cmd_demo_init
     from opencass.gateway.dispute_cli import cmd_dispute
     from opencass.gateway.payment_cli import cmd_payment
@@ -300,17 +304,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     from opencass.outbox.outbox_cli import cmd_outbox
 
     args = _parser().parse_args(argv)
-    handlers = {
+    try:
+        clock = clock or clock_from_environment(os.environ)
+    except ValueError as e:
+        print(f"opencass: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    now = clock()
+    with_now = functools.partial
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "validate": cmd_validate,
         "convert": cmd_convert,
         "check-config": cmd_check_config,
-        "serve": cmd_serve,
+        "serve": with_now(cmd_serve, clock=clock),
         "receipt": cmd_receipt_verify,
-        "period": cmd_period,
+        "period": with_now(cmd_period, now=now),
         "dispute": cmd_dispute,
-        "calendar": cmd_calendar,
-        "payment": cmd_payment,
-        "outbox": cmd_outbox,
+        "calendar": with_now(cmd_calendar, now=now),
+        "payment": with_now(cmd_payment, now=now),
+        "outbox": with_now(cmd_outbox, now=now),
     }
     try:
         if args.command == "demo" and args.demo_command == "push-server":
@@ -318,7 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cmd_push_server(args)
         if args.command == "demo":
-            return cmd_demo_init(args) if args.demo_command == "init" else cmd_demo_sample(args)
+            today = now.date()
+            if args.demo_command == "init":
+                return cmd_demo_init(args, today)
+            return cmd_demo_sample(args, today)
         return handlers[args.command](args)
     except UsageError as e:
         print(f"opencass: {e}", file=sys.stderr)

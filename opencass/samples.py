@@ -59,10 +59,9 @@ def _awb(serial: str, agent: str, weight_charge: str, executed: date, **kw: obje
     return AwbRecord(**values)  # type: ignore[arg-type]
 
 
-def sample_billing_file(period_start: date | None = None) -> BillingFile:
+def sample_billing_file(period_start: date) -> BillingFile:
     """A valid hand-off billing file of the demo airline (prefix 997) for two demo agents,
     for the monthly period starting ``period_start`` (default: this month's)."""
-    period_start = period_start or date.today().replace(day=1)
     period_end = period_start.replace(
         day=calendar.monthrange(period_start.year, period_start.month)[1]
     )
@@ -149,10 +148,10 @@ def sample_billing_file(period_start: date | None = None) -> BillingFile:
     return BillingFile(Dialect.HANDOFF, header, records, trailer)
 
 
-def write_samples(directory: Path) -> list[Path]:
+def write_samples(directory: Path, today: date) -> list[Path]:
     """Write ``billing-sample.hot`` (valid) and ``billing-broken.hot`` (with findings)."""
     directory.mkdir(parents=True, exist_ok=True)
-    good = hot.encode(sample_billing_file())
+    good = hot.encode(sample_billing_file(today.replace(day=1)))
     lines = good.decode("ascii").splitlines(keepends=True)
     lines[1] = lines[1][:8] + "62144155" + lines[1][16:]  # wrong AWB check digit
     lines[3] = lines[3][:56] + "00000X" + lines[3][62:]  # non-numeric amount

@@ -77,17 +77,10 @@ def edit_period(directory: Path, code: str, **values: str) -> None:
 
 
 def pdf_text(data: bytes, tmp_path: Path) -> str:
-    """The text of a PDF (pdftotext when installed, else pypdf)."""
-    import shutil
+    """The text of a PDF, as poppler's pdftotext reads it."""
     import subprocess
 
-    if shutil.which("pdftotext"):
-        path = tmp_path / "extract.pdf"
-        path.write_bytes(data)
-        done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True)
-        return done.stdout.decode("utf-8")
-    import io
-
-    from pypdf import PdfReader
-
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    path = tmp_path / "extract.pdf"
+    path.write_bytes(data)
+    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True)
+    return done.stdout.decode("utf-8")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from opencass.clock import CLOCK_START_VARIABLE, SteadyClock
 from opencass.codecs import hot
 from opencass.config import init_demo, load_config
 from opencass.config.model import Config
@@ -14,12 +17,20 @@ from opencass.gateway.context import submission_context
 from opencass.samples import sample_billing_file
 from opencass.store import NewFile, SqliteStore
 
-# The daemon runs on the real clock, so the tests bill the current month's period (open for
-# submissions until a few days after the month ends) in a demo calendar made for today.
-NOW = datetime.now(UTC)
-TODAY = NOW.date()
+# Every test runs at one fixed instant, never at today's date: the daemon, the commands and
+# the demo calendar get a clock that starts there (``make test-dates`` moves it, and the wall
+# clock with it, to the days where calendars and clocks turn). The tests bill NOW's period.
+NOW = datetime.fromisoformat(os.environ.get("OPENCASS_TEST_NOW") or "2026-11-18T10:00:00+00:00")
+TODAY = NOW.astimezone(ZoneInfo("Europe/Berlin")).date()  # the demo country's day
 PERIOD_START = TODAY.replace(day=1)
 PERIOD_CODE = f"{PERIOD_START:%Y%m}01M"
+# For commands run as processes: their clock starts at NOW too.
+CLOCK_ENV = {**os.environ, CLOCK_START_VARIABLE: NOW.isoformat()}
+
+
+def steady_clock() -> SteadyClock:
+    """A clock that starts at NOW and runs at the real pace (for a daemon under test)."""
+    return SteadyClock(NOW)
 
 
 def demo_config(tmp_path: Path, port: int = 0) -> Config:

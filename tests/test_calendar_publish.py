@@ -13,6 +13,7 @@ from pathlib import Path
 import icalendar
 import pytest
 from calendarkit import calendar_config, edit_period, load, pdf_text
+from gatewaykit import steady_clock
 
 from opencass.config.model import Config
 from opencass.gateway.app import Gateway
@@ -225,7 +226,7 @@ async def test_publish_calendars_runs_off_the_event_loop(config_dir: Path) -> No
 
 async def test_gateway_publishes_at_start_and_after_a_reload(tmp_path: Path) -> None:
     config_dir = calendar_config(tmp_path)
-    gateway = Gateway(config_dir, port=0, workers=1)
+    gateway = Gateway(config_dir, port=0, workers=1, clock=steady_clock())
     await gateway.startup()
     try:
         config = gateway.current_config()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import xmlschema
 from camtkit import ACCOUNT, DEBTOR_IBAN, Ntry, Tx, camt
-from gatewaykit import PERIOD_CODE, demo_config, spooled
+from gatewaykit import NOW, PERIOD_CODE, demo_config, spooled
 from lxml import etree
 
 from opencass.codecs.iso20022 import (
@@ -216,7 +216,7 @@ async def _assess(
         company,
         "ops",
         False,
-        now or datetime.now(UTC),
+        now or NOW,
         config,
     )
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gatewaykit import CLOCK_ENV, TODAY
 
 from opencass.samples import write_samples
 
@@ -21,12 +22,13 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
         timeout=120,
+        env=CLOCK_ENV,
     )
 
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    good, broken = write_samples(tmp_path_factory.mktemp("samples"))
+    good, broken = write_samples(tmp_path_factory.mktemp("samples"), TODAY)
     return {"good": good, "broken": broken}
 
 

@@ -15,7 +15,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from gatewaykit import PERIOD_CODE, PERIOD_START, TODAY
+from gatewaykit import CLOCK_ENV, PERIOD_CODE, PERIOD_START, TODAY
 
 from bench.generate import Spec, header, records
 from opencass.codecs.hot.writer import HotWriter
@@ -71,7 +71,7 @@ def _close(config_dir: Path, *, quiet: bool = False) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "opencass.cli", "period", "close", "--config", str(config_dir)]
     argv += ["--country", "DE", "--period", PERIOD_CODE, "--final"]
     err = subprocess.DEVNULL if quiet else subprocess.PIPE
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=CLOCK_ENV)
 
 
 def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, str]:

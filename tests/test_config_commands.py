@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from gatewaykit import TODAY
 
 from opencass.config import cmd_check_config, cmd_demo_init, init_demo
 
@@ -90,13 +91,13 @@ def test_demo_init_prints_files_and_login_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "demo"
-    assert cmd_demo_init(Namespace(dir=str(target), sftp_port=2345)) == 0
+    assert cmd_demo_init(Namespace(dir=str(target), sftp_port=2345), TODAY) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"Wrote a demo configuration to {target}:\n")
     for name in ("gateway.toml", "participants/demoair.toml", "calendars/DE-2027.toml",
                  "keys/agent1", "keys/receipt_signing_ed25519.pem"):  # fmt: skip
         assert f"\n  {name}\n" in out
-    info = init_demo(target)
+    info = init_demo(target, today=TODAY)
     for user in ("demoair", "agent1", "agent2", "ops"):
         assert f"\n  {info.sftp_command(user)}\n" in out
     assert "-P 2345" in info.sftp_command("ops")
@@ -107,9 +108,9 @@ def test_demo_init_twice_keeps_the_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "demo"
-    assert cmd_demo_init(Namespace(dir=str(target), sftp_port=2345)) == 0
+    assert cmd_demo_init(Namespace(dir=str(target), sftp_port=2345), TODAY) == 0
     key = (target / "keys" / "ops").read_bytes()
-    assert cmd_demo_init(Namespace(dir=str(target), sftp_port=2222)) == 0
+    assert cmd_demo_init(Namespace(dir=str(target), sftp_port=2222), TODAY) == 0
     out = capsys.readouterr().out
     assert "already holds a demo configuration; left it unchanged." in out
     assert (target / "keys" / "ops").read_bytes() == key
@@ -120,7 +121,7 @@ def test_demo_init_refuses_unusable_directory(
 ) -> None:
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "mine.txt").write_text("x")
-    assert cmd_demo_init(Namespace(dir=str(tmp_path / "other"), sftp_port=2222)) == 2
+    assert cmd_demo_init(Namespace(dir=str(tmp_path / "other"), sftp_port=2222), TODAY) == 2
     out, err = capsys.readouterr()
     assert out == "" and "is not empty" in err and err.startswith("opencass: ")
     assert [p.name for p in (tmp_path / "other").iterdir()] == ["mine.txt"]

@@ -8,6 +8,8 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from gatewaykit import TODAY
+
 from opencass.config import Role, init_demo, load_config
 
 README = Path(__file__).parent.parent / "examples" / "README.md"
@@ -29,7 +31,7 @@ def test_readme_example_loads(tmp_path: Path) -> None:
         "calendars/DE-2026.toml",
     }
     root = tmp_path / "config"
-    init_demo(root)  # for the key files the example refers to
+    init_demo(root, today=TODAY)  # for the key files the example refers to
     for sub in ("participants", "calendars"):
         shutil.rmtree(root / sub)
         (root / sub).mkdir()

@@ -6,7 +6,6 @@ import asyncio
 import calendar
 import itertools
 import shlex
-import shutil
 import socket
 import stat
 import tempfile
@@ -18,8 +17,10 @@ import asyncssh
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from gatewaykit import TODAY
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tools import needs_tool
 
 from opencass.config import (
     CompanyKind,
@@ -147,10 +148,11 @@ def test_milestone_offsets_are_named_constants() -> None:
     }
 
 
-def test_default_today_is_this_year(tmp_path: Path) -> None:
-    init_demo(tmp_path / "d")
+@pytest.mark.parametrize("today", [date(2026, 11, 18), date(2031, 12, 31), date(2028, 2, 29)])
+def test_calendar_covers_todays_year_and_the_next(tmp_path: Path, today: date) -> None:
+    init_demo(tmp_path / "d", today=today)
     years = {p.billing_from.year for p in load_config(tmp_path / "d").calendars["DE"]}
-    assert years == {date.today().year, date.today().year + 1}
+    assert years == {today.year, today.year + 1}
 
 
 # --- keys ------------------------------------------------------------------------------------
@@ -202,7 +204,7 @@ def test_users_get_different_keys(config: Config) -> None:
 
 def test_existing_demo_is_left_alone(demo_dir: Path) -> None:
     before = {p: p.read_bytes() for p in demo_dir.rglob("*") if p.is_file()}
-    info = init_demo(demo_dir, sftp_port=4000)
+    info = init_demo(demo_dir, sftp_port=4000, today=TODAY)
     assert not info.created and info.sftp_port == 2299 and info.directory == demo_dir
     assert list(info.keys) == ["demoair", "agent1", "agent2", "ops"]
     assert {p: p.read_bytes() for p in demo_dir.rglob("*") if p.is_file()} == before
@@ -211,34 +213,34 @@ def test_existing_demo_is_left_alone(demo_dir: Path) -> None:
 def test_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(DemoError, match="not empty"):
-        init_demo(tmp_path)
+        init_demo(tmp_path, today=TODAY)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
 def test_refuses_a_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     with pytest.raises(DemoError, match="not a directory"):
-        init_demo(tmp_path / "f")
+        init_demo(tmp_path / "f", today=TODAY)
 
 
 def test_refuses_a_bad_port(tmp_path: Path) -> None:
     with pytest.raises(DemoError, match="TCP port"):
-        init_demo(tmp_path / "d", sftp_port=0)
+        init_demo(tmp_path / "d", sftp_port=0, today=TODAY)
 
 
 def test_empty_directory_and_new_parents_are_fine(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    assert init_demo(tmp_path / "empty").created
-    assert init_demo(tmp_path / "a" / "b" / "c").created
+    assert init_demo(tmp_path / "empty", today=TODAY).created
+    assert init_demo(tmp_path / "a" / "b" / "c", today=TODAY).created
     for root in (tmp_path / "empty", tmp_path / "a" / "b" / "c"):
         assert is_demo(root) and not [p for p in root.iterdir() if p.name.startswith(".")]
 
 
 def test_broken_demo_is_reported(tmp_path: Path) -> None:
-    init_demo(tmp_path / "d")
+    init_demo(tmp_path / "d", today=TODAY)
     (tmp_path / "d" / "countries.toml").unlink()
     with pytest.raises(DemoError, match="no longer loads"):
-        init_demo(tmp_path / "d")
+        init_demo(tmp_path / "d", today=TODAY)
 
 
 def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -249,17 +251,17 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(demo, "_write_signing_key", fail)
     with pytest.raises(DemoError, match="No space left"):
-        init_demo(tmp_path / "d")
+        init_demo(tmp_path / "d", today=TODAY)
     assert list((tmp_path / "d").iterdir()) == []
     monkeypatch.undo()
-    assert init_demo(tmp_path / "d").created  # an empty directory is accepted again
+    assert init_demo(tmp_path / "d", today=TODAY).created  # an empty directory is accepted again
 
 
 # --- the login line --------------------------------------------------------------------------
 
 
 def test_sftp_command_line(demo_dir: Path) -> None:
-    info = init_demo(demo_dir)
+    info = init_demo(demo_dir, today=TODAY)
     assert shlex.split(info.sftp_command("agent1")) == [
         "sftp",
         "-i",
@@ -277,7 +279,7 @@ def test_sftp_command_line(demo_dir: Path) -> None:
 
 
 def test_sftp_command_quotes_spaces(tmp_path: Path) -> None:
-    info = init_demo(tmp_path / "my demo")
+    info = init_demo(tmp_path / "my demo", today=TODAY)
     args = shlex.split(info.sftp_command("ops"))
     assert args[2] == str(tmp_path / "my demo" / "keys" / "ops")
 
@@ -304,11 +306,11 @@ class _DemoServer(asyncssh.SSHServer):
         return any(k.public_data == key.public_data for k in keys)
 
 
-@pytest.mark.skipif(shutil.which("sftp") is None, reason="needs the OpenSSH sftp client")
+@needs_tool("sftp", "the OpenSSH client is the printed line's client")
 async def test_sftp_line_logs_in_with_openssh(tmp_path: Path) -> None:
     """The printed line works as is: host key known, user key accepted, a file goes up."""
     port = _free_port()
-    info = init_demo(tmp_path / "demo", sftp_port=port)
+    info = init_demo(tmp_path / "demo", sftp_port=port, today=TODAY)
     config = load_config(info.directory)
     root = tmp_path / "mailbox"
     root.mkdir()

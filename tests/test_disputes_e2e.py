@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from gatewaykit import PERIOD_CODE, TODAY, sample_bytes
+from gatewaykit import PERIOD_CODE, TODAY, sample_bytes, steady_clock
 
 from opencass.codecs.onerecord.dispute import (
     DisputeRequest,
@@ -33,7 +33,7 @@ IRI = "urn:uuid:6f1c2a7e-0000-4000-8000-0000000e2e01"
 async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, Path]]:
     config_dir = tmp_path / "config"
     init_demo(config_dir, today=TODAY)
-    gateway = Gateway(config_dir, port=0, workers=1)
+    gateway = Gateway(config_dir, port=0, workers=1, clock=steady_clock())
     await gateway.startup()
     task = asyncio.create_task(gateway.serve())
     yield gateway, config_dir

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -14,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gatewaykit import TODAY, sample_bytes
+from gatewaykit import CLOCK_ENV, TODAY, sample_bytes
 
 from opencass.config import init_demo
 
@@ -29,7 +28,7 @@ def _free_port() -> int:
 
 
 def _serve(config: Path, crash_at: str | None, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k != "OPENCASS_TEST_CRASH_AT"}
+    env = {k: v for k, v in CLOCK_ENV.items() if k != "OPENCASS_TEST_CRASH_AT"}
     if crash_at:
         env["OPENCASS_TEST_CRASH_AT"] = crash_at
     with log.open("ab") as out:  # a file, not a pipe: nothing can block on reading it

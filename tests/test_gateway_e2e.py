@@ -6,12 +6,11 @@ import asyncio
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncssh
 import pytest
-from gatewaykit import TODAY, sample_bytes, with_lines
+from gatewaykit import NOW, TODAY, sample_bytes, steady_clock, with_lines
 
 from opencass.config import init_demo
 from opencass.gateway.answers import verify
@@ -69,7 +68,7 @@ class Running:
 async def gw(tmp_path: Path) -> AsyncIterator[Running]:
     config_dir = tmp_path / "config"
     init_demo(config_dir, today=TODAY)
-    gateway = Gateway(config_dir, port=0, workers=1)
+    gateway = Gateway(config_dir, port=0, workers=1, clock=steady_clock())
     await gateway.startup()
     task = asyncio.create_task(gateway.serve())
     yield Running(gateway, config_dir, task)
@@ -198,7 +197,7 @@ async def test_a_file_that_keeps_failing_is_answered_not_left_waiting(tmp_path: 
         if step == "assessing":
             raise RuntimeError("injected: the assessment worker is broken")
 
-    gateway = Gateway(config_dir, port=0, workers=1, fault=fault)
+    gateway = Gateway(config_dir, port=0, workers=1, fault=fault, clock=steady_clock())
     await gateway.startup()
     task = asyncio.create_task(gateway.serve())
     run = Running(gateway, config_dir, task)
@@ -229,6 +228,6 @@ async def test_calendar_closes_start_from_the_first_start(gw: Running) -> None:
     assert store is not None and closes is not None
     assert await store.closes() == []  # periods already due before the first start: operator's
     config = gw.gateway.current_config()
-    future = [p for p in config.calendars["DE"] if p.billing_available > datetime.now(UTC)]
+    future = [p for p in config.calendars["DE"] if p.billing_available > NOW]
     jobs = {j: t for j, t in closes.jobs().items() if j.endswith(":final")}  # + milestone jobs
     assert jobs and len(jobs) == len(future)  # every later period is scheduled for its close

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import time
 from pathlib import Path
 
 import asyncssh
-from gatewaykit import TODAY
+from gatewaykit import CLOCK_ENV, TODAY
 from test_gateway_crash import _free_port
 
 from opencass.config import init_demo
@@ -55,7 +54,7 @@ def test_sighup_reload_and_sigterm(tmp_path: Path) -> None:
     port = _free_port()
     init_demo(config, sftp_port=port, today=TODAY)
     log = tmp_path / "gateway.log"
-    env = {**os.environ, "NOTIFY_SOCKET": ""}
+    env = {**CLOCK_ENV, "NOTIFY_SOCKET": ""}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "opencass.cli", "serve", "--config", str(config)],

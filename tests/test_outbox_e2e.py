@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from gatewaykit import PERIOD_CODE, TODAY, sample_bytes
+from gatewaykit import PERIOD_CODE, TODAY, sample_bytes, steady_clock
 
 from opencass.codecs.onerecord.notification import decode_notification
 from opencass.config import init_demo
@@ -55,7 +55,7 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Gateway, Path, Path]]:
     gateway_toml.write_text(
         gateway_toml.read_text().replace("poll_seconds = 1.0", "poll_seconds = 0.2")
     )
-    gateway = Gateway(config_dir, port=0, workers=1)
+    gateway = Gateway(config_dir, port=0, workers=1, clock=steady_clock())
     await gateway.startup()
     task = asyncio.create_task(gateway.serve())
     try:

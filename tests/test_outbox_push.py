@@ -14,6 +14,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from gatewaykit import TODAY
 
 from opencass.codecs.onerecord.notification import decode_notification
 from opencass.config import init_demo, load_config
@@ -122,7 +123,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         sftp_factory=lambda chan: Refusing(chan, remote, faults),
     )
     await server.start()
-    init_demo(tmp_path / "config")
+    init_demo(tmp_path / "config", today=TODAY)
     write_participant(tmp_path / "config", server, tmp_path / "client")
     config = load_config(tmp_path / "config")
     config.gateway.database.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from gatewaykit import TODAY
 
 from opencass.codecs.onerecord.notification import decode_notification
 from opencass.config import init_demo, load_config
@@ -69,7 +70,7 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
-    init_demo(tmp_path / "config")
+    init_demo(tmp_path / "config", today=TODAY)
     config = load_config(tmp_path / "config")
     config.gateway.database.parent.mkdir(parents=True, exist_ok=True)
     conn = connect_sync(config.gateway.database)
@@ -155,8 +156,8 @@ async def test_a_failing_lane_waits_with_backoff_then_dead_letters_and_retry(env
         assert [d["id"] for d in status["dead"]] == [1]
         assert "FileExistsError" in status["dead"][0]["last_error"]
         retry = argparse.Namespace(config=str(env.config_dir), outbox_command="retry", id=1)
-        assert cmd_outbox(retry, io.StringIO()) == 0
-        assert cmd_outbox(retry, io.StringIO(), io.StringIO()) == 1  # no longer dead
+        assert cmd_outbox(retry, io.StringIO(), now=env.clock.now) == 0
+        assert cmd_outbox(retry, io.StringIO(), io.StringIO(), now=env.clock.now) == 1  # not dead
         await svc.run_once()
         assert env.states("agent1") == [(1, "delivered", 1), (2, "delivered", 2)]
         assert len(env.files("agent1")) == 2
@@ -262,7 +263,7 @@ async def test_reminder_for_a_document_nobody_collected(env: Env) -> None:
 
 
 def test_outbox_settings_are_read_from_gateway_toml(tmp_path: Path) -> None:
-    init_demo(tmp_path / "c")
+    init_demo(tmp_path / "c", today=TODAY)
     toml = tmp_path / "c" / "gateway.toml"
     toml.write_text(toml.read_text().replace("reminder_days = 3", "reminder_days = 5"))
     assert load_config(tmp_path / "c").gateway.outbox.reminder_days == 5

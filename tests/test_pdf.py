@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import multiprocessing
-import shutil
 import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 from reportlab.platypus import Paragraph
+from tools import needs_tool
 
 from opencass.outbox.pdf import font_for, render_pdf, styles
 
-needs_poppler = pytest.mark.skipif(
-    shutil.which("pdftotext") is None, reason="poppler-utils not installed (make fonts)"
-)
+needs_poppler = needs_tool("pdftotext", "poppler-utils reads the PDFs back")
 
 SAMPLES = {
     "en": "Cargo Sales Report – 1,234.56 €",

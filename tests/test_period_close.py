@@ -8,12 +8,12 @@ import io
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from gatewaykit import PERIOD_CODE, PERIOD_START, demo_config, job, sample_bytes, spooled
+from gatewaykit import NOW, PERIOD_CODE, PERIOD_START, demo_config, job, sample_bytes, spooled
 
 from opencass.codecs import hot
 from opencass.config.model import Config
@@ -229,8 +229,12 @@ async def test_status_shows_milestones_and_bookings(booked: Config) -> None:
 
 async def test_status_defaults_to_the_current_period(booked: Config) -> None:
     out = io.StringIO()
-    assert cmd_period(_args("status", period=None), config=booked, out=out) == 0
+    assert cmd_period(_args("status", period=None), config=booked, out=out, now=NOW) == 0
     assert out.getvalue().startswith(f"Period {PERIOD_CODE} of DE (EUR)")
+    out = io.StringIO()  # a month later, the next period is the current one
+    later = NOW + timedelta(days=31)
+    assert cmd_period(_args("status", period=None), config=booked, out=out, now=later) == 0
+    assert not out.getvalue().startswith(f"Period {PERIOD_CODE} of DE (EUR)")
 
 
 async def test_xml_statements_carry_the_same_totals(booked: Config) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from tools import needs_tool
 
 from opencass.config.push import PushTarget, read_push
 from opencass.config.reader import Problem, Table
@@ -437,8 +438,6 @@ SFTP_SERVER = Path("/usr/lib/openssh/sftp-server")
 @pytest.fixture
 def sshd(keys: Keys, tmp_path: Path) -> Iterator[tuple[int, str, str]]:
     """OpenSSH sshd on a free loopback port: (port, host key line, user)."""
-    if not SSHD.exists() or not SFTP_SERVER.exists():
-        pytest.skip("OpenSSH sshd is not installed (make sshd)")
     if os.geteuid() != 0:
         pytest.skip("sshd in a test needs root (privilege separation)")
     work = tmp_path / "sshd"
@@ -471,7 +470,7 @@ def sshd(keys: Keys, tmp_path: Path) -> Iterator[tuple[int, str, str]]:
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.skip("sshd did not start")
+                    pytest.fail("sshd did not start")
                 time.sleep(0.02)
         line = host_key.export_public_key().decode().strip()
         yield port, line, os.environ.get("USER") or "root"
@@ -480,6 +479,8 @@ def sshd(keys: Keys, tmp_path: Path) -> Iterator[tuple[int, str, str]]:
         proc.wait(5)
 
 
+@needs_tool(str(SSHD), "OpenSSH is the reference SFTP server")
+@needs_tool(str(SFTP_SERVER), "OpenSSH is the reference SFTP server")
 async def test_openssh_sshd(sshd: tuple[int, str, str], keys: Keys, tmp_path: Path) -> None:
     port, host_line, user = sshd
     dest = tmp_path / "landing"

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gatewaykit import TODAY
+from gatewaykit import CLOCK_ENV, TODAY
 
 from opencass.codecs.onerecord import SubmissionInfo, encode_receipt
 from opencass.config import init_demo
@@ -20,6 +20,7 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
         timeout=60,
+        env=CLOCK_ENV,
     )
 
 

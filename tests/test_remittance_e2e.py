@@ -4,7 +4,6 @@ recorded and matched by the daemon's intake, the events and the commands' exit c
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import sqlite3
@@ -16,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from camtkit import Ntry, Tx, camt
-from gatewaykit import PERIOD_CODE, TODAY, sample_bytes
+from gatewaykit import CLOCK_ENV, PERIOD_CODE, TODAY, sample_bytes
 
 from opencass.config import init_demo
 from opencass.samples import DEMO_AGENTS
@@ -31,7 +30,7 @@ def _free_port() -> int:
 
 
 def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "OPENCASS_TEST_CRASH_AT"}
+    env = {k: v for k, v in CLOCK_ENV.items() if k != "OPENCASS_TEST_CRASH_AT"}
     return subprocess.run(
         [sys.executable, "-m", "opencass.cli", *args, "--config", str(config)],
         capture_output=True,
@@ -75,6 +74,7 @@ def test_bank_statement_in_the_operator_inbox_pays_the_agent(tmp_path: Path) -> 
             [sys.executable, "-m", "opencass.cli", "serve", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=CLOCK_ENV,
         )
     try:
         _wait_archived(db, 1)

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from gatewaykit import PERIOD_CODE, demo_config, job, sample_bytes, spooled
+from gatewaykit import NOW, PERIOD_CODE, demo_config, job, sample_bytes, spooled
 
 from opencass.config.model import Config, Period
 from opencass.config.policies import DisputePolicy, RemittancePolicy
@@ -240,8 +240,8 @@ def test_on_time_payment_settles_without_irregularity(
     code, out, _ = _record(config, _noon(rd), amount="1000.00", date=rd.isoformat())
     assert code == 0, out
     assert f"for DE {p.code}" in out  # the period was found without --period
-    assert check_period(config, "DE", p.code, rd + timedelta(days=1)) == 0  # nothing to say
-    assert check_period(config, "DE", p.code, rd + timedelta(days=6)) == 0
+    assert check_period(config, "DE", p.code, rd + timedelta(days=1), NOW) == 0  # nothing to say
+    assert check_period(config, "DE", p.code, rd + timedelta(days=6), NOW) == 0
     assert [t for t, _, _ in _events(conn)] == ["payment.received"]
     assert conn.execute("SELECT COUNT(*) FROM irregularities").fetchone()[0] == 0
     code, text = _status(config, _noon(rd + timedelta(days=6)))
@@ -256,7 +256,7 @@ def test_late_payment_is_an_irregularity_notice(config: Config, conn: sqlite3.Co
     p = _period(config)
     _expect(conn, p, {AGENT1: "1000.00"})
     rd = p.remittance_day
-    assert check_period(config, "DE", p.code, rd + timedelta(days=1)) == 1  # overdue
+    assert check_period(config, "DE", p.code, rd + timedelta(days=1), NOW) == 1  # overdue
     late = rd + timedelta(days=2)
     code, _, _ = _record(config, _noon(late), amount="1000.00", date=late.isoformat())
     assert code == 0
@@ -269,7 +269,7 @@ def test_late_payment_is_an_irregularity_notice(config: Config, conn: sqlite3.Co
     row = conn.execute("SELECT kind, on_day, paid FROM irregularities").fetchone()
     assert tuple(row) == ("late", late.isoformat(), "1000.00")
     # The grace check finds it paid: no default, nothing new.
-    assert check_period(config, "DE", p.code, rd + timedelta(days=6)) == 0
+    assert check_period(config, "DE", p.code, rd + timedelta(days=6), NOW) == 0
 
 
 def test_short_payment_irregularity_and_non_payment_default_after_grace(
@@ -279,9 +279,9 @@ def test_short_payment_irregularity_and_non_payment_default_after_grace(
     _expect(conn, p, {AGENT1: "1000.00"})
     rd = p.remittance_day
     assert _record(config, _noon(rd), amount="900.00", date=rd.isoformat())[0] == 0
-    assert check_period(config, "DE", p.code, rd + timedelta(days=1)) == 1  # overdue only
+    assert check_period(config, "DE", p.code, rd + timedelta(days=1), NOW) == 1  # overdue only
     assert conn.execute("SELECT COUNT(*) FROM irregularities").fetchone()[0] == 0
-    n = check_period(config, "DE", p.code, rd + timedelta(days=6))
+    n = check_period(config, "DE", p.code, rd + timedelta(days=6), NOW)
     # short irregularity for agent1; default for agent1 and the airline demoair
     assert n == 3
     assert tuple(conn.execute("SELECT kind, on_day FROM irregularities").fetchone()) == (
@@ -292,7 +292,7 @@ def test_short_payment_irregularity_and_non_payment_default_after_grace(
     assert defaults == [("agent1", AGENT1), ("demoair", AGENT1)]
     row = conn.execute("SELECT reason, period, cleared_at FROM agent_defaults").fetchone()
     assert tuple(row) == ("non-payment", p.code, None)
-    assert check_period(config, "DE", p.code, rd + timedelta(days=7)) == 0  # once
+    assert check_period(config, "DE", p.code, rd + timedelta(days=7), NOW) == 0  # once
     # Paying the rest later is recorded, but the default stays (the operator lifts it).
     later = rd + timedelta(days=9)
     assert _record(config, _noon(later), amount="100.00", date=later.isoformat())[0] == 0
@@ -305,8 +305,8 @@ def test_nothing_paid_defaults_after_grace(config: Config, conn: sqlite3.Connect
     p = _period(cfg)
     _expect(conn, p, {AGENT1: "10.00"})
     rd = p.remittance_day
-    assert check_period(cfg, "DE", p.code, rd + timedelta(days=3)) == 1  # overdue, in grace
-    assert check_period(cfg, "DE", p.code, rd + timedelta(days=4)) == 2  # default ×2 companies
+    assert check_period(cfg, "DE", p.code, rd + timedelta(days=3), NOW) == 1  # overdue, in grace
+    assert check_period(cfg, "DE", p.code, rd + timedelta(days=4), NOW) == 2  # default ×2 companies
     assert conn.execute("SELECT reason FROM agent_defaults").fetchone()[0] == "non-payment"
 
 
@@ -349,12 +349,12 @@ def test_withholding_of_open_disputed_amount(config: Config, conn: sqlite3.Conne
         )
     rd = p.remittance_day
     assert _record(cfg, _noon(rd), amount="850.00", date=rd.isoformat())[0] == 0
-    assert check_period(cfg, "DE", p.code, rd + timedelta(days=1)) == 0
+    assert check_period(cfg, "DE", p.code, rd + timedelta(days=1), NOW) == 0
     # The withholding is fixed at the check: answering the dispute later changes nothing here.
     with conn:
         conn.execute("BEGIN")
         conn.execute("UPDATE disputes SET status = 'REQUEST_REJECTED'")
-    assert check_period(cfg, "DE", p.code, rd + timedelta(days=6)) == 0
+    assert check_period(cfg, "DE", p.code, rd + timedelta(days=6), NOW) == 0
     assert conn.execute("SELECT withheld FROM remittance_expected").fetchone()[0] == "150.00"
     assert conn.execute("SELECT COUNT(*) FROM irregularities").fetchone()[0] == 0
     # Without withholding the same payment is short, and after grace a default.
@@ -363,7 +363,7 @@ def test_withholding_of_open_disputed_amount(config: Config, conn: sqlite3.Conne
         conn.execute("BEGIN")
         conn.execute("UPDATE remittance_expected SET withheld = NULL")
     # overdue, short, default for agent1 and demoair
-    assert check_period(c2, "DE", p.code, rd + timedelta(days=6)) == 4
+    assert check_period(c2, "DE", p.code, rd + timedelta(days=6), NOW) == 4
     assert conn.execute("SELECT kind FROM irregularities").fetchone()[0] == "short"
 
 
@@ -413,6 +413,7 @@ def test_payment_status_lists_unmatched_payments(config: Config, conn: sqlite3.C
                 debtor="Unknown GmbH",
                 reference="thanks",
             ),
+            NOW,
         )
     code, text = _status(config, _noon(date(2026, 12, 21)))
     assert code == 0

@@ -22,6 +22,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from gatewaykit import PERIOD_CODE, demo_config, job, sample_bytes, spooled
+from tools import needs_tool
 
 from opencass.config.model import Config
 from opencass.gateway.assess import assess
@@ -42,9 +43,7 @@ AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 STAMP = "20300102T030405Z"
 AGENT1, AGENT2 = DEMO_AGENTS
 
-needs_poppler = pytest.mark.skipif(
-    shutil.which("pdftotext") is None, reason="poppler-utils not installed (make fonts)"
-)
+needs_poppler = needs_tool("pdftotext", "poppler-utils reads the PDFs back")
 
 
 async def _book(tmp: Path) -> Config:

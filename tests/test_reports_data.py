@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import subprocess
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -15,6 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from reportlab.pdfbase import pdfmetrics
+from tools import needs_tool
 
 from opencass.codecs.payload import to_json
 from opencass.model import AwbRecord
@@ -33,9 +33,7 @@ from opencass.samples import DEMO_AGENTS, sample_billing_file
 from opencass.settlement.close import BookedRow
 from opencass.settlement.netting import Adjustment, settle
 
-needs_poppler = pytest.mark.skipif(
-    shutil.which("pdftotext") is None, reason="poppler-utils not installed (make fonts)"
-)
+needs_poppler = needs_tool("pdftotext", "poppler-utils reads the PDFs back")
 AGENT1, AGENT2 = DEMO_AGENTS
 START = date(2026, 11, 1)
 

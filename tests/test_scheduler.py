@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from gatewaykit import PERIOD_CODE, demo_config, job, sample_bytes, spooled
 
+from opencass.clock import system_clock
 from opencass.config.model import Config, Period
 from opencass.gateway.assess import assess
 from opencass.gateway.closing import run_close
@@ -145,8 +146,9 @@ async def test_future_closes_are_scheduled_not_run(config: Config, store: Sqlite
         assert set(jobs) == {job_id("DE", p) for p in future}
         assert sorted(p for _, p, _ in fake.runs) == sorted(_past(config, now))
 
-        # When its timer fires (brought forward to now), the job closes the period once.
-        sched.scheduler.modify_job(job_id("DE", PERIOD_CODE), next_run_time=datetime.now(UTC))
+        # When its timer fires (brought forward to now on APScheduler's own, wall-clock
+        # timebase), the job closes the period once.
+        sched.scheduler.modify_job(job_id("DE", PERIOD_CODE), next_run_time=system_clock())
         sched.scheduler.wakeup()
         for _ in range(200):
             if any(p == PERIOD_CODE for _, p, _ in fake.runs) and not sched.running:
@@ -170,24 +172,27 @@ def _fields(config: Config) -> dict[str, object]:
 
 
 async def test_a_failing_close_stays_incomplete(config: Config, store: SqliteStore) -> None:
-    now = _period(config).billing_available + timedelta(days=1)
-    fake = FakeClose(fail=frozenset({PERIOD_CODE}))
+    # The period after this one fails; this one (and any before it) closes. On any date.
+    periods = config.calendars["DE"]
+    failing = periods[periods.index(_period(config)) + 1]
+    now = failing.billing_available + timedelta(days=1)
+    fake = FakeClose(fail=frozenset({failing.code}))
     sched = _scheduler(config, store, now, fake)
     await _started(sched)
     await sched.shutdown()
     rows = {r["period"]: r for r in await _final_closes(store)}
-    assert rows[PERIOD_CODE]["started_at"] and rows[PERIOD_CODE]["completed_at"] is None
-    assert PERIOD_CODE not in fake.writes
-    others = _past(config, now) - {PERIOD_CODE}
-    assert others and all(rows[p]["completed_at"] for p in others)
+    assert rows[failing.code]["started_at"] and rows[failing.code]["completed_at"] is None
+    assert failing.code not in fake.writes
+    others = _past(config, now) - {failing.code}
+    assert PERIOD_CODE in others and all(rows[p]["completed_at"] for p in others)
     failed = await store.audit_events("period_close_failed")
-    assert [e["data"]["period"] for e in failed] == [PERIOD_CODE]
+    assert [e["data"]["period"] for e in failed] == [failing.code]
 
     retry = FakeClose()
     sched = _scheduler(config, store, now, retry)
     await _started(sched)
     await sched.shutdown()
-    assert [p for _, p, _ in retry.runs] == [PERIOD_CODE]
+    assert [p for _, p, _ in retry.runs] == [failing.code]
 
 
 async def test_end_to_end_statements_reach_the_agent_outbox(

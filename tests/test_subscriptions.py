@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from gatewaykit import TODAY
 
 from opencass.config import init_demo, load_config
 from opencass.config.loader import ConfigError
@@ -92,7 +93,7 @@ def test_document_events_match_only_listed_formats() -> None:
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
-    init_demo(tmp_path / "config")
+    init_demo(tmp_path / "config", today=TODAY)
     return tmp_path / "config"
 
 
@@ -181,7 +182,7 @@ def test_the_examples_readme_rule_means_what_it_says(tmp_path: Path) -> None:
     from test_config_example import example_files
 
     root = tmp_path / "config"
-    init_demo(root)
+    init_demo(root, today=TODAY)
     for name, text in example_files().items():
         (root / name).write_text(text, "utf-8")
     config = load_config(root)

@@ -11,6 +11,7 @@ import json
 import shlex
 import sys
 from collections import Counter
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -104,12 +105,13 @@ def _report_demo(info: DemoInfo) -> None:
         print(f"  {info.push_server_command()}")
 
 
-def cmd_demo_init(args: argparse.Namespace) -> int:
-    """``opencass demo init DIR``: write the demo configuration and say how to log in."""
+def cmd_demo_init(args: argparse.Namespace, today: date) -> int:
+    """``opencass demo init DIR``: write the demo configuration (its calendars around ``today``)
+    and say how to log in."""
     port = getattr(args, "sftp_port", None) or DEFAULT_SFTP_PORT
     try:
         push = port + 1 if port < 65535 and not getattr(args, "no_push", False) else None
-        info = init_demo(Path(args.dir), sftp_port=port, push_port=push)
+        info = init_demo(Path(args.dir), today=today, sftp_port=port, push_port=push)
     except DemoError as e:
         print(f"opencass: {e}", file=sys.stderr)
         return EXIT_CONFIG

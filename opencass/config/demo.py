@@ -347,8 +347,8 @@ def _publish(staging: Path, directory: Path) -> None:
 def init_demo(
     directory: Path,
     *,
+    today: date,
     sftp_port: int = DEFAULT_SFTP_PORT,
-    today: date | None = None,
     push_port: int | None = None,
 ) -> DemoInfo:
     """Write the demo configuration into ``directory``, or return the demo already there.
@@ -360,7 +360,7 @@ def init_demo(
     directory = Path(directory).resolve()
     if directory.exists() and not directory.is_dir():
         raise DemoError(f"{directory} exists and is not a directory")
-    year = (today or date.today()).year
+    year = today.year
     try:
         if directory.is_dir() and any(directory.iterdir()):
             if is_demo(directory):

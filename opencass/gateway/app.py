@@ -22,12 +22,13 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from opencass.clock import Clock, system_clock
 from opencass.config.loader import ConfigError, diff_configs, load_config
 from opencass.config.model import Config
 from opencass.gateway import systemd
@@ -73,8 +74,10 @@ class Gateway:
         port: int | None = None,
         fault: Callable[[str], None] | None = None,
         workers: int | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.config_dir = config_dir
+        self.clock = clock
         self.port_override = port
         self.fault = fault
         self.workers = workers or max(1, min(os.cpu_count() or 1, 4))
@@ -113,7 +116,7 @@ class Gateway:
 
         self.config = config = load_config(self.config_dir)
         settings = config.gateway
-        self.store = await open_store(settings.database)
+        self.store = await open_store(settings.database, self.clock)
         ctx = multiprocessing.get_context("forkserver")
         self.pool = ProcessPoolExecutor(
             max_workers=self.workers,
@@ -124,7 +127,13 @@ class Gateway:
         await asyncio.get_running_loop().run_in_executor(self.pool, _warm)
         key = load_signing_key(settings.signing_key)
         self.intake = Intake(
-            self.current_config, self.store, self.pool, key, parallel=self.workers, **self._hooks()
+            self.current_config,
+            self.store,
+            self.pool,
+            key,
+            parallel=self.workers,
+            now=self.clock,
+            **self._hooks(),
         )
         for company in config.companies:
             mailbox_dirs(settings.mailboxes_dir, company)
@@ -132,14 +141,18 @@ class Gateway:
             self._spawn(self.intake.process(row))
         for path in await asyncio.to_thread(self.intake.scan_inboxes):
             self.intake.arrived(path)
-        await publish_hook(config, self.store)  # calendars into the outboxes, when changed
+        await publish_hook(
+            config, self.store, self.clock
+        )  # calendars into the outboxes, when changed
         # Periods are closed on the calendar from this gateway's first start on; periods that
         # were already due before it are the operator's to close (`opencass period close`).
         first = await self.store.first_event_at("gateway_started")
-        since = datetime.fromisoformat(first) if first else datetime.now(UTC)
-        self.closes = CloseScheduler(config, self.store, since=since, pool=self.pool)
+        since = datetime.fromisoformat(first) if first else self.clock()
+        self.closes = CloseScheduler(
+            config, self.store, since=since, pool=self.pool, now=self.clock
+        )
         await self.closes.start()
-        self.outbox = OutboxService(self.current_config, audit=self.store.audit)
+        self.outbox = OutboxService(self.current_config, audit=self.store.audit, clock=self.clock)
         await self.outbox.start()  # resumes whatever was queued before a stop or crash
         self.sftp = await start_sftp_server(
             self.current_config,
@@ -209,7 +222,9 @@ class Gateway:
         log.info("config_reloaded", changes=changes)
         if self.store:
             await self.store.audit("config_reloaded", changes=changes)
-            await publish_hook(new, self.store)  # a changed calendar is published and notified
+            await publish_hook(
+                new, self.store, self.clock
+            )  # a changed calendar is published and notified
         return True
 
     async def shutdown(self) -> None:

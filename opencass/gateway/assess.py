@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opencass.clock import Clock, stamp, system_clock
 from opencass.codecs import detect_format
 from opencass.codecs.checks import FileChecker
 from opencass.codecs.findings import Finding, Scope, Severity, finding
@@ -60,7 +61,6 @@ from opencass.settlement.rules import (
     check_header,
     check_record,
 )
-from opencass.store.rows import utc_now
 from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
 from opencass.validate import PARALLEL_MIN_BYTES, _boundaries, file_chunks
 
@@ -109,6 +109,7 @@ class AssessJob:
     context: SubmissionContext
     max_records: int = 5_000_000
     max_xml_bytes: int = 512 << 20
+    clock: Clock = system_clock  # stamps the rows it writes
 
 
 @dataclass(slots=True)
@@ -321,7 +322,7 @@ def _commit(
     (or rolls back when another worker moved the file first)."""
     job = judge.job
     book = summary.outcome != "rejected" and not job.sandbox
-    now = utc_now()
+    now = stamp(job.clock)
     cur = conn.execute(
         "UPDATE files SET state = 'assessed', updated_at = ?, format = ?, dialect = ?,"
         " outcome = ?, country = ?, period = ?, counts = ? WHERE id = ? AND state = 'received'",

@@ -44,6 +44,7 @@ from typing import Any
 
 import structlog
 
+from opencass.clock import Clock
 from opencass.config.model import Company, Config
 from opencass.events import Event, EventType
 from opencass.gateway.mailbox import OUTBOX, fsync_dir
@@ -294,17 +295,16 @@ def _remove_superseded(conn: sqlite3.Connection, config: Config) -> None:
             fsync_dir(outbox)
 
 
-async def publish_calendars(config: Config, store: Any, *, now: datetime | None = None) -> int:
+async def publish_calendars(config: Config, store: Any, *, now: datetime) -> int:
     """Publish the participants' calendars off the event loop; how many were written."""
-    when = now or datetime.now(UTC)
-    return await asyncio.to_thread(publish_sync, config, Path(store.path), when)
+    return await asyncio.to_thread(publish_sync, config, Path(store.path), now)
 
 
-async def publish_hook(config: Config, store: Any) -> int:
+async def publish_hook(config: Config, store: Any, clock: Clock) -> int:
     """The gateway's hook (start, reload): publish now; a failure is logged, never raised, so
     the gateway keeps serving (the next start or reload tries again)."""
     try:
-        count = await publish_calendars(config, store, now=datetime.now(UTC))
+        count = await publish_calendars(config, store, now=clock())
     except Exception as e:
         log.error("calendar_publication_failed", error=f"{type(e).__name__}: {e}")
         return 0

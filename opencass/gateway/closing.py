@@ -35,7 +35,7 @@ from opencass.settlement.close import (
 )
 from opencass.settlement.disputes import adjustment
 from opencass.settlement.netting import Adjustment
-from opencass.store.rows import utc_now
+from opencass.store.rows import utc_stamp
 
 __all__ = [
     "BOOKED_STATES",
@@ -389,7 +389,7 @@ def close_events(
     return events
 
 
-def record_close_events(config: Config, events: list[Event]) -> int:
+def record_close_events(config: Config, events: list[Event], now: datetime) -> int:
     """Record events from a synchronous caller (the ``period close`` command)."""
     from opencass.store.events import record_events
     from opencass.store.sqlite import connect_sync
@@ -397,7 +397,7 @@ def record_close_events(config: Config, events: list[Event]) -> int:
     conn = connect_sync(config.gateway.database)
     try:
         with conn:
-            return record_events(conn, events)
+            return record_events(conn, events, utc_stamp(now))
     finally:
         conn.close()
 
@@ -407,7 +407,14 @@ class CloseDone(CloseError):  # noqa: N818 - a verdict, like CloseError
 
 
 def claim_close(
-    config: Config, country: str, period: str, stage: str, reference: datetime, *, force: bool
+    config: Config,
+    country: str,
+    period: str,
+    stage: str,
+    reference: datetime,
+    *,
+    force: bool,
+    now: datetime,
 ) -> bool:
     """Record a close from a synchronous caller in the ``closes`` table (as the scheduler
     does), so that the scheduler does not run the same stage again.  CloseDone when the stage
@@ -433,7 +440,7 @@ def claim_close(
             " (?, ?, ?, ?, ?) ON CONFLICT (country, period, kind) DO UPDATE SET"
             " reference = excluded.reference, started_at = excluded.started_at,"
             " completed_at = NULL, documents = NULL",
-            (country, period, stage, reference.isoformat(), utc_now()),
+            (country, period, stage, reference.isoformat(), utc_stamp(now)),
         )
         conn.execute("COMMIT")
         return row is None
@@ -442,7 +449,12 @@ def claim_close(
 
 
 def finish_close(
-    config: Config, country: str, period: str, stage: str, documents: int | None
+    config: Config,
+    country: str,
+    period: str,
+    stage: str,
+    documents: int | None,
+    now: datetime,
 ) -> None:
     """Mark a claimed close completed with its document count; ``None`` withdraws a claim
     this caller created (the close failed before writing anything)."""
@@ -461,7 +473,7 @@ def finish_close(
                 conn.execute(
                     "UPDATE closes SET completed_at = ?, documents = ? WHERE country = ?"
                     " AND period = ? AND kind = ?",
-                    (utc_now(), documents, country, period, stage),
+                    (utc_stamp(now), documents, country, period, stage),
                 )
     finally:
         conn.close()

@@ -29,6 +29,7 @@ from typing import Any
 
 import structlog
 
+from opencass.clock import Clock, system_clock
 from opencass.codecs import detect_format
 from opencass.codecs.findings import Finding, finding
 from opencass.config.model import Config
@@ -147,7 +148,7 @@ class Intake:
         signing_key: object,
         *,
         fault: Callable[[str], None] = _no_fault,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Clock = system_clock,
         parallel: int = 1,
     ) -> None:
         self.get_config = get_config
@@ -354,6 +355,7 @@ class Intake:
             context=submission_context(config, row.company, _arrival(row)),
             max_records=config.gateway.limits.max_records,
             max_xml_bytes=config.gateway.limits.max_xml_bytes,
+            clock=self.now,
         )
         loop = asyncio.get_running_loop()
         threshold = config.gateway.limits.parallel_min_bytes

@@ -43,7 +43,7 @@ from opencass.codecs.onerecord.safe import SAFE_OPTIONS, Rejected, check_prolog,
 from opencass.config.model import Config
 from opencass.events import Event
 from opencass.store.events import record_events
-from opencass.store.rows import utc_now
+from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
 
 __all__ = [
@@ -205,9 +205,9 @@ def assess_message(
                 "errors": errors,
                 "warnings": len(result.findings) - errors,
             }
-            moved = _move(conn, file_id, kind, result, counts)
+            moved = _move(conn, file_id, kind, result, counts, utc_stamp(now))
             if moved and not sandbox:
-                record_events(conn, result.events)
+                record_events(conn, result.events, utc_stamp(now))
             conn.execute("COMMIT" if moved else "ROLLBACK")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -223,8 +223,8 @@ def _move(
     kind: str,
     result: MessageOutcome,
     counts: dict[str, int],
+    now: str,
 ) -> bool:
-    now = utc_now()
     cur = conn.execute(
         "UPDATE files SET state = 'assessed', updated_at = ?, format = 'xml', dialect = ?,"
         " outcome = ?, country = ?, period = ?, counts = ? WHERE id = ? AND state = 'received'",

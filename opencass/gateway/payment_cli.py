@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
+from opencass.clock import system_clock
 from opencass.config.model import Config
 from opencass.config.reader import ConfigError
 from opencass.gateway.remittance import (
@@ -34,6 +35,7 @@ from opencass.gateway.remittance import (
 )
 from opencass.model import minor_units
 from opencass.store.events import record_events
+from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import connect_sync, migrate_sync
 
 __all__ = ["add_payment_parser", "cmd_payment"]
@@ -141,11 +143,11 @@ def _record(args: argparse.Namespace, config: Config, now: datetime, out: TextIO
                 reference=args.reference,
                 recorded_by="opencass payment record",
             )
-            payment_id = insert_payment(conn, payment)
+            payment_id = insert_payment(conn, payment, now)
             assert payment_id is not None  # a fresh random key
             events = payment_event(config, payment, payment_id)
-            events += reconcile(conn, config, country, period, agent, today)
-            record_events(conn, events)
+            events += reconcile(conn, config, country, period, agent, today, now)
+            record_events(conn, events, utc_stamp(now))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -250,7 +252,7 @@ def cmd_payment(
     stdout = out or sys.stdout
     try:
         config = config or _load(args)
-        when = now or datetime.now(UTC)
+        when = now or system_clock()
         if args.payment_command == "record":
             return _record(args, config, when, stdout)
         return _status(args, config, when, stdout)

@@ -215,7 +215,7 @@ def assess_camt(ctx: MessageContext) -> MessageOutcome:
             account=entry.account,
             recorded_by=ctx.user,
         )
-        payment_id = insert_payment(ctx.conn, payment)
+        payment_id = insert_payment(ctx.conn, payment, ctx.now)
         if payment_id is None:
             counts["duplicates"] += 1
             findings.append(
@@ -240,7 +240,13 @@ def assess_camt(ctx: MessageContext) -> MessageOutcome:
             touched.add((country, period, agent))
     for country, period, agent in sorted(touched):
         events += reconcile(
-            ctx.conn, ctx.config, country, period, agent, local_today(ctx.config, country, ctx.now)
+            ctx.conn,
+            ctx.config,
+            country,
+            period,
+            agent,
+            local_today(ctx.config, country, ctx.now),
+            ctx.now,
         )
     only = next(iter(countries)) if len(countries) == 1 else None
     return MessageOutcome("accepted", findings, events, counts, country=only)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from opencass.clock import system_clock
 from opencass.config.model import Config, Period
 from opencass.config.reader import ConfigError
 from opencass.gateway.closing import (
@@ -130,11 +131,11 @@ def close_report(result: CloseResult, country: str, period: str, reference: date
     return "\n".join(lines) + "\n"
 
 
-def _today(config: Config, country: str) -> date:
-    return datetime.now(ZoneInfo(config.countries[country].timezone)).date()
+def _today(config: Config, country: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(config.countries[country].timezone)).date()
 
 
-def _reference(args: argparse.Namespace, period: Period, now: datetime | None) -> datetime:
+def _reference(args: argparse.Namespace, period: Period, now: datetime) -> datetime:
     if getattr(args, "final", False):
         return period.billing_available
     at = getattr(args, "at", None)
@@ -144,7 +145,7 @@ def _reference(args: argparse.Namespace, period: Period, now: datetime | None) -
         except ValueError:
             raise CloseError(f"--at {at!r} is not an ISO 8601 time") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return now or datetime.now(UTC).replace(microsecond=0)
+    return now.replace(microsecond=0)
 
 
 def _close(
@@ -154,6 +155,7 @@ def _close(
     period: Period,
     reference: datetime,
     stdout: TextIO,
+    now: datetime,
 ) -> CloseResult | None:
     """Run the close of the requested stage; None for a dry run (nothing written).
 
@@ -166,7 +168,13 @@ def _close(
     dry = getattr(args, "dry_run", False)
     store = config.gateway.database.exists() and not dry
     created = store and claim_close(
-        config, country, period.code, stage, reference, force=getattr(args, "force", False)
+        config,
+        country,
+        period.code,
+        stage,
+        reference,
+        force=getattr(args, "force", False),
+        now=now,
     )
     try:
         result = run_close(config, country, period.code, reference, stage=stage)
@@ -180,7 +188,7 @@ def _close(
 
             reports = getattr(args, "reports", True)
             outcome = final_close(
-                config, country, period.code, reference, result=result, reports=reports
+                config, country, period.code, reference, now, result=result, reports=reports
             )
             written, events = outcome.paths, outcome.events
         else:
@@ -188,13 +196,13 @@ def _close(
             events = close_events(config, result, country, period.code, stage, reference)
     except BaseException:
         if created:
-            finish_close(config, country, period.code, stage, None)
+            finish_close(config, country, period.code, stage, None, now)
         raise
     for path in written:
         stdout.write(f"  wrote {path}\n")
     if store:
-        record_close_events(config, events)
-        finish_close(config, country, period.code, stage, len(written))
+        record_close_events(config, events, now)
+        finish_close(config, country, period.code, stage, len(written), now)
     return result
 
 
@@ -213,6 +221,7 @@ def cmd_period(
 ) -> int:
     """``opencass period close|status``; ``config`` and ``now`` are for tests and callers."""
     stdout = out or sys.stdout
+    now = now or system_clock()
     try:
         config = config or _load(args)
         country = args.country
@@ -221,7 +230,7 @@ def cmd_period(
             if code is None:
                 if country not in config.countries:
                     raise CloseError(f"unknown CASS country {country!r}")
-                current = config.period_for(country, _today(config, country))
+                current = config.period_for(country, _today(config, country, now))
                 if current is None:
                     raise CloseError(f"no period of {country} contains today")
                 code = current.code
@@ -230,7 +239,7 @@ def cmd_period(
             return EXIT_OK
         _, period = find_period(config, country, args.period)
         reference = _reference(args, period, now)
-        _close(args, config, country, period, reference, stdout)
+        _close(args, config, country, period, reference, stdout, now)
         return EXIT_OK
     except (CloseError, ConfigError) as e:
         print(f"opencass: {e}", file=sys.stderr)

@@ -40,11 +40,12 @@ import asyncio
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from opencass.clock import system_clock
 from opencass.config.model import CompanyKind, Config, Period
 from opencass.config.policies import RemittancePolicy
 from opencass.events import Event, EventType
@@ -59,7 +60,7 @@ from opencass.settlement.remittance import (
     withholding,
 )
 from opencass.store.events import record_events
-from opencass.store.rows import utc_now
+from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import connect_sync, migrate_sync
 
 __all__ = [
@@ -144,10 +145,10 @@ def expect_remittance(
             raise
     finally:
         conn.close()
-    when = now or datetime.now(UTC)
+    when = now or system_clock()
     for due in (_remittance_due(p), _grace_due_in(p, config)):
         if due <= when:
-            check_period(config, country, period, due.date())
+            check_period(config, country, period, due.date(), when)
     return n
 
 
@@ -202,8 +203,8 @@ class NewPayment:
     recorded_by: str = ""
 
 
-def insert_payment(conn: sqlite3.Connection, p: NewPayment) -> int | None:
-    """Record a payment; its id, or None when its key was recorded before."""
+def insert_payment(conn: sqlite3.Connection, p: NewPayment, now: datetime) -> int | None:
+    """Record a payment at ``now``; its id, or None when its key was recorded before."""
     cur = conn.execute(
         "INSERT OR IGNORE INTO payments (key, source, file_id, country, period, agent_code,"
         " amount, currency, value_date, booking_date, reference, debtor, debtor_account, account,"
@@ -225,7 +226,7 @@ def insert_payment(conn: sqlite3.Connection, p: NewPayment) -> int | None:
             p.debtor_account,
             p.account,
             p.matched_by,
-            utc_now(),
+            utc_stamp(now),
             p.recorded_by,
         ),
     )
@@ -387,9 +388,10 @@ def reconcile(
     period: str,
     agent_code: str,
     as_of: date,
+    now: datetime,
 ) -> list[Event]:
-    """Judge one agent's period as of ``as_of`` and store what follows (in the caller's
-    transaction); the events to record with it."""
+    """Judge one agent's period as of ``as_of`` and store what follows, stamped ``now`` (in the
+    caller's transaction); the events to record with it."""
     found = _assessment(conn, config, country, period, agent_code, as_of)
     if found is None:
         return []
@@ -445,7 +447,7 @@ def reconcile(
                 str(a.expected),
                 str(a.required),
                 str(a.paid),
-                utc_now(),
+                utc_stamp(now),
             ),
         )
         if cur_ins.rowcount == 1:
@@ -486,7 +488,7 @@ def reconcile(
             conn.execute(
                 "INSERT OR IGNORE INTO agent_defaults (country, agent_code, since, reason, period,"
                 " recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (country, agent_code, since, reason, period, utc_now()),
+                (country, agent_code, since, reason, period, utc_stamp(now)),
             )
             data = {**facts, "reason": reason, "since": since}
             for company in [*agents, *airline_companies(config, country)]:
@@ -508,7 +510,7 @@ def reconcile(
     return events
 
 
-def check_period(config: Config, country: str, period: str, as_of: date) -> int:
+def check_period(config: Config, country: str, period: str, as_of: date, now: datetime) -> int:
     """Reconcile every agent expected to remit for the period and record the events, in one
     transaction (blocking); the number of events recorded."""
     conn = connect_sync(config.gateway.database)
@@ -526,8 +528,8 @@ def check_period(config: Config, country: str, period: str, as_of: date) -> int:
             ]
             events: list[Event] = []
             for agent in agents:
-                events += reconcile(conn, config, country, period, agent, as_of)
-            n = record_events(conn, events)
+                events += reconcile(conn, config, country, period, agent, as_of, now)
+            n = record_events(conn, events, utc_stamp(now))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -610,7 +612,7 @@ def _grace_due_in(period: Period, config: Config) -> datetime:
 async def _run_check(ctx: JobContext) -> int:
     tz = ZoneInfo(ctx.config.countries[ctx.country].timezone)
     as_of = ctx.reference.astimezone(tz).date()
-    await asyncio.to_thread(check_period, ctx.config, ctx.country, ctx.period.code, as_of)
+    await asyncio.to_thread(check_period, ctx.config, ctx.country, ctx.period.code, as_of, ctx.now)
     return 0
 
 

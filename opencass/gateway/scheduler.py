@@ -33,6 +33,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from opencass.clock import Clock, system_clock
 from opencass.config.model import Config, Period
 from opencass.gateway.closing import close_events, find_period, run_close, write_documents
 from opencass.gateway.final import final_close
@@ -65,6 +66,7 @@ class JobContext:
     country: str
     period: Period
     reference: datetime
+    now: datetime  # when the job runs (the scheduler's clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +116,6 @@ def job_id(country: str, period: str, kind: str = FINAL) -> str:
     return f"{country}:{period}:{kind}"
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class CloseScheduler:
     """Runs each period's final close once, at Billing Availability (or at start if missed)."""
 
@@ -126,7 +124,7 @@ class CloseScheduler:
         config: Config,
         store: SqliteStore,
         *,
-        now: Callable[[], datetime] = _utc_now,
+        now: Clock = system_clock,
         run: RunClose = run_close,
         write: WriteDocuments = write_documents,
         since: datetime | None = None,
@@ -147,6 +145,7 @@ class CloseScheduler:
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
         self.running: dict[Key, asyncio.Task[None]] = {}
+        self.planned: dict[str, datetime] = {}  # job id → when it is due, on ``now``'s clock
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -180,13 +179,14 @@ class CloseScheduler:
             await asyncio.gather(*self.running.values(), return_exceptions=True)
 
     def jobs(self) -> dict[str, datetime]:
-        """Scheduled (future) closes: job id → run time."""
-        return {j.id: j.trigger.run_date for j in self.scheduler.get_jobs()}
+        """Scheduled (future) closes: job id → run time (on this scheduler's clock)."""
+        return {j.id: self.planned[j.id] for j in self.scheduler.get_jobs()}
 
     # -- planning --------------------------------------------------------------------------------
 
     async def _plan(self) -> None:
         self.scheduler.remove_all_jobs()
+        self.planned.clear()
         completed = {
             (r["country"], r["period"], r["kind"])
             for r in await self.store.closes()
@@ -208,9 +208,11 @@ class CloseScheduler:
                     if when <= now:
                         due.append(key)
                     else:
+                        self.planned[job_id(*key)] = when
                         self.scheduler.add_job(
                             self._launch,
-                            DateTrigger(run_date=when),
+                            # APScheduler keeps the wall clock: the same distance from it
+                            DateTrigger(run_date=system_clock() + (when - now)),
                             args=(key,),
                             id=job_id(*key),
                             replace_existing=True,
@@ -271,7 +273,8 @@ class CloseScheduler:
                     )
             else:
                 job = MILESTONE_JOBS[kind]
-                count = await job.run(JobContext(config, self.store, country, period, reference))
+                ctx = JobContext(config, self.store, country, period, reference, self.now())
+                count = await job.run(ctx)
             await self.store.complete_close(country, code, kind, count)
         except asyncio.CancelledError:
             log.warning("period_close_interrupted", country=country, period=code, kind=kind)

@@ -37,7 +37,7 @@ from opencass.config.model import Config
 from opencass.events import Event, EventType
 from opencass.gateway.messages import MessageContext, MessageOutcome, handler
 from opencass.settlement.rules import PeriodWindow, SubmittedFile, check_withdrawal
-from opencass.store.rows import utc_now
+from opencass.store.rows import utc_stamp
 
 __all__ = ["withdraw"]
 
@@ -142,7 +142,7 @@ def withdraw(ctx: MessageContext) -> MessageOutcome:
             ctx.file_id,
             ctx.company,
             ctx.user,
-            utc_now(),
+            utc_stamp(ctx.now),
             target.country,
             target.period,
             records,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from opencass.clock import system_clock
 from opencass.config.model import Config
 from opencass.config.reader import ConfigError
 from opencass.outbox.calendar import (
@@ -140,7 +141,7 @@ def cmd_calendar(
     """``opencass calendar export``; ``config``, ``now`` and ``out`` are for tests and callers."""
     try:
         config = config or _load(args)
-        data = export(config, args, now or datetime.now(UTC))
+        data = export(config, args, now or system_clock())
         _write(data, args.output, out or sys.stdout.buffer)
         return EXIT_OK
     except ConfigError as e:

@@ -13,10 +13,11 @@ import json
 import sqlite3
 import sys
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from opencass.clock import system_clock
 from opencass.outbox import queue as q
 
 __all__ = ["add_outbox_parser", "cmd_outbox", "status_text"]
@@ -96,7 +97,11 @@ def _database(args: argparse.Namespace) -> tuple[Path, set[str]]:
 
 
 def cmd_outbox(
-    args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None
+    args: argparse.Namespace,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    *,
+    now: datetime | None = None,
 ) -> int:
     """Run ``opencass outbox status|retry``."""
     from opencass.config.reader import ConfigError
@@ -119,7 +124,7 @@ def cmd_outbox(
         with closing(connect_sync(database)) as conn:
             conn.row_factory = None
             if args.outbox_command == "retry":
-                if not q.retry(conn, args.id, datetime.now(UTC)):
+                if not q.retry(conn, args.id, now or system_clock()):
                     err.write(f"delivery #{args.id} is not a dead letter\n")
                     return EXIT_INVALID
                 out.write(f"delivery #{args.id} queued again\n")

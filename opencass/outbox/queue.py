@@ -393,11 +393,13 @@ def record_reminders(
     before: datetime,
     days: int,
     exists: Callable[[StoredEvent], bool] | None = None,
+    *,
+    now: datetime,
 ) -> int:
-    """Record a reminder event for every uncollected document (that ``exists`` still, when
-    given); how many were new."""
+    """Record, at ``now``, a reminder event for every uncollected document (that ``exists``
+    still, when given); how many were new."""
     found = [f for f in uncollected(conn, before) if exists is None or exists(f)]
     if not found:
         return 0
     with transaction(conn):
-        return record_events(conn, [reminder_event(f, days) for f in found])
+        return record_events(conn, [reminder_event(f, days) for f in found], iso(now))

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from opencass.clock import system_clock
 from opencass.config.model import Config
 from opencass.outbox import queue as q
 from opencass.outbox.notify import document_source, plan, render
@@ -159,7 +160,7 @@ class OutboxService:
     ) -> None:
         self._config = get_config
         self._database = database
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or system_clock
         self._pusher = pusher
         self._own_pusher = pusher is None
         self._audit = audit
@@ -482,6 +483,11 @@ class OutboxService:
         def exists(found: StoredEvent) -> bool:  # a document removed from the outbox is not due
             return (root / document_source(found.event)).is_file()
 
-        n = await self._db_call(q.record_reminders, now - timedelta(days=days), days, exists)
+        n = await self._db_call(
+            functools.partial(q.record_reminders, now=now),
+            now - timedelta(days=days),
+            days,
+            exists,
+        )
         self.stats.reminders += n
         return int(n)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from opencass.events import Event, EventType
-from opencass.store.rows import utc_now
 
 __all__ = ["INSERT_EVENT_ROW", "StoredEvent", "event_rows", "events_after", "record_events"]
 
@@ -34,13 +33,12 @@ class StoredEvent:
     event: Event
 
 
-def event_rows(events: Iterable[Event], at: str | None = None) -> list[tuple[Any, ...]]:
+def event_rows(events: Iterable[Event], at: str) -> list[tuple[Any, ...]]:
     """Parameter rows of ``INSERT_EVENT_ROW``."""
-    when = at or utc_now()
     return [
         (
             e.key,
-            when,
+            at,
             str(e.type),
             e.company,
             e.country,
@@ -57,7 +55,7 @@ def event_rows(events: Iterable[Event], at: str | None = None) -> list[tuple[Any
     ]
 
 
-def record_events(conn: sqlite3.Connection, events: Iterable[Event], at: str | None = None) -> int:
+def record_events(conn: sqlite3.Connection, events: Iterable[Event], at: str) -> int:
     """Insert events (a key already recorded is skipped); the number of new ones.
 
     Runs in the caller's transaction when one is open; otherwise sqlite3 opens one implicitly

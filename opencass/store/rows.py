@@ -12,9 +12,9 @@ class StaleState(Exception):  # noqa: N818 - a condition, not a failure of the s
     """A transition found the file in another state than expected (someone else moved it)."""
 
 
-def utc_now() -> str:
-    """Now, UTC, ISO 8601 with microseconds."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+def utc_stamp(at: datetime) -> str:
+    """``at`` as the store records times: UTC, ISO 8601 with microseconds."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True, slots=True)

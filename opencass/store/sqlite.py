@@ -12,10 +12,11 @@ from typing import Any
 
 import aiosqlite
 
+from opencass.clock import Clock, stamp, system_clock
 from opencass.codecs.findings import Finding, Scope, Severity
 from opencass.events import Event
 from opencass.store.events import INSERT_EVENT_ROW, event_rows
-from opencass.store.rows import FileRow, NewFile, StaleState, utc_now
+from opencass.store.rows import FileRow, NewFile, StaleState
 from opencass.store.schema import LATEST, MIGRATIONS
 
 PRAGMAS = (
@@ -85,9 +86,10 @@ INSERT_FINDING = "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?
 class SqliteStore:
     """The ledger in one SQLite file."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock = system_clock) -> None:
         self._db = conn
         self.path = path
+        self.clock = clock  # the time every row it writes is stamped with
         # One connection serves every coroutine: a transaction must not interleave with
         # another's statements, so each operation holds the lock for its whole duration.
         self._lock = asyncio.Lock()
@@ -114,7 +116,7 @@ class SqliteStore:
 
     async def create_file(self, new: NewFile) -> bool:
         """Record a claimed file in state ``received``; False if the id is already known."""
-        now = utc_now()
+        now = stamp(self.clock)
         async with self._transaction():
             cur = await self._db.execute(
                 "INSERT OR IGNORE INTO files (id, company, user, name, sandbox, sha256, size,"
@@ -181,7 +183,7 @@ class SqliteStore:
         ``findings=[...]`` replaces the file's stored findings in the same transaction."""
         findings: list[Finding] | None = updates.pop("findings", None)
         sql, values = transition_sql(updates)
-        now = utc_now()
+        now = stamp(self.clock)
         async with self._transaction():
             cur = await self._db.execute(sql, (to_state, now, *values, file_id, from_state))
             if cur.rowcount != 1:
@@ -237,7 +239,7 @@ class SqliteStore:
         """Claim a close: True if this call recorded it as started, or if an earlier attempt
         started it but never completed (it is then restarted with ``reference``); False once the
         close is completed."""
-        now = utc_now()
+        now = stamp(self.clock)
         async with self._transaction():
             cur = await self._db.execute(
                 "INSERT OR IGNORE INTO closes (country, period, kind, reference, started_at)"
@@ -259,7 +261,7 @@ class SqliteStore:
             cur = await self._db.execute(
                 "UPDATE closes SET completed_at = ?, documents = ?"
                 " WHERE country = ? AND period = ? AND kind = ? AND completed_at IS NULL",
-                (utc_now(), documents, country, period, kind),
+                (stamp(self.clock), documents, country, period, kind),
             )
             if cur.rowcount != 1:
                 raise StaleState(f"close {country} {period} {kind} is not claimed and open")
@@ -273,7 +275,7 @@ class SqliteStore:
 
     async def record_events(self, events: Iterable[Event]) -> int:
         """Record business events (a key already recorded is skipped); how many were new."""
-        rows = event_rows(events)
+        rows = event_rows(events, stamp(self.clock))
         if not rows:
             return 0
         async with self._transaction():
@@ -299,7 +301,15 @@ class SqliteStore:
         the caller waits until its event is committed, but a burst costs one commit, not one
         per event.
         """
-        row = (utc_now(), event, company, user, session, file_id, json.dumps(data, default=str))
+        row = (
+            stamp(self.clock),
+            event,
+            company,
+            user,
+            session,
+            file_id,
+            json.dumps(data, default=str),
+        )
         self._audit_queue.append(row)
         await self._flush_audit(row)
 
@@ -344,7 +354,7 @@ class SqliteStore:
             await self._db.close()
 
 
-async def open_store(path: Path) -> SqliteStore:
+async def open_store(path: Path, clock: Clock = system_clock) -> SqliteStore:
     """Open (creating if needed) the store at ``path`` and bring its schema up to date."""
     path.parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(_migrate_file, path)
@@ -352,7 +362,7 @@ async def open_store(path: Path) -> SqliteStore:
     conn.row_factory = sqlite3.Row
     for pragma in PRAGMAS:
         await conn.execute(pragma)
-    return SqliteStore(conn, path)
+    return SqliteStore(conn, path, clock)
 
 
 def connect_sync(path: Path) -> sqlite3.Connection:

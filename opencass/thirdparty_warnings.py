@@ -1,0 +1,66 @@
+"""The third-party warnings opencass silences, each with its reason: the one place they are named.
+
+opencass's own warnings are never silenced (the tests turn every warning into an error). A
+warning raised by a library we depend on, about that library's own use of another library, is
+nothing a user of opencass can act on: it is named here, with the reason, and silenced for
+every process (the CLI, the daemon and its worker processes) and for the test suite, which
+reads ``PYTEST_FILTERS``.  Review the list when the lock file is refreshed.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Silenced:
+    """One third-party warning: what it says, its category, the module it is raised in, why."""
+
+    message: str  # a regular expression matched at the start of the warning's text
+    category: str  # dotted path of the warning class
+    module: str  # a regular expression matched against the module that triggers it
+    reason: str
+
+
+SILENCED: tuple[Silenced, ...] = (
+    Silenced(
+        message="DSA is deprecated",
+        category="cryptography.utils.CryptographyDeprecationWarning",
+        module=r"asyncssh(\.|$)",
+        reason=(
+            "asyncssh (2.24) still looks up DSA classes at import, which cryptography 47+ "
+            "deprecates; opencass never offers or accepts DSA keys (ssh-dss is not among the "
+            "SFTP endpoint's algorithms), so there is nothing for a user to change"
+        ),
+    ),
+)
+
+
+def _category(dotted: str) -> type[Warning]:
+    module, _, name = dotted.rpartition(".")
+    try:
+        imported = __import__(module, fromlist=[name])
+    except ImportError:  # the library is not installed: nothing of it to silence
+        return _Absent
+    found = getattr(imported, name)
+    assert isinstance(found, type) and issubclass(found, Warning)
+    return found
+
+
+class _Absent(Warning):
+    """Stands for the category of a library that is not installed (matches nothing)."""
+
+
+def install() -> None:
+    """Silence the named third-party warnings in this process (idempotent)."""
+    for s in SILENCED:
+        warnings.filterwarnings(
+            "ignore", message=s.message, category=_category(s.category), module=s.module
+        )
+
+
+def pytest_filters() -> list[str]:
+    """The same list in pytest's ``filterwarnings`` syntax (action:message:category:module)."""
+    return [f"ignore:{re.escape(s.message)}:{s.category}:{s.module}" for s in SILENCED]
