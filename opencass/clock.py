@@ -33,9 +33,14 @@ class SteadyClock:
         return self.start + timedelta(seconds=time.monotonic() - self.origin)
 
 
+def utc_stamp(at: datetime) -> str:
+    """``at`` as the store records times: UTC, ISO 8601 with microseconds."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def stamp(clock: Clock) -> str:
-    """The clock's time as the store records it: UTC, ISO 8601 with microseconds."""
-    return clock().astimezone(UTC).isoformat(timespec="microseconds")
+    """The clock's time as the store records it."""
+    return utc_stamp(clock())
 
 
 CLOCK_START_VARIABLE = "OPENCASS_CLOCK_START"

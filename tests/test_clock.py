@@ -34,14 +34,16 @@ FILE_AGE_CHECKS = {"gateway/closing.py", "outbox/push.py"}
 WALL_READS = {("datetime", "now"), ("datetime", "utcnow"), ("date", "today"), ("time", "time")}
 
 
-def _wall_reads(path: Path) -> list[str]:
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            owner = node.func.value
-            if isinstance(owner, ast.Name) and (owner.id, node.func.attr) in WALL_READS:
-                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
-    return found
+def _wall_reads(path: Path, root: Path = PACKAGE) -> list[str]:
+    """``file:line`` of every call of datetime.now/utcnow, date.today or time.time in ``path``."""
+    return [
+        f"{path.relative_to(root)}:{n.lineno}"
+        for n in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and isinstance(n.func.value, ast.Name)
+        and (n.func.value.id, n.func.attr) in WALL_READS
+    ]
 
 
 def test_only_the_clock_module_reads_the_wall_clock() -> None:
@@ -53,21 +55,9 @@ def test_only_the_clock_module_reads_the_wall_clock() -> None:
 
 def test_no_test_reads_the_wall_clock() -> None:
     here = Path(__file__).parent
-    reads = [r for p in sorted(here.glob("*.py")) for r in _wall_reads_in(p, here)]
+    reads = [r for p in sorted(here.glob("*.py")) for r in _wall_reads(p, here)]
     allowed = {"test_close_scale.py", "test_push.py"}  # backdating files' mtimes
     assert {r.split(":")[0] for r in reads} <= allowed, reads
-
-
-def _wall_reads_in(path: Path, root: Path) -> list[str]:
-    tree = ast.parse(path.read_text(), str(path))
-    return [
-        f"{path.relative_to(root)}:{n.lineno}"
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Call)
-        and isinstance(n.func, ast.Attribute)
-        and isinstance(n.func.value, ast.Name)
-        and (n.func.value.id, n.func.attr) in WALL_READS
-    ]
 
 
 def test_steady_clock_starts_where_told_and_runs_at_the_real_pace() -> None:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
+
+from opencass.clock import utc_stamp as utc_stamp  # re-exported: how the store stamps rows
 
 
 class StaleState(Exception):  # noqa: N818 - a condition, not a failure of the store
     """A transition found the file in another state than expected (someone else moved it)."""
-
-
-def utc_stamp(at: datetime) -> str:
-    """``at`` as the store records times: UTC, ISO 8601 with microseconds."""
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True, slots=True)
