@@ -509,3 +509,32 @@ async def test_acceptance_with_no_period_left_to_carry_it_is_refused(world: Worl
     with world.conn() as c:
         d = dispute_by_iri(c, "urn:uuid:00000000-0000-4000-8000-000000000001")
         assert d is not None and d.status == "REQUEST_PENDING"
+
+
+async def test_final_close_with_an_accepted_dispute_issues_invoice_and_expects_payment(
+    world: World,
+) -> None:
+    """Defect: the invoice re-read the ledger without the dispute's adjustment and refused the
+    close (InvoiceError), leaving no invoice and no expected remittance."""
+    from opencass.gateway.final import final_close
+
+    await world.submit(request(), "agent1", world.at("reports_available", timedelta(hours=1)))
+    await world.submit(update("REQUEST_ACCEPTED"), "demoair", world.at("airline_response_cutoff"))
+    billing = world.period.billing_available
+    outcome = final_close(world.config, "DE", PERIOD_CODE, billing, billing)
+    invoices = [p for p in outcome.paths if "_invoice_" in p.name and p.suffix == ".xml"]
+    mine = [p for p in invoices if AGENT1 in p.name]
+    assert len(mine) == 1
+    xml = mine[0].read_text()
+    # 3350.64 − 85.00 (the CCA) − 50.00 (the accepted dispute), by hand
+    assert '<cbc:PayableAmount currencyID="EUR">3215.64</cbc:PayableAmount>' in xml
+    with world.conn() as c:
+        expected = dict(
+            c.execute(
+                "SELECT agent_code, amount FROM remittance_expected WHERE country = 'DE'"
+                " AND period = ?",
+                (PERIOD_CODE,),
+            ).fetchall()
+        )
+    assert Decimal(expected[AGENT1]) == Decimal("3215.64")
+    assert Decimal(expected[AGENT2]) == Decimal("847.75")

@@ -155,6 +155,9 @@ class CloseResult:
     unpaired: tuple[CorrectionRecord, ...]  # correction halves without their partner
     unassigned_agents: tuple[str, ...]  # agent codes with items but no agent company
     unassigned_airlines: tuple[str, ...]  # prefixes with items but no airline company
+    # the accepted disputes netted with the rows: what reads the ledger again after the close
+    # (invoices) takes them from here, never from a second read of the disputes
+    adjustments: tuple[Adjustment, ...] = ()
 
     @property
     def documents(self) -> tuple[Document, ...]:
@@ -543,6 +546,7 @@ def close_period(
     """
     source = rows if isinstance(rows, RowsSource | SourceBase) else RowsSource(rows)
     netted = _net(source.booking_order(), country.currency)
+    adjustments = tuple(adjustments)
     netted.amounts.extend(item_amount(a, country.currency) for a in adjustments)
     settlement = settle_amounts(
         netted.amounts, country.currency, awbs=netted.awbs, non_revenue_awbs=netted.non_revenue
@@ -611,4 +615,5 @@ def close_period(
         unpaired=tuple(netted.unpaired),
         unassigned_agents=tuple(sorted(set(statements) - agent_codes)),
         unassigned_airlines=tuple(sorted(set(settlements) - prefixes)),
+        adjustments=adjustments,
     )

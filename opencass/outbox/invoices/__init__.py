@@ -27,6 +27,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -46,7 +47,7 @@ from opencass.outbox.invoices.numbering import InvoiceConflictError, NumberReque
 from opencass.outbox.invoices.texts import default_terms, tr
 from opencass.outbox.workers import init_renderer
 from opencass.settlement.close import CloseResult, Document, collect_items, format_amount, stamp_of
-from opencass.settlement.netting import AgentStatement
+from opencass.settlement.netting import Adjustment, AgentStatement
 from opencass.store.sqlite import connect_sync
 
 __all__ = [
@@ -146,9 +147,14 @@ def _content(
     currency: str,
     invoicing: Invoicing,
     statements: Sequence[AgentStatement],
+    adjustments: Sequence[Adjustment] = (),
 ) -> list[InvoiceData]:
-    """The invoice content of ``statements``, each from its agent code's booked ledger rows."""
+    """The invoice content of ``statements``, each from its agent code's booked ledger rows
+    and the accepted disputes the close netted with them."""
     source = LedgerRows(database, country, period.code)
+    adjusted: dict[str, list[Adjustment]] = defaultdict(list)
+    for a in adjustments:
+        adjusted[a.agent_code].append(a)
     try:
         out = []
         for st in statements:
@@ -156,7 +162,7 @@ def _content(
             out.append(
                 invoice_data(
                     st,
-                    items,
+                    [*items, *adjusted.get(st.agent_code, ())],
                     country=country,
                     period=period,
                     currency=currency,
@@ -166,6 +172,11 @@ def _content(
         return out
     finally:
         source.close()
+
+
+def _of(adjustments: Sequence[Adjustment], part: Sequence[AgentStatement]) -> list[Adjustment]:
+    codes = {st.agent_code for st in part}
+    return [a for a in adjustments if a.agent_code in codes]
 
 
 def _chunks(values: Sequence[AgentStatement], parts: int) -> list[Sequence[AgentStatement]]:
@@ -202,11 +213,14 @@ def build_invoices(
     mine = [st for st in result.settlement.agents if st.items and st.agent_code in companies]
     args = (database, c.code, p, currency, c.invoicing)
     if pool is None:
-        contents = _content(*args, mine)
+        contents = _content(*args, mine, result.adjustments)
     else:
         # Without their items (content does not read them): far less to pickle.
         parts = _chunks([replace(st, items=()) for st in mine], pool.count * 4)
-        futures = [pool.executor.submit(_content, *args, part) for part in parts]
+        futures = [
+            pool.executor.submit(_content, *args, part, _of(result.adjustments, part))
+            for part in parts
+        ]
         contents = [data for f in futures for data in f.result()]
     drafts = [_Draft(companies[data.agent_code], data) for data in contents]
     differing = [(d.agent_code, w) for d in contents for w in d.warnings]
