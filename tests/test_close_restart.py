@@ -133,3 +133,30 @@ def test_close_killed_and_run_again_equals_an_uninterrupted_close(
     assert _outputs(crashed) == expected  # hidden temporaries of the killed run included
     (kind, completed), *more = _closes(crashed)
     assert kind == "final" and completed is not None and not more
+
+
+def test_two_closes_at_once_one_runs_the_other_is_refused(tmp_path: Path) -> None:
+    """Defect: two final closes 0.2 s apart deleted each other's temporaries and lost the
+    ``closes`` row. Now the second is refused (exit 2, naming the first), the first writes
+    everything, and the record of the issued close survives."""
+    config_dir = _demo(tmp_path)
+    outboxes = load_config(config_dir).gateway.mailboxes_dir
+    first = _close(config_dir)
+    time.sleep(0.2)
+    second = _close(config_dir)
+    seen_hidden: set[str] = set()
+    while first.poll() is None or second.poll() is None:  # what participants could list
+        seen_hidden |= {p.name for p in outboxes.rglob(".*")}
+        time.sleep(0.02)
+    (code1, err1), (code2, err2) = _finish(first), _finish(second)
+    assert code1 == 0, err1
+    assert code2 == 2, err2
+    assert "is running" in err2 and "opencass period close" in err2 and str(first.pid) in err2
+    assert seen_hidden == set()  # temporaries are staged outside the mailboxes
+    assert _closes(config_dir) == [("final", _closes(config_dir)[0][1])]
+    assert _closes(config_dir)[0][1] is not None
+    third = _close(config_dir)  # the issued close is on record: a plain re-run is refused
+    code3, err3 = _finish(third)
+    assert code3 == 2 and "was completed" in err3
+    staging = load_config(config_dir).gateway.data_dir / "staging"
+    assert not staging.exists() or list(staging.iterdir()) == []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,7 +18,8 @@ import pytest
 from bench.generate import Spec, agent_codes, airline_prefixes, header, records
 from opencass.codecs.hot.writer import HotWriter
 from opencass.config.model import Company, CompanyKind, Config, Country, GatewaySettings, Period
-from opencass.gateway.closing import LedgerRows, run_close, write_documents
+from opencass.gateway.closelock import take
+from opencass.gateway.closing import STAGING, LedgerRows, run_close, write_documents
 from opencass.model import AwbRecord, CorrectionRecord, Dialect, OtherChargesRecord
 from opencass.settlement.close import (
     BookedRow,
@@ -163,17 +163,26 @@ def test_written_documents_are_the_planned_bytes(tmp_path: Path, workers: int) -
     config = _config(tmp_path)
     _ledger(config.gateway.database, rows)
     result = run_close(config, "DE", "20261101M", REFERENCE)
-    # a temporary left by a crashed earlier write is removed, never published
-    stale = config.gateway.mailboxes_dir / "a0" / "outbox" / ".old.close-tmp"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"partial")
-    os.utime(stale, (time.time() - 7200, time.time() - 7200))
-    fresh = stale.with_name(".another-close-writing.close-tmp")
-    fresh.write_bytes(b"in progress")
-    paths = write_documents(config, result, workers=workers)
-    assert not stale.exists()
-    assert fresh.exists()  # another close's temporary is left alone
-    fresh.unlink()
+    # a temporary an older version left in an outbox is removed, never published
+    legacy = config.gateway.mailboxes_dir / "a0" / "outbox" / ".old.abc.close-tmp"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"partial")
+    # a crashed write's staging directory is removed; a live writer's is left alone
+    staging = config.gateway.data_dir / STAGING
+    dead, alive = staging / "dead", staging / "alive"
+    for d in (dead, alive):
+        d.mkdir(parents=True)
+        (d / "000000").write_bytes(b"half a document")
+    (dead / ".writer.lock").write_text("{}")  # nobody holds it
+    held = take(alive / ".writer.lock", {"pid": os.getpid()})
+    assert held is not None
+    try:
+        paths = write_documents(config, result, workers=workers)
+    finally:
+        os.close(held)
+    assert not legacy.exists() and not dead.exists()
+    assert (alive / "000000").exists()
+    assert sorted(p.name for p in staging.iterdir()) == ["alive"]  # this run's own is gone
     on_disk = {(p.parent.parent.name, p.name): p.read_bytes() for p in paths}
     assert on_disk == {(d.company, d.name): d.data for d in result.documents}
     assert len(on_disk) == 3 * (SPEC.agents + SPEC.airlines)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from opencass.config.model import CompanyKind, Config, Country, Period
 from opencass.events import Event, EventType
+from opencass.gateway.closelock import held_by_nobody, take
 from opencass.gateway.mailbox import OUTBOX, fsync_dir
 from opencass.settlement.close import (
     BookedRow,
@@ -41,6 +42,7 @@ __all__ = [
     "BOOKED_STATES",
     "FINAL",
     "PRELIMINARY",
+    "STAGING",
     "CloseDone",
     "CloseError",
     "PeriodCounts",
@@ -53,6 +55,7 @@ __all__ = [
     "finish_close",
     "period_counts",
     "record_close_events",
+    "remove_abandoned_staging",
     "remove_temporaries",
     "run_close",
     "write_documents",
@@ -227,44 +230,53 @@ def write_planned(
 ) -> list[Path]:
     """Write documents into their companies' outboxes, atomically; the paths written.
 
-    Documents are built one at a time and written to hidden temporary names; one ``sync()``
-    then makes them all durable at once (thousands of per-file fsyncs would dominate a large
-    close), after which each is renamed into place and the directories are synced: a reader
-    sees a whole document or none, and a crash leaves at most hidden temporaries, which the
-    next write removes.
+    Documents are built one at a time into this run's own staging directory under the data
+    directory (never in an outbox, where participants would see them); one ``sync()`` then
+    makes them all durable at once (thousands of per-file fsyncs would dominate a large
+    close), after which each is renamed into place and the outboxes are synced: a reader sees
+    a whole document or none.  A crash leaves at most a staging directory, which a later write
+    removes once no process holds its lock -- never another live run's.
 
     ``workers=2`` builds every other document in a forked child process (building is CPU
     work: two cores halve it).  Only for a single-threaded caller — the ``period close``
     command, or a close run in a worker process — never from a thread of the gateway.
     """
     planned = list(planned)
-    token = secrets.token_hex(4)  # closes running at once never share a temporary name
-    names: dict[Path, set[str]] = {}
-    for doc in planned:
-        names.setdefault(config.gateway.mailboxes_dir / doc.company / OUTBOX, set()).add(doc.name)
-    dirs = set(names)
-    for outbox, mine in names.items():
+    outboxes = {config.gateway.mailboxes_dir / doc.company / OUTBOX for doc in planned}
+    for outbox in outboxes:
         outbox.mkdir(parents=True, exist_ok=True)
-        remove_temporaries(outbox, _TMP, mine)
-    pairs = [
-        (
-            doc,
-            config.gateway.mailboxes_dir / doc.company / OUTBOX / f".{doc.name}.{token}{_TMP}",
-            config.gateway.mailboxes_dir / doc.company / OUTBOX / doc.name,
-        )
-        for doc in planned
-    ]
-    if workers > 1 and len(pairs) >= 16 and hasattr(os, "fork"):
-        _build_forked([(d, t) for d, t, _ in pairs])
-    else:
-        _build([(d, t) for d, t, _ in pairs])
-    os.sync()
-    written: list[Path] = []
-    for _, tmp, path in pairs:
-        os.replace(tmp, path)
-        written.append(path)
-    for d in sorted(dirs):
-        fsync_dir(d)
+        remove_temporaries(outbox)
+    staging_root = config.gateway.data_dir / STAGING
+    remove_abandoned_staging(staging_root)
+    # Built in a staging directory of this run, never where participants can see them; the
+    # run's lock in it tells a later cleanup that its writer is alive.
+    staging = staging_root / secrets.token_hex(8)
+    staging.mkdir(parents=True)
+    lock = take(staging / _LOCK, {"pid": os.getpid()})
+    assert lock is not None  # a directory nobody else knows yet
+    try:
+        pairs = [
+            (
+                doc,
+                staging / f"{n:06d}",
+                config.gateway.mailboxes_dir / doc.company / OUTBOX / doc.name,
+            )
+            for n, doc in enumerate(planned)
+        ]
+        if workers > 1 and len(pairs) >= 16 and hasattr(os, "fork"):
+            _build_forked([(d, t) for d, t, _ in pairs])
+        else:
+            _build([(d, t) for d, t, _ in pairs])
+        os.sync()
+        written: list[Path] = []
+        for _, tmp, path in pairs:
+            os.replace(tmp, path)
+            written.append(path)
+        for d in sorted(outboxes):
+            fsync_dir(d)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        os.close(lock)
     return written
 
 
@@ -309,19 +321,28 @@ def _build_forked(jobs: list[tuple[PlannedDocument, Path]]) -> None:
 
 
 _TMP = ".close-tmp"
-_STALE_SECONDS = 3600.0
+STAGING = "staging"
+_LOCK = ".writer.lock"
 
 
-def remove_temporaries(outbox: Path, suffix: str, names: set[str]) -> None:
-    """Remove the temporaries (``.<name>.<token><suffix>``) a crashed write left in ``outbox``:
-    those of the documents about to be written again, and any older than an hour (another
-    close may be writing its own right now)."""
-    limit = time.time() - _STALE_SECONDS
-    for stale in outbox.glob(f".*{suffix}"):
-        name = stale.name[1 : -len(suffix)].rsplit(".", 1)[0]
+def remove_temporaries(outbox: Path) -> None:
+    """Remove the hidden temporaries (``.<name>.<token>.close-tmp``) that versions which built
+    documents inside the outboxes may have left there."""
+    for stale in outbox.glob(f".*{_TMP}"):
         with contextlib.suppress(OSError):
-            if name in names or stale.stat().st_mtime < limit:
-                stale.unlink()
+            stale.unlink()
+
+
+def remove_abandoned_staging(root: Path) -> list[Path]:
+    """Remove the staging directories under ``root`` whose writer is gone (its lock is free);
+    the ones removed."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for d in sorted(root.iterdir()):
+            if d.is_dir() and held_by_nobody(d / _LOCK):
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d)
+    return removed
 
 
 def _document_kind(name: str) -> tuple[str, str, str]:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from opencass.clock import system_clock
 from opencass.config.model import Config, Period
 from opencass.config.reader import ConfigError
+from opencass.gateway.closelock import CloseBusy, close_lock
 from opencass.gateway.closing import (
     FINAL,
     PRELIMINARY,
@@ -165,8 +166,30 @@ def _close(
     unless ``--force`` (then its documents are written again, under the same names when the
     reference time is the same)."""
     stage = FINAL if getattr(args, "final", False) else PRELIMINARY
-    dry = getattr(args, "dry_run", False)
-    store = config.gateway.database.exists() and not dry
+    if getattr(args, "dry_run", False):
+        result = run_close(config, country, period.code, reference, stage=stage)
+        report = close_report(result, country, period.code, reference)
+        stdout.write(f"{stage.capitalize()} {report[0].lower()}{report[1:]}")
+        stdout.write("  Dry run: nothing written.\n")
+        return None
+    # one run at a time (CloseBusy names the other one); released however this process ends
+    with close_lock(
+        config.gateway.data_dir, country, period.code, stage, by="opencass period close", since=now
+    ):
+        return _close_claimed(args, config, country, period, reference, stdout, now, stage)
+
+
+def _close_claimed(
+    args: argparse.Namespace,
+    config: Config,
+    country: str,
+    period: Period,
+    reference: datetime,
+    stdout: TextIO,
+    now: datetime,
+    stage: str,
+) -> CloseResult:
+    store = config.gateway.database.exists()
     created = store and claim_close(
         config,
         country,
@@ -180,9 +203,6 @@ def _close(
         result = run_close(config, country, period.code, reference, stage=stage)
         report = close_report(result, country, period.code, reference)
         stdout.write(f"{stage.capitalize()} {report[0].lower()}{report[1:]}")
-        if dry:
-            stdout.write("  Dry run: nothing written.\n")
-            return None
         if stage == FINAL:  # with reports, invoices and expected remittances
             from opencass.gateway.final import final_close
 
@@ -241,7 +261,7 @@ def cmd_period(
         reference = _reference(args, period, now)
         _close(args, config, country, period, reference, stdout, now)
         return EXIT_OK
-    except (CloseError, ConfigError) as e:
+    except (CloseError, CloseBusy, ConfigError) as e:
         print(f"opencass: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ConservationError as e:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from opencass.clock import Clock, system_clock
 from opencass.config.model import Config, Period
+from opencass.gateway.closelock import CloseBusy, take_close
 from opencass.gateway.closing import close_events, find_period, run_close, write_documents
 from opencass.gateway.final import final_close
 from opencass.settlement.close import CloseResult
@@ -106,6 +108,7 @@ def _jobs() -> dict[str, MilestoneJob]:
     return MILESTONE_JOBS
 
 
+LOCK_RETRY_SECONDS = 5.0  # how often a close waiting for another run looks again
 RunClose = Callable[[Config, str, str, datetime], CloseResult]
 WriteDocuments = Callable[[Config, CloseResult], list[Path]]
 Key = tuple[str, str, str]  # country, period, kind
@@ -243,7 +246,27 @@ class CloseScheduler:
 
     # -- one close -------------------------------------------------------------------------------
 
+    async def _claim(self, key: Key) -> int:
+        """Wait until no other run (an operator's ``period close``) holds this close; the
+        lock's descriptor."""
+        country, code, kind = key
+        while True:
+            try:
+                data_dir = self.config.gateway.data_dir
+                by = "the gateway's calendar scheduler"
+                return take_close(data_dir, country, code, kind, by=by, since=self.now())
+            except CloseBusy as e:
+                log.info("period_close_waits", country=country, period=code, kind=kind, why=str(e))
+                await asyncio.sleep(LOCK_RETRY_SECONDS)
+
     async def _close(self, key: Key) -> None:
+        lock = await self._claim(key)
+        try:
+            await self._close_claimed(key)
+        finally:
+            os.close(lock)
+
+    async def _close_claimed(self, key: Key) -> None:
         country, code, kind = key
         try:
             config = self.config
