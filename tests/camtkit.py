@@ -23,6 +23,7 @@ class Tx:
     debtor_iban: str = DEBTOR_IBAN
     ref: str = ""  # TxDtls/Refs/AcctSvcrRef
     end_to_end: str = "NOTPROVIDED"
+    addtl: str = ""  # AddtlTxInf
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,20 @@ def _amount(parent: etree._Element, tag: str, amount: Decimal, ccy: str) -> None
     _sub(parent, tag, f"{amount:.2f}", Ccy=ccy)
 
 
-def camt(version: str, entries: list[Ntry], msg_id: str = "MSG-1") -> bytes:
-    """A camt document of ``version`` (camt.053.001.02/.08, camt.054.001.02/.08)."""
+def camt(
+    version: str,
+    entries: list[Ntry],
+    msg_id: str = "MSG-1",
+    *,
+    stmt_id: str | None = None,
+    sequence: int | None = None,
+    copy: str = "",
+) -> bytes:
+    """A camt document of ``version`` (camt.053 or camt.054, .001.02 to .001.08)."""
     ns = f"urn:iso:std:iso:20022:tech:xsd:{version}"
-    v8 = version.endswith(".08")
+    number = int(version[-2:])
+    v8 = number >= 7  # Sts/Cd and Dbtr/Pty from .07 on
+    direct_amount = number >= 3  # TxDtls/Amt from .03 on
     stmt = version.startswith("camt.053")
     root = etree.Element(f"{{{ns}}}Document", nsmap={None: ns})
     body = _sub(root, "BkToCstmrStmt" if stmt else "BkToCstmrDbtCdtNtfctn")
@@ -65,8 +76,12 @@ def camt(version: str, entries: list[Ntry], msg_id: str = "MSG-1") -> bytes:
     _sub(hdr, "MsgId", msg_id)
     _sub(hdr, "CreDtTm", "2026-12-21T06:00:00")
     rpt = _sub(body, "Stmt" if stmt else "Ntfctn")
-    _sub(rpt, "Id", f"{msg_id}-1")
+    _sub(rpt, "Id", stmt_id or f"{msg_id}-1")
+    if sequence is not None:
+        _sub(rpt, "ElctrncSeqNb", str(sequence))
     _sub(rpt, "CreDtTm", "2026-12-21T06:00:00")
+    if copy:
+        _sub(rpt, "CpyDplctInd", copy)
     acct = _sub(rpt, "Acct")
     _sub(_sub(acct, "Id"), "IBAN", ACCOUNT)
     _sub(acct, "Ccy", "EUR")
@@ -103,8 +118,11 @@ def camt(version: str, entries: list[Ntry], msg_id: str = "MSG-1") -> bytes:
             if t.ref:
                 _sub(refs, "AcctSvcrRef", t.ref)
             _sub(refs, "EndToEndId", t.end_to_end)
-            if t.amount is not None:
-                if v8:
+            if 3 <= number <= 6:  # Amt and CdtDbtInd are mandatory there
+                _amount(tx, "Amt", e.amount if t.amount is None else t.amount, e.currency)
+                _sub(tx, "CdtDbtInd", "CRDT" if e.credit else "DBIT")
+            elif t.amount is not None:
+                if direct_amount:
                     _amount(tx, "Amt", t.amount, e.currency)
                 else:
                     _amount(_sub(_sub(tx, "AmtDtls"), "TxAmt"), "Amt", t.amount, e.currency)
@@ -119,4 +137,6 @@ def camt(version: str, entries: list[Ntry], msg_id: str = "MSG-1") -> bytes:
                 if t.creditor_ref:
                     cref = _sub(_sub(rmt, "Strd"), "CdtrRefInf")
                     _sub(cref, "Ref", t.creditor_ref)
+            if t.addtl:
+                _sub(tx, "AddtlTxInf", t.addtl)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -4,6 +4,7 @@ version, refusal of invalid documents, and the operator-inbox handler against a 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import sqlite3
@@ -118,7 +119,9 @@ def test_entries_are_read(version: str) -> None:
         (D("200.00"), 2, "Other"),
     ]
     assert [b.position for b in s.entries] == [1, 2, 3, 4]
-    assert (debit.credit, debit.booked, debit.key) == (False, False, None)
+    # Without any bank reference, the statement's identity and the entry's place name it.
+    assert (debit.credit, debit.booked) == (False, False)
+    assert debit.key == f"{ACCOUNT}:stmt:MSG-1-1/:3:1"
 
 
 def test_the_same_transaction_has_one_key_in_a_notification_and_the_statement() -> None:
@@ -133,7 +136,9 @@ def test_the_same_transaction_has_one_key_in_a_notification_and_the_statement() 
 
 def test_unsupported_versions_and_other_roots() -> None:
     assert camt_version("{urn:iso:std:iso:20022:tech:xsd:camt.053.001.08}Document")
-    assert camt_version("{urn:iso:std:iso:20022:tech:xsd:camt.053.001.03}Document") is None
+    assert camt_version("{urn:iso:std:iso:20022:tech:xsd:camt.053.001.03}Document")
+    assert camt_version("{urn:iso:std:iso:20022:tech:xsd:camt.053.001.09}Document") is None
+    assert camt_version("{urn:iso:std:iso:20022:tech:xsd:camt.053.001.01}Document") is None
     assert camt_version("{urn:iso:std:iso:20022:tech:xsd:pain.001.001.03}Document") is None
     with pytest.raises(CamtError, match="not a supported camt document"):
         read_camt(etree.fromstring(b"<Document/>"))
@@ -371,3 +376,152 @@ async def test_only_the_operator_sends_bank_statements(config: Config, store: Sq
     summary = await _assess(config, store, _doc("camt.053.001.08"), "F1", company="agent1")
     assert summary.outcome == "rejected"
     assert [c for c, _ in _findings(config, "F1")] == ["PAYMENT_SENDER_NOT_OPERATOR"]
+
+
+# -- bank files as banks send them (defects found with real files) ------------------------------
+
+
+def _paid(config: Config) -> dict[str | None, D]:
+    conn = _db(config)
+    rows = conn.execute("SELECT agent_code, amount FROM payments").fetchall()
+    conn.close()
+    out: dict[str | None, D] = {}
+    for agent, amount in rows:
+        out[agent] = out.get(agent, D(0)) + D(amount)
+    return out
+
+
+async def test_a_debit_batch_without_amounts_does_not_cost_the_credits(
+    config: Config, store: SqliteStore
+) -> None:
+    """Defect: a schema-valid camt.054.001.02 with a debit batch whose transactions carry no
+    amounts (as in the ISO example) was rejected whole, losing its credits."""
+    rd = _expect(config, {AGENT1: "1234.56"})
+    data = camt(
+        "camt.054.001.02",
+        [
+            Ntry(D("300.00"), rd, credit=False, ref="B1", txs=(Tx(ref="D1"), Tx(ref="D2"))),
+            Ntry(D("1234.56"), rd, ref="N1", txs=(Tx(ustrd=(f"CASS DE {PERIOD_CODE} {AGENT1}",)),)),
+        ],
+    )
+    summary = await _assess(config, store, data, "F1")
+    assert summary.outcome == "accepted", _findings(config, "F1")
+    assert (summary.counts["ignored"], summary.counts["matched"]) == (1, 1)
+    assert _paid(config) == {AGENT1: D("1234.56")}
+
+
+async def test_a_credit_batch_without_amounts_is_kept_as_one_payment(
+    config: Config, store: SqliteStore
+) -> None:
+    rd = _expect(config, {AGENT1: "1234.56"})
+    txs = (Tx(ustrd=(f"CASS DE {PERIOD_CODE} {AGENT1}",)), Tx(ustrd=("and more",)))
+    data = camt("camt.054.001.02", [Ntry(D("1234.56"), rd, ref="B1", txs=txs)])
+    summary = await _assess(config, store, data, "F1")
+    assert summary.outcome == "accepted"
+    assert [c for c, _ in _findings(config, "F1")] == ["PAYMENT_BATCH_WHOLE"]
+    assert _paid(config) == {AGENT1: D("1234.56")}
+
+
+@pytest.mark.parametrize("copy", ["DUPL", "CODU", ""])
+async def test_a_statement_sent_again_books_nothing_again(
+    config: Config, store: SqliteStore, copy: str
+) -> None:
+    """Defect: a statement re-sent with CpyDplctInd=DUPL (or as is) whose entries carry no
+    bank reference booked every payment again."""
+    rd = _expect(config, {AGENT1: "1234.56", AGENT2: "500.00"})
+    entries = [
+        Ntry(D("1234.56"), rd, txs=(Tx(ustrd=(f"CASS DE {PERIOD_CODE} {AGENT1}",)),)),
+        Ntry(D("500.00"), rd, txs=(Tx(ustrd=(f"CASS DE {PERIOD_CODE} {AGENT2}",)),)),
+    ]
+    first = camt("camt.053.001.02", entries, stmt_id="STMT-2026-350", sequence=350)
+    await _assess(config, store, first, "F1")
+    again = camt("camt.053.001.02", entries, "MSG-2", stmt_id="STMT-2026-350", sequence=350,
+                 copy=copy)  # fmt: skip
+    summary = await _assess(config, store, again, "F2")
+    assert summary.counts["duplicates"] == 2 and summary.counts["payments"] == 0
+    assert _paid(config) == {AGENT1: D("1234.56"), AGENT2: D("500.00")}
+    # the next day's statement (another sequence number) is new money
+    nxt = camt("camt.053.001.02", entries[:1], "MSG-3", stmt_id="STMT-2026-351", sequence=351)
+    assert (await _assess(config, store, nxt, "F3")).counts["payments"] == 1
+
+
+@pytest.mark.parametrize("version", [v for v in CAMT_VERSIONS if v[-2:] in ("04", "05", "06")])
+async def test_versions_between_02_and_08_are_read(
+    config: Config, store: SqliteStore, version: str
+) -> None:
+    """Defect: camt.053/054 .04 to .07 were answered as unknown documents."""
+    rd = _expect(config, {AGENT1: "1234.56"})
+    tx = Tx(ref="T1", addtl=f"CASS DE {PERIOD_CODE} {AGENT1}")  # the reference in AddtlTxInf
+    summary = await _assess(config, store, camt(version, [Ntry(D("1234.56"), rd, txs=(tx,))]), "F1")
+    assert (summary.outcome, summary.kind) == ("accepted", version[:8])
+    assert _paid(config) == {AGENT1: D("1234.56")}
+
+
+@pytest.mark.parametrize("version", ["camt.053.001.01", "camt.053.001.09", "camt.054.001.14",
+                                     "camt.052.001.08"])  # fmt: skip
+async def test_other_versions_get_their_own_answer(
+    config: Config, store: SqliteStore, version: str
+) -> None:
+    ns = f"urn:iso:std:iso:20022:tech:xsd:{version}"
+    data = f'<?xml version="1.0"?><Document xmlns="{ns}"><X/></Document>'.encode()
+    path = await spooled(store, config, data, file_id="F1", company="cassops", name="s.xml")
+    summary = assess_message(
+        str(config.gateway.database), "F1", str(path), "cassops", "ops", False, NOW, config
+    )
+    assert summary.outcome == "rejected"
+    assert [c for c, _ in _findings(config, "F1")] == ["CAMT_VERSION_UNSUPPORTED"]
+
+
+# -- files nobody here wrote ---------------------------------------------------------------------
+
+THIRD_PARTY = Path(__file__).parent / "data" / "camt"
+OCA = ["test-camt053", "test-camt054"]
+
+
+@pytest.mark.parametrize("name", OCA)
+def test_bank_samples_read_as_another_reader_reads_them(name: str) -> None:
+    """The OCA samples (a Dutch bank's test files, .02 and .04) are schema-valid here and give
+    the same transactions, with the same signed amounts, as the OCA importer's own parse."""
+    root = etree.parse(str(THIRD_PARTY / "oca" / f"{name}.xml")).getroot()
+    statement = read_camt(root)
+    golden_name = name.replace("test-", "golden-")
+    golden = ast.literal_eval((THIRD_PARTY / "oca" / f"{golden_name}.pydata").read_text())
+    currency, account, statements = golden
+    theirs = sorted(D(str(t["amount"])) for s in statements for t in s["transactions"])
+    ours = sorted(e.amount if e.credit else -e.amount for e in statement.entries)
+    assert ours == theirs
+    assert {e.account for e in statement.entries} == {account}
+    assert {e.currency for e in statement.entries} == {currency}
+    assert len({e.key for e in statement.entries}) == len(statement.entries)  # all named
+
+
+def test_a_bank_sample_violating_its_schema_is_refused_at_its_line() -> None:
+    """The OCA .04 batch sample carries the country code 'CH1' (two letters are required): the
+    whole file is refused, with the line, rather than read in part."""
+    root = etree.parse(str(THIRD_PARTY / "oca" / "test-camt053-txdtls.xml")).getroot()
+    with pytest.raises(CamtError, match="CH1") as refused:
+        read_camt(root)
+    assert refused.value.line is not None and refused.value.line > 1
+
+
+async def test_bank_sample_notification_matches_by_its_reference(
+    config: Config, store: SqliteStore
+) -> None:
+    """The OCA camt.054.001.04 notification, its text pointed at agent1: one matched payment."""
+    rd = _expect(config, {AGENT1: "5.00"})
+    data = (THIRD_PARTY / "oca" / "test-camt054.xml").read_bytes()
+    data = data.replace(b"000000000000000000000000003", f"CASS DE {PERIOD_CODE} {AGENT1}".encode())
+    now = datetime.combine(rd, time(7), tzinfo=UTC)
+    summary = await _assess(config, store, data, "F1", now=now)
+    assert (summary.outcome, summary.counts["matched"]) == ("accepted", 1), _findings(config, "F1")
+    assert _paid(config) == {AGENT1: D("5.00")}
+
+
+def test_a_file_written_by_another_library_is_read() -> None:
+    """camt053 (a third-party library) wrote a camt.053.001.08 reversal of the OCA sample's
+    returned credit: valid here, one booked credit marked as a reversal (never a payment)."""
+    root = etree.parse(str(THIRD_PARTY / "camt053lib" / "reversal-camt053-08.xml")).getroot()
+    (entry,) = read_camt(root).entries
+    assert (entry.amount, entry.credit, entry.booked, entry.reversal) == (
+        D("664.05"), True, True, True,
+    )  # fmt: skip

@@ -137,11 +137,13 @@ _ENTRIES = (
     Code("XML_ELEMENT_TOO_LARGE", E, FILE, "one waybill element exceeds the element size limit"),
     # --- bank statements and payments (ISO 20022 camt.053 / camt.054) ------------------------
     Code("CAMT_SCHEMA_INVALID", E, FILE, "the bank statement violates its ISO 20022 camt XSD"),
+    Code("CAMT_VERSION_UNSUPPORTED", E, FILE, "a camt version not read here (.02 to .08 are)"),
     Code("PAYMENT_SENDER_NOT_OPERATOR", E, FILE, "only the operator company sends bank statements"),
     Code("PAYMENT_UNMATCHED", W, REC, "a credit matches no agent; kept, listed for the operator"),
     Code("PAYMENT_CURRENCY_MISMATCH", W, REC, "a credit not in the country's currency; unmatched"),
     Code("PAYMENT_NOT_EXPECTED", W, REC, "no final billing expects this agent's payment (yet)"),
     Code("PAYMENT_DUPLICATE", W, REC, "the bank reference was recorded before; not counted again"),
+    Code("PAYMENT_BATCH_WHOLE", W, REC, "a batch without amounts per transaction, kept as one"),
 )
 
 CATALOGUE: dict[str, Code] = {c.code: c for c in _ENTRIES}

@@ -196,6 +196,16 @@ def assess_camt(ctx: MessageContext) -> MessageOutcome:
         country, period, agent, matched_by, note = match_entry(
             ctx.conn, ctx.config, entry, ctx.now.date()
         )
+        if entry.batch:
+            findings.append(
+                finding(
+                    "PAYMENT_BATCH_WHOLE",
+                    f"entry {entry.position}: a batch whose transactions carry no amounts of"
+                    f" their own; recorded as one payment of {entry.amount} {entry.currency}",
+                    line=entry.line,
+                    record_type="Ntry",
+                )
+            )
         key = entry.key
         payment = NewPayment(
             key=f"camt:{key}" if key else f"camt:{ctx.file_id}:{entry.position}",
@@ -252,9 +262,30 @@ def assess_camt(ctx: MessageContext) -> MessageOutcome:
     return MessageOutcome("accepted", findings, events, counts, country=only)
 
 
+def refuse_version(ctx: MessageContext) -> MessageOutcome:
+    """The handler of camt versions opencass does not read: a clear answer, nothing recorded."""
+    version = str(ctx.root.tag)[len(_NS) + 1 : -len("}Document")]
+    supported = ", ".join(v for v in CAMT_VERSIONS if v[:8] == version[:8]) or "none"
+    return MessageOutcome(
+        "rejected",
+        [
+            finding(
+                "CAMT_VERSION_UNSUPPORTED",
+                f"{version} is not read here; send {version[:8]} as one of: {supported}",
+            )
+        ],
+    )
+
+
+# Every version the ISO 20022 catalogue publishes of the bank-to-customer reports: the ones
+# opencass reads, and the rest, which get CAMT_VERSION_UNSUPPORTED (not "unknown message").
+_CATALOGUE = tuple(f"camt.{k}.001.{n:02d}" for k in ("052", "053", "054") for n in range(1, 15))
+
+
 def _register() -> None:
-    for version in CAMT_VERSIONS:
-        handler(f"{{{_NS}{version}}}Document", kind=version[:8])(assess_camt)
+    for version in _CATALOGUE:
+        run = assess_camt if version in CAMT_VERSIONS else refuse_version
+        handler(f"{{{_NS}{version}}}Document", kind=version[:8])(run)
 
 
 _register()

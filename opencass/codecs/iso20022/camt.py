@@ -9,10 +9,18 @@ it: ``urn:iso:std:iso:20022:tech:xsd:camt.053.001.08``); only versions in ``CAMT
 read, and a document that violates its schema is refused whole (``CamtError``), never read in
 part.  Then every entry (``Ntry``) of every statement (``Stmt``) or notification (``Ntfctn``)
 becomes one ``CamtEntry`` per transaction (``NtryDtls/TxDtls``; an entry without transaction
-details is one entry).  Versions .02 and .08 differ in a few places that matter here, read
-both ways: the entry status (``Sts`` text in .02, ``Sts/Cd`` in .08), the transaction amount
-(``AmtDtls/TxAmt/Amt`` in .02, ``Amt`` in .08) and the debtor (``Dbtr/Nm`` in .02,
-``Dbtr/Pty/Nm`` in .08).
+details is one entry).  Versions .02 to .08 differ in a few places that matter here, read
+every way: the entry status (``Sts`` text up to .06, ``Sts/Cd`` from .07), the transaction
+amount (``AmtDtls/TxAmt/Amt`` in .02, ``Amt`` from .03) and the debtor (``Dbtr/Nm`` up to .06,
+``Dbtr/Pty/Nm`` from .07).
+
+Content opencass does not use never fails a schema-valid document: a batch entry whose
+transactions carry no amounts of their own is read as one entry at the entry's amount (its
+remittance texts joined, ``batch=True``), and only a credit is ever looked at.
+
+A statement sent again by the bank -- marked a copy or duplicate (``CpyDplctInd``), or simply
+the same statement -- names its transactions the same way: without a bank reference, by the
+statement's identity (account, ``Id``, sequence number) and the entry's place in it.
 
 The reader decides nothing about money: the caller keeps booked credits (``entry.credit and
 entry.booked``) and matches them.  ``CamtEntry.key`` names a transaction the same way in a
@@ -46,11 +54,8 @@ __all__ = [
 _PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 
 #: Supported message versions (the XSDs shipped in ``xsd/``).
-CAMT_VERSIONS: tuple[str, ...] = (
-    "camt.053.001.02",
-    "camt.053.001.08",
-    "camt.054.001.02",
-    "camt.054.001.08",
+CAMT_VERSIONS: tuple[str, ...] = tuple(
+    f"camt.{kind}.001.{n:02d}" for kind in ("053", "054") for n in range(2, 9)
 )
 
 
@@ -84,6 +89,11 @@ class CamtEntry:
     creditor_refs: tuple[str, ...]  # RmtInf/Strd/CdtrRefInf/Ref
     debtor: str  # the debtor's name
     debtor_account: str  # the debtor's IBAN or other id
+    statement_id: str = ""  # Stmt/Id or Ntfctn/Id
+    sequence: str = ""  # ElctrncSeqNb, else LglSeqNb
+    copy: str = ""  # CpyDplctInd: CODU, COPY or DUPL ("" for an original)
+    entry_index: int = 1  # 1-based place of the entry within its statement
+    batch: bool = False  # a batch entry read whole (its transactions carry no amounts)
 
     @property
     def remittance_text(self) -> str:
@@ -98,6 +108,9 @@ class CamtEntry:
             return f"{self.account}:tx:{self.tx_ref}"
         if self.entry_ref:
             return f"{self.account}:ntry:{self.entry_ref}:{self.tx_index}"
+        if self.statement_id:
+            where = f"{self.statement_id}/{self.sequence}:{self.entry_index}:{self.tx_index}"
+            return f"{self.account}:stmt:{where}"
         return None
 
 
@@ -174,8 +187,14 @@ def read_camt(root: Any) -> CamtStatement:
     entries: list[CamtEntry] = []
     for report in root.iterfind(f"{body}/{reports}", ns):
         account = _account_id(report, "c:Acct", ns)
-        for ntry in report.iterfind("c:Ntry", ns):
-            entries.extend(_entries(ntry, account, ns, len(entries)))
+        statement_id = _text(report, "c:Id", ns)
+        sequence = _text(report, "c:ElctrncSeqNb", ns) or _text(report, "c:LglSeqNb", ns)
+        copy = _text(report, "c:CpyDplctInd", ns)
+        for n, ntry in enumerate(report.iterfind("c:Ntry", ns), 1):
+            entries.extend(
+                replace(e, entry_index=n, statement_id=statement_id, sequence=sequence, copy=copy)
+                for e in _entries(ntry, account, ns, len(entries))
+            )
     return CamtStatement(version, message_id, tuple(entries))
 
 
@@ -206,21 +225,23 @@ def _entries(ntry: Any, account: str, ns: dict[str, str], before: int) -> list[C
     txs = list(ntry.iterfind("c:NtryDtls/c:TxDtls", ns))
     if not txs:
         return [entry]
+    amounts = [_tx_amount(tx, ns) for tx in txs]
+    if len(txs) > 1 and any(a is None for a in amounts):
+        # a batch whose transactions carry no amounts: one entry, every text of it
+        texts = [entry.unstructured, *(_remittance(tx, ns)[0] for tx in txs)]
+        refs = tuple(r for tx in txs for r in _remittance(tx, ns)[1])
+        return [
+            replace(
+                entry,
+                unstructured=" ".join(t for t in texts if t),
+                creditor_refs=refs,
+                batch=True,
+            )
+        ]
     out: list[CamtEntry] = []
-    for i, tx in enumerate(txs, 1):
-        tx_amt = tx.find("c:Amt", ns)
-        if tx_amt is None:
-            tx_amt = tx.find("c:AmtDtls/c:TxAmt/c:Amt", ns)
-        if tx_amt is not None:
-            tx_amount, tx_currency = _amount(tx_amt)
-        elif len(txs) == 1:
-            tx_amount, tx_currency = amount, currency
-        else:
-            raise CamtError("a batch entry's transaction has no amount", tx.sourceline)
-        ustrd = [(u.text or "").strip() for u in tx.iterfind("c:RmtInf/c:Ustrd", ns)]
-        refs = tuple(
-            (r.text or "").strip() for r in tx.iterfind("c:RmtInf/c:Strd/c:CdtrRefInf/c:Ref", ns)
-        )
+    for i, (tx, tx_amt) in enumerate(zip(txs, amounts, strict=True), 1):
+        tx_amount, tx_currency = _amount(tx_amt) if tx_amt is not None else (amount, currency)
+        unstructured, refs = _remittance(tx, ns)
         debtor = _text(tx, "c:RltdPties/c:Dbtr/c:Pty/c:Nm", ns) or _text(
             tx, "c:RltdPties/c:Dbtr/c:Nm", ns
         )
@@ -233,10 +254,24 @@ def _entries(ntry: Any, account: str, ns: dict[str, str], before: int) -> list[C
                 tx_ref=_text(tx, "c:Refs/c:AcctSvcrRef", ns),
                 end_to_end=_text(tx, "c:Refs/c:EndToEndId", ns),
                 tx_index=i,
-                unstructured=" ".join(u for u in ustrd if u),
-                creditor_refs=tuple(r for r in refs if r),
+                unstructured=unstructured,
+                creditor_refs=refs,
                 debtor=debtor,
                 debtor_account=_account_id(tx, "c:RltdPties/c:DbtrAcct", ns),
             )
         )
     return out
+
+
+def _tx_amount(tx: Any, ns: dict[str, str]) -> Any:
+    found = tx.find("c:Amt", ns)
+    return found if found is not None else tx.find("c:AmtDtls/c:TxAmt/c:Amt", ns)
+
+
+def _remittance(tx: Any, ns: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+    """(unstructured text, creditor references) of a transaction: ``RmtInf/Ustrd`` lines and
+    ``AddtlTxInf`` joined, ``RmtInf/Strd/CdtrRefInf/Ref`` values."""
+    texts = [(u.text or "").strip() for u in tx.iterfind("c:RmtInf/c:Ustrd", ns)]
+    texts.append(_text(tx, "c:AddtlTxInf", ns))
+    refs = [(r.text or "").strip() for r in tx.iterfind("c:RmtInf/c:Strd/c:CdtrRefInf/c:Ref", ns)]
+    return " ".join(t for t in texts if t), tuple(r for r in refs if r)
