@@ -4,6 +4,12 @@ The XML is first read exactly as the gateway reads it (hardened parser, XSD), so
 that pass the profile are converted; rdflib then reads the RDF/XML and writes JSON-LD with a
 ``@context`` naming the ``cargo``, ``api`` and ``cass`` namespaces.  rdflib never sees a
 DOCTYPE, so its XML parser cannot be led to entities or external resources.
+
+The context also coerces every typed literal: each property whose values carry a datatype is
+declared with it (``"cargo:numericalValue": {"@type": "xsd:double"}``) and its values are
+written as strings.  A bare JSON number would not survive another processor: JSON-LD 1.1 reads
+``845.0`` as ``xsd:integer`` (against ONE Record's ``xsd:double`` range) and rewrites the
+lexical form, so two readers would build two graphs.
 """
 
 from __future__ import annotations
@@ -11,13 +17,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rdflib import Graph
+from rdflib import Graph, Literal, URIRef
+from rdflib.term import Node
 
 from opencass.codecs.findings import Finding, Scope, finding
 from opencass.codecs.onerecord.submission import decode_submission
 from opencass.codecs.onerecord.vocab import API, CARGO, CASS, RDF, XSD
 
-__all__ = ["CONTEXT", "XmlRejectedError", "to_graph", "to_jsonld"]
+__all__ = [
+    "CONTEXT",
+    "XmlRejectedError",
+    "coercing_context",
+    "graph_to_jsonld",
+    "to_graph",
+    "to_jsonld",
+]
 
 CONTEXT: dict[str, str] = {"cargo": CARGO, "api": API, "cass": CASS, "rdf": RDF, "xsd": XSD}
 # Relative IRIs would resolve against this base; none may (the profile wants absolute IRIs).
@@ -51,10 +65,31 @@ def to_graph(data: bytes) -> Graph:
 
 def to_jsonld(data: bytes) -> str:
     """The message as JSON-LD (compacted with the cargo/api/cass prefixes), nodes by ``@id``."""
-    graph = to_graph(data)
+    return graph_to_jsonld(to_graph(data))
+
+
+def coercing_context(graph: Graph) -> dict[str, Any]:
+    """``CONTEXT`` plus a term per property of ``graph`` whose literals all carry one datatype,
+    declaring it (so its values are written as strings, read back with that type)."""
     for prefix, ns in CONTEXT.items():
         graph.bind(prefix, ns)
-    doc: dict[str, Any] = json.loads(graph.serialize(format="json-ld", context=CONTEXT))
+    datatypes: dict[Node, set[URIRef | None]] = {}
+    for _, p, o in graph:
+        if isinstance(o, Literal):
+            datatypes.setdefault(p, set()).add(o.datatype)
+    context: dict[str, Any] = dict(CONTEXT)
+    names = graph.namespace_manager
+    for p, found in sorted(datatypes.items()):
+        (datatype,) = found if len(found) == 1 else (None,)
+        if datatype is not None:
+            context[names.normalizeUri(str(p))] = {"@type": names.normalizeUri(datatype)}
+    return context
+
+
+def graph_to_jsonld(graph: Graph) -> str:
+    """``graph`` as JSON-LD with a coercing context, nodes sorted by ``@id``."""
+    context = coercing_context(graph)
+    doc: dict[str, Any] = json.loads(graph.serialize(format="json-ld", context=context))
     nodes = doc.get("@graph")
     if isinstance(nodes, list):
         nodes.sort(key=lambda n: str(n.get("@id", "")))
