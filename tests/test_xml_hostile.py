@@ -237,3 +237,44 @@ def test_decoding_in_parallel_threads_keeps_findings_apart() -> None:
     for i, out in results.items():
         want = ("XML_SCHEMA_INVALID", True) if i % 2 else ("ok", False)
         assert set(out) == {want}
+
+
+def _attributes(n: int) -> bytes:
+    return b"".join(b' a%d="x"' % k for k in range(n))
+
+
+@pytest.mark.parametrize("tag", [b"<cass:BillingSubmission", b"<cass:hasWaybill"])
+def test_tens_of_thousands_of_attributes_are_refused_at_once(tag: bytes) -> None:
+    """Defect: 40,000 attributes on the root cost ~56 s of CPU (copying them one by one is
+    quadratic). The root and each of its children may carry 64 at most, checked before any
+    work on them; deeper elements are judged by the XSD, in linear time (below)."""
+    at = GOLDEN.index(tag) + len(tag)
+    data = GOLDEN[:at] + _attributes(40_000) + GOLDEN[at:]
+    result, took = timed(data)
+    assert_refused(result, "XML_TOO_MANY_ATTRIBUTES")
+    assert took < 2.0
+    # 64 are allowed (the schema then says what it thinks of them)
+    data = GOLDEN[:at] + _attributes(60) + GOLDEN[at:]
+    assert [f.code for f in decode_submission(data).findings][:1] != ["XML_TOO_MANY_ATTRIBUTES"]
+
+
+def test_attributes_deep_in_a_waybill_are_refused_in_linear_time() -> None:
+    tag = b"<cargo:Waybill"
+    at = GOLDEN.index(tag) + len(tag)
+    result, took = timed(GOLDEN[:at] + _attributes(100_000) + GOLDEN[at:])
+    assert result.file is None or result.findings
+    assert "XML_SCHEMA_INVALID" in [f.code for f in result.findings]
+    assert took < 2.0
+
+
+def test_messages_cap_attributes_too() -> None:
+    from opencass.codecs.onerecord.safe import Rejected, parse_document
+
+    message = b'<?xml version="1.0"?><m' + _attributes(65) + b"><x/></m>"
+    with pytest.raises(Rejected) as refused:
+        parse_document(message, 1 << 20)
+    assert refused.value.finding.code == "XML_TOO_MANY_ATTRIBUTES"
+    nested = b'<?xml version="1.0"?><m><x' + _attributes(65) + b"/></m>"
+    with pytest.raises(Rejected):
+        parse_document(nested, 1 << 20)
+    assert parse_document(b'<?xml version="1.0"?><m' + _attributes(64) + b"/>", 1 << 20) is not None

@@ -135,6 +135,7 @@ _ENTRIES = (
     Code("XML_SCHEMA_INVALID", E, FILE, "the document violates the opencass XSD"),
     Code("XML_VALUE_INVALID", E, REC, "a value is not usable (e.g. an unknown code-list member)"),
     Code("XML_ELEMENT_TOO_LARGE", E, FILE, "one waybill element exceeds the element size limit"),
+    Code("XML_TOO_MANY_ATTRIBUTES", E, FILE, "an element carries more attributes than allowed"),
     # --- bank statements and payments (ISO 20022 camt.053 / camt.054) ------------------------
     Code("CAMT_SCHEMA_INVALID", E, FILE, "the bank statement violates its ISO 20022 camt XSD"),
     Code("CAMT_VERSION_UNSUPPORTED", E, FILE, "a camt version not read here (.02 to .08 are)"),

@@ -46,6 +46,7 @@ from opencass.codecs.onerecord.mapping import (
 from opencass.codecs.onerecord.safe import (
     ElementStream,
     Rejected,
+    check_attributes,
     check_depth,
     load_schema,
     validate,
@@ -160,6 +161,7 @@ class _Reader(nodes.Walker):
             tail = child.tail
             if tail and not tail.isspace():
                 raise Rejected(_unexpected("text", child.sourceline))
+            check_attributes(child)
             check_depth(child, self.max_depth)
             if child.tag == HAS_WAYBILL:
                 if self.header is None:
@@ -335,6 +337,8 @@ class _Reader(nodes.Walker):
 
 
 def _check_root(root: Any) -> None:
+    if root is not None:
+        check_attributes(root)
     if root is not None and root.tag != ROOT:
         raise Rejected(
             finding(

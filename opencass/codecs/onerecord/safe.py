@@ -37,10 +37,12 @@ __all__ = [
     "CHUNK",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
+    "MAX_ATTRIBUTES",
     "MAX_ELEMENT_BYTES",
     "PROFILE_DEPTH",
     "ElementStream",
     "Rejected",
+    "check_attributes",
     "check_depth",
     "check_prolog",
     "load_schema",
@@ -53,6 +55,10 @@ DEFAULT_MAX_BYTES = 512 * 2**20
 DEFAULT_MAX_DEPTH = 64
 CHUNK = 1 << 16
 MAX_ELEMENT_BYTES = 4 * 2**20  # one waybill element: a real one is a few kilobytes
+# Attributes of one element: the profile's elements carry at most three (rdf:about,
+# rdf:resource, rdf:datatype) and a few namespace declarations; tens of thousands would make
+# copying or validating the element cost quadratic time.
+MAX_ATTRIBUTES = 64
 #: How deep the XSD lets elements nest (submission → … → a charge line's numerical value).
 PROFILE_DEPTH = 10
 
@@ -156,9 +162,24 @@ def parse_document(data: bytes, max_bytes: int) -> Any:
         raise Rejected(finding("FILE_TOO_LARGE", f"{len(data)} bytes, at most {max_bytes} allowed"))
     check_prolog(data)
     try:
-        return etree.fromstring(data, safe_parser(remove_comments=True, remove_pis=True))
+        root = etree.fromstring(data, safe_parser(remove_comments=True, remove_pis=True))
     except etree.XMLSyntaxError as exc:
         raise Rejected(syntax_finding(exc)) from None
+    for el in root.iter():
+        check_attributes(el)
+    return root
+
+
+def check_attributes(el: Any) -> None:
+    """Raise when ``el`` carries more than ``MAX_ATTRIBUTES`` attributes."""
+    if len(el.attrib) > MAX_ATTRIBUTES:
+        raise Rejected(
+            finding(
+                "XML_TOO_MANY_ATTRIBUTES",
+                f"{len(el.attrib)} attributes on one element, at most {MAX_ATTRIBUTES} allowed",
+                line=el.sourceline,
+            )
+        )
 
 
 def syntax_finding(exc: etree.XMLSyntaxError) -> Finding:
