@@ -20,7 +20,6 @@ from opencass.gateway.calendar_publish import publish_sync
 from opencass.outbox.calendar import (
     AGENT_COLUMNS,
     AIRLINE_COLUMNS,
-    FIRST_STAMP,
     LANGUAGES,
     MILESTONES,
     CalendarError,
@@ -211,7 +210,8 @@ def test_ics_has_one_event_per_dated_milestone(config: Config) -> None:
     assert start == p.upload_cutoff and start.utcoffset() == p.upload_cutoff.utcoffset()
     assert cutoff["DTSTART"].params["TZID"] == "Europe/Berlin"
     assert "DTEND" not in cutoff
-    assert all(e.decoded("DTSTAMP") == FIRST_STAMP for e in events.values())
+    # nothing published yet: every event is stamped with the export's time
+    assert all(e.decoded("DTSTAMP") == NOW for e in events.values())
     assert all(int(e["SEQUENCE"]) == 0 for e in events.values())
 
 
@@ -253,9 +253,12 @@ def test_changed_milestone_keeps_its_uid_and_bumps_sequence(
     conn = connect_sync(config.gateway.database)
     migrate_sync(conn)
     conn.close()
-    publish_sync(config, config.gateway.database, NOW)  # the published state, version 0
+    first = datetime(2026, 5, 20, 9, 30, tzinfo=UTC)
+    publish_sync(config, config.gateway.database, first)  # the published state, version 0
     uid = "DE-20261101M-remittance-day@opencass.invalid"
     before = _events(_ics(config, country=["DE"]))
+    # the first version is stamped with its publication, not a constant
+    assert {e.decoded("DTSTAMP") for e in before.values()} == {first}
     edit_period(config_dir, "20261101M", remittance_day="2026-12-21")
     changed = load(config_dir)
     after_data = _ics(changed, country=["DE"])
@@ -264,6 +267,7 @@ def test_changed_milestone_keeps_its_uid_and_bumps_sequence(
     assert int(before[uid]["SEQUENCE"]) == 0 and int(after[uid]["SEQUENCE"]) == 1
     assert after[uid].decoded("DTSTART") == date(2026, 12, 21)
     assert after[uid].decoded("DTSTAMP") == NOW  # not yet published: stamped at export time
+    assert after[next(u for u in after if u != uid)].decoded("DTSTAMP") == first
     others = [u for u in after if u != uid]
     assert all(int(after[u]["SEQUENCE"]) == 0 for u in others)
     later = datetime(2026, 6, 3, tzinfo=UTC)

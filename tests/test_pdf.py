@@ -5,7 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import subprocess
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from reportlab.platypus import Paragraph
@@ -13,6 +15,7 @@ from tools import needs_tool
 
 from opencass.outbox.pdf import font_for, render_pdf, styles
 
+MADE = datetime(2026, 12, 15, 8, 0, tzinfo=ZoneInfo("Europe/Berlin"))
 needs_poppler = needs_tool("pdftotext", "poppler-utils reads the PDFs back")
 
 SAMPLES = {
@@ -34,7 +37,10 @@ def _story(lang: str, paragraphs: int = 120) -> list[Paragraph]:
 
 
 def _render(lang: str) -> bytes:
-    return render_pdf(_story(lang), lang=lang, title=SAMPLES[lang], footer="agent1 / 20261101M")
+    story = _story(lang)
+    return render_pdf(
+        story, lang=lang, title=SAMPLES[lang], footer="agent1 / 20261101M", created=MADE
+    )
 
 
 def test_fonts_per_script() -> None:
@@ -79,3 +85,18 @@ def test_text_extracts_with_page_numbers_and_fonts_are_embedded(lang: str, tmp_p
         ["pdffonts", str(pdf)], capture_output=True, text=True, check=True
     ).stdout.splitlines()[2:]
     assert fonts and all(" yes " in line for line in fonts), fonts  # emb column
+
+
+@needs_tool("pdfinfo", "poppler-utils reads the PDF's information dictionary")
+def test_creation_date_is_the_documents_own_time_and_stable(tmp_path: Path) -> None:
+    """Defect: every PDF said it was made on 2000-01-01. Now it carries the time its content
+    is of (here a close's reference), read back by poppler, and re-rendering is byte-stable."""
+    data = _render("de")
+    assert data == _render("de")
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(data)
+    info = subprocess.run(
+        ["pdfinfo", "-isodates", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "CreationDate:    2026-12-15T08:00:00+01" in info
+    assert "2000" not in info

@@ -54,6 +54,7 @@ from opencass.outbox.calendar import (
     Version,
     audience_of,
     gateway_host,
+    latest_stamp,
     milestones_for,
     render_csv,
     render_ics,
@@ -95,20 +96,24 @@ class _Rendered:
     csv: bytes
     ics: bytes
     digest: str
+    created: datetime  # the calendar version's time (the PDF's creation date)
     pdf: bytes | None = None
 
     def files(self) -> dict[str, bytes]:
         if self.pdf is None:
-            self.pdf = render_pdf_calendar([self.selection], self.audience, self.language)
+            self.pdf = render_pdf_calendar(
+                [self.selection], self.audience, self.language, self.created
+            )
         return {"csv": self.csv, "pdf": self.pdf, "ics": self.ics}
 
 
 class _Renderer:
     """Each distinct calendar document is rendered once, whatever the number of companies."""
 
-    def __init__(self, config: Config, versions: dict[Key, Version]) -> None:
+    def __init__(self, config: Config, versions: dict[Key, Version], now: datetime) -> None:
         self.config = config
         self.versions = versions
+        self.now = now
         self.host = gateway_host(config.gateway.public_url)
         self.cache: dict[tuple[str, int, str, str], _Rendered] = {}
 
@@ -126,11 +131,14 @@ class _Renderer:
         t = translator(language, "calendar")
         gettext = getattr(t, "gettext", t)
         data = render_csv([s], audience)
-        ics = render_ics([s], audience, host=self.host, versions=self.versions, gettext=gettext)
+        ics = render_ics(
+            [s], audience, host=self.host, versions=self.versions, stamp=self.now, gettext=gettext
+        )
         h = hashlib.sha256(f"{LAYOUT}\n{language}\n{audience}\n".encode())
         h.update(data)
         h.update(ics)
-        return _Rendered(s, audience, language, data, ics, h.hexdigest())
+        created = latest_stamp([s], self.versions, self.now)
+        return _Rendered(s, audience, language, data, ics, h.hexdigest(), created)
 
 
 def _years(config: Config, country: str) -> list[int]:
@@ -180,7 +188,7 @@ def publish_sync(config: Config, database: Path, now: datetime) -> int:
     with _serial, closing(connect_sync(database)) as conn:
         plan = plan_versions(config, read_milestones(conn), now)
         previous = _read_publications(conn)
-        renderer = _Renderer(config, plan.versions)
+        renderer = _Renderer(config, plan.versions, now)
         written: list[_Published] = []
         for company, country, year in _targets(config):
             r = renderer.get(country, year, audience_of(company.kind), company_language(company))

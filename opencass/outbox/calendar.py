@@ -20,8 +20,9 @@ Formats, decided once for every export:
   duplicating them.  The file is a subscription feed, not an iTIP message (no ``METHOD``), so
   ``DTSTAMP`` is the time the event's information last changed: ``SEQUENCE`` and ``DTSTAMP``
   come from a ``Version`` per milestone (the gateway keeps them in its store and bumps the
-  sequence when a milestone's value changes); a milestone never published before is version 0
-  stamped ``FIRST_STAMP``, so the same calendar always gives the same bytes.
+  sequence when a milestone's value changes, stamping the time of the change; its first
+  version is stamped with the time it was first published), so the same calendar always gives
+  the same bytes.  An export with nothing published yet stamps the export's own time.
 * **PDF**: one table per country and year, labels and dates in the reader's language.
 
 Only CASS calendars are held: asking for ``bsp`` is a usage error (``CalendarError``).
@@ -46,7 +47,6 @@ __all__ = [
     "AGENT_COLUMNS",
     "AIRLINE_COLUMNS",
     "AUDIENCES",
-    "FIRST_STAMP",
     "FREQUENCIES",
     "LANGUAGES",
     "MILESTONES",
@@ -56,6 +56,7 @@ __all__ = [
     "Version",
     "audience_of",
     "gateway_host",
+    "latest_stamp",
     "milestone_uid",
     "milestone_value",
     "milestones_for",
@@ -69,7 +70,6 @@ I18N_DOMAIN = "calendar"
 LANGUAGES = ("en", "fr", "es", "de", "zh", "ja")
 AUDIENCES = ("airline", "agent")
 DOMAIN = "calendar"  # gettext domain
-FIRST_STAMP = datetime(2000, 1, 1, tzinfo=UTC)  # DTSTAMP of a milestone's first version
 PRODID = "-//opencass//CASS calendar//EN"
 
 
@@ -160,8 +160,8 @@ class Selection:
 class Version:
     """The iCalendar version of one milestone: ``SEQUENCE`` and ``DTSTAMP``."""
 
-    sequence: int = 0
-    stamp: datetime = FIRST_STAMP  # UTC
+    sequence: int
+    stamp: datetime  # when the milestone took this value (published first, or changed)
 
 
 Versions = Mapping[tuple[str, str, str], Version]  # by (country, period code, milestone key)
@@ -314,10 +314,12 @@ def render_ics(
     audience: str,
     *,
     host: str,
-    versions: Versions | None = None,
+    versions: Versions,
+    stamp: datetime,
     gettext: Gettext | None = None,
 ) -> bytes:
-    """The iCalendar (RFC 5545) of the selections for ``audience``."""
+    """The iCalendar (RFC 5545) of the selections for ``audience``; a milestone without a
+    version in ``versions`` (never published) is version 0 at ``stamp``."""
     import icalendar
 
     t = gettext or (lambda s: s)
@@ -336,7 +338,7 @@ def render_ics(
         for p in s.periods:
             for m in milestones_for(audience):
                 uid = milestone_uid(s.country.code, p.code, m, host)
-                version = (versions or {}).get((s.country.code, p.code, m.key), Version())
+                version = versions.get((s.country.code, p.code, m.key)) or Version(0, stamp)
                 cal.add_component(_event(s.country, p, m, uid, version, t))
     first = min(p.billing_from for s in selections for p in s.periods)
     last = max(p.settlement_day for s in selections for p in s.periods)
@@ -386,8 +388,22 @@ def _description(country: Country, p: Period, gettext: Gettext) -> str:
 # --- PDF ---------------------------------------------------------------------------------------
 
 
-def render_pdf_calendar(selections: Sequence[Selection], audience: str, language: str) -> bytes:
-    """A readable PDF: one table per country and year, in ``language``."""
+def render_pdf_calendar(
+    selections: Sequence[Selection], audience: str, language: str, created: datetime
+) -> bytes:
+    """A readable PDF: one table per country and year, in ``language``; ``created`` is the
+    time of the calendar's version (``latest_stamp``)."""
     from opencass.outbox.calendar_pdf import render_calendar_pdf
 
-    return render_calendar_pdf(selections, audience, language)
+    return render_calendar_pdf(selections, audience, language, created)
+
+
+def latest_stamp(
+    selections: Sequence[Selection], versions: Versions, default: datetime
+) -> datetime:
+    """When the newest milestone shown in ``selections`` took its value (a milestone never
+    published counts as ``default``): the time of that calendar's version."""
+    keys = [
+        (s.country.code, p.code, m.key) for s in selections for p in s.periods for m in MILESTONES
+    ]
+    return max((versions[k].stamp if k in versions else default for k in keys), default=default)

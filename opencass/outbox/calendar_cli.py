@@ -94,18 +94,22 @@ def export(config: Config, args: argparse.Namespace, now: datetime) -> bytes:
             )
         return render_csv(selections, audience)
     lang = _language(args, selections)
-    if args.format == "pdf":
-        from opencass.outbox.calendar import render_pdf_calendar
-
-        return render_pdf_calendar(selections, audience, lang)
     from opencass.outbox.calendar_versions import versions_for_export
+
+    versions = versions_for_export(config, now)
+    if args.format == "pdf":
+        from opencass.outbox.calendar import latest_stamp, render_pdf_calendar
+
+        created = latest_stamp(selections, versions, now)
+        return render_pdf_calendar(selections, audience, lang, created)
     from opencass.outbox.i18n import translator
 
     return render_ics(
         selections,
         audience,
         host=gateway_host(config.gateway.public_url),
-        versions=versions_for_export(config, now),
+        versions=versions,
+        stamp=now,
         gettext=translator(lang, "calendar").gettext,
     )
 

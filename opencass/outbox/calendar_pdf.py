@@ -93,8 +93,10 @@ def _section(s: Selection, audience: str, t: Translator, lang: str) -> list[Any]
     return out
 
 
-def render_calendar_pdf(selections: Sequence[Selection], audience: str, language: str) -> bytes:
-    """The PDF of the selections for ``audience`` in ``language``."""
+def render_calendar_pdf(
+    selections: Sequence[Selection], audience: str, language: str, created: datetime
+) -> bytes:
+    """The PDF of the selections for ``audience`` in ``language``, dated ``created``."""
     t = translator(language, "calendar")
     story: list[Any] = []
     for i, s in enumerate(selections):
@@ -102,4 +104,4 @@ def render_calendar_pdf(selections: Sequence[Selection], audience: str, language
             story.append(PageBreak())
         story += _section(s, audience, t, t.lang)
     title = calendar_name(selections, audience, t.gettext)
-    return render_pdf(story, lang=t.lang, title=title, landscape=True)
+    return render_pdf(story, lang=t.lang, title=title, landscape=True, created=created)

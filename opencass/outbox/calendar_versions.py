@@ -4,7 +4,8 @@ The store's ``calendar_milestones`` table (migration 9) holds the last published
 milestone of every period with its iCalendar ``SEQUENCE`` and the UTC time it took that value
 (the event's ``DTSTAMP``).  ``plan_versions`` compares the configuration with it: a value that
 differs is a *change* (the sequence goes up by one and the stamp becomes ``now``), a milestone
-never published is version 0 stamped ``FIRST_STAMP``, a period that left the configuration is a
+never published is version 0 stamped ``now`` (its first publication), a period that left the
+configuration is a
 change to ``''``.  The export command reads the table (read-only) so that its ICS matches the
 one in the outboxes; the gateway's publisher (``opencass.gateway.calendar_publish``) writes it.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from opencass.config.model import Config
-from opencass.outbox.calendar import FIRST_STAMP, MILESTONES, Version, canonical, milestone_value
+from opencass.outbox.calendar import MILESTONES, Version, canonical, milestone_value
 
 __all__ = [
     "Change",
@@ -105,7 +106,7 @@ def plan_versions(config: Config, stored: dict[Key, Stored], now: datetime) -> P
 
 def _compare(plan: Plan, key: Key, value: str, old: Stored | None, now: datetime) -> None:
     if old is None:
-        version = Version(0, FIRST_STAMP)
+        version = Version(0, now)
         plan.upserts[key] = (value, version)
         change = Change(*key, "", value)
     elif old.value == value:

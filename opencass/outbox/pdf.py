@@ -22,6 +22,7 @@ import io
 import os
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -372,7 +373,16 @@ class GridTable(Flowable):  # type: ignore[misc]
         c.restoreState()
 
 
-def _numbered_canvas(lang: str, title: str, footer: str) -> type[_canvas.Canvas]:
+def pdf_date(at: datetime) -> str:
+    """``at`` as a PDF date string (ISO 32000 7.9.4), with its UTC offset."""
+    offset = at.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"D:{at:%Y%m%d%H%M%S}{sign}{hours:02d}'{mins:02d}'"
+
+
+def _numbered_canvas(lang: str, title: str, footer: str, created: datetime) -> type[_canvas.Canvas]:
     regular, bold = font_for(lang)
     _ = translator(lang, "reports").gettext
     page_of = _("Page {page} of {pages}")
@@ -383,6 +393,8 @@ def _numbered_canvas(lang: str, title: str, footer: str) -> type[_canvas.Canvas]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._pages: list[dict[str, Any]] = []
+            stamp = pdf_date(created)
+            self.setDateFormatter(lambda *_ignored: stamp)  # not reportlab's fixed 2000-01-01
 
         def showPage(self) -> None:  # noqa: N802 - reportlab's API
             self._pages.append(dict(self.__dict__))
@@ -425,10 +437,13 @@ def render_pdf(
     subject: str = "",
     footer: str = "",
     landscape: bool = False,
+    created: datetime,
 ) -> bytes:
     """Lay ``story`` (reportlab flowables) out on A4 (``landscape`` turns it) and return the PDF.
 
-    Header: ``title``; footer: ``footer`` and "Page X of Y" in ``lang``. Deterministic bytes.
+    Header: ``title``; footer: ``footer`` and "Page X of Y" in ``lang``. The creation date is
+    ``created`` (the time the document's content is of: a close's reference, an invoice's issue,
+    a calendar's version), so the same input gives the same bytes.
     """
     regular, _bold = font_for(lang)
     buf = io.BytesIO()
@@ -449,5 +464,5 @@ def render_pdf(
         invariant=1,
         initialFontName=regular,  # else each page references an unembedded Helvetica
     )
-    doc.build(list(story), canvasmaker=_numbered_canvas(lang, title, footer))
+    doc.build(list(story), canvasmaker=_numbered_canvas(lang, title, footer, created))
     return buf.getvalue()

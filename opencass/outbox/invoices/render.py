@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
@@ -147,4 +148,7 @@ def invoice_pdf(inv: Invoice) -> bytes:
     for mention in inv.mentions:
         story.append(p(escape(mention), "small"))
     footer = f"{inv.issuer.legal_name} · {inv.number}"
-    return render_pdf(story, lang=inv.language, title=title, subject=title, footer=footer)
+    created = datetime.fromisoformat(inv.issued_at)
+    return render_pdf(
+        story, lang=inv.language, title=title, subject=title, footer=footer, created=created
+    )

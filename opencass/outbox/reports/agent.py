@@ -183,8 +183,7 @@ def sales_report_pdf(ctx: Context, report: AgentReport) -> bytes:
     footer = f"{ctx.company_name} · {report.agent_code} · {ctx.country} {ctx.period}"
     return render_pdf(
         story, lang=ctx.lang, title=f"{title} {ctx.period}", subject=party, footer=footer,
-        landscape=True,
-    )  # fmt: skip
+        landscape=True, created=ctx.issued)  # fmt: skip
 
 
 # --- CSV and xlsx -----------------------------------------------------------------------------

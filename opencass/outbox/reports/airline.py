@@ -107,8 +107,7 @@ def analysis_pdf(ctx: Context, a: AirlineAnalysis) -> bytes:
     footer = f"{ctx.company_name} · {a.airline_prefix} · {ctx.country} {ctx.period}"
     return render_pdf(
         story, lang=ctx.lang, title=f"{title} {ctx.period}", subject=party, footer=footer,
-        landscape=True,
-    )  # fmt: skip
+        landscape=True, created=ctx.issued)  # fmt: skip
 
 
 ANALYSIS_CSV_COLUMNS = [
@@ -217,8 +216,7 @@ def management_stats_pdf(ctx: Context, m: ManagementStats) -> bytes:
     footer = f"{ctx.company_name} · {m.airline_prefix} · {ctx.country} {ctx.period}"
     return render_pdf(
         story, lang=ctx.lang, title=f"{title} {ctx.period}", subject=party, footer=footer,
-        landscape=True,
-    )  # fmt: skip
+        landscape=True, created=ctx.issued)  # fmt: skip
 
 
 NOTICE_KINDS = {
@@ -298,7 +296,7 @@ def notifications_pdf(ctx: Context, m: ManagementStats) -> bytes:
         story += _stat_table(ctx, _("Agent"), m.courier, courier_total)
     footer = f"{ctx.company_name} · {m.airline_prefix} · {ctx.country} {ctx.period}"
     return render_pdf(story, lang=ctx.lang, title=f"{title} {ctx.period}", subject=party,
-                      footer=footer)  # fmt: skip
+                      footer=footer, created=ctx.issued)  # fmt: skip
 
 
 def _total_of(lines: Sequence[StatLine]) -> StatLine:

@@ -92,7 +92,9 @@ def summary_pdf(ctx: Context, r: OperatorReport) -> bytes:
             [20 * mm, 35 * mm, 35 * mm, 35 * mm],
         )  # fmt: skip
     footer = f"{ctx.company_name} · {ctx.country} {ctx.period}"
-    return render_pdf(story, lang=ctx.lang, title=f"{title} {ctx.period}", footer=footer)
+    return render_pdf(
+        story, lang=ctx.lang, title=f"{title} {ctx.period}", footer=footer, created=ctx.issued
+    )
 
 
 def summary_csv(ctx: Context, r: OperatorReport) -> bytes:
