@@ -381,3 +381,55 @@ def test_disputes_in_the_store_reach_the_agent_report(
     assert dispute["status"] == "REQUEST_PENDING"
     other = _csv(_doc(docs, "salesreport", AGENT2, "csv").data)
     assert not [r for r in other if r["record"] == "DISPUTE"]
+
+
+AWB_HEADERS = [
+    "AWB", "Date", "Orig.", "Dest.", "Weight", "Weight charge P", "Weight charge C", "Valuation",
+    "Other charges due carrier", "Other charges due agent", "Tax", "Commission", "Discount",
+    "Net due",
+]  # fmt: skip
+
+
+@needs_poppler
+@pytest.mark.parametrize("lang", ["en", "fr", "es", "de"])
+def test_table_headers_break_between_words_only(
+    closed: tuple[Config, CloseResult], lang: str, tmp_path: Path
+) -> None:
+    """Defect: the German sales report printed "Frachtkoste|n frei". Every word of every AWB
+    table header now comes out whole (a long word is set smaller instead)."""
+    config, result = closed
+    config = _with_language(config, lang)
+    jobs = [j for j in plan_jobs(config, "DE", PERIOD_CODE, AT, result)]
+    docs = {d.name: d for d in render_jobs(jobs, workers=0)}
+    words = set(_text(_doc(docs, "salesreport", AGENT1, "pdf").data, tmp_path).split())
+    t = translator(lang, "reports")
+    missing = [w for h in AWB_HEADERS for w in t(h).split() if w not in words]
+    assert missing == []
+
+
+SHEETS = [
+    "Air waybills", "Corrections (CCA/DCM)", "Adjustments (BTA)", "Disputes", "Payment Summary",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_workbooks_read_right_in_every_language(
+    closed: tuple[Config, CloseResult], lang: str
+) -> None:
+    """Defects: a German sheet name cut to "Zusätzliche Anpassungen und Geb", two billing
+    analysis columns both headed "Corrections" (訂正), the corrections' date written as text."""
+    config, result = closed
+    config = _with_language(config, lang)
+    jobs = [j for j in plan_jobs(config, "DE", PERIOD_CODE, AT, result)]
+    docs = {d.name: d for d in render_jobs(jobs, workers=0)}
+    t = translator(lang, "reports")
+    sales = openpyxl.load_workbook(io.BytesIO(_doc(docs, "salesreport", AGENT2, "xlsx").data))
+    # whole names ("/" may not stand in one)
+    assert [ws.title for ws in sales.worksheets] == [t(s).replace("/", "-") for s in SHEETS]
+    analysis = openpyxl.load_workbook(io.BytesIO(_doc(docs, "billinganalysis", "997", "xlsx").data))
+    for ws in [*sales.worksheets, *analysis.worksheets]:
+        header = [c.value for c in ws[1]]
+        assert len(header) == len(set(header)), (ws.title, header)
+    corrections = sales.worksheets[1]
+    dates = [row[4].value for row in corrections.iter_rows(min_row=2) if row[4].value]
+    assert dates and all(isinstance(d, datetime) for d in dates)

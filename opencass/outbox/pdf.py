@@ -205,6 +205,23 @@ _HEAD_BG = colors.Color(0.9, 0.92, 0.95)
 _HEADERS: dict[tuple[Any, ...], tuple[list[Paragraph], float]] = {}
 
 
+MIN_HEADER_SIZE = 5.0  # points: a header word is set smaller, down to this, rather than broken
+
+
+def _fitting(text: str, style: ParagraphStyle, width: float, lang: str) -> ParagraphStyle:
+    """``style``, or a smaller copy of it, so that the longest word of ``text`` fits ``width``
+    (a header wraps between words, never inside one; Chinese and Japanese break anywhere)."""
+    if lang in ("zh", "ja") or not text.strip():
+        return style
+    widest = max(pdfmetrics.stringWidth(w, style.fontName, style.fontSize) for w in text.split())
+    if widest <= width:
+        return style
+    size = max(MIN_HEADER_SIZE, style.fontSize * width / widest)
+    return ParagraphStyle(
+        f"{style.name}-{size:.2f}", parent=style, fontSize=size, leading=size * 1.2
+    )
+
+
 class GridTable(Flowable):  # type: ignore[misc]
     """A plain grid table of one-line text cells, drawn straight onto the canvas.
 
@@ -243,7 +260,10 @@ class GridTable(Flowable):  # type: ignore[misc]
             cached = _HEADERS.get(key)
             if cached is None:
                 st = styles(lang)["cell_b"]
-                self._head = [Paragraph(h, st) for h in self.header]
+                self._head = [
+                    Paragraph(h, _fitting(h, st, w - 4, lang))
+                    for h, w in zip(self.header, self.widths, strict=True)
+                ]
                 cached = _HEADERS[key] = (self._head, self._measure_head())
                 if len(_HEADERS) > 512:
                     _HEADERS.pop(next(iter(_HEADERS)))

@@ -285,11 +285,11 @@ def sales_report_xlsx(ctx: Context, report: AgentReport) -> bytes:
                     s.airline_prefix, c.kind, c.reference, c.awb, c.execution_date, c.reason,
                     c.original_weight, c.revised_weight, c.original_due, c.revised_due, c.net_due,
                 ],
-                "sssssswwmmm",
+                "ssssdswwmmm",
             )  # fmt: skip
             row += 1
     ws = wb.sheet(
-        _("Additional Adjustments & Charges (BTA)"),
+        _("Adjustments (BTA)"),  # a sheet name holds 31 characters at most
         [_("Airline"), _("Reference"), _("Amount")],
         [8, 30, 14],
     )

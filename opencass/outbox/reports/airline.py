@@ -64,8 +64,8 @@ def _analysis_header(ctx: Context) -> list[str]:
     return [
         _("Agent"), _("AWBs"), _("Corrections"), _("Weight (kg)"), _("Weight charges"),
         _("Valuation"), _("Other charges due carrier"), _("Other charges due agent"), _("Tax"),
-        _("Commission"), _("Discount"), _("Air waybills"), _("Corrections"), _("Adjustments"),
-        _("Net due"),
+        _("Commission"), _("Discount"), _("AWB amounts"), _("Correction amounts"),
+        _("Adjustments"), _("Net due"),
     ]  # fmt: skip
 
 

@@ -152,7 +152,7 @@ class Workbook:
 
     def sheet(self, name: str, header: Sequence[str], widths: Sequence[float]) -> Any:
         """A new sheet with a bold header row, frozen below it."""
-        clean = _BAD_SHEET.sub(" ", name)[:31].strip() or "Sheet"
+        clean = _BAD_SHEET.sub("-", name)[:31].strip() or "Sheet"
         n = 2
         base = clean
         while clean.lower() in self._names:
