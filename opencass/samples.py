@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -149,13 +150,88 @@ def sample_billing_file(period_start: date) -> BillingFile:
 
 
 def write_samples(directory: Path, today: date) -> list[Path]:
-    """Write ``billing-sample.hot`` (valid) and ``billing-broken.hot`` (with findings)."""
+    """Write ``billing-sample.hot`` (valid) and ``billing-broken.hot`` (with findings) for
+    ``today``'s monthly period, and the messages of the README's walk through a period: a
+    withdrawal of the sample, agent1's dispute and Demo Air's acceptance of it, and the bank's
+    camt.053 statement paying both agents what the final close then asks."""
     directory.mkdir(parents=True, exist_ok=True)
     good = hot.encode(sample_billing_file(today.replace(day=1)))
     lines = good.decode("ascii").splitlines(keepends=True)
     lines[1] = lines[1][:8] + "62144155" + lines[1][16:]  # wrong AWB check digit
     lines[3] = lines[3][:56] + "00000X" + lines[3][62:]  # non-numeric amount
-    paths = [directory / "billing-sample.hot", directory / "billing-broken.hot"]
-    paths[0].write_bytes(good)
-    paths[1].write_text("".join(lines[:-1]), encoding="ascii")  # and no trailer
+    files = {
+        "billing-sample.hot": good,
+        "billing-broken.hot": "".join(lines[:-1]).encode("ascii"),  # and no trailer
+        **_lifecycle(good, today),
+    }
+    paths = []
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+        paths.append(directory / name)
     return paths
+
+
+DISPUTED = Decimal("50.00")  # agent1 disputes this much of AWB 997-62144154
+
+
+def _lifecycle(billing: bytes, today: date) -> dict[str, bytes]:
+    from opencass.codecs.onerecord.dispute import (
+        DisputeRequest,
+        DisputeStatusUpdate,
+        encode_dispute,
+    )
+    from opencass.codecs.onerecord.withdrawal import WithdrawalRequest, encode_withdrawal
+
+    period = f"{today:%Y%m}01M"
+    iri = f"urn:uuid:0d15b07e-0000-4000-8000-{today:%Y%m%d}0001"
+    base = "https://opencass.invalid"
+    withdrawal = WithdrawalRequest(
+        f"urn:uuid:0d15b07e-0000-4000-8000-{today:%Y%m%d}0002",
+        sha256=hashlib.sha256(billing).hexdigest(),
+        reason="sent too early",
+    )
+    dispute = DisputeRequest(
+        iri=iri, kind="change", agent_code=DEMO_AGENTS[0], requested_at=f"{today}T09:00:00Z",
+        country="DE", period=period, airline_prefix=DEMO_AIRLINE_PREFIX, awb_serial="62144154",
+        reason="weight charge rated at the wrong rate", currency="EUR", disputed_amount=DISPUTED,
+        claimed_amount=Decimal("3350.64") - DISPUTED,
+    )  # fmt: skip
+    accept = DisputeStatusUpdate(
+        iri=iri, kind="change", status="REQUEST_ACCEPTED", at=f"{today}T10:00:00Z",
+        currency=None, corrected_amount=None, comment="",
+    )  # fmt: skip
+    # what the final close asks once the dispute is accepted: 3350.64 - 85.00 (the CCA) - 50.00
+    # for agent1, 802.75 + 45.00 (the CCA) for agent2
+    owed = {DEMO_AGENTS[0]: Decimal("3215.64"), DEMO_AGENTS[1]: Decimal("847.75")}
+    return {
+        "withdraw-sample.xml": encode_withdrawal(withdrawal),
+        "dispute-sample.xml": encode_dispute(dispute, base_iri=base),
+        "dispute-accept-sample.xml": encode_dispute(accept, base_iri=base),
+        "bank-statement-sample.xml": bank_statement(period, owed, today),
+    }
+
+
+def bank_statement(period: str, owed: dict[str, Decimal], day: date) -> bytes:
+    """A camt.053.001.02 statement of the demo's CASS account crediting each agent's amount on
+    ``day``, each quoting the payment reference ``CASS DE <period> <agent code>``."""
+    ns = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
+    entries = []
+    for n, (agent, amount) in enumerate(sorted(owed.items()), 1):
+        entries.append(
+            f'<Ntry><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>'
+            f"<BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{day}</Dt></ValDt>"
+            f"<AcctSvcrRef>DEMO-{day:%Y%m%d}-{n}</AcctSvcrRef><BkTxCd><Domn><Cd>PMNT</Cd>"
+            "<Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd>"
+            "<NtryDtls><TxDtls><RmtInf>"
+            f"<Ustrd>CASS DE {period} {agent}</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>"
+        )
+    text = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="{ns}"><BkToCstmrStmt>'
+        f"<GrpHdr><MsgId>DEMO-{day:%Y%m%d}</MsgId><CreDtTm>{day}T06:00:00</CreDtTm></GrpHdr>"
+        f"<Stmt><Id>DEMO-STMT-{day:%Y%m%d}</Id><CreDtTm>{day}T06:00:00</CreDtTm>"
+        "<Acct><Id><IBAN>DE89370400440532013000</IBAN></Id><Ccy>EUR</Ccy></Acct>"
+        "<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp>"
+        f'<Amt Ccy="EUR">{sum(owed.values(), Decimal(0))}</Amt><CdtDbtInd>CRDT</CdtDbtInd>'
+        f"<Dt><Dt>{day}</Dt></Dt></Bal>{''.join(entries)}</Stmt></BkToCstmrStmt></Document>\n"
+    )
+    return text.encode("utf-8")

@@ -31,7 +31,7 @@ from opencass.codecs.iso20022 import (
 from opencass.config.model import Config
 from opencass.gateway.messages import assess_message, message_kind
 from opencass.gateway.remittance import record_expected
-from opencass.samples import DEMO_AGENTS
+from opencass.samples import DEMO_AGENTS, write_samples
 from opencass.store import SqliteStore, open_store
 from opencass.store.sqlite import connect_sync
 
@@ -525,3 +525,18 @@ def test_a_file_written_by_another_library_is_read() -> None:
     assert (entry.amount, entry.credit, entry.booked, entry.reversal) == (
         D("664.05"), True, True, True,
     )  # fmt: skip
+
+
+def test_the_demo_bank_statement_is_valid_and_quotes_the_references(tmp_path: Path) -> None:
+    """The README's walk ends with the demo's camt.053: valid for the official XSD and a
+    second validator, paying each agent under its payment reference."""
+    paths = {p.name: p for p in write_samples(tmp_path, date(2028, 2, 29))}
+    data = paths["bank-statement-sample.xml"].read_bytes()
+    schema = xmlschema.XMLSchema(str(XSD_DIR.joinpath("camt.053.001.02.xsd")))
+    assert schema.is_valid(data.decode())
+    entries = read_camt(etree.fromstring(data)).entries
+    assert {(e.remittance_text, e.amount) for e in entries} == {
+        (f"CASS DE 20280201M {AGENT1}", D("3215.64")),
+        (f"CASS DE 20280201M {AGENT2}", D("847.75")),
+    }
+    assert all(e.credit and e.booked and e.key for e in entries)

@@ -28,7 +28,7 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    good, broken = write_samples(tmp_path_factory.mktemp("samples"), TODAY)
+    good, broken, *_messages = write_samples(tmp_path_factory.mktemp("samples"), TODAY)
     return {"good": good, "broken": broken}
 
 
