@@ -76,12 +76,12 @@ ALLOWED = {
     "read signing key": EVERYONE,
     "list root": EVERYONE,
     "set times": EVERYONE,  # accepted and ignored
+    "chmod outbox file": EVERYONE,  # accepted and ignored too (OpenSSH put -p, WinSCP)
     "list inbox": {"air_admin", "air_in"},
     "stat inbox file": {"air_admin", "air_in"},
     "write inbox": {"air_admin", "air_in"},
     "write sandbox inbox": {"air_admin", "air_in"},
     "read inbox": {"air_admin"},
-    "mkdir inbox/sub": {"air_admin"},
     "delete outbox file": {"air_admin", "air_out"},
 }
 

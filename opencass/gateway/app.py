@@ -137,6 +137,7 @@ class Gateway:
         )
         for company in config.companies:
             mailbox_dirs(settings.mailboxes_dir, company)
+        await self._remove_dead_uploads(config)
         for row in await self.intake.reconcile():
             self._spawn(self.intake.process(row))
         for path in await asyncio.to_thread(self.intake.scan_inboxes):
@@ -167,6 +168,18 @@ class Gateway:
         log.info("gateway_ready", host=settings.listen_host, port=self.port)
         systemd.notify(f"READY=1\nSTATUS=listening on {settings.listen_host}:{self.port}")
         self.ready.set()
+
+    async def _remove_dead_uploads(self, config: Config) -> None:
+        """Before any client connects: what uploads of a dead gateway left in the inboxes."""
+        from opencass.gateway.mailbox import remove_dead_uploads
+
+        for company in sorted(config.companies):
+            tree = config.gateway.mailboxes_dir / company
+            removed = await asyncio.to_thread(remove_dead_uploads, tree)
+            if removed:
+                log.warning("dead_uploads_removed", company=company, files=removed)
+                assert self.store is not None
+                await self.store.audit("dead_uploads_removed", company=company, files=removed)
 
     def _hooks(self) -> dict[str, Any]:
         return {"fault": self.fault} if self.fault else {}

@@ -137,6 +137,21 @@ def _no_fault(step: str) -> None:
     return None
 
 
+NAME_MAX = 255  # bytes of one file name (Linux file systems)
+
+
+def spool_name(file_id: str, name: str) -> str:
+    """``<file id>__<name>``, the name shortened (its end kept) to fit one file name; the
+    store keeps the name whole."""
+    room = NAME_MAX - len(file_id.encode()) - 2
+    raw = name.encode()
+    if len(raw) > room:
+        raw = raw[-room:]
+        while raw and (raw[0] & 0xC0) == 0x80:  # do not start inside a UTF-8 sequence
+            raw = raw[1:]
+    return f"{file_id}__{raw.decode()}"
+
+
 class Intake:
     """Claims and processes arrived files; see the module docstring."""
 
@@ -212,7 +227,7 @@ class Intake:
         now = self.now()
         file_id = new_file_id(now)
         spool = self._spool_dir(where.company, where.sandbox)
-        target = spool / f"{file_id}__{where.name}"
+        target = spool / spool_name(file_id, where.name)
         self._spooling.add(target)
         try:
             try:
@@ -223,14 +238,24 @@ class Intake:
             await asyncio.to_thread(fsync_dir, spool)
             self.fault("claimed")
             user = self.uploaders.pop(path, "")
-            return await self._record(target, where.company, where.sandbox, user, now)
+            return await self._record(
+                target, where.company, where.sandbox, user, now, name=where.name
+            )
         finally:
             self._spooling.discard(target)
 
     async def _record(
-        self, spooled: Path, company: str, sandbox: bool, user: str, now: datetime
+        self,
+        spooled: Path,
+        company: str,
+        sandbox: bool,
+        user: str,
+        now: datetime,
+        *,
+        name: str | None = None,
     ) -> FileRow | None:
-        file_id, _, name = spooled.name.partition("__")
+        file_id, _, spooled_as = spooled.name.partition("__")
+        name = name or spooled_as
         digest, size = await asyncio.to_thread(sha256_of, spooled)
         new = NewFile(
             id=file_id,

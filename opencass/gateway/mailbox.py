@@ -42,6 +42,10 @@ _IGNORED_SUFFIXES = (".part", ".tmp", ".filepart")
 # The endpoint's own temp files: ".<name>.<random>.upload"; hidden from and closed to clients.
 _TEMP_SUFFIX = ".upload"
 _FILE_MODE = 0o640
+# Longest upload name: the spool keeps "<file id>__<name>" and a file name holds 255 bytes.
+MAX_NAME_BYTES = 200
+# Staged files (temp names a client renames when done) left this long are abandoned.
+STAGED_MAX_AGE_SECONDS = 7 * 86400
 
 
 class MailboxError(Exception):
@@ -306,11 +310,16 @@ def _refusal(user: User, op: Op, place: Place) -> str | None:
 
 def _inbox_refusal(user: User, op: Op, place: Place) -> str | None:
     if op in (Op.MKDIR, Op.RMDIR):
-        return None if user.can() and place.depth > 0 else "directories are managed by the gateway"
+        # a file in a subdirectory would never be claimed: uploads go into the box itself
+        return "directories are managed by the gateway: upload into the inbox itself"
     if op is Op.READ:
         return None if user.can() else "inbox files cannot be downloaded"
     if not user.can(Role.INPUT):
         return "the inbox needs the 'input' role"
+    if op is Op.WRITE and place.depth > 1:
+        return "upload into the inbox itself, not into a subdirectory"
+    if op is Op.WRITE and len(place.name.encode()) > MAX_NAME_BYTES:
+        return f"file name too long: at most {MAX_NAME_BYTES} bytes (UTF-8)"
     if op in (Op.DELETE, Op.RENAME) and (place.depth == 0 or not is_ignored_name(place.name)):
         return "uploaded files belong to processing"
     return None
@@ -393,17 +402,12 @@ class Download(_Handle):
         os.close(self.fd)
 
 
-class Upload(_Handle):
-    """A file being uploaded: written under a hidden temp name beside its final name."""
+class Writing(_Handle):
+    """What every upload does: check each write against the limits, and write."""
 
-    def __init__(self, place: Place):
-        self.place = place
-        self.temp = place.host.with_name(f".{place.name}.{token_hex(6)}{_TEMP_SUFFIX}")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        self.fd = os.open(self.temp, flags, _FILE_MODE)
-        self.size = 0
-        self.failure: str | None = None  # set once a write failed; the upload is then dead
-        self.done = False
+    size: int
+    failure: str | None
+    keeps_data = False  # True: a broken transfer leaves the data (for a resume)
 
     def reserve(self, offset: int, length: int, *, max_bytes: int, room: int) -> int:
         """Check a write against the size limit and the quota room; return the growth."""
@@ -425,6 +429,19 @@ class Upload(_Handle):
             written = os.pwrite(self.fd, view, offset)
             view, offset = view[written:], offset + written
 
+
+class Upload(Writing):
+    """A file being uploaded: written under a hidden temp name beside its final name."""
+
+    def __init__(self, place: Place):
+        self.place = place
+        self.temp = place.host.with_name(f".{place.name}.{token_hex(6)}{_TEMP_SUFFIX}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        self.fd = os.open(self.temp, flags, _FILE_MODE)
+        self.size = 0
+        self.failure: str | None = None  # set once a write failed; the upload is then dead
+        self.done = False
+
     def publish(self) -> None:
         """fsync, then link the temp file to its final name (never overwriting) (blocking)."""
         self.done = True
@@ -445,6 +462,74 @@ class Upload(_Handle):
             self.done = True
             os.close(self.fd)
         _unlink_quietly(self.temp)
+
+
+class StagedUpload(Writing):
+    """A file written under a temporary name the client chose (``*.filepart``, ``*.part``,
+    ``*.tmp``, a dot-name), in place: it may be appended to and resumed until the client
+    renames it to its final name, and a broken transfer keeps what was written."""
+
+    keeps_data = True
+
+    def __init__(self, place: Place, *, append: bool, truncate: bool):
+        self.place = place
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        flags |= (os.O_APPEND if append else 0) | (os.O_TRUNC if truncate else 0)
+        self.fd = os.open(place.host, flags, _FILE_MODE)
+        st = os.fstat(self.fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(self.fd)
+            raise DeniedError("not a regular file")
+        self.append = append
+        self.size = st.st_size
+        self.failure: str | None = None
+        self.done = False
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset``, or at the end when opened to append (blocking)."""
+        if not self.append:
+            super().write_at(offset, data)
+            return
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def publish(self) -> None:
+        """fsync and close: the file stays under its temporary name (blocking)."""
+        self.done = True
+        try:
+            os.fsync(self.fd)
+        finally:
+            os.close(self.fd)
+        fsync_dir(self.place.host.parent)
+
+    def discard(self) -> None:
+        """Close; what was written stays for a resume (blocking)."""
+        if not self.done:
+            self.done = True
+            os.close(self.fd)
+
+
+def remove_dead_uploads(tree: Path) -> list[str]:
+    """At start, before any client connects: remove the hidden temp files of uploads a dead
+    gateway left, and staged files untouched for ``STAGED_MAX_AGE_SECONDS``; the removed
+    paths, relative to ``tree`` (blocking)."""
+    removed: list[str] = []
+    now = time.time()  # file ages are judged on the clock that stamped them
+    for box in (INBOX, f"{SANDBOX}/{INBOX}"):
+        folder = tree / box
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            old = now - entry.stat(follow_symlinks=False).st_mtime > STAGED_MAX_AGE_SECONDS
+            if is_reserved_name(entry.name) or (is_ignored_name(entry.name) and old):
+                _unlink_quietly(Path(entry.path))
+                removed.append(f"{box}/{entry.name}")
+    return removed
 
 
 def rename_noreplace(src: Path, dst: Path) -> None:

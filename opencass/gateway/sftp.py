@@ -293,10 +293,16 @@ class _Connection(asyncssh.SSHServer):
 # -- the SFTP server -----------------------------------------------------------------------
 
 
-def _check_attrs(attrs: asyncssh.SFTPAttrs) -> None:
-    changes = (attrs.size, attrs.permissions, attrs.uid, attrs.gid, attrs.owner, attrs.group)
-    if any(c is not None for c in changes):
-        raise mb.DeniedError("only file times may be set (and they are ignored)")
+def _check_attrs(attrs: asyncssh.SFTPAttrs, size: int | None = None) -> None:
+    """Times, permissions and owners are accepted and ignored (clients set them after an
+    upload: OpenSSH ``put -p``, rclone, WinSCP); a size other than the file's is refused."""
+    if attrs.size is not None and attrs.size != size:
+        raise mb.DeniedError("file sizes cannot be set")
+
+
+# How long a just-closed upload still answers stat/lstat/setstat after intake claimed it from
+# the inbox (clients check or touch a file right after closing it).
+JUST_CLOSED_SECONDS = 60.0
 
 
 class _MailboxSFTP(asyncssh.SFTPServer):
@@ -357,18 +363,19 @@ class _MailboxSFTP(asyncssh.SFTPServer):
         return place
 
     @staticmethod
-    def _upload(file_obj: object) -> mb.Upload:
-        if not isinstance(file_obj, mb.Upload):
+    def _upload(file_obj: object) -> mb.Writing:
+        if not isinstance(file_obj, mb.Writing):
             raise asyncssh.SFTPPermissionDenied("file not opened for writing")
         return file_obj
 
-    async def _discard(self, up: mb.Upload, reason: str) -> None:
+    async def _discard(self, up: mb.Writing, reason: str) -> None:
         self._uploads.discard(up)
         if up.failure is None:
             up.failure = reason
         await asyncio.to_thread(up.discard)
-        self._ep.usage.add(self._company, -up.size)
-        up.size = 0
+        if not up.keeps_data:
+            self._ep.usage.add(self._company, -up.size)
+            up.size = 0
 
     def _arrived(self, place: Place, size: int) -> None:
         if mb.is_ignored_name(place.name):
@@ -397,7 +404,14 @@ class _MailboxSFTP(asyncssh.SFTPServer):
 
     def stat(self, path: bytes) -> os.stat_result:
         with self._boundary("stat", path):
-            return os.lstat(self._place(Op.STAT, path).host)
+            place = self._place(Op.STAT, path)
+            try:
+                return os.lstat(place.host)
+            except FileNotFoundError:
+                recent = self._ep.just_closed(self._company, place.vpath)
+                if recent is None:
+                    raise
+                return recent
 
     lstat = stat
 
@@ -419,17 +433,16 @@ class _MailboxSFTP(asyncssh.SFTPServer):
 
     def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         with self._boundary("setstat", path):
-            self._place(Op.STAT, path)
-            _check_attrs(attrs)
+            _check_attrs(attrs, self.stat(path).st_size)
 
     lsetstat = setstat
 
     def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
         with self._boundary("setstat"):
-            _check_attrs(attrs)
+            _check_attrs(attrs, getattr(file_obj, "size", None))
 
     def fstat(self, file_obj: object) -> os.stat_result:
-        assert isinstance(file_obj, mb.Download | mb.Upload)
+        assert isinstance(file_obj, mb.Download | mb.Writing)
         return os.fstat(file_obj.fd)
 
     # files
@@ -439,14 +452,22 @@ class _MailboxSFTP(asyncssh.SFTPServer):
             if not pflags & asyncssh.FXF_WRITE:
                 return mb.Download(self._place(Op.READ, path))
             place = self._place(Op.WRITE, path)
-            if pflags & asyncssh.FXF_APPEND:
-                raise mb.DeniedError("appending is not supported: upload a new file")
-            if os.path.lexists(place.host):
+            # A temporary name (name.filepart, .part, .tmp, a dot-name) is written in place:
+            # appended to and resumed until the client renames it; a final name is new.
+            staged = mb.is_ignored_name(place.name)
+            if not staged and os.path.lexists(place.host):
                 raise mb.FailedError("file exists: each upload must be a new file")
             if not place.host.parent.is_dir():
                 raise mb.NotFoundError("no such directory")
             await self._ep.recount(self._company, self._tree)
-            up = mb.Upload(place)
+            up: mb.Writing
+            if staged:
+                append, truncate = pflags & asyncssh.FXF_APPEND, pflags & asyncssh.FXF_TRUNC
+                up = await asyncio.to_thread(
+                    mb.StagedUpload, place, append=bool(append), truncate=bool(truncate)
+                )
+            else:  # FXF_APPEND to a new file is a plain upload (curl --append)
+                up = mb.Upload(place)
             self._uploads.add(up)
             return up
 
@@ -488,7 +509,7 @@ class _MailboxSFTP(asyncssh.SFTPServer):
             return len(data)
 
     async def fsync(self, file_obj: object) -> None:
-        if isinstance(file_obj, mb.Upload) and not file_obj.done:
+        if isinstance(file_obj, mb.Writing) and not file_obj.done:
             await asyncio.to_thread(os.fsync, file_obj.fd)
 
     async def close(self, file_obj: object) -> None:
@@ -505,11 +526,14 @@ class _MailboxSFTP(asyncssh.SFTPServer):
         if up.failure is not None:
             raise asyncssh.SFTPFailure(f"upload failed: {up.failure}")
         with self._boundary("close", up.place.vpath):
+            st = os.fstat(up.fd)
             try:
                 await asyncio.to_thread(up.publish)
             except (mb.FailedError, OSError):
-                self._ep.usage.add(self._company, -up.size)
+                if not up.keeps_data:
+                    self._ep.usage.add(self._company, -up.size)
                 raise
+            self._ep.closed(self._company, up.place.vpath, st)
             self._arrived(up.place, up.size)
 
     # changes
@@ -535,6 +559,7 @@ class _MailboxSFTP(asyncssh.SFTPServer):
                 raise mb.DeniedError("only files can be renamed")
             await asyncio.to_thread(mb.rename_noreplace, old.host, new.host)
             await asyncio.to_thread(mb.fsync_dir, new.host.parent)
+            self._ep.closed(self._company, new.vpath, st)
             self._owner.audit("rename", path=old.vpath, to=new.vpath)
             self._arrived(new, st.st_size)
 
@@ -598,6 +623,21 @@ class SftpEndpoint:
         self._conns: set[_Connection] = set()
         self._drained = asyncio.Event()
         self._drained.set()
+        # (company, path) -> (its stat at close, until when it answers): see JUST_CLOSED_SECONDS
+        self._closed: dict[tuple[str, str], tuple[os.stat_result, float]] = {}
+
+    def closed(self, company: str, vpath: str, st: os.stat_result) -> None:
+        """Remember an upload just closed (or renamed to its final name)."""
+        now = time.monotonic()
+        if len(self._closed) > 10_000:
+            self._closed = {k: v for k, v in self._closed.items() if v[1] > now}
+        self._closed[(company, vpath)] = (st, now + JUST_CLOSED_SECONDS)
+
+    def just_closed(self, company: str, vpath: str) -> os.stat_result | None:
+        """The stat of an upload of ``company`` closed at ``vpath`` in the last
+        ``JUST_CLOSED_SECONDS``, which intake may already have taken from the inbox."""
+        found = self._closed.get((company, vpath))
+        return found[0] if found is not None and found[1] > time.monotonic() else None
 
     @property
     def connections(self) -> int:
