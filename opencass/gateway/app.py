@@ -35,6 +35,7 @@ from opencass.gateway import systemd
 from opencass.gateway.answers import load_signing_key, public_key_pem
 from opencass.gateway.calendar_publish import publish_hook
 from opencass.gateway.intake import Intake
+from opencass.gateway.pool import WorkerPool
 from opencass.gateway.scheduler import CloseScheduler
 from opencass.gateway.watcher import rescan_every, watch_inboxes
 from opencass.outbox.service import OutboxService
@@ -84,7 +85,7 @@ class Gateway:
         self.config: Config | None = None
         self.store: SqliteStore | None = None
         self.intake: Intake | None = None
-        self.pool: ProcessPoolExecutor | None = None
+        self.pool: WorkerPool | None = None
         self.sftp: Any = None
         self.closes: CloseScheduler | None = None
         self.outbox: OutboxService | None = None  # notifications and deliveries
@@ -118,11 +119,13 @@ class Gateway:
         settings = config.gateway
         self.store = await open_store(settings.database, self.clock)
         ctx = multiprocessing.get_context("forkserver")
-        self.pool = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=ctx,
-            initializer=_worker_init,
-            initargs=(os.getpid(),),
+        self.pool = WorkerPool(
+            lambda: ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=ctx,
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
+            )
         )
         await asyncio.get_running_loop().run_in_executor(self.pool, _warm)
         key = load_signing_key(settings.signing_key)
@@ -211,9 +214,17 @@ class Gateway:
                 return
             await self.reload()
 
+    def healthy(self) -> bool:
+        """False while the gateway cannot process files (its worker pool broken and not
+        rebuilt yet): systemd's watchdog is then not fed, so that it restarts the gateway."""
+        return self.pool is None or self.pool.healthy
+
     async def _watchdog(self, interval: float) -> None:
         while not self.stop.is_set():
-            systemd.notify("WATCHDOG=1")
+            if self.healthy():
+                systemd.notify("WATCHDOG=1")
+            else:
+                log.error("watchdog_not_fed", reason="the worker pool is broken")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=interval)
 

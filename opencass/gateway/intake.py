@@ -47,6 +47,7 @@ from opencass.gateway.assess import (
 from opencass.gateway.context import submission_context
 from opencass.gateway.mailbox import fsync_dir, is_ignored_name
 from opencass.gateway.messages import MessageSummary, assess_message, message_kind
+from opencass.gateway.pool import BrokenProcessPool
 from opencass.store import FileRow, NewFile, StaleState, Store
 
 log = structlog.get_logger("opencass.intake")
@@ -295,7 +296,17 @@ class Intake:
         current: FileRow | None = row
         try:
             while current is not None and current.state != states.TERMINAL:
-                await self._step(current)
+                try:
+                    await self._step(current)
+                except BrokenProcessPool:
+                    # a worker died (killed, out of memory): the pool is rebuilt on the next
+                    # submission; try again at once, up to the attempt limit
+                    failures = self._failures[row.id] = self._failures.get(row.id, 0) + 1
+                    bound.warning("worker_died", attempt=failures)
+                    if failures >= MAX_ATTEMPTS:
+                        if current.state == states.RECEIVED:
+                            await self._give_up(current)
+                        return
                 current = await self.store.get_file(row.id)
             if current is not None:
                 bound.info("file_done", outcome=current.outcome, counts=current.counts)

@@ -94,24 +94,33 @@ class MessageOutcome:
 Handler = Callable[[MessageContext], MessageOutcome]
 
 
+# A message is read whole and parsed into a tree: each kind has its own size limit, checked
+# before a byte of the body is read (a dispute or a withdrawal is a few kilobytes).
+SMALL_MESSAGE_BYTES = 1 << 20
+
+
 @dataclass(frozen=True, slots=True)
 class _Registered:
     kind: str  # stored as the file's dialect, e.g. "withdrawal"
     run: Handler
+    max_bytes: int
 
 
 _HANDLERS: dict[str, _Registered] = {}
 _loaded = False
 
 
-def handler(tag: str, *, kind: str) -> Callable[[Handler], Handler]:
+def handler(
+    tag: str, *, kind: str, max_bytes: int = SMALL_MESSAGE_BYTES
+) -> Callable[[Handler], Handler]:
     """Register ``fn`` for documents whose root element is ``tag`` (Clark notation,
-    ``{namespace}Local``); ``kind`` names the message in reports and the files table."""
+    ``{namespace}Local``); ``kind`` names the message in reports and the files table;
+    ``max_bytes`` is the largest such message accepted."""
 
     def register(fn: Handler) -> Handler:
         if tag in _HANDLERS:
             raise ValueError(f"two handlers for {tag}")
-        _HANDLERS[tag] = _Registered(kind, fn)
+        _HANDLERS[tag] = _Registered(kind, fn, max_bytes)
         return fn
 
     return register
@@ -168,36 +177,39 @@ def assess_message(
     now: datetime,
     config: Config,
 ) -> MessageSummary:
-    """Judge and apply one message file, then move it to ``assessed`` (one transaction)."""
+    """Judge and apply one message file, then move it to ``assessed`` (one transaction).
+
+    The size is checked against the kind's limit, and the document read and parsed, before
+    the store's write lock is taken: a large or hostile file never holds other files up."""
     path = Path(spool_path)
-    limit = config.gateway.limits.max_xml_bytes
     size = path.stat().st_size
-    data = path.read_bytes() if size <= limit else b""
-    registered: _Registered | None = None
-    if size > limit:
-        too_big = finding("FILE_TOO_LARGE", f"{size} bytes; at most {limit}")
-        result = MessageOutcome("rejected", [too_big])
-    else:
-        registered = _handlers().get(root_tag(data[:65536]) or "")
-        result = MessageOutcome("rejected", [finding("FORMAT_UNKNOWN", "not a known message")])
+    with path.open("rb") as f:
+        head = f.read(65536)
+    registered = _handlers().get(root_tag(head) or "")
+    result = MessageOutcome("rejected", [finding("FORMAT_UNKNOWN", "not a known message")])
+    root: Any = None
+    data = b""
+    if registered is not None:
+        limit = min(registered.max_bytes, config.gateway.limits.max_xml_bytes)
+        try:
+            if size > limit:
+                raise Rejected(finding("FILE_TOO_LARGE", f"{size} bytes; a {registered.kind}"
+                                       f" message may have {limit} at most"))  # fmt: skip
+            data = path.read_bytes()
+            root = parse_document(data, limit)
+        except Rejected as r:
+            result = MessageOutcome("rejected", [r.finding])
     conn = connect_sync(Path(database))
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if registered is not None:
-                try:
-                    root = parse_document(data, limit)
-                except Rejected as r:
-                    result = MessageOutcome("rejected", [r.finding])
-                else:
-                    ctx = MessageContext(
-                        file_id, company, user, sandbox, now, config, root, data, conn
-                    )
-                    conn.execute("SAVEPOINT message")
-                    result = registered.run(ctx)
-                    if sandbox:
-                        conn.execute("ROLLBACK TO message")
-                    conn.execute("RELEASE message")
+            if registered is not None and root is not None:
+                ctx = MessageContext(file_id, company, user, sandbox, now, config, root, data, conn)
+                conn.execute("SAVEPOINT message")
+                result = registered.run(ctx)
+                if sandbox:
+                    conn.execute("ROLLBACK TO message")
+                conn.execute("RELEASE message")
             kind = registered.kind if registered else "unknown"
             errors = sum(f.is_error for f in result.findings)
             counts = {

@@ -279,13 +279,14 @@ def refuse_version(ctx: MessageContext) -> MessageOutcome:
 
 # Every version the ISO 20022 catalogue publishes of the bank-to-customer reports: the ones
 # opencass reads, and the rest, which get CAMT_VERSION_UNSUPPORTED (not "unknown message").
+CAMT_MAX_BYTES = 64 << 20  # a day's statement of a busy collection account is a few megabytes
 _CATALOGUE = tuple(f"camt.{k}.001.{n:02d}" for k in ("052", "053", "054") for n in range(1, 15))
 
 
 def _register() -> None:
     for version in _CATALOGUE:
         run = assess_camt if version in CAMT_VERSIONS else refuse_version
-        handler(f"{{{_NS}{version}}}Document", kind=version[:8])(run)
+        handler(f"{{{_NS}{version}}}Document", kind=version[:8], max_bytes=CAMT_MAX_BYTES)(run)
 
 
 _register()
