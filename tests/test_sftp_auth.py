@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -76,7 +79,7 @@ async def test_failed_logins_ban_the_ip_until_the_ban_expires(kit: Kit) -> None:
     for _ in range(3):  # policy: 3 failures in 60 s ban for 120 s
         await login_fails(kit, "air_in", client_keys=[str(stranger)])
         await kit.idle()
-    assert [b["target"] for b in kit.events.events("banned")] == ["ip:127.0.0.1", "user:air_in"]
+    assert [b["target"] for b in kit.events.events("banned")] == ["ip:127.0.0.1"]
     with pytest.raises((asyncssh.DisconnectError, ConnectionError)):
         await kit.connect("air_ro")  # the right key, another user, same IP
     await kit.idle()
@@ -93,19 +96,24 @@ async def test_failures_outside_the_window_do_not_ban() -> None:
     for _ in range(5):
         assert bans.failure(policy, ip="10.0.0.1", user="u") == []
         clock.now += 31
-    assert not bans.banned(ip="10.0.0.1", user="u")
+    assert not bans.banned(ip="10.0.0.1")
 
 
-async def test_user_ban_spans_addresses() -> None:
+async def test_a_user_is_never_banned_only_slowed_from_failing_addresses() -> None:
+    """Defect: five wrong keys for demoair from anywhere banned demoair everywhere for 15
+    minutes, so anyone could lock an airline out before its cut-off."""
     clock = FakeClock()
     bans = BanList(clock=clock)
     policy = BanPolicy(max_failures=2, window_seconds=60, ban_seconds=100)
     assert bans.failure(policy, ip="10.0.0.1", user="victim") == []
-    assert bans.failure(policy, ip="10.0.0.2", user="victim") == ["user:victim"]
-    assert bans.banned(ip="10.0.0.3", user="victim")
-    assert not bans.banned(ip="10.0.0.1", user="other")
-    clock.now += 101
-    assert not bans.banned(user="victim")
+    assert bans.failure(policy, ip="10.0.0.2", user="victim") == []
+    assert bans.failure(policy, ip="10.0.0.2", user="victim") == ["ip:10.0.0.2"]
+    assert bans.banned(ip="10.0.0.2") and not bans.banned(ip="10.0.0.1")
+    assert not bans.banned(ip="10.0.0.3")  # the user's own office: never banned
+    assert bans.delay(policy, ip="10.0.0.3", user="victim") == 0  # nor slowed
+    assert bans.delay(policy, ip="10.0.0.1", user="victim") == 2  # an address that failed
+    clock.now += 61
+    assert bans.delay(policy, ip="10.0.0.1", user="victim") == 0
 
 
 def test_password_hashes() -> None:
@@ -186,3 +194,64 @@ async def test_sftp_only_no_shell_exec_or_forwarding(kit: Kit) -> None:
             await conn.open_connection("127.0.0.1", kit.port)
         async with conn.start_sftp_client() as sftp:  # the connection is still good
             assert "outbox" in await sftp.listdir("/")
+
+
+# -- floods and lockouts, from several client addresses on the loopback -------------------------
+
+
+async def _connect_from(kit: Kit, source: str, user: str, **kw: object) -> float:
+    """Seconds a login from ``source`` (a 127.0.0.x address) takes, through to an SFTP listing."""
+    started = time.monotonic()
+    conn = await asyncssh.connect(
+        "127.0.0.1", kit.port, username=user, known_hosts=None, agent_path=None, config=[],
+        client_keys=[str(kit.keys[user])], local_addr=(source, 0), **kw,
+    )  # fmt: skip
+    async with conn, conn.start_sftp_client() as sftp:
+        await sftp.listdir("/outbox")
+    return time.monotonic() - started
+
+
+async def test_wrong_keys_for_a_user_never_lock_its_own_office_out(kit: Kit) -> None:
+    stranger = kit.tmp / "stranger"
+    write_key(stranger)
+    for _ in range(5):  # an attacker at 127.0.0.66 tries air_in with wrong keys
+        with pytest.raises((asyncssh.PermissionDenied, asyncssh.DisconnectError, ConnectionError)):
+            await asyncssh.connect(
+                "127.0.0.1", kit.port, username="air_in", known_hosts=None, agent_path=None,
+                config=[], client_keys=[str(stranger)], local_addr=("127.0.0.66", 0),
+            )  # fmt: skip
+        await kit.idle()
+    assert [b["target"] for b in kit.events.events("banned")] == ["ip:127.0.0.66"]
+    assert await _connect_from(kit, "127.0.0.1", "air_in") < 1.0  # the airline logs in
+
+
+async def test_a_flood_of_silent_connections_locks_nobody_out(tmp_path: Path) -> None:
+    """Defect: 520 silent TCP connections (each held for the login grace time) filled
+    max_sessions and locked every user out. Here 300 against 50 sessions."""
+    kit = await start_kit(tmp_path, limits={"max_sessions": 50})
+    limits = kit.config.gateway.limits
+    per_address, total = limits.max_unauthenticated_per_address, limits.max_unauthenticated
+    sockets = []
+    try:
+        for n in range(300):  # one address, then many: over both caps
+            source = "127.0.0.77" if n < 100 else f"127.0.{1 + n // 200}.{n % 200 + 2}"
+            s = socket.socket()
+            s.setblocking(False)
+            s.bind((source, 0))
+            with contextlib.suppress(BlockingIOError):
+                s.connect(("127.0.0.1", kit.port))
+            sockets.append(s)
+            if n % 20 == 0:
+                await asyncio.sleep(0)
+        await eventually(lambda: kit.endpoint.unauthenticated_count() >= min(total, 200), 10)
+        assert kit.endpoint.unauthenticated_count() <= total
+        assert kit.endpoint.unauthenticated_from("127.0.0.77") <= per_address
+        assert await _connect_from(kit, "127.0.0.1", "air_in") < 1.0
+        reasons = {e["reason"] for e in kit.events.events("login_refused")}
+        assert any("this address" in r for r in reasons)
+        assert any("newer connection" in r for r in reasons)
+    finally:
+        for s in sockets:
+            s.close()
+        kit.endpoint.close()
+        await kit.endpoint.wait_closed()

@@ -37,7 +37,9 @@ class CompanyKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BanPolicy:
-    """Brute-force protection: failures scored per IP and per user in a sliding window."""
+    """Brute-force protection: failures scored per client address and per user in a sliding
+    window.  An address is banned; a user never is (anyone could lock an airline out): its
+    logins from addresses that failed are slowed down instead."""
 
     max_failures: int = 5
     window_seconds: float = 300.0
@@ -52,7 +54,12 @@ class Limits:
     company_quota_bytes: int = 10 << 30  # a company's whole mailbox tree
     max_records: int = 5_000_000  # one billing file
     max_xml_bytes: int = 512 << 20
-    max_sessions: int = 500
+    max_sessions: int = 500  # logged-in connections at once
+    # Connections not logged in yet, counted apart from sessions (a flood of silent TCP
+    # connections must not lock the users out): per client address, and in all; past the
+    # total the oldest is dropped to make room, past the per-address cap the new one.
+    max_unauthenticated: int = 64
+    max_unauthenticated_per_address: int = 8
     parallel_min_bytes: int = 16 << 20  # HOT files at least this large are read in slices
 
 

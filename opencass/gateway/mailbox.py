@@ -145,7 +145,11 @@ def dummy_hash() -> str:
 
 
 class BanList:
-    """Failed logins scored per client IP and per user name in a sliding window."""
+    """Failed logins scored per client IP and per user name in a sliding window.
+
+    Only addresses are banned.  A user name under attack is not locked (that would let anyone
+    lock an airline out before its cut-off): ``delay`` slows its logins from addresses that
+    have failed, and never those from an address that has not."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
@@ -158,13 +162,25 @@ class BanList:
         keys = [("ip", ip)] if ip is not None else []
         return [*keys, ("user", user)] if user is not None else keys
 
-    def banned(self, *, ip: str | None = None, user: str | None = None) -> bool:
-        """True while ``ip`` or ``user`` is banned."""
+    def banned(self, *, ip: str | None = None) -> bool:
+        """True while ``ip`` is banned."""
+        return ip is not None and self._until.get(("ip", ip), 0.0) > self._clock()
+
+    def delay(self, policy: BanPolicy, *, ip: str, user: str) -> float:
+        """Seconds to wait before judging a login of ``user`` from ``ip``: none unless the user
+        has failed ``max_failures`` times in the window and ``ip`` has failed too; then one
+        more second per failure beyond, at most ten."""
         now = self._clock()
-        return any(self._until.get(k, 0.0) > now for k in self._keys(ip, user))
+        fails = [
+            t for t in self._failures.get(("user", user), ()) if t > now - policy.window_seconds
+        ]
+        from_here = self._failures.get(("ip", ip)) or self._until.get(("ip", ip), 0.0) > now
+        if not from_here or len(fails) < policy.max_failures:
+            return 0.0
+        return float(min(10, 1 + len(fails) - policy.max_failures))
 
     def failure(self, policy: BanPolicy, *, ip: str, user: str | None) -> list[str]:
-        """Score one failure; return what became banned just now (``ip:...``, ``user:...``)."""
+        """Score one failure; return what became banned just now (``ip:...``)."""
         now = self._clock()
         self._prune(now, policy.window_seconds)
         newly: list[str] = []
@@ -175,7 +191,7 @@ class BanList:
             times.append(now)
             while times[0] <= now - policy.window_seconds:
                 times.popleft()
-            if len(times) >= policy.max_failures:
+            if key[0] == "ip" and len(times) >= policy.max_failures:
                 self._until[key] = now + policy.ban_seconds
                 del self._failures[key]
                 newly.append(f"{key[0]}:{key[1]}")

@@ -166,8 +166,18 @@ class _Connection(asyncssh.SSHServer):
         self.ep.register(self)
         if self.ep.bans.banned(ip=self.peer):
             self._refuse("banned")
-        elif self.ep.connections > self.ep.config().gateway.limits.max_sessions:
-            self._refuse("too many sessions")
+            return
+        limits = self.ep.config().gateway.limits
+        if self.ep.unauthenticated_from(self.peer) >= limits.max_unauthenticated_per_address:
+            self._refuse("too many connections not logged in from this address")
+            return
+        while self.ep.unauthenticated_count() >= limits.max_unauthenticated:
+            oldest = self.ep.oldest_unauthenticated()
+            if oldest is None:
+                break
+            oldest._refuse("dropped for a newer connection (too many not logged in)")
+            self.ep.authenticated_or_gone(oldest)
+        self.ep.not_logged_in(self)
 
     def _refuse(self, reason: str) -> None:
         self._refused = True
@@ -181,6 +191,7 @@ class _Connection(asyncssh.SSHServer):
         if self.user is None and self._rejected_key and not self._refused:
             self._score_failure("publickey")
         self.lost = True
+        self.ep.authenticated_or_gone(self)
         self.log.info("connection_closed", reason=str(exc) if exc else "closed")
         self.sftp_ended(0)
         if self.sftp_sessions:  # asyncssh skips exit() if a cleanup close() raised
@@ -192,10 +203,18 @@ class _Connection(asyncssh.SSHServer):
         if self.lost and not self.sftp_sessions:
             self.ep.unregister(self)
 
-    def begin_auth(self, username: str) -> bool:
+    async def begin_auth(self, username: str) -> bool:
         self.username = username
-        if not self._refused and self.ep.bans.banned(ip=self.peer, user=username):
+        if not self._refused and self.ep.bans.banned(ip=self.peer):
             self._refuse("banned")
+        cfg = self.ep.config().gateway
+        if not self._refused and self.ep.logged_in() >= cfg.limits.max_sessions:
+            self._refuse("too many sessions")
+        policy = cfg.ban
+        wait = self.ep.bans.delay(policy, ip=self.peer, user=username)
+        if wait and not self._refused:  # a user under attack: slow the failing addresses
+            self.audit("login_slowed", seconds=wait)
+            await asyncio.sleep(wait)
         return True
 
     def public_key_auth_supported(self) -> bool:
@@ -227,7 +246,7 @@ class _Connection(asyncssh.SSHServer):
         policy = self.ep.config().gateway.ban
         for what in self.ep.bans.failure(policy, ip=self.peer, user=self.username):
             self.audit("banned", target=what, seconds=policy.ban_seconds)
-        if self.ep.bans.banned(ip=self.peer, user=self.username) and self.conn is not None:
+        if self.ep.bans.banned(ip=self.peer) and self.conn is not None:
             self._refused = True
             self.conn.close()
 
@@ -238,6 +257,10 @@ class _Connection(asyncssh.SSHServer):
             self._refuse("unknown user")
             return
         self._rejected_key = False
+        self.ep.authenticated_or_gone(self)
+        if self.ep.logged_in() > cfg.gateway.limits.max_sessions:
+            self._refuse("too many sessions")
+            return
         self.log = self.log.bind(company=self.user.company, user=self.user.name)
         self.audit("login_ok")
         self.touch()
@@ -625,6 +648,7 @@ class SftpEndpoint:
         self._drained.set()
         # (company, path) -> (its stat at close, until when it answers): see JUST_CLOSED_SECONDS
         self._closed: dict[tuple[str, str], tuple[os.stat_result, float]] = {}
+        self._waiting: dict[_Connection, str] = {}  # not logged in yet -> peer, oldest first
 
     def closed(self, company: str, vpath: str, st: os.stat_result) -> None:
         """Remember an upload just closed (or renamed to its final name)."""
@@ -638,6 +662,30 @@ class SftpEndpoint:
         ``JUST_CLOSED_SECONDS``, which intake may already have taken from the inbox."""
         found = self._closed.get((company, vpath))
         return found[0] if found is not None and found[1] > time.monotonic() else None
+
+    def not_logged_in(self, conn: _Connection) -> None:
+        """Count ``conn`` among the connections not logged in yet."""
+        self._waiting[conn] = conn.peer
+
+    def authenticated_or_gone(self, conn: _Connection) -> None:
+        """``conn`` logged in or ended: it no longer counts as waiting."""
+        self._waiting.pop(conn, None)
+
+    def unauthenticated_count(self) -> int:
+        """Connections not logged in yet, from every address."""
+        return len(self._waiting)
+
+    def unauthenticated_from(self, peer: str) -> int:
+        """Connections not logged in yet from ``peer``."""
+        return sum(1 for p in self._waiting.values() if p == peer)
+
+    def oldest_unauthenticated(self) -> _Connection | None:
+        """The connection waiting longest to log in (dropped first under a flood)."""
+        return next(iter(self._waiting), None)
+
+    def logged_in(self) -> int:
+        """Connections that are logged in."""
+        return sum(1 for c in self._conns if c.user is not None and not c.lost)
 
     @property
     def connections(self) -> int:
