@@ -187,6 +187,26 @@ async def test_sighup_reload_keeps_sessions_and_adds_a_user(gw: Running) -> None
         assert await sftp.listdir("/outbox") is not None  # the session survived both
 
 
+async def test_a_reload_that_moves_the_data_is_refused_whole(gw: Running) -> None:
+    """Defect: a SIGHUP changing data_dir moved new sessions to an empty tree while the store
+    stayed on the old database. Such settings are refused at reload, the old config kept."""
+    toml = gw.config_dir / "gateway.toml"
+    before = toml.read_text()
+    moved = before.replace('data_dir = "data"', 'data_dir = "elsewhere"')
+    assert moved != before
+    toml.write_text(moved.replace("idle_timeout_seconds = 600.0", "idle_timeout_seconds = 60.0"))
+    old = gw.gateway.current_config()
+    assert not await gw.gateway.reload()
+    assert gw.gateway.current_config() is old  # nothing of the new file applied
+    store = gw.gateway.store
+    assert store is not None
+    (refused,) = await store.audit_events("config_reload_refused")
+    assert any(s.startswith("gateway.data_dir") for s in refused["data"]["settings"])
+    toml.write_text(before.replace("idle_timeout_seconds = 600.0", "idle_timeout_seconds = 60.0"))
+    assert await gw.gateway.reload()  # what may change at runtime still does
+    assert gw.gateway.current_config().gateway.idle_timeout_seconds == 60.0
+
+
 async def test_a_file_that_keeps_failing_is_answered_not_left_waiting(tmp_path: Path) -> None:
     config_dir = tmp_path / "config"
     init_demo(config_dir, today=TODAY)

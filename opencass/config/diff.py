@@ -78,6 +78,20 @@ def _user(u: User) -> str:
     return f" (company {u.company}, roles {_show(u.roles)})"
 
 
+# Settings read once at start (sockets bound, keys loaded, files opened, logging set up): a
+# reload that changes one of them is refused whole, the configuration in force kept.
+RESTART_ONLY = ("listen_host", "listen_port", "host_key", "signing_key", "data_dir", "log_level")
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    """``gateway.<name> old → new`` for each changed setting that only a restart applies."""
+    return [
+        f"gateway.{name} {_show(getattr(old.gateway, name))} → {_show(getattr(new.gateway, name))}"
+        for name in RESTART_ONLY
+        if getattr(old.gateway, name) != getattr(new.gateway, name)
+    ]
+
+
 def diff_configs(old: Config, new: Config) -> list[str]:
     """One human-readable line per change from ``old`` to ``new``; empty when nothing changed."""
     lines = [f"gateway changed: {c}" for c in field_changes(old.gateway, new.gateway)]

@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 
 from opencass.clock import Clock, system_clock
+from opencass.config.diff import restart_only_changes
 from opencass.config.loader import ConfigError, diff_configs, load_config
 from opencass.config.model import Config
 from opencass.gateway import systemd
@@ -234,6 +235,16 @@ class Gateway:
             new = await asyncio.to_thread(load_config, self.config_dir)
         except ConfigError as e:
             log.error("config_reload_failed", problems=[str(p) for p in e.problems])
+            return False
+        fixed = restart_only_changes(self.config, new) if self.config else []
+        if fixed:
+            log.error(
+                "config_reload_refused",
+                reason="these settings take effect only at a restart; nothing was changed",
+                settings=fixed,
+            )
+            if self.store:
+                await self.store.audit("config_reload_refused", settings=fixed)
             return False
         old, self.config = self.config, new
         if self.closes is not None:
