@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from gatewaykit import NOW, TODAY, demo_config, sample_bytes, spooled, steady_cl
 
 from opencass.codecs.onerecord.withdrawal import WITHDRAWAL_TAG
 from opencass.config import init_demo
+from opencass.gateway import app as app_module
 from opencass.gateway.app import Gateway
 from opencass.gateway.messages import SMALL_MESSAGE_BYTES, assess_message
 from opencass.store import open_store
@@ -107,3 +109,54 @@ async def test_messages_are_size_capped_per_kind_before_reading(tmp_path: Path) 
     assert [f.code for f in rows] == ["FILE_TOO_LARGE"]
     assert str(SMALL_MESSAGE_BYTES) in rows[0].message
     await store.close()
+
+
+async def test_a_full_disk_never_loses_an_audit_row_and_pauses_intake(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defect: audit rows were silently lost when the disk was full. Now the failure is loud,
+    the rows stay queued, intake pauses (nothing is processed without its audit trail) and
+    the watchdog is not fed, until the trail can be written again."""
+    monkeypatch.setattr(app_module, "AUDIT_RETRY_SECONDS", 0.2)
+    store = gateway.store
+    assert store is not None
+    real = store._db.executemany
+    full = True
+
+    async def executemany(sql: str, rows: object) -> object:
+        if full and "INSERT INTO audit" in sql:
+            raise sqlite3.OperationalError("database or disk is full")
+        return await real(sql, rows)
+
+    monkeypatch.setattr(store._db, "executemany", executemany)
+    before = len(await _audit_rows(gateway))
+    key = gateway.config_dir / "keys" / "demoair"
+    async with (
+        asyncssh.connect("127.0.0.1", gateway.port, username="demoair", client_keys=[str(key)],
+                         known_hosts=None, agent_path=None) as conn,
+        conn.start_sftp_client() as sftp,
+    ):  # fmt: skip
+        for _ in range(100):
+            if not gateway.healthy():
+                break
+            await asyncio.sleep(0.02)
+        assert not gateway.healthy() and gateway.intake is not None
+        assert not gateway.intake.accepting
+        async with sftp.open("/inbox/while-full.hot", "wb") as f:
+            await f.write(_variant(41))
+        await asyncio.sleep(0.5)
+        inbox = gateway.current_config().gateway.mailboxes_dir / "demoair" / "inbox"
+        assert (inbox / "while-full.hot").exists()  # not processed without its audit trail
+        full = False
+        for _ in range(200):
+            if gateway.healthy() and not (inbox / "while-full.hot").exists():
+                break
+            await asyncio.sleep(0.05)
+    assert gateway.healthy() and gateway.intake.accepting
+    events = [r["event"] for r in await _audit_rows(gateway)][before:]
+    assert "login_ok" in events and "upload" in events  # written late, none lost
+
+
+async def _audit_rows(gateway: Gateway) -> list[dict[str, object]]:
+    assert gateway.store is not None
+    return await gateway.store.audit_events()

@@ -41,9 +41,10 @@ from opencass.gateway.scheduler import CloseScheduler
 from opencass.gateway.watcher import rescan_every, watch_inboxes
 from opencass.outbox.service import OutboxService
 from opencass.outbox.workers import die_with
-from opencass.store import SqliteStore, open_store
+from opencass.store import AuditWriteError, SqliteStore, open_store
 
 log = structlog.get_logger("opencass.gateway")
+AUDIT_RETRY_SECONDS = 5.0  # how often a failed audit trail is tried again
 
 
 class _Events:
@@ -63,7 +64,7 @@ class _Events:
         named = {k: str(fields.pop(k)) if fields.get(k) is not None else None for k in keys}
         task = asyncio.get_running_loop().create_task(store.audit(event, **named, **fields))
         self.gateway.background.add(task)
-        task.add_done_callback(self.gateway.background.discard)
+        task.add_done_callback(self.gateway.audit_written)
 
 
 class Gateway:
@@ -217,8 +218,35 @@ class Gateway:
 
     def healthy(self) -> bool:
         """False while the gateway cannot process files (its worker pool broken and not
-        rebuilt yet): systemd's watchdog is then not fed, so that it restarts the gateway."""
-        return self.pool is None or self.pool.healthy
+        rebuilt yet, or its audit trail not writable): systemd's watchdog is then not fed."""
+        pool_ok = self.pool is None or self.pool.healthy
+        return pool_ok and (self.store is None or self.store.audit_failure is None)
+
+    def audit_written(self, task: asyncio.Task[Any]) -> None:
+        """A background audit write ended; a failed one stops intake until the trail can be
+        written again (its events stay queued: none is lost while the gateway runs)."""
+        self.background.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("audit_write_failed", error=str(task.exception()))
+        if self.intake is not None and self.intake.accepting and not self.stop.is_set():
+            self.intake.accepting = False
+            log.error("intake_paused", reason="the audit trail cannot be written")
+            self._spawn(self._recover_audit())
+
+    async def _recover_audit(self) -> None:
+        assert self.store is not None and self.intake is not None
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=AUDIT_RETRY_SECONDS)
+            try:
+                await self.store.flush_audit()
+            except AuditWriteError:
+                continue
+            log.warning("intake_resumed", reason="the audit trail is written again")
+            self.intake.accepting = True
+            await self.intake.rescan()
+            return
 
     async def _watchdog(self, interval: float) -> None:
         while not self.stop.is_set():

@@ -12,9 +12,17 @@ from typing import Any, Protocol
 
 from opencass.codecs.findings import Finding
 from opencass.store.rows import FileRow, NewFile, StaleState
-from opencass.store.sqlite import SqliteStore, open_store
+from opencass.store.sqlite import AuditWriteError, SqliteStore, open_store
 
-__all__ = ["FileRow", "NewFile", "SqliteStore", "StaleState", "Store", "open_store"]
+__all__ = [
+    "AuditWriteError",
+    "FileRow",
+    "NewFile",
+    "SqliteStore",
+    "StaleState",
+    "Store",
+    "open_store",
+]
 
 
 class Store(Protocol):

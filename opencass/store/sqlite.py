@@ -83,6 +83,10 @@ def finding_rows(file_id: str, found: Iterable[Finding]) -> list[tuple[Any, ...]
 INSERT_FINDING = "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
+class AuditWriteError(RuntimeError):
+    """Audit events could not be written (they stay queued for the next attempt)."""
+
+
 class SqliteStore:
     """The ledger in one SQLite file."""
 
@@ -90,6 +94,7 @@ class SqliteStore:
         self._db = conn
         self.path = path
         self.clock = clock  # the time every row it writes is stamped with
+        self.audit_failure: str | None = None  # why the last audit write failed, until one works
         # One connection serves every coroutine: a transaction must not interleave with
         # another's statements, so each operation holds the lock for its whole duration.
         self._lock = asyncio.Lock()
@@ -321,14 +326,31 @@ class SqliteStore:
             await asyncio.shield(self._audit_flush)
 
     async def _write_audit(self) -> None:
-        async with self._transaction():
-            while self._audit_queue:
-                rows, self._audit_queue = self._audit_queue, []
+        """Write the queued events in one transaction; they leave the queue only once it is
+        committed, so a failure (a full disk) loses none: the next flush writes them."""
+        rows = list(self._audit_queue)
+        try:
+            async with self._transaction():
                 await self._db.executemany(
                     "INSERT INTO audit (at, event, company, user, session, file_id, data)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+        except sqlite3.Error as e:
+            self.audit_failure = f"{type(e).__name__}: {e}"
+            raise AuditWriteError(f"audit events not written ({len(rows)} kept): {e}") from e
+        written = {id(r) for r in rows}
+        self._audit_queue = [r for r in self._audit_queue if id(r) not in written]
+        self.audit_failure = None
+
+    async def flush_audit(self) -> None:
+        """Write every queued audit event now (``AuditWriteError`` if the store cannot)."""
+        await self._flush_audit()
+
+    @property
+    def audit_pending(self) -> int:
+        """Audit events waiting to be written (more than a moment: the store is failing)."""
+        return len(self._audit_queue)
 
     async def first_event_at(self, event: str) -> str | None:
         """When ``event`` was first audited (ISO 8601), or None."""
