@@ -351,3 +351,18 @@ def test_non_utf8_file_is_refused(demo: Path) -> None:
     (demo / CO).write_bytes(b'[countries.DE]\nname = "Deutschl\xe4nd"\n')
     problems = problems_of(demo)
     assert Problem(CO, "", "not UTF-8 text") in problems
+
+
+def test_one_key_for_users_of_two_companies_is_a_configuration_error(demo: Path) -> None:
+    """Defect: agent1's public key configured for agent2's user too let agent1 log in as
+    agent2 without a word."""
+    agent1_key = (demo / "keys" / "agent1.pub").read_text().strip()
+    edit(
+        demo,
+        "participants/agent2.toml",
+        "public_key_files = [",
+        f'public_keys = ["{agent1_key}"]\npublic_key_files = [',
+    )
+    (problem,) = [p for p in problems_of(demo) if "one company only" in p.reason]
+    assert problem.file == "participants/agent2.toml"
+    assert "agent1" in problem.reason and "participants/agent1.toml" in problem.reason

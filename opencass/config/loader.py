@@ -139,6 +139,8 @@ class _Loader:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.problems: list[Problem] = []
+        # public key data -> (company, user, file): a key logs in as one company only
+        self.key_owners: dict[str, tuple[str, str, str]] = {}
 
     def add(self, file: str, key: str, reason: str) -> None:
         self.problems.append(Problem(file, key, reason))
@@ -332,8 +334,12 @@ class _Loader:
             if reason := _public_key_problem(line):
                 t.add(key, reason)
             keys.append(line.strip())
+            self.own_key(t, key, line, company, name)
         for key, rel in t.items("public_key_files", str):
-            keys += self.key_file(t, key, rel)
+            found = self.key_file(t, key, rel)
+            keys += found
+            for line in found:
+                self.own_key(t, key, line, company, name)
         password_hash = t.raw("password_hash", str, required=False)
         if password_hash is not None and not PASSWORD_HASH.fullmatch(password_hash):
             reason = (
@@ -341,6 +347,20 @@ class _Loader:
             )
             t.problem("password_hash", reason)
         return User(name, company, frozenset(roles), tuple(dict.fromkeys(keys)), password_hash)
+
+    def own_key(self, t: Table, key: str, line: str, company: str, user: str) -> None:
+        """Report a public key configured for users of two companies (whoever holds the
+        private key could log in as either)."""
+        parts = line.split()
+        if len(parts) < 2:
+            return
+        owner = self.key_owners.setdefault(parts[1], (company, user, t.file))
+        if owner[0] != company:
+            t.add(
+                key,
+                f"this public key is also user {owner[1]}'s of company {owner[0]} ({owner[2]}):"
+                " one key may log in for one company only",
+            )
 
     def key_file(self, t: Table, key: str, rel: str) -> list[str]:
         try:
