@@ -252,6 +252,16 @@ def test_other_charges_of_another_airline_are_orphans() -> None:
     assert [(f.code, f.line) for f in found] == [("OTHER_CHARGES_ORPHAN", 3)]
 
 
+def test_itemised_charges_of_another_airlines_awb_are_rejected() -> None:
+    """Defect: an AW1 itemising another airline's AWB was booked with only a warning."""
+    header = make_header()
+    other = make_other_charges("AW1", (), prefix="161")
+    assert header.airline_prefix and header.airline_prefix != "161"
+    found, checker = run([make_awb(), other], header)
+    assert [(f.code, f.line, f.is_error) for f in found] == [("AIRLINE_PREFIX_MISMATCH", 3, True)]
+    assert checker.rejected_lines == {3}
+
+
 def test_raw_records_are_counted_and_not_checked() -> None:
     raw = RawRecord("AW1", "AW1 garbage".ljust(250))
     found, checker = run([make_awb(), raw])

@@ -233,6 +233,19 @@ class FileChecker:
 
     def _other_charges(self, rec: OtherChargesRecord, line: int | None, out: list[Finding]) -> None:
         self.serial_sum += int(rec.awb_serial)
+        prefix = self.header.airline_prefix
+        if prefix and rec.airline_prefix != prefix:  # another airline's AWB: never booked here
+            out.append(
+                finding(
+                    "AIRLINE_PREFIX_MISMATCH",
+                    f"{rec.record_id} itemises AWB {rec.airline_prefix}-{rec.awb_serial}, not an"
+                    f" AWB of airline {prefix} (the header's)",
+                    line=line,
+                    record_type=rec.record_id,
+                    field="airline_prefix",
+                )
+            )
+            return
         parent = self._oc_parent
         wants_awb = rec.record_id == "AW1"
         fits = parent is not None and (
