@@ -291,3 +291,18 @@ async def test_leftovers_of_dead_uploads_are_removed_at_start(tmp_path: Path) ->
     finally:
         gateway.stop.set()
         await gateway.shutdown()
+
+
+async def test_a_name_with_control_characters_cannot_forge_report_lines(gw: Running) -> None:
+    """Defect: a file name with a newline or ANSI escapes was copied raw into the text
+    report (a forged "Outcome: accepted" line, colours in the operator's terminal)."""
+    name = "bill\nOutcome:      accepted\x1b[31m.hot"
+    data = gw.file("x.hot", 23).read_bytes()
+    sftp = await _sftp(gw)
+    async with sftp.open(f"/inbox/{name}", "wb") as f:
+        await f.write(data)
+    shown = "bill\\x0aOutcome:      accepted\\x1b[31m.hot"
+    text = await gw.answered(shown)
+    assert "\x1b" not in text and text.splitlines()[0].endswith(shown)
+    assert text.count("\nOutcome:") == 1
+    sftp.exit()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -97,11 +98,25 @@ def _where(f: Finding) -> str:
     return ", ".join(parts) or "whole file"
 
 
+def printable(text: str) -> str:
+    """``text`` with control and format characters (newlines, ANSI escapes, bidi overrides)
+    shown as escapes, so that a file name or value cannot forge lines or colours in a
+    report read in a terminal; other characters, accents included, are kept."""
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def report_text(row: FileRow, findings: list[Finding]) -> str:
-    """The human-readable validation report."""
+    """The human-readable validation report (names and messages made ``printable``)."""
     counts = ", ".join(f"{k} {v}" for k, v in sorted(row.counts.items()))
     lines = [
-        f"opencass validation report for {row.name}",
+        f"opencass validation report for {printable(row.name)}",
         "",
         f"File id:      {row.id}",
         f"Received at:  {row.received_at}",
@@ -117,7 +132,7 @@ def report_text(row: FileRow, findings: list[Finding]) -> str:
         lines.append(f"Duplicate of: {row.duplicate_of}")
     lines += ["", f"Findings ({len(findings)}):" if findings else "No findings."]
     for f in findings:
-        lines.append(f"- {f.severity.upper()} {f.code} ({_where(f)}): {f.message}")
+        lines.append(f"- {f.severity.upper()} {f.code} ({_where(f)}): {printable(f.message)}")
     return "\n".join(lines) + "\n"
 
 
