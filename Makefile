@@ -16,9 +16,10 @@ PIP_TOOLS = pip==26.3 pip-tools==7.7.0
 
 # Debian packages the product and the tests use: PDF fonts (DejaVu; WenQuanYi Micro Hei for
 # Chinese; IPAGothic for Japanese), poppler-utils (pdftotext reads reports back), OpenSSH (the
-# reference SFTP client and server), faketime (make test-dates).
+# reference SFTP client and server), rclone, lftp and curl (SFTP clients the tests upload with),
+# faketime (make test-dates).
 SYSTEM_PACKAGES = fonts-dejavu-core fonts-wqy-microhei fonts-ipafont-gothic poppler-utils \
-  openssh-client openssh-server faketime
+  openssh-client openssh-server rclone lftp curl faketime
 
 .PHONY: all venv system catalogs test test-dates lint bench run lock lock-upgrade clean fonts sshd
 

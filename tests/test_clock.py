@@ -186,6 +186,7 @@ async def test_a_planned_close_fires_on_the_injected_clock(tmp_path: Path) -> No
         ran.append(code)
         return code
 
+    observed: list[tuple[str, float]] = []
     sched = CloseScheduler(
         config,
         store,
@@ -193,6 +194,7 @@ async def test_a_planned_close_fires_on_the_injected_clock(tmp_path: Path) -> No
         since=clock(),
         run=run,  # type: ignore[arg-type]
         write=lambda c, r: [],
+        observe=lambda kind, seconds: observed.append((kind, seconds)),
     )
     try:
         await sched.start()
@@ -202,6 +204,11 @@ async def test_a_planned_close_fires_on_the_injected_clock(tmp_path: Path) -> No
                 break
             await asyncio.sleep(0.05)
         assert period.code in ran
+        for _ in range(40):
+            if "final" in [k for k, _ in observed]:
+                break
+            await asyncio.sleep(0.05)
+        assert "final" in [k for k, _ in observed]  # its duration, for the metrics
     finally:
         await sched.shutdown()
         await store.close()

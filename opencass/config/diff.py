@@ -80,7 +80,10 @@ def _user(u: User) -> str:
 
 # Settings read once at start (sockets bound, keys loaded, files opened, logging set up): a
 # reload that changes one of them is refused whole, the configuration in force kept.
-RESTART_ONLY = ("listen_host", "listen_port", "host_key", "signing_key", "data_dir", "log_level")
+RESTART_ONLY = (
+    "listen_host", "listen_port", "host_key", "signing_key", "data_dir", "log_level",
+    "metrics_listen",
+)  # fmt: skip
 
 
 def restart_only_changes(old: Config, new: Config) -> list[str]:

@@ -465,6 +465,10 @@ def _check_gateway(t: Table, settings: GatewaySettings) -> None:
         t.problem("public_url", f"{settings.public_url!r} is not an http(s) URL")
     if not settings.listen_host.strip():
         t.problem("listen_host", "must not be empty")
+    if settings.metrics_listen:
+        host, sep, port = settings.metrics_listen.rpartition(":")
+        if not (host and sep and port.isdigit() and 0 <= int(port) <= 65535):
+            t.problem("metrics_listen", f"{settings.metrics_listen!r} is not host:port")
 
 
 def _country(t: Table, code: str) -> Country:

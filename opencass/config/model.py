@@ -91,6 +91,7 @@ class GatewaySettings:
     rescan_seconds: float = 30.0
     shutdown_grace_seconds: float = 20.0
     log_level: str = "info"
+    metrics_listen: str = ""  # host:port of the Prometheus endpoint; empty: no endpoint
     limits: Limits = field(default_factory=Limits)
     ban: BanPolicy = field(default_factory=BanPolicy)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)

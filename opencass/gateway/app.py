@@ -36,6 +36,7 @@ from opencass.gateway import systemd
 from opencass.gateway.answers import load_signing_key, public_key_pem
 from opencass.gateway.calendar_publish import publish_hook
 from opencass.gateway.intake import Intake
+from opencass.gateway.metrics import GatewayMetrics, MetricsServer
 from opencass.gateway.pool import WorkerPool
 from opencass.gateway.scheduler import CloseScheduler
 from opencass.gateway.watcher import rescan_every, watch_inboxes
@@ -57,6 +58,7 @@ class _Events:
         self.gateway.intake_or_raise().arrived(path, user)
 
     def audit(self, event: str, **fields: Any) -> None:
+        self.gateway.metrics.audit(event, fields)
         store = self.gateway.store
         if store is None:
             return
@@ -95,6 +97,8 @@ class Gateway:
         self.reload_requested = asyncio.Event()
         self.ready = asyncio.Event()
         self.background: set[asyncio.Task[Any]] = set()
+        self.metrics = GatewayMetrics()
+        self.metrics_server: MetricsServer | None = None
 
     def current_config(self) -> Config:
         """The configuration in force (swapped whole on reload)."""
@@ -138,6 +142,7 @@ class Gateway:
             key,
             parallel=self.workers,
             now=self.clock,
+            on_done=lambda row, waited: self.metrics.file_done(row.outcome or "", waited),
             **self._hooks(),
         )
         for company in config.companies:
@@ -155,7 +160,12 @@ class Gateway:
         first = await self.store.first_event_at("gateway_started")
         since = datetime.fromisoformat(first) if first else self.clock()
         self.closes = CloseScheduler(
-            config, self.store, since=since, pool=self.pool, now=self.clock
+            config,
+            self.store,
+            since=since,
+            pool=self.pool,
+            now=self.clock,
+            observe=self.metrics.close_done,
         )
         await self.closes.start()
         self.outbox = OutboxService(self.current_config, audit=self.store.audit, clock=self.clock)
@@ -169,10 +179,34 @@ class Gateway:
             gateway_public_key=public_key_pem(key),
             on_download=self.outbox.downloaded,
         )
+        self._start_metrics(settings.metrics_listen)
         await self.store.audit("gateway_started", port=self.port)
         log.info("gateway_ready", host=settings.listen_host, port=self.port)
         systemd.notify(f"READY=1\nSTATUS=listening on {settings.listen_host}:{self.port}")
         self.ready.set()
+
+    def _start_metrics(self, listen: str) -> None:
+        """The Prometheus endpoint, when ``gateway.metrics_listen`` asks for one."""
+        intake, pool, store = self.intake, self.pool, self.store
+        assert intake is not None and pool is not None and store is not None
+        self.metrics.read(
+            sessions=lambda: self.sftp.logged_in() if self.sftp else 0,
+            unauthenticated=lambda: self.sftp.unauthenticated_count() if self.sftp else 0,
+            inflight=lambda: intake.busy,
+            pool_healthy=lambda: pool.healthy,
+            pool_rebuilds=lambda: pool.rebuilds,
+            audit_pending=lambda: store.audit_pending,
+            deliveries=self._deliveries,
+        )
+        if listen:
+            self.metrics_server = MetricsServer(self.metrics, listen)
+            log.info("metrics_listening", listen=listen, port=self.metrics_server.port)
+
+    def _deliveries(self) -> dict[str, int]:
+        stats = self.outbox.stats if self.outbox else None
+        if stats is None:
+            return {}
+        return {"delivered": stats.delivered, "failed": stats.failed, "dead": stats.dead}
 
     async def _remove_dead_uploads(self, config: Config) -> None:
         """Before any client connects: what uploads of a dead gateway left in the inboxes."""
@@ -312,6 +346,8 @@ class Gateway:
                 await asyncio.wait_for(self.sftp.wait_closed(), timeout=5)
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.metrics_server is not None:
+            await asyncio.to_thread(self.metrics_server.close)
         if self.store is not None:
             with contextlib.suppress(Exception):
                 await self.store.audit("gateway_stopped")

@@ -166,6 +166,7 @@ class Intake:
         fault: Callable[[str], None] = _no_fault,
         now: Clock = system_clock,
         parallel: int = 1,
+        on_done: Callable[[FileRow, float], None] | None = None,
     ) -> None:
         self.get_config = get_config
         self.store = store
@@ -174,6 +175,7 @@ class Intake:
         self.fault = fault
         self.now = now
         self.parallel = parallel  # workers a large file may be sliced across
+        self.on_done = on_done  # (the answered file, seconds from its arrival) for metrics
         self.uploaders: dict[Path, str] = {}  # path → user, reported by the SFTP endpoint
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._claiming: set[Path] = set()
@@ -310,6 +312,9 @@ class Intake:
                 current = await self.store.get_file(row.id)
             if current is not None:
                 bound.info("file_done", outcome=current.outcome, counts=current.counts)
+                if self.on_done is not None:
+                    waited = (self.now() - _arrival(current)).total_seconds()
+                    self.on_done(current, waited)
         except StaleState:
             bound.info("file_taken_elsewhere")
         except Exception:

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import importlib
 import os
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -132,11 +133,13 @@ class CloseScheduler:
         write: WriteDocuments = write_documents,
         since: datetime | None = None,
         pool: Executor | None = None,
+        observe: Callable[[str, float], None] | None = None,
     ) -> None:
         """``since``: ignore periods whose Billing Availability is before it (a new deployment
         whose calendar starts in the past need not close the periods it never billed)."""
         self.config = config
         self.pool = pool  # a process pool for the final close (None: threads, as in tests)
+        self.observe = observe  # (kind, seconds) of each close that ran, for metrics
         self.since = since
         self.store = store
         self.now = now
@@ -261,10 +264,13 @@ class CloseScheduler:
 
     async def _close(self, key: Key) -> None:
         lock = await self._claim(key)
+        started = time.monotonic()
         try:
             await self._close_claimed(key)
         finally:
             os.close(lock)
+            if self.observe is not None:
+                self.observe(key[2], time.monotonic() - started)
 
     async def _close_claimed(self, key: Key) -> None:
         country, code, kind = key
