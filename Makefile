@@ -21,7 +21,7 @@ PIP_TOOLS = pip==26.3 pip-tools==7.7.0
 SYSTEM_PACKAGES = fonts-dejavu-core fonts-wqy-microhei fonts-ipafont-gothic poppler-utils \
   openssh-client openssh-server rclone lftp curl faketime
 
-.PHONY: all venv system catalogs test test-dates lint bench run lock lock-upgrade clean fonts sshd
+.PHONY: all venv system catalogs test test-dates lint bench soak run lock lock-upgrade clean fonts sshd
 
 all: test
 
@@ -66,6 +66,12 @@ FAKETIME_DATES ?= 2026-11-30T23:30:00+01:00 2027-01-01T00:10:00+01:00 \
 test-dates: venv catalogs
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
 	$(PY) -m tests.fakedates $(FAKETIME_DATES)
+
+# 30 minutes of mixed uploads from 50 sessions, worker kills and a connection flood against a
+# real daemon; ends with every file answered and the ledger equal to what was sent.
+SOAK_MINUTES ?= 30
+soak: venv catalogs
+	$(PY) -m bench.soak --minutes $(SOAK_MINUTES)
 
 lint: venv
 	$(VENV)/bin/ruff check opencass tests bench

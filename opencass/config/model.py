@@ -59,7 +59,7 @@ class Limits:
     # connections must not lock the users out): per client address, and in all; past the
     # total the oldest is dropped to make room, past the per-address cap the new one.
     max_unauthenticated: int = 64
-    max_unauthenticated_per_address: int = 8
+    max_unauthenticated_per_address: int = 16
     parallel_min_bytes: int = 16 << 20  # HOT files at least this large are read in slices
 
 
