@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import asyncssh
 import pytest
 
 from opencass.config import ConfigError, Problem, Role, init_demo, load_config
@@ -104,7 +105,7 @@ def test_calendars_sorted_by_billing_from_across_files(demo: Path) -> None:
 
 
 def test_inline_public_key_and_password_hash(demo: Path) -> None:
-    line = (demo / "keys" / "agent2.pub").read_text().strip()
+    line = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
     edit(
         demo,
         "participants/agent1.toml",

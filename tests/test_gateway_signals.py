@@ -66,7 +66,10 @@ def test_sighup_reload_and_sigterm(tmp_path: Path) -> None:
         _wait_for(log, "gateway_ready")
         participants = config / "participants" / "agent1.toml"
         original = participants.read_text()
-        clerk_key = config / "keys" / "agent2"  # reuse a key pair for the new user
+        clerk_key = config / "keys" / "clerk"  # a key pair of the new user's own
+        generated = asyncssh.generate_private_key("ssh-ed25519")
+        generated.write_private_key(clerk_key)
+        clerk_key.chmod(0o600)
         assert not asyncio.run(_login(port, clerk_key, "clerk"))
 
         participants.write_text(original + "\nnot valid toml [[[\n")
@@ -74,7 +77,7 @@ def test_sighup_reload_and_sigterm(tmp_path: Path) -> None:
         _wait_for(log, "config_reload_failed")
         assert asyncio.run(_login(port, config / "keys" / "agent1", "agent1"))  # old config kept
 
-        public = (config / "keys" / "agent2.pub").read_text().strip()
+        public = generated.export_public_key().decode().strip()
         clerk = f'[[users]]\nname = "clerk"\nroles = ["output"]\npublic_keys = ["{public}"]\n'
         participants.write_text(original + "\n" + clerk)
         proc.send_signal(signal.SIGHUP)
