@@ -501,6 +501,11 @@ class StagedUpload(Writing):
         self.failure: str | None = None
         self.done = False
 
+    def reserve(self, offset: int, length: int, *, max_bytes: int, room: int) -> int:
+        """As for any upload; a write to a file opened to append lands at its end."""
+        at = self.size if self.append else offset
+        return super().reserve(at, length, max_bytes=max_bytes, room=room)
+
     def write_at(self, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset``, or at the end when opened to append (blocking)."""
         if not self.append:
