@@ -152,9 +152,7 @@ class Gateway:
             self._spawn(self.intake.process(row))
         for path in await asyncio.to_thread(self.intake.scan_inboxes):
             self.intake.arrived(path)
-        await publish_hook(
-            config, self.store, self.clock
-        )  # calendars into the outboxes, when changed
+        await publish_hook(config, self.store, self.clock)  # calendars, when changed
         # Periods are closed on the calendar from this gateway's first start on; periods that
         # were already due before it are the operator's to close (`opencass period close`).
         first = await self.store.first_event_at("gateway_started")
@@ -287,7 +285,7 @@ class Gateway:
             if self.healthy():
                 systemd.notify("WATCHDOG=1")
             else:
-                log.error("watchdog_not_fed", reason="the worker pool is broken")
+                log.error("watchdog_not_fed", reason="the worker pool or the audit trail fails")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=interval)
 
@@ -319,9 +317,7 @@ class Gateway:
         log.info("config_reloaded", changes=changes)
         if self.store:
             await self.store.audit("config_reloaded", changes=changes)
-            await publish_hook(
-                new, self.store, self.clock
-            )  # a changed calendar is published and notified
+            await publish_hook(new, self.store, self.clock)  # a changed calendar, notified
         return True
 
     async def shutdown(self) -> None:

@@ -302,13 +302,11 @@ class Intake:
                     await self._step(current)
                 except BrokenProcessPool:
                     # a worker died (killed, out of memory): the pool is rebuilt on the next
-                    # submission; try again at once, up to the attempt limit
-                    failures = self._failures[row.id] = self._failures.get(row.id, 0) + 1
+                    # submission; try again at once (a file given up is answered at once)
+                    failures = await self._failed_attempt(current)
                     bound.warning("worker_died", attempt=failures)
-                    if failures >= MAX_ATTEMPTS:
-                        if current.state == states.RECEIVED:
-                            await self._give_up(current)
-                        return
+                    if failures > MAX_ATTEMPTS:
+                        raise
                 current = await self.store.get_file(row.id)
             if current is not None:
                 bound.info("file_done", outcome=current.outcome, counts=current.counts)
@@ -321,13 +319,18 @@ class Intake:
             # The file stays in its state and the next rescan resumes it; a file that cannot
             # be assessed after MAX_ATTEMPTS tries is answered with INTERNAL_ERROR instead of
             # waiting forever (it is kept, in the archive, for the operator).
-            failures = self._failures[row.id] = self._failures.get(row.id, 0) + 1
-            bound.exception("file_failed", attempt=failures)
-            received = current is not None and current.state == states.RECEIVED
-            if received and failures >= MAX_ATTEMPTS and current is not None:
-                await self._give_up(current)
+            bound.exception("file_failed", attempt=self._failures.get(row.id, 0) + 1)
+            await self._failed_attempt(current or row)
         finally:
             self._inflight.pop(row.id, None)
+
+    async def _failed_attempt(self, row: FileRow) -> int:
+        """Count a failed attempt at ``row``; the number so far.  From ``MAX_ATTEMPTS`` on, a
+        file still ``received`` is given up: answered with ``INTERNAL_ERROR``."""
+        failures = self._failures[row.id] = self._failures.get(row.id, 0) + 1
+        if failures >= MAX_ATTEMPTS and row.state == states.RECEIVED:
+            await self._give_up(row)
+        return failures
 
     async def _give_up(self, row: FileRow) -> None:
         problem = finding(

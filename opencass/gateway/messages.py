@@ -193,8 +193,8 @@ def assess_message(
         limit = min(registered.max_bytes, config.gateway.limits.max_xml_bytes)
         try:
             if size > limit:
-                raise Rejected(finding("FILE_TOO_LARGE", f"{size} bytes; a {registered.kind}"
-                                       f" message may have {limit} at most"))  # fmt: skip
+                too_big = f"{size} bytes; a {registered.kind} message may have {limit} at most"
+                raise Rejected(finding("FILE_TOO_LARGE", too_big))
             data = path.read_bytes()
             root = parse_document(data, limit)
         except Rejected as r:

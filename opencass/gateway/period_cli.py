@@ -17,7 +17,6 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
-from zoneinfo import ZoneInfo
 
 from opencass.clock import system_clock
 from opencass.config.model import Config, Period
@@ -36,6 +35,7 @@ from opencass.gateway.closing import (
     run_close,
     write_documents,
 )
+from opencass.gateway.remittance import local_today
 from opencass.settlement.close import CloseResult, format_amount
 from opencass.settlement.netting import ConservationError, NettingError
 
@@ -132,10 +132,6 @@ def close_report(result: CloseResult, country: str, period: str, reference: date
     return "\n".join(lines) + "\n"
 
 
-def _today(config: Config, country: str, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(config.countries[country].timezone)).date()
-
-
 def _reference(args: argparse.Namespace, period: Period, now: datetime) -> datetime:
     if getattr(args, "final", False):
         return period.billing_available
@@ -167,9 +163,7 @@ def _close(
     reference time is the same)."""
     stage = FINAL if getattr(args, "final", False) else PRELIMINARY
     if getattr(args, "dry_run", False):
-        result = run_close(config, country, period.code, reference, stage=stage)
-        report = close_report(result, country, period.code, reference)
-        stdout.write(f"{stage.capitalize()} {report[0].lower()}{report[1:]}")
+        _netted(config, country, period, reference, stage, stdout)
         stdout.write("  Dry run: nothing written.\n")
         return None
     # one run at a time (CloseBusy names the other one); released however this process ends
@@ -177,6 +171,16 @@ def _close(
         config.gateway.data_dir, country, period.code, stage, by="opencass period close", since=now
     ):
         return _close_claimed(args, config, country, period, reference, stdout, now, stage)
+
+
+def _netted(
+    config: Config, country: str, period: Period, reference: datetime, stage: str, out: TextIO
+) -> CloseResult:
+    """Net the period and print its totals (nothing written yet)."""
+    result = run_close(config, country, period.code, reference, stage=stage)
+    report = close_report(result, country, period.code, reference)
+    out.write(f"{stage.capitalize()} {report[0].lower()}{report[1:]}")
+    return result
 
 
 def _close_claimed(
@@ -200,9 +204,7 @@ def _close_claimed(
         now=now,
     )
     try:
-        result = run_close(config, country, period.code, reference, stage=stage)
-        report = close_report(result, country, period.code, reference)
-        stdout.write(f"{stage.capitalize()} {report[0].lower()}{report[1:]}")
+        result = _netted(config, country, period, reference, stage, stdout)
         if stage == FINAL:  # with reports, invoices and expected remittances
             from opencass.gateway.final import final_close
 
@@ -250,7 +252,7 @@ def cmd_period(
             if code is None:
                 if country not in config.countries:
                     raise CloseError(f"unknown CASS country {country!r}")
-                current = config.period_for(country, _today(config, country, now))
+                current = config.period_for(country, local_today(config, country, now))
                 if current is None:
                     raise CloseError(f"no period of {country} contains today")
                 code = current.code
