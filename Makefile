@@ -52,7 +52,7 @@ fonts sshd: system
 
 # Message catalogs (opencass/locale/<lang>/LC_MESSAGES/<domain>.po) compiled to .mo.
 catalogs: venv
-	$(PY) -m opencass.outbox.i18n compile >/dev/null
+	$(PY) -m opencass.documents.i18n compile >/dev/null
 
 test: venv catalogs
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1

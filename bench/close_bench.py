@@ -126,7 +126,7 @@ def build_ledger(database: Path, spec: Spec) -> int:
 
 def run(data_dir: Path, spec: Spec) -> dict[str, float]:
     """Close the period once (in this process) and measure it."""
-    from opencass.gateway.closing import run_close, write_documents
+    from opencass.billing.closing import run_close, write_documents
 
     config = config_for(data_dir, spec)
     reference = _period().billing_available

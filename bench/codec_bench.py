@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bench.generate import Spec, write_hot
 from opencass.codecs import hot
+from opencass.gateway.validate import file_chunks
 from opencass.model import Dialect
-from opencass.validate import file_chunks
 
 OUT = Path(__file__).parent / "out"
 CHUNK = 1 << 20
@@ -86,7 +86,7 @@ def bench_hot(records: int, dialect: Dialect, workers: int) -> None:
     assert isinstance(result, hot.DecodeResult) and result.valid, "generated file must be valid"
     report("decode + validate, 1 process", lines, secs, base)
     if workers > 1:
-        from opencass.validate import validate_hot_file
+        from opencass.gateway.validate import validate_hot_file
 
         secs, par = timed(lambda: validate_hot_file(path, workers=workers))
         assert par.valid and par.counts["records"] == result.counts["records"]

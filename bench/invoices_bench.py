@@ -42,8 +42,8 @@ def _clear(database: os.PathLike[str]) -> None:
 
 def main() -> None:
     """Command-line entry point."""
-    import opencass.outbox.invoices as invoices
-    from opencass.gateway.closing import run_close
+    import opencass.documents.invoices as invoices
+    from opencass.billing.closing import run_close
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--awbs", type=int, default=1_000_000)

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from bench.close_bench import COUNTRY, OUT, PERIOD, _period, build_ledger, config_for
 from bench.generate import Spec
-from opencass.outbox.reports import Job, plan_jobs, run_job_timed
+from opencass.documents.reports import Job, plan_jobs, run_job_timed
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
         tmp.rename(database)
         print(f"built ledger: {rows:,} rows in {time.perf_counter() - t0:.1f} s")
 
-    from opencass.gateway.closing import run_close
+    from opencass.billing.closing import run_close
 
     config = config_for(data_dir, spec)
     reference = _period().billing_available

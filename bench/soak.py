@@ -35,9 +35,9 @@ from pathlib import Path
 import asyncssh
 
 from bench.generate import Spec, header, records
+from opencass.cli.samples import DEMO_AGENTS
 from opencass.codecs.hot.writer import HotWriter
 from opencass.model import Dialect
-from opencass.samples import DEMO_AGENTS
 
 SESSIONS = 50
 RECORDS_PER_FILE = 20

@@ -26,12 +26,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import Any, TypeVar
 
+from opencass.errors import InputError
+
 __all__ = [
     "ZERO",
     "AwbRecord",
     "BillingFile",
     "BillingHeader",
     "BillingTrailer",
+    "BookedRow",
     "Correction",
     "CorrectionRecord",
     "CurrencyError",
@@ -53,7 +56,7 @@ ZERO = Decimal(0)
 T = TypeVar("T")
 
 
-class CurrencyError(ValueError):
+class CurrencyError(InputError, ValueError):
     """An ISO 4217 code that the currency data does not know."""
 
 
@@ -398,3 +401,19 @@ class BillingFile:
                     original, revised = (r, other) if r.is_original else (other, r)
                     pairs.append(Correction(original, revised))
         return tuple(pairs)
+
+
+@dataclass(frozen=True, slots=True)
+class BookedRow:
+    """One booked ledger row of the period (the columns the close needs)."""
+
+    id: int  # ledger id: booking order
+    record_type: str
+    airline_prefix: str
+    awb_serial: str
+    agent_code: str
+    reference: str
+    currency: str
+    late: bool
+    payload_format: str
+    payload: str

@@ -8,13 +8,13 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from opencass.cli.samples import sample_billing_file
 from opencass.clock import CLOCK_START_VARIABLE, SteadyClock
 from opencass.codecs import hot
 from opencass.config import init_demo, load_config
 from opencass.config.model import Config
 from opencass.gateway.assess import AssessJob
 from opencass.gateway.context import submission_context
-from opencass.samples import sample_billing_file
 from opencass.store import NewFile, SqliteStore
 
 # Every test runs at one fixed instant, never at today's date: the daemon, the commands and

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from gatewaykit import PERIOD_START, demo_config, job, spooled
 
+from opencass.billing.closing import run_close
+from opencass.cli.samples import DEMO_AGENTS, sample_billing_file
 from opencass.codecs import hot
 from opencass.config import load_config
 from opencass.config.model import Config
 from opencass.gateway.assess import assess
-from opencass.gateway.closing import run_close
 from opencass.model import AwbRecord, quantize
-from opencass.samples import DEMO_AGENTS, sample_billing_file
 from opencass.settlement.close import CloseResult
 from opencass.store import open_store
 

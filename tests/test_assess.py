@@ -181,9 +181,9 @@ def _big_file() -> bytes:
     """The sample's records many times over (distinct AWBs), as one demo billing file."""
     from dataclasses import replace as dc_replace
 
+    from opencass.cli.samples import sample_billing_file
     from opencass.codecs import hot
     from opencass.model import AwbRecord, CorrectionRecord, OtherChargesRecord
-    from opencass.samples import sample_billing_file
 
     base = sample_billing_file(PERIOD_START)
     records = []

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from gatewaykit import PERIOD_START, demo_config, job, spooled
 
+from opencass.cli.samples import sample_billing_file
 from opencass.codecs.onerecord import decode_submission, encode_submission
 from opencass.gateway.assess import assess
 from opencass.model import AwbRecord
-from opencass.samples import sample_billing_file
 from opencass.store import open_store
 
 

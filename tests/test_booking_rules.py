@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from gatewaykit import PERIOD_CODE, PERIOD_START, demo_config, job, spooled
 
+from opencass.cli.samples import sample_billing_file
 from opencass.codecs import hot, onerecord
 from opencass.config.model import Config
 from opencass.gateway.assess import (
@@ -25,7 +26,6 @@ from opencass.gateway.assess import (
     plan_slices,
 )
 from opencass.model import AwbRecord, BillingFile, CorrectionRecord
-from opencass.samples import sample_billing_file
 from opencass.settlement.netting import awb_due
 from opencass.settlement.rules import (
     PeriodWindow,
@@ -331,7 +331,7 @@ async def test_a_withdrawal_between_slice_check_and_commit_is_seen(
 
 
 def test_the_ledger_is_probed_through_its_awb_index(tmp_path: Path) -> None:
-    from opencass.gateway.assess import JOIN_LEDGER
+    from opencass.store.booking import JOIN_LEDGER
     from opencass.store.sqlite import connect_sync, migrate_sync
 
     conn = connect_sync(tmp_path / "x.sqlite")

@@ -14,10 +14,11 @@ import pytest
 import vobject
 from calendarkit import calendar_config, edit_period, load, pdf_text
 
+from opencass.billing.calendar_publish import publish_sync
 from opencass.cli import main
+from opencass.cli.calendar import cmd_calendar
 from opencass.config.model import Config
-from opencass.gateway.calendar_publish import publish_sync
-from opencass.outbox.calendar import (
+from opencass.documents.calendar import (
     AGENT_COLUMNS,
     AIRLINE_COLUMNS,
     LANGUAGES,
@@ -26,8 +27,7 @@ from opencass.outbox.calendar import (
     render_csv,
     select,
 )
-from opencass.outbox.calendar_cli import cmd_calendar
-from opencass.outbox.i18n import translator
+from opencass.documents.i18n import translator
 from opencass.store.sqlite import connect_sync, migrate_sync
 
 NOW = datetime(2026, 6, 2, 10, 0, tzinfo=UTC)

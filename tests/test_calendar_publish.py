@@ -15,10 +15,10 @@ import pytest
 from calendarkit import calendar_config, edit_period, load, pdf_text
 from gatewaykit import steady_clock
 
+from opencass.billing.calendar_publish import publish_calendars, publish_sync
 from opencass.config.model import Config
+from opencass.documents.calendar import AGENT_COLUMNS, AIRLINE_COLUMNS
 from opencass.gateway.app import Gateway
-from opencass.gateway.calendar_publish import publish_calendars, publish_sync
-from opencass.outbox.calendar import AGENT_COLUMNS, AIRLINE_COLUMNS
 from opencass.store import open_store
 from opencass.store.sqlite import connect_sync, migrate_sync
 

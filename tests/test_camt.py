@@ -21,6 +21,9 @@ from camtkit import ACCOUNT, DEBTOR_IBAN, Ntry, Tx, camt
 from gatewaykit import NOW, PERIOD_CODE, demo_config, spooled
 from lxml import etree
 
+from opencass.billing.registry import message_handlers
+from opencass.billing.remittance import record_expected
+from opencass.cli.samples import DEMO_AGENTS, write_samples
 from opencass.codecs.iso20022 import (
     CAMT_VERSIONS,
     CamtError,
@@ -30,8 +33,6 @@ from opencass.codecs.iso20022 import (
 )
 from opencass.config.model import Config
 from opencass.gateway.messages import assess_message, message_kind
-from opencass.gateway.remittance import record_expected
-from opencass.samples import DEMO_AGENTS, write_samples
 from opencass.store import SqliteStore, open_store
 from opencass.store.sqlite import connect_sync
 
@@ -213,7 +214,7 @@ async def _assess(
     now: datetime | None = None,
 ) -> Any:
     path = await spooled(store, config, data, file_id=file_id, company=company, name="stmt.xml")
-    assert message_kind(data[:4096]) in ("camt.053", "camt.054")
+    assert message_kind(data[:4096], message_handlers()) in ("camt.053", "camt.054")
     return assess_message(
         str(config.gateway.database),
         file_id,
@@ -223,6 +224,7 @@ async def _assess(
         False,
         now or NOW,
         config,
+        message_handlers(),
     )
 
 
@@ -466,7 +468,15 @@ async def test_other_versions_get_their_own_answer(
     data = f'<?xml version="1.0"?><Document xmlns="{ns}"><X/></Document>'.encode()
     path = await spooled(store, config, data, file_id="F1", company="cassops", name="s.xml")
     summary = assess_message(
-        str(config.gateway.database), "F1", str(path), "cassops", "ops", False, NOW, config
+        str(config.gateway.database),
+        "F1",
+        str(path),
+        "cassops",
+        "ops",
+        False,
+        NOW,
+        config,
+        message_handlers(),
     )
     assert summary.outcome == "rejected"
     assert [c for c, _ in _findings(config, "F1")] == ["CAMT_VERSION_UNSUPPORTED"]

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opencass.codecs.checks import HASH_MODULUS, FileChecker, hash_total, locate
-from opencass.codecs.findings import Scope, Severity, finding
+from opencass.findings import Scope, Severity, finding
 from opencass.model import AwbRecord, BillingHeader, RawRecord
 
 

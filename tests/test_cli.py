@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from gatewaykit import CLOCK_ENV, TODAY
 
-from opencass.samples import write_samples
+from opencass.cli.samples import write_samples
 
 FINDING_KEYS = ["code", "severity", "scope", "line", "record_type", "field", "columns", "message"]
 

@@ -18,11 +18,12 @@ import pytest
 from gatewaykit import CLOCK_ENV
 
 import opencass
+from opencass.billing.registry import milestone_jobs
+from opencass.billing.remittance import local_today
 from opencass.clock import CLOCK_START_VARIABLE, SteadyClock, clock_from_environment, system_clock
 from opencass.codecs import hot
 from opencass.config import init_demo, load_config
 from opencass.config.model import Config
-from opencass.gateway.remittance import local_today
 from opencass.gateway.scheduler import FINAL, CloseScheduler, job_id
 from opencass.store import open_store
 
@@ -151,7 +152,7 @@ async def test_the_scheduler_runs_what_is_due_and_plans_the_rest(
         store,
         now=lambda: instant,
         run=run,
-        write=lambda c, r: [],  # type: ignore[arg-type]
+        write=lambda c, r: [],  # type: ignore[arg-type], jobs=milestone_jobs()
     )
     try:
         await sched.start()
@@ -195,6 +196,7 @@ async def test_a_planned_close_fires_on_the_injected_clock(tmp_path: Path) -> No
         run=run,  # type: ignore[arg-type]
         write=lambda c, r: [],
         observe=lambda kind, seconds: observed.append((kind, seconds)),
+        jobs=milestone_jobs(),
     )
     try:
         await sched.start()

@@ -18,10 +18,10 @@ import pytest
 from gatewaykit import CLOCK_ENV, PERIOD_CODE, PERIOD_START, TODAY
 
 from bench.generate import Spec, header, records
+from opencass.cli.samples import DEMO_AGENTS
 from opencass.codecs.hot.writer import HotWriter
 from opencass.config import init_demo, load_config
 from opencass.model import AwbRecord, CorrectionRecord, Dialect, OtherChargesRecord
-from opencass.samples import DEMO_AGENTS
 from opencass.store.sqlite import connect_sync, migrate_sync
 
 PERIOD_END = PERIOD_START.replace(day=monthrange(PERIOD_START.year, PERIOD_START.month)[1])

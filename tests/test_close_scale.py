@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bench.generate import Spec, agent_codes, airline_prefixes, header, records
+from opencass.billing.closelock import take
+from opencass.billing.closing import STAGING, run_close, write_documents
 from opencass.codecs.hot.writer import HotWriter
 from opencass.config.model import Company, CompanyKind, Config, Country, GatewaySettings, Period
-from opencass.gateway.closelock import take
-from opencass.gateway.closing import STAGING, LedgerRows, run_close, write_documents
 from opencass.model import AwbRecord, CorrectionRecord, Dialect, OtherChargesRecord
 from opencass.settlement.close import (
     BookedRow,
@@ -28,6 +28,7 @@ from opencass.settlement.close import (
     collect_items,
     handoff_file,
 )
+from opencass.store.ledger import LedgerRows
 from opencass.store.sqlite import connect_sync, migrate_sync
 
 SPEC = Spec(awbs=600, agents=12, airlines=3, seed=7)

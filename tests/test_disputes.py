@@ -21,6 +21,10 @@ from pathlib import Path
 import pytest
 from gatewaykit import PERIOD_CODE, demo_config, job, sample_bytes, spooled
 
+from opencass.billing.closing import run_close
+from opencass.billing.dispute_jobs import escalate_period, escalation_time
+from opencass.billing.registry import message_handlers, milestone_jobs
+from opencass.cli.samples import DEMO_AGENTS
 from opencass.codecs.onerecord.dispute import (
     DisputeRequest,
     DisputeStatusUpdate,
@@ -28,10 +32,7 @@ from opencass.codecs.onerecord.dispute import (
 )
 from opencass.config.model import Config, Period
 from opencass.gateway.assess import assess
-from opencass.gateway.closing import run_close
-from opencass.gateway.dispute_jobs import escalate_period, escalation_time
 from opencass.gateway.messages import MessageSummary, assess_message, message_kind
-from opencass.samples import DEMO_AGENTS
 from opencass.settlement.netting import ItemKind
 from opencass.store import NewFile, SqliteStore, open_store
 from opencass.store.disputes import dispute_by_iri, history, open_disputed_amounts
@@ -69,7 +70,9 @@ class World:
         )
         await self.store.create_file(new)
         db = str(self.config.gateway.database)
-        summary = assess_message(db, file_id, str(path), company, company, sandbox, at, self.config)
+        summary = assess_message(
+            db, file_id, str(path), company, company, sandbox, at, self.config, message_handlers()
+        )
         codes = [f.code for f in await self.store.findings(file_id)]
         return summary, codes
 
@@ -145,8 +148,8 @@ def _totals(world: World, period: str, reference: datetime) -> dict[str, Decimal
 
 
 async def test_dispute_roots_are_registered_message_kinds() -> None:
-    assert message_kind(request()) == "dispute"
-    assert message_kind(request(kind="verification", claimed=None)) == "dispute"
+    assert message_kind(request(), message_handlers()) == "dispute"
+    assert message_kind(request(kind="verification", claimed=None), message_handlers()) == "dispute"
 
 
 async def test_accepted_before_billing_adjusts_the_final_billing(world: World) -> None:
@@ -434,7 +437,7 @@ async def test_operator_lists_and_shows_disputes(world: World) -> None:
     import argparse
     import io
 
-    from opencass.gateway.dispute_cli import cmd_dispute
+    from opencass.cli.dispute import cmd_dispute
 
     await world.submit(request(), "agent1", world.at("reports_available"))
     await world.submit(update("REQUEST_ACCEPTED"), "demoair", world.at("agent_correction_cutoff"))
@@ -481,7 +484,7 @@ async def test_scheduler_escalates_at_the_policy_time(world: World) -> None:
     for now, escalated in ((due - timedelta(seconds=1), 0), (due, 1)):
         sched = CloseScheduler(
             world.config, world.store, now=lambda n=now: n, run=final,  # type: ignore[misc]
-            write=lambda c, r: [],
+            write=lambda c, r: [], jobs=milestone_jobs(),
         )  # fmt: skip
         await sched.start()
         await sched.idle()
@@ -516,7 +519,7 @@ async def test_final_close_with_an_accepted_dispute_issues_invoice_and_expects_p
 ) -> None:
     """Defect: the invoice re-read the ledger without the dispute's adjustment and refused the
     close (InvoiceError), leaving no invoice and no expected remittance."""
-    from opencass.gateway.final import final_close
+    from opencass.billing.final import final_close
 
     await world.submit(request(), "agent1", world.at("reports_available", timedelta(hours=1)))
     await world.submit(update("REQUEST_ACCEPTED"), "demoair", world.at("airline_response_cutoff"))

@@ -17,6 +17,7 @@ import asyncssh
 import pytest
 from gatewaykit import PERIOD_CODE, TODAY, sample_bytes, steady_clock
 
+from opencass.cli.samples import DEMO_AGENTS
 from opencass.codecs.onerecord.dispute import (
     DisputeRequest,
     DisputeStatusUpdate,
@@ -24,7 +25,6 @@ from opencass.codecs.onerecord.dispute import (
 )
 from opencass.config import init_demo
 from opencass.gateway.app import Gateway
-from opencass.samples import DEMO_AGENTS
 
 IRI = "urn:uuid:6f1c2a7e-0000-4000-8000-0000000e2e01"
 

@@ -18,11 +18,13 @@ import asyncssh
 import pytest
 from gatewaykit import NOW, TODAY, demo_config, sample_bytes, spooled, steady_clock
 
+from opencass.billing.messages import SMALL_MESSAGE_BYTES
+from opencass.billing.registry import message_handlers
 from opencass.codecs.onerecord.withdrawal import WITHDRAWAL_TAG
 from opencass.config import init_demo
 from opencass.gateway import app as app_module
 from opencass.gateway.app import Gateway
-from opencass.gateway.messages import SMALL_MESSAGE_BYTES, assess_message
+from opencass.gateway.messages import assess_message
 from opencass.store import open_store
 
 
@@ -102,7 +104,15 @@ async def test_messages_are_size_capped_per_kind_before_reading(tmp_path: Path) 
     data = f'<?xml version="1.0"?><{local} xmlns="{ns}">'.encode() + body + f"</{local}>".encode()
     path = await spooled(store, config, data, file_id="F1", name="w.xml")
     summary = assess_message(
-        str(config.gateway.database), "F1", str(path), "demoair", "demoair", False, NOW, config
+        str(config.gateway.database),
+        "F1",
+        str(path),
+        "demoair",
+        "demoair",
+        False,
+        NOW,
+        config,
+        message_handlers(),
     )
     assert (summary.outcome, summary.kind) == ("rejected", "withdrawal")
     rows = [f for f in await store.findings("F1")]

@@ -34,10 +34,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opencass.codecs.checks import hash_total
-from opencass.codecs.findings import CATALOGUE, Scope, Severity
 from opencass.codecs.hot import HotReader, decode, decode_chunks, encode, encode_record
 from opencass.codecs.hot.layouts import CORRECTION
 from opencass.codecs.result import DecodeResult
+from opencass.findings import CATALOGUE, Scope, Severity
 from opencass.model import AwbRecord, BillingHeader, BillingTrailer, Dialect, RawRecord
 
 DATA = Path(__file__).parent / "data" / "hot"

@@ -28,7 +28,6 @@ from hotdata import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opencass.codecs.findings import Scope, Severity
 from opencass.codecs.hot.layouts import (
     AWB_HANDOFF,
     AWB_PARTICIPANT,
@@ -49,6 +48,7 @@ from opencass.codecs.hot.records import (
     encode_record,
     parse_date,
 )
+from opencass.findings import Scope, Severity
 from opencass.model import (
     AwbRecord,
     BillingHeader,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from opencass.outbox import i18n
-from opencass.outbox.i18n import LANGUAGES, negotiate, translator
+from opencass.documents import i18n
+from opencass.documents.i18n import LANGUAGES, negotiate, translator
 
 
 @pytest.mark.parametrize(

@@ -29,19 +29,19 @@ from lxml import etree
 from peppol.rules import check_rules
 from peppol.xsd import validate_xsd
 
-import opencass.outbox.invoices as invoices_module
+import opencass.documents.invoices as invoices_module
 from opencass.config.model import Config
-from opencass.model import quantize
-from opencass.outbox.i18n import LANGUAGES, translator
-from opencass.outbox.invoices import (
+from opencass.documents.i18n import LANGUAGES, translator
+from opencass.documents.invoices import (
     InvoiceConflictError,
     InvoiceError,
     build_invoices,
     render_invoice,
     render_invoices,
 )
-from opencass.outbox.invoices.model import CREDIT_NOTE, INVOICE
-from opencass.outbox.invoices.ubl import CAC, CBC
+from opencass.documents.invoices.model import CREDIT_NOTE, INVOICE
+from opencass.documents.invoices.ubl import CAC, CBC
+from opencass.model import quantize
 from opencass.settlement.close import CloseResult
 from opencass.settlement.netting import AgentStatement
 
@@ -283,8 +283,8 @@ def test_conflicting_money_is_refused(vat: tuple[Config, CloseResult]) -> None:
 
 
 def _allocate_then_die(config_dir: Path, countries: dict[str, object]) -> None:
+    from opencass.billing.closing import run_close
     from opencass.config import load_config
-    from opencass.gateway.closing import run_close
 
     config = replace(load_config(config_dir), countries=countries)
     result = run_close(config, "DE", PERIOD_CODE, AT)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from opencass.outbox.invoices.numbering import (
+from opencass.documents.invoices.numbering import (
     InvoiceConflictError,
     NumberRequest,
     allocate,

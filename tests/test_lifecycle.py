@@ -31,6 +31,8 @@ import asyncssh
 from camtkit import Ntry, Tx, camt
 from gatewaykit import NOW, PERIOD_CODE, TODAY, sample_bytes
 
+from opencass.cli.payment import cmd_payment
+from opencass.cli.samples import DEMO_AGENTS
 from opencass.clock import SteadyClock
 from opencass.codecs.onerecord.dispute import (
     DisputeRequest,
@@ -40,8 +42,6 @@ from opencass.codecs.onerecord.dispute import (
 from opencass.codecs.onerecord.withdrawal import WithdrawalRequest, encode_withdrawal
 from opencass.config import init_demo, load_config
 from opencass.gateway.app import Gateway
-from opencass.gateway.payment_cli import cmd_payment
-from opencass.samples import DEMO_AGENTS
 
 AGENT1, AGENT2 = DEMO_AGENTS
 DISPUTE = "urn:uuid:00000000-0000-4000-8000-0000000000d1"

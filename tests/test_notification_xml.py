@@ -17,8 +17,8 @@ from opencass.codecs.onerecord.notification import (
     decode_notification,
     encode_notification,
 )
+from opencass.documents.notifications import event_type, notification_doc, render
 from opencass.events import Event, EventType
-from opencass.outbox.notify import event_type, notification_doc, render
 from opencass.store.events import StoredEvent
 
 API = "https://onerecord.iata.org/ns/api#"

@@ -14,11 +14,11 @@ import asyncssh
 import pytest
 from gatewaykit import PERIOD_CODE, TODAY, sample_bytes, steady_clock
 
+from opencass.cli.outbox import cmd_outbox
+from opencass.cli.period import cmd_period
 from opencass.codecs.onerecord.notification import decode_notification
 from opencass.config import init_demo
 from opencass.gateway.app import Gateway
-from opencass.gateway.period_cli import cmd_period
-from opencass.outbox.outbox_cli import cmd_outbox
 from opencass.outbox.push_server import PushServer
 
 

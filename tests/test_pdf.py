@@ -13,7 +13,7 @@ import pytest
 from reportlab.platypus import Paragraph
 from tools import needs_tool
 
-from opencass.outbox.pdf import font_for, render_pdf, styles
+from opencass.documents.pdf import font_for, render_pdf, styles
 
 MADE = datetime(2026, 12, 15, 8, 0, tzinfo=ZoneInfo("Europe/Berlin"))
 needs_poppler = needs_tool("pdftotext", "poppler-utils reads the PDFs back")

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from gatewaykit import NOW, PERIOD_CODE, PERIOD_START, demo_config, job, sample_bytes, spooled
 
+from opencass.cli.period import cmd_period
+from opencass.cli.samples import DEMO_AGENTS, sample_billing_file
 from opencass.codecs import hot
 from opencass.config.model import Config
 from opencass.gateway.assess import assess
-from opencass.gateway.period_cli import cmd_period
 from opencass.model import AwbRecord, CorrectionRecord
-from opencass.samples import DEMO_AGENTS, sample_billing_file
 from opencass.settlement import close as close_module
 from opencass.settlement.netting import ConservationError, PeriodSettlement, settle
 from opencass.store import open_store

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from gatewaykit import PERIOD_CODE, demo_config, job, sample_bytes, spooled
 
+from opencass.billing.registry import milestone_jobs
+from opencass.cli.period import cmd_period
+from opencass.cli.samples import DEMO_AGENTS
 from opencass.codecs.onerecord import decode_statement
 from opencass.config.model import Config, Period
 from opencass.gateway.assess import assess
-from opencass.gateway.period_cli import cmd_period
 from opencass.gateway.scheduler import CloseScheduler
-from opencass.samples import DEMO_AGENTS
 from opencass.settlement.close import CloseResult, stamp_of
 from opencass.store import SqliteStore, open_store
 
@@ -147,7 +148,9 @@ async def test_scheduler_runs_the_preliminary_close_once_at_reports_availability
     period = _period(config)
     now = period.reports_available + timedelta(minutes=5)
     fake = FakeFinal()
-    sched = CloseScheduler(config, store, now=lambda: now, run=fake.run, write=fake.write)
+    sched = CloseScheduler(
+        config, store, now=lambda: now, run=fake.run, write=fake.write, jobs=milestone_jobs()
+    )
     await sched.start()
     await sched.idle()
     assert f"DE:{PERIOD_CODE}:final" in sched.jobs()  # the final one is still ahead
@@ -162,7 +165,9 @@ async def test_scheduler_runs_the_preliminary_close_once_at_reports_availability
 
     for p in (config.gateway.mailboxes_dir / "agent1" / "outbox").iterdir():
         p.unlink()
-    sched = CloseScheduler(config, store, now=lambda: now, run=fake.run, write=fake.write)
+    sched = CloseScheduler(
+        config, store, now=lambda: now, run=fake.run, write=fake.write, jobs=milestone_jobs()
+    )
     await sched.start()
     await sched.idle()
     await sched.shutdown()
@@ -177,7 +182,9 @@ async def test_scheduler_skips_a_preliminary_close_the_command_made(
     period = _period(config)
     now = period.reports_available + timedelta(minutes=5)
     fake = FakeFinal()
-    sched = CloseScheduler(config, store, now=lambda: now, run=fake.run, write=fake.write)
+    sched = CloseScheduler(
+        config, store, now=lambda: now, run=fake.run, write=fake.write, jobs=milestone_jobs()
+    )
     await sched.start()
     await sched.idle()
     await sched.shutdown()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opencass.codecs.findings import CATALOGUE
+from opencass.findings import CATALOGUE
 
 README = (Path(__file__).parents[1] / "README.md").read_text("utf-8")
 

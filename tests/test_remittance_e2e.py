@@ -17,8 +17,8 @@ from pathlib import Path
 from camtkit import Ntry, Tx, camt
 from gatewaykit import CLOCK_ENV, PERIOD_CODE, TODAY, sample_bytes
 
+from opencass.cli.samples import DEMO_AGENTS
 from opencass.config import init_demo
-from opencass.samples import DEMO_AGENTS
 
 AGENT1, AGENT2 = DEMO_AGENTS
 

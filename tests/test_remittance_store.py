@@ -17,22 +17,25 @@ from typing import Any
 import pytest
 from gatewaykit import NOW, PERIOD_CODE, demo_config, job, sample_bytes, spooled
 
-from opencass.config.model import Config, Period
-from opencass.config.policies import DisputePolicy, RemittancePolicy
-from opencass.gateway.assess import assess
-from opencass.gateway.closing import run_close
-from opencass.gateway.payment_cli import cmd_payment
-from opencass.gateway.remittance import (
+from opencass.billing.closing import run_close
+from opencass.billing.remittance import (
     GRACE,
     REMITTANCE,
     check_period,
     expect_remittance,
     record_expected,
+    remittance_jobs,
 )
-from opencass.gateway.scheduler import MILESTONE_JOBS, CloseScheduler
-from opencass.samples import DEMO_AGENTS
+from opencass.cli.payment import cmd_payment
+from opencass.cli.samples import DEMO_AGENTS
+from opencass.config.model import Config, Period
+from opencass.config.policies import DisputePolicy, RemittancePolicy
+from opencass.gateway.assess import assess
+from opencass.gateway.scheduler import CloseScheduler
 from opencass.store import open_store
 from opencass.store.sqlite import connect_sync, migrate_sync
+
+MILESTONE_JOBS = {job.kind: job for job in remittance_jobs()}
 
 AGENT1, AGENT2 = DEMO_AGENTS
 D = Decimal
@@ -167,7 +170,7 @@ async def test_final_close_fixes_expected_remittance_idempotently(booked: Config
 
 
 async def test_period_close_final_command_records_expected(booked: Config) -> None:
-    from opencass.gateway.period_cli import cmd_period
+    from opencass.cli.period import cmd_period
 
     args = argparse.Namespace(
         config="unused",
@@ -184,17 +187,15 @@ async def test_period_close_final_command_records_expected(booked: Config) -> No
 
 
 async def test_scheduler_final_close_then_remittance_check_flags_overdue(
-    booked: Config, monkeypatch: pytest.MonkeyPatch
+    booked: Config,
 ) -> None:
-    from opencass.gateway import scheduler
-
     # Only the final close and the remittance jobs (other pieces' jobs are theirs to test).
-    mine = {k: MILESTONE_JOBS[k] for k in (REMITTANCE, GRACE)}
-    monkeypatch.setattr(scheduler, "MILESTONE_JOBS", mine)
     period = _period(booked)
     now = MILESTONE_JOBS[REMITTANCE].due(period) + timedelta(hours=1)
     store = await open_store(booked.gateway.database)
-    sched = CloseScheduler(booked, store, now=lambda: now, since=period.billing_available)
+    sched = CloseScheduler(
+        booked, store, now=lambda: now, since=period.billing_available, jobs=remittance_jobs()
+    )
     await sched.start()
     await sched.idle()
     await sched.shutdown()
@@ -397,7 +398,7 @@ def test_payment_record_exit_codes(config: Config, conn: sqlite3.Connection) -> 
 
 
 def test_payment_status_lists_unmatched_payments(config: Config, conn: sqlite3.Connection) -> None:
-    from opencass.gateway.remittance import NewPayment, insert_payment
+    from opencass.billing.remittance import NewPayment, insert_payment
 
     with conn:
         conn.execute("BEGIN")

@@ -24,18 +24,18 @@ import pytest
 from gatewaykit import PERIOD_CODE, demo_config, job, sample_bytes, spooled
 from tools import needs_tool
 
+from opencass.billing.closing import run_close
+from opencass.cli.samples import DEMO_AGENTS
 from opencass.config.model import Config
-from opencass.gateway.assess import assess
-from opencass.gateway.closing import run_close
-from opencass.outbox.i18n import LANGUAGES, translator
-from opencass.outbox.reports import (
+from opencass.documents.i18n import LANGUAGES, translator
+from opencass.documents.reports import (
     ReportDataError,
     plan_jobs,
     render_jobs,
     render_period_reports,
     year_periods,
 )
-from opencass.samples import DEMO_AGENTS
+from opencass.gateway.assess import assess
 from opencass.settlement.close import CloseResult, Document
 from opencass.store import open_store
 
@@ -238,7 +238,7 @@ def test_billing_analysis_is_the_airline_settlement(
 def test_management_statistics_tonnage_revenue_yield(
     closed: tuple[Config, CloseResult], docs: dict[str, Document], tmp_path: Path
 ) -> None:
-    from opencass.samples import sample_billing_file
+    from opencass.cli.samples import sample_billing_file
 
     config, _result = closed
     sample = sample_billing_file(_period(config).billing_from)

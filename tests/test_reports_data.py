@@ -16,21 +16,20 @@ import pytest
 from reportlab.pdfbase import pdfmetrics
 from tools import needs_tool
 
+from opencass.cli.samples import DEMO_AGENTS, sample_billing_file
 from opencass.codecs.payload import to_json
-from opencass.model import AwbRecord
-from opencass.outbox.i18n import LANGUAGES, LOCALE_DIR, translator
-from opencass.outbox.pdf import font_for
-from opencass.outbox.reports.agent import sales_report_csv, sales_report_pdf, sales_report_xlsx
-from opencass.outbox.reports.airline import notifications_pdf
-from opencass.outbox.reports.common import Context
-from opencass.outbox.reports.data import (
+from opencass.documents.i18n import LANGUAGES, LOCALE_DIR, translator
+from opencass.documents.pdf import font_for
+from opencass.documents.reports.agent import sales_report_csv, sales_report_pdf, sales_report_xlsx
+from opencass.documents.reports.airline import notifications_pdf
+from opencass.documents.reports.common import Context
+from opencass.documents.reports.data import (
     DisputeLine,
     ReportDataError,
     agent_report,
     management_stats,
 )
-from opencass.samples import DEMO_AGENTS, sample_billing_file
-from opencass.settlement.close import BookedRow
+from opencass.model import AwbRecord, BookedRow
 from opencass.settlement.netting import Adjustment, settle
 
 needs_poppler = needs_tool("pdftotext", "poppler-utils reads the PDFs back")

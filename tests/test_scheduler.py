@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from gatewaykit import PERIOD_CODE, demo_config, job, sample_bytes, spooled
 
+from opencass.billing.closing import run_close
+from opencass.billing.registry import milestone_jobs
+from opencass.cli.samples import DEMO_AGENTS
 from opencass.clock import system_clock
 from opencass.config.model import Config, Period
 from opencass.gateway.assess import assess
-from opencass.gateway.closing import run_close
 from opencass.gateway.scheduler import FINAL, CloseScheduler, job_id
-from opencass.samples import DEMO_AGENTS
 from opencass.settlement.close import CloseResult
 from opencass.store import SqliteStore, open_store
 from opencass.store.schema import LATEST, MIGRATIONS
@@ -75,7 +76,9 @@ class FakeClose:
 def _scheduler(
     config: Config, store: SqliteStore, now: datetime, fake: FakeClose
 ) -> CloseScheduler:
-    return CloseScheduler(config, store, now=lambda: now, run=fake.run, write=fake.write)
+    return CloseScheduler(
+        config, store, now=lambda: now, run=fake.run, write=fake.write, jobs=milestone_jobs()
+    )
 
 
 async def _started(sched: CloseScheduler) -> None:
@@ -208,7 +211,7 @@ async def test_end_to_end_statements_reach_the_agent_outbox(
         runs.append(code)
         return run_close(c, country, code, reference)
 
-    sched = CloseScheduler(config, store, now=lambda: now, run=counted)
+    sched = CloseScheduler(config, store, now=lambda: now, run=counted, jobs=milestone_jobs())
     await _started(sched)
     await sched.shutdown()
     outbox = config.gateway.mailboxes_dir / "agent1" / "outbox"
@@ -227,7 +230,13 @@ async def test_periods_before_since_are_ignored(config: Config, store: SqliteSto
     fake = FakeClose()
     since = _period(config).billing_available
     sched = CloseScheduler(
-        config, store, now=lambda: now, run=fake.run, write=fake.write, since=since
+        config,
+        store,
+        now=lambda: now,
+        run=fake.run,
+        write=fake.write,
+        since=since,
+        jobs=milestone_jobs(),
     )
     await _started(sched)
     await sched.shutdown()

@@ -8,8 +8,8 @@ import pytest
 
 from bench.generate import Spec, write_hot
 from opencass.codecs import hot
+from opencass.gateway.validate import validate_hot_file
 from opencass.model import Dialect
-from opencass.validate import validate_hot_file
 
 
 def _summary(result: hot.DecodeResult) -> tuple[object, ...]:

@@ -11,6 +11,7 @@ import pytest
 from gatewaykit import NOW, PERIOD_CODE, demo_config, job, sample_bytes, spooled
 from test_gateway_e2e import Running, gw  # noqa: F401 - the running daemon fixture
 
+from opencass.billing.registry import message_handlers
 from opencass.codecs.onerecord import (
     WithdrawalRequest,
     XmlRejectedError,
@@ -76,7 +77,7 @@ def test_readme_example_decodes_and_is_dispatched_as_a_withdrawal() -> None:
     data = readme_example()
     request = decode_withdrawal(data)
     assert request.file_id and request.file_id.startswith("F") and request.reason
-    assert message_kind(data[:65536]) == "withdrawal"
+    assert message_kind(data[:65536], message_handlers()) == "withdrawal"
 
 
 # -- the handler, against a real store -----------------------------------------------------------
@@ -123,6 +124,7 @@ async def _withdraw(
         sandbox,
         now,
         config,
+        message_handlers(),
     )
     assert summary.kind == "withdrawal"
     return summary.outcome, [f.code for f in await store.findings(file_id)]

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from lxml import etree
 from rdflib import RDF, Graph, Literal, Namespace, URIRef
 
-from opencass.codecs.findings import Finding, Scope, Severity, finding
 from opencass.codecs.onerecord import (
     SubmissionInfo,
     XmlRejectedError,
@@ -29,6 +28,7 @@ from opencass.codecs.onerecord import (
     load_schema,
     submission_iri,
 )
+from opencass.findings import Finding, Scope, Severity, finding
 
 API = Namespace("https://onerecord.iata.org/ns/api#")
 CARGO = Namespace("https://onerecord.iata.org/ns/cargo#")

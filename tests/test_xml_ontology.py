@@ -24,7 +24,6 @@ from rdflib import OWL, RDF, RDFS, SH, XSD, BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
 from rdflib.compare import isomorphic
 
-from opencass.codecs.findings import Finding, Scope, Severity, finding
 from opencass.codecs.onerecord import (
     FIELD_PROPERTIES,
     StatementDoc,
@@ -45,6 +44,7 @@ from opencass.codecs.onerecord.dispute import DisputeRequest, encode_dispute
 from opencass.codecs.onerecord.jsonld import CONTEXT, graph_to_jsonld
 from opencass.codecs.onerecord.notification import NotificationDoc, encode_notification
 from opencass.codecs.onerecord.withdrawal import WithdrawalRequest, encode_withdrawal
+from opencass.findings import Finding, Scope, Severity, finding
 
 REPO = Path(__file__).parents[1]
 DATA = Path(__file__).parent / "data" / "xml"

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opencass.codecs.findings import Scope, Severity
 from opencass.codecs.onerecord import decode_submission
 from opencass.codecs.onerecord.reader import decode as reader_decode
 from opencass.codecs.result import DecodeResult
+from opencass.findings import Scope, Severity
 from opencass.model import AwbRecord
 
 GOLDEN = (Path(__file__).parent / "data" / "xml" / "rich-submission.xml").read_text("utf-8")

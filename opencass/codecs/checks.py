@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import replace
 from decimal import Decimal
 
-from opencass.codecs.findings import Finding, finding
+from opencass.findings import Finding, finding
 from opencass.model import (
     ZERO,
     AwbRecord,

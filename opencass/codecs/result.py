@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from opencass.codecs.findings import Finding, Severity
+from opencass.findings import Finding, Severity
 from opencass.model import BillingFile
 
 

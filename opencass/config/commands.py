@@ -19,8 +19,7 @@ from opencass.config.demo import DEFAULT_SFTP_PORT, DemoError, DemoInfo, init_de
 from opencass.config.loader import load_config
 from opencass.config.model import CompanyKind, Config
 from opencass.config.reader import ConfigError
-
-EXIT_OK, EXIT_CONFIG = 0, 2
+from opencass.errors import EXIT_CONFIG, EXIT_OK
 
 
 def _plural(n: int, word: str, words: str = "") -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from opencass.config.loader import load_config
 from opencass.config.model import CompanyKind, GatewaySettings
 from opencass.config.reader import ConfigError
+from opencass.errors import ConfigurationError
 
 DEMO_MARKER = "# opencass demo configuration"
 DEFAULT_SFTP_PORT = 2222
@@ -102,7 +103,7 @@ COMPANIES = (
 USERS = tuple(c.user for c in COMPANIES)
 
 
-class DemoError(Exception):
+class DemoError(ConfigurationError):
     """The demo cannot be written where asked (the message says why and what to do)."""
 
 

@@ -1,6 +1,6 @@
 """Per-country invoicing settings: ``[countries.XX.invoicing]`` and its tax rules.
 
-An invoice (one per agent code and period, ``opencass.outbox.invoices``) needs an issuer, the
+An invoice (one per agent code and period, ``opencass.documents.invoices``) needs an issuer, the
 payment terms and mandatory mentions in the recipient's language, and the VAT rules in force on
 the supply date: a rate on charges (the tax due airline), a rate on commission (the tax due
 agent), how a computed tax is rounded, whether reverse charge applies, and how far the tax the

@@ -16,6 +16,7 @@ from opencass.config.invoicing import Invoicing
 from opencass.config.policies import DisputePolicy, RemittancePolicy
 from opencass.config.push import PushTarget
 from opencass.config.subscriptions import Subscription
+from opencass.errors import ConfigurationError
 
 
 class Role(enum.StrEnum):
@@ -221,3 +222,20 @@ class Config:
             if period.billing_from <= day <= period.billing_to:
                 return period
         return None
+
+
+class PeriodError(ConfigurationError):
+    """An unknown CASS country, or a period its calendar does not have."""
+
+    code = "PERIOD_UNKNOWN"
+
+
+def find_period(config: Config, country: str, code: str) -> tuple[Country, Period]:
+    """The configured country and its period ``code``; PeriodError when either is unknown."""
+    c = config.countries.get(country)
+    if c is None:
+        raise PeriodError(f"unknown CASS country {country!r}")
+    for p in config.calendars.get(country, ()):
+        if p.code == code:
+            return c, p
+    raise PeriodError(f"no period {code!r} in the calendar of {country}")

@@ -8,7 +8,6 @@ crash replaces the same file and the submitter never sees two reports for one up
 from __future__ import annotations
 
 import base64
-import os
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +22,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from opencass.codecs.findings import Finding
-from opencass.gateway.mailbox import fsync_dir
+from opencass.findings import Finding
 from opencass.store.rows import FileRow
 
 OUTCOME_TEXT = {
@@ -68,21 +66,6 @@ def verify(public_pem: bytes, data: bytes, signature_file: bytes) -> bool:
 def stamp(received_at: str) -> str:
     """``20261121T233000Z`` from an ISO timestamp."""
     return datetime.fromisoformat(received_at).strftime("%Y%m%dT%H%M%SZ")
-
-
-def write_atomic(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
-    """Write ``data`` to ``path`` so that readers see all of it or nothing (blocking: thread).
-
-    ``sync_dir=False`` leaves the directory's fsync to the caller (one for several files).
-    """
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if sync_dir:
-        fsync_dir(path.parent)
 
 
 def _where(f: Finding) -> str:

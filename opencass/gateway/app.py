@@ -28,20 +28,21 @@ from typing import Any
 
 import structlog
 
+from opencass.billing.calendar_publish import publish_hook
+from opencass.billing.registry import message_handlers, milestone_jobs
 from opencass.clock import Clock, system_clock
 from opencass.config.diff import restart_only_changes
 from opencass.config.loader import ConfigError, diff_configs, load_config
 from opencass.config.model import Config
+from opencass.documents.workers import die_with
 from opencass.gateway import systemd
 from opencass.gateway.answers import load_signing_key, public_key_pem
-from opencass.gateway.calendar_publish import publish_hook
 from opencass.gateway.intake import Intake
 from opencass.gateway.metrics import GatewayMetrics, MetricsServer
 from opencass.gateway.pool import WorkerPool
 from opencass.gateway.scheduler import CloseScheduler
 from opencass.gateway.watcher import rescan_every, watch_inboxes
 from opencass.outbox.service import OutboxService
-from opencass.outbox.workers import die_with
 from opencass.store import AuditWriteError, SqliteStore, open_store
 
 log = structlog.get_logger("opencass.gateway")
@@ -142,6 +143,7 @@ class Gateway:
             key,
             parallel=self.workers,
             now=self.clock,
+            handlers=message_handlers(),
             on_done=lambda row, waited: self.metrics.file_done(row.outcome or "", waited),
             **self._hooks(),
         )
@@ -164,6 +166,7 @@ class Gateway:
             pool=self.pool,
             now=self.clock,
             observe=self.metrics.close_done,
+            jobs=milestone_jobs(),
         )
         await self.closes.start()
         self.outbox = OutboxService(self.current_config, audit=self.store.audit, clock=self.clock)

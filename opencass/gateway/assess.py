@@ -30,7 +30,6 @@ ledger stores NULL for them.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,9 +39,10 @@ from typing import Any
 from opencass.clock import Clock, stamp, system_clock
 from opencass.codecs import detect_format
 from opencass.codecs.checks import FileChecker
-from opencass.codecs.findings import Finding, Scope, Severity, finding
 from opencass.codecs.hot.reader import HotReader
 from opencass.codecs.payload import to_payload
+from opencass.findings import Finding, Scope, Severity, finding
+from opencass.gateway.validate import PARALLEL_MIN_BYTES, _boundaries, file_chunks
 from opencass.model import (
     AwbRecord,
     BillingHeader,
@@ -61,8 +61,19 @@ from opencass.settlement.rules import (
     check_header,
     check_record,
 )
-from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
-from opencass.validate import PARALLEL_MIN_BYTES, _boundaries, file_chunks
+from opencass.store.booking import (
+    Billed,
+    Moved,
+    billed_before,
+    billed_now,
+    book_assessed,
+    connect_for_booking,
+    drop_staging,
+    duplicates_across,
+    stage,
+    staged_tables,
+    staging_table,
+)
 
 __all__ = [
     "AssessJob",
@@ -76,25 +87,6 @@ __all__ = [
 
 BATCH = 20_000
 MAX_FINDINGS = 10_000
-
-
-def staging_table(file_id: str, part: int = 0) -> str:
-    """A staging table of the file (one per slice; dropped whole at commit: no index, no
-    row deletes)."""
-    if not file_id.isalnum():
-        raise ValueError(f"unexpected file id {file_id!r}")
-    return f"staging_{file_id}_{int(part)}"
-
-
-def drop_staging(conn: sqlite3.Connection, file_id: str) -> None:
-    """Drop every staging table of a file (left by a crashed attempt, or used)."""
-    prefix = staging_table(file_id, 0)[:-1]
-    names = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?",
-        (len(prefix), prefix),
-    ).fetchall()
-    for (name,) in names:
-        conn.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,16 +229,7 @@ class _Judge:
             return
         table = staging_table(self.job.file_id, self.part)
         # The sandbox stages into a TEMP table of this connection: judged the same, never stored.
-        temp = "TEMP " if self.job.sandbox else ""
-        self.conn.execute("BEGIN" if temp else "BEGIN IMMEDIATE")
-        self.conn.execute(
-            f"CREATE {temp}TABLE IF NOT EXISTS {table} AS SELECT * FROM main.staging WHERE 0"
-        )
-        self.conn.executemany(
-            f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            self.rows,
-        )
-        self.conn.execute("COMMIT")
+        stage(self.conn, table, self.rows, temp=self.job.sandbox)
         self.staged += len(self.rows)
         self.rows.clear()
 
@@ -321,193 +304,39 @@ def _commit(
     """Move the file to ``assessed`` and book, inside the caller's write transaction; commits
     (or rolls back when another worker moved the file first)."""
     job = judge.job
-    book = summary.outcome != "rejected" and not job.sandbox
-    now = stamp(job.clock)
-    cur = conn.execute(
-        "UPDATE files SET state = 'assessed', updated_at = ?, format = ?, dialect = ?,"
-        " outcome = ?, country = ?, period = ?, counts = ? WHERE id = ? AND state = 'received'",
-        (
-            now,
-            summary.format,
-            summary.dialect,
-            summary.outcome,
-            summary.country,
-            summary.period,
-            _json(summary.counts),
-            job.file_id,
-        ),
+    move = Moved(
+        job.file_id,
+        stamp(job.clock),
+        summary.format,
+        summary.dialect,
+        summary.outcome,
+        summary.country,
+        summary.period,
+        summary.counts,
     )
-    if cur.rowcount != 1:
+    book = summary.outcome != "rejected" and not job.sandbox and judge.staged > 0
+    booked = book_assessed(
+        conn, move, judge.findings, book=book, rejected=judge.rejected, parts=parts
+    )
+    if booked is None:
         summary.moved = False
-        conn.execute("ROLLBACK")
-        drop_staging(conn, job.file_id)
-        return
-    conn.execute(INSERT_EVENT, (job.file_id, job.file_id, now, "received", "assessed", "{}"))
-    if book and judge.staged:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS rejected_lines (line INTEGER PRIMARY KEY)")
-        conn.execute("DELETE FROM rejected_lines")
-        conn.executemany(
-            "INSERT OR IGNORE INTO rejected_lines VALUES (?)", ((n,) for n in judge.rejected)
-        )
-        keep = " WHERE line NOT IN (SELECT line FROM rejected_lines)"
-        for part in range(parts):
-            table = staging_table(job.file_id, part)
-            if conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-            ).fetchone():
-                conn.execute(
-                    "INSERT INTO ledger (file_id, line, record_type, country, period,"
-                    " airline_prefix, awb_serial, agent_code, reference, currency, late,"
-                    " payload_format, payload)"
-                    " SELECT file_id, CASE WHEN line < 0 THEN NULL ELSE line END, record_type,"
-                    " country, period, airline_prefix, awb_serial, agent_code, reference,"
-                    " currency, late, payload_format, payload"
-                    f" FROM {table}{keep if judge.rejected else ''}"
-                )
-    drop_staging(conn, job.file_id)
-    conn.execute("DELETE FROM findings WHERE file_id = ?", (job.file_id,))
-    conn.executemany(INSERT_FINDING, finding_rows(job.file_id, judge.findings))
-    booked = conn.execute(
-        "SELECT COUNT(*) FROM ledger WHERE file_id = ?", (job.file_id,)
-    ).fetchone()[0]
-    summary.counts["booked"] = int(booked)
-    conn.execute("UPDATE files SET counts = ? WHERE id = ?", (_json(summary.counts), job.file_id))
-    conn.execute("COMMIT")
+    else:
+        summary.counts["booked"] = booked
 
 
-# --- an AWB is billed once per country ----------------------------------------------------------
-
-_ORIGINALS = "('AWM', 'AWB')"
-
-
-@dataclass(slots=True)
-class Billed:
-    """Staged originals that the ledger already holds, as of a snapshot of the store: the
-    highest ledger row id and withdrawal rowid seen; ``rows`` maps a staged line (or XML ``-n``)
-    to (record type, prefix, serial, the earlier file)."""
-
-    ledger_max: int
-    withdrawals_max: int
-    rows: dict[int, tuple[str, str, str, str]] = field(default_factory=dict)
-
-    @staticmethod
-    def merge(parts: Iterable[Billed | None]) -> Billed | None:
-        """One Billed for several slices: the oldest snapshot, every row."""
-        found = [b for b in parts if b is not None]
-        if not found:
-            return None
-        merged = Billed(min(b.ledger_max for b in found), min(b.withdrawals_max for b in found))
-        for b in found:
-            merged.rows.update(b.rows)
-        return merged
-
-
-def _snapshot(conn: sqlite3.Connection) -> tuple[int, int]:
-    row = conn.execute(
-        "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger),"
-        " (SELECT COALESCE(MAX(rowid), 0) FROM withdrawals)"
-    ).fetchone()
-    return int(row[0]), int(row[1])
-
-
-def staged_tables(conn: sqlite3.Connection, file_id: str, parts: int) -> list[str]:
-    """The staging tables of a file that exist (in the store, or TEMP in the sandbox)."""
-    names = [staging_table(file_id, part) for part in range(parts)]
+def _duplicates(conn: sqlite3.Connection, job: AssessJob, part: int) -> list[Finding]:
+    """AWB_DUPLICATE for AWBs of slice ``part`` that an earlier slice already billed (the first
+    line of each in this slice; repeats within the slice were reported by its own checker)."""
     return [
-        name
-        for name in names
-        if conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-            " UNION ALL SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ?",
-            (name, name),
-        ).fetchone()
-    ]
-
-
-#: Staged originals already in the ledger (``{table}``: a staging table; parameter: the ledger
-#: row id after which to look).  CROSS JOIN keeps the staging table outside: one probe of the
-#: index ``ledger_by_awb`` per staged row, no scan of the ledger.
-JOIN_LEDGER = (
-    "SELECT s.line, s.record_type, s.airline_prefix, s.awb_serial, MIN(l.file_id)"
-    " FROM {table} AS s CROSS JOIN ledger AS l INDEXED BY ledger_by_awb"
-    " ON l.country = s.country AND l.airline_prefix = s.airline_prefix"
-    " AND l.awb_serial = s.awb_serial"
-    f" WHERE s.record_type IN {_ORIGINALS} AND l.record_type IN {_ORIGINALS}"
-    " AND l.withdrawn = 0 AND l.id > ? GROUP BY s.line"
-)
-
-
-def _join_ledger(conn: sqlite3.Connection, table: str, since: int) -> list[Any]:
-    return conn.execute(JOIN_LEDGER.format(table=table), (since,)).fetchall()
-
-
-def _join_new(conn: sqlite3.Connection, tables: list[str], since: int) -> list[Any]:
-    """The join restricted to ledger rows after ``since``: those few rows' keys are put in a
-    TEMP table first, so the staging tables are scanned once instead of the ledger probed per
-    staged row (this runs while the write lock is held)."""
-    new = conn.execute(
-        "SELECT country, airline_prefix, awb_serial, MIN(file_id) FROM ledger"
-        f" WHERE id > ? AND record_type IN {_ORIGINALS} AND withdrawn = 0 GROUP BY 1, 2, 3",
-        (since,),
-    ).fetchall()
-    if not new:
-        return []
-    conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS billed_since (country TEXT, airline_prefix TEXT,"
-        " awb_serial TEXT, file_id TEXT, PRIMARY KEY (country, airline_prefix, awb_serial))"
-        " WITHOUT ROWID"
-    )
-    conn.execute("DELETE FROM billed_since")
-    conn.executemany("INSERT INTO billed_since VALUES (?, ?, ?, ?)", new)
-    return [
-        row
-        for table in tables
-        for row in conn.execute(
-            "SELECT s.line, s.record_type, s.airline_prefix, s.awb_serial, MIN(k.file_id)"
-            f" FROM {table} AS s CROSS JOIN billed_since AS k"
-            " ON k.country = s.country AND k.airline_prefix = s.airline_prefix"
-            " AND k.awb_serial = s.awb_serial"
-            f" WHERE s.record_type IN {_ORIGINALS} GROUP BY s.line"
+        finding(
+            "AWB_DUPLICATE",
+            f"AWB {key[:3]}-{key[3:]} is billed more than once in this file",
+            line=line,
+            record_type="AWM",
+            field="awb_serial",
         )
+        for line, key in duplicates_across(conn, job.file_id, part)
     ]
-
-
-def _rows(found: Iterable[Any]) -> dict[int, tuple[str, str, str, str]]:
-    return {int(r[0]): (r[1], r[2], r[3], r[4]) for r in found}
-
-
-def billed_before(conn: sqlite3.Connection, tables: list[str]) -> Billed:
-    """The staged originals already billed, in one read snapshot (no write lock held)."""
-    conn.execute("BEGIN")
-    try:
-        ledger_max, withdrawals_max = _snapshot(conn)
-        found = [row for table in tables for row in _join_ledger(conn, table, 0)]
-    finally:
-        conn.execute("COMMIT")
-    return Billed(ledger_max, withdrawals_max, _rows(found))
-
-
-def billed_now(conn: sqlite3.Connection, tables: list[str], before: Billed) -> Billed:
-    """``before`` brought up to date inside the write transaction: the ledger rows booked
-    since its snapshot are joined too; a withdrawal since then makes everything joined again."""
-    ledger_max, withdrawals_max = _snapshot(conn)
-    if withdrawals_max != before.withdrawals_max:
-        found = [row for table in tables for row in _join_ledger(conn, table, 0)]
-        return Billed(ledger_max, withdrawals_max, _rows(found))
-    rows = dict(before.rows)
-    if ledger_max != before.ledger_max:
-        rows.update(_rows(_join_new(conn, tables, before.ledger_max)))
-    return Billed(ledger_max, withdrawals_max, rows)
-
-
-def _json(value: dict[str, int]) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
-def _connect(job: AssessJob) -> sqlite3.Connection:
-    conn = connect_sync(Path(job.database))
-    conn.execute("PRAGMA cache_size = -16384")  # 16 MiB: bulk inserts into indexed tables
-    return conn
 
 
 def _finish(
@@ -563,7 +392,7 @@ def _summary(judge: _Judge, kind: str, dialect: str | None) -> AssessSummary:
 def assess(job: AssessJob) -> AssessSummary:
     """Assess one spooled file and book what may be booked (see the module docstring)."""
     path = Path(job.spool_path)
-    conn = _connect(job)
+    conn = connect_for_booking(job.database)
     try:
         drop_staging(conn, job.file_id)  # left by a crashed attempt
         judge = _Judge(job, conn)
@@ -601,7 +430,7 @@ def plan_slices(job: AssessJob, workers: int, min_bytes: int = PARALLEL_MIN_BYTE
     list(probe.feed(header))
     if probe.findings or probe.header is None:
         return []
-    conn = _connect(job)
+    conn = connect_for_booking(job.database)
     try:
         drop_staging(conn, job.file_id)  # left by a crashed attempt
     finally:
@@ -633,7 +462,7 @@ class SliceResult:
 
 def assess_slice(job: AssessJob, part: int, piece: Piece) -> SliceResult:
     """Read, check and stage one slice of a large HOT file (no end-of-file checks)."""
-    conn = _connect(job)
+    conn = connect_for_booking(job.database)
     try:
         judge = _Judge(job, conn, part)
         if part:  # the header's own findings are the first slice's to report
@@ -667,36 +496,9 @@ def assess_slice(job: AssessJob, part: int, piece: Piece) -> SliceResult:
         conn.close()
 
 
-def _duplicates(conn: sqlite3.Connection, job: AssessJob, part: int) -> list[Finding]:
-    """AWB_DUPLICATE for AWBs of slice ``part`` that an earlier slice already billed (the first
-    line of each in this slice; repeats within the slice were reported by its own checker)."""
-    later = staging_table(job.file_id, part)
-    found: dict[str, int] = {}
-    for earlier in range(part):
-        rows = conn.execute(
-            f"SELECT MIN(b.line), b.airline_prefix || b.awb_serial FROM {later} AS b"
-            f" JOIN {staging_table(job.file_id, earlier)} AS a"
-            " ON a.airline_prefix = b.airline_prefix AND a.awb_serial = b.awb_serial"
-            " WHERE a.record_type IN ('AWM', 'AWB') AND b.record_type IN ('AWM', 'AWB')"
-            " GROUP BY 2"
-        ).fetchall()
-        for line, key in rows:
-            found[key] = min(line, found.get(key, line))
-    return [
-        finding(
-            "AWB_DUPLICATE",
-            f"AWB {key[:3]}-{key[3:]} is billed more than once in this file",
-            line=line,
-            record_type="AWM",
-            field="awb_serial",
-        )
-        for key, line in sorted(found.items(), key=lambda kv: kv[1])
-    ]
-
-
 def assess_merge(job: AssessJob, pieces: list[Piece], slices: list[SliceResult]) -> AssessSummary:
     """Merge the slices' states in file order, run the end-of-file checks once, commit."""
-    conn = _connect(job)
+    conn = connect_for_booking(job.database)
     try:
         judge = _Judge(job, conn)
         header_end = pieces[0][3]

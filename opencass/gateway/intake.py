@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import os
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,13 +29,15 @@ from typing import Any
 
 import structlog
 
+from opencass.billing.messages import MessageHandler
 from opencass.clock import Clock, system_clock
 from opencass.codecs import detect_format
-from opencass.codecs.findings import Finding, finding
 from opencass.config.model import Config
 from opencass.events import Event, EventType
+from opencass.files import fsync_dir, write_atomic
+from opencass.findings import Finding, finding
 from opencass.gateway import states
-from opencass.gateway.answers import AnswerNames, report_text, sign, write_atomic
+from opencass.gateway.answers import AnswerNames, report_text, sign
 from opencass.gateway.assess import (
     AssessJob,
     AssessSummary,
@@ -45,7 +47,7 @@ from opencass.gateway.assess import (
     plan_slices,
 )
 from opencass.gateway.context import submission_context
-from opencass.gateway.mailbox import fsync_dir, is_ignored_name
+from opencass.gateway.mailbox import is_ignored_name
 from opencass.gateway.messages import MessageSummary, assess_message, message_kind
 from opencass.gateway.pool import BrokenProcessPool
 from opencass.store import FileRow, NewFile, StaleState, Store
@@ -83,11 +85,11 @@ def file_event(row: FileRow, report: str) -> Event:
     )
 
 
-def _message_kind(path: Path) -> str | None:
+def _message_kind(path: Path, handlers: Sequence[MessageHandler]) -> str | None:
     """The message kind of a spooled XML message, or None for anything else (blocking)."""
     with path.open("rb") as f:
         head = f.read(65536)
-    return message_kind(head) if detect_format(head[:4096]) == "xml" else None
+    return message_kind(head, handlers) if detect_format(head[:4096]) == "xml" else None
 
 
 def _arrival(row: FileRow) -> datetime:
@@ -166,6 +168,7 @@ class Intake:
         fault: Callable[[str], None] = _no_fault,
         now: Clock = system_clock,
         parallel: int = 1,
+        handlers: Sequence[MessageHandler],
         on_done: Callable[[FileRow, float], None] | None = None,
     ) -> None:
         self.get_config = get_config
@@ -175,6 +178,7 @@ class Intake:
         self.fault = fault
         self.now = now
         self.parallel = parallel  # workers a large file may be sliced across
+        self.handlers = tuple(handlers)  # XML message kinds besides billing submissions
         self.on_done = on_done  # (the answered file, seconds from its arrival) for metrics
         self.uploaders: dict[Path, str] = {}  # path → user, reported by the SFTP endpoint
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -382,7 +386,7 @@ class Intake:
 
     async def _assess(self, row: FileRow) -> None:
         config = self.get_config()
-        kind = await asyncio.to_thread(_message_kind, Path(row.spool_path))
+        kind = await asyncio.to_thread(_message_kind, Path(row.spool_path), self.handlers)
         if kind is not None:
             message = await self._assess_message(row, config)
             await self._assessed(row, message, message=message.kind)
@@ -444,6 +448,7 @@ class Intake:
             row.sandbox,
             _arrival(row),
             config,
+            self.handlers,
         )
 
     async def _findings(self, row: FileRow) -> list[Finding]:

@@ -30,12 +30,10 @@ from pathlib import Path
 from secrets import token_hex
 
 from opencass.config.model import BanPolicy, Role, User
+from opencass.errors import InputError
+from opencass.files import INBOX, OUTBOX, SANDBOX, fsync_dir, mailbox_dirs, write_atomic
 
-INBOX = "inbox"
-OUTBOX = "outbox"
-SANDBOX = "sandbox"
 SIGNING_KEY_NAME = "gateway-signing-key.pub"
-BOX_DIRS = (INBOX, OUTBOX, f"{SANDBOX}/{INBOX}", f"{SANDBOX}/{OUTBOX}")
 
 # Names a client (or another channel) uses while a file is still being written; never reported.
 _IGNORED_SUFFIXES = (".part", ".tmp", ".filepart")
@@ -48,7 +46,7 @@ MAX_NAME_BYTES = 200
 STAGED_MAX_AGE_SECONDS = 7 * 86400
 
 
-class MailboxError(Exception):
+class MailboxError(InputError):
     """A request the mailbox will not carry out; the message is shown to the client."""
 
 
@@ -62,14 +60,6 @@ class NotFoundError(MailboxError):
 
 class FailedError(MailboxError):
     """Allowed, but cannot be done: the file exists, a limit or the quota is exceeded."""
-
-
-def mailbox_dirs(root: Path, company: str) -> dict[str, Path]:
-    """Create (if needed) and return a company's box directories, keyed like ``sandbox/inbox``."""
-    dirs = {name: root / company / name for name in BOX_DIRS}
-    for path in dirs.values():
-        path.mkdir(parents=True, exist_ok=True)
-    return dirs
 
 
 def prepare_mailbox(root: Path, company: str, signing_key: bytes | None) -> Path:
@@ -87,10 +77,7 @@ def _write_signing_key(path: Path, key: bytes) -> None:
             return
     except FileNotFoundError:
         pass
-    temp = path.with_name(f".{path.name}.{token_hex(4)}.tmp")
-    temp.write_bytes(key)
-    temp.chmod(0o444)
-    os.replace(temp, path)
+    write_atomic(path, key, mode=0o444)
 
 
 def is_ignored_name(name: str) -> bool:
@@ -567,15 +554,6 @@ def rename_noreplace(src: Path, dst: Path) -> None:
         os.rename(src, dst)
         return
     os.unlink(src)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a directory's entries durable (blocking)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink_quietly(path: Path) -> None:

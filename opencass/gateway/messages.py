@@ -19,120 +19,50 @@ instead of the billing-submission path:
 A crash before the commit changes nothing (the file stays ``received`` and is assessed again);
 after it, the file is ``assessed`` and the handler's changes and events are in the store once.
 
-Writing a handler: a module with functions decorated ``@handler(tag, kind=...)``, listed in
-``HANDLER_MODULES``.  The handler must not commit, must not do I/O outside ``ctx.conn``, and
-says everything it decided through findings (codes from the catalogue) and events.
+Writing a handler: a function taking a ``MessageContext`` (``opencass.billing.messages``), listed as
+a ``MessageHandler`` in ``opencass.billing.registry.message_handlers()``; the daemon passes that
+list to intake, which passes it on to every assessment. The handler must not commit, must not do I/O
+outside ``ctx.conn``, and says everything it decided through findings (codes from the catalogue) and
+events.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
-from opencass.codecs.findings import Finding, finding
+from opencass.billing.messages import MessageContext, MessageHandler, MessageOutcome
 from opencass.codecs.onerecord.safe import SAFE_OPTIONS, Rejected, check_prolog, parse_document
 from opencass.config.model import Config
-from opencass.events import Event
+from opencass.findings import finding
 from opencass.store.events import record_events
 from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
 
 __all__ = [
-    "HANDLER_MODULES",
-    "MessageContext",
-    "MessageOutcome",
     "MessageSummary",
     "assess_message",
-    "handler",
+    "handler_table",
     "message_kind",
 ]
 
-#: Modules whose import registers handlers (each piece of work adds its own).
-HANDLER_MODULES: tuple[str, ...] = (
-    "opencass.gateway.disputes",
-    "opencass.gateway.payments",
-    "opencass.gateway.withdrawal",
-)
 
-
-@dataclass(slots=True)
-class MessageContext:
-    """What a handler gets: the parsed document, who sent it, when, and the open transaction."""
-
-    file_id: str
-    company: str  # the submitting company
-    user: str
-    sandbox: bool
-    now: datetime  # aware
-    config: Config
-    root: Any  # the document's root element (lxml), parsed safely, not schema-validated
-    data: bytes
-    conn: sqlite3.Connection  # inside the file's transaction: do not commit
-
-
-@dataclass(slots=True)
-class MessageOutcome:
-    """A handler's verdict: ``accepted`` or ``rejected`` (or ``partially_accepted``)."""
-
-    outcome: str
-    findings: list[Finding] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    country: str | None = None
-    period: str | None = None
-
-
-Handler = Callable[[MessageContext], MessageOutcome]
-
-
-# A message is read whole and parsed into a tree: each kind has its own size limit, checked
-# before a byte of the body is read (a dispute or a withdrawal is a few kilobytes).
-SMALL_MESSAGE_BYTES = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class _Registered:
-    kind: str  # stored as the file's dialect, e.g. "withdrawal"
-    run: Handler
-    max_bytes: int
-
-
-_HANDLERS: dict[str, _Registered] = {}
-_loaded = False
-
-
-def handler(
-    tag: str, *, kind: str, max_bytes: int = SMALL_MESSAGE_BYTES
-) -> Callable[[Handler], Handler]:
-    """Register ``fn`` for documents whose root element is ``tag`` (Clark notation,
-    ``{namespace}Local``); ``kind`` names the message in reports and the files table;
-    ``max_bytes`` is the largest such message accepted."""
-
-    def register(fn: Handler) -> Handler:
-        if tag in _HANDLERS:
-            raise ValueError(f"two handlers for {tag}")
-        _HANDLERS[tag] = _Registered(kind, fn, max_bytes)
-        return fn
-
-    return register
-
-
-def _handlers() -> dict[str, _Registered]:
-    global _loaded
-    if not _loaded:
-        for name in HANDLER_MODULES:
-            importlib.import_module(name)
-        _loaded = True
-    return _HANDLERS
+def handler_table(handlers: Iterable[MessageHandler]) -> dict[str, MessageHandler]:
+    """The handlers by root element; two for one element is a programming error."""
+    table: dict[str, MessageHandler] = {}
+    for h in handlers:
+        if h.tag in table:
+            raise ValueError(f"two handlers for {h.tag}")
+        table[h.tag] = h
+    return table
 
 
 def root_tag(head: bytes) -> str | None:
@@ -149,11 +79,11 @@ def root_tag(head: bytes) -> str | None:
 _ITER = dict(SAFE_OPTIONS)
 
 
-def message_kind(head: bytes) -> str | None:
-    """The registered message kind of a document starting with ``head``, or None (then it is
-    read as a billing submission)."""
+def message_kind(head: bytes, handlers: Sequence[MessageHandler]) -> str | None:
+    """The message kind of a document starting with ``head`` among ``handlers``, or None (then
+    it is read as a billing submission)."""
     tag = root_tag(head)
-    found = _handlers().get(tag) if tag else None
+    found = handler_table(handlers).get(tag) if tag else None
     return found.kind if found else None
 
 
@@ -176,6 +106,7 @@ def assess_message(
     sandbox: bool,
     now: datetime,
     config: Config,
+    handlers: Sequence[MessageHandler],
 ) -> MessageSummary:
     """Judge and apply one message file, then move it to ``assessed`` (one transaction).
 
@@ -185,7 +116,7 @@ def assess_message(
     size = path.stat().st_size
     with path.open("rb") as f:
         head = f.read(65536)
-    registered = _handlers().get(root_tag(head) or "")
+    registered = handler_table(handlers).get(root_tag(head) or "")
     result = MessageOutcome("rejected", [finding("FORMAT_UNKNOWN", "not a known message")])
     root: Any = None
     data = b""

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,78 +33,24 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from opencass.billing.closelock import CloseBusy, take_close
+from opencass.billing.closing import close_events, run_close, write_documents
+from opencass.billing.final import final_close
+from opencass.billing.jobs import JobContext, MilestoneJob
 from opencass.clock import Clock, system_clock
-from opencass.config.model import Config, Period
-from opencass.gateway.closelock import CloseBusy, take_close
-from opencass.gateway.closing import close_events, find_period, run_close, write_documents
-from opencass.gateway.final import final_close
+from opencass.config.model import Config, find_period
 from opencass.settlement.close import CloseResult
 from opencass.store import SqliteStore
 
 __all__ = [
     "FINAL",
-    "JOB_MODULES",
-    "MILESTONE_JOBS",
     "CloseScheduler",
-    "JobContext",
-    "MilestoneJob",
     "job_id",
-    "milestone_job",
 ]
 
 log = structlog.get_logger("opencass.gateway.scheduler")
 
 FINAL = "final"
-
-
-@dataclass(frozen=True, slots=True)
-class JobContext:
-    """What a milestone job gets: the configuration in force, the store, which period, and the
-    milestone's time (its reference: outputs named and dated from it are the same on a re-run)."""
-
-    config: Config
-    store: SqliteStore
-    country: str
-    period: Period
-    reference: datetime
-    now: datetime  # when the job runs (the scheduler's clock)
-
-
-@dataclass(frozen=True, slots=True)
-class MilestoneJob:
-    """A job run once per (country, period) at a time derived from the period's milestones.
-
-    ``run`` returns how many documents it wrote; it must be safe to run again after a crash
-    midway (it is re-run until it completes once)."""
-
-    kind: str
-    due: Callable[[Period], datetime]
-    run: Callable[[JobContext], Awaitable[int]]
-    #: instead of ``due`` when the time depends on the country's configuration (a policy)
-    due_in: Callable[[Period, Config], datetime] | None = None
-
-    def when(self, period: Period, config: Config) -> datetime:
-        """When the job is due for ``period`` under ``config``."""
-        return self.due_in(period, config) if self.due_in else self.due(period)
-
-
-#: Jobs besides the final close, registered by the modules in ``JOB_MODULES``.
-MILESTONE_JOBS: dict[str, MilestoneJob] = {}
-JOB_MODULES: tuple[str, ...] = ("opencass.gateway.remittance", "opencass.gateway.dispute_jobs")
-
-
-def milestone_job(job: MilestoneJob) -> MilestoneJob:
-    """Register a milestone job (call at import of a module listed in ``JOB_MODULES``)."""
-    if job.kind == FINAL or job.kind in MILESTONE_JOBS:
-        raise ValueError(f"two milestone jobs of kind {job.kind!r}")
-    MILESTONE_JOBS[job.kind] = job
-    return job
-
-
-def _jobs() -> dict[str, MilestoneJob]:
-    for name in JOB_MODULES:
-        importlib.import_module(name)
-    return MILESTONE_JOBS
 
 
 LOCK_RETRY_SECONDS = 5.0  # how often a close waiting for another run looks again
@@ -134,9 +78,17 @@ class CloseScheduler:
         since: datetime | None = None,
         pool: Executor | None = None,
         observe: Callable[[str, float], None] | None = None,
+        jobs: Iterable[MilestoneJob] = (),
     ) -> None:
         """``since``: ignore periods whose Billing Availability is before it (a new deployment
-        whose calendar starts in the past need not close the periods it never billed)."""
+        whose calendar starts in the past need not close the periods it never billed);
+        ``jobs``: the milestone jobs run besides the final close (the daemon passes
+        ``opencass.billing.registry.milestone_jobs()``)."""
+        self.milestones: dict[str, MilestoneJob] = {}
+        for job in jobs:
+            if job.kind == FINAL or job.kind in self.milestones:
+                raise ValueError(f"two milestone jobs of kind {job.kind!r}")
+            self.milestones[job.kind] = job
         self.config = config
         self.pool = pool  # a process pool for the final close (None: threads, as in tests)
         self.observe = observe  # (kind, seconds) of each close that ran, for metrics
@@ -200,7 +152,7 @@ class CloseScheduler:
         }
         now = self.now()
         due: list[Key] = []
-        extra = _jobs()
+        extra = self.milestones
         for country, periods in sorted(self.config.calendars.items()):
             for period in periods:
                 if self.since is not None and period.billing_available < self.since:
@@ -234,7 +186,7 @@ class CloseScheduler:
         _, period = find_period(self.config, country, code)
         if kind == FINAL:
             return period.billing_available
-        return MILESTONE_JOBS[kind].when(period, self.config)
+        return self.milestones[kind].when(period, self.config)
 
     async def _launch(self, key: Key) -> None:
         """The APScheduler job (a coroutine, so it runs on the loop, not in a thread)."""
@@ -281,7 +233,7 @@ class CloseScheduler:
             if not await self.store.claim_close(country, code, kind, reference.isoformat()):
                 return  # completed meanwhile
             if kind == FINAL and self.pool is not None and self.run is run_close:
-                # the whole final close in a worker process (see opencass.gateway.final)
+                # the whole final close in a worker process (see opencass.billing.final)
                 loop = asyncio.get_running_loop()
                 outcome = await loop.run_in_executor(
                     self.pool, final_close, config, country, code, reference, self.now()
@@ -295,13 +247,13 @@ class CloseScheduler:
                 if isinstance(result, CloseResult):  # tests inject stand-ins
                     events = close_events(config, result, country, code, FINAL, reference)
                     await self.store.record_events(events)
-                    from opencass.gateway.remittance import expect_remittance
+                    from opencass.billing.remittance import expect_remittance
 
                     await asyncio.to_thread(
                         expect_remittance, config, country, code, result.settlement, self.now()
                     )
             else:
-                job = MILESTONE_JOBS[kind]
+                job = self.milestones[kind]
                 ctx = JobContext(config, self.store, country, period, reference, self.now())
                 count = await job.run(ctx)
             await self.store.complete_close(country, code, kind, count)

@@ -50,6 +50,7 @@ import structlog
 from asyncssh.channel import SSHChannel
 from asyncssh.stream import SSHServerStreamSession
 
+from opencass import files
 from opencass.config.model import Config, User
 from opencass.gateway import mailbox as mb
 from opencass.gateway.mailbox import BanList, Op, Place, hash_password, verify_password
@@ -64,7 +65,7 @@ __all__ = [
     "verify_password",
 ]
 
-mailbox_dirs = mb.mailbox_dirs
+mailbox_dirs = files.mailbox_dirs
 _log = structlog.get_logger("opencass.gateway.sftp")
 _MAX_READ = 256 * 1024  # bytes per read request
 _INLINE_WRITE = 256 << 10  # bytes
@@ -581,7 +582,7 @@ class _MailboxSFTP(asyncssh.SFTPServer):
             if not old.host.is_file():
                 raise mb.DeniedError("only files can be renamed")
             await asyncio.to_thread(mb.rename_noreplace, old.host, new.host)
-            await asyncio.to_thread(mb.fsync_dir, new.host.parent)
+            await asyncio.to_thread(files.fsync_dir, new.host.parent)
             self._ep.closed(self._company, new.vpath, st)
             self._owner.audit("rename", path=old.vpath, to=new.vpath)
             self._arrived(new, st.st_size)
@@ -705,7 +706,7 @@ class SftpEndpoint:
 
     def downloaded(self, company: str, user: str, place: Place, size: int) -> None:
         """Tell ``on_download`` (in a task) that a session began reading an outbox file."""
-        if self.on_download is None or place.box != mb.OUTBOX:
+        if self.on_download is None or place.box != files.OUTBOX:
             return
         task = asyncio.get_running_loop().create_task(
             self.on_download(company, user, place.vpath, size)

@@ -56,6 +56,7 @@ from typing import Any, BinaryIO, TypeVar, cast
 import asyncssh
 
 from opencass.config.push import PushTarget
+from opencass.errors import InternalError, PeerError
 
 __all__ = ["PushCode", "PushError", "PushResult", "PushTarget", "Pusher", "SourceError"]
 
@@ -113,7 +114,7 @@ FINAL_STATUS = {
 LOST_STATUS = {asyncssh.FX_NO_CONNECTION, asyncssh.FX_CONNECTION_LOST}
 
 
-class PushError(Exception):
+class PushError(PeerError):
     """A push failed: ``code`` says how, ``retryable`` whether trying again later can help."""
 
     def __init__(self, code: PushCode, message: str, *, retryable: bool | None = None) -> None:
@@ -123,7 +124,7 @@ class PushError(Exception):
         super().__init__(f"{code}: {message}")
 
 
-class SourceError(Exception):
+class SourceError(InternalError):
     """The local file to push could not be read (nothing to do with the remote side)."""
 
 

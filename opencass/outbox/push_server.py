@@ -2,7 +2,7 @@
 
 ``PushServer`` listens (on 127.0.0.1 by default) with an asyncssh SFTP server rooted in one
 directory: public-key login only, for the given authorized keys (and, if given, one user name).
-``opencass demo push-server`` (``opencass.outbox.push_cli``) runs one until interrupted.
+``opencass demo push-server`` (``opencass.cli.push``) runs one until interrupted.
 
 Tests pass their own ``sftp_factory`` (an ``asyncssh.SFTPServer`` subclass that stalls,
 refuses or hangs up) to see how the pusher copes.

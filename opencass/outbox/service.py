@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import functools
-import os
 import sqlite3
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,8 +34,11 @@ import structlog
 
 from opencass.clock import system_clock
 from opencass.config.model import Config
+from opencass.documents.notifications import render
+from opencass.errors import PeerError
+from opencass.files import sync_filesystem, write_atomic
 from opencass.outbox import queue as q
-from opencass.outbox.notify import document_source, plan, render
+from opencass.outbox.notify import document_source, plan
 from opencass.store.events import StoredEvent, events_after
 from opencass.store.sqlite import connect_sync, migrate_sync
 
@@ -52,7 +52,7 @@ FINISH_SECONDS = 5.0  # how long a started delivery may still take once shutdown
 _OUTBOX_PATHS = ("/outbox/", "/sandbox/outbox/")
 
 
-class DeliveryError(Exception):
+class DeliveryError(PeerError):
     """A delivery could not be made; ``retryable`` says whether trying later can help."""
 
     def __init__(self, message: str, *, retryable: bool = True) -> None:
@@ -70,36 +70,6 @@ class OutboxStats:
     dead: int = 0
     reminders: int = 0
     latencies: list[float] = field(default_factory=list)  # event recorded → delivered, seconds
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` as ``path`` by temp file and rename (the temp name is fixed: a write
-    repeated after a crash reuses it); the caller flushes the file system (blocking)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def _sync_filesystem(path: Path) -> None:
-    """Flush the file system holding ``path`` (syncfs(2); sync(2) where it is missing): one
-    flush for a whole batch of small files costs about what one fsync costs (blocking)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        if _LIBC is None or _LIBC.syncfs(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
-
-
-def _libc() -> Any:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
-
-
-_LIBC = _libc()
 
 
 def _mailbox_batch(
@@ -120,14 +90,14 @@ def _mailbox_batch(
             if folder not in made:
                 folder.mkdir(parents=True, exist_ok=True)
                 made.add(folder)
-            _write_atomic(folder / d.name, render(d.event, d.company, d.kind, base_iri))
+            write_atomic(folder / d.name, render(d.event, d.company, d.kind, base_iri), fsync=False)
         except Exception as exc:
             failures.append((d, exc))
             blocked.add(d.company)
         else:
             done.append(d)
     if done:
-        _sync_filesystem(root)
+        sync_filesystem(root)
     return done, failures
 
 

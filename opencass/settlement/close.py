@@ -49,7 +49,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from opencass.codecs.hot.writer import HotWriter
@@ -65,6 +65,7 @@ from opencass.model import (
     ZERO,
     AwbRecord,
     BillingHeader,
+    BookedRow,
     Correction,
     CorrectionRecord,
     Dialect,
@@ -93,7 +94,6 @@ __all__ = [
     "LedgerSource",
     "PlannedDocument",
     "RowsSource",
-    "SourceBase",
     "agent_statement_csv",
     "airline_settlement_csv",
     "close_period",
@@ -105,22 +105,6 @@ __all__ = [
 
 #: Record types that go into hand-off files and netting.
 _NETTED = frozenset({"AWM", "AWB", "CCO", "CCR", "DCO", "DCR"})
-
-
-@dataclass(frozen=True, slots=True)
-class BookedRow:
-    """One booked ledger row of the period (the columns the close needs)."""
-
-    id: int  # ledger id: booking order
-    record_type: str
-    airline_prefix: str
-    awb_serial: str
-    agent_code: str
-    reference: str
-    currency: str
-    late: bool
-    payload_format: str
-    payload: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +149,7 @@ class CloseResult:
         return tuple(p.document() for p in self.planned)
 
 
+@runtime_checkable
 class LedgerSource(Protocol):
     """Where a close reads the period's booked rows (a list in memory, or the ledger)."""
 
@@ -176,20 +161,6 @@ class LedgerSource(Protocol):
 
     def rows_of_airline(self, airline_prefix: str) -> Iterable[BookedRow]:
         """The rows of one airline prefix, in hand-off order."""
-
-
-class SourceBase:
-    """Base of ledger sources other than ``RowsSource`` (how ``close_period`` tells a source
-    from a plain iterable of rows)."""
-
-    def booking_order(self) -> Iterable[BookedRow]:
-        raise NotImplementedError
-
-    def rows_of_agent(self, agent_code: str) -> Iterable[BookedRow]:
-        raise NotImplementedError
-
-    def rows_of_airline(self, airline_prefix: str) -> Iterable[BookedRow]:
-        raise NotImplementedError
 
 
 def handoff_key(r: BookedRow) -> tuple[str, str, str, str, int]:
@@ -522,7 +493,7 @@ def _prelim_name(name: str) -> str:
 
 
 def close_period(
-    rows: Iterable[BookedRow] | RowsSource | SourceBase,
+    rows: Iterable[BookedRow] | LedgerSource,
     *,
     country: Country,
     period: Period,
@@ -544,7 +515,7 @@ def close_period(
     there.  Raises ``ConservationError`` (and plans no document) if the totals do not balance,
     ``NettingError`` for data netting cannot use.
     """
-    source = rows if isinstance(rows, RowsSource | SourceBase) else RowsSource(rows)
+    source = rows if isinstance(rows, LedgerSource) else RowsSource(rows)
     netted = _net(source.booking_order(), country.currency)
     adjustments = tuple(adjustments)
     netted.amounts.extend(item_amount(a, country.currency) for a in adjustments)

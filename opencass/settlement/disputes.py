@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from opencass.errors import InputError
 from opencass.model import quantize
 from opencass.settlement.netting import Adjustment
 
@@ -73,7 +74,7 @@ class Status(enum.StrEnum):
         return self.value.removeprefix("REQUEST_").lower()
 
 
-class DisputeRefused(Exception):  # noqa: N818 - a verdict, answered with its finding code
+class DisputeRefused(InputError):  # noqa: N818 - a verdict, answered with its finding code
     """A dispute step the rules refuse; ``code`` is a finding code of the catalogue."""
 
     def __init__(self, code: str, message: str) -> None:

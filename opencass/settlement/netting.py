@@ -60,6 +60,7 @@ from dataclasses import dataclass, fields
 from decimal import Context, Decimal, localcontext
 from typing import ClassVar, get_type_hints
 
+from opencass.errors import ConfigurationError, InputError, InternalError, OpencassError
 from opencass.model import (
     ZERO,
     AwbRecord,
@@ -108,37 +109,37 @@ _NOT_MONEY = frozenset({"gross_weight", "commission_percentage", "rate_of_exchan
 # --- errors -------------------------------------------------------------------------------------
 
 
-class NettingError(Exception):
+class NettingError(OpencassError):
     """Netting cannot continue; ``code`` is stable, the message is for people."""
 
     code: ClassVar[str] = "NETTING_FAILED"
 
 
-class TermsError(NettingError, ValueError):
+class TermsError(NettingError, ConfigurationError, ValueError):
     """Netting terms that name no money field or carry a bad sign (a configuration fault)."""
 
     code = "NETTING_TERMS_INVALID"
 
 
-class ExchangeRateError(NettingError, ValueError):
+class ExchangeRateError(NettingError, ConfigurationError, ValueError):
     """A record in a foreign currency without a usable (positive) rate of exchange."""
 
     code = "EXCHANGE_RATE_INVALID"
 
 
-class CorrectionPairError(NettingError, ValueError):
+class CorrectionPairError(NettingError, InputError, ValueError):
     """A Correction whose two records are not an original and its revision."""
 
     code = "CORRECTION_PAIR_INVALID"
 
 
-class AmountError(NettingError, ValueError):
+class AmountError(NettingError, InputError, ValueError):
     """An amount that is not finite, or an adjustment not in whole minor units."""
 
     code = "AMOUNT_INVALID"
 
 
-class ConservationError(NettingError, RuntimeError):
+class ConservationError(NettingError, InternalError, RuntimeError):
     """Σ agent statements differs from Σ airline settlements: a bug, never a data problem."""
 
     code = "CONSERVATION_BROKEN"

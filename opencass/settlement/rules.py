@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from opencass.codecs.findings import Finding, finding
+from opencass.findings import Finding, finding
 from opencass.model import AwbRecord, BillingHeader, CorrectionRecord, DetailRecord
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from opencass.codecs.findings import Finding
+from opencass.findings import Finding
 from opencass.store.rows import FileRow, NewFile, StaleState
 from opencass.store.sqlite import AuditWriteError, SqliteStore, open_store
 

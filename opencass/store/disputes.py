@@ -88,14 +88,14 @@ def _from_sql(row: tuple[Any, ...]) -> DisputeRow:
     return DisputeRow(**values)
 
 
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM disputes"  # noqa: S608
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM disputes"
 
 
 def insert_dispute(conn: sqlite3.Connection, row: DisputeRow) -> None:
     """Insert a new dispute."""
     marks = ", ".join("?" for _ in _COLUMNS)
     conn.execute(
-        f"INSERT INTO disputes ({', '.join(_COLUMNS)}) VALUES ({marks})",  # noqa: S608
+        f"INSERT INTO disputes ({', '.join(_COLUMNS)}) VALUES ({marks})",
         [_to_sql(n, getattr(row, n)) for n in _COLUMNS],
     )
 
@@ -114,7 +114,7 @@ def update_dispute(
         raise ValueError(f"not updatable: {sorted(bad)}")
     sets = "".join(f", {k} = ?" for k in changes)
     cur = conn.execute(
-        f"UPDATE disputes SET updated_at = ?{sets} WHERE id = ? AND status = ?",  # noqa: S608
+        f"UPDATE disputes SET updated_at = ?{sets} WHERE id = ? AND status = ?",
         [at, *(_to_sql(k, v) for k, v in changes.items()), dispute_id, expect_status],
     )
     return cur.rowcount == 1

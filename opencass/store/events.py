@@ -95,5 +95,5 @@ def stored_event(row: tuple[Any, ...]) -> StoredEvent:
 
 def events_after(conn: sqlite3.Connection, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
     """Events with ``id > after``, oldest first, at most ``limit``."""
-    sql = f"SELECT {_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?"  # noqa: S608
+    sql = f"SELECT {_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?"
     return [stored_event(r) for r in conn.execute(sql, (after, limit))]

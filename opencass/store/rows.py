@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opencass.clock import utc_stamp as utc_stamp  # re-exported: how the store stamps rows
+from opencass.errors import InternalError
 
 
-class StaleState(Exception):  # noqa: N818 - a condition, not a failure of the store
+class StaleState(InternalError):  # noqa: N818 - a condition, not a failure of the store
     """A transition found the file in another state than expected (someone else moved it)."""
 
 

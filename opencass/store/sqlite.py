@@ -13,8 +13,9 @@ from typing import Any
 import aiosqlite
 
 from opencass.clock import Clock, stamp, system_clock
-from opencass.codecs.findings import Finding, Scope, Severity
+from opencass.errors import InternalError
 from opencass.events import Event
+from opencass.findings import Finding, Scope, Severity
 from opencass.store.events import INSERT_EVENT_ROW, event_rows
 from opencass.store.rows import FileRow, NewFile, StaleState
 from opencass.store.schema import LATEST, MIGRATIONS
@@ -83,7 +84,7 @@ def finding_rows(file_id: str, found: Iterable[Finding]) -> list[tuple[Any, ...]
 INSERT_FINDING = "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
-class AuditWriteError(RuntimeError):
+class AuditWriteError(InternalError, RuntimeError):
     """Audit events could not be written (they stay queued for the next attempt)."""
 
 
@@ -170,7 +171,7 @@ class SqliteStore:
         wanted = list(states)
         marks = ",".join("?" * len(wanted))
         async with self._query(
-            f"SELECT * FROM files WHERE state IN ({marks}) ORDER BY received_at, id",  # noqa: S608
+            f"SELECT * FROM files WHERE state IN ({marks}) ORDER BY received_at, id",
             wanted,
         ) as cur:
             rows = await cur.fetchall()

@@ -80,7 +80,7 @@ def decode_chunks(chunks: Iterable[bytes], *, keep_records: bool = True) -> Deco
             counts[rid] = c
     findings = list(reader.findings)
     if reader.errors + reader.warnings > len(findings):
-        from opencass.codecs.findings import finding
+        from opencass.findings import finding
 
         findings.append(
             finding(

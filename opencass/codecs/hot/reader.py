@@ -25,7 +25,6 @@ from datetime import date
 from typing import Any
 
 from opencass.codecs.checks import FileChecker, hash_total, locate
-from opencass.codecs.findings import Finding, Scope, Severity, finding
 from opencass.codecs.hot.layouts import (
     DIALECTS,
     OTHER_CHARGES,
@@ -41,6 +40,7 @@ from opencass.codecs.hot.records import (
     currency_units,
     decoder_for,
 )
+from opencass.findings import Finding, Scope, Severity, finding
 from opencass.model import (
     AwbRecord,
     BillingHeader,

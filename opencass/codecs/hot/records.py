@@ -26,8 +26,9 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
-from opencass.codecs.findings import Finding, Scope, finding
 from opencass.codecs.hot.layouts import OC_SLOT, OC_SLOTS, Field, Kind, Layout
+from opencass.errors import InputError
+from opencass.findings import Finding, Scope, finding
 from opencass.model import (
     BillingTrailer,
     OtherCharge,
@@ -39,11 +40,11 @@ from opencass.model import (
 __all__ = ["EncodeError", "Malformed", "check_fields", "decoder_for", "encode_record"]
 
 
-class Malformed(Exception):  # noqa: N818 - a signal between the two paths, not an error report
+class Malformed(InputError):  # noqa: N818 - a signal between the two paths, not an error report
     """The fast path refused a line; ``check_fields`` says why."""
 
 
-class EncodeError(ValueError):
+class EncodeError(InputError, ValueError):
     """A model value does not fit its fixed-width field."""
 
 

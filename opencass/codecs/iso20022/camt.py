@@ -41,6 +41,8 @@ from typing import Any
 
 from lxml import etree
 
+from opencass.errors import InputError
+
 __all__ = [
     "CAMT_VERSIONS",
     "CamtEntry",
@@ -59,7 +61,7 @@ CAMT_VERSIONS: tuple[str, ...] = tuple(
 )
 
 
-class CamtError(ValueError):
+class CamtError(InputError, ValueError):
     """A document that is not a supported camt message or violates its XSD."""
 
     def __init__(self, message: str, line: int | None = None) -> None:

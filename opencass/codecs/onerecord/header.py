@@ -6,8 +6,8 @@ import calendar
 from datetime import date
 from typing import Any
 
-from opencass.codecs.findings import Finding, Scope, finding
 from opencass.codecs.onerecord.vocab import CURRENCY, PREFIXES
+from opencass.findings import Finding, Scope, finding
 from opencass.model import BillingHeader, is_currency
 
 __all__ = ["billing_period", "decode_header", "parse_period"]

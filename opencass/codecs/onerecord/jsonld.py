@@ -20,9 +20,10 @@ from typing import Any
 from rdflib import Graph, Literal, URIRef
 from rdflib.term import Node
 
-from opencass.codecs.findings import Finding, Scope, finding
 from opencass.codecs.onerecord.submission import decode_submission
 from opencass.codecs.onerecord.vocab import API, CARGO, CASS, RDF, XSD
+from opencass.errors import InputError
+from opencass.findings import Finding, Scope, finding
 
 __all__ = [
     "CONTEXT",
@@ -38,7 +39,7 @@ CONTEXT: dict[str, str] = {"cargo": CARGO, "api": API, "cass": CASS, "rdf": RDF,
 _PROBE_BASE = "https://relative-iri.opencass.invalid/"
 
 
-class XmlRejectedError(ValueError):
+class XmlRejectedError(InputError, ValueError):
     """The document is not an opencass message that can be converted; see ``findings``."""
 
     def __init__(self, findings: list[Finding]) -> None:

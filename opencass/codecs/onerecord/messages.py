@@ -38,7 +38,6 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, unquote
 
-from opencass.codecs.findings import CATALOGUE, Finding, Scope, Severity, finding
 from opencass.codecs.onerecord import nodes
 from opencass.codecs.onerecord import rdfxml as rx
 from opencass.codecs.onerecord.jsonld import XmlRejectedError
@@ -51,6 +50,7 @@ from opencass.codecs.onerecord.safe import (
     validate,
 )
 from opencass.codecs.onerecord.vocab import API, CARGO, CASS, ONTOLOGY_VERSION, RDF, tag
+from opencass.findings import CATALOGUE, Finding, Scope, Severity, finding
 
 __all__ = [
     "FIELD_PROPERTIES",

@@ -32,7 +32,6 @@ from typing import Any
 from lxml import etree
 
 from opencass.codecs.checks import FileChecker
-from opencass.codecs.findings import Finding, Scope, Severity, finding
 from opencass.codecs.hot.writer import build_trailer
 from opencass.codecs.onerecord import nodes
 from opencass.codecs.onerecord.header import decode_header
@@ -53,6 +52,7 @@ from opencass.codecs.onerecord.safe import (
 )
 from opencass.codecs.onerecord.vocab import tag
 from opencass.codecs.result import DecodeResult
+from opencass.findings import Finding, Scope, Severity, finding
 from opencass.model import (
     CORRECTION_KINDS,
     AwbRecord,

@@ -31,7 +31,8 @@ from typing import Any
 
 from lxml import etree
 
-from opencass.codecs.findings import Finding, finding
+from opencass.errors import InputError
+from opencass.findings import Finding, finding
 
 __all__ = [
     "CHUNK",
@@ -76,7 +77,7 @@ _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _UTF_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 
 
-class Rejected(Exception):  # noqa: N818 - a signal carrying a finding, not an error report
+class Rejected(InputError):  # noqa: N818 - a signal carrying a finding, not an error report
     """The input cannot be read on; ``finding`` says why (a file-level finding)."""
 
     def __init__(self, found: Finding) -> None:

@@ -20,11 +20,11 @@ written; decoded files are in the hand-off dialect with trailer counts recompute
 
 from __future__ import annotations
 
-from opencass.codecs.findings import finding
 from opencass.codecs.onerecord.reader import decode as _decode
 from opencass.codecs.onerecord.safe import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
 from opencass.codecs.onerecord.writer import iter_submission
 from opencass.codecs.result import DecodeResult
+from opencass.findings import finding
 from opencass.model import BillingFile
 
 __all__ = ["DEFAULT_BASE_IRI", "decode_submission", "encode_submission"]

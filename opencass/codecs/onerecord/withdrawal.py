@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from opencass.codecs.findings import Scope, finding
 from opencass.codecs.onerecord import rdfxml as rx
 from opencass.codecs.onerecord.jsonld import XmlRejectedError
 from opencass.codecs.onerecord.safe import (
@@ -35,6 +34,7 @@ from opencass.codecs.onerecord.safe import (
     validate,
 )
 from opencass.codecs.onerecord.vocab import tag
+from opencass.findings import Scope, finding
 
 __all__ = ["WITHDRAWAL_TAG", "WithdrawalRequest", "decode_withdrawal", "encode_withdrawal"]
 

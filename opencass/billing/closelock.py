@@ -1,0 +1,97 @@
+"""One close at a time: an exclusive claim per (country, period, stage), held by the process.
+
+A close -- the ``period close`` command or the gateway's scheduler -- holds an advisory
+``flock`` on ``<data_dir>/locks/close_<country>_<period>_<stage>.lock`` for its whole run.  The
+kernel releases it when the holder exits, however it exits (kill -9 included), so a crashed
+close never blocks the next one and a running one is never mistaken for a dead one.  The lock
+file names its holder (process, what it is, since when) for the refusal message.
+
+Writing uses the same mechanism for its staging directories: each run holds a lock inside its
+own, and only a staging directory whose lock can be taken -- its writer is gone -- is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from opencass.errors import ConfigurationError
+
+__all__ = ["CloseBusy", "close_lock", "held_by_nobody", "take", "take_close"]
+
+
+class CloseBusy(ConfigurationError):  # noqa: N818 - a verdict: another close runs
+    """Another run holds the close (the command refuses, exit 2; the scheduler waits)."""
+
+
+def _path(data_dir: Path, country: str, period: str, stage: str) -> Path:
+    return data_dir / "locks" / f"close_{country}_{period}_{stage}.lock"
+
+
+def take(path: Path, holder: dict[str, object]) -> int | None:
+    """Take the lock at ``path`` without waiting: its descriptor (close it to release), or
+    None when another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(holder).encode(), 0)
+    return fd
+
+
+def held_by_nobody(path: Path) -> bool:
+    """True when no process holds the lock at ``path`` (or it does not exist)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return "another process"
+    return (
+        f"{info.get('by', 'a close')} (process {info.get('pid', '?')}, since {info.get('since')})"
+    )
+
+
+def take_close(
+    data_dir: Path, country: str, period: str, stage: str, *, by: str, since: datetime
+) -> int:
+    """Claim the ``stage`` close of ``country`` ``period`` for this process: the lock's
+    descriptor (close it to release), or ``CloseBusy`` naming the run that holds it."""
+    path = _path(data_dir, country, period, stage)
+    fd = take(path, {"pid": os.getpid(), "by": by, "since": since.isoformat(timespec="seconds")})
+    if fd is None:
+        raise CloseBusy(f"the {stage} close of {country} {period} is running: {_holder(path)}")
+    return fd
+
+
+@contextlib.contextmanager
+def close_lock(
+    data_dir: Path, country: str, period: str, stage: str, *, by: str, since: datetime
+) -> Iterator[None]:
+    """``take_close`` for the duration of a ``with`` block."""
+    fd = take_close(data_dir, country, period, stage, by=by, since=since)
+    try:
+        yield
+    finally:
+        os.close(fd)

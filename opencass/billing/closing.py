@@ -1,0 +1,383 @@
+"""Closing a period against the real ledger and mailboxes (the I/O around ``settlement.close``).
+
+The booked records of one country and period are the ledger rows of that country and period,
+not withdrawn, of live (non-sandbox) files in state assessed, answered or archived.  The pure
+``close_period`` nets them and builds the documents; conservation is checked there before any
+document exists, so a failed check writes nothing.  Documents are then written atomically into
+``<mailboxes>/<company>/outbox/`` under names fixed by the reference time, so closing again with
+the same reference time replaces the same files with the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from opencass.billing.closelock import held_by_nobody, take
+from opencass.config.model import CompanyKind, Config, PeriodError, find_period
+from opencass.events import Event, EventType
+from opencass.files import OUTBOX, fsync_dir
+from opencass.settlement.close import (
+    CloseResult,
+    Document,
+    PlannedDocument,
+    close_period,
+)
+from opencass.settlement.disputes import adjustment
+from opencass.settlement.netting import Adjustment
+from opencass.store.ledger import LedgerRows, accepted_disputes
+from opencass.store.rows import utc_stamp
+
+__all__ = [
+    "FINAL",
+    "PRELIMINARY",
+    "STAGING",
+    "CloseDone",
+    "CloseError",
+    "claim_close",
+    "close_events",
+    "dispute_adjustments",
+    "document_events",
+    "finish_close",
+    "record_close_events",
+    "remove_abandoned_staging",
+    "remove_temporaries",
+    "run_close",
+    "write_documents",
+    "write_planned",
+]
+
+FINAL, PRELIMINARY = "final", "preliminary"  # close stages (and the ``closes`` kinds)
+
+
+class CloseError(PeriodError):
+    """A close that cannot run: unknown country or period, or already done."""
+
+
+def _participants(config: Config, country: str) -> tuple[dict[str, tuple[str, ...]], ...]:
+    agents: dict[str, tuple[str, ...]] = {}
+    airlines: dict[str, tuple[str, ...]] = {}
+    for cid, c in sorted(config.companies.items()):
+        if c.kind is CompanyKind.AGENT and c.agent_codes.get(country):
+            agents[cid] = c.agent_codes[country]
+        elif c.kind is CompanyKind.AIRLINE and c.airline_prefixes.get(country):
+            airlines[cid] = c.airline_prefixes[country]
+    return agents, airlines
+
+
+def dispute_adjustments(database: Path, country: str, period: str) -> list[Adjustment]:
+    """The accepted disputes the final billing of ``period`` carries, as netting items
+    (corrected − billed, reference = the dispute id)."""
+    rows = accepted_disputes(database, country, period)
+    return [
+        adjustment(d.airline_prefix, d.agent_code, d.billed_amount, d.corrected_amount, d.id)
+        for d in rows
+        if d.corrected_amount is not None
+    ]
+
+
+def run_close(
+    config: Config, country: str, period: str, reference: datetime, *, stage: str = FINAL
+) -> CloseResult:
+    """Net the period from the ledger, with the accepted disputes it carries, and build its
+    documents (writes nothing); stage ``preliminary`` plans the preliminary statements."""
+    c, p = find_period(config, country, period)
+    rows = LedgerRows(config.gateway.database, country, period)
+    agents, airlines = _participants(config, country)
+    return close_period(
+        rows,
+        country=c,
+        period=p,
+        reference=reference,
+        agents=agents,
+        airlines=airlines,
+        base_iri=config.gateway.public_url,
+        adjustments=dispute_adjustments(config.gateway.database, country, period),
+        preliminary=stage == PRELIMINARY,
+    )
+
+
+def write_documents(config: Config, result: CloseResult, *, workers: int = 1) -> list[Path]:
+    """Write every document of a close into its company's outbox (see ``write_planned``)."""
+    return write_planned(config, result.planned, workers=workers)
+
+
+def write_planned(
+    config: Config, planned: Iterable[PlannedDocument], *, workers: int = 1
+) -> list[Path]:
+    """Write documents into their companies' outboxes, atomically; the paths written.
+
+    Documents are built one at a time into this run's own staging directory under the data
+    directory (never in an outbox, where participants would see them); one ``sync()`` then
+    makes them all durable at once (thousands of per-file fsyncs would dominate a large
+    close), after which each is renamed into place and the outboxes are synced: a reader sees
+    a whole document or none.  A crash leaves at most a staging directory, which a later write
+    removes once no process holds its lock -- never another live run's.
+
+    ``workers=2`` builds every other document in a forked child process (building is CPU
+    work: two cores halve it).  Only for a single-threaded caller — the ``period close``
+    command, or a close run in a worker process — never from a thread of the gateway.
+    """
+    planned = list(planned)
+    outboxes = {config.gateway.mailboxes_dir / doc.company / OUTBOX for doc in planned}
+    for outbox in outboxes:
+        outbox.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(outbox)
+    staging_root = config.gateway.data_dir / STAGING
+    remove_abandoned_staging(staging_root)
+    # Built in a staging directory of this run, never where participants can see them; the
+    # run's lock in it tells a later cleanup that its writer is alive.
+    staging = staging_root / secrets.token_hex(8)
+    staging.mkdir(parents=True)
+    lock = take(staging / _LOCK, {"pid": os.getpid()})
+    assert lock is not None  # a directory nobody else knows yet
+    try:
+        pairs = [
+            (
+                doc,
+                staging / f"{n:06d}",
+                config.gateway.mailboxes_dir / doc.company / OUTBOX / doc.name,
+            )
+            for n, doc in enumerate(planned)
+        ]
+        if workers > 1 and len(pairs) >= 16 and hasattr(os, "fork"):
+            _build_forked([(d, t) for d, t, _ in pairs])
+        else:
+            _build([(d, t) for d, t, _ in pairs])
+        os.sync()
+        written: list[Path] = []
+        for _, tmp, path in pairs:
+            os.replace(tmp, path)
+            written.append(path)
+        for d in sorted(outboxes):
+            fsync_dir(d)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        os.close(lock)
+    return written
+
+
+def _build(jobs: list[tuple[PlannedDocument, Path]]) -> None:
+    for doc, tmp in jobs:
+        with tmp.open("wb") as f:
+            f.write(doc.build())
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make a forked helper die with the process that forked it (a killed close must leave no
+    process behind that still writes into the outboxes)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _build_forked(jobs: list[tuple[PlannedDocument, Path]]) -> None:
+    """Build ``jobs`` in two processes: this one and a forked child, every other job each."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the child: build its half, report by exit status only
+        code = 1
+        try:
+            _die_with_parent(parent)
+            _build(jobs[1::2])
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        _build(jobs[0::2])
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise RuntimeError(f"the process building half of the documents failed ({status})")
+
+
+_TMP = ".close-tmp"
+STAGING = "staging"
+_LOCK = ".writer.lock"
+
+
+def remove_temporaries(outbox: Path) -> None:
+    """Remove the hidden temporaries (``.<name>.<token>.close-tmp``) that versions which built
+    documents inside the outboxes may have left there."""
+    for stale in outbox.glob(f".*{_TMP}"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def remove_abandoned_staging(root: Path) -> list[Path]:
+    """Remove the staging directories under ``root`` whose writer is gone (its lock is free);
+    the ones removed."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for d in sorted(root.iterdir()):
+            if d.is_dir() and held_by_nobody(d / _LOCK):
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d)
+    return removed
+
+
+def _document_kind(name: str) -> tuple[str, str, str]:
+    """(kind, party code, extension) from ``<stamp>_<kind>_<period>_<code>.<ext>``."""
+    stem, _, ext = name.rpartition(".")
+    parts = stem.split("_")
+    return (parts[1], parts[-1], ext) if len(parts) >= 4 else ("document", "", ext)
+
+
+def document_events(
+    config: Config, docs: Iterable[Document | PlannedDocument], country: str, period: str,
+    stage: str,
+) -> list[Event]:  # fmt: skip
+    """One ``document.available`` event per document written into an outbox."""
+    events: list[Event] = []
+    for doc in docs:
+        kind, code, ext = _document_kind(doc.name)
+        company = config.companies.get(doc.company)
+        agent = company is not None and company.kind is CompanyKind.AGENT
+        events.append(
+            Event(
+                type=EventType.DOCUMENT_AVAILABLE,
+                key=f"document:{doc.company}:{doc.name}",
+                summary=f"{stage} {kind} ({ext}) for {code or doc.company}, "
+                f"{country} period {period}",
+                company=doc.company,
+                country=country,
+                period=period,
+                agent_code=code if agent and code.isdigit() else None,
+                airline_prefix=code if not agent and len(code) == 3 else None,
+                object_kind=kind,
+                object_ref=doc.name,
+                document=doc.name,
+                data={"stage": stage, "format": ext},
+            )
+        )
+    return events
+
+
+def close_events(
+    config: Config, result: CloseResult, country: str, period: str, stage: str, reference: datetime
+) -> list[Event]:
+    """The business events of a close: one per document written, then the period closed."""
+    events = document_events(config, result.planned, country, period, stage)
+    s = result.settlement.summary
+    events.append(
+        Event(
+            type=EventType.PERIOD_CLOSED,
+            key=f"period.closed:{country}:{period}:{stage}",
+            summary=f"{country} period {period}: {stage} close, {s.awbs} AWBs, "
+            f"{s.agents} agents, {s.airlines} airlines, {s.agents_total} {s.currency}",
+            country=country,
+            period=period,
+            object_kind="period",
+            object_ref=f"{country}:{period}",
+            data={
+                "stage": stage,
+                "reference": reference.isoformat(),
+                "documents": len(result.planned),
+                "total": str(s.agents_total),
+                "currency": s.currency,
+            },
+        )
+    )
+    return events
+
+
+def record_close_events(config: Config, events: list[Event], now: datetime) -> int:
+    """Record events from a synchronous caller (the ``period close`` command)."""
+    from opencass.store.events import record_events
+    from opencass.store.sqlite import connect_sync
+
+    conn = connect_sync(config.gateway.database)
+    try:
+        with conn:
+            return record_events(conn, events, utc_stamp(now))
+    finally:
+        conn.close()
+
+
+class CloseDone(CloseError):  # noqa: N818 - a verdict, like CloseError
+    """The stage of that period was closed before (refused without ``force``)."""
+
+
+def claim_close(
+    config: Config,
+    country: str,
+    period: str,
+    stage: str,
+    reference: datetime,
+    *,
+    force: bool,
+    now: datetime,
+) -> bool:
+    """Record a close from a synchronous caller in the ``closes`` table (as the scheduler
+    does), so that the scheduler does not run the same stage again.  CloseDone when the stage
+    was completed before and ``force`` is not given.  True when this call created the record."""
+    from opencass.store.sqlite import connect_sync
+
+    conn = connect_sync(config.gateway.database)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(
+            "SELECT completed_at, reference FROM closes WHERE country = ? AND period = ?"
+            " AND kind = ?",
+            (country, period, stage),
+        ).fetchone()
+        if row is not None and row[0] is not None and not force:
+            conn.execute("ROLLBACK")
+            raise CloseDone(
+                f"the {stage} close of {country} {period} was completed at {row[0]} (reference "
+                f"{row[1]}); --force writes it again"
+            )
+        conn.execute(
+            "INSERT INTO closes (country, period, kind, reference, started_at) VALUES"
+            " (?, ?, ?, ?, ?) ON CONFLICT (country, period, kind) DO UPDATE SET"
+            " reference = excluded.reference, started_at = excluded.started_at,"
+            " completed_at = NULL, documents = NULL",
+            (country, period, stage, reference.isoformat(), utc_stamp(now)),
+        )
+        conn.execute("COMMIT")
+        return row is None
+    finally:
+        conn.close()
+
+
+def finish_close(
+    config: Config,
+    country: str,
+    period: str,
+    stage: str,
+    documents: int | None,
+    now: datetime,
+) -> None:
+    """Mark a claimed close completed with its document count; ``None`` withdraws a claim
+    this caller created (the close failed before writing anything)."""
+    from opencass.store.sqlite import connect_sync
+
+    conn = connect_sync(config.gateway.database)
+    try:
+        with conn:
+            if documents is None:
+                conn.execute(
+                    "DELETE FROM closes WHERE country = ? AND period = ? AND kind = ?"
+                    " AND completed_at IS NULL",
+                    (country, period, stage),
+                )
+            else:
+                conn.execute(
+                    "UPDATE closes SET completed_at = ?, documents = ? WHERE country = ?"
+                    " AND period = ? AND kind = ?",
+                    (utc_stamp(now), documents, country, period, stage),
+                )
+    finally:
+        conn.close()

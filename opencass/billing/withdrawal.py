@@ -1,0 +1,186 @@
+"""Withdrawal of a whole billing file: the ``cass:WithdrawalRequest`` message handler.
+
+An airline puts a withdrawal request (``opencass.codecs.onerecord.withdrawal``) into its inbox;
+the intake dispatches it here by its root element (``opencass.gateway.messages``) and answers it
+like any file, with a validation report and a signed receipt.
+
+The request names the file by id, SHA-256 or both.  By SHA-256 the gateway looks among the
+requester's own live files and takes the latest one that is still booked (the same bytes may
+have been submitted again after an earlier withdrawal).  The rules (``check_withdrawal``): the
+file must exist, be the requester's, not be withdrawn already, have records booked (a live file
+accepted or partially accepted), and its period must still be open for uploads at the time the
+request is processed (before the Airline Input Upload Cut-Off, and no preliminary or final close
+started).  Each refusal is one file-level finding (``WITHDRAWAL_*``) and changes nothing.
+
+When the request passes, in the message's transaction: every ledger row of the file is marked
+``withdrawn`` (closes and the AWB-once rule skip such rows), the withdrawal is recorded in the
+``withdrawals`` table (file, request, who, when, how many records, reason) and a
+``withdrawal.done`` event is recorded for the airline.  The file's bytes may then be submitted
+again and are assessed afresh (``SqliteStore.find_original`` skips withdrawn files).
+
+In the sandbox inbox a request is a dry run against the airline's live files: judged exactly as
+in live, answered, nothing changed and no event (the message machinery rolls it back).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from opencass.billing.messages import MessageContext, MessageHandler, MessageOutcome
+from opencass.codecs.onerecord.jsonld import XmlRejectedError
+from opencass.codecs.onerecord.withdrawal import (
+    WITHDRAWAL_TAG,
+    WithdrawalRequest,
+    decode_withdrawal,
+)
+from opencass.config.model import Config
+from opencass.events import Event, EventType
+from opencass.findings import finding
+from opencass.settlement.rules import PeriodWindow, SubmittedFile, check_withdrawal
+from opencass.store.rows import utc_stamp
+
+__all__ = ["withdraw"]
+
+#: Closes after which a period's billing is frozen even before its cut-off (an early close).
+FREEZING_CLOSES = ("preliminary", "final")
+
+
+def _submitted(conn: sqlite3.Connection, file_id: str) -> SubmittedFile | None:
+    row = conn.execute(
+        "SELECT id, company, sandbox, country, period FROM files WHERE id = ?", (file_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    booked = conn.execute("SELECT COUNT(*) FROM ledger WHERE file_id = ?", (file_id,)).fetchone()
+    withdrawn = conn.execute("SELECT 1 FROM withdrawals WHERE file_id = ?", (file_id,)).fetchone()
+    return SubmittedFile(
+        file_id=row[0],
+        company=row[1],
+        sandbox=bool(row[2]),
+        booked=int(booked[0]),
+        withdrawn=withdrawn is not None,
+        country=row[3],
+        period=row[4],
+    )
+
+
+def find_target(
+    conn: sqlite3.Connection, request: WithdrawalRequest, company: str
+) -> SubmittedFile | None:
+    """The file a request names (None when there is none, or id and SHA-256 disagree)."""
+    if request.file_id is not None:
+        found = conn.execute("SELECT sha256 FROM files WHERE id = ?", (request.file_id,)).fetchone()
+        if found is None or (request.sha256 is not None and found[0] != request.sha256):
+            return None
+        return _submitted(conn, request.file_id)
+    candidates = [
+        _submitted(conn, r[0])
+        for r in conn.execute(
+            "SELECT id FROM files WHERE company = ? AND sha256 = ? AND sandbox = 0"
+            " AND duplicate_of IS NULL ORDER BY received_at DESC, id DESC",
+            (company, request.sha256),
+        )
+    ]
+    files = [c for c in candidates if c is not None]
+    booked = [f for f in files if f.booked and not f.withdrawn]
+    chosen = booked or files
+    return chosen[0] if chosen else None
+
+
+def _exists(conn: sqlite3.Connection, file_id: str | None) -> bool:
+    found = file_id is not None and conn.execute("SELECT 1 FROM files WHERE id = ?", (file_id,))
+    return bool(found and found.fetchone())
+
+
+def _window(config: Config, target: SubmittedFile) -> PeriodWindow | None:
+    for p in config.calendars.get(target.country or "", ()):
+        if p.code == target.period:
+            return PeriodWindow(p.code, p.billing_from, p.billing_to, p.upload_cutoff)
+    return None
+
+
+def _closed(conn: sqlite3.Connection, target: SubmittedFile) -> bool:
+    return any(
+        conn.execute(
+            "SELECT 1 FROM closes WHERE country = ? AND period = ? AND kind = ?",
+            (target.country, target.period, kind),
+        ).fetchone()
+        for kind in FREEZING_CLOSES
+    )
+
+
+def withdraw(ctx: MessageContext) -> MessageOutcome:
+    """Judge a withdrawal request and, when it passes, withdraw the file (module docstring)."""
+    try:
+        request = decode_withdrawal(ctx.data, max_bytes=ctx.config.gateway.limits.max_xml_bytes)
+    except XmlRejectedError as e:
+        return MessageOutcome("rejected", list(e.findings))
+    conn = ctx.conn
+    target = find_target(conn, request, ctx.company)
+    if target is None and request.sha256 is not None and _exists(conn, request.file_id):
+        mismatch = f"file {request.file_id} does not have SHA-256 {request.sha256}"
+        return MessageOutcome("rejected", [finding("WITHDRAWAL_UNKNOWN_FILE", mismatch)])
+    window = _window(ctx.config, target) if target is not None else None
+    closed = target is not None and _closed(conn, target)
+    refusal = check_withdrawal(target, ctx.company, request.named(), ctx.now, window, closed)
+    mine = target is not None and target.company == ctx.company
+    country = target.country if mine and target is not None else None
+    period = target.period if mine and target is not None else None
+    if refusal is not None or target is None:
+        return MessageOutcome(
+            "rejected", [refusal] if refusal else [], country=country, period=period
+        )
+    records = conn.execute(
+        "UPDATE ledger SET withdrawn = 1 WHERE file_id = ? AND withdrawn = 0", (target.file_id,)
+    ).rowcount
+    conn.execute(
+        "INSERT INTO withdrawals (file_id, request_id, company, user, at, country, period,"
+        " records, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            target.file_id,
+            ctx.file_id,
+            ctx.company,
+            ctx.user,
+            utc_stamp(ctx.now),
+            target.country,
+            target.period,
+            records,
+            request.reason,
+        ),
+    )
+    prefix = conn.execute(
+        "SELECT airline_prefix FROM ledger WHERE file_id = ? LIMIT 1", (target.file_id,)
+    ).fetchone()
+    event = Event(
+        type=EventType.WITHDRAWAL_DONE,
+        key=f"{EventType.WITHDRAWAL_DONE}:{target.file_id}",
+        summary=(
+            f"file {target.file_id} withdrawn from {target.country} period {target.period}: "
+            f"{records} records left the period (request {ctx.file_id})"
+        ),
+        company=ctx.company,
+        country=target.country,
+        period=target.period,
+        airline_prefix=prefix[0] if prefix else None,
+        object_kind="file",
+        object_ref=target.file_id,
+        data={
+            "request": ctx.file_id,
+            "request_iri": request.about,
+            "records": records,
+            "reason": request.reason,
+            "user": ctx.user,
+        },
+    )
+    return MessageOutcome(
+        "accepted",
+        events=[event],
+        counts={"withdrawn_records": records},
+        country=country,
+        period=period,
+    )
+
+
+def withdrawal_handlers() -> tuple[MessageHandler, ...]:
+    """The withdrawal request."""
+    return (MessageHandler(WITHDRAWAL_TAG, "withdrawal", withdraw),)

@@ -1,0 +1,154 @@
+"""``opencass calendar export``: the billing calendar as CSV, PDF or iCalendar.
+
+Exit codes as for every command: 0 ok, 2 usage or configuration error (a configuration that
+does not load, an unknown country, frequency or language, ``--kind bsp``, filters that match no
+period, a CSV of more than one country, an output path that cannot be written), 3 internal
+failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from opencass.clock import system_clock
+from opencass.config.model import Config
+from opencass.config.reader import ConfigError
+from opencass.documents.calendar import (
+    AUDIENCES,
+    LANGUAGES,
+    CalendarError,
+    Selection,
+    gateway_host,
+    render_csv,
+    render_ics,
+    select,
+)
+from opencass.errors import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK
+from opencass.files import write_atomic
+
+__all__ = ["add_calendar_parser", "cmd_calendar", "export"]
+
+
+def add_calendar_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``calendar export`` to the ``opencass`` sub-parsers ``sub``."""
+    p = sub.add_parser("calendar", parents=[common], help="billing calendars: export")
+    csub = p.add_subparsers(dest="calendar_command", required=True, parser_class=type(p))
+    e = csub.add_parser(
+        "export",
+        parents=[common],
+        help="export the calendar as CSV (IATA portal columns), PDF or iCalendar",
+    )
+    e.add_argument(
+        "--country",
+        action="append",
+        metavar="CC",
+        help="CASS country (repeatable or DE,US; default all)",
+    )
+    e.add_argument("--kind", default="cass", help="cass (default) or bsp (not held: an error)")
+    e.add_argument("--frequency", metavar="F", help="M, F, R, W, V, D or monthly, weekly, ...")
+    e.add_argument("--currency", metavar="XXX", help="only countries operating in this currency")
+    e.add_argument("--audience", choices=AUDIENCES, default="airline", help="columns and events")
+    e.add_argument("--format", choices=("csv", "pdf", "ics"), required=True)
+    e.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
+    e.add_argument("--year", type=int, help="only this year's periods (default: every year)")
+    e.add_argument(
+        "--language",
+        choices=LANGUAGES,
+        help="PDF and ICS language (default: the country's, or en for several countries)",
+    )
+
+
+def _language(args: argparse.Namespace, selections: list[Selection]) -> str:
+    if getattr(args, "language", None):
+        return str(args.language)
+    countries = {s.country.code: s.country for s in selections}
+    if len(countries) == 1:
+        lang = next(iter(countries.values())).language
+        return lang if lang in LANGUAGES else "en"
+    return "en"
+
+
+def export(config: Config, args: argparse.Namespace, now: datetime) -> bytes:
+    """The bytes of the export ``args`` ask for (CalendarError when it cannot be made)."""
+    selections = select(
+        config,
+        countries=[c for arg in args.country for c in arg.split(",") if c]
+        if args.country
+        else None,
+        kind=args.kind,
+        frequency=args.frequency,
+        currency=args.currency,
+        year=args.year,
+    )
+    audience = args.audience
+    if args.format == "csv":
+        if len({s.country.code for s in selections}) > 1:
+            raise CalendarError(
+                "a CSV holds one country's calendar (the portal format has no country column):"
+                " give --country"
+            )
+        return render_csv(selections, audience)
+    lang = _language(args, selections)
+    from opencass.documents.calendar_versions import versions_for_export
+
+    versions = versions_for_export(config, now)
+    if args.format == "pdf":
+        from opencass.documents.calendar import latest_stamp, render_pdf_calendar
+
+        created = latest_stamp(selections, versions, now)
+        return render_pdf_calendar(selections, audience, lang, created)
+    from opencass.documents.i18n import translator
+
+    return render_ics(
+        selections,
+        audience,
+        host=gateway_host(config.gateway.public_url),
+        versions=versions,
+        stamp=now,
+        gettext=translator(lang, "calendar").gettext,
+    )
+
+
+def _write(data: bytes, output: Path | None, stdout: BinaryIO) -> None:
+    if output is None or str(output) == "-":
+        stdout.write(data)
+        stdout.flush()
+        return
+    try:
+        write_atomic(output, data)
+    except OSError as e:
+        raise CalendarError(f"cannot write {output}: {e.strerror or e}") from None
+
+
+def _load(args: argparse.Namespace) -> Config:
+    from opencass.config.loader import load_config
+
+    return load_config(Path(args.config))
+
+
+def cmd_calendar(
+    args: argparse.Namespace,
+    *,
+    config: Config | None = None,
+    now: datetime | None = None,
+    out: BinaryIO | None = None,
+) -> int:
+    """``opencass calendar export``; ``config``, ``now`` and ``out`` are for tests and callers."""
+    try:
+        config = config or _load(args)
+        data = export(config, args, now or system_clock())
+        _write(data, args.output, out or sys.stdout.buffer)
+        return EXIT_OK
+    except ConfigError as e:
+        print(f"opencass: configuration error in {args.config}:\n{e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CalendarError as e:
+        print(f"opencass: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception as e:
+        print(f"opencass: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,107 @@
+"""``opencass dispute list|show``: the operator's view of disputes and their history.
+
+Read-only.  Exit codes: 0 ok, 2 usage or configuration error (an unknown dispute, a
+configuration that does not load, no ledger yet), 3 internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from contextlib import closing
+from pathlib import Path
+from typing import Any, TextIO
+
+from opencass.config.model import Config
+from opencass.config.reader import ConfigError
+from opencass.errors import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, InputError
+from opencass.store.disputes import DisputeRow, dispute_by_id, dispute_by_iri, disputes_for, history
+
+__all__ = ["add_dispute_parser", "cmd_dispute"]
+
+_STATUSES = {"pending": "REQUEST_PENDING", "accepted": "REQUEST_ACCEPTED",
+             "rejected": "REQUEST_REJECTED", "revoked": "REQUEST_REVOKED"}  # fmt: skip
+
+
+def add_dispute_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``dispute list`` and ``dispute show`` to the ``opencass`` sub-parsers ``sub``."""
+    p = sub.add_parser("dispute", parents=[common], help="disputes: list, show")
+    dsub = p.add_subparsers(dest="dispute_command", required=True, parser_class=type(p))
+    ls = dsub.add_parser("list", parents=[common], help="disputes, oldest first")
+    ls.add_argument("--country", help="CASS country code, e.g. DE")
+    ls.add_argument("--period", help="period code of the disputed billing, e.g. 20261101M")
+    ls.add_argument("--status", choices=sorted(_STATUSES), help="only disputes in this status")
+    sh = dsub.add_parser("show", parents=[common], help="one dispute with its full history")
+    sh.add_argument("dispute", help="dispute id (DSP-…) or the request IRI")
+
+
+class _Missing(InputError):  # noqa: N818 - a verdict
+    pass
+
+
+def _line(d: DisputeRow) -> str:
+    flag = " escalated" if d.escalated else ""
+    return (
+        f"{d.id}  {d.country} {d.period}  {d.airline_prefix}-{d.awb_serial}  agent "
+        f"{d.agent_code}  {d.status.removeprefix('REQUEST_').lower()}{flag}  disputed "
+        f"{d.disputed_amount} {d.currency}"
+    )
+
+
+def _show(conn: sqlite3.Connection, key: str) -> str:
+    d = dispute_by_id(conn, key) or dispute_by_iri(conn, key)
+    if d is None:
+        raise _Missing(f"no dispute {key!r}")
+    rows = [
+        _line(d),
+        f"  request:   {d.request_iri} ({d.kind})",
+        f"  parties:   agent company {d.agent_company}, airline company {d.airline_company}",
+        f"  billed:    {d.billed_amount} {d.currency}; claimed {d.claimed_amount}; "
+        f"corrected {d.corrected_amount}",
+        f"  reason:    {d.reason}",
+    ]
+    if d.comment:
+        rows.append(f"  comment:   {d.comment}")
+    if d.adjust_period:
+        rows.append(f"  adjusts:   the final billing of {d.adjust_period}")
+    rows.append("  history:")
+    for h in history(conn, d.id):
+        rows.append(
+            f"    {h.seq}. {h.at}  {h.company}{'/' + h.user if h.user else ''}  {h.action}"
+            f"  {h.from_status or '-'} -> {h.to_status}{'  file ' + h.file_id if h.file_id else ''}"
+            f"{'  why: ' + h.why if h.why else ''}"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def cmd_dispute(
+    args: argparse.Namespace, *, config: Config | None = None, out: TextIO | None = None
+) -> int:
+    """``opencass dispute list|show``; ``config`` is for tests and callers."""
+    stdout = out or sys.stdout
+    try:
+        if config is None:
+            from opencass.config.loader import load_config
+
+            config = load_config(Path(args.config))
+        db = config.gateway.database
+        if not db.exists():
+            raise _Missing(f"no ledger at {db} yet")
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            if args.dispute_command == "show":
+                stdout.write(_show(conn, args.dispute))
+                return EXIT_OK
+            status = getattr(args, "status", None)
+            rows = disputes_for(
+                conn, getattr(args, "country", None), getattr(args, "period", None),
+                None if status is None else (_STATUSES[status],),
+            )  # fmt: skip
+            stdout.write("".join(_line(d) + "\n" for d in rows) or "no disputes\n")
+            return EXIT_OK
+    except (_Missing, ConfigError) as e:
+        print(f"opencass: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception as e:
+        print(f"opencass: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_INTERNAL

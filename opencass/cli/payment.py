@@ -1,0 +1,273 @@
+"""``opencass payment record|status``: record an agent's payment by hand, or show where
+remittances stand.
+
+``record`` writes to the store synchronously (SQLite in WAL mode, so it works while the gateway
+runs) in one transaction: the payment, then the agent's period reconciled as of today in the
+country's time zone, with its events (``payment.received``, and a late payment's irregularity
+or a default).  Exit codes: 0 ok, 1 input judged bad (an agent unknown in the country, no
+expected remittance to book a payment without ``--period`` to), 2 usage or configuration error
+(unknown country or period, an amount or date that does not parse), 3 internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+from opencass.billing.remittance import (
+    NewPayment,
+    agent_companies,
+    insert_payment,
+    local_today,
+    open_default,
+    payment_event,
+    period_status,
+    reconcile,
+    resolve_period,
+)
+from opencass.clock import system_clock
+from opencass.config.model import Config
+from opencass.config.reader import ConfigError
+from opencass.errors import (
+    EXIT_CONFIG,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    ConfigurationError,
+    InputError,
+)
+from opencass.model import minor_units
+from opencass.store.events import record_events
+from opencass.store.rows import utc_stamp
+from opencass.store.sqlite import connect_sync, migrate_sync
+
+__all__ = ["add_payment_parser", "cmd_payment"]
+
+
+class _UsageError(ConfigurationError):
+    """Bad arguments or an unknown country or period (exit 2)."""
+
+
+class _InvalidError(InputError):
+    """The input is judged bad (exit 1)."""
+
+
+def add_payment_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``payment record`` and ``payment status`` to the ``opencass`` sub-parsers."""
+    p = sub.add_parser("payment", parents=[common], help="agents' remittances: record, status")
+    psub = p.add_subparsers(dest="payment_command", required=True, parser_class=type(p))
+    r = psub.add_parser("record", parents=[common], help="record a payment received from an agent")
+    r.add_argument("--country", required=True, help="CASS country code, e.g. DE")
+    r.add_argument("--agent", required=True, help="the agent code (11 digits)")
+    r.add_argument("--amount", required=True, help="amount received, e.g. 1234.50")
+    r.add_argument("--date", required=True, help="value date, YYYY-MM-DD")
+    r.add_argument("--period", help="period code (default: the oldest with something owed)")
+    r.add_argument("--reference", default="", help="the bank's or the agent's reference")
+    s = psub.add_parser("status", parents=[common], help="expected, paid, irregularities, defaults")
+    s.add_argument("--country", required=True)
+    s.add_argument("--period", help="only this period")
+    s.add_argument("--agent", help="only this agent code")
+
+
+def _load(args: argparse.Namespace) -> Config:
+    from opencass.config.loader import load_config
+
+    return load_config(Path(args.config))
+
+
+def _connect(config: Config) -> Any:
+    config.gateway.database.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect_sync(config.gateway.database)
+    migrate_sync(conn)
+    return conn
+
+
+def _check_country(config: Config, country: str) -> None:
+    if country not in config.countries:
+        raise _UsageError(f"unknown CASS country {country!r}")
+
+
+def _check_period(config: Config, country: str, code: str | None) -> None:
+    if code is not None and code not in {p.code for p in config.calendars.get(country, ())}:
+        raise _UsageError(f"no period {code!r} in the calendar of {country}")
+
+
+def _amount(text: str, currency: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise _UsageError(f"--amount {text!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise _UsageError(f"--amount must be a positive amount, found {text!r}")
+    if value != value.quantize(Decimal(1).scaleb(-minor_units(currency))):
+        raise _UsageError(f"--amount {text!r} has more decimals than {currency} allows")
+    return value
+
+
+def _record(args: argparse.Namespace, config: Config, now: datetime, out: TextIO) -> int:
+    country = args.country
+    _check_country(config, country)
+    _check_period(config, country, args.period)
+    currency = config.countries[country].currency
+    amount = _amount(args.amount, currency)
+    try:
+        value_date = date.fromisoformat(args.date)
+    except ValueError:
+        raise _UsageError(f"--date {args.date!r} is not a date (YYYY-MM-DD)") from None
+    today = local_today(config, country, now)
+    conn = _connect(config)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            agent = args.agent
+            known = conn.execute(
+                "SELECT 1 FROM remittance_expected WHERE country = ? AND agent_code = ? LIMIT 1",
+                (country, agent),
+            ).fetchone()
+            if not agent_companies(config, country, agent) and known is None:
+                raise _InvalidError(f"agent {agent} is not a CASS agent of {country}")
+            period = args.period or resolve_period(conn, country, agent, today)
+            if period is None:
+                raise _InvalidError(
+                    f"nothing is expected from agent {agent} in {country} yet; give --period"
+                )
+            payment = NewPayment(
+                key=f"operator:{now:%Y%m%dT%H%M%S%f}:{secrets.token_hex(4)}",
+                source="operator",
+                amount=amount,
+                currency=currency,
+                value_date=value_date,
+                country=country,
+                period=period,
+                agent_code=agent,
+                matched_by="operator",
+                reference=args.reference,
+                recorded_by="opencass payment record",
+            )
+            payment_id = insert_payment(conn, payment, now)
+            assert payment_id is not None  # a fresh random key
+            events = payment_event(config, payment, payment_id)
+            events += reconcile(conn, config, country, period, agent, today, now)
+            record_events(conn, events, utc_stamp(now))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        out.write(
+            f"Recorded payment {payment_id}: {amount} {currency} from agent {agent} for"
+            f" {country} {period}, value {value_date}\n"
+        )
+        out.write(_status_text(conn, config, country, today, period, agent))
+    finally:
+        conn.close()
+    return EXIT_OK
+
+
+def _status_text(
+    conn: Any,
+    config: Config,
+    country: str,
+    today: date,
+    period: str | None,
+    agent: str | None,
+) -> str:
+    rows = period_status(conn, config, country, today, period, agent)
+    cur = config.countries[country].currency
+    head = (
+        f"{'period':10} {'agent':11} {'expected':>12} {'withheld':>10} {'paid':>12}"
+        f" {'on time':>12} {'outstanding':>12}  {'standing':12} {'irregularity':18} default"
+    )
+    lines = [f"Remittances of {country} ({cur}) as of {today}", head]
+    for r in rows:
+        a = r["assessment"]
+        d = r["default"]
+        lines.append(
+            f"{r['period']:10} {r['agent_code']:11} {a.expected:>12} {a.withheld:>10}"
+            f" {a.paid:>12} {a.paid_on_time:>12} {a.outstanding:>12}  {a.standing!s:12}"
+            f" {r['irregularity'] or '-':18} "
+            + (f"since {d['since']} ({d['reason']})" if d else "-")
+        )
+    if not rows:
+        lines.append("  (no expected remittance)")
+    if agent is not None and not rows:
+        d = open_default(conn, country, agent)
+        if d:
+            lines.append(f"agent {agent} in default since {d['since']} ({d['reason']})")
+    sql = (
+        "SELECT p.id, p.period, p.agent_code, p.amount, p.currency, p.value_date FROM payments p"
+        " WHERE p.country = ? AND p.agent_code IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
+        " remittance_expected e WHERE e.country = p.country AND e.period IS p.period"
+        " AND e.agent_code = p.agent_code)"
+    )
+    args: list[Any] = [country]
+    if period is not None:
+        sql += " AND p.period = ?"
+        args.append(period)
+    if agent is not None:
+        sql += " AND p.agent_code = ?"
+        args.append(agent)
+    waiting = conn.execute(sql + " ORDER BY p.id", args).fetchall()
+    if waiting:
+        lines.append("Payments no final billing expects yet (kept for their period):")
+        for w in waiting:
+            lines.append(
+                f"  #{w[0]} {w[3]} {w[4]} value {w[5]} from agent {w[2]} for {w[1] or '?'}"
+            )
+    if agent is None:
+        unmatched = conn.execute(
+            "SELECT id, amount, currency, value_date, debtor, reference, source FROM payments"
+            " WHERE agent_code IS NULL AND (country = ? OR country IS NULL) ORDER BY id",
+            (country,),
+        ).fetchall()
+        if unmatched:
+            lines.append("Unmatched payments (record them with `opencass payment record`):")
+            for u in unmatched:
+                lines.append(
+                    f"  #{u[0]} {u[1]} {u[2]} value {u[3]} from {u[4] or '?'} ({u[6]}):"
+                    f" {u[5][:80]!r}"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def _status(args: argparse.Namespace, config: Config, now: datetime, out: TextIO) -> int:
+    country = args.country
+    _check_country(config, country)
+    _check_period(config, country, args.period)
+    conn = _connect(config)
+    try:
+        today = local_today(config, country, now)
+        out.write(_status_text(conn, config, country, today, args.period, args.agent))
+    finally:
+        conn.close()
+    return EXIT_OK
+
+
+def cmd_payment(
+    args: argparse.Namespace,
+    *,
+    config: Config | None = None,
+    now: datetime | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """``opencass payment record|status``; ``config`` and ``now`` are for tests and callers."""
+    stdout = out or sys.stdout
+    try:
+        config = config or _load(args)
+        when = now or system_clock()
+        if args.payment_command == "record":
+            return _record(args, config, when, stdout)
+        return _status(args, config, when, stdout)
+    except (_UsageError, ConfigError) as e:
+        print(f"opencass: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except _InvalidError as e:
+        print(f"opencass: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as e:
+        print(f"opencass: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_INTERNAL

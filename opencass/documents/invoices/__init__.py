@@ -1,0 +1,351 @@
+"""Invoices of a final close: one per agent code and period, numbered without gaps, PDF and UBL.
+
+``render_invoices`` is what the close calls (blocking: run it off the event loop):
+
+1. **Content** (``content``): each agent statement of the close is rebuilt from its agent
+   code's booked ledger rows (read-only, ``LedgerRows.rows_of_agent``) into invoice lines per
+   airline and tax group, the VAT breakdown per rate and the totals; the total is the
+   statement's, to the minor unit, or the run fails (``InvoiceError``: the ledger changed after
+   the close).  With many agents this runs in the process pool, a share of the codes per task.
+2. **Numbers** (``numbering``): every invoice of the close is numbered in one ``BEGIN IMMEDIATE``
+   transaction of the store; a re-run finds its invoices and reuses their numbers and issue
+   times.  A statement with a negative total becomes a credit note (same sequence).
+3. **Documents**: the PDF in the recipient company's first language (``render``) and the UBL 2.1
+   XML per EN 16931 (``ubl``), rendered in the same process pool when there are many, named
+   ``<stamp>_invoice_<period>_<agent code>.pdf|.xml`` (``creditnote`` for a credit note), stamp =
+   the first issue time in UTC: a re-run returns the same names and the same bytes.
+
+Only agent codes that belong to an agent company and have something booked get an invoice ("no
+supply, no invoice": a number is never spent on an empty period).  The issuer is
+``[countries.XX.invoicing] issuer`` (a company id), else the operator company; its legal details
+are the company's, overridden by ``issuer_details``.  The numbering sequence is keyed by the
+issuer's company id (its legal name when it is given only by ``issuer_details``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from opencass.config.invoicing import Invoicing
+from opencass.config.model import CompanyKind, Config, Country, Period, find_period
+from opencass.documents.invoices.content import InvoiceData, InvoiceError, invoice_data
+from opencass.documents.invoices.model import CREDIT_NOTE, INVOICE, Invoice, Party
+from opencass.documents.invoices.numbering import InvoiceConflictError, NumberRequest, allocate
+from opencass.documents.invoices.texts import default_terms, tr
+from opencass.documents.workers import init_renderer
+from opencass.settlement.close import CloseResult, Document, collect_items, format_amount, stamp_of
+from opencass.settlement.netting import Adjustment, AgentStatement
+from opencass.store.ledger import LedgerRows
+from opencass.store.sqlite import connect_sync
+
+__all__ = [
+    "InvoiceConflictError",
+    "InvoiceError",
+    "build_invoices",
+    "render_invoice",
+    "render_invoices",
+]
+
+log = structlog.get_logger("opencass.invoices")
+
+#: From this many invoices on, content and rendering are fanned out to a process pool.
+POOL_THRESHOLD = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Workers:
+    """A process pool and its size."""
+
+    executor: ProcessPoolExecutor
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    company: str
+    data: InvoiceData
+
+
+def _issuer(config: Config, country: Country) -> Party:
+    inv = country.invoicing
+    company = None
+    if inv.issuer:
+        company = config.companies.get(inv.issuer)
+        if company is None:
+            raise InvoiceError(f"{country.code}: invoicing issuer {inv.issuer!r} is no company")
+    else:
+        operators = [c for c in config.companies.values() if c.kind is CompanyKind.OPERATOR]
+        local = [c for c in operators if country.code in c.countries]
+        chosen = local or operators
+        if len(chosen) == 1:
+            company = chosen[0]
+        elif inv.issuer_details is None:
+            raise InvoiceError(
+                f"{country.code}: {len(chosen)} operator companies; name the invoicing issuer"
+            )
+    d = inv.issuer_details
+    party = Party(
+        id=company.id if company else "",
+        legal_name=company.legal_name if company else "",
+        address=company.address if company else "",
+        tax_id=company.tax_id if company else "",
+        registration="",
+        country=country.code,
+    )
+    if d is not None:
+        party = replace(
+            party,
+            legal_name=d.legal_name or party.legal_name,
+            address=d.address or party.address,
+            tax_id=d.tax_id or party.tax_id,
+            registration=d.registration or party.registration,
+        )
+    if not party.legal_name:
+        raise InvoiceError(f"{country.code}: the invoicing issuer has no legal name")
+    return party
+
+
+def _agent_companies(config: Config, country: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for cid, c in sorted(config.companies.items()):
+        if c.kind is CompanyKind.AGENT:
+            for code in c.agent_codes.get(country, ()):
+                out[code] = cid
+    return out
+
+
+def _airline_names(config: Config, country: str) -> tuple[tuple[str, str], ...]:
+    names: dict[str, str] = {}
+    for c in config.companies.values():
+        if c.kind is CompanyKind.AIRLINE:
+            for prefix in c.airline_prefixes.get(country, ()):
+                names[prefix] = c.legal_name
+    return tuple(sorted(names.items()))
+
+
+def _local(moment: datetime, zone: str) -> datetime:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(ZoneInfo(zone))
+
+
+def _content(
+    database: Path,
+    country: str,
+    period: Period,
+    currency: str,
+    invoicing: Invoicing,
+    statements: Sequence[AgentStatement],
+    adjustments: Sequence[Adjustment] = (),
+) -> list[InvoiceData]:
+    """The invoice content of ``statements``, each from its agent code's booked ledger rows
+    and the accepted disputes the close netted with them."""
+    source = LedgerRows(database, country, period.code)
+    adjusted: dict[str, list[Adjustment]] = defaultdict(list)
+    for a in adjustments:
+        adjusted[a.agent_code].append(a)
+    try:
+        out = []
+        for st in statements:
+            items, _written, _unpaired = collect_items(source.rows_of_agent(st.agent_code))
+            out.append(
+                invoice_data(
+                    st,
+                    [*items, *adjusted.get(st.agent_code, ())],
+                    country=country,
+                    period=period,
+                    currency=currency,
+                    invoicing=invoicing,
+                )
+            )
+        return out
+    finally:
+        source.close()
+
+
+def _of(adjustments: Sequence[Adjustment], part: Sequence[AgentStatement]) -> list[Adjustment]:
+    codes = {st.agent_code for st in part}
+    return [a for a in adjustments if a.agent_code in codes]
+
+
+def _chunks(values: Sequence[AgentStatement], parts: int) -> list[Sequence[AgentStatement]]:
+    size = max(1, -(-len(values) // parts))
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def _resolve(
+    config: Config, country: str | Country, period: str | Period
+) -> tuple[Country, Period]:
+    code = country.code if isinstance(country, Country) else country
+    pcode = period.code if isinstance(period, Period) else period
+    return find_period(config, code, pcode)
+
+
+def build_invoices(
+    config: Config,
+    country: str | Country,
+    period: str | Period,
+    reference: datetime,
+    result: CloseResult,
+    database: Path,
+    *,
+    pool: Workers | None = None,
+) -> list[Invoice]:
+    """Build and number the invoices of a final close (in the store); nothing is rendered.
+
+    With ``pool``, the content is built there, a share of the agent codes per task.
+    """
+    c, p = _resolve(config, country, period)
+    issuer = _issuer(config, c)
+    companies = _agent_companies(config, c.code)
+    currency = result.settlement.currency
+    mine = [st for st in result.settlement.agents if st.items and st.agent_code in companies]
+    args = (database, c.code, p, currency, c.invoicing)
+    if pool is None:
+        contents = _content(*args, mine, result.adjustments)
+    else:
+        # Without their items (content does not read them): far less to pickle.
+        parts = _chunks([replace(st, items=()) for st in mine], pool.count * 4)
+        futures = [
+            pool.executor.submit(_content, *args, part, _of(result.adjustments, part))
+            for part in parts
+        ]
+        contents = [data for f in futures for data in f.result()]
+    drafts = [_Draft(companies[data.agent_code], data) for data in contents]
+    differing = [(d.agent_code, w) for d in contents for w in d.warnings]
+    if differing:  # one line per run: a market whose records carry no VAT would flood the log
+        log.warning(
+            "invoice tax differs from the rule", country=c.code, period=p.code,
+            invoices=len({code for code, _ in differing}), first=differing[:5],
+        )  # fmt: skip
+    issued_at = _local(reference, c.timezone)
+    requests = [
+        NumberRequest(
+            issuer=issuer.id or issuer.legal_name,
+            country=c.code,
+            year=issued_at.year,
+            period=p.code,
+            agent_code=d.data.agent_code,
+            company=d.company,
+            kind=CREDIT_NOTE if d.data.is_credit else INVOICE,
+            issued_at=issued_at.isoformat(),
+            currency=currency,
+            total=format_amount(d.data.total, currency),
+            data_hash=d.data.digest(),
+        )
+        for d in drafts
+    ]
+    conn = connect_sync(database)
+    try:
+        numbers = allocate(conn, requests)
+    finally:
+        conn.close()
+    airlines = _airline_names(config, c.code)
+    inv = c.invoicing
+    out: list[Invoice] = []
+    for d, n in zip(drafts, numbers, strict=True):
+        recipient = config.companies[d.company]
+        lang = recipient.language
+        t = tr(lang)
+        issued = datetime.fromisoformat(n.issued_at)
+        terms = inv.terms_for(lang, c.language) or default_terms(t)
+        recipient_party = Party(
+            recipient.id, recipient.legal_name, recipient.address, recipient.tax_id, "", c.code
+        )
+        out.append(
+            Invoice(
+                number=n.number,
+                kind=n.kind,
+                issued_at=n.issued_at,
+                issue_date=_local(issued, c.timezone).date(),
+                supply_from=p.billing_from,
+                supply_to=p.billing_to,
+                due_date=p.remittance_day,
+                issuer=issuer,
+                recipient=recipient_party,
+                language=lang,
+                payment_terms=terms.replace("{due}", t.date(p.remittance_day)),
+                mentions=inv.mentions_for(lang, c.language, "en"),
+                exemption_reason=inv.exemption_reason,
+                airline_names=airlines,
+                data=d.data,
+            )
+        )
+    return out
+
+
+def render_invoice(inv: Invoice) -> tuple[bytes, bytes]:
+    """(PDF, UBL XML) of one invoice."""
+    from opencass.documents.invoices.render import invoice_pdf
+    from opencass.documents.invoices.ubl import invoice_xml
+
+    return invoice_pdf(inv), invoice_xml(inv)
+
+
+@contextmanager
+def _pool(count: int, workers: int | None) -> Iterator[Workers | None]:
+    """A process pool when ``count`` invoices are worth one (else None)."""
+    cpus = workers or os.cpu_count() or 1
+    if count < POOL_THRESHOLD or cpus < 2:
+        yield None
+        return
+    # Forked workers start at once; a fork server when other threads run (forking then is unsafe).
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    ctx = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(
+        max_workers=cpus, mp_context=ctx, initializer=init_renderer, initargs=(os.getpid(),)
+    ) as pool:
+        yield Workers(pool, cpus)
+
+
+def _render_all(invoices: Sequence[Invoice], pool: Workers | None) -> list[tuple[bytes, bytes]]:
+    if pool is None:
+        return [render_invoice(i) for i in invoices]
+    chunk = max(1, min(64, len(invoices) // (pool.count * 4)))
+    return list(pool.executor.map(render_invoice, invoices, chunksize=chunk))
+
+
+def documents_of(inv: Invoice, pdf: bytes, xml: bytes) -> list[Document]:
+    """The two documents of an invoice, in the recipient's outbox."""
+    stamp = stamp_of(datetime.fromisoformat(inv.issued_at))
+    kind = "creditnote" if inv.kind == CREDIT_NOTE else "invoice"
+    base = f"{stamp}_{kind}_{inv.data.period}_{inv.data.agent_code}"
+    return [
+        Document(inv.recipient.id, f"{base}.pdf", pdf),
+        Document(inv.recipient.id, f"{base}.xml", xml),
+    ]
+
+
+def render_invoices(
+    config: Config,
+    country: str | Country,
+    period: str | Period,
+    reference: datetime,
+    result: CloseResult,
+    database: Path,
+    *,
+    workers: int | None = None,
+) -> list[Document]:
+    """Number (in the store) and render the invoices of a final close; blocking.
+
+    Raises ``InvoiceError`` (no issuer, the ledger no longer matches the close) or
+    ``InvoiceConflictError`` (an issued invoice would change).  Sorted by company, then name.
+    """
+    with _pool(len(result.settlement.agents), workers) as pool:
+        invoices = build_invoices(config, country, period, reference, result, database, pool=pool)
+        rendered = _render_all(invoices, pool)
+    docs = [d for inv, (pdf, xml) in zip(invoices, rendered, strict=True)
+            for d in documents_of(inv, pdf, xml)]  # fmt: skip
+    docs.sort(key=lambda d: (d.company, d.name))
+    return docs

@@ -1,0 +1,164 @@
+"""The invoice as a UBL 2.1 ``Invoice`` (or ``CreditNote``) following EN 16931.
+
+Mapping (business terms of EN 16931 in brackets):
+
+* ``CustomizationID`` = ``urn:cen.eu:en16931:2017`` (BT-24), ``ID`` the gap-free number (BT-1),
+  ``IssueDate`` (BT-2), ``DueDate`` = Remittance Day (BT-9; a credit note carries it as
+  ``PaymentMeans/PaymentDueDate``), type code 380 invoice / 381 credit note (BT-3), one ``Note``
+  per mandatory mention (BT-22), ``DocumentCurrencyCode`` (BT-5), ``BuyerReference`` = the agent
+  code (BT-10), ``InvoicePeriod`` = the billing range (BG-14: the supply dates).
+* Seller = the issuer, buyer = the agent company (BG-4, BG-7): legal name, address as one street
+  line with the CASS country, VAT id in ``PartyTaxScheme`` (BT-31, BT-48), registration in
+  ``PartyLegalEntity/CompanyID`` (BT-30).
+* ``PaymentTerms/Note`` (BT-20); ``TaxTotal`` with one ``TaxSubtotal`` per (category, rate)
+  (BG-23); ``LegalMonetaryTotal``: line total = tax exclusive = Σ line net amounts, tax inclusive
+  = payable = the statement's total (BG-22).
+* One line per invoice line (BG-25): quantity 1 (``C62``), net amount, item name in the
+  recipient's language, its VAT category and rate, price = |net amount| (a negative line, e.g.
+  the commission, has quantity −1: EN 16931 wants prices of zero or more).
+
+A credit note (the period leaves the agent in credit) is a UBL ``CreditNote`` whose amounts are
+the invoice's with the sign flipped, so its payable amount is what the agent is credited.
+
+Bytes are deterministic: fixed element order, amounts at the currency's minor units, no time of
+day, UTF-8 with an XML declaration.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from lxml import etree
+
+from opencass.documents.invoices.model import CREDIT_NOTE, Invoice, Party
+from opencass.documents.invoices.texts import line_name, tr
+from opencass.model import minor_units
+
+__all__ = ["CAC", "CBC", "CUSTOMIZATION_ID", "NS_CREDIT_NOTE", "NS_INVOICE", "invoice_xml"]
+
+NS_INVOICE = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
+NS_CREDIT_NOTE = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
+CAC = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
+CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
+CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017"
+
+
+def _el(
+    parent: etree._Element, ns: str, name: str, text: str | None = None, **attrs: str
+) -> etree._Element:
+    e = etree.SubElement(parent, f"{{{ns}}}{name}", attrs)
+    if text is not None:
+        e.text = text
+    return e
+
+
+def _cbc(parent: etree._Element, name: str, text: str, **attrs: str) -> etree._Element:
+    return _el(parent, CBC, name, text, **attrs)
+
+
+def _cac(parent: etree._Element, name: str) -> etree._Element:
+    return _el(parent, CAC, name)
+
+
+def _percent(rate: Decimal) -> str:
+    return format(rate.normalize(), "f")
+
+
+def _party(parent: etree._Element, role: str, p: Party) -> None:
+    party = _cac(_cac(parent, role), "Party")
+    if p.id:
+        ident = _cac(party, "PartyIdentification")
+        _cbc(ident, "ID", p.id)
+    _cbc(_cac(party, "PartyName"), "Name", p.legal_name)
+    address = _cac(party, "PostalAddress")
+    if p.address:
+        _cbc(address, "StreetName", p.address)
+    _cbc(_cac(address, "Country"), "IdentificationCode", p.country)
+    if p.tax_id:
+        scheme = _cac(party, "PartyTaxScheme")
+        _cbc(scheme, "CompanyID", p.tax_id)
+        _cbc(_cac(scheme, "TaxScheme"), "ID", "VAT")
+    legal = _cac(party, "PartyLegalEntity")
+    _cbc(legal, "RegistrationName", p.legal_name)
+    if p.registration:
+        _cbc(legal, "CompanyID", p.registration)
+
+
+def _category(parent: etree._Element, name: str, category: str, rate: Decimal, reason: str) -> None:
+    cat = _cac(parent, name)
+    _cbc(cat, "ID", category)
+    _cbc(cat, "Percent", _percent(rate))
+    if category in ("E", "O") and reason:
+        _cbc(cat, "TaxExemptionReason", reason)
+    elif category == "AE":
+        _cbc(cat, "TaxExemptionReasonCode", "VATEX-EU-AE")
+        _cbc(cat, "TaxExemptionReason", reason or "Reverse charge")
+    _cbc(_cac(cat, "TaxScheme"), "ID", "VAT")
+
+
+def invoice_xml(inv: Invoice) -> bytes:
+    """The UBL 2.1 document of ``inv`` (``Invoice`` or ``CreditNote``), UTF-8 bytes."""
+    credit = inv.kind == CREDIT_NOTE
+    ns = NS_CREDIT_NOTE if credit else NS_INVOICE
+    root_name = "CreditNote" if credit else "Invoice"
+    nsmap: Any = {None: ns, "cac": CAC, "cbc": CBC}  # lxml-stubs do not allow the None key
+    root = etree.Element(f"{{{ns}}}{root_name}", nsmap=nsmap)
+    data, sign = inv.data, inv.sign
+    cur = data.currency
+    places = minor_units(cur)
+
+    def amount(parent: etree._Element, name: str, value: Decimal) -> None:
+        v = value * sign
+        if v.is_zero():
+            v = v.copy_abs()
+        _cbc(parent, name, f"{v:.{places}f}", currencyID=cur)
+
+    t = tr(inv.language)
+    _cbc(root, "CustomizationID", CUSTOMIZATION_ID)
+    _cbc(root, "ID", inv.number)
+    _cbc(root, "IssueDate", inv.issue_date.isoformat())
+    if not credit:
+        _cbc(root, "DueDate", inv.due_date.isoformat())
+    _cbc(root, "CreditNoteTypeCode" if credit else "InvoiceTypeCode", "381" if credit else "380")
+    for mention in inv.mentions:
+        _cbc(root, "Note", mention)
+    _cbc(root, "DocumentCurrencyCode", cur)
+    _cbc(root, "BuyerReference", data.agent_code)
+    period = _cac(root, "InvoicePeriod")
+    _cbc(period, "StartDate", inv.supply_from.isoformat())
+    _cbc(period, "EndDate", inv.supply_to.isoformat())
+    _party(root, "AccountingSupplierParty", inv.issuer)
+    _party(root, "AccountingCustomerParty", inv.recipient)
+    if credit:
+        means = _cac(root, "PaymentMeans")
+        _cbc(means, "PaymentMeansCode", "97")  # clearing between partners (UNCL 4461)
+        _cbc(means, "PaymentDueDate", inv.due_date.isoformat())
+    if inv.payment_terms:
+        _cbc(_cac(root, "PaymentTerms"), "Note", inv.payment_terms)
+    total = _cac(root, "TaxTotal")
+    amount(total, "TaxAmount", data.tax)
+    for sub in data.taxes:
+        s = _cac(total, "TaxSubtotal")
+        amount(s, "TaxableAmount", sub.base)
+        amount(s, "TaxAmount", sub.tax)
+        _category(s, "TaxCategory", sub.category, sub.rate, inv.exemption_reason)
+    money = _cac(root, "LegalMonetaryTotal")
+    amount(money, "LineExtensionAmount", data.net)
+    amount(money, "TaxExclusiveAmount", data.net)
+    amount(money, "TaxInclusiveAmount", data.total)
+    amount(money, "PayableAmount", data.total)
+    for line in data.lines:
+        el = _cac(root, "CreditNoteLine" if credit else "InvoiceLine")
+        _cbc(el, "ID", line.id)
+        net = line.base * sign
+        _cbc(el, "CreditedQuantity" if credit else "InvoicedQuantity",
+             "-1" if net < 0 else "1", unitCode="C62")  # fmt: skip
+        amount(el, "LineExtensionAmount", line.base)
+        item = _cac(el, "Item")
+        _cbc(item, "Name", line_name(t, line, inv.airline(line.airline_prefix)))
+        _cbc(_cac(item, "SellersItemIdentification"), "ID", f"{line.airline_prefix}-{line.side}")
+        _category(item, "ClassifiedTaxCategory", line.category, line.rate, inv.exemption_reason)
+        price = _cac(el, "Price")
+        _cbc(price, "PriceAmount", f"{abs(net):.{places}f}", currencyID=cur)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))

@@ -1,0 +1,198 @@
+"""What the report renderers share: the document context, tables for PDF, xlsx and CSV helpers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import xlsxwriter
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, Spacer, Table
+
+from opencass.documents.i18n import Translator, translator
+from opencass.documents.pdf import GridTable, styles, table_style
+from opencass.model import minor_units
+from opencass.settlement.close import format_amount
+
+I18N_DOMAIN = "reports"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Who a document is for and when: everything but the data (picklable)."""
+
+    lang: str
+    country: str
+    country_name: str
+    period: str
+    billing_from: date
+    billing_to: date
+    remittance_day: date
+    settlement_day: date
+    currency: str
+    issued: datetime  # the close's reference time (aware)
+    company: str  # company id of the recipient
+    company_name: str
+
+    @property
+    def t(self) -> Translator:
+        """The recipient's translator (reports domain)."""
+        return translator(self.lang, "reports")
+
+
+def money(ctx: Context, amount: Decimal) -> str:
+    """An amount in the period currency, per locale (with the currency symbol)."""
+    return ctx.t.money(amount, ctx.currency)
+
+
+def amount(ctx: Context, value: Decimal) -> str:
+    """An amount in the period currency, per locale, without the symbol."""
+    return ctx.t.number(value, minor_units(ctx.currency))
+
+
+def opt_amount(ctx: Context, value: Decimal | None) -> str:
+    """``amount`` or "–" when unknown."""
+    return "–" if value is None else amount(ctx, value)
+
+
+def heading_block(ctx: Context, title: str, party: str) -> list[Any]:
+    """The document's title and its key facts (party, country, period, currency, issue date)."""
+    t = ctx.t
+    _ = t.gettext
+    st = styles(ctx.lang)
+    facts = [
+        (_("Recipient"), party),
+        (_("Country"), f"{ctx.country} {ctx.country_name}".strip()),
+        (
+            _("Period"),
+            f"{ctx.period} ({t.date(ctx.billing_from)} – {t.date(ctx.billing_to)})",
+        ),
+        (_("Currency"), ctx.currency),
+        (_("Issued"), t.date(ctx.issued.date())),
+    ]
+    rows = [[Paragraph(k, st["cell_b"]), Paragraph(v, st["cell"])] for k, v in facts]
+    facts_table = Table(rows, colWidths=[35 * mm, 120 * mm], hAlign="LEFT")
+    facts_table.setStyle(table_style(ctx.lang, header_rows=0))
+    return [Paragraph(title, st["title"]), facts_table, Spacer(1, 3 * mm)]
+
+
+def pdf_table(
+    ctx: Context,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    widths: Sequence[float],
+    *,
+    numeric_from: int | None = None,
+    total: Sequence[str] | None = None,
+    wrap: Sequence[int] = (),
+) -> list[Any]:
+    """A grid table (``GridTable``: fast, splits across pages with its header); columns from
+    ``numeric_from`` on are right-aligned; ``total`` is the bold last row.  Text wider than its
+    column is clipped ("…"); ``wrap`` is accepted for symmetry and ignored."""
+    del wrap
+    n = len(header)
+    align = "L" * n if numeric_from is None else "L" * numeric_from + "R" * (n - numeric_from)
+    body = [list(r) for r in rows] or [["–"] + [""] * (n - 1)]
+    return [GridTable(header, body, widths, lang=ctx.lang, align=align, total=total)]
+
+
+def _fonts(lang: str) -> tuple[str, str]:
+    from opencass.documents.pdf import font_for
+
+    return font_for(lang)
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def csv_bytes(rows: Sequence[Sequence[str]]) -> bytes:
+    """UTF-8 CSV, LF line ends (like the close's statement CSV)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def plain(value: Decimal | None, currency: str) -> str:
+    """A machine-readable amount: decimal point at the currency's minor units."""
+    return "" if value is None else format_amount(value, currency)
+
+
+# --- xlsx ---------------------------------------------------------------------------------------
+
+_BAD_SHEET = re.compile(r"[\[\]:*?/\\]")
+
+
+class Workbook:
+    """An xlsx workbook in memory with a few formats; deterministic (fixed creation time)."""
+
+    def __init__(self, ctx: Context, title: str) -> None:
+        self.ctx = ctx
+        self.buf = io.BytesIO()
+        self.wb = xlsxwriter.Workbook(self.buf, {"in_memory": True, "strings_to_numbers": False})
+        created = ctx.issued.replace(tzinfo=None)
+        self.wb.set_properties(
+            {"title": title, "author": "opencass", "company": "opencass", "created": created}
+        )
+        digits = minor_units(ctx.currency)
+        money_fmt = "#,##0" + ("." + "0" * digits if digits else "")
+        self.f_head = self.wb.add_format({"bold": True, "bg_color": "#E6EBF2", "text_wrap": True})
+        self.f_money = self.wb.add_format({"num_format": money_fmt})
+        self.f_money_b = self.wb.add_format({"num_format": money_fmt, "bold": True})
+        self.f_weight = self.wb.add_format({"num_format": "#,##0.0"})
+        self.f_yield = self.wb.add_format({"num_format": "#,##0.0000"})
+        self.f_date = self.wb.add_format({"num_format": "yyyy-mm-dd"})
+        self.f_bold = self.wb.add_format({"bold": True})
+        self._names: set[str] = set()
+
+    def sheet(self, name: str, header: Sequence[str], widths: Sequence[float]) -> Any:
+        """A new sheet with a bold header row, frozen below it."""
+        clean = _BAD_SHEET.sub("-", name)[:31].strip() or "Sheet"
+        n = 2
+        base = clean
+        while clean.lower() in self._names:
+            clean = f"{base[:28]} {n}"
+            n += 1
+        self._names.add(clean.lower())
+        ws = self.wb.add_worksheet(clean)
+        for i, (h, w) in enumerate(zip(header, widths, strict=True)):
+            ws.set_column(i, i, w)
+            ws.write_string(0, i, h, self.f_head)
+        ws.freeze_panes(1, 0)
+        return ws
+
+    def write_row(self, ws: Any, row: int, values: Sequence[Any], kinds: str) -> None:
+        """Write ``values`` typed by ``kinds``: s string, i int, m money, M bold money,
+        w weight, y yield, d date, b bold string."""
+        for col, (v, k) in enumerate(zip(values, kinds, strict=True)):
+            if v is None or v == "":
+                continue
+            if k == "s":
+                ws.write_string(row, col, str(v))
+            elif k == "b":
+                ws.write_string(row, col, str(v), self.f_bold)
+            elif k == "i":
+                ws.write_number(row, col, int(v))
+            elif k in "mM":
+                ws.write_number(row, col, float(v), self.f_money if k == "m" else self.f_money_b)
+            elif k == "w":
+                ws.write_number(row, col, float(v), self.f_weight)
+            elif k == "y":
+                ws.write_number(row, col, float(v), self.f_yield)
+            elif k == "d":
+                ws.write_datetime(row, col, datetime(v.year, v.month, v.day), self.f_date)
+            else:  # pragma: no cover - a programming error
+                raise ValueError(f"unknown cell kind {k!r}")
+
+    def close(self) -> bytes:
+        """The workbook's bytes."""
+        self.wb.close()
+        return self.buf.getvalue()
+
+
+Renderer = Callable[..., bytes]

@@ -1,0 +1,746 @@
+"""The numbers of the period reports, built from the close's settlement and the booked records.
+
+Pure: no database, no files.  The settlement (``PeriodSettlement`` of the close) is the
+authority for every amount due; the booked records (decoded ledger rows) give the details a
+report shows next to it (dates, routing, weights, charges).  Each builder nets the records
+again with the settlement's own ``item_amount`` and checks that they give exactly the items of
+the statement; a mismatch (the ledger changed after the close) is a ``ReportDataError`` and no
+report is built from it.
+
+Detail amounts are shown in the period currency: a record in another currency is converted
+with its rate of exchange, then rounded half up, column by column.  The net due of a line is
+the settlement's (rounded once per item), so a line's columns may differ from its net due by
+rounding when a record was converted.
+
+Columns of an AWB line follow the netting formula (SETTLEMENT.md): net due = weight charge
+prepaid + valuation prepaid + other charges due carrier prepaid − other charges due agent
+collect + tax (due airline − due agent) − commission + discount (signed).  Weight charge
+collect is shown for information; it is collected by the airline at destination.
+
+Statistics (management statistics, notifications): tonnage is the gross weight in kg (pounds
+converted, 1 lb = 0.45359237 kg) of revenue AWBs; revenue is weight charge plus valuation
+charge, prepaid and collect, in the period currency; corrections add their revised − original
+weight and revenue; yield = revenue / kg.  Void and service AWBs count as AWBs, never as
+tonnage or revenue.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from opencass.errors import InternalError
+from opencass.model import ZERO, AwbRecord, BookedRow, Correction, CorrectionRecord, quantize
+from opencass.settlement.close import collect_items
+from opencass.settlement.netting import (
+    DEFAULT_CORRECTION_TERMS,
+    AgentStatement,
+    AirlineSettlement,
+    ItemAmount,
+    ItemKind,
+    PeriodSettlement,
+    item_amount,
+)
+
+__all__ = [
+    "AgentReport",
+    "AirlineAnalysis",
+    "AirlineSection",
+    "AnalysisLine",
+    "AwbLine",
+    "CorrectionLine",
+    "DisputeLine",
+    "ManagementStats",
+    "OperatorReport",
+    "ReportDataError",
+    "StatLine",
+    "agent_report",
+    "airline_analysis",
+    "management_stats",
+    "operator_report",
+]
+
+KG_PER_LB = Decimal("0.45359237")
+
+
+class ReportDataError(InternalError, RuntimeError):
+    """The booked records do not give the settlement's items (the ledger changed)."""
+
+
+# --- lines --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AwbLine:
+    """One AWB of an agent's Cargo Sales Report (amounts in the period currency)."""
+
+    airline_prefix: str
+    awb_serial: str
+    execution_date: date
+    origin: str
+    destination: str
+    weight: Decimal
+    weight_unit: str
+    use_indicator: str  # R, S (service) or V (void)
+    late: bool
+    weight_charge_prepaid: Decimal
+    weight_charge_collect: Decimal
+    valuation: Decimal
+    other_carrier: Decimal
+    other_agent: Decimal
+    tax: Decimal
+    commission: Decimal
+    discount: Decimal
+    net_due: Decimal
+
+    @property
+    def awb(self) -> str:
+        """``160-62144154``."""
+        return f"{self.airline_prefix}-{self.awb_serial}"
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionLine:
+    """A CCA or DCM with its original and revised values (due airline, period currency)."""
+
+    kind: str  # CCA or DCM
+    reference: str
+    airline_prefix: str
+    awb_serial: str
+    execution_date: date
+    reason: str
+    original_weight: Decimal
+    revised_weight: Decimal
+    weight_unit: str
+    original_due: Decimal
+    revised_due: Decimal
+    net_due: Decimal
+
+    @property
+    def awb(self) -> str:
+        """``160-62144154``."""
+        return f"{self.airline_prefix}-{self.awb_serial}"
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustmentLine:
+    """An additional adjustment or charge (BTA): an accepted dispute outcome, for instance."""
+
+    airline_prefix: str
+    reference: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeLine:
+    """A dispute of one of the agent's AWBs (from the disputes table, when there is one)."""
+
+    dispute_id: str
+    airline_prefix: str
+    awb_serial: str
+    agent_code: str
+    status: str  # REQUEST_PENDING, REQUEST_ACCEPTED, ...
+    billed: Decimal
+    claimed: Decimal | None
+    disputed: Decimal
+    corrected: Decimal | None
+    reason: str
+    adjust_period: str = ""
+
+    @property
+    def awb(self) -> str:
+        """``160-62144154``."""
+        return f"{self.airline_prefix}-{self.awb_serial}"
+
+
+@dataclass(frozen=True, slots=True)
+class AirlineSection:
+    """The part of an agent's report for one airline prefix."""
+
+    airline_prefix: str
+    airline_name: str
+    awbs: tuple[AwbLine, ...]
+    corrections: tuple[CorrectionLine, ...]
+    adjustments: tuple[AdjustmentLine, ...]
+    disputes: tuple[DisputeLine, ...]
+    awb_total: Decimal
+    correction_total: Decimal
+    adjustment_total: Decimal
+    total: Decimal  # the statement's line total for this airline
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReport:
+    """Everything an agent's Cargo Sales Report shows."""
+
+    agent_code: str
+    agent_name: str
+    currency: str
+    sections: tuple[AirlineSection, ...]
+    total: Decimal  # the statement's total: > 0 to remit, < 0 credited
+
+    @property
+    def is_credit(self) -> bool:
+        """True when the agent is credited."""
+        return self.total < 0
+
+
+# --- decoding helpers ---------------------------------------------------------------------------
+
+
+def _conv(amount: Decimal, currency: str, rate: Decimal, period_currency: str) -> Decimal:
+    value = amount if currency == period_currency or rate <= 0 else amount * rate
+    rounded = quantize(value, period_currency)
+    return rounded.copy_abs() if rounded.is_zero() else rounded
+
+
+def _kg(weight: Decimal, unit: str) -> Decimal:
+    return weight * KG_PER_LB if unit == "L" else weight
+
+
+def _awb_line(rec: AwbRecord, late: bool, net: Decimal, cur: str) -> AwbLine:
+    def c(v: Decimal) -> Decimal:
+        return _conv(v, rec.currency, rec.rate_of_exchange, cur)
+
+    return AwbLine(
+        airline_prefix=rec.airline_prefix,
+        awb_serial=rec.awb_serial,
+        execution_date=rec.execution_date,
+        origin=rec.origin,
+        destination=rec.destination,
+        weight=rec.gross_weight,
+        weight_unit=rec.weight_unit,
+        use_indicator=rec.use_indicator,
+        late=late or rec.late_indicator == "L",
+        weight_charge_prepaid=c(rec.weight_charge_prepaid),
+        weight_charge_collect=c(rec.weight_charge_collect),
+        valuation=c(rec.valuation_charge_prepaid),
+        other_carrier=c(rec.other_charges_carrier_prepaid),
+        other_agent=c(rec.other_charges_agent_collect),
+        tax=c(rec.tax_due_airline - rec.tax_due_agent),
+        commission=c(rec.commission),
+        discount=c(rec.discount),
+        net_due=net,
+    )
+
+
+def _due(rec: CorrectionRecord, cur: str) -> Decimal:
+    return _conv(DEFAULT_CORRECTION_TERMS.apply(rec), rec.currency, rec.rate_of_exchange, cur)
+
+
+def _correction_line(c: Correction, net: Decimal, cur: str) -> CorrectionLine:
+    o, r = c.original, c.revised
+    return CorrectionLine(
+        kind=c.kind,
+        reference=o.reference,
+        airline_prefix=o.airline_prefix,
+        awb_serial=o.awb_serial,
+        execution_date=r.execution_date,
+        reason=r.reason or o.reason,
+        original_weight=o.gross_weight,
+        revised_weight=r.gross_weight,
+        weight_unit=r.weight_unit or o.weight_unit,
+        original_due=_due(o, cur),
+        revised_due=_due(r, cur),
+        net_due=net,
+    )
+
+
+def _key(it: ItemAmount) -> tuple[str, str, str, str]:
+    return (it.airline_prefix, it.awb_serial, str(it.kind), it.reference)
+
+
+def _check_items(what: str, expected: Iterable[ItemAmount], netted: Iterable[ItemAmount]) -> None:
+    want = Counter((_key(it), it.amount) for it in expected if it.kind != ItemKind.ADJUSTMENT)
+    got = Counter((_key(it), it.amount) for it in netted)
+    if want != got:
+        missing = sorted(want - got)[:3]
+        extra = sorted(got - want)[:3]
+        raise ReportDataError(
+            f"{what}: the booked records do not give the settlement's items "
+            f"(missing {missing}, unexpected {extra}): was the ledger changed after the close?"
+        )
+
+
+def _netted_lines(
+    rows: Iterable[BookedRow], currency: str
+) -> tuple[list[tuple[ItemAmount, AwbLine | CorrectionLine]], list[ItemAmount]]:
+    """(item, line) per AWB and paired correction of ``rows``, and the bare items."""
+    items, written, _unpaired = collect_items(rows)
+    late = {b.row.id for b in written if b.row.late}
+    late_awbs = {
+        (b.record.airline_prefix, b.record.awb_serial)
+        for b in written
+        if b.row.id in late and isinstance(b.record, AwbRecord)
+    }
+    out: list[tuple[ItemAmount, AwbLine | CorrectionLine]] = []
+    for item in items:
+        amount = item_amount(item, currency)
+        if isinstance(item, AwbRecord):
+            line: AwbLine | CorrectionLine = _awb_line(
+                item, (item.airline_prefix, item.awb_serial) in late_awbs, amount.amount, currency
+            )
+        else:
+            assert isinstance(item, Correction)
+            line = _correction_line(item, amount.amount, currency)
+        out.append((amount, line))
+    out.sort(key=lambda p: (p[0], p[1].awb))
+    return out, [a for a, _ in out]
+
+
+# --- agent ------------------------------------------------------------------------------------
+
+
+def agent_report(
+    statement: AgentStatement | None,
+    rows: Iterable[BookedRow],
+    *,
+    agent_code: str,
+    agent_name: str,
+    currency: str,
+    airline_names: Mapping[str, str] | None = None,
+    disputes: Sequence[DisputeLine] = (),
+) -> AgentReport:
+    """The Cargo Sales Report data of one agent code: ``statement`` from the close's settlement,
+    ``rows`` the agent's booked ledger rows, ``disputes`` its disputes (optional)."""
+    names = airline_names or {}
+    pairs, netted = _netted_lines(rows, currency)
+    _check_items(f"agent {agent_code}", statement.items if statement else (), netted)
+    awbs: dict[str, list[AwbLine]] = defaultdict(list)
+    corrections: dict[str, list[CorrectionLine]] = defaultdict(list)
+    adjustments: dict[str, list[AdjustmentLine]] = defaultdict(list)
+    dispute_lines: dict[str, list[DisputeLine]] = defaultdict(list)
+    for _item, line in pairs:
+        if isinstance(line, AwbLine):
+            awbs[line.airline_prefix].append(line)
+        else:
+            corrections[line.airline_prefix].append(line)
+    for it in statement.items if statement else ():
+        if it.kind == ItemKind.ADJUSTMENT:
+            adjustments[it.airline_prefix].append(
+                AdjustmentLine(it.airline_prefix, it.reference, it.amount)
+            )
+    for d in sorted(disputes, key=lambda d: (d.airline_prefix, d.awb_serial, d.dispute_id)):
+        dispute_lines[d.airline_prefix].append(d)
+    zero = quantize(ZERO, currency)
+    totals = {line.airline_prefix: line.amount for line in statement.lines} if statement else {}
+    prefixes = sorted(set(totals) | set(dispute_lines))
+    sections = []
+    for prefix in prefixes:
+        a, c, j = awbs[prefix], corrections[prefix], adjustments[prefix]
+        sections.append(
+            AirlineSection(
+                airline_prefix=prefix,
+                airline_name=names.get(prefix, ""),
+                awbs=tuple(a),
+                corrections=tuple(c),
+                adjustments=tuple(j),
+                disputes=tuple(dispute_lines[prefix]),
+                awb_total=sum((x.net_due for x in a), zero),
+                correction_total=sum((x.net_due for x in c), zero),
+                adjustment_total=sum((x.amount for x in j), zero),
+                total=totals.get(prefix, zero),
+            )
+        )
+    for s in sections:
+        if s.awb_total + s.correction_total + s.adjustment_total != s.total:
+            raise ReportDataError(f"agent {agent_code}, airline {s.airline_prefix}: lines differ")
+    return AgentReport(
+        agent_code=agent_code,
+        agent_name=agent_name,
+        currency=currency,
+        sections=tuple(sections),
+        total=statement.total if statement else zero,
+    )
+
+
+# --- airline: billing analysis ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisLine:
+    """One agent's business with one airline in the period (period currency)."""
+
+    agent_code: str
+    agent_name: str
+    awbs: int
+    corrections: int
+    weight_kg: Decimal
+    weight_charges: Decimal  # prepaid + collect
+    valuation: Decimal
+    other_carrier: Decimal
+    other_agent: Decimal
+    tax: Decimal
+    commission: Decimal
+    discount: Decimal
+    awb_due: Decimal
+    correction_due: Decimal
+    adjustment_due: Decimal
+    net_due: Decimal  # the settlement's line amount
+
+
+@dataclass(frozen=True, slots=True)
+class AirlineAnalysis:
+    """An airline prefix's billing analysis: one line per agent, then the total."""
+
+    airline_prefix: str
+    airline_name: str
+    currency: str
+    lines: tuple[AnalysisLine, ...]
+    total: Decimal  # the settlement's total to receive
+
+
+@dataclass(slots=True)
+class _Acc:
+    awbs: int = 0
+    corrections: int = 0
+    weight_kg: Decimal = ZERO
+    weight_charges: Decimal = ZERO
+    valuation: Decimal = ZERO
+    other_carrier: Decimal = ZERO
+    other_agent: Decimal = ZERO
+    tax: Decimal = ZERO
+    commission: Decimal = ZERO
+    discount: Decimal = ZERO
+    awb_due: Decimal = ZERO
+    correction_due: Decimal = ZERO
+    adjustment_due: Decimal = ZERO
+
+
+def airline_analysis(
+    settlement: AirlineSettlement | None,
+    items: Sequence[ItemAmount],
+    rows: Iterable[BookedRow],
+    *,
+    airline_prefix: str,
+    airline_name: str,
+    currency: str,
+    agent_names: Mapping[str, str] | None = None,
+) -> AirlineAnalysis:
+    """The billing analysis of one airline prefix from its settlement, its items and its
+    booked rows of the period."""
+    names = agent_names or {}
+    pairs, netted = _netted_lines(rows, currency)
+    _check_items(f"airline {airline_prefix}", items, netted)
+    acc: dict[str, _Acc] = defaultdict(_Acc)
+    agent_of = {id(line): item.agent_code for item, line in pairs}
+    for _item, line in pairs:
+        a = acc[agent_of[id(line)]]
+        if isinstance(line, AwbLine):
+            a.awbs += 1
+            if line.use_indicator == "R":
+                a.weight_kg += _kg(line.weight, line.weight_unit)
+            a.weight_charges += line.weight_charge_prepaid + line.weight_charge_collect
+            a.valuation += line.valuation
+            a.other_carrier += line.other_carrier
+            a.other_agent += line.other_agent
+            a.tax += line.tax
+            a.commission += line.commission
+            a.discount += line.discount
+            a.awb_due += line.net_due
+        else:
+            a.corrections += 1
+            a.correction_due += line.net_due
+    for it in items:
+        if it.kind == ItemKind.ADJUSTMENT:
+            acc[it.agent_code].adjustment_due += it.amount
+    lines = []
+    for sl in settlement.lines if settlement else ():
+        a = acc[sl.agent_code]
+        if a.awb_due + a.correction_due + a.adjustment_due != sl.amount:
+            raise ReportDataError(f"airline {airline_prefix}, agent {sl.agent_code}: lines differ")
+        lines.append(
+            AnalysisLine(
+                agent_code=sl.agent_code,
+                agent_name=names.get(sl.agent_code, ""),
+                awbs=a.awbs,
+                corrections=a.corrections,
+                weight_kg=a.weight_kg.quantize(Decimal("0.1")),
+                weight_charges=a.weight_charges,
+                valuation=a.valuation,
+                other_carrier=a.other_carrier,
+                other_agent=a.other_agent,
+                tax=a.tax,
+                commission=a.commission,
+                discount=a.discount,
+                awb_due=a.awb_due,
+                correction_due=a.correction_due,
+                adjustment_due=a.adjustment_due,
+                net_due=sl.amount,
+            )
+        )
+    return AirlineAnalysis(
+        airline_prefix=airline_prefix,
+        airline_name=airline_name,
+        currency=currency,
+        lines=tuple(lines),
+        total=settlement.total if settlement else quantize(ZERO, currency),
+    )
+
+
+# --- airline: management statistics and notifications ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatLine:
+    """Tonnage, revenue and yield of one key (an agent, a route, a period)."""
+
+    key: str
+    name: str
+    awbs: int
+    weight_kg: Decimal
+    revenue: Decimal
+    ytd_awbs: int
+    ytd_weight_kg: Decimal
+    ytd_revenue: Decimal
+
+    @staticmethod
+    def yield_of(revenue: Decimal, weight_kg: Decimal) -> Decimal | None:
+        """Revenue per kg, 4 decimals; None without tonnage."""
+        if not weight_kg:
+            return None
+        return (revenue / weight_kg).quantize(Decimal("0.0001"))
+
+    @property
+    def period_yield(self) -> Decimal | None:
+        """Revenue per kg in the period."""
+        return self.yield_of(self.revenue, self.weight_kg)
+
+    @property
+    def ytd_yield(self) -> Decimal | None:
+        """Revenue per kg, year to date."""
+        return self.yield_of(self.ytd_revenue, self.ytd_weight_kg)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodFigures:
+    """One period of the year (the notification year package)."""
+
+    period: str
+    awbs: int
+    corrections: int
+    weight_kg: Decimal
+    revenue: Decimal
+    net_due: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One entry of the period notification: what, which AWB or agent, and an amount."""
+
+    kind: str  # late, void, service, unpaired, dispute
+    agent_code: str
+    awb: str
+    reference: str
+    amount: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementStats:
+    """An airline prefix's management statistics (period and year to date) and notifications."""
+
+    airline_prefix: str
+    airline_name: str
+    currency: str
+    period: str
+    year: str
+    periods_in_ytd: tuple[str, ...]
+    total: StatLine
+    by_agent: tuple[StatLine, ...]
+    by_route: tuple[StatLine, ...]
+    year_periods: tuple[PeriodFigures, ...]
+    notices: tuple[Notice, ...]
+    courier_agents: tuple[str, ...] = ()
+    courier: tuple[StatLine, ...] = field(default=())
+
+
+@dataclass(slots=True)
+class _Stat:
+    awbs: int = 0
+    weight: Decimal = ZERO
+    revenue: Decimal = ZERO
+    ytd_awbs: int = 0
+    ytd_weight: Decimal = ZERO
+    ytd_revenue: Decimal = ZERO
+
+    def add(self, current: bool, awbs: int, weight: Decimal, revenue: Decimal) -> None:
+        self.ytd_awbs += awbs
+        self.ytd_weight += weight
+        self.ytd_revenue += revenue
+        if current:
+            self.awbs += awbs
+            self.weight += weight
+            self.revenue += revenue
+
+    def line(self, key: str, name: str, cur: str) -> StatLine:
+        w = Decimal("0.1")
+        return StatLine(
+            key, name, self.awbs, self.weight.quantize(w), quantize(self.revenue, cur),
+            self.ytd_awbs, self.ytd_weight.quantize(w), quantize(self.ytd_revenue, cur),
+        )  # fmt: skip
+
+
+def _revenue_awb(rec: AwbRecord, cur: str) -> Decimal:
+    raw = (
+        rec.weight_charge_prepaid
+        + rec.weight_charge_collect
+        + rec.valuation_charge_prepaid
+        + rec.valuation_charge_collect
+    )
+    return _conv(raw, rec.currency, rec.rate_of_exchange, cur)
+
+
+def _revenue_correction(rec: CorrectionRecord, cur: str) -> Decimal:
+    return _conv(rec.weight_charge + rec.valuation_charge, rec.currency, rec.rate_of_exchange, cur)
+
+
+def management_stats(
+    rows_by_period: Mapping[str, Iterable[BookedRow]],
+    *,
+    period: str,
+    airline_prefix: str,
+    airline_name: str,
+    currency: str,
+    settlement: AirlineSettlement | None,
+    items: Sequence[ItemAmount],
+    agent_names: Mapping[str, str] | None = None,
+    disputes: Sequence[DisputeLine] = (),
+    courier_agents: Iterable[str] = (),
+) -> ManagementStats:
+    """Statistics of one airline prefix: ``rows_by_period`` holds its booked rows of every
+    period of the year up to and including ``period`` (the YTD); the current period's amounts
+    due are checked against ``items`` (the settlement's)."""
+    names = agent_names or {}
+    couriers = tuple(sorted(set(courier_agents)))
+    total = _Stat()
+    by_agent: dict[str, _Stat] = defaultdict(_Stat)
+    by_route: dict[str, _Stat] = defaultdict(_Stat)
+    courier: dict[str, _Stat] = defaultdict(_Stat)
+    year_periods: list[PeriodFigures] = []
+    notices: list[Notice] = []
+    for code in sorted(rows_by_period):
+        current = code == period
+        rows = list(rows_by_period[code])
+        items_list, written, unpaired = collect_items(rows)
+        late_ids = {b.row.id for b in written if b.row.late}
+        p_awbs = p_corr = 0
+        p_weight = p_rev = ZERO
+        netted = []
+        for item in items_list:
+            amount = item_amount(item, currency)
+            netted.append(amount)
+            if isinstance(item, AwbRecord):
+                revenue = item.charges_due
+                w = _kg(item.gross_weight, item.weight_unit) if revenue else ZERO
+                r = _revenue_awb(item, currency) if revenue else ZERO
+                agent, route, awbs = item.agent_code, f"{item.origin}-{item.destination}", 1
+                p_awbs += 1
+                if current and not revenue:
+                    kind = "void" if item.use_indicator == "V" else "service"
+                    notices.append(Notice(kind, agent, item.awb, "", None))
+            else:
+                assert isinstance(item, Correction)
+                o, v = item.original, item.revised
+                w = _kg(v.gross_weight, v.weight_unit) - _kg(o.gross_weight, o.weight_unit)
+                r = _revenue_correction(v, currency) - _revenue_correction(o, currency)
+                agent, route, awbs = o.agent_code, f"{o.origin}-{v.destination or o.destination}", 0
+                p_corr += 1
+            p_weight += w
+            p_rev += r
+            total.add(current, awbs, w, r)
+            by_agent[agent].add(current, awbs, w, r)
+            by_route[route].add(current, awbs, w, r)
+            if agent in couriers:
+                courier[agent].add(current, awbs, w, r)
+        if current:
+            _check_items(f"airline {airline_prefix}", items, netted)
+            for b in written:
+                if b.row.id in late_ids and isinstance(b.record, AwbRecord):
+                    due = item_amount(b.record, currency).amount
+                    notices.append(Notice("late", b.record.agent_code, b.record.awb, "", due))
+            for u in unpaired:
+                notices.append(Notice("unpaired", u.agent_code, u.awb, u.reference, None))
+            for d in disputes:
+                if d.status == "REQUEST_PENDING":
+                    notices.append(Notice("dispute", d.agent_code, d.awb, d.dispute_id, d.disputed))
+            net = settlement.total if settlement else quantize(ZERO, currency)
+        else:
+            net = quantize(sum((a.amount for a in netted), ZERO), currency)
+        year_periods.append(
+            PeriodFigures(
+                code, p_awbs, p_corr, p_weight.quantize(Decimal("0.1")), quantize(p_rev, currency),
+                net,
+            )
+        )  # fmt: skip
+    order = {"late": 0, "unpaired": 1, "dispute": 2, "void": 3, "service": 4}
+    notices.sort(key=lambda n: (order[n.kind], n.agent_code, n.awb, n.reference))
+    return ManagementStats(
+        airline_prefix=airline_prefix,
+        airline_name=airline_name,
+        currency=currency,
+        period=period,
+        year=period[:4],
+        periods_in_ytd=tuple(sorted(rows_by_period)),
+        total=total.line("", "", currency),
+        by_agent=tuple(s.line(k, names.get(k, ""), currency) for k, s in sorted(by_agent.items())),
+        by_route=tuple(s.line(k, "", currency) for k, s in sorted(by_route.items())),
+        year_periods=tuple(year_periods),
+        notices=tuple(notices),
+        courier_agents=couriers,
+        courier=tuple(s.line(k, names.get(k, ""), currency) for k, s in sorted(courier.items())),
+    )
+
+
+# --- operator ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorReport:
+    """The operator's settlement summary of a close."""
+
+    country: str
+    period: str
+    currency: str
+    settlement: PeriodSettlement
+    items_total: Decimal
+    unpaired: tuple[tuple[str, str, str, str], ...]  # (kind, awb, reference, agent)
+    unassigned_agents: tuple[str, ...]
+    unassigned_airlines: tuple[str, ...]
+    remittance_day: date
+    settlement_day: date
+
+    @property
+    def balanced(self) -> bool:
+        """Σ agents = Σ airlines = Σ items, difference zero."""
+        s = self.settlement.summary
+        return s.agents_total == s.airlines_total == self.items_total and not s.difference
+
+
+def operator_report(
+    settlement: PeriodSettlement,
+    *,
+    country: str,
+    period: str,
+    unpaired: Iterable[CorrectionRecord],
+    unassigned_agents: Iterable[str],
+    unassigned_airlines: Iterable[str],
+    remittance_day: date,
+    settlement_day: date,
+) -> OperatorReport:
+    """The operator's summary: the close's totals and their conservation check."""
+    cur = settlement.currency
+    return OperatorReport(
+        country=country,
+        period=period,
+        currency=cur,
+        settlement=settlement,
+        items_total=quantize(sum((it.amount for it in settlement.items), ZERO), cur),
+        unpaired=tuple((u.kind, u.awb, u.reference, u.agent_code) for u in unpaired),
+        unassigned_agents=tuple(unassigned_agents),
+        unassigned_airlines=tuple(unassigned_airlines),
+        remittance_day=remittance_day,
+        settlement_day=settlement_day,
+    )

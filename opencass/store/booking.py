@@ -1,0 +1,300 @@
+"""Booking a file into the ledger: staging tables, the AWB-billed-once join, and the one write
+transaction that moves a file to ``assessed`` with its findings and booked rows.
+
+Theory of operation (the judging itself is ``opencass.gateway.assess``):
+
+1. while a file is read, its records are staged in a table of their own (``staging_table``),
+   batch by batch (``stage``); a sandbox file stages into a TEMP table of its connection, so it
+   is judged the same and never stored;
+2. ``billed_before`` joins the staged originals against the ledger in a read snapshot (no write
+   lock); ``billed_now`` brings that up to date inside the write transaction;
+3. ``book_assessed`` moves the file ``received → assessed`` and copies the staged rows that
+   were not rejected into the ledger, in the caller's ``BEGIN IMMEDIATE`` transaction, and
+   commits; when another worker moved the file first it rolls back and books nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opencass.findings import Finding
+from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
+
+__all__ = [
+    "Billed",
+    "Moved",
+    "billed_before",
+    "billed_now",
+    "book_assessed",
+    "connect_for_booking",
+    "drop_staging",
+    "duplicates_across",
+    "stage",
+    "staged_tables",
+    "staging_table",
+]
+
+
+def connect_for_booking(database: str | Path) -> sqlite3.Connection:
+    """A connection for one assessment (a larger page cache: bulk inserts into indexes)."""
+    conn = connect_sync(Path(database))
+    conn.execute("PRAGMA cache_size = -16384")  # 16 MiB
+    return conn
+
+
+def stage(
+    conn: sqlite3.Connection, table: str, rows: Sequence[tuple[Any, ...]], *, temp: bool
+) -> None:
+    """Add ``rows`` (the ``staging`` table's columns) to the staging table ``table``, in a
+    transaction of their own; ``temp``: the sandbox's TEMP table of this connection."""
+    kind = "TEMP " if temp else ""
+    conn.execute("BEGIN" if temp else "BEGIN IMMEDIATE")
+    conn.execute(f"CREATE {kind}TABLE IF NOT EXISTS {table} AS SELECT * FROM main.staging WHERE 0")
+    conn.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """The file's move to ``assessed``: what ``book_assessed`` writes."""
+
+    file_id: str
+    now: str  # UTC stamp
+    format: str
+    dialect: str | None
+    outcome: str
+    country: str | None
+    period: str | None
+    counts: dict[str, int]
+
+
+def _json(value: dict[str, int]) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+_BOOK = (
+    "INSERT INTO ledger (file_id, line, record_type, country, period,"
+    " airline_prefix, awb_serial, agent_code, reference, currency, late,"
+    " payload_format, payload)"
+    " SELECT file_id, CASE WHEN line < 0 THEN NULL ELSE line END, record_type,"
+    " country, period, airline_prefix, awb_serial, agent_code, reference,"
+    " currency, late, payload_format, payload"
+    " FROM {table}{keep}"
+)
+
+
+def book_assessed(
+    conn: sqlite3.Connection,
+    move: Moved,
+    findings: Iterable[Finding],
+    *,
+    book: bool,
+    rejected: set[int],
+    parts: int = 1,
+) -> int | None:
+    """Inside the caller's write transaction: move the file to ``assessed``, book its staged
+    rows but the ``rejected`` lines (when ``book``), store its findings, commit.  The number of
+    ledger rows of the file; None (rolled back) when the file was no longer ``received``."""
+    cur = conn.execute(
+        "UPDATE files SET state = 'assessed', updated_at = ?, format = ?, dialect = ?,"
+        " outcome = ?, country = ?, period = ?, counts = ? WHERE id = ? AND state = 'received'",
+        (
+            move.now,
+            move.format,
+            move.dialect,
+            move.outcome,
+            move.country,
+            move.period,
+            _json(move.counts),
+            move.file_id,
+        ),
+    )
+    if cur.rowcount != 1:
+        conn.execute("ROLLBACK")
+        drop_staging(conn, move.file_id)
+        return None
+    conn.execute(INSERT_EVENT, (move.file_id, move.file_id, move.now, "received", "assessed", "{}"))
+    if book:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS rejected_lines (line INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM rejected_lines")
+        conn.executemany(
+            "INSERT OR IGNORE INTO rejected_lines VALUES (?)", ((n,) for n in rejected)
+        )
+        keep = " WHERE line NOT IN (SELECT line FROM rejected_lines)" if rejected else ""
+        for table in staged_tables(conn, move.file_id, parts, temp=False):
+            conn.execute(_BOOK.format(table=table, keep=keep))
+    drop_staging(conn, move.file_id)
+    conn.execute("DELETE FROM findings WHERE file_id = ?", (move.file_id,))
+    conn.executemany(INSERT_FINDING, finding_rows(move.file_id, findings))
+    booked = int(
+        conn.execute("SELECT COUNT(*) FROM ledger WHERE file_id = ?", (move.file_id,)).fetchone()[0]
+    )
+    counts = {**move.counts, "booked": booked}
+    conn.execute("UPDATE files SET counts = ? WHERE id = ?", (_json(counts), move.file_id))
+    conn.execute("COMMIT")
+    return booked
+
+
+def duplicates_across(conn: sqlite3.Connection, file_id: str, part: int) -> list[tuple[int, str]]:
+    """(first line in slice ``part``, prefix + serial) of the originals an earlier slice of the
+    same file also stages."""
+    later = staging_table(file_id, part)
+    found: dict[str, int] = {}
+    for earlier in range(part):
+        rows = conn.execute(
+            f"SELECT MIN(b.line), b.airline_prefix || b.awb_serial FROM {later} AS b"
+            f" JOIN {staging_table(file_id, earlier)} AS a"
+            " ON a.airline_prefix = b.airline_prefix AND a.awb_serial = b.awb_serial"
+            " WHERE a.record_type IN ('AWM', 'AWB') AND b.record_type IN ('AWM', 'AWB')"
+            " GROUP BY 2"
+        ).fetchall()
+        for line, key in rows:
+            found[key] = min(line, found.get(key, line))
+    return sorted(((line, key) for key, line in found.items()))
+
+
+def staging_table(file_id: str, part: int = 0) -> str:
+    """A staging table of the file (one per slice; dropped whole at commit: no index, no
+    row deletes)."""
+    if not file_id.isalnum():
+        raise ValueError(f"unexpected file id {file_id!r}")
+    return f"staging_{file_id}_{int(part)}"
+
+
+def drop_staging(conn: sqlite3.Connection, file_id: str) -> None:
+    """Drop every staging table of a file (left by a crashed attempt, or used)."""
+    prefix = staging_table(file_id, 0)[:-1]
+    names = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?",
+        (len(prefix), prefix),
+    ).fetchall()
+    for (name,) in names:
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+# --- an AWB is billed once per country: the join against the ledger ---------------------------
+
+_ORIGINALS = "('AWM', 'AWB')"
+
+
+@dataclass(slots=True)
+class Billed:
+    """Staged originals that the ledger already holds, as of a snapshot of the store: the
+    highest ledger row id and withdrawal rowid seen; ``rows`` maps a staged line (or XML ``-n``)
+    to (record type, prefix, serial, the earlier file)."""
+
+    ledger_max: int
+    withdrawals_max: int
+    rows: dict[int, tuple[str, str, str, str]] = field(default_factory=dict)
+
+    @staticmethod
+    def merge(parts: Iterable[Billed | None]) -> Billed | None:
+        """One Billed for several slices: the oldest snapshot, every row."""
+        found = [b for b in parts if b is not None]
+        if not found:
+            return None
+        merged = Billed(min(b.ledger_max for b in found), min(b.withdrawals_max for b in found))
+        for b in found:
+            merged.rows.update(b.rows)
+        return merged
+
+
+def _snapshot(conn: sqlite3.Connection) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger),"
+        " (SELECT COALESCE(MAX(rowid), 0) FROM withdrawals)"
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def staged_tables(
+    conn: sqlite3.Connection, file_id: str, parts: int, *, temp: bool = True
+) -> list[str]:
+    """The staging tables of a file that exist (in the store, or with ``temp`` also TEMP ones of
+    the sandbox)."""
+    names = [staging_table(file_id, part) for part in range(parts)]
+    sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    if temp:
+        sql += " UNION ALL SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ?"
+    return [name for name in names if conn.execute(sql, (name,) * (2 if temp else 1)).fetchone()]
+
+
+#: Staged originals already in the ledger (``{table}``: a staging table; parameter: the ledger
+#: row id after which to look).  CROSS JOIN keeps the staging table outside: one probe of the
+#: index ``ledger_by_awb`` per staged row, no scan of the ledger.
+JOIN_LEDGER = (
+    "SELECT s.line, s.record_type, s.airline_prefix, s.awb_serial, MIN(l.file_id)"
+    " FROM {table} AS s CROSS JOIN ledger AS l INDEXED BY ledger_by_awb"
+    " ON l.country = s.country AND l.airline_prefix = s.airline_prefix"
+    " AND l.awb_serial = s.awb_serial"
+    f" WHERE s.record_type IN {_ORIGINALS} AND l.record_type IN {_ORIGINALS}"
+    " AND l.withdrawn = 0 AND l.id > ? GROUP BY s.line"
+)
+
+
+def _join_ledger(conn: sqlite3.Connection, table: str, since: int) -> list[Any]:
+    return conn.execute(JOIN_LEDGER.format(table=table), (since,)).fetchall()
+
+
+def _join_new(conn: sqlite3.Connection, tables: list[str], since: int) -> list[Any]:
+    """The join restricted to ledger rows after ``since``: those few rows' keys are put in a
+    TEMP table first, so the staging tables are scanned once instead of the ledger probed per
+    staged row (this runs while the write lock is held)."""
+    new = conn.execute(
+        "SELECT country, airline_prefix, awb_serial, MIN(file_id) FROM ledger"
+        f" WHERE id > ? AND record_type IN {_ORIGINALS} AND withdrawn = 0 GROUP BY 1, 2, 3",
+        (since,),
+    ).fetchall()
+    if not new:
+        return []
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS billed_since (country TEXT, airline_prefix TEXT,"
+        " awb_serial TEXT, file_id TEXT, PRIMARY KEY (country, airline_prefix, awb_serial))"
+        " WITHOUT ROWID"
+    )
+    conn.execute("DELETE FROM billed_since")
+    conn.executemany("INSERT INTO billed_since VALUES (?, ?, ?, ?)", new)
+    return [
+        row
+        for table in tables
+        for row in conn.execute(
+            "SELECT s.line, s.record_type, s.airline_prefix, s.awb_serial, MIN(k.file_id)"
+            f" FROM {table} AS s CROSS JOIN billed_since AS k"
+            " ON k.country = s.country AND k.airline_prefix = s.airline_prefix"
+            " AND k.awb_serial = s.awb_serial"
+            f" WHERE s.record_type IN {_ORIGINALS} GROUP BY s.line"
+        )
+    ]
+
+
+def _rows(found: Iterable[Any]) -> dict[int, tuple[str, str, str, str]]:
+    return {int(r[0]): (r[1], r[2], r[3], r[4]) for r in found}
+
+
+def billed_before(conn: sqlite3.Connection, tables: list[str]) -> Billed:
+    """The staged originals already billed, in one read snapshot (no write lock held)."""
+    conn.execute("BEGIN")
+    try:
+        ledger_max, withdrawals_max = _snapshot(conn)
+        found = [row for table in tables for row in _join_ledger(conn, table, 0)]
+    finally:
+        conn.execute("COMMIT")
+    return Billed(ledger_max, withdrawals_max, _rows(found))
+
+
+def billed_now(conn: sqlite3.Connection, tables: list[str], before: Billed) -> Billed:
+    """``before`` brought up to date inside the write transaction: the ledger rows booked
+    since its snapshot are joined too; a withdrawal since then makes everything joined again."""
+    ledger_max, withdrawals_max = _snapshot(conn)
+    if withdrawals_max != before.withdrawals_max:
+        found = [row for table in tables for row in _join_ledger(conn, table, 0)]
+        return Billed(ledger_max, withdrawals_max, _rows(found))
+    rows = dict(before.rows)
+    if ledger_max != before.ledger_max:
+        rows.update(_rows(_join_new(conn, tables, before.ledger_max)))
+    return Billed(ledger_max, withdrawals_max, rows)

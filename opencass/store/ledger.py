@@ -1,0 +1,199 @@
+"""The booked ledger, read: the one "booked" rule, and every read the close, the reports and the
+invoices make of it.
+
+A record is booked in a country and period when its ledger row is not withdrawn and its file is
+live (not sandbox) and in state assessed, answered or archived (``BOOKED_STATES``).  Reads use
+read-only connections: closing and reporting never change the ledger.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opencass.model import BookedRow
+from opencass.store.disputes import DisputeRow, accepted_adjustments
+
+__all__ = [
+    "BOOKED_STATES",
+    "LedgerRows",
+    "PeriodCounts",
+    "accepted_disputes",
+    "booked_rows",
+    "disputes_of_period",
+    "period_counts",
+    "rows_of_agents",
+    "rows_of_airline",
+]
+
+BOOKED_STATES = ("assessed", "answered", "archived")
+
+# The booked rule, written once (its arguments: ``*BOOKED_STATES``).
+_BOOKED = "l.withdrawn = 0 AND f.sandbox = 0 AND f.state IN (?, ?, ?)"
+_JOIN = " FROM ledger l JOIN files f ON f.id = l.file_id"
+_BOOKED_WHERE = _JOIN + " WHERE l.country = ? AND l.period = ? AND " + _BOOKED
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodCounts:
+    """How much is booked for one country and period."""
+
+    records: int
+    files: int
+
+
+def _connect(database: Path) -> sqlite3.Connection:
+    # Read-only: a close never changes the ledger.
+    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+
+
+_COLUMNS = (
+    "SELECT l.id, l.record_type, l.airline_prefix, l.awb_serial, l.agent_code, l.reference,"
+    " l.currency, l.late, l.payload_format, l.payload"
+)
+_HANDOFF_ORDER = " ORDER BY l.airline_prefix, l.awb_serial, l.record_type, l.reference, l.id"
+
+
+def _rows(conn: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> Iterator[BookedRow]:
+    cur = conn.execute(sql, args)
+    while batch := cur.fetchmany(10_000):
+        for r in batch:
+            yield BookedRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9])
+
+
+def booked_rows(database: Path, country: str, period: str) -> Iterator[BookedRow]:
+    """The period's booked ledger rows, in booking order."""
+    with closing(_connect(database)) as conn:
+        yield from _rows(
+            conn, _COLUMNS + _BOOKED_WHERE + " ORDER BY l.id", (country, period, *BOOKED_STATES)
+        )
+
+
+class LedgerRows:
+    """The close's ``LedgerSource`` over the SQLite ledger: rows are read when needed (one
+    pass in booking order to net, then one query per document), never all held at once."""
+
+    def __init__(self, database: Path, country: str, period: str) -> None:
+        self.database, self.country, self.period = database, country, period
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+
+    def _db(self) -> sqlite3.Connection:
+        # A connection is never shared with a forked child (write_documents' second worker).
+        if self._conn is None or self._pid != os.getpid():
+            self._conn, self._pid = _connect(self.database), os.getpid()
+        return self._conn
+
+    def booking_order(self) -> Iterator[BookedRow]:
+        return booked_rows(self.database, self.country, self.period)
+
+    def _of(self, column: str, value: str) -> list[BookedRow]:
+        where = _BOOKED_WHERE
+        if column == "agent_code":  # without statistics SQLite would scan the country
+            where = where.replace("FROM ledger l", "FROM ledger l INDEXED BY ledger_by_period")
+        sql = _COLUMNS + where + f" AND l.{column} = ?" + _HANDOFF_ORDER
+        return list(_rows(self._db(), sql, (self.country, self.period, *BOOKED_STATES, value)))
+
+    def rows_of_agent(self, agent_code: str) -> list[BookedRow]:
+        return self._of("agent_code", agent_code)
+
+    def rows_of_airline(self, airline_prefix: str) -> list[BookedRow]:
+        return self._of("airline_prefix", airline_prefix)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def period_counts(database: Path, country: str, period: str) -> PeriodCounts:
+    """Booked records and the files they come from, for one country and period."""
+    if not database.exists():
+        return PeriodCounts(0, 0)
+    sql = "SELECT COUNT(*), COUNT(DISTINCT l.file_id)" + _BOOKED_WHERE
+    with closing(_connect(database)) as conn:
+        records, files = conn.execute(sql, (country, period, *BOOKED_STATES)).fetchone()
+    return PeriodCounts(int(records), int(files))
+
+
+_REPORT_COLUMNS = _COLUMNS + ", l.period" + _JOIN + " WHERE " + _BOOKED + " AND l.country = ?"
+
+
+def _row(r: Sequence[Any]) -> BookedRow:
+    return BookedRow(
+        int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]),
+        bool(r[7]), str(r[8]), str(r[9]),
+    )  # fmt: skip
+
+
+def rows_of_agents(
+    database: Path, country: str, period: str, codes: Iterable[str]
+) -> dict[str, list[BookedRow]]:
+    """The booked rows of each agent code in ``codes``, in booking order."""
+    wanted = sorted(set(codes))
+    out: dict[str, list[BookedRow]] = {code: [] for code in wanted}
+    if not wanted or not database.exists():
+        return out
+    with closing(_connect(database)) as conn:
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"{_REPORT_COLUMNS} AND l.period = ? AND l.agent_code IN ({marks}) ORDER BY l.id"
+            for r in conn.execute(sql, (*BOOKED_STATES, country, period, *part)):
+                out[str(r[4])].append(_row(r))
+    return out
+
+
+def rows_of_airline(
+    database: Path, country: str, periods: Iterable[str], prefix: str
+) -> dict[str, list[BookedRow]]:
+    """The booked rows of airline ``prefix`` in each of ``periods``, in booking order."""
+    wanted = sorted(set(periods))
+    out: dict[str, list[BookedRow]] = defaultdict(list)
+    for p in wanted:
+        out[p] = []
+    if not wanted or not database.exists():
+        return dict(out)
+    marks = ",".join("?" * len(wanted))
+    sql = f"{_REPORT_COLUMNS} AND l.airline_prefix = ? AND l.period IN ({marks}) ORDER BY l.id"
+    with closing(_connect(database)) as conn:
+        for r in conn.execute(sql, (*BOOKED_STATES, country, prefix, *wanted)):
+            out[str(r[10])].append(_row(r))
+    return dict(out)
+
+
+def disputes_of_period(database: Path, country: str, period: str) -> list[dict[str, Any]]:
+    """The disputes of the period's AWBs as column → value; empty when the store has no
+    disputes table."""
+    if not database.exists():
+        return []
+    with closing(_connect(database)) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'disputes'"
+        ).fetchone()
+        if not found:
+            return []
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT * FROM disputes WHERE country = ? AND period = ? ORDER BY id",
+            (country, period),
+        ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def accepted_disputes(database: Path, country: str, period: str) -> list[DisputeRow]:
+    """The accepted disputes the final billing of ``period`` carries; none in a store from
+    before the disputes migration."""
+    if not database.exists():
+        return []
+    with closing(_connect(database)) as conn:
+        try:
+            return accepted_adjustments(conn, country, period)
+        except sqlite3.OperationalError:
+            return []

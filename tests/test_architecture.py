@@ -1,0 +1,145 @@
+"""The package table of docs/architecture.md, enforced: every import inside ``opencass`` (at
+module level or inside a function) must point down the table.
+
+The table below is the one the document shows; a test reads the document and fails when the two
+differ, so neither can change alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "opencass"
+
+#: layer → the layers it may import (besides itself).  Ground modules are single files.
+GROUND = ("model", "events", "clock", "findings", "errors", "files", "thirdparty_warnings")
+MAY_IMPORT: dict[str, tuple[str, ...]] = {
+    "ground": (),
+    "config": ("ground",),
+    "codecs": ("ground",),
+    "settlement": ("ground", "config", "codecs"),
+    "store": ("ground", "config"),
+    "documents": ("ground", "config", "codecs", "settlement", "store"),
+    "outbox": ("ground", "config", "store", "documents"),
+    "billing": ("ground", "config", "codecs", "settlement", "store", "documents"),
+    "gateway": (
+        "ground",
+        "config",
+        "codecs",
+        "settlement",
+        "store",
+        "documents",
+        "outbox",
+        "billing",
+    ),
+    "cli": (
+        "ground",
+        "config",
+        "codecs",
+        "settlement",
+        "store",
+        "documents",
+        "outbox",
+        "billing",
+        "gateway",
+    ),
+}
+
+
+def layer_of(module: str) -> str:
+    """The layer of a module ``opencass.x.y`` (``opencass`` itself is ground)."""
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in GROUND or parts[1] == "__main__":
+        return "ground"
+    if parts[1] not in MAY_IMPORT:
+        raise AssertionError(f"{module}: not in the package table of docs/architecture.md")
+    return parts[1]
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _submodule(name: str) -> str:
+    is_module = (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").exists()
+    return f"opencass.{name}" if is_module else "opencass"
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """Every ``opencass…`` module ``path`` imports, with its line."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("opencass")]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "opencass":  # from opencass import x: x may be a module
+                found += [(node.lineno, _submodule(a.name)) for a in node.names]
+            elif node.module.startswith("opencass."):
+                found.append((node.lineno, node.module))
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"{path}:{node.lineno}: relative import")
+    return found
+
+
+def violations(package: Path = PACKAGE) -> list[str]:
+    """Imports that point up or sideways in the table."""
+    out = []
+    for path in sorted(package.rglob("*.py")):
+        here = layer_of(_module_name(path))
+        for line, target in imports_of(path):
+            there = layer_of(target)
+            if there != here and there not in MAY_IMPORT[here]:
+                rel = path.relative_to(ROOT)
+                out.append(f"{rel}:{line}: {here} imports {target} ({there})")
+    return out
+
+
+def test_imports_point_down_the_table() -> None:
+    assert violations() == []
+
+
+def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
+    package = tmp_path / "opencass"
+    (package / "codecs").mkdir(parents=True)
+    (package / "codecs" / "bad.py").write_text("def f():\n    from opencass.gateway import app\n")
+    (package / "store").mkdir()
+    (package / "store" / "ok.py").write_text("from opencass.config.model import Config\n")
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        assert violations(package) == [
+            "opencass/codecs/bad.py:2: codecs imports opencass.gateway (gateway)"
+        ]
+    finally:
+        ROOT = saved
+
+
+def _documented_table() -> dict[str, set[str]]:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table: dict[str, set[str]] = {}
+    for m in re.finditer(r"^\| `opencass/(\w+)/?` \|[^|]*\| ([^|]*) \|$", text, re.M):
+        table[m.group(1)] = {w.strip(" `") for w in m.group(2).split(",") if w.strip(" `-")}
+    return table
+
+
+def test_the_document_shows_this_table() -> None:
+    documented = _documented_table()
+    for layer, allowed in MAY_IMPORT.items():
+        if layer == "ground":
+            continue
+        assert documented.get(layer) == set(allowed), layer
+
+
+@pytest.mark.parametrize("name", GROUND)
+def test_ground_modules_exist_or_are_listed_on_purpose(name: str) -> None:
+    assert (PACKAGE / f"{name}.py").exists(), name
