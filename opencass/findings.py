@@ -3,7 +3,8 @@
 Codes are stable: participants' systems and our tests key on them, never on message text.  A
 code's severity is fixed here; its scope is ``file`` when the finding rejects the whole file
 (framing, header, trailer, encoding, limits) and ``record`` when it rejects one record.  The
-README lists this catalogue (``python -m opencass.findings`` prints it as Markdown).
+``docs/formats.md`` lists this catalogue (``python -m opencass.findings`` prints it as Markdown,
+``--update-docs`` rewrites that table).
 """
 
 from __future__ import annotations
@@ -200,14 +201,14 @@ def finding(
 
 
 def catalogue_markdown() -> str:
-    """The catalogue as a Markdown table (for the README)."""
+    """The catalogue as a Markdown table (for docs/formats.md)."""
     rows = ["| code | severity | scope | meaning |", "|---|---|---|---|"]
     rows += [f"| `{c.code}` | {c.severity} | {c.scope} | {c.summary} |" for c in _ENTRIES]
     return "\n".join(rows)
 
 
-def update_readme(path: str) -> None:
-    """Rewrite the catalogue between the README's ``findings`` markers."""
+def update_docs(path: str) -> None:
+    """Rewrite the catalogue between the ``findings`` markers of the document at ``path``."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
     head, rest = text.split("<!-- findings:start -->", 1)
@@ -220,7 +221,7 @@ def update_readme(path: str) -> None:
 if __name__ == "__main__":
     import sys
 
-    if sys.argv[1:2] == ["--update-readme"]:
-        update_readme(sys.argv[2] if len(sys.argv) > 2 else "README.md")
+    if sys.argv[1:2] == ["--update-docs"]:
+        update_docs(sys.argv[2] if len(sys.argv) > 2 else "docs/formats.md")
     else:
         print(catalogue_markdown())

@@ -143,3 +143,36 @@ def test_the_document_shows_this_table() -> None:
 @pytest.mark.parametrize("name", GROUND)
 def test_ground_modules_exist_or_are_listed_on_purpose(name: str) -> None:
     assert (PACKAGE / f"{name}.py").exists(), name
+
+
+_SQL = re.compile(
+    r"\.execute(many|script)?\(|sqlite3\.connect\(|aiosqlite\.connect\("
+    r"|[\"'](SELECT|INSERT|UPDATE|DELETE FROM|CREATE TABLE|BEGIN|COMMIT|ROLLBACK|SAVEPOINT)\b"
+)
+
+
+def sql_outside_store(package: Path = PACKAGE) -> list[str]:
+    """Lines outside ``store/`` that run SQL or open a database."""
+    out = []
+    for path in sorted(package.rglob("*.py")):
+        if path.relative_to(package).parts[0] == "store":
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if _SQL.search(line):
+                out.append(f"{path.relative_to(package.parent)}:{n}: {line.strip()}")
+    return out
+
+
+def test_sql_lives_in_the_store_only() -> None:
+    assert sql_outside_store() == []
+
+
+def test_the_sql_rule_catches_a_query(tmp_path: Path) -> None:
+    package = tmp_path / "opencass"
+    (package / "billing").mkdir(parents=True)
+    (package / "store").mkdir()
+    (package / "billing" / "bad.py").write_text('rows = conn.execute("SELECT 1")\n')
+    (package / "store" / "ok.py").write_text('rows = conn.execute("SELECT 1")\n')
+    assert sql_outside_store(package) == [
+        'opencass/billing/bad.py:1: rows = conn.execute("SELECT 1")'
+    ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from opencass.documents.invoices.numbering import (
+from opencass.store.invoices import (
     InvoiceConflictError,
     NumberRequest,
     allocate,

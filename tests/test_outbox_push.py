@@ -20,9 +20,9 @@ from opencass.codecs.onerecord.notification import decode_notification
 from opencass.config import init_demo, load_config
 from opencass.config.model import Config
 from opencass.events import Event, EventType
-from opencass.outbox import queue as q
 from opencass.outbox.push_server import PushServer
 from opencass.outbox.service import OutboxService
+from opencass.store import queue as q
 from opencass.store.events import record_events
 from opencass.store.sqlite import connect_sync, migrate_sync
 

@@ -398,7 +398,7 @@ def test_payment_record_exit_codes(config: Config, conn: sqlite3.Connection) -> 
 
 
 def test_payment_status_lists_unmatched_payments(config: Config, conn: sqlite3.Connection) -> None:
-    from opencass.billing.remittance import NewPayment, insert_payment
+    from opencass.store.remittance import NewPayment, insert_payment
 
     with conn:
         conn.execute("BEGIN")

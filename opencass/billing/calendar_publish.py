@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import re
 import sqlite3
@@ -64,11 +63,11 @@ from opencass.documents.calendar_versions import (
     Key,
     Plan,
     plan_versions,
-    read_milestones,
+    stored_milestones,
 )
 from opencass.events import Event, EventType
 from opencass.files import OUTBOX, fsync_dir, write_atomic
-from opencass.store.events import record_events
+from opencass.store.calendars import milestone_rows, publications, record_publication
 from opencass.store.sqlite import connect_sync
 
 __all__ = ["LAYOUT", "company_language", "publish_calendars", "publish_hook", "publish_sync"]
@@ -169,17 +168,12 @@ class _Published:
     first: bool
 
 
-def _read_publications(conn: sqlite3.Connection) -> dict[tuple[str, str, int], tuple[str, ...]]:
-    rows = conn.execute("SELECT company, country, year, sha256, files FROM calendar_publications")
-    return {(r[0], r[1], int(r[2])): (r[3], *json.loads(r[4])) for r in rows}
-
-
 def publish_sync(config: Config, database: Path, now: datetime) -> int:
     """Publish changed calendars into the outboxes (blocking); how many calendars were written."""
     now = now.astimezone(UTC).replace(microsecond=0)
     with _serial, closing(connect_sync(database)) as conn:
-        plan = plan_versions(config, read_milestones(conn), now)
-        previous = _read_publications(conn)
+        plan = plan_versions(config, stored_milestones(milestone_rows(conn)), now)
+        previous = publications(conn)
         renderer = _Renderer(config, plan.versions, now)
         written: list[_Published] = []
         for company, country, year in _targets(config):
@@ -216,25 +210,14 @@ def _commit(
 ) -> None:
     current = {(c.id, country, year) for c, country, year in _targets(config)}
     at = now.isoformat()
-    with conn:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(
-            "INSERT INTO calendar_milestones (country, period, milestone, value, sequence,"
-            " changed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (country, period, milestone)"
-            " DO UPDATE SET value = excluded.value, sequence = excluded.sequence,"
-            " changed_at = excluded.changed_at",
-            [(*k, v, ver.sequence, ver.stamp.isoformat()) for k, (v, ver) in plan.upserts.items()],
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO calendar_publications VALUES (?, ?, ?, ?, ?, ?)",
-            [(p.company, p.country, p.year, p.digest, json.dumps(p.files), at) for p in written],
-        )
-        gone = [k for k in previous if k not in current]
-        conn.executemany(
-            "DELETE FROM calendar_publications WHERE company = ? AND country = ? AND year = ?",
-            gone,
-        )
-        record_events(conn, [e for p in written if (e := _event(p, plan)) is not None], at)
+    record_publication(
+        conn,
+        [(*k, v, ver.sequence, ver.stamp.isoformat()) for k, (v, ver) in plan.upserts.items()],
+        [(p.company, p.country, p.year, p.digest, p.files) for p in written],
+        [k for k in previous if k not in current],
+        [e for p in written if (e := _event(p, plan)) is not None],
+        at,
+    )
 
 
 def _event(p: _Published, plan: Plan) -> Event | None:
@@ -281,7 +264,7 @@ def _say(c: Change) -> str:
 
 def _remove_superseded(conn: sqlite3.Connection, config: Config) -> None:
     """Remove calendar files that are not a company's current publication (blocking)."""
-    keep = {(k[0], n) for k, v in _read_publications(conn).items() for n in v[1:]}
+    keep = {(k[0], n) for k, v in publications(conn).items() for n in v[1:]}
     for cid in sorted(config.companies):
         outbox = config.gateway.mailboxes_dir / cid / OUTBOX
         try:

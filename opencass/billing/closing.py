@@ -31,8 +31,10 @@ from opencass.settlement.close import (
 )
 from opencass.settlement.disputes import adjustment
 from opencass.settlement.netting import Adjustment
+from opencass.store import closes as store_closes
 from opencass.store.ledger import LedgerRows, accepted_disputes
 from opencass.store.rows import utc_stamp
+from opencass.store.sqlite import record_events_now
 
 __all__ = [
     "FINAL",
@@ -295,15 +297,7 @@ def close_events(
 
 def record_close_events(config: Config, events: list[Event], now: datetime) -> int:
     """Record events from a synchronous caller (the ``period close`` command)."""
-    from opencass.store.events import record_events
-    from opencass.store.sqlite import connect_sync
-
-    conn = connect_sync(config.gateway.database)
-    try:
-        with conn:
-            return record_events(conn, events, utc_stamp(now))
-    finally:
-        conn.close()
+    return record_events_now(config.gateway.database, events, utc_stamp(now))
 
 
 class CloseDone(CloseError):  # noqa: N818 - a verdict, like CloseError
@@ -323,33 +317,21 @@ def claim_close(
     """Record a close from a synchronous caller in the ``closes`` table (as the scheduler
     does), so that the scheduler does not run the same stage again.  CloseDone when the stage
     was completed before and ``force`` is not given.  True when this call created the record."""
-    from opencass.store.sqlite import connect_sync
-
-    conn = connect_sync(config.gateway.database)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute(
-            "SELECT completed_at, reference FROM closes WHERE country = ? AND period = ?"
-            " AND kind = ?",
-            (country, period, stage),
-        ).fetchone()
-        if row is not None and row[0] is not None and not force:
-            conn.execute("ROLLBACK")
-            raise CloseDone(
-                f"the {stage} close of {country} {period} was completed at {row[0]} (reference "
-                f"{row[1]}); --force writes it again"
-            )
-        conn.execute(
-            "INSERT INTO closes (country, period, kind, reference, started_at) VALUES"
-            " (?, ?, ?, ?, ?) ON CONFLICT (country, period, kind) DO UPDATE SET"
-            " reference = excluded.reference, started_at = excluded.started_at,"
-            " completed_at = NULL, documents = NULL",
-            (country, period, stage, reference.isoformat(), utc_stamp(now)),
+    claim = store_closes.claim_close(
+        config.gateway.database,
+        country,
+        period,
+        stage,
+        reference.isoformat(),
+        utc_stamp(now),
+        force=force,
+    )
+    if claim.completed_at is not None:
+        raise CloseDone(
+            f"the {stage} close of {country} {period} was completed at {claim.completed_at} "
+            f"(reference {claim.reference}); --force writes it again"
         )
-        conn.execute("COMMIT")
-        return row is None
-    finally:
-        conn.close()
+    return claim.created
 
 
 def finish_close(
@@ -362,22 +344,6 @@ def finish_close(
 ) -> None:
     """Mark a claimed close completed with its document count; ``None`` withdraws a claim
     this caller created (the close failed before writing anything)."""
-    from opencass.store.sqlite import connect_sync
-
-    conn = connect_sync(config.gateway.database)
-    try:
-        with conn:
-            if documents is None:
-                conn.execute(
-                    "DELETE FROM closes WHERE country = ? AND period = ? AND kind = ?"
-                    " AND completed_at IS NULL",
-                    (country, period, stage),
-                )
-            else:
-                conn.execute(
-                    "UPDATE closes SET completed_at = ?, documents = ? WHERE country = ?"
-                    " AND period = ? AND kind = ?",
-                    (utc_stamp(now), documents, country, period, stage),
-                )
-    finally:
-        conn.close()
+    store_closes.finish_close(
+        config.gateway.database, country, period, stage, documents, utc_stamp(now)
+    )

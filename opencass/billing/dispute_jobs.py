@@ -29,6 +29,7 @@ from opencass.events import Event, EventType
 from opencass.store.disputes import DisputeRow, add_history, unanswered, update_dispute
 from opencass.store.events import record_events
 from opencass.store.sqlite import connect_sync
+from opencass.store.tx import transaction
 
 __all__ = ["ESCALATION", "escalate_period", "escalation_time", "run_preliminary"]
 
@@ -61,8 +62,7 @@ def escalate_period(
     operators: list[str | None] = list(operator_companies(config)) or [None]
     conn = connect_sync(database)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             count = 0
             at = now.isoformat()
             for d in unanswered(conn, country, period):
@@ -76,10 +76,6 @@ def escalate_period(
                 )  # fmt: skip
                 record_events(conn, [_escalated(d, op) for op in operators], at)
                 count += 1
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     finally:
         conn.close()
     return count

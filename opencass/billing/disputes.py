@@ -44,7 +44,6 @@ from opencass.codecs.onerecord.jsonld import XmlRejectedError
 from opencass.config.model import Company, CompanyKind, Config, Country, Period
 from opencass.events import Event, EventType
 from opencass.findings import finding
-from opencass.model import BookedRow
 from opencass.settlement.close import collect_items
 from opencass.settlement.disputes import (
     DisputeRefused,
@@ -60,30 +59,24 @@ from opencass.settlement.disputes import (
 from opencass.settlement.netting import item_amount
 from opencass.store.disputes import (
     DisputeRow,
+    accepted_amounts,
     add_history,
     dispute_by_iri,
     disputes_for,
+    final_started,
     insert_dispute,
+    received_at,
     update_dispute,
 )
+from opencass.store.ledger import booked_rows_of_awb
 
 __all__ = [
     "airline_company",
     "billed_amount",
-    "final_started",
     "handle_dispute",
     "milestones",
     "operator_companies",
 ]
-
-_BOOKED = (
-    "SELECT l.id, l.record_type, l.airline_prefix, l.awb_serial, l.agent_code, l.reference,"
-    " l.currency, l.late, l.payload_format, l.payload"
-    " FROM ledger l JOIN files f ON f.id = l.file_id"
-    " WHERE l.country = ? AND l.period = ? AND l.airline_prefix = ? AND l.awb_serial = ?"
-    " AND l.withdrawn = 0 AND f.sandbox = 0 AND f.state IN ('assessed', 'answered', 'archived')"
-    " ORDER BY l.id"
-)
 
 
 def milestones(period: Period) -> Milestones:
@@ -101,32 +94,15 @@ def billed_amount(
     What it bills is its AWB and correction items plus the adjustments of disputes of it
     accepted already, so that a second dispute of the same AWB adjusts from the amount the
     first one left, not from the original."""
-    rows = [
-        BookedRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9])
-        for r in conn.execute(_BOOKED, (country.code, period, prefix, serial))
-    ]
+    rows = booked_rows_of_awb(conn, country.code, period, prefix, serial)
     items, _written, _unpaired = collect_items(rows)
     if not items:
         return None
     amounts = [item_amount(i, country.currency) for i in items]
     total = sum((a.amount for a in amounts), Decimal(0))
-    accepted = conn.execute(
-        "SELECT billed_amount, corrected_amount FROM disputes WHERE country = ? AND period = ?"
-        " AND airline_prefix = ? AND awb_serial = ? AND status = 'REQUEST_ACCEPTED'",
-        (country.code, period, prefix, serial),
-    )
-    for billed, corrected in accepted:
+    for billed, corrected in accepted_amounts(conn, country.code, period, prefix, serial):
         total += Decimal(corrected) - Decimal(billed)
     return total, {a.agent_code for a in amounts}
-
-
-def final_started(conn: sqlite3.Connection, country: str) -> frozenset[str]:
-    """Period codes of ``country`` whose final close has begun (claimed or completed)."""
-    rows = conn.execute(
-        "SELECT period FROM closes WHERE country = ? AND kind = 'final' AND started_at IS NOT NULL",
-        (country,),
-    )
-    return frozenset(r[0] for r in rows)
 
 
 def airline_company(config: Config, country: str, prefix: str) -> str:
@@ -147,10 +123,10 @@ def _owns_code(company: Company, country: str, code: str) -> bool:
 
 
 def _received_at(ctx: MessageContext) -> datetime:
-    row = ctx.conn.execute("SELECT received_at FROM files WHERE id = ?", (ctx.file_id,)).fetchone()
-    if row is None:
+    received = received_at(ctx.conn, ctx.file_id)
+    if received is None:
         return ctx.now
-    at = datetime.fromisoformat(row[0])
+    at = datetime.fromisoformat(received)
     return at if at.tzinfo else at.replace(tzinfo=ctx.now.tzinfo)
 
 

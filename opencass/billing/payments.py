@@ -36,19 +36,13 @@ import sqlite3
 from datetime import date
 
 from opencass.billing.messages import MessageContext, MessageHandler, MessageOutcome
-from opencass.billing.remittance import (
-    NewPayment,
-    insert_payment,
-    local_today,
-    payment_event,
-    reconcile,
-    resolve_period,
-)
+from opencass.billing.remittance import local_today, payment_event, reconcile, resolve_period
 from opencass.codecs.iso20022 import CAMT_VERSIONS, CamtEntry, CamtError, read_camt
 from opencass.config.model import CompanyKind, Config
 from opencass.events import Event
 from opencass.findings import Finding, finding
 from opencass.settlement.remittance import parse_reference
+from opencass.store.remittance import NewPayment, has_expected, insert_payment
 
 __all__ = ["assess_camt", "match_entry"]
 
@@ -133,14 +127,7 @@ def match_entry(
     matched_by = "reference" if period else "agent-code"
     if period is None:
         period = resolve_period(conn, country, ref.agent_code, today)
-    expected = (
-        period is not None
-        and conn.execute(
-            "SELECT 1 FROM remittance_expected WHERE country = ? AND period = ? AND agent_code = ?",
-            (country, period, ref.agent_code),
-        ).fetchone()
-        is not None
-    )
+    expected = period is not None and has_expected(conn, country, period, ref.agent_code)
     if not expected and country not in codes.get(ref.agent_code, []):
         return (
             country,

@@ -59,22 +59,22 @@ from opencass.settlement.remittance import (
     pick_period,
     withholding,
 )
+from opencass.store import remittance as rstore
 from opencass.store.events import record_events
+from opencass.store.remittance import NewPayment
 from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import connect_sync, migrate_sync
+from opencass.store.tx import transaction
 
 __all__ = [
     "GRACE",
     "REMITTANCE",
     "AgentPeriod",
-    "NewPayment",
     "agent_companies",
     "airline_companies",
     "check_period",
     "expect_remittance",
-    "insert_payment",
     "local_today",
-    "open_default",
     "payment_event",
     "period_status",
     "reconcile",
@@ -97,24 +97,8 @@ def record_expected(
 ) -> int:
     """Fix the expected remittance of every agent of a final close (in the caller's
     transaction); the number of agents.  Idempotent."""
-    rows = [
-        (country, period, a.agent_code, settlement.currency, str(a.total), due.isoformat())
-        for a in settlement.agents
-    ]
-    conn.executemany(
-        "INSERT INTO remittance_expected (country, period, agent_code, currency, amount, due)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (country, period, agent_code) DO UPDATE SET"
-        " currency = excluded.currency, amount = excluded.amount, due = excluded.due",
-        rows,
-    )
-    codes = [a.agent_code for a in settlement.agents]
-    marks = ",".join("?" * len(codes))
-    conn.execute(
-        "DELETE FROM remittance_expected WHERE country = ? AND period = ?"  # noqa: S608
-        f" AND agent_code NOT IN ({marks})",
-        (country, period, *codes),
-    )
-    return len(rows)
+    totals = [(a.agent_code, a.total) for a in settlement.agents]
+    return rstore.upsert_expected(conn, country, period, settlement.currency, totals, due)
 
 
 def expect_remittance(
@@ -136,13 +120,8 @@ def expect_remittance(
     conn = connect_sync(config.gateway.database)
     try:
         migrate_sync(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             n = record_expected(conn, country, period, settlement, p.remittance_day)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     finally:
         conn.close()
     when = now or system_clock()
@@ -181,58 +160,6 @@ def local_today(config: Config, country: str, now: datetime) -> date:
 # --- payments ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class NewPayment:
-    """A payment to record; ``country``/``period``/``agent_code`` None when unmatched."""
-
-    key: str  # unique: a bank transaction or an operator entry
-    source: str  # camt.053, camt.054, operator
-    amount: Decimal
-    currency: str
-    value_date: date
-    country: str | None = None
-    period: str | None = None
-    agent_code: str | None = None
-    matched_by: str = "none"  # reference, agent-code, operator, none
-    file_id: str | None = None
-    booking_date: date | None = None
-    reference: str = ""
-    debtor: str = ""
-    debtor_account: str = ""
-    account: str = ""
-    recorded_by: str = ""
-
-
-def insert_payment(conn: sqlite3.Connection, p: NewPayment, now: datetime) -> int | None:
-    """Record a payment at ``now``; its id, or None when its key was recorded before."""
-    cur = conn.execute(
-        "INSERT OR IGNORE INTO payments (key, source, file_id, country, period, agent_code,"
-        " amount, currency, value_date, booking_date, reference, debtor, debtor_account, account,"
-        " matched_by, recorded_at, recorded_by)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            p.key,
-            p.source,
-            p.file_id,
-            p.country,
-            p.period,
-            p.agent_code,
-            str(p.amount),
-            p.currency,
-            p.value_date.isoformat(),
-            p.booking_date.isoformat() if p.booking_date else None,
-            p.reference,
-            p.debtor,
-            p.debtor_account,
-            p.account,
-            p.matched_by,
-            utc_stamp(now),
-            p.recorded_by,
-        ),
-    )
-    return cur.lastrowid if cur.rowcount == 1 else None
-
-
 def payment_event(config: Config, p: NewPayment, payment_id: int) -> list[Event]:
     """``payment.received`` for each company of the paying agent."""
     if p.country is None or p.agent_code is None:
@@ -266,12 +193,8 @@ def resolve_period(
 ) -> str | None:
     """The period a payment of ``agent_code`` without a period goes to: the oldest expected
     remittance with something outstanding, else the most recent (see ``pick_period``)."""
-    rows = conn.execute(
-        "SELECT period FROM remittance_expected WHERE country = ? AND agent_code = ?",
-        (country, agent_code),
-    ).fetchall()
     candidates = []
-    for (code,) in rows:
+    for code in rstore.expected_periods(conn, country, agent_code):
         a = _assessment(conn, None, country, code, agent_code, today)
         if a is not None:
             candidates.append((code, a[0].due, a[1].outstanding))
@@ -298,42 +221,13 @@ class AgentPeriod:
 def _agent_period(
     conn: sqlite3.Connection, country: str, period: str, agent_code: str
 ) -> AgentPeriod | None:
-    row = conn.execute(
-        "SELECT currency, amount, due, withheld FROM remittance_expected"
-        " WHERE country = ? AND period = ? AND agent_code = ?",
-        (country, period, agent_code),
-    ).fetchone()
+    row = rstore.expected_row(conn, country, period, agent_code)
     if row is None:
         return None
-    paid = tuple(
-        Paid(Decimal(a), date.fromisoformat(v))
-        for a, v in conn.execute(
-            "SELECT amount, value_date FROM payments WHERE country = ? AND period = ?"
-            " AND agent_code = ? ORDER BY id",
-            (country, period, agent_code),
-        )
-    )
+    paid = tuple(Paid(a, v) for a, v in rstore.payments_of(conn, country, period, agent_code))
     return AgentPeriod(
-        country,
-        period,
-        agent_code,
-        row[0],
-        Decimal(row[1]),
-        date.fromisoformat(row[2]),
-        Decimal(row[3]) if row[3] is not None else None,
-        paid,
+        country, period, agent_code, row.currency, row.amount, row.due, row.withheld, paid
     )
-
-
-def _disputed(conn: sqlite3.Connection, country: str, period: str) -> dict[str, Decimal]:
-    try:
-        from opencass.store.disputes import open_disputed_amounts
-    except ImportError:  # the disputes store is not there: nothing is disputed
-        return {}
-    try:
-        return open_disputed_amounts(conn, country, period)
-    except sqlite3.OperationalError:  # no disputes table in this store
-        return {}
 
 
 def _policy(config: Config | None, country: str) -> tuple[RemittancePolicy, bool]:
@@ -358,7 +252,7 @@ def _assessment(
     if ap.withheld is not None:
         withheld = ap.withheld
     else:
-        disputed = _disputed(conn, country, period).get(agent_code, Decimal(0))
+        disputed = rstore.open_disputed(conn, country, period).get(agent_code, Decimal(0))
         withheld = withholding(ap.expected, disputed, allowed)
     a = assess(
         ap.expected,
@@ -369,16 +263,6 @@ def _assessment(
         grace_days=policy.grace_days,
     )
     return ap, a
-
-
-def open_default(conn: sqlite3.Connection, country: str, agent_code: str) -> dict[str, Any] | None:
-    """The agent's default in force (since, reason, period), or None."""
-    row = conn.execute(
-        "SELECT since, reason, period FROM agent_defaults WHERE country = ? AND agent_code = ?"
-        " AND cleared_at IS NULL ORDER BY since DESC LIMIT 1",
-        (country, agent_code),
-    ).fetchone()
-    return {"since": row[0], "reason": row[1], "period": row[2]} if row else None
 
 
 def reconcile(
@@ -396,118 +280,107 @@ def reconcile(
     if found is None:
         return []
     ap, a = found
-    policy, _ = _policy(config, country)
-    events: list[Event] = []
-    agents = agent_companies(config, country, agent_code)
-    cur = ap.currency
-    where = f"{country} period {period}"
     if as_of > ap.due and ap.withheld is None:
-        conn.execute(
-            "UPDATE remittance_expected SET withheld = ?, checked_at = ?"
-            " WHERE country = ? AND period = ? AND agent_code = ?",
-            (str(a.withheld), as_of.isoformat(), country, period, agent_code),
-        )
-    facts = {
-        "expected": str(a.expected),
-        "withheld": str(a.withheld),
-        "required": str(a.required),
-        "paid": str(a.paid),
-        "paid_on_time": str(a.paid_on_time),
-        "outstanding": str(a.outstanding),
-        "currency": cur,
-        "remittance_day": ap.due.isoformat(),
-    }
+        rstore.fix_withheld(conn, country, period, agent_code, a.withheld, as_of)
+    about = _About(config, ap, a)
+    events: list[Event] = []
     if as_of > ap.due and a.outstanding > 0:
-        events += [
-            Event(
-                type=EventType.PAYMENT_OVERDUE,
-                key=f"payment.overdue:{country}:{period}:{agent_code}:{company}",
-                summary=f"agent {agent_code}: {a.outstanding} {cur} of {where} not received by"
-                f" Remittance Day {ap.due}",
-                company=company,
-                country=country,
-                period=period,
-                agent_code=agent_code,
-                object_kind="remittance",
-                object_ref=f"{country}:{period}:{agent_code}",
-                data=facts,
-            )
-            for company in agents
-        ]
-    if a.irregularity is not None:
-        cur_ins = conn.execute(
-            "INSERT OR IGNORE INTO irregularities (country, period, agent_code, kind, on_day,"
-            " expected, required, paid, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                country,
-                period,
-                agent_code,
-                str(a.irregularity.kind),
-                a.irregularity.on_day.isoformat(),
-                str(a.expected),
-                str(a.required),
-                str(a.paid),
-                utc_stamp(now),
-            ),
-        )
-        if cur_ins.rowcount == 1:
-            kind = str(a.irregularity.kind)
-            events += [
-                Event(
-                    type=EventType.PAYMENT_IRREGULARITY,
-                    key=f"payment.irregularity:{country}:{period}:{agent_code}:{company}",
-                    summary=f"agent {agent_code}: {kind} payment for {where} (required "
-                    f"{a.required} {cur}, paid {a.paid}, on time {a.paid_on_time})",
-                    company=company,
-                    country=country,
-                    period=period,
-                    agent_code=agent_code,
-                    object_kind="remittance",
-                    object_ref=f"{country}:{period}:{agent_code}",
-                    data={**facts, "kind": kind, "on_day": a.irregularity.on_day.isoformat()},
-                )
-                for company in agents
-            ]
-    if open_default(conn, country, agent_code) is None:
-        days = [
-            date.fromisoformat(d)
-            for (d,) in conn.execute(
-                "SELECT on_day FROM irregularities WHERE country = ? AND agent_code = ?",
-                (country, agent_code),
-            )
-        ]
+        events += about.overdue()
+    irregularity = a.irregularity
+    if irregularity is not None:
+        amounts = (a.expected, a.required, a.paid)
+        key = (country, period, agent_code)
+        kind, day = str(irregularity.kind), irregularity.on_day
+        if rstore.record_irregularity(conn, key, kind, day, amounts, now):
+            events += about.irregular(kind, day)
+    if rstore.open_default(conn, country, agent_code) is None:
+        policy, _ = _policy(config, country)
         reason = default_reason(
-            days,
+            rstore.irregularity_days(conn, country, agent_code),
             as_of,
             limit=policy.irregularity_limit,
             window_days=policy.irregularity_window_days,
             unpaid_after_grace=a.unpaid_after_grace,
         )
         if reason is not None:
-            since = as_of.isoformat()
-            conn.execute(
-                "INSERT OR IGNORE INTO agent_defaults (country, agent_code, since, reason, period,"
-                " recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (country, agent_code, since, reason, period, utc_stamp(now)),
-            )
-            data = {**facts, "reason": reason, "since": since}
-            for company in [*agents, *airline_companies(config, country)]:
-                events.append(
-                    Event(
-                        type=EventType.AGENT_DEFAULT,
-                        key=f"agent.default:{country}:{agent_code}:{since}:{company}",
-                        summary=f"agent {agent_code} is in default in {country} since {since}"
-                        f" ({reason}; {where})",
-                        company=company,
-                        country=country,
-                        period=period,
-                        agent_code=agent_code,
-                        object_kind="agent",
-                        object_ref=f"{country}:{agent_code}",
-                        data=data,
-                    )
-                )
+            rstore.record_default(conn, country, agent_code, as_of, reason, period, now)
+            events += about.default(reason, as_of)
     return events
+
+
+class _About:
+    """The events of one agent's period as judged (``reconcile``)."""
+
+    def __init__(self, config: Config, ap: AgentPeriod, a: Assessment) -> None:
+        self.config, self.ap, self.a = config, ap, a
+        self.agents = agent_companies(config, ap.country, ap.agent_code)
+        self.where = f"{ap.country} period {ap.period}"
+        self.facts = {
+            "expected": str(a.expected),
+            "withheld": str(a.withheld),
+            "required": str(a.required),
+            "paid": str(a.paid),
+            "paid_on_time": str(a.paid_on_time),
+            "outstanding": str(a.outstanding),
+            "currency": ap.currency,
+            "remittance_day": ap.due.isoformat(),
+        }
+
+    def _event(self, kind: EventType, key: str, company: str, summary: str, **more: Any) -> Event:
+        ap = self.ap
+        ref = f"{ap.country}:{ap.period}:{ap.agent_code}"
+        fields: dict[str, Any] = {"object_kind": "remittance", "object_ref": ref, **more}
+        return Event(
+            type=kind,
+            key=f"{key}:{company}",
+            summary=summary,
+            company=company,
+            country=ap.country,
+            period=ap.period,
+            agent_code=ap.agent_code,
+            **{"data": self.facts, **fields},
+        )
+
+    def overdue(self) -> list[Event]:
+        ap, a = self.ap, self.a
+        key = f"payment.overdue:{ap.country}:{ap.period}:{ap.agent_code}"
+        summary = (
+            f"agent {ap.agent_code}: {a.outstanding} {ap.currency} of {self.where} not received"
+            f" by Remittance Day {ap.due}"
+        )
+        return [self._event(EventType.PAYMENT_OVERDUE, key, c, summary) for c in self.agents]
+
+    def irregular(self, kind: str, day: date) -> list[Event]:
+        ap, a = self.ap, self.a
+        key = f"payment.irregularity:{ap.country}:{ap.period}:{ap.agent_code}"
+        summary = (
+            f"agent {ap.agent_code}: {kind} payment for {self.where} (required "
+            f"{a.required} {ap.currency}, paid {a.paid}, on time {a.paid_on_time})"
+        )
+        data = {**self.facts, "kind": kind, "on_day": day.isoformat()}
+        return [
+            self._event(EventType.PAYMENT_IRREGULARITY, key, c, summary, data=data)
+            for c in self.agents
+        ]
+
+    def default(self, reason: str, since_day: date) -> list[Event]:
+        ap = self.ap
+        since = since_day.isoformat()
+        key = f"agent.default:{ap.country}:{ap.agent_code}:{since}"
+        summary = (
+            f"agent {ap.agent_code} is in default in {ap.country} since {since}"
+            f" ({reason}; {self.where})"
+        )
+        data = {**self.facts, "reason": reason, "since": since}
+        ref = f"{ap.country}:{ap.agent_code}"
+        companies = [*self.agents, *airline_companies(self.config, ap.country)]
+        return [
+            self._event(
+                EventType.AGENT_DEFAULT, key, c, summary, data=data, object_kind="agent",
+                object_ref=ref,
+            )
+            for c in companies
+        ]  # fmt: skip
 
 
 def check_period(config: Config, country: str, period: str, as_of: date, now: datetime) -> int:
@@ -516,25 +389,11 @@ def check_period(config: Config, country: str, period: str, as_of: date, now: da
     conn = connect_sync(config.gateway.database)
     try:
         migrate_sync(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            agents = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT agent_code FROM remittance_expected WHERE country = ? AND period = ?"
-                    " ORDER BY agent_code",
-                    (country, period),
-                )
-            ]
+        with transaction(conn):
             events: list[Event] = []
-            for agent in agents:
+            for agent in rstore.expected_agents(conn, country, period):
                 events += reconcile(conn, config, country, period, agent, as_of, now)
-            n = record_events(conn, events, utc_stamp(now))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return n
+            return record_events(conn, events, utc_stamp(now))
     finally:
         conn.close()
 
@@ -552,25 +411,13 @@ def period_status(
 ) -> list[dict[str, Any]]:
     """One row per expected remittance (filtered), with its assessment, irregularity and the
     agent's default."""
-    sql = "SELECT period, agent_code FROM remittance_expected WHERE country = ?"
-    args: list[Any] = [country]
-    if period:
-        sql += " AND period = ?"
-        args.append(period)
-    if agent_code:
-        sql += " AND agent_code = ?"
-        args.append(agent_code)
     out: list[dict[str, Any]] = []
-    for code, agent in conn.execute(sql + " ORDER BY period, agent_code", args).fetchall():
+    for code, agent in rstore.expected_keys(conn, country, period, agent_code):
         found = _assessment(conn, config, country, code, agent, as_of)
         if found is None:
             continue
         ap, a = found
-        irr = conn.execute(
-            "SELECT kind, on_day FROM irregularities WHERE country = ? AND period = ?"
-            " AND agent_code = ?",
-            (country, code, agent),
-        ).fetchone()
+        irr = rstore.irregularity_of(conn, country, code, agent)
         out.append(
             {
                 "period": code,
@@ -579,7 +426,7 @@ def period_status(
                 "due": ap.due,
                 "assessment": a,
                 "irregularity": f"{irr[0]} {irr[1]}" if irr else "",
-                "default": open_default(conn, country, agent),
+                "default": rstore.open_default(conn, country, agent),
             }
         )
     return out

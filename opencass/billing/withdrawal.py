@@ -38,6 +38,14 @@ from opencass.events import Event, EventType
 from opencass.findings import finding
 from opencass.settlement.rules import PeriodWindow, SubmittedFile, check_withdrawal
 from opencass.store.rows import utc_stamp
+from opencass.store.withdrawals import (
+    close_started,
+    file_exists,
+    file_facts,
+    file_sha256,
+    files_with_sha256,
+    withdraw_file,
+)
 
 __all__ = ["withdraw"]
 
@@ -46,21 +54,17 @@ FREEZING_CLOSES = ("preliminary", "final")
 
 
 def _submitted(conn: sqlite3.Connection, file_id: str) -> SubmittedFile | None:
-    row = conn.execute(
-        "SELECT id, company, sandbox, country, period FROM files WHERE id = ?", (file_id,)
-    ).fetchone()
-    if row is None:
+    facts = file_facts(conn, file_id)
+    if facts is None:
         return None
-    booked = conn.execute("SELECT COUNT(*) FROM ledger WHERE file_id = ?", (file_id,)).fetchone()
-    withdrawn = conn.execute("SELECT 1 FROM withdrawals WHERE file_id = ?", (file_id,)).fetchone()
     return SubmittedFile(
-        file_id=row[0],
-        company=row[1],
-        sandbox=bool(row[2]),
-        booked=int(booked[0]),
-        withdrawn=withdrawn is not None,
-        country=row[3],
-        period=row[4],
+        file_id=facts.file_id,
+        company=facts.company,
+        sandbox=facts.sandbox,
+        booked=facts.booked,
+        withdrawn=facts.withdrawn,
+        country=facts.country,
+        period=facts.period,
     )
 
 
@@ -69,17 +73,12 @@ def find_target(
 ) -> SubmittedFile | None:
     """The file a request names (None when there is none, or id and SHA-256 disagree)."""
     if request.file_id is not None:
-        found = conn.execute("SELECT sha256 FROM files WHERE id = ?", (request.file_id,)).fetchone()
-        if found is None or (request.sha256 is not None and found[0] != request.sha256):
+        found = file_sha256(conn, request.file_id)
+        if found is None or (request.sha256 is not None and found != request.sha256):
             return None
         return _submitted(conn, request.file_id)
     candidates = [
-        _submitted(conn, r[0])
-        for r in conn.execute(
-            "SELECT id FROM files WHERE company = ? AND sha256 = ? AND sandbox = 0"
-            " AND duplicate_of IS NULL ORDER BY received_at DESC, id DESC",
-            (company, request.sha256),
-        )
+        _submitted(conn, f) for f in files_with_sha256(conn, company, request.sha256 or "")
     ]
     files = [c for c in candidates if c is not None]
     booked = [f for f in files if f.booked and not f.withdrawn]
@@ -88,8 +87,7 @@ def find_target(
 
 
 def _exists(conn: sqlite3.Connection, file_id: str | None) -> bool:
-    found = file_id is not None and conn.execute("SELECT 1 FROM files WHERE id = ?", (file_id,))
-    return bool(found and found.fetchone())
+    return file_id is not None and file_exists(conn, file_id)
 
 
 def _window(config: Config, target: SubmittedFile) -> PeriodWindow | None:
@@ -100,13 +98,7 @@ def _window(config: Config, target: SubmittedFile) -> PeriodWindow | None:
 
 
 def _closed(conn: sqlite3.Connection, target: SubmittedFile) -> bool:
-    return any(
-        conn.execute(
-            "SELECT 1 FROM closes WHERE country = ? AND period = ? AND kind = ?",
-            (target.country, target.period, kind),
-        ).fetchone()
-        for kind in FREEZING_CLOSES
-    )
+    return close_started(conn, target.country or "", target.period or "", FREEZING_CLOSES)
 
 
 def withdraw(ctx: MessageContext) -> MessageOutcome:
@@ -130,27 +122,18 @@ def withdraw(ctx: MessageContext) -> MessageOutcome:
         return MessageOutcome(
             "rejected", [refusal] if refusal else [], country=country, period=period
         )
-    records = conn.execute(
-        "UPDATE ledger SET withdrawn = 1 WHERE file_id = ? AND withdrawn = 0", (target.file_id,)
-    ).rowcount
-    conn.execute(
-        "INSERT INTO withdrawals (file_id, request_id, company, user, at, country, period,"
-        " records, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            target.file_id,
-            ctx.file_id,
-            ctx.company,
-            ctx.user,
-            utc_stamp(ctx.now),
-            target.country,
-            target.period,
-            records,
-            request.reason,
-        ),
+    done = withdraw_file(
+        conn,
+        file_id=target.file_id,
+        request_id=ctx.file_id,
+        company=ctx.company,
+        user=ctx.user,
+        at=utc_stamp(ctx.now),
+        country=target.country,
+        period=target.period,
+        reason=request.reason,
     )
-    prefix = conn.execute(
-        "SELECT airline_prefix FROM ledger WHERE file_id = ? LIMIT 1", (target.file_id,)
-    ).fetchone()
+    records = done.records
     event = Event(
         type=EventType.WITHDRAWAL_DONE,
         key=f"{EventType.WITHDRAWAL_DONE}:{target.file_id}",
@@ -161,7 +144,7 @@ def withdraw(ctx: MessageContext) -> MessageOutcome:
         company=ctx.company,
         country=target.country,
         period=target.period,
-        airline_prefix=prefix[0] if prefix else None,
+        airline_prefix=done.airline_prefix,
         object_kind="file",
         object_ref=target.file_id,
         data={

@@ -17,6 +17,7 @@ from opencass.config.model import Config
 from opencass.config.reader import ConfigError
 from opencass.errors import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, InputError
 from opencass.store.disputes import DisputeRow, dispute_by_id, dispute_by_iri, disputes_for, history
+from opencass.store.sqlite import connect_read_only
 
 __all__ = ["add_dispute_parser", "cmd_dispute"]
 
@@ -88,7 +89,7 @@ def cmd_dispute(
         db = config.gateway.database
         if not db.exists():
             raise _Missing(f"no ledger at {db} yet")
-        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        with closing(connect_read_only(db)) as conn:
             if args.dispute_command == "show":
                 stdout.write(_show(conn, args.dispute))
                 return EXIT_OK

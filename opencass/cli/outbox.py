@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from opencass.clock import system_clock
 from opencass.errors import EXIT_CONFIG, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
-from opencass.outbox import queue as q
+from opencass.store import queue as q
 
 __all__ = ["add_outbox_parser", "cmd_outbox", "status_text"]
 

@@ -20,11 +20,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from opencass.billing.remittance import (
-    NewPayment,
     agent_companies,
-    insert_payment,
     local_today,
-    open_default,
     payment_event,
     period_status,
     reconcile,
@@ -43,8 +40,17 @@ from opencass.errors import (
 )
 from opencass.model import minor_units
 from opencass.store.events import record_events
+from opencass.store.remittance import (
+    NewPayment,
+    expected_periods,
+    insert_payment,
+    open_default,
+    payments_unmatched,
+    payments_waiting,
+)
 from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import connect_sync, migrate_sync
+from opencass.store.tx import transaction
 
 __all__ = ["add_payment_parser", "cmd_payment"]
 
@@ -122,14 +128,10 @@ def _record(args: argparse.Namespace, config: Config, now: datetime, out: TextIO
     today = local_today(config, country, now)
     conn = _connect(config)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             agent = args.agent
-            known = conn.execute(
-                "SELECT 1 FROM remittance_expected WHERE country = ? AND agent_code = ? LIMIT 1",
-                (country, agent),
-            ).fetchone()
-            if not agent_companies(config, country, agent) and known is None:
+            known = bool(expected_periods(conn, country, agent))
+            if not agent_companies(config, country, agent) and not known:
                 raise _InvalidError(f"agent {agent} is not a CASS agent of {country}")
             period = args.period or resolve_period(conn, country, agent, today)
             if period is None:
@@ -154,10 +156,6 @@ def _record(args: argparse.Namespace, config: Config, now: datetime, out: TextIO
             events = payment_event(config, payment, payment_id)
             events += reconcile(conn, config, country, period, agent, today, now)
             record_events(conn, events, utc_stamp(now))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         out.write(
             f"Recorded payment {payment_id}: {amount} {currency} from agent {agent} for"
             f" {country} {period}, value {value_date}\n"
@@ -198,20 +196,7 @@ def _status_text(
         d = open_default(conn, country, agent)
         if d:
             lines.append(f"agent {agent} in default since {d['since']} ({d['reason']})")
-    sql = (
-        "SELECT p.id, p.period, p.agent_code, p.amount, p.currency, p.value_date FROM payments p"
-        " WHERE p.country = ? AND p.agent_code IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
-        " remittance_expected e WHERE e.country = p.country AND e.period IS p.period"
-        " AND e.agent_code = p.agent_code)"
-    )
-    args: list[Any] = [country]
-    if period is not None:
-        sql += " AND p.period = ?"
-        args.append(period)
-    if agent is not None:
-        sql += " AND p.agent_code = ?"
-        args.append(agent)
-    waiting = conn.execute(sql + " ORDER BY p.id", args).fetchall()
+    waiting = payments_waiting(conn, country, period, agent)
     if waiting:
         lines.append("Payments no final billing expects yet (kept for their period):")
         for w in waiting:
@@ -219,11 +204,7 @@ def _status_text(
                 f"  #{w[0]} {w[3]} {w[4]} value {w[5]} from agent {w[2]} for {w[1] or '?'}"
             )
     if agent is None:
-        unmatched = conn.execute(
-            "SELECT id, amount, currency, value_date, debtor, reference, source FROM payments"
-            " WHERE agent_code IS NULL AND (country = ? OR country IS NULL) ORDER BY id",
-            (country,),
-        ).fetchall()
+        unmatched = payments_unmatched(conn, country)
         if unmatched:
             lines.append("Unmatched payments (record them with `opencass payment record`):")
             for u in unmatched:

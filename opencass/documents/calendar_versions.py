@@ -12,13 +12,14 @@ one in the outboxes; the gateway's publisher (``opencass.billing.calendar_publis
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from opencass.config.model import Config
 from opencass.documents.calendar import MILESTONES, Version, canonical, milestone_value
+from opencass.store.calendars import milestone_rows
+from opencass.store.sqlite import read_only
 
 __all__ = [
     "Change",
@@ -26,7 +27,7 @@ __all__ = [
     "Plan",
     "Stored",
     "plan_versions",
-    "read_milestones",
+    "stored_milestones",
     "versions_for_export",
 ]
 
@@ -76,16 +77,9 @@ class Plan:
 # --- milestones in the store ------------------------------------------------------------------
 
 
-def read_milestones(conn: sqlite3.Connection) -> dict[Key, Stored]:
-    """Every stored milestone (empty when the store predates migration 9)."""
-    try:
-        rows = conn.execute(
-            "SELECT country, period, milestone, value, sequence, changed_at"
-            " FROM calendar_milestones"
-        ).fetchall()
-    except sqlite3.OperationalError:
-        return {}
-    return {(r[0], r[1], r[2]): Stored(r[3], int(r[4]), datetime.fromisoformat(r[5])) for r in rows}
+def stored_milestones(rows: Iterable[tuple[str, str, str, str, int, str]]) -> dict[Key, Stored]:
+    """The stored milestones (``opencass.store.calendars.milestone_rows``) by key."""
+    return {(r[0], r[1], r[2]): Stored(r[3], r[4], datetime.fromisoformat(r[5])) for r in rows}
 
 
 def plan_versions(config: Config, stored: dict[Key, Stored], now: datetime) -> Plan:
@@ -122,12 +116,5 @@ def _compare(plan: Plan, key: Key, value: str, old: Stored | None, now: datetime
 
 def versions_for_export(config: Config, now: datetime) -> dict[Key, Version]:
     """The versions an export shows: the store's (read-only), or first versions without one."""
-    database = config.gateway.database
-    if not database.exists():
-        return {}
-    try:
-        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return {}
-    with closing(conn):
-        return plan_versions(config, read_milestones(conn), now).versions
+    rows = read_only(config.gateway.database, milestone_rows, [])
+    return plan_versions(config, stored_milestones(rows), now).versions

@@ -74,6 +74,7 @@ from opencass.store.booking import (
     staged_tables,
     staging_table,
 )
+from opencass.store.tx import write_lock
 
 __all__ = [
     "AssessJob",
@@ -352,15 +353,10 @@ def _finish(
     tables = staged_tables(conn, judge.job.file_id, parts)
     if billed is None:
         billed = billed_before(conn, tables)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_lock(conn):
         judge.add_billed(billed_now(conn, tables, billed).rows)
         summary = _summary(judge, kind, dialect)
         _commit(conn, judge, summary, parts)
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return summary
 
 

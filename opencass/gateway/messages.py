@@ -29,8 +29,6 @@ events.
 from __future__ import annotations
 
 import io
-import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,9 +41,11 @@ from opencass.billing.messages import MessageContext, MessageHandler, MessageOut
 from opencass.codecs.onerecord.safe import SAFE_OPTIONS, Rejected, check_prolog, parse_document
 from opencass.config.model import Config
 from opencass.findings import finding
+from opencass.store.booking import Moved, move_message
 from opencass.store.events import record_events
 from opencass.store.rows import utc_stamp
-from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
+from opencass.store.sqlite import connect_sync
+from opencass.store.tx import savepoint, transaction
 
 __all__ = [
     "MessageSummary",
@@ -130,60 +130,29 @@ def assess_message(
             root = parse_document(data, limit)
         except Rejected as r:
             result = MessageOutcome("rejected", [r.finding])
+    kind = registered.kind if registered else "unknown"
     conn = connect_sync(Path(database))
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn) as tx:
             if registered is not None and root is not None:
                 ctx = MessageContext(file_id, company, user, sandbox, now, config, root, data, conn)
-                conn.execute("SAVEPOINT message")
-                result = registered.run(ctx)
-                if sandbox:
-                    conn.execute("ROLLBACK TO message")
-                conn.execute("RELEASE message")
-            kind = registered.kind if registered else "unknown"
+                with savepoint(conn, keep=not sandbox):
+                    result = registered.run(ctx)
             errors = sum(f.is_error for f in result.findings)
             counts = {
                 **result.counts,
                 "errors": errors,
                 "warnings": len(result.findings) - errors,
             }
-            moved = _move(conn, file_id, kind, result, counts, utc_stamp(now))
+            at = utc_stamp(now)
+            move = Moved(
+                file_id, at, "xml", kind, result.outcome, result.country, result.period, counts
+            )
+            moved = move_message(conn, move, result.findings)
             if moved and not sandbox:
-                record_events(conn, result.events, utc_stamp(now))
-            conn.execute("COMMIT" if moved else "ROLLBACK")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+                record_events(conn, result.events, at)
+            if not moved:
+                tx.abandon()
     finally:
         conn.close()
     return MessageSummary(result.outcome, kind, counts, moved)
-
-
-def _move(
-    conn: sqlite3.Connection,
-    file_id: str,
-    kind: str,
-    result: MessageOutcome,
-    counts: dict[str, int],
-    now: str,
-) -> bool:
-    cur = conn.execute(
-        "UPDATE files SET state = 'assessed', updated_at = ?, format = 'xml', dialect = ?,"
-        " outcome = ?, country = ?, period = ?, counts = ? WHERE id = ? AND state = 'received'",
-        (
-            now,
-            kind,
-            result.outcome,
-            result.country,
-            result.period,
-            json.dumps(counts, sort_keys=True),
-            file_id,
-        ),
-    )
-    if cur.rowcount != 1:
-        return False
-    conn.execute(INSERT_EVENT, (file_id, file_id, now, "received", "assessed", "{}"))
-    conn.execute("DELETE FROM findings WHERE file_id = ?", (file_id,))
-    conn.executemany(INSERT_FINDING, finding_rows(file_id, result.findings))
-    return True

@@ -17,8 +17,8 @@ from datetime import datetime
 from opencass.config.model import Config
 from opencass.config.subscriptions import CARRIES_DOCUMENT, matches
 from opencass.events import Event
-from opencass.outbox.queue import Planned
 from opencass.store.events import StoredEvent
+from opencass.store.queue import Planned
 
 __all__ = [
     "document_source",

@@ -8,7 +8,7 @@ that is due, record reminders when their check is due, then sleep until new work
 database thread; rendering and file writes run in worker threads; pushes run on the event loop
 (asyncssh).  At most ``concurrency`` lanes (subscriber, channel) are delivered at once; within a
 lane deliveries go strictly in order and a failure stops the lane until its backoff expires (see
-``opencass.outbox.queue``).
+``opencass.store.queue``).
 
 Shutdown (``drain``) stops looking for new events, delivers what is due now within the grace
 period, then stops claiming: a delivery already started finishes (bounded), the rest stays
@@ -37,8 +37,8 @@ from opencass.config.model import Config
 from opencass.documents.notifications import render
 from opencass.errors import PeerError
 from opencass.files import sync_filesystem, write_atomic
-from opencass.outbox import queue as q
 from opencass.outbox.notify import document_source, plan
+from opencass.store import queue as q
 from opencass.store.events import StoredEvent, events_after
 from opencass.store.sqlite import connect_sync, migrate_sync
 

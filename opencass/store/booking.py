@@ -34,6 +34,7 @@ __all__ = [
     "connect_for_booking",
     "drop_staging",
     "duplicates_across",
+    "move_message",
     "stage",
     "staged_tables",
     "staging_table",
@@ -88,18 +89,9 @@ _BOOK = (
 )
 
 
-def book_assessed(
-    conn: sqlite3.Connection,
-    move: Moved,
-    findings: Iterable[Finding],
-    *,
-    book: bool,
-    rejected: set[int],
-    parts: int = 1,
-) -> int | None:
-    """Inside the caller's write transaction: move the file to ``assessed``, book its staged
-    rows but the ``rejected`` lines (when ``book``), store its findings, commit.  The number of
-    ledger rows of the file; None (rolled back) when the file was no longer ``received``."""
+def _move(conn: sqlite3.Connection, move: Moved) -> bool:
+    """The file's move ``received → assessed`` with its history row; False when it was no
+    longer ``received`` (another worker moved it)."""
     cur = conn.execute(
         "UPDATE files SET state = 'assessed', updated_at = ?, format = ?, dialect = ?,"
         " outcome = ?, country = ?, period = ?, counts = ? WHERE id = ? AND state = 'received'",
@@ -115,10 +107,41 @@ def book_assessed(
         ),
     )
     if cur.rowcount != 1:
+        return False
+    conn.execute(INSERT_EVENT, (move.file_id, move.file_id, move.now, "received", "assessed", "{}"))
+    return True
+
+
+def _replace_findings(conn: sqlite3.Connection, file_id: str, findings: Iterable[Finding]) -> None:
+    conn.execute("DELETE FROM findings WHERE file_id = ?", (file_id,))
+    conn.executemany(INSERT_FINDING, finding_rows(file_id, findings))
+
+
+def move_message(conn: sqlite3.Connection, move: Moved, findings: Iterable[Finding]) -> bool:
+    """Inside the caller's transaction: move an XML message file to ``assessed`` with its
+    findings; False (nothing written) when it was no longer ``received``."""
+    if not _move(conn, move):
+        return False
+    _replace_findings(conn, move.file_id, findings)
+    return True
+
+
+def book_assessed(
+    conn: sqlite3.Connection,
+    move: Moved,
+    findings: Iterable[Finding],
+    *,
+    book: bool,
+    rejected: set[int],
+    parts: int = 1,
+) -> int | None:
+    """Inside the caller's write transaction: move the file to ``assessed``, book its staged
+    rows but the ``rejected`` lines (when ``book``), store its findings, commit.  The number of
+    ledger rows of the file; None (rolled back) when the file was no longer ``received``."""
+    if not _move(conn, move):
         conn.execute("ROLLBACK")
         drop_staging(conn, move.file_id)
         return None
-    conn.execute(INSERT_EVENT, (move.file_id, move.file_id, move.now, "received", "assessed", "{}"))
     if book:
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS rejected_lines (line INTEGER PRIMARY KEY)")
         conn.execute("DELETE FROM rejected_lines")
@@ -129,8 +152,7 @@ def book_assessed(
         for table in staged_tables(conn, move.file_id, parts, temp=False):
             conn.execute(_BOOK.format(table=table, keep=keep))
     drop_staging(conn, move.file_id)
-    conn.execute("DELETE FROM findings WHERE file_id = ?", (move.file_id,))
-    conn.executemany(INSERT_FINDING, finding_rows(move.file_id, findings))
+    _replace_findings(conn, move.file_id, findings)
     booked = int(
         conn.execute("SELECT COUNT(*) FROM ledger WHERE file_id = ?", (move.file_id,)).fetchone()[0]
     )

@@ -249,3 +249,29 @@ def open_disputed_amounts(
         if value > 0:
             totals[agent] = totals.get(agent, Decimal(0)) + value
     return dict(sorted(totals.items()))
+
+
+def accepted_amounts(
+    conn: sqlite3.Connection, country: str, period: str, prefix: str, serial: str
+) -> list[tuple[str, str]]:
+    """(billed, corrected) of the accepted disputes of one AWB in one period."""
+    return conn.execute(
+        "SELECT billed_amount, corrected_amount FROM disputes WHERE country = ? AND period = ?"
+        " AND airline_prefix = ? AND awb_serial = ? AND status = 'REQUEST_ACCEPTED'",
+        (country, period, prefix, serial),
+    ).fetchall()
+
+
+def final_started(conn: sqlite3.Connection, country: str) -> frozenset[str]:
+    """Period codes of ``country`` whose final close has begun (claimed or completed)."""
+    rows = conn.execute(
+        "SELECT period FROM closes WHERE country = ? AND kind = 'final' AND started_at IS NOT NULL",
+        (country,),
+    )
+    return frozenset(r[0] for r in rows)
+
+
+def received_at(conn: sqlite3.Connection, file_id: str) -> str | None:
+    """When a file was received (ISO time as stored), None for an unknown file."""
+    row = conn.execute("SELECT received_at FROM files WHERE id = ?", (file_id,)).fetchone()
+    return None if row is None else str(row[0])

@@ -26,6 +26,7 @@ __all__ = [
     "PeriodCounts",
     "accepted_disputes",
     "booked_rows",
+    "booked_rows_of_awb",
     "disputes_of_period",
     "period_counts",
     "rows_of_agents",
@@ -197,3 +198,11 @@ def accepted_disputes(database: Path, country: str, period: str) -> list[Dispute
             return accepted_adjustments(conn, country, period)
         except sqlite3.OperationalError:
             return []
+
+
+def booked_rows_of_awb(
+    conn: sqlite3.Connection, country: str, period: str, prefix: str, serial: str
+) -> list[BookedRow]:
+    """The booked rows of one AWB in one period, by ledger id (on the caller's connection)."""
+    sql = _COLUMNS + _BOOKED_WHERE + " AND l.airline_prefix = ? AND l.awb_serial = ? ORDER BY l.id"
+    return list(_rows(conn, sql, (country, period, *BOOKED_STATES, prefix, serial)))

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -16,9 +16,10 @@ from opencass.clock import Clock, stamp, system_clock
 from opencass.errors import InternalError
 from opencass.events import Event
 from opencass.findings import Finding, Scope, Severity
-from opencass.store.events import INSERT_EVENT_ROW, event_rows
+from opencass.store.events import INSERT_EVENT_ROW, event_rows, record_events
 from opencass.store.rows import FileRow, NewFile, StaleState
 from opencass.store.schema import LATEST, MIGRATIONS
+from opencass.store.tx import transaction
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -35,6 +36,8 @@ TRANSITION = "UPDATE files SET state = ?, updated_at = ? {extra} WHERE id = ? AN
 UPDATABLE = frozenset(
     {"format", "dialect", "outcome", "duplicate_of", "country", "period", "counts", "spool_path"}
 )
+
+T = TypeVar("T")
 
 
 def migrate_sync(conn: sqlite3.Connection) -> int:
@@ -403,3 +406,28 @@ def _migrate_file(path: Path) -> None:
         migrate_sync(conn)
     finally:
         conn.close()
+
+
+def read_only(database: Path, read: Callable[[sqlite3.Connection], T], missing: T) -> T:
+    """``read`` on a read-only connection to ``database``; ``missing`` when there is no store
+    (or it cannot be opened)."""
+    if not database.exists():
+        return missing
+    try:
+        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return missing
+    with contextlib.closing(conn):
+        return read(conn)
+
+
+def record_events_now(database: Path, events: Iterable[Event], at: str) -> int:
+    """Record business events from a synchronous caller in a transaction of their own (a key
+    already recorded is skipped); how many were new."""
+    with contextlib.closing(connect_sync(database)) as conn, transaction(conn):
+        return record_events(conn, events, at)
+
+
+def connect_read_only(database: Path) -> sqlite3.Connection:
+    """A read-only connection to an existing store (reports and commands that only look)."""
+    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)

@@ -42,11 +42,11 @@ from opencass.config.invoicing import Invoicing
 from opencass.config.model import CompanyKind, Config, Country, Period, find_period
 from opencass.documents.invoices.content import InvoiceData, InvoiceError, invoice_data
 from opencass.documents.invoices.model import CREDIT_NOTE, INVOICE, Invoice, Party
-from opencass.documents.invoices.numbering import InvoiceConflictError, NumberRequest, allocate
 from opencass.documents.invoices.texts import default_terms, tr
 from opencass.documents.workers import init_renderer
 from opencass.settlement.close import CloseResult, Document, collect_items, format_amount, stamp_of
 from opencass.settlement.netting import Adjustment, AgentStatement
+from opencass.store.invoices import InvoiceConflictError, NumberRequest, allocate
 from opencass.store.ledger import LedgerRows
 from opencass.store.sqlite import connect_sync
 

@@ -24,15 +24,15 @@ database thread, the ``opencass outbox`` command against the file while the gate
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from opencass.events import Event, EventType
 from opencass.store.events import StoredEvent, record_events, stored_event
+from opencass.store.tx import transaction
 
 __all__ = [
     "CURSOR",
@@ -65,7 +65,7 @@ _LANE_SQL = f"""
         {_EVENT_COLUMNS}
     FROM deliveries d JOIN events e ON e.id = d.event_id
     WHERE d.company = ? AND d.channel = ? AND d.state = 'pending' ORDER BY d.id LIMIT ?
-"""  # noqa: S608
+"""
 _DUE_SQL = f"""
     SELECT d.id, d.company, d.channel, d.kind, d.name, d.source, d.attempts, {_EVENT_COLUMNS}
     FROM deliveries d JOIN events e ON e.id = d.event_id
@@ -73,7 +73,7 @@ _DUE_SQL = f"""
       AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.company = d.company
           AND x.channel = d.channel AND x.state = 'pending' AND x.id < d.id AND x.next_at > ?)
     ORDER BY d.id LIMIT ?
-"""  # noqa: S608
+"""
 _DEAD_SQL = """
     SELECT d.id, d.company, d.channel, d.kind, d.name, d.attempts, d.last_error, e.type,
         e.id AS event_id
@@ -105,22 +105,6 @@ class Delivery:
     source: str
     attempts: int
     event: StoredEvent
-
-
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction on an autocommit connection (``connect_sync``): BEGIN IMMEDIATE,
-    COMMIT, or ROLLBACK on any exception.  (``with conn`` does not begin one there.)"""
-    if conn.in_transaction:  # the caller's transaction
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def iso(t: datetime) -> str:
@@ -303,7 +287,7 @@ def counts(conn: sqlite3.Connection, company: str | None = None) -> dict[str, di
     """Deliveries by channel and state (of one company or all)."""
     where, args = ("WHERE company = ?", [company]) if company else ("", [])
     out: dict[str, dict[str, int]] = {}
-    sql = f"SELECT channel, state, COUNT(*) FROM deliveries {where} GROUP BY channel, state"  # noqa: S608
+    sql = f"SELECT channel, state, COUNT(*) FROM deliveries {where} GROUP BY channel, state"
     for channel, state, n in conn.execute(sql, args):
         out.setdefault(channel, {})[state] = int(n)
     return out
@@ -354,7 +338,7 @@ def uncollected(conn: sqlite3.Connection, before: datetime, limit: int = 1000) -
     downloaded (nor received by push), not yet reminded of; calendars (informative, replaced
     when they change) are left out."""
     sql = (
-        f"SELECT {_EVENT_COLUMNS} FROM events e WHERE e.type = ? AND e.at < ?"  # noqa: S608
+        f"SELECT {_EVENT_COLUMNS} FROM events e WHERE e.type = ? AND e.at < ?"
         " AND e.company IS NOT NULL AND e.document IS NOT NULL"
         " AND COALESCE(e.object_kind, '') != 'calendar'"
         " AND NOT EXISTS (SELECT 1 FROM downloads w WHERE w.company = e.company"
