@@ -21,7 +21,7 @@ PIP_TOOLS = pip==26.3 pip-tools==7.7.0
 SYSTEM_PACKAGES = fonts-dejavu-core fonts-wqy-microhei fonts-ipafont-gothic poppler-utils \
   openssh-client openssh-server rclone lftp curl faketime
 
-.PHONY: all venv system catalogs test test-dates lint bench soak run lock lock-upgrade clean fonts sshd
+.PHONY: all venv system catalogs test test-dates lint docs bench soak run lock lock-upgrade clean fonts sshd
 
 all: test
 
@@ -73,6 +73,10 @@ SOAK_MINUTES ?= 30
 soak: venv catalogs
 	$(PY) -m bench.soak --minutes $(SOAK_MINUTES)
 
+# The documentation site (docs/ → site/); --strict: a broken link or anchor fails the build.
+docs: venv
+	$(VENV)/bin/mkdocs build --strict --quiet
+
 lint: venv
 	$(VENV)/bin/ruff check opencass tests bench
 	$(VENV)/bin/ruff format --check opencass tests bench
@@ -113,4 +117,4 @@ lock-upgrade: $(LOCKVENV)/bin/pip-compile
 	$(LOCK) --upgrade pyproject.toml
 
 clean:
-	rm -rf $(VENV) $(LOCKVENV) build *.egg-info
+	rm -rf $(VENV) $(LOCKVENV) build site *.egg-info

@@ -538,7 +538,7 @@ def test_a_file_written_by_another_library_is_read() -> None:
 
 
 def test_the_demo_bank_statement_is_valid_and_quotes_the_references(tmp_path: Path) -> None:
-    """The README's walk ends with the demo's camt.053: valid for the official XSD and a
+    """The README's try-it walk ends with the demo's camt.053: valid for the official XSD and a
     second validator, paying each agent under its payment reference."""
     paths = {p.name: p for p in write_samples(tmp_path, date(2028, 2, 29))}
     data = paths["bank-statement-sample.xml"].read_bytes()

@@ -1,4 +1,4 @@
-"""The example configuration in ``examples/README.md`` loads, and means what it says."""
+"""The example configuration in ``docs/configuration.md`` loads, and means what it says."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from gatewaykit import TODAY
 
 from opencass.config import Role, init_demo, load_config
 
-README = Path(__file__).parent.parent / "examples" / "README.md"
+README = Path(__file__).parent.parent / "docs" / "configuration.md"
 
 
 def example_files() -> dict[str, str]:

@@ -1,5 +1,5 @@
 """The dispute messages as ONE Record XML: round trips, refusals, ontology conformance, the
-README's examples; and the pure rules of ``opencass.settlement.disputes``."""
+examples of docs/formats.md; and the pure rules of ``opencass.settlement.disputes``."""
 
 from __future__ import annotations
 
@@ -145,14 +145,14 @@ def test_terms_are_one_record_terms_unchanged_or_declared_cass_terms() -> None:
     assert new <= used and used - declared == set()
 
 
-def _readme_examples() -> list[bytes]:
-    text = (REPO / "README.md").read_text("utf-8")
-    section = text.split("## Two-stage billing and disputes", 1)[1].split("\n## ", 1)[0]
+def _documented_examples() -> list[bytes]:
+    text = (REPO / "docs" / "formats.md").read_text("utf-8")
+    section = text.split("### Disputes", 1)[1].split("\n## ", 1)[0]
     return [m.encode() for m in re.findall(r"```xml\n(.*?)```", section, re.S)]
 
 
-def test_readme_examples_decode() -> None:
-    examples = _readme_examples()
+def test_documented_examples_decode() -> None:
+    examples = _documented_examples()
     decoded = [decode_dispute(e) for e in examples]
     kinds = [(type(d).__name__, d.kind, getattr(d, "status", "")) for d in decoded]
     assert kinds == [

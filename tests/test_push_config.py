@@ -169,7 +169,7 @@ def test_push_must_be_a_table() -> None:
 
 
 def test_documented_example_reads(tmp_path: Path) -> None:
-    readme = (Path(__file__).parents[1] / "examples" / "README.md").read_text("utf-8")
+    readme = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text("utf-8")
     block = re.search(r"```\n(\s*\[push\]\n.*?)```", readme, re.DOTALL)
     assert block is not None
     (tmp_path / "keys").mkdir()

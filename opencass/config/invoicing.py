@@ -8,7 +8,7 @@ records carry may stray from the computed one before the invoice run warns.  Eve
 optional: a country without the table invoices with the operator company as issuer, no
 mentions, default payment terms and no tax rule (every line untaxed).
 
-Keys (documented with an example in ``examples/README.md``)::
+Keys (documented with an example in ``docs/configuration.md``)::
 
     [countries.DE.invoicing]
     issuer = "cassops"                  # a company id; default: the operator company

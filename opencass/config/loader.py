@@ -1,6 +1,6 @@
 """Loading a configuration directory into a ``Config``: strict TOML reading, every problem at once.
 
-The directory (``examples/README.md`` shows a complete one)::
+The directory (``docs/configuration.md`` shows a complete one)::
 
     gateway.toml             [gateway], [gateway.limits], [gateway.ban]
     countries.toml           [countries.XX], one table per CASS country
