@@ -176,3 +176,26 @@ def test_the_sql_rule_catches_a_query(tmp_path: Path) -> None:
     assert sql_outside_store(package) == [
         'opencass/billing/bad.py:1: rows = conn.execute("SELECT 1")'
     ]
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared helpers live in ``tests.kit``, shared fixtures in conftest.py."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                if name.split(".")[-1].startswith("test_"):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+    assert found == []
+
+
+def test_test_folders_mirror_the_packages() -> None:
+    folders = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir()}
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert folders - {"data", "kit"} <= packages

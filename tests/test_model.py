@@ -8,7 +8,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from hotdata import HANDOFF, make_awb, make_correction, make_file, make_header
 
 from opencass.model import (
     AwbRecord,
@@ -25,6 +24,7 @@ from opencass.model import (
     minor_units,
     quantize,
 )
+from tests.kit.hot import HANDOFF, make_awb, make_correction, make_file, make_header
 
 # --- money and currencies ----------------------------------------------------------------------
 

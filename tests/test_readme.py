@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from opencass.findings import CATALOGUE, catalogue_markdown
+from tests.kit import REPO
 
-ROOT = Path(__file__).parents[1]
+ROOT = REPO
 README = (ROOT / "README.md").read_text("utf-8")
 FORMATS = (ROOT / "docs" / "formats.md").read_text("utf-8")
 

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from gatewaykit import CLOCK_ENV, TODAY
 
 from opencass.config import init_demo
 from opencass.thirdparty_warnings import SILENCED
+from tests.kit.gateway import CLOCK_ENV, TODAY
 
 
 def _python(*args: str) -> subprocess.CompletedProcess[str]:

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from opencass import __version__
+from opencass.cli.common import fail, load
 from opencass.clock import Clock, clock_from_environment
 from opencass.codecs import detect_format, hot
 from opencass.codecs.result import DecodeResult
-from opencass.errors import EXIT_CONFIG, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, ConfigurationError
+from opencass.errors import EXIT_CONFIG, EXIT_INPUT, EXIT_OK, ConfigurationError
 from opencass.findings import Finding, finding
 
 DEFAULT_CONFIG = "/etc/opencass"
@@ -228,16 +229,15 @@ def cmd_serve(args: argparse.Namespace, clock: Clock) -> int:
     """``opencass serve``: the daemon, until SIGTERM/SIGINT."""
     import asyncio
 
-    from opencass.config.loader import ConfigError, load_config
+    from opencass.config.loader import ConfigError
     from opencass.gateway.app import Gateway
     from opencass.gateway.logs import configure
 
     config_dir = Path(args.config)
     try:
-        level = load_config(config_dir).gateway.log_level
+        level = load(args).gateway.log_level
     except ConfigError as e:
-        print(f"opencass: configuration error in {config_dir}:\n{e}", file=sys.stderr)
-        return EXIT_CONFIG
+        return fail(e, args)
     configure(level)
     asyncio.run(Gateway(config_dir, port=args.port, fault=_crash_hook(), clock=clock).run())
     return EXIT_OK
@@ -269,11 +269,11 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
     if args.key:
         public = args.key.read_bytes()
     else:
-        from opencass.config.loader import ConfigError, load_config
+        from opencass.config.loader import ConfigError
         from opencass.gateway.answers import load_signing_key
 
         try:
-            key_path = load_config(Path(args.config)).gateway.signing_key
+            key_path = load(args).gateway.signing_key
         except ConfigError as e:
             raise UsageError(f"no --key given and the configuration does not load:\n{e}") from e
         public = public_key_pem(load_signing_key(key_path))
@@ -334,11 +334,7 @@ def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
                 return cmd_demo_init(args, today)
             return cmd_demo_sample(args, today)
         return handlers[args.command](args)
-    except UsageError as e:
-        print(f"opencass: {e}", file=sys.stderr)
-        return EXIT_CONFIG
     except BrokenPipeError:
         return EXIT_OK
     except Exception as e:
-        print(f"opencass: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        return EXIT_INTERNAL
+        return fail(e)

@@ -14,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from opencass.cli.common import load, run
 from opencass.clock import system_clock
 from opencass.config.model import Config
-from opencass.config.reader import ConfigError
 from opencass.documents.calendar import (
     AUDIENCES,
     LANGUAGES,
@@ -27,7 +27,7 @@ from opencass.documents.calendar import (
     render_ics,
     select,
 )
-from opencass.errors import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK
+from opencass.errors import EXIT_OK
 from opencass.files import write_atomic
 
 __all__ = ["add_calendar_parser", "cmd_calendar", "export"]
@@ -124,12 +124,6 @@ def _write(data: bytes, output: Path | None, stdout: BinaryIO) -> None:
         raise CalendarError(f"cannot write {output}: {e.strerror or e}") from None
 
 
-def _load(args: argparse.Namespace) -> Config:
-    from opencass.config.loader import load_config
-
-    return load_config(Path(args.config))
-
-
 def cmd_calendar(
     args: argparse.Namespace,
     *,
@@ -138,17 +132,10 @@ def cmd_calendar(
     out: BinaryIO | None = None,
 ) -> int:
     """``opencass calendar export``; ``config``, ``now`` and ``out`` are for tests and callers."""
-    try:
-        config = config or _load(args)
-        data = export(config, args, now or system_clock())
+
+    def body() -> int:
+        data = export(config or load(args), args, now or system_clock())
         _write(data, args.output, out or sys.stdout.buffer)
         return EXIT_OK
-    except ConfigError as e:
-        print(f"opencass: configuration error in {args.config}:\n{e}", file=sys.stderr)
-        return EXIT_CONFIG
-    except CalendarError as e:
-        print(f"opencass: {e}", file=sys.stderr)
-        return EXIT_CONFIG
-    except Exception as e:
-        print(f"opencass: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        return EXIT_INTERNAL
+
+    return run(body, args)

@@ -10,12 +10,11 @@ import argparse
 import sqlite3
 import sys
 from contextlib import closing
-from pathlib import Path
 from typing import Any, TextIO
 
+from opencass.cli.common import fail, load
 from opencass.config.model import Config
-from opencass.config.reader import ConfigError
-from opencass.errors import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, InputError
+from opencass.errors import EXIT_OK, ConfigurationError
 from opencass.store.disputes import DisputeRow, dispute_by_id, dispute_by_iri, disputes_for, history
 from opencass.store.sqlite import connect_read_only
 
@@ -37,7 +36,7 @@ def add_dispute_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     sh.add_argument("dispute", help="dispute id (DSP-…) or the request IRI")
 
 
-class _Missing(InputError):  # noqa: N818 - a verdict
+class _Missing(ConfigurationError):  # noqa: N818 - a verdict
     pass
 
 
@@ -82,10 +81,7 @@ def cmd_dispute(
     """``opencass dispute list|show``; ``config`` is for tests and callers."""
     stdout = out or sys.stdout
     try:
-        if config is None:
-            from opencass.config.loader import load_config
-
-            config = load_config(Path(args.config))
+        config = config or load(args)
         db = config.gateway.database
         if not db.exists():
             raise _Missing(f"no ledger at {db} yet")
@@ -100,9 +96,5 @@ def cmd_dispute(
             )  # fmt: skip
             stdout.write("".join(_line(d) + "\n" for d in rows) or "no disputes\n")
             return EXIT_OK
-    except (_Missing, ConfigError) as e:
-        print(f"opencass: {e}", file=sys.stderr)
-        return EXIT_CONFIG
     except Exception as e:
-        print(f"opencass: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        return EXIT_INTERNAL
+        return fail(e)

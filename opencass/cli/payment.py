@@ -16,7 +16,6 @@ import secrets
 import sys
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any, TextIO
 
 from opencass.billing.remittance import (
@@ -27,13 +26,10 @@ from opencass.billing.remittance import (
     reconcile,
     resolve_period,
 )
+from opencass.cli.common import load, run
 from opencass.clock import system_clock
 from opencass.config.model import Config
-from opencass.config.reader import ConfigError
 from opencass.errors import (
-    EXIT_CONFIG,
-    EXIT_INPUT,
-    EXIT_INTERNAL,
     EXIT_OK,
     ConfigurationError,
     InputError,
@@ -78,12 +74,6 @@ def add_payment_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("--country", required=True)
     s.add_argument("--period", help="only this period")
     s.add_argument("--agent", help="only this agent code")
-
-
-def _load(args: argparse.Namespace) -> Config:
-    from opencass.config.loader import load_config
-
-    return load_config(Path(args.config))
 
 
 def _connect(config: Config) -> Any:
@@ -237,18 +227,10 @@ def cmd_payment(
 ) -> int:
     """``opencass payment record|status``; ``config`` and ``now`` are for tests and callers."""
     stdout = out or sys.stdout
-    try:
-        config = config or _load(args)
+
+    def body() -> int:
         when = now or system_clock()
-        if args.payment_command == "record":
-            return _record(args, config, when, stdout)
-        return _status(args, config, when, stdout)
-    except (_UsageError, ConfigError) as e:
-        print(f"opencass: {e}", file=sys.stderr)
-        return EXIT_CONFIG
-    except _InvalidError as e:
-        print(f"opencass: {e}", file=sys.stderr)
-        return EXIT_INPUT
-    except Exception as e:
-        print(f"opencass: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        return EXIT_INTERNAL
+        command = _record if args.payment_command == "record" else _status
+        return command(args, config or load(args), when, stdout)
+
+    return run(body, args)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 from opencass.billing.closelock import close_lock
@@ -31,9 +30,10 @@ from opencass.billing.closing import (
     write_documents,
 )
 from opencass.billing.remittance import local_today
+from opencass.cli.common import fail, load
 from opencass.clock import system_clock
 from opencass.config.model import Config, Period, find_period
-from opencass.errors import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, ConfigurationError
+from opencass.errors import EXIT_INTERNAL, EXIT_OK
 from opencass.settlement.close import CloseResult, format_amount
 from opencass.settlement.netting import ConservationError, NettingError
 from opencass.store.ledger import period_counts
@@ -226,12 +226,6 @@ def _close_claimed(
     return result
 
 
-def _load(args: argparse.Namespace) -> Config:
-    from opencass.config.loader import load_config
-
-    return load_config(Path(args.config))
-
-
 def cmd_period(
     args: argparse.Namespace,
     *,
@@ -243,7 +237,7 @@ def cmd_period(
     stdout = out or sys.stdout
     now = now or system_clock()
     try:
-        config = config or _load(args)
+        config = config or load(args)
         country = args.country
         if args.period_command == "status":
             code = getattr(args, "period", None)
@@ -267,9 +261,5 @@ def cmd_period(
     except NettingError as e:
         print(f"opencass: cannot net the period ({e.code}): {e}", file=sys.stderr)
         return EXIT_INTERNAL
-    except ConfigurationError as e:  # unknown country or period, another close running
-        print(f"opencass: {e}", file=sys.stderr)
-        return EXIT_CONFIG
-    except Exception as e:
-        print(f"opencass: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        return EXIT_INTERNAL
+    except Exception as e:  # unknown country or period, another close running, ...
+        return fail(e)

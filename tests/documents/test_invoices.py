@@ -1,0 +1,319 @@
+"""Invoices over a real close of a real ledger: content, PDF, UBL XML, credit notes, languages."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import threading
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from peppol.rules import check_rules
+from peppol.xsd import validate_xsd
+
+import opencass.documents.invoices as invoices_module
+from opencass.config.model import Config
+from opencass.documents.i18n import LANGUAGES, translator
+from opencass.documents.invoices import (
+    InvoiceConflictError,
+    InvoiceError,
+    build_invoices,
+    render_invoice,
+    render_invoices,
+)
+from opencass.documents.invoices.model import CREDIT_NOTE, INVOICE
+from opencass.documents.invoices.ubl import CAC, CBC
+from opencass.model import quantize
+from opencass.settlement.close import CloseResult
+from opencass.settlement.netting import AgentStatement
+from tests.kit.gateway import PERIOD_CODE, sample_bytes
+from tests.kit.invoice import (
+    AGENT1,
+    AGENT2,
+    AT,
+    MENTIONS,
+    RATE,
+    book_and_close,
+    invoicing_config,
+    pdf_text,
+    squeeze,
+    vat_billing_file,
+)
+
+NS = {"cac": CAC, "cbc": CBC}
+# Peppol BIS rules that EN 16931 itself does not make (BT-23 is optional in the norm).
+PEPPOL_ONLY = {"BR-02"}
+
+
+def _statement(result: CloseResult, code: str) -> AgentStatement:
+    return next(s for s in result.settlement.agents if s.agent_code == code)
+
+
+def _docs(config: Config, result: CloseResult, **kw: object) -> dict[str, bytes]:
+    docs = render_invoices(config, "DE", PERIOD_CODE, AT, result, config.gateway.database, **kw)  # type: ignore[arg-type]
+    return {f"{d.company}/{d.name}": d.data for d in docs}
+
+
+def _rows(config: Config) -> list[tuple[str, int, str, str]]:
+    with sqlite3.connect(config.gateway.database) as conn:
+        return conn.execute(
+            "SELECT number, seq, agent_code, kind FROM invoices ORDER BY seq"
+        ).fetchall()
+
+
+def _amount(root: etree._Element, path: str) -> Decimal:
+    return Decimal(root.findtext(path, namespaces=NS) or "nan")
+
+
+@pytest.fixture
+async def vat(tmp_path: Path) -> tuple[Config, CloseResult]:
+    config = invoicing_config(tmp_path)
+    return config, await book_and_close(config, vat_billing_file())
+
+
+@pytest.fixture
+async def credit(tmp_path: Path) -> tuple[Config, CloseResult]:
+    config = invoicing_config(tmp_path)
+    return config, await book_and_close(config, vat_billing_file(credit_agent2=True))
+
+
+def test_one_invoice_per_agent_code_numbered_from_one(vat: tuple[Config, CloseResult]) -> None:
+    config, result = vat
+    docs = _docs(config, result)
+    stamp = "20300102T030405Z"
+    assert sorted(docs) == [
+        f"agent1/{stamp}_invoice_{PERIOD_CODE}_{AGENT1}.pdf",
+        f"agent1/{stamp}_invoice_{PERIOD_CODE}_{AGENT1}.xml",
+        f"agent2/{stamp}_invoice_{PERIOD_CODE}_{AGENT2}.pdf",
+        f"agent2/{stamp}_invoice_{PERIOD_CODE}_{AGENT2}.xml",
+    ]
+    # Statements are in agent-code order: agent 2's code sorts first.
+    assert _rows(config) == [
+        ("DE-2030-000001", 1, AGENT2, INVOICE),
+        ("DE-2030-000002", 2, AGENT1, INVOICE),
+    ]
+
+
+def test_rerun_gives_same_numbers_and_bytes(vat: tuple[Config, CloseResult]) -> None:
+    config, result = vat
+    first = _docs(config, result)
+    again = _docs(config, result)
+    assert first == again
+    assert [r[1] for r in _rows(config)] == [1, 2]
+
+
+def test_pool_renders_the_same_bytes(
+    vat: tuple[Config, CloseResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, result = vat
+    inline = _docs(config, result)
+    monkeypatch.setattr(invoices_module, "POOL_THRESHOLD", 1)
+    assert _docs(config, result, workers=2) == inline
+
+
+def test_xml_is_valid_ubl_and_its_totals_are_the_statements(
+    vat: tuple[Config, CloseResult],
+) -> None:
+    config, result = vat
+    docs = _docs(config, result)
+    for code, company in ((AGENT1, "agent1"), (AGENT2, "agent2")):
+        xml = next(v for k, v in docs.items() if k.startswith(company) and k.endswith(".xml"))
+        ok, errors = validate_xsd(xml)
+        assert ok, errors
+        fatal = [f for f in check_rules(xml) if f.severity == "fatal"]
+        assert [f for f in fatal if f.rule_id not in PEPPOL_ONLY] == []
+        root = etree.fromstring(xml)
+        assert etree.QName(root).localname == "Invoice"
+        st = _statement(result, code)
+        assert _amount(root, "cac:LegalMonetaryTotal/cbc:PayableAmount") == st.total
+        assert _amount(root, "cac:LegalMonetaryTotal/cbc:TaxInclusiveAmount") == st.total
+        lines = root.findall("cac:InvoiceLine", NS)
+        net = sum(_amount(x, "cbc:LineExtensionAmount") for x in lines)
+        assert net == _amount(root, "cac:LegalMonetaryTotal/cbc:LineExtensionAmount")
+        tax = _amount(root, "cac:TaxTotal/cbc:TaxAmount")
+        assert net + tax == st.total
+        # Standard rate 19 % (VAT indicator Y, tax = 19 % of the base as the records carry it);
+        # the demo's CCA has VAT indicator N: zero rated.
+        subs = root.findall("cac:TaxTotal/cac:TaxSubtotal", NS)
+        by_rate = {s.findtext("cac:TaxCategory/cbc:Percent", namespaces=NS): s for s in subs}
+        assert set(by_rate) <= {"19", "0"} and "19" in by_rate
+        assert sum(_amount(s, "cbc:TaxableAmount") for s in subs) == net
+        base = _amount(by_rate["19"], "cbc:TaxableAmount")
+        assert by_rate["19"].findtext("cac:TaxCategory/cbc:ID", namespaces=NS) == "S"
+        assert abs(_amount(by_rate["19"], "cbc:TaxAmount") - quantize(base * RATE, "EUR")) <= (
+            Decimal("0.02")
+        )
+        if "0" in by_rate:
+            assert _amount(by_rate["0"], "cbc:TaxAmount") == 0
+        assert root.findtext("cbc:BuyerReference", namespaces=NS) == code
+        notes = [n.text for n in root.findall("cbc:Note", NS)]
+        language = config.companies[company].language
+        assert notes == [MENTIONS[language]]
+
+
+def test_pdf_totals_are_the_statements(vat: tuple[Config, CloseResult], tmp_path: Path) -> None:
+    config, result = vat
+    docs = _docs(config, result)
+    rows = {agent: number for number, _seq, agent, _kind in _rows(config)}
+    for code, company in ((AGENT1, "agent1"), (AGENT2, "agent2")):
+        pdf = next(v for k, v in docs.items() if k.startswith(company) and k.endswith(".pdf"))
+        text = pdf_text(pdf, tmp_path)
+        t = translator(config.companies[company].language, "invoices")
+        st = _statement(result, code)
+        assert squeeze(t.money(st.total, "EUR")) in text
+        for line in st.lines:  # per-airline subtotal
+            assert squeeze(t.number(line.amount, 2)) in text
+        assert rows[code] in text
+        assert squeeze(t.gettext("Invoice")) in text
+        assert squeeze(MENTIONS[t.lang]) in text
+        assert squeeze(config.countries["DE"].invoicing.issuer_details.tax_id) in text  # type: ignore[union-attr]
+
+
+def test_german_recipient_gets_german_invoice(
+    vat: tuple[Config, CloseResult], tmp_path: Path
+) -> None:
+    config, result = vat
+    assert config.companies["agent1"].language == "de"
+    pdf = next(v for k, v in _docs(config, result).items() if k.startswith("agent1/") and
+               k.endswith(".pdf"))  # fmt: skip
+    text = pdf_text(pdf, tmp_path)
+    for word in ("Rechnung", "Zahlungstag", "Bemessungsgrundlage", "USt-IdNr.", "Seite1von1"):
+        assert squeeze(word) in text
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_each_language_renders_its_mentions(
+    vat: tuple[Config, CloseResult], tmp_path: Path, lang: str
+) -> None:
+    config, result = vat
+    inv = build_invoices(config, "DE", PERIOD_CODE, AT, result, config.gateway.database)[0]
+    inv = replace(
+        inv,
+        language=lang,
+        mentions=config.countries["DE"].invoicing.mentions_for(lang),
+    )
+    pdf, xml = render_invoice(inv)
+    text = pdf_text(pdf, tmp_path)
+    t = translator(lang, "invoices")
+    assert squeeze(MENTIONS[lang]) in text
+    assert squeeze(t.gettext("Total amount due")) in text
+    assert squeeze(t.money(inv.data.total, "EUR")) in text
+    if lang != "en":
+        assert t.gettext("Total amount due") != "Total amount due"
+    assert validate_xsd(xml)[0]
+
+
+async def test_credit_statement_gives_a_credit_note(
+    credit: tuple[Config, CloseResult], tmp_path: Path
+) -> None:
+    config, result = credit
+    st = _statement(result, AGENT2)
+    assert st.total < 0
+    docs = _docs(config, result)
+    assert f"agent2/20300102T030405Z_creditnote_{PERIOD_CODE}_{AGENT2}.xml" in docs
+    xml = docs[f"agent2/20300102T030405Z_creditnote_{PERIOD_CODE}_{AGENT2}.xml"]
+    ok, errors = validate_xsd(xml)
+    assert ok, errors
+    fatal = [f for f in check_rules(xml) if f.severity == "fatal"]
+    assert [f for f in fatal if f.rule_id not in PEPPOL_ONLY] == []
+    root = etree.fromstring(xml)
+    assert etree.QName(root).localname == "CreditNote"
+    assert root.findtext("cbc:CreditNoteTypeCode", namespaces=NS) == "381"
+    assert _amount(root, "cac:LegalMonetaryTotal/cbc:PayableAmount") == -st.total
+    lines = root.findall("cac:CreditNoteLine", NS)
+    assert (
+        sum(_amount(x, "cbc:LineExtensionAmount") for x in lines)
+        + _amount(root, "cac:TaxTotal/cbc:TaxAmount")
+        == -st.total
+    )
+    pdf = docs[f"agent2/20300102T030405Z_creditnote_{PERIOD_CODE}_{AGENT2}.pdf"]
+    text = pdf_text(pdf, tmp_path)
+    assert "Creditnote" in text and "Totalcreditedtoyou" in text
+    assert squeeze(translator("en", "invoices").money(-st.total, "EUR")) in text
+    assert [r[3] for r in _rows(config)] == [CREDIT_NOTE, INVOICE]  # one sequence for both
+
+
+async def test_untaxed_records_and_no_tax_rule(tmp_path: Path) -> None:
+    """The plain demo (no invoicing table, VAT indicator N): zero-rated lines, issuer = operator."""
+    config = invoicing_config(tmp_path)
+    config = replace(
+        config,
+        countries={"DE": replace(config.countries["DE"], invoicing=type(
+            config.countries["DE"].invoicing)())},
+    )  # fmt: skip
+    result = await book_and_close(config, sample_bytes())
+    invs = build_invoices(config, "DE", PERIOD_CODE, AT, result, config.gateway.database)
+    for inv in invs:
+        assert inv.issuer.id == "cassops"
+        assert {x.category for x in inv.data.taxes} == {"Z"}
+        assert inv.data.tax == 0 and inv.data.total == _statement(result, inv.data.agent_code).total
+        assert inv.payment_terms.startswith(translator(inv.language, "invoices").gettext(
+            "Payable through CASS by Remittance Day, {due}.")[:10])  # fmt: skip
+        assert validate_xsd(render_invoice(inv)[1])[0]
+
+
+def test_changed_ledger_never_reissues(vat: tuple[Config, CloseResult]) -> None:
+    config, result = vat
+    _docs(config, result)
+    # The same close with other money for agent 1: its issued invoice must not change.
+    st = _statement(result, AGENT1)
+    items = tuple(replace(it, amount=it.amount + 1) for it in st.items[:1]) + st.items[1:]
+    lines = (replace(st.lines[0], amount=st.lines[0].amount + 1), *st.lines[1:])
+    changed = replace(st, items=items, lines=lines, total=st.total + 1)
+    agents = tuple(changed if a.agent_code == AGENT1 else a for a in result.settlement.agents)
+    other = replace(result, settlement=replace(result.settlement, agents=agents))
+    with pytest.raises(InvoiceError, match="no longer match"):
+        _docs(config, other)
+    assert len(_rows(config)) == 2
+
+
+def test_conflicting_money_is_refused(vat: tuple[Config, CloseResult]) -> None:
+    config, result = vat
+    _docs(config, result)
+    with sqlite3.connect(config.gateway.database) as conn:
+        conn.execute("DROP TRIGGER invoices_append_only_update")
+        conn.execute("UPDATE invoices SET data_hash = 'x' WHERE agent_code = ?", (AGENT1,))
+    with pytest.raises(InvoiceConflictError, match="never re-issued"):
+        _docs(config, result)
+
+
+def _allocate_then_die(config_dir: Path, countries: dict[str, object]) -> None:
+    from opencass.billing.closing import run_close
+    from opencass.config import load_config
+
+    config = replace(load_config(config_dir), countries=countries)
+    result = run_close(config, "DE", PERIOD_CODE, AT)
+    build_invoices(config, "DE", PERIOD_CODE, AT, result, config.gateway.database)
+    os.kill(os.getpid(), signal.SIGKILL)  # killed before any document exists
+
+
+def test_kill_between_numbering_and_documents(vat: tuple[Config, CloseResult]) -> None:
+    config, result = vat
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    child = multiprocessing.get_context(method).Process(
+        target=_allocate_then_die, args=(config.directory, config.countries)
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == -signal.SIGKILL
+    numbered = _rows(config)
+    assert [r[1] for r in numbered] == [1, 2]
+    docs = _docs(config, result)  # the re-run after the crash
+    assert _rows(config) == numbered
+    for number, _seq, code, _kind in numbered:
+        xml = next(v for k, v in docs.items() if k.endswith(f"{code}.xml"))
+        assert etree.fromstring(xml).findtext("cbc:ID", namespaces=NS) == number
+
+
+def test_no_issuer_is_an_error(vat: tuple[Config, CloseResult]) -> None:
+    config, result = vat
+    inv = replace(config.countries["DE"].invoicing, issuer="nobody")
+    config = replace(config, countries={"DE": replace(config.countries["DE"], invoicing=inv)})
+    with pytest.raises(InvoiceError, match="no company"):
+        _docs(config, result)
+    assert _rows(config) == []

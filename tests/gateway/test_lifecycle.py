@@ -1,0 +1,190 @@
+"""A period's whole life through the running gateway, checked against totals made by hand.
+
+The daemon runs on a clock that starts where each phase needs it; between phases it is stopped
+and started again at a later instant, as an operator's machine would be over the weeks of a
+period (the calendar jobs that fell due meanwhile run at the start):
+
+1. 18 November: Demo Air uploads its billing, withdraws it, and uploads it again;
+2. 5 December, after the reports: agent1 disputes AWB 997-62144154 (50.00), Demo Air accepts;
+3. 15 December, after Billing Availability: the calendar's final close has run; statement,
+   invoice and expected remittance carry the adjustment;
+4. 18 December: the bank's camt.053 pays both agents; both periods are settled.
+
+The demo billing (by hand): agent1 owes 3350.64 for AWB 62144154 less an 85.00 CCA = 3265.64,
+less the accepted 50.00 = 3215.64; agent2 owes 802.75 + a 45.00 CCA = 847.75.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import sqlite3
+from argparse import Namespace
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import asyncssh
+
+from opencass.cli.payment import cmd_payment
+from opencass.cli.samples import DEMO_AGENTS
+from opencass.clock import SteadyClock
+from opencass.codecs.onerecord.dispute import (
+    DisputeRequest,
+    DisputeStatusUpdate,
+    encode_dispute,
+)
+from opencass.codecs.onerecord.withdrawal import WithdrawalRequest, encode_withdrawal
+from opencass.config import init_demo, load_config
+from opencass.gateway.app import Gateway
+from tests.kit.camt import Ntry, Tx, camt
+from tests.kit.gateway import NOW, PERIOD_CODE, TODAY, sample_bytes
+
+AGENT1, AGENT2 = DEMO_AGENTS
+DISPUTE = "urn:uuid:00000000-0000-4000-8000-0000000000d1"
+BASE = "https://gw.example"
+
+
+class Phase:
+    """The gateway running on a clock started at one instant."""
+
+    def __init__(self, config_dir: Path, gateway: Gateway) -> None:
+        self.config_dir = config_dir
+        self.gateway = gateway
+        self.mailboxes = gateway.current_config().gateway.mailboxes_dir
+
+    async def upload(self, user: str, name: str, data: bytes) -> None:
+        async with (
+            asyncssh.connect(
+                "127.0.0.1", self.gateway.port, username=user, known_hosts=None,
+                client_keys=[str(self.config_dir / "keys" / user)], agent_path=None,
+            ) as conn,
+            conn.start_sftp_client() as sftp,
+            sftp.open(f"/inbox/{name}", "wb") as f,
+        ):  # fmt: skip
+            await f.write(data)
+
+    async def answer(self, company: str, name: str) -> str:
+        """The text validation report of the file ``name`` (waits for it)."""
+        folder = self.mailboxes / company / "outbox"
+        for _ in range(600):
+            for p in folder.glob("*_validation_*.txt"):
+                text = p.read_text()
+                if text.startswith(f"opencass validation report for {name}\n"):
+                    return text
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no answer to {name} in {sorted(folder.iterdir())}")
+
+
+@asynccontextmanager
+async def running(config_dir: Path, at: datetime) -> AsyncIterator[Phase]:
+    gateway = Gateway(config_dir, port=0, workers=1, clock=SteadyClock(at))
+    await gateway.startup()
+    task = asyncio.create_task(gateway.serve())
+    try:
+        yield Phase(config_dir, gateway)
+    finally:
+        assert gateway.closes is not None
+        await gateway.closes.idle()
+        gateway.stop.set()
+        await task
+        await gateway.shutdown()
+
+
+def _rows(database: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    with sqlite3.connect(database) as conn:
+        return [tuple(r) for r in conn.execute(sql, args).fetchall()]
+
+
+def _file_id(report: str) -> str:
+    found = re.search(r"\b(F\d{14}[0-9A-F]{6})\b", report)
+    assert found is not None
+    return found.group(1)
+
+
+async def test_a_period_from_upload_to_settled_payment(tmp_path: Path) -> None:
+    config_dir = tmp_path / "config"
+    init_demo(config_dir, today=TODAY)
+    config = load_config(config_dir)
+    database = config.gateway.database
+    period = next(p for p in config.calendars["DE"] if p.code == PERIOD_CODE)
+
+    # 1. upload, withdraw, upload again
+    async with running(config_dir, NOW) as gw:
+        await gw.upload("demoair", "november.hot", sample_bytes())
+        first = await gw.answer("demoair", "november.hot")
+        assert "Outcome:      accepted" in first
+        request = WithdrawalRequest("urn:uuid:lifecycle-w1", file_id=_file_id(first))
+        await gw.upload("demoair", "withdraw.xml", encode_withdrawal(request))
+        assert "Outcome:      accepted" in await gw.answer("demoair", "withdraw.xml")
+        await gw.upload("demoair", "november-again.hot", sample_bytes())
+        again = await gw.answer("demoair", "november-again.hot")
+        assert "Outcome:      accepted" in again and "DUPLICATE_FILE" not in again
+    booked = _rows(database, "SELECT COUNT(*) FROM ledger WHERE withdrawn = 0")
+    assert booked == [(6,)]
+
+    # 2. the dispute, opened and accepted before the airline cut-off
+    async with running(config_dir, period.reports_available + timedelta(hours=1)) as gw:
+        dispute = DisputeRequest(
+            iri=DISPUTE, kind="change", agent_code=AGENT1, requested_at="2026-12-05T09:00:00Z",
+            country="DE", period=PERIOD_CODE, airline_prefix="997", awb_serial="62144154",
+            reason="weight charge rated at the wrong rate", currency="EUR",
+            disputed_amount=Decimal("50.00"), claimed_amount=Decimal("3300.64"),
+        )  # fmt: skip
+        await gw.upload("agent1", "dispute.xml", encode_dispute(dispute, base_iri=BASE))
+        assert "Outcome:      accepted" in await gw.answer("agent1", "dispute.xml")
+        accept = DisputeStatusUpdate(
+            iri=DISPUTE, kind="change", status="REQUEST_ACCEPTED", at="2026-12-05T10:00:00Z",
+            currency=None, corrected_amount=None, comment="",
+        )  # fmt: skip
+        await gw.upload("demoair", "accept.xml", encode_dispute(accept, base_iri=BASE))
+        assert "Outcome:      accepted" in await gw.answer("demoair", "accept.xml")
+
+    # 3. the calendar's final close ran at Billing Availability (here: at the next start)
+    async with running(config_dir, period.billing_available + timedelta(minutes=1)) as gw:
+        assert gw.gateway.closes is not None
+        await gw.gateway.closes.idle()
+        outbox = gw.mailboxes / "agent1" / "outbox"
+        (invoice,) = outbox.glob(f"*_invoice_{PERIOD_CODE}_{AGENT1}.xml")
+        assert '<cbc:PayableAmount currencyID="EUR">3215.64</cbc:PayableAmount>' in (
+            invoice.read_text()
+        )
+        (statement,) = outbox.glob(f"*_statement_{PERIOD_CODE}_{AGENT1}.csv")
+        assert "3215.64" in statement.read_text() and "ADJ" in statement.read_text()
+    sql = "SELECT agent_code, amount FROM remittance_expected WHERE period = ?"
+    expected = dict(_rows(database, sql, PERIOD_CODE))
+    assert expected == {AGENT1: "3215.64", AGENT2: "847.75"}
+    sql = "SELECT kind FROM closes WHERE completed_at IS NOT NULL AND period = ?"
+    closes = _rows(database, sql, PERIOD_CODE)
+    assert ("final",) in closes
+
+    # 4. the bank pays both agents before Remittance Day
+    value = period.remittance_day - timedelta(days=2)
+    paid_at = datetime.combine(value, datetime.min.time(), tzinfo=NOW.tzinfo) + timedelta(hours=9)
+    async with running(config_dir, paid_at) as gw:
+        bank = camt(
+            "camt.053.001.02",
+            [
+                Ntry(Decimal("3215.64"), value, ref="B1",
+                     txs=(Tx(ustrd=(f"CASS DE {PERIOD_CODE} {AGENT1}",), ref="B1-1"),)),
+                Ntry(Decimal("847.75"), value, ref="B2",
+                     txs=(Tx(creditor_ref=f"CASS DE {PERIOD_CODE} {AGENT2}", ref="B2-1",
+                             debtor="Agent Two"),)),
+            ],
+            stmt_id="STMT-1218", sequence=352,
+        )  # fmt: skip
+        await gw.upload("ops", "statement.xml", bank)
+        assert "Outcome:      accepted" in await gw.answer("cassops", "statement.xml")
+    out = io.StringIO()
+    args = Namespace(
+        config=str(config_dir), payment_command="status", country="DE", period=PERIOD_CODE,
+        agent=None,
+    )  # fmt: skip
+    assert cmd_payment(args, now=paid_at + timedelta(days=5), out=out) == 0
+    status = out.getvalue()
+    assert status.count("settled") == 2, status
+    payments = _rows(database, "SELECT agent_code, amount, matched_by FROM payments ORDER BY id")
+    assert payments == [(AGENT1, "3215.64", "reference"), (AGENT2, "847.75", "reference")]

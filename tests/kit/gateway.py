@@ -1,0 +1,128 @@
+"""Shared set-up for gateway tests: a demo configuration, a store and spooled files."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from opencass.cli.samples import sample_billing_file
+from opencass.clock import CLOCK_START_VARIABLE, SteadyClock
+from opencass.codecs import hot
+from opencass.config import init_demo, load_config
+from opencass.config.model import Config
+from opencass.gateway.assess import AssessJob
+from opencass.gateway.context import submission_context
+from opencass.store import NewFile, SqliteStore
+
+# Every test runs at one fixed instant, never at today's date: the daemon, the commands and
+# the demo calendar get a clock that starts there (``make test-dates`` moves it, and the wall
+# clock with it, to the days where calendars and clocks turn). The tests bill NOW's period.
+NOW = datetime.fromisoformat(os.environ.get("OPENCASS_TEST_NOW") or "2026-11-18T10:00:00+00:00")
+TODAY = NOW.astimezone(ZoneInfo("Europe/Berlin")).date()  # the demo country's day
+PERIOD_START = TODAY.replace(day=1)
+PERIOD_CODE = f"{PERIOD_START:%Y%m}01M"
+# For commands run as processes: their clock starts at NOW too.
+CLOCK_ENV = {**os.environ, CLOCK_START_VARIABLE: NOW.isoformat()}
+
+
+def steady_clock() -> SteadyClock:
+    """A clock that starts at NOW and runs at the real pace (for a daemon under test)."""
+    return SteadyClock(NOW)
+
+
+def demo_config(tmp_path: Path, port: int = 0) -> Config:
+    """The demo configuration written into ``tmp_path/config``."""
+    init_demo(tmp_path / "config", sftp_port=port or 2222, today=TODAY)
+    return load_config(tmp_path / "config")
+
+
+def sample_bytes() -> bytes:
+    """The valid demo billing file (airline 997, agents 1 and 2, this month's period)."""
+    return hot.encode(sample_billing_file(PERIOD_START))
+
+
+async def spooled(
+    store: SqliteStore,
+    config: Config,
+    data: bytes,
+    *,
+    file_id: str = "F1",
+    company: str = "demoair",
+    sandbox: bool = False,
+    name: str = "billing.hot",
+) -> Path:
+    """Put ``data`` in the spool and record it as received."""
+    import hashlib
+
+    spool = config.gateway.spool_dir / company / ("sandbox" if sandbox else "live")
+    spool.mkdir(parents=True, exist_ok=True)
+    path = spool / f"{file_id}__{name}"
+    path.write_bytes(data)
+    await store.create_file(
+        NewFile(
+            file_id,
+            company,
+            "demoair",
+            name,
+            sandbox,
+            hashlib.sha256(data).hexdigest(),
+            len(data),
+            NOW.isoformat(),
+            str(path),
+        )
+    )
+    return path
+
+
+def job(
+    config: Config,
+    path: Path,
+    file_id: str = "F1",
+    *,
+    company: str = "demoair",
+    sandbox: bool = False,
+    all_or_nothing: bool = False,
+    now: datetime = NOW,
+) -> AssessJob:
+    """An assessment job as the intake would build it."""
+    return AssessJob(
+        database=str(config.gateway.database),
+        file_id=file_id,
+        spool_path=str(path),
+        sandbox=sandbox,
+        all_or_nothing=all_or_nothing,
+        context=submission_context(config, company, now),
+    )
+
+
+def with_lines(data: bytes, edit: dict[int, str]) -> bytes:
+    """``data`` with some 0-based lines replaced."""
+    lines = data.decode("ascii").splitlines()
+    for i, text in edit.items():
+        lines[i] = text
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+__all__ = [
+    "NOW",
+    "PERIOD_CODE",
+    "PERIOD_START",
+    "TODAY",
+    "demo_config",
+    "job",
+    "replace",
+    "sample_bytes",
+    "spooled",
+    "with_lines",
+]
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nobody listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
