@@ -40,6 +40,7 @@ __all__ = [
     "CurrencyError",
     "DetailRecord",
     "Dialect",
+    "LedgerSnapshot",
     "Money",
     "OtherCharge",
     "OtherChargesRecord",
@@ -417,3 +418,15 @@ class BookedRow:
     late: bool
     payload_format: str
     payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSnapshot:
+    """The booked ledger of one country and period as of one instant of the store (the marks
+    ``opencass.store.ledger.take_snapshot`` reads): what a close, its statements, reports and
+    invoices all read, in any process, however long they take."""
+
+    country: str
+    period: str
+    ledger_max: int  # the last ledger row booked by then
+    withdrawals_max: int  # the last withdrawal recorded by then

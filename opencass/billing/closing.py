@@ -16,6 +16,7 @@ import secrets
 import shutil
 import signal
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from opencass.settlement.close import (
 from opencass.settlement.disputes import adjustment
 from opencass.settlement.netting import Adjustment
 from opencass.store import closes as store_closes
-from opencass.store.ledger import LedgerRows, accepted_disputes
+from opencass.store.ledger import LedgerRows, accepted_disputes, take_snapshot
 from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import record_events_now
 
@@ -90,9 +91,10 @@ def run_close(
     """Net the period from the ledger, with the accepted disputes it carries, and build its
     documents (writes nothing); stage ``preliminary`` plans the preliminary statements."""
     c, p = find_period(config, country, period)
-    rows = LedgerRows(config.gateway.database, country, period)
+    snapshot = take_snapshot(config.gateway.database, country, period)
+    rows = LedgerRows(config.gateway.database, country, period, snapshot)
     agents, airlines = _participants(config, country)
-    return close_period(
+    result = close_period(
         rows,
         country=c,
         period=p,
@@ -103,6 +105,7 @@ def run_close(
         adjustments=dispute_adjustments(config.gateway.database, country, period),
         preliminary=stage == PRELIMINARY,
     )
+    return replace(result, snapshot=snapshot)
 
 
 def write_documents(config: Config, result: CloseResult, *, workers: int = 1) -> list[Path]:

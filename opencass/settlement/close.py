@@ -69,6 +69,7 @@ from opencass.model import (
     Correction,
     CorrectionRecord,
     Dialect,
+    LedgerSnapshot,
     minor_units,
     quantize,
 )
@@ -142,6 +143,9 @@ class CloseResult:
     # the accepted disputes netted with the rows: what reads the ledger again after the close
     # (invoices) takes them from here, never from a second read of the disputes
     adjustments: tuple[Adjustment, ...] = ()
+    # the ledger as the close read it: what reads it again after the close (reports, invoices)
+    # reads it as of this snapshot, so every document of the close shows the same rows
+    snapshot: LedgerSnapshot | None = None
 
     @property
     def documents(self) -> tuple[Document, ...]:

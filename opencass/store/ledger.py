@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from opencass.model import BookedRow
+from opencass.model import BookedRow, LedgerSnapshot
 from opencass.store.disputes import DisputeRow, accepted_adjustments
 
 __all__ = [
@@ -31,12 +31,42 @@ __all__ = [
     "period_counts",
     "rows_of_agents",
     "rows_of_airline",
+    "take_snapshot",
 ]
 
 BOOKED_STATES = ("assessed", "answered", "archived")
 
-# The booked rule, written once (its arguments: ``*BOOKED_STATES``).
-_BOOKED = "l.withdrawn = 0 AND f.sandbox = 0 AND f.state IN (?, ?, ?)"
+# The booked rule, written once, as of a snapshot (its arguments: ``_as_of(snapshot)``): rows
+# booked up to the snapshot's last ledger row, not withdrawn by then (a withdrawal recorded after
+# the snapshot does not take its rows out of it), of live files in a booked state.
+_BOOKED = (
+    "l.id <= ? AND (l.withdrawn = 0 OR l.file_id IN (SELECT file_id FROM withdrawals"
+    " WHERE rowid > ?)) AND f.sandbox = 0 AND f.state IN (?, ?, ?)"
+)
+_LATEST = (1 << 63) - 1  # "now": every row so far, every withdrawal so far
+
+
+def take_snapshot(database: Path, country: str, period: str) -> LedgerSnapshot:
+    """The snapshot of the period's booked ledger now: nothing booked after it (a higher
+    ledger id) is in it, and nothing withdrawn after it (a later withdrawal row) leaves it.  A
+    file's rows are booked in the one transaction that moves it to ``assessed``, and a booked
+    file only moves between booked states, so these two marks fix the set of rows."""
+    with closing(_connect(database)) as conn:
+        row = conn.execute(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger),"
+            " (SELECT COALESCE(MAX(rowid), 0) FROM withdrawals)"
+        ).fetchone()
+    return LedgerSnapshot(country, period, int(row[0]), int(row[1]))
+
+
+def _as_of(snapshot: LedgerSnapshot | None) -> tuple[object, ...]:
+    """The booked rule's arguments: as of ``snapshot``, or as of now."""
+    marks = (
+        (_LATEST, _LATEST) if snapshot is None else (snapshot.ledger_max, snapshot.withdrawals_max)
+    )
+    return (*marks, *BOOKED_STATES)
+
+
 _JOIN = " FROM ledger l JOIN files f ON f.id = l.file_id"
 _BOOKED_WHERE = _JOIN + " WHERE l.country = ? AND l.period = ? AND " + _BOOKED
 
@@ -68,20 +98,24 @@ def _rows(conn: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> Itera
             yield BookedRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9])
 
 
-def booked_rows(database: Path, country: str, period: str) -> Iterator[BookedRow]:
-    """The period's booked ledger rows, in booking order."""
+def booked_rows(
+    database: Path, country: str, period: str, snapshot: LedgerSnapshot | None = None
+) -> Iterator[BookedRow]:
+    """The period's booked ledger rows (as of ``snapshot``, or now), in booking order."""
     with closing(_connect(database)) as conn:
-        yield from _rows(
-            conn, _COLUMNS + _BOOKED_WHERE + " ORDER BY l.id", (country, period, *BOOKED_STATES)
-        )
+        args = (country, period, *_as_of(snapshot))
+        yield from _rows(conn, _COLUMNS + _BOOKED_WHERE + " ORDER BY l.id", args)
 
 
 class LedgerRows:
     """The close's ``LedgerSource`` over the SQLite ledger: rows are read when needed (one
     pass in booking order to net, then one query per document), never all held at once."""
 
-    def __init__(self, database: Path, country: str, period: str) -> None:
+    def __init__(
+        self, database: Path, country: str, period: str, snapshot: LedgerSnapshot | None = None
+    ) -> None:
         self.database, self.country, self.period = database, country, period
+        self.snapshot = snapshot
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
 
@@ -92,14 +126,15 @@ class LedgerRows:
         return self._conn
 
     def booking_order(self) -> Iterator[BookedRow]:
-        return booked_rows(self.database, self.country, self.period)
+        return booked_rows(self.database, self.country, self.period, self.snapshot)
 
     def _of(self, column: str, value: str) -> list[BookedRow]:
         where = _BOOKED_WHERE
         if column == "agent_code":  # without statistics SQLite would scan the country
             where = where.replace("FROM ledger l", "FROM ledger l INDEXED BY ledger_by_period")
         sql = _COLUMNS + where + f" AND l.{column} = ?" + _HANDOFF_ORDER
-        return list(_rows(self._db(), sql, (self.country, self.period, *BOOKED_STATES, value)))
+        args = (self.country, self.period, *_as_of(self.snapshot), value)
+        return list(_rows(self._db(), sql, args))
 
     def rows_of_agent(self, agent_code: str) -> list[BookedRow]:
         return self._of("agent_code", agent_code)
@@ -113,13 +148,16 @@ class LedgerRows:
             self._conn = None
 
 
-def period_counts(database: Path, country: str, period: str) -> PeriodCounts:
+def period_counts(
+    database: Path, country: str, period: str, snapshot: LedgerSnapshot | None = None
+) -> PeriodCounts:
     """Booked records and the files they come from, for one country and period."""
     if not database.exists():
         return PeriodCounts(0, 0)
     sql = "SELECT COUNT(*), COUNT(DISTINCT l.file_id)" + _BOOKED_WHERE
     with closing(_connect(database)) as conn:
-        records, files = conn.execute(sql, (country, period, *BOOKED_STATES)).fetchone()
+        args = (country, period, *_as_of(snapshot))
+        records, files = conn.execute(sql, args).fetchone()
     return PeriodCounts(int(records), int(files))
 
 
@@ -134,9 +172,14 @@ def _row(r: Sequence[Any]) -> BookedRow:
 
 
 def rows_of_agents(
-    database: Path, country: str, period: str, codes: Iterable[str]
+    database: Path,
+    country: str,
+    period: str,
+    codes: Iterable[str],
+    snapshot: LedgerSnapshot | None = None,
 ) -> dict[str, list[BookedRow]]:
-    """The booked rows of each agent code in ``codes``, in booking order."""
+    """The booked rows (as of ``snapshot``, or now) of each agent code in ``codes``, in booking
+    order."""
     wanted = sorted(set(codes))
     out: dict[str, list[BookedRow]] = {code: [] for code in wanted}
     if not wanted or not database.exists():
@@ -146,15 +189,20 @@ def rows_of_agents(
             part = wanted[start : start + 500]
             marks = ",".join("?" * len(part))
             sql = f"{_REPORT_COLUMNS} AND l.period = ? AND l.agent_code IN ({marks}) ORDER BY l.id"
-            for r in conn.execute(sql, (*BOOKED_STATES, country, period, *part)):
+            for r in conn.execute(sql, (*_as_of(snapshot), country, period, *part)):
                 out[str(r[4])].append(_row(r))
     return out
 
 
 def rows_of_airline(
-    database: Path, country: str, periods: Iterable[str], prefix: str
+    database: Path,
+    country: str,
+    periods: Iterable[str],
+    prefix: str,
+    snapshot: LedgerSnapshot | None = None,
 ) -> dict[str, list[BookedRow]]:
-    """The booked rows of airline ``prefix`` in each of ``periods``, in booking order."""
+    """The booked rows (as of ``snapshot``, or now) of airline ``prefix`` in each of
+    ``periods``, in booking order."""
     wanted = sorted(set(periods))
     out: dict[str, list[BookedRow]] = defaultdict(list)
     for p in wanted:
@@ -164,7 +212,7 @@ def rows_of_airline(
     marks = ",".join("?" * len(wanted))
     sql = f"{_REPORT_COLUMNS} AND l.airline_prefix = ? AND l.period IN ({marks}) ORDER BY l.id"
     with closing(_connect(database)) as conn:
-        for r in conn.execute(sql, (*BOOKED_STATES, country, prefix, *wanted)):
+        for r in conn.execute(sql, (*_as_of(snapshot), country, prefix, *wanted)):
             out[str(r[10])].append(_row(r))
     return dict(out)
 
@@ -205,4 +253,4 @@ def booked_rows_of_awb(
 ) -> list[BookedRow]:
     """The booked rows of one AWB in one period, by ledger id (on the caller's connection)."""
     sql = _COLUMNS + _BOOKED_WHERE + " AND l.airline_prefix = ? AND l.awb_serial = ? ORDER BY l.id"
-    return list(_rows(conn, sql, (country, period, *BOOKED_STATES, prefix, serial)))
+    return list(_rows(conn, sql, (country, period, *_as_of(None), prefix, serial)))

@@ -98,7 +98,7 @@ def withdraw_file(
     at: str,
     country: str | None,
     period: str | None,
-    reason: str | None,
+    reason: str,
 ) -> Withdrawn:
     """Withdraw every ledger row of ``file_id`` and record the withdrawal (in the caller's
     transaction)."""

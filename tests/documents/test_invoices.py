@@ -31,6 +31,7 @@ from opencass.documents.invoices.ubl import CAC, CBC
 from opencass.model import quantize
 from opencass.settlement.close import CloseResult
 from opencass.settlement.netting import AgentStatement
+from opencass.store.withdrawals import withdraw_file
 from tests.kit.gateway import PERIOD_CODE, sample_bytes
 from tests.kit.invoice import (
     AGENT1,
@@ -270,6 +271,23 @@ def test_changed_ledger_never_reissues(vat: tuple[Config, CloseResult]) -> None:
     with pytest.raises(InvoiceError, match="no longer match"):
         _docs(config, other)
     assert len(_rows(config)) == 2
+
+
+def test_invoices_read_the_ledger_as_the_close_read_it(vat: tuple[Config, CloseResult]) -> None:
+    """A withdrawal recorded after the close's snapshot changes none of its invoices; without
+    the snapshot the invoices no longer match the statements and are refused."""
+    config, result = vat
+    assert result.snapshot is not None
+    with sqlite3.connect(config.gateway.database) as conn:
+        (file_id,) = conn.execute("SELECT file_id FROM ledger LIMIT 1").fetchone()
+        withdraw_file(
+            conn, file_id=file_id, request_id=file_id, company="demoair", user="demoair",
+            at="2030-01-02T03:04:05Z", country="DE", period=PERIOD_CODE, reason="",
+        )  # fmt: skip
+    first = _docs(config, result)
+    assert first == _docs(config, result) and len(first) == 4
+    with pytest.raises(InvoiceError, match="no longer match"):
+        _docs(config, replace(result, snapshot=None))
 
 
 def test_conflicting_money_is_refused(vat: tuple[Config, CloseResult]) -> None:

@@ -36,6 +36,7 @@ from opencass.documents.reports import (
 from opencass.gateway.assess import assess
 from opencass.settlement.close import CloseResult, Document
 from opencass.store import open_store
+from opencass.store.withdrawals import withdraw_file
 from tests.kit.gateway import PERIOD_CODE, demo_config, job, sample_bytes, spooled
 from tests.kit.tools import needs_tool
 
@@ -321,21 +322,55 @@ def test_each_language_renders_translated_and_formatted(
 # --- safety --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_ledger_changed_after_the_close_is_refused(
-    closed: tuple[Config, CloseResult], tmp_path: Path, workers: int
-) -> None:
-    config, result = closed
+def _moved(config: Config, tmp_path: Path) -> Config:
+    """The closed demo's store, copied: free to change."""
     moved = replace(config, gateway=replace(config.gateway, data_dir=tmp_path))
     shutil.copy(config.gateway.database, moved.gateway.database)
+    return moved
+
+
+def _withdraw_agent1_file(config: Config) -> None:
+    """Withdraw, as the withdrawal handler does, the file holding AGENT1's AWBs."""
+    with sqlite3.connect(config.gateway.database) as conn:
+        (file_id,) = conn.execute(
+            "SELECT file_id FROM ledger WHERE agent_code = ? LIMIT 1", (AGENT1,)
+        ).fetchone()
+        withdraw_file(
+            conn, file_id=file_id, request_id="W1", company="demoair", user="demoair",
+            at="2030-01-02T03:04:05Z", country="DE", period=PERIOD_CODE, reason="test",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_reports_read_the_ledger_as_the_close_read_it(
+    closed: tuple[Config, CloseResult], docs: dict[str, Document], tmp_path: Path, workers: int
+) -> None:
+    """A withdrawal recorded after the close's snapshot changes none of its reports; without
+    the snapshot the same reports are refused (the records no longer give the statement)."""
+    config, result = closed
+    assert result.snapshot is not None
+    moved = _moved(config, tmp_path)
+    _withdraw_agent1_file(moved)
+    again = render_period_reports(moved, "DE", PERIOD_CODE, AT, result, workers=workers)
+    assert {d.name: d.data for d in again} == {name: d.data for name, d in docs.items()}
+    with pytest.raises(ReportDataError, match="do not give the settlement's items"):
+        unsnapped = replace(result, snapshot=None)
+        render_period_reports(moved, "DE", PERIOD_CODE, AT, unsnapped, workers=workers)
+
+
+def test_a_tampered_ledger_is_refused(closed: tuple[Config, CloseResult], tmp_path: Path) -> None:
+    """Rows flagged withdrawn without a withdrawal (no way opencass changes its ledger) leave
+    the snapshot too: the reports do not show what the statements do not."""
+    config, result = closed
+    moved = _moved(config, tmp_path)
     with sqlite3.connect(moved.gateway.database) as conn:
         conn.execute(
             "UPDATE ledger SET withdrawn = 1 WHERE record_type IN ('AWM', 'AWB')"
             " AND agent_code = ?",
             (AGENT1,),
         )
-    with pytest.raises(ReportDataError, match="ledger changed after the close"):
-        render_period_reports(moved, "DE", PERIOD_CODE, AT, result, workers=workers)
+    with pytest.raises(ReportDataError):
+        render_period_reports(moved, "DE", PERIOD_CODE, AT, result)
 
 
 def test_year_to_date_periods_come_from_the_calendar(closed: tuple[Config, CloseResult]) -> None:

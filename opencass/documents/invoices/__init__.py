@@ -44,6 +44,7 @@ from opencass.documents.invoices.content import InvoiceData, InvoiceError, invoi
 from opencass.documents.invoices.model import CREDIT_NOTE, INVOICE, Invoice, Party
 from opencass.documents.invoices.texts import default_terms, tr
 from opencass.documents.workers import init_renderer
+from opencass.model import LedgerSnapshot
 from opencass.settlement.close import CloseResult, Document, collect_items, format_amount, stamp_of
 from opencass.settlement.netting import Adjustment, AgentStatement
 from opencass.store.invoices import InvoiceConflictError, NumberRequest, allocate
@@ -148,10 +149,11 @@ def _content(
     invoicing: Invoicing,
     statements: Sequence[AgentStatement],
     adjustments: Sequence[Adjustment] = (),
+    snapshot: LedgerSnapshot | None = None,
 ) -> list[InvoiceData]:
     """The invoice content of ``statements``, each from its agent code's booked ledger rows
-    and the accepted disputes the close netted with them."""
-    source = LedgerRows(database, country, period.code)
+    (as of the close's ``snapshot``) and the accepted disputes the close netted with them."""
+    source = LedgerRows(database, country, period.code, snapshot)
     adjusted: dict[str, list[Adjustment]] = defaultdict(list)
     for a in adjustments:
         adjusted[a.agent_code].append(a)
@@ -213,12 +215,14 @@ def build_invoices(
     mine = [st for st in result.settlement.agents if st.items and st.agent_code in companies]
     args = (database, c.code, p, currency, c.invoicing)
     if pool is None:
-        contents = _content(*args, mine, result.adjustments)
+        contents = _content(*args, mine, result.adjustments, result.snapshot)
     else:
         # Without their items (content does not read them): far less to pickle.
         parts = _chunks([replace(st, items=()) for st in mine], pool.count * 4)
         futures = [
-            pool.executor.submit(_content, *args, part, _of(result.adjustments, part))
+            pool.executor.submit(
+                _content, *args, part, _of(result.adjustments, part), result.snapshot
+            )
             for part in parts
         ]
         contents = [data for f in futures for data in f.result()]

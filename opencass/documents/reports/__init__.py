@@ -49,7 +49,7 @@ from opencass.documents.reports.data import (
 )
 from opencass.documents.reports.ledger import disputes_of_period
 from opencass.documents.workers import init_renderer
-from opencass.model import CorrectionRecord
+from opencass.model import CorrectionRecord, LedgerSnapshot
 from opencass.settlement.close import CloseResult, Document, stamp_of
 from opencass.settlement.netting import (
     AgentStatement,
@@ -97,6 +97,7 @@ class AgentBatch:
     stamp: str
     tasks: tuple[AgentTask, ...]
     airline_names: dict[str, str] = field(default_factory=dict)
+    snapshot: LedgerSnapshot | None = None  # the close's: the rows it netted
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ class AirlineJob:
     agent_names: dict[str, str]
     disputes: tuple[DisputeLine, ...]
     courier_agents: tuple[str, ...]
+    snapshot: LedgerSnapshot | None = None  # the close's: the rows it netted
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +147,8 @@ def _timed(timings: Timings | None, kind: str, build: Callable[[], T]) -> T:
 
 def _run_agents(job: AgentBatch, timings: Timings | None = None) -> list[Document]:
     first = job.tasks[0].ctx
-    rows = rows_of_agents(
-        job.database, first.country, first.period, [t.agent_code for t in job.tasks]
-    )
+    codes = [t.agent_code for t in job.tasks]
+    rows = rows_of_agents(job.database, first.country, first.period, codes, job.snapshot)
     docs = []
     for task in job.tasks:
         ctx, code = task.ctx, task.agent_code
@@ -170,7 +171,7 @@ def _run_agents(job: AgentBatch, timings: Timings | None = None) -> list[Documen
 
 def _run_airline(job: AirlineJob, timings: Timings | None = None) -> list[Document]:
     ctx, prefix = job.ctx, job.prefix
-    by_period = rows_of_airline(job.database, ctx.country, job.ytd_periods, prefix)
+    by_period = rows_of_airline(job.database, ctx.country, job.ytd_periods, prefix, job.snapshot)
     current = by_period.get(ctx.period, [])
     analysis = _timed(
         timings, "billinganalysis.data",
@@ -310,6 +311,7 @@ def plan_jobs(
                         database, stamp, ctx, prefix, settlements.get(prefix),
                         tuple(items_of.get(prefix, ())), ytd, agent_names,
                         tuple(d for d in disputes if d.airline_prefix == prefix), courier_agents,
+                        result.snapshot,
                     )
                 )  # fmt: skip
         elif company.kind is CompanyKind.OPERATOR and (
@@ -322,7 +324,9 @@ def plan_jobs(
                 )
             )  # fmt: skip
     batches: list[Job] = [
-        AgentBatch(database, stamp, tuple(tasks[i : i + AGENT_BATCH]), airline_names)
+        AgentBatch(
+            database, stamp, tuple(tasks[i : i + AGENT_BATCH]), airline_names, result.snapshot
+        )
         for i in range(0, len(tasks), AGENT_BATCH)
     ]
     # Airline and operator jobs are the largest: start them first so they do not end last.

@@ -4,8 +4,9 @@ Pure: no database, no files.  The settlement (``PeriodSettlement`` of the close)
 authority for every amount due; the booked records (decoded ledger rows) give the details a
 report shows next to it (dates, routing, weights, charges).  Each builder nets the records
 again with the settlement's own ``item_amount`` and checks that they give exactly the items of
-the statement; a mismatch (the ledger changed after the close) is a ``ReportDataError`` and no
-report is built from it.
+the statement; a mismatch is a ``ReportDataError`` and no report is built from it.  The rows
+are read as of the close's ledger snapshot, so a mismatch is a fault (a bug, or a ledger changed
+by hand), never a file withdrawn after the close.
 
 Detail amounts are shown in the period currency: a record in another currency is converted
 with its rate of exchange, then rounded half up, column by column.  The net due of a line is
@@ -67,7 +68,9 @@ KG_PER_LB = Decimal("0.45359237")
 
 
 class ReportDataError(InternalError, RuntimeError):
-    """The booked records do not give the settlement's items (the ledger changed)."""
+    """The booked records do not give the settlement's items (an internal fault)."""
+
+    code = "REPORT_ITEMS_DIFFER"
 
 
 # --- lines --------------------------------------------------------------------------------------
@@ -261,7 +264,7 @@ def _check_items(what: str, expected: Iterable[ItemAmount], netted: Iterable[Ite
         extra = sorted(got - want)[:3]
         raise ReportDataError(
             f"{what}: the booked records do not give the settlement's items "
-            f"(missing {missing}, unexpected {extra}): was the ledger changed after the close?"
+            f"(missing {missing}, unexpected {extra})"
         )
 
 
