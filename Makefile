@@ -80,7 +80,8 @@ docs: venv
 lint: venv
 	$(VENV)/bin/ruff check opencass tests bench
 	$(VENV)/bin/ruff format --check opencass tests bench
-	$(VENV)/bin/mypy opencass/codecs opencass/model.py opencass/settlement opencass/config
+	$(VENV)/bin/mypy opencass/codecs opencass/settlement opencass/config opencass/model.py \
+	  opencass/errors.py opencass/findings.py opencass/files.py opencass/events.py opencass/clock.py
 
 bench: venv system catalogs
 	$(PY) -m bench.codec_bench

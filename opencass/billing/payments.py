@@ -33,6 +33,7 @@ messages``): it runs in a worker process inside the file's transaction.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass, field
 from datetime import date
 
 from opencass.billing.messages import MessageContext, MessageHandler, MessageOutcome
@@ -41,7 +42,7 @@ from opencass.codecs.iso20022 import CAMT_VERSIONS, CamtEntry, CamtError, read_c
 from opencass.config.model import CompanyKind, Config
 from opencass.events import Event
 from opencass.findings import Finding, finding
-from opencass.settlement.remittance import parse_reference
+from opencass.settlement.remittance import Reference, parse_reference
 from opencass.store.remittance import NewPayment, has_expected, insert_payment
 
 __all__ = ["assess_camt", "match_entry"]
@@ -65,92 +66,84 @@ def _currency_country(config: Config, currency: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def match_entry(
-    conn: sqlite3.Connection, config: Config, entry: CamtEntry, today: date
-) -> tuple[str | None, str | None, str | None, str, Finding | None]:
+Match = tuple[str | None, str | None, str | None, str, Finding | None]
+
+
+def _on(entry: CamtEntry, code: str, text: str) -> Finding:
+    """A finding about one entry of the statement."""
+    return finding(code, text, line=entry.line, record_type="Ntry")
+
+
+def _where(entry: CamtEntry) -> str:
+    return f"entry {entry.position} ({entry.amount} {entry.currency}, value {entry.value_date})"
+
+
+def _unmatched(country: str | None, entry: CamtEntry, code: str, why: str) -> Match:
+    return country, None, None, "none", _on(entry, code, f"{_where(entry)}: {why}")
+
+
+def _country_of(config: Config, ref: Reference, held: list[str], currency: str) -> str | None:
+    """The country a reference names, or the one country where its agent pays in ``currency``."""
+    if ref.country is not None:
+        return ref.country
+    found = [c for c in held if c in config.countries and config.countries[c].currency == currency]
+    return found[0] if len(set(found)) == 1 else None
+
+
+def match_entry(conn: sqlite3.Connection, config: Config, entry: CamtEntry, today: date) -> Match:
     """(country, period, agent code, matched_by, finding) of a credit entry (see the module
     docstring); the finding is a warning to report, or None."""
-    where = f"entry {entry.position} ({entry.amount} {entry.currency}, value {entry.value_date})"
     codes = _agent_codes(config)
     ref = parse_reference(entry.remittance_text, sorted(codes))
+    by_currency = _currency_country(config, entry.currency)
     if ref is None:
-        return (
-            _currency_country(config, entry.currency),
-            None,
-            None,
-            "none",
-            finding(
-                "PAYMENT_UNMATCHED",
-                f"{where}: no payment reference (CASS <country> <period> <agent>) or agent"
-                f" code in {entry.remittance_text[:140]!r}; debtor {entry.debtor!r}",
-                line=entry.line,
-                record_type="Ntry",
-            ),
+        why = (
+            "no payment reference (CASS <country> <period> <agent>) or agent code in"
+            f" {entry.remittance_text[:140]!r}; debtor {entry.debtor!r}"
         )
-    country = ref.country
-    if country is None:
-        held = [
-            c
-            for c in codes.get(ref.agent_code, [])
-            if c in config.countries and config.countries[c].currency == entry.currency
-        ]
-        country = held[0] if len(set(held)) == 1 else None
+        return _unmatched(by_currency, entry, "PAYMENT_UNMATCHED", why)
+    agent = ref.agent_code
+    country = _country_of(config, ref, codes.get(agent, []), entry.currency)
     if country is None or country not in config.countries:
-        return (
-            _currency_country(config, entry.currency),
-            None,
-            None,
-            "none",
-            finding(
-                "PAYMENT_UNMATCHED",
-                f"{where}: agent {ref.agent_code} is not a CASS agent of one country"
-                f" in {entry.currency}",
-                line=entry.line,
-                record_type="Ntry",
-            ),
-        )
-    if config.countries[country].currency != entry.currency:
-        return (
-            country,
-            None,
-            None,
-            "none",
-            finding(
-                "PAYMENT_CURRENCY_MISMATCH",
-                f"{where}: {country} settles in {config.countries[country].currency}",
-                line=entry.line,
-                record_type="Ntry",
-            ),
-        )
+        why = f"agent {agent} is not a CASS agent of one country in {entry.currency}"
+        return _unmatched(by_currency, entry, "PAYMENT_UNMATCHED", why)
+    currency = config.countries[country].currency
+    if currency != entry.currency:
+        why = f"{country} settles in {currency}"
+        return _unmatched(country, entry, "PAYMENT_CURRENCY_MISMATCH", why)
     known = {p.code for p in config.calendars.get(country, ())}
     period = ref.period if ref.period in known else None
     matched_by = "reference" if period else "agent-code"
     if period is None:
-        period = resolve_period(conn, country, ref.agent_code, today)
-    expected = period is not None and has_expected(conn, country, period, ref.agent_code)
-    if not expected and country not in codes.get(ref.agent_code, []):
-        return (
-            country,
-            None,
-            None,
-            "none",
-            finding(
-                "PAYMENT_UNMATCHED",
-                f"{where}: agent {ref.agent_code} is not a CASS agent of {country}",
-                line=entry.line,
-                record_type="Ntry",
-            ),
-        )
+        period = resolve_period(conn, country, agent, today)
+    expected = period is not None and has_expected(conn, country, period, agent)
+    if not expected and country not in codes.get(agent, []):
+        why = f"agent {agent} is not a CASS agent of {country}"
+        return _unmatched(country, entry, "PAYMENT_UNMATCHED", why)
     note = None
     if not expected:
-        note = finding(
+        note = _on(
+            entry,
             "PAYMENT_NOT_EXPECTED",
-            f"{where}: no final billing of {country} {period or '(any period)'} expects a"
-            f" payment from agent {ref.agent_code}; recorded for it",
-            line=entry.line,
-            record_type="Ntry",
+            f"{_where(entry)}: no final billing of {country} {period or '(any period)'} expects"
+            f" a payment from agent {agent}; recorded for it",
         )
-    return country, period, ref.agent_code, matched_by, note
+    return country, period, agent, matched_by, note
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What the payments of one statement came to."""
+
+    findings: list[Finding] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("entries", "ignored", "payments", "matched", "unmatched", "duplicates"), 0
+        )
+    )
+    touched: set[tuple[str, str, str]] = field(default_factory=set)  # country, period, agent
+    countries: set[str] = field(default_factory=set)
 
 
 def assess_camt(ctx: MessageContext) -> MessageOutcome:
@@ -165,88 +158,78 @@ def assess_camt(ctx: MessageContext) -> MessageOutcome:
         statement = read_camt(ctx.root)
     except CamtError as e:
         return MessageOutcome("rejected", [finding("CAMT_SCHEMA_INVALID", str(e), line=e.line)])
-    findings: list[Finding] = []
-    events: list[Event] = []
-    counts = dict.fromkeys(
-        ("entries", "ignored", "payments", "matched", "unmatched", "duplicates"), 0
-    )
-    counts["entries"] = len(statement.entries)
-    touched: set[tuple[str, str, str]] = set()
-    countries: set[str] = set()
+    tally = _Tally()
+    tally.counts["entries"] = len(statement.entries)
     for entry in statement.entries:
         if not (entry.credit and entry.booked) or entry.reversal or entry.amount <= 0:
-            counts["ignored"] += 1
-            continue
-        value = entry.value_date or entry.booking_date
-        if value is None:  # the XSDs make ValDt or BookgDt optional; a booked credit has one
-            value = ctx.now.date()
-        country, period, agent, matched_by, note = match_entry(
-            ctx.conn, ctx.config, entry, ctx.now.date()
-        )
-        if entry.batch:
-            findings.append(
-                finding(
-                    "PAYMENT_BATCH_WHOLE",
-                    f"entry {entry.position}: a batch whose transactions carry no amounts of"
-                    f" their own; recorded as one payment of {entry.amount} {entry.currency}",
-                    line=entry.line,
-                    record_type="Ntry",
-                )
+            tally.counts["ignored"] += 1
+        else:
+            _record(ctx, statement.kind, entry, tally)
+    for country, period, agent in sorted(tally.touched):
+        today = local_today(ctx.config, country, ctx.now)
+        tally.events += reconcile(ctx.conn, ctx.config, country, period, agent, today, ctx.now)
+    only = next(iter(tally.countries)) if len(tally.countries) == 1 else None
+    return MessageOutcome("accepted", tally.findings, tally.events, tally.counts, country=only)
+
+
+def _record(ctx: MessageContext, source: str, entry: CamtEntry, tally: _Tally) -> None:
+    """Record one booked credit as a payment, matched if it can be."""
+    value = entry.value_date or entry.booking_date
+    if value is None:  # the XSDs make ValDt or BookgDt optional; a booked credit has one
+        value = ctx.now.date()
+    country, period, agent, matched_by, note = match_entry(
+        ctx.conn, ctx.config, entry, ctx.now.date()
+    )
+    if entry.batch:
+        tally.findings.append(
+            _on(
+                entry,
+                "PAYMENT_BATCH_WHOLE",
+                f"entry {entry.position}: a batch whose transactions carry no amounts of their"
+                f" own; recorded as one payment of {entry.amount} {entry.currency}",
             )
-        key = entry.key
-        payment = NewPayment(
-            key=f"camt:{key}" if key else f"camt:{ctx.file_id}:{entry.position}",
-            source=statement.kind,
-            amount=entry.amount,
-            currency=entry.currency,
-            value_date=value,
-            country=country,
-            period=period,
-            agent_code=agent,
-            matched_by=matched_by,
-            file_id=ctx.file_id,
-            booking_date=entry.booking_date,
-            reference=entry.remittance_text[:500],
-            debtor=entry.debtor,
-            debtor_account=entry.debtor_account,
-            account=entry.account,
-            recorded_by=ctx.user,
         )
-        payment_id = insert_payment(ctx.conn, payment, ctx.now)
-        if payment_id is None:
-            counts["duplicates"] += 1
-            findings.append(
-                finding(
-                    "PAYMENT_DUPLICATE",
-                    f"entry {entry.position}: bank transaction {payment.key} was recorded before",
-                    line=entry.line,
-                    record_type="Ntry",
-                )
+    key = entry.key
+    payment = NewPayment(
+        key=f"camt:{key}" if key else f"camt:{ctx.file_id}:{entry.position}",
+        source=source,
+        amount=entry.amount,
+        currency=entry.currency,
+        value_date=value,
+        country=country,
+        period=period,
+        agent_code=agent,
+        matched_by=matched_by,
+        file_id=ctx.file_id,
+        booking_date=entry.booking_date,
+        reference=entry.remittance_text[:500],
+        debtor=entry.debtor,
+        debtor_account=entry.debtor_account,
+        account=entry.account,
+        recorded_by=ctx.user,
+    )
+    payment_id = insert_payment(ctx.conn, payment, ctx.now)
+    if payment_id is None:
+        tally.counts["duplicates"] += 1
+        tally.findings.append(
+            _on(
+                entry,
+                "PAYMENT_DUPLICATE",
+                f"entry {entry.position}: bank transaction {payment.key} was recorded before",
             )
-            continue
-        counts["payments"] += 1
-        if note is not None:
-            findings.append(note)
-        if agent is None or country is None:
-            counts["unmatched"] += 1
-            continue
-        counts["matched"] += 1
-        countries.add(country)
-        events += payment_event(ctx.config, payment, payment_id)
-        if period is not None:
-            touched.add((country, period, agent))
-    for country, period, agent in sorted(touched):
-        events += reconcile(
-            ctx.conn,
-            ctx.config,
-            country,
-            period,
-            agent,
-            local_today(ctx.config, country, ctx.now),
-            ctx.now,
         )
-    only = next(iter(countries)) if len(countries) == 1 else None
-    return MessageOutcome("accepted", findings, events, counts, country=only)
+        return
+    tally.counts["payments"] += 1
+    if note is not None:
+        tally.findings.append(note)
+    if agent is None or country is None:
+        tally.counts["unmatched"] += 1
+        return
+    tally.counts["matched"] += 1
+    tally.countries.add(country)
+    tally.events += payment_event(ctx.config, payment, payment_id)
+    if period is not None:
+        tally.touched.add((country, period, agent))
 
 
 def refuse_version(ctx: MessageContext) -> MessageOutcome:

@@ -39,6 +39,7 @@ from opencass.findings import finding
 from opencass.settlement.rules import PeriodWindow, SubmittedFile, check_withdrawal
 from opencass.store.rows import utc_stamp
 from opencass.store.withdrawals import (
+    Withdrawn,
     close_started,
     file_exists,
     file_facts,
@@ -133,13 +134,26 @@ def withdraw(ctx: MessageContext) -> MessageOutcome:
         period=target.period,
         reason=request.reason,
     )
-    records = done.records
-    event = Event(
+    event = _withdrawn(ctx, request, target, done)
+    return MessageOutcome(
+        "accepted",
+        events=[event],
+        counts={"withdrawn_records": done.records},
+        country=country,
+        period=period,
+    )
+
+
+def _withdrawn(
+    ctx: MessageContext, request: WithdrawalRequest, target: SubmittedFile, done: Withdrawn
+) -> Event:
+    """``withdrawal.done``, for the airline."""
+    return Event(
         type=EventType.WITHDRAWAL_DONE,
         key=f"{EventType.WITHDRAWAL_DONE}:{target.file_id}",
         summary=(
             f"file {target.file_id} withdrawn from {target.country} period {target.period}: "
-            f"{records} records left the period (request {ctx.file_id})"
+            f"{done.records} records left the period (request {ctx.file_id})"
         ),
         company=ctx.company,
         country=target.country,
@@ -150,17 +164,10 @@ def withdraw(ctx: MessageContext) -> MessageOutcome:
         data={
             "request": ctx.file_id,
             "request_iri": request.about,
-            "records": records,
+            "records": done.records,
             "reason": request.reason,
             "user": ctx.user,
         },
-    )
-    return MessageOutcome(
-        "accepted",
-        events=[event],
-        counts={"withdrawn_records": records},
-        country=country,
-        period=period,
     )
 
 

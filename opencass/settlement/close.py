@@ -520,67 +520,30 @@ def close_period(
     ``NettingError`` for data netting cannot use.
     """
     source = rows if isinstance(rows, LedgerSource) else RowsSource(rows)
-    netted = _net(source.booking_order(), country.currency)
     adjustments = tuple(adjustments)
-    netted.amounts.extend(item_amount(a, country.currency) for a in adjustments)
-    settlement = settle_amounts(
-        netted.amounts, country.currency, awbs=netted.awbs, non_revenue_awbs=netted.non_revenue
-    )
-    del netted.amounts[:]  # the settlement holds them, sorted
-    check_conservation(settlement)
-    if settlement.currency != country.currency:  # pragma: no cover - settle() guarantees it
-        raise ConservationError(f"settled in {settlement.currency}, not {country.currency}")
-
+    netted, settlement = _settle(source, country.currency, adjustments)
     cur = country.currency
-    stamp = stamp_of(reference)
     statements = {s.agent_code: s for s in settlement.agents}
     settlements = {s.airline_prefix: s for s in settlement.airlines}
     airline_items: dict[str, list[ItemAmount]] = defaultdict(list)
     for it in settlement.items:
         airline_items[it.airline_prefix].append(it)
-    written = netted.written
-    zero = quantize(ZERO, cur)
-    docs: list[PlannedDocument] = []
-
-    def party(
-        kind: str, company: str, code: str, csv_: Callable[[], bytes], items: Any, sub: Any
-    ) -> None:
-        """One agent's or airline's hand-off file, CSV and XML statement, planned."""
-        total = sub.total if sub else zero
-        is_agent = kind == "agent"
-        rows_of = partial(source.rows_of_agent if is_agent else source.rows_of_airline, code)
-        hot = partial(
-            _handoff_from_rows, rows_of, written, country, period, reference,
-            agent_code=code if is_agent else "", airline_prefix="" if is_agent else code,
-        )  # fmt: skip
-        xml = partial(
-            statement_xml, party_kind=kind, code=code, company=company, country=country,
-            period=period, reference=reference, base_iri=base_iri, items=items,
-            subtotals=sub.lines if sub else (), total=total,
-        )  # fmt: skip
-        summary = "statement" if is_agent else "settlement"
-        docs.extend(
-            (
-                PlannedDocument(company, f"{stamp}_handoff_{period.code}_{code}.hot", hot),
-                PlannedDocument(company, f"{stamp}_{summary}_{period.code}_{code}.csv", csv_),
-                PlannedDocument(company, f"{stamp}_statement_{period.code}_{code}.xml", xml),
-            )
-        )
-
+    plan = _Planner(source, netted.written, country, period, reference, base_iri)
     agent_codes: set[str] = set()
     for company, codes in agents.items():
         for code in sorted(set(codes)):
             agent_codes.add(code)
             st = statements.get(code)
             csv_ = partial(agent_statement_csv, st, cur)
-            party("agent", company, code, csv_, st.items if st else (), st)
+            plan.party("agent", company, code, csv_, st.items if st else (), st)
     prefixes: set[str] = set()
     for company, codes in airlines.items():
         for prefix in sorted(set(codes)):
             prefixes.add(prefix)
             se = settlements.get(prefix)
             csv_ = partial(airline_settlement_csv, se, cur)
-            party("airline", company, prefix, csv_, airline_items.get(prefix, ()), se)
+            plan.party("airline", company, prefix, csv_, airline_items.get(prefix, ()), se)
+    docs = plan.docs
     if preliminary:
         docs = [replace(d, name=_prelim_name(d.name)) for d in docs if "_handoff_" not in d.name]
     docs.sort(key=lambda d: (d.company, d.name))
@@ -592,3 +555,68 @@ def close_period(
         unassigned_airlines=tuple(sorted(set(settlements) - prefixes)),
         adjustments=adjustments,
     )
+
+
+def _settle(
+    source: LedgerSource, currency: str, adjustments: tuple[Adjustment, ...]
+) -> tuple[_Netted, PeriodSettlement]:
+    """Net the rows in booking order with the adjustments, settle, check conservation."""
+    netted = _net(source.booking_order(), currency)
+    netted.amounts.extend(item_amount(a, currency) for a in adjustments)
+    settlement = settle_amounts(
+        netted.amounts, currency, awbs=netted.awbs, non_revenue_awbs=netted.non_revenue
+    )
+    del netted.amounts[:]  # the settlement holds them, sorted
+    check_conservation(settlement)
+    if settlement.currency != currency:  # pragma: no cover - settle() guarantees it
+        raise ConservationError(f"settled in {settlement.currency}, not {currency}")
+    return netted, settlement
+
+
+class _Planner:
+    """Plans each party's documents of a close (built later, from the source's rows)."""
+
+    def __init__(
+        self,
+        source: LedgerSource,
+        written: Any,
+        country: Country,
+        period: Period,
+        reference: datetime,
+        base_iri: str,
+    ) -> None:
+        self.source, self.written = source, written
+        self.country, self.period, self.reference, self.base_iri = (
+            country, period, reference, base_iri,
+        )  # fmt: skip
+        self.stamp = stamp_of(reference)
+        self.zero = quantize(ZERO, country.currency)
+        self.docs: list[PlannedDocument] = []
+
+    def party(
+        self, kind: str, company: str, code: str, csv_: Callable[[], bytes], items: Any, sub: Any
+    ) -> None:
+        """One agent's or airline's hand-off file, CSV and XML statement, planned."""
+        country, period, reference = self.country, self.period, self.reference
+        total = sub.total if sub else self.zero
+        is_agent = kind == "agent"
+        source = self.source
+        rows_of = partial(source.rows_of_agent if is_agent else source.rows_of_airline, code)
+        hot = partial(
+            _handoff_from_rows, rows_of, self.written, country, period, reference,
+            agent_code=code if is_agent else "", airline_prefix="" if is_agent else code,
+        )  # fmt: skip
+        xml = partial(
+            statement_xml, party_kind=kind, code=code, company=company, country=country,
+            period=period, reference=reference, base_iri=self.base_iri, items=items,
+            subtotals=sub.lines if sub else (), total=total,
+        )  # fmt: skip
+        summary = "statement" if is_agent else "settlement"
+        stamp = self.stamp
+        self.docs.extend(
+            (
+                PlannedDocument(company, f"{stamp}_handoff_{period.code}_{code}.hot", hot),
+                PlannedDocument(company, f"{stamp}_{summary}_{period.code}_{code}.csv", csv_),
+                PlannedDocument(company, f"{stamp}_statement_{period.code}_{code}.xml", xml),
+            )
+        )

@@ -58,7 +58,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from decimal import Context, Decimal, localcontext
-from typing import ClassVar, get_type_hints
+from typing import get_type_hints
 
 from opencass.errors import ConfigurationError, InputError, InternalError, OpencassError
 from opencass.model import (
@@ -112,7 +112,7 @@ _NOT_MONEY = frozenset({"gross_weight", "commission_percentage", "rate_of_exchan
 class NettingError(OpencassError):
     """Netting cannot continue; ``code`` is stable, the message is for people."""
 
-    code: ClassVar[str] = "NETTING_FAILED"
+    code = "NETTING_FAILED"
 
 
 class TermsError(NettingError, ConfigurationError, ValueError):

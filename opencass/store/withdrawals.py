@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "FileFacts",
+    "Withdrawn",
     "close_started",
     "file_exists",
     "file_facts",

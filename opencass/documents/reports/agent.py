@@ -12,6 +12,7 @@ The xlsx holds the same rows on labelled sheets in the recipient's language, amo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from reportlab.lib.units import mm
@@ -120,40 +121,31 @@ def _dispute_table(ctx: Context, s: AirlineSection) -> list[Any]:
     return pdf_table(ctx, header, rows, [w * mm for w in widths], numeric_from=4, wrap=(0, 3))
 
 
-def sales_report_pdf(ctx: Context, report: AgentReport) -> bytes:
-    """The Cargo Sales Report PDF (A4 landscape)."""
-    t = ctx.t
-    _ = t.gettext
-    st = styles(ctx.lang)
-    title = _("Cargo Sales Report")
-    party = f"{report.agent_code} {report.agent_name}".strip()
-    story: list[Any] = heading_block(ctx, title, party)
-    for s in report.sections:
-        story.append(Paragraph(f"{_('Airline')} {_airline_label(s)}", st["h1"]))
-        story.append(Paragraph(_("Air waybills"), st["h2"]))
-        story += _awb_table(ctx, s)
-        if s.corrections:
-            story.append(Paragraph(_("Corrections (CCA/DCM)"), st["h2"]))
-            story += _correction_table(ctx, s)
-        if s.disputes:
-            story.append(Paragraph(_("Disputes"), st["h2"]))
-            story += _dispute_table(ctx, s)
-    if not report.sections:
-        story.append(Paragraph(_("Nothing was billed to you in this period."), st["body"]))
-
-    story.append(Paragraph(_("Additional Adjustments & Charges (BTA)"), st["h1"]))
+def _bta_block(ctx: Context, report: AgentReport) -> list[Any]:
+    """The report's "Additional Adjustments & Charges (BTA)" section."""
+    _ = ctx.t.gettext
     adj = [
         [_airline_label(s), a.reference, amount(ctx, a.amount)]
         for s in report.sections
         for a in s.adjustments
     ]
     adj_total = sum((s.adjustment_total for s in report.sections), report.total * 0)
+    story: list[Any] = [
+        Paragraph(_("Additional Adjustments & Charges (BTA)"), styles(ctx.lang)["h1"])
+    ]
     story += pdf_table(
         ctx, [_("Airline"), _("Reference"), _("Amount")], adj, [70 * mm, 80 * mm, 35 * mm],
         numeric_from=2, total=[_("Total adjustments"), "", amount(ctx, adj_total)],
     )  # fmt: skip
+    return story
 
-    story.append(Paragraph(_("Payment Summary"), st["h1"]))
+
+def _summary_block(ctx: Context, report: AgentReport) -> list[Any]:
+    """The report's "Payment Summary": per airline, the total, and what to remit by when."""
+    t = ctx.t
+    _ = t.gettext
+    st = styles(ctx.lang)
+    story: list[Any] = [Paragraph(_("Payment Summary"), st["h1"])]
     header = [
         _("Airline"), _("AWBs"), _("Air waybills"), _("Corrections"), _("Adjustments"),
         _("Total"),
@@ -180,6 +172,32 @@ def sales_report_pdf(ctx: Context, report: AgentReport) -> bytes:
     story.append(
         Paragraph(_("Remittance date: {date}").format(date=t.date(ctx.remittance_day)), st["body"])
     )
+    return story
+
+
+def sales_report_pdf(ctx: Context, report: AgentReport) -> bytes:
+    """The Cargo Sales Report PDF (A4 landscape)."""
+    t = ctx.t
+    _ = t.gettext
+    st = styles(ctx.lang)
+    title = _("Cargo Sales Report")
+    party = f"{report.agent_code} {report.agent_name}".strip()
+    story: list[Any] = heading_block(ctx, title, party)
+    for s in report.sections:
+        story.append(Paragraph(f"{_('Airline')} {_airline_label(s)}", st["h1"]))
+        story.append(Paragraph(_("Air waybills"), st["h2"]))
+        story += _awb_table(ctx, s)
+        if s.corrections:
+            story.append(Paragraph(_("Corrections (CCA/DCM)"), st["h2"]))
+            story += _correction_table(ctx, s)
+        if s.disputes:
+            story.append(Paragraph(_("Disputes"), st["h2"]))
+            story += _dispute_table(ctx, s)
+    if not report.sections:
+        story.append(Paragraph(_("Nothing was billed to you in this period."), st["body"]))
+
+    story += _bta_block(ctx, report)
+    story += _summary_block(ctx, report)
     footer = f"{ctx.company_name} · {report.agent_code} · {ctx.country} {ctx.period}"
     return render_pdf(
         story, lang=ctx.lang, title=f"{title} {ctx.period}", subject=party, footer=footer,
@@ -240,9 +258,25 @@ def sales_report_csv(ctx: Context, report: AgentReport) -> bytes:
 
 def sales_report_xlsx(ctx: Context, report: AgentReport) -> bytes:
     """The report's data as a workbook: air waybills, corrections, BTA, disputes, summary."""
-    t = ctx.t
-    _ = t.gettext
+    _ = ctx.t.gettext
     wb = Workbook(ctx, f"{_('Cargo Sales Report')} {ctx.period} {report.agent_code}")
+    for sheet in (_awb_sheet, _correction_sheet, _adjustment_sheet, _dispute_sheet):
+        sheet(ctx, wb, report)
+    _summary_sheet(ctx, wb, report)
+    return wb.close()
+
+
+def _fill(wb: Workbook, ws: Any, rows: Iterable[list[Any]], formats: str) -> int:
+    """Write ``rows`` below a sheet's header; the next free row."""
+    row = 1
+    for values in rows:
+        wb.write_row(ws, row, values, formats)
+        row += 1
+    return row
+
+
+def _awb_sheet(ctx: Context, wb: Workbook, report: AgentReport) -> None:
+    _ = ctx.t.gettext
     ws = wb.sheet(
         _("Air waybills"),
         [
@@ -253,20 +287,21 @@ def sales_report_xlsx(ctx: Context, report: AgentReport) -> bytes:
         ],
         [8, 14, 11, 6, 6, 10, 5, 12, 12, 12, 12, 12, 12, 12, 12, 14],
     )  # fmt: skip
-    row = 1
-    for s in report.sections:
-        for a in s.awbs:
-            wb.write_row(
-                ws, row,
-                [
-                    s.airline_prefix, a.awb, a.execution_date, a.origin, a.destination,
-                    a.weight, a.weight_unit, a.weight_charge_prepaid, a.weight_charge_collect,
-                    a.valuation, a.other_carrier, a.other_agent, a.tax, a.commission,
-                    a.discount, a.net_due,
-                ],
-                "ssdsswsmmmmmmmmm",
-            )  # fmt: skip
-            row += 1
+    rows = (
+        [
+            s.airline_prefix, a.awb, a.execution_date, a.origin, a.destination,
+            a.weight, a.weight_unit, a.weight_charge_prepaid, a.weight_charge_collect,
+            a.valuation, a.other_carrier, a.other_agent, a.tax, a.commission,
+            a.discount, a.net_due,
+        ]
+        for s in report.sections
+        for a in s.awbs
+    )  # fmt: skip
+    _fill(wb, ws, rows, "ssdsswsmmmmmmmmm")
+
+
+def _correction_sheet(ctx: Context, wb: Workbook, report: AgentReport) -> None:
+    _ = ctx.t.gettext
     ws = wb.sheet(
         _("Corrections (CCA/DCM)"),
         [
@@ -276,28 +311,32 @@ def sales_report_xlsx(ctx: Context, report: AgentReport) -> bytes:
         ],
         [8, 6, 14, 14, 11, 30, 10, 10, 14, 14, 14],
     )  # fmt: skip
-    row = 1
-    for s in report.sections:
-        for c in s.corrections:
-            wb.write_row(
-                ws, row,
-                [
-                    s.airline_prefix, c.kind, c.reference, c.awb, c.execution_date, c.reason,
-                    c.original_weight, c.revised_weight, c.original_due, c.revised_due, c.net_due,
-                ],
-                "ssssdswwmmm",
-            )  # fmt: skip
-            row += 1
+    rows = (
+        [
+            s.airline_prefix, c.kind, c.reference, c.awb, c.execution_date, c.reason,
+            c.original_weight, c.revised_weight, c.original_due, c.revised_due, c.net_due,
+        ]
+        for s in report.sections
+        for c in s.corrections
+    )  # fmt: skip
+    _fill(wb, ws, rows, "ssssdswwmmm")
+
+
+def _adjustment_sheet(ctx: Context, wb: Workbook, report: AgentReport) -> None:
+    _ = ctx.t.gettext
     ws = wb.sheet(
         _("Adjustments (BTA)"),  # a sheet name holds 31 characters at most
         [_("Airline"), _("Reference"), _("Amount")],
         [8, 30, 14],
     )
-    row = 1
-    for s in report.sections:
-        for j in s.adjustments:
-            wb.write_row(ws, row, [s.airline_prefix, j.reference, j.amount], "ssm")
-            row += 1
+    rows = (
+        [s.airline_prefix, j.reference, j.amount] for s in report.sections for j in s.adjustments
+    )
+    _fill(wb, ws, rows, "ssm")
+
+
+def _dispute_sheet(ctx: Context, wb: Workbook, report: AgentReport) -> None:
+    _ = ctx.t.gettext
     ws = wb.sheet(
         _("Disputes"),
         [
@@ -306,18 +345,19 @@ def sales_report_xlsx(ctx: Context, report: AgentReport) -> bytes:
         ],
         [8, 24, 14, 12, 30, 14, 14, 14, 14],
     )  # fmt: skip
-    row = 1
-    for s in report.sections:
-        for d in s.disputes:
-            wb.write_row(
-                ws, row,
-                [
-                    s.airline_prefix, d.dispute_id, d.awb, _status(ctx, d.status), d.reason,
-                    d.billed, d.claimed, d.disputed, d.corrected,
-                ],
-                "sssssmmmm",
-            )  # fmt: skip
-            row += 1
+    rows = (
+        [
+            s.airline_prefix, d.dispute_id, d.awb, _status(ctx, d.status), d.reason,
+            d.billed, d.claimed, d.disputed, d.corrected,
+        ]
+        for s in report.sections
+        for d in s.disputes
+    )  # fmt: skip
+    _fill(wb, ws, rows, "sssssmmmm")
+
+
+def _summary_sheet(ctx: Context, wb: Workbook, report: AgentReport) -> None:
+    _ = ctx.t.gettext
     ws = wb.sheet(
         _("Payment Summary"),
         [
@@ -326,19 +366,15 @@ def sales_report_xlsx(ctx: Context, report: AgentReport) -> bytes:
         ],
         [30, 8, 14, 14, 14, 14],
     )  # fmt: skip
-    row = 1
-    for s in report.sections:
-        wb.write_row(
-            ws, row,
-            [
-                _airline_label(s), len(s.awbs), s.awb_total, s.correction_total,
-                s.adjustment_total, s.total,
-            ],
-            "simmmm",
-        )  # fmt: skip
-        row += 1
+    rows = (
+        [
+            _airline_label(s), len(s.awbs), s.awb_total, s.correction_total,
+            s.adjustment_total, s.total,
+        ]
+        for s in report.sections
+    )  # fmt: skip
+    row = _fill(wb, ws, rows, "simmmm")
     wb.write_row(ws, row, [_("Total"), "", "", "", "", report.total], "bimmmM")
     label = _("Amount to be credited to you") if report.is_credit else _("Amount to remit")
     wb.write_row(ws, row + 2, [label, abs(report.total)], "bM")
     wb.write_row(ws, row + 3, [_("Remittance date"), ctx.remittance_day], "bd")
-    return wb.close()

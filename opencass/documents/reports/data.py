@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from opencass.errors import InternalError
 from opencass.model import ZERO, AwbRecord, BookedRow, Correction, CorrectionRecord, quantize
@@ -330,24 +331,13 @@ def agent_report(
         dispute_lines[d.airline_prefix].append(d)
     zero = quantize(ZERO, currency)
     totals = {line.airline_prefix: line.amount for line in statement.lines} if statement else {}
-    prefixes = sorted(set(totals) | set(dispute_lines))
-    sections = []
-    for prefix in prefixes:
-        a, c, j = awbs[prefix], corrections[prefix], adjustments[prefix]
-        sections.append(
-            AirlineSection(
-                airline_prefix=prefix,
-                airline_name=names.get(prefix, ""),
-                awbs=tuple(a),
-                corrections=tuple(c),
-                adjustments=tuple(j),
-                disputes=tuple(dispute_lines[prefix]),
-                awb_total=sum((x.net_due for x in a), zero),
-                correction_total=sum((x.net_due for x in c), zero),
-                adjustment_total=sum((x.amount for x in j), zero),
-                total=totals.get(prefix, zero),
-            )
+    sections = [
+        _section(
+            prefix, names.get(prefix, ""), awbs[prefix], corrections[prefix], adjustments[prefix],
+            dispute_lines[prefix], totals.get(prefix, zero), zero,
         )
+        for prefix in sorted(set(totals) | set(dispute_lines))
+    ]  # fmt: skip
     for s in sections:
         if s.awb_total + s.correction_total + s.adjustment_total != s.total:
             raise ReportDataError(f"agent {agent_code}, airline {s.airline_prefix}: lines differ")
@@ -357,6 +347,31 @@ def agent_report(
         currency=currency,
         sections=tuple(sections),
         total=statement.total if statement else zero,
+    )
+
+
+def _section(
+    prefix: str,
+    name: str,
+    awbs: list[AwbLine],
+    corrections: list[CorrectionLine],
+    adjustments: list[AdjustmentLine],
+    disputes: list[DisputeLine],
+    total: Decimal,
+    zero: Decimal,
+) -> AirlineSection:
+    """One airline's section of an agent's report, with its subtotals."""
+    return AirlineSection(
+        airline_prefix=prefix,
+        airline_name=name,
+        awbs=tuple(awbs),
+        corrections=tuple(corrections),
+        adjustments=tuple(adjustments),
+        disputes=tuple(disputes),
+        awb_total=sum((x.net_due for x in awbs), zero),
+        correction_total=sum((x.net_due for x in corrections), zero),
+        adjustment_total=sum((x.amount for x in adjustments), zero),
+        total=total,
     )
 
 
@@ -412,6 +427,45 @@ class _Acc:
     correction_due: Decimal = ZERO
     adjustment_due: Decimal = ZERO
 
+    def add(self, line: AwbLine | CorrectionLine) -> None:
+        """Count one AWB line or correction line of the agent."""
+        if isinstance(line, AwbLine):
+            self.awbs += 1
+            if line.use_indicator == "R":
+                self.weight_kg += _kg(line.weight, line.weight_unit)
+            self.weight_charges += line.weight_charge_prepaid + line.weight_charge_collect
+            self.valuation += line.valuation
+            self.other_carrier += line.other_carrier
+            self.other_agent += line.other_agent
+            self.tax += line.tax
+            self.commission += line.commission
+            self.discount += line.discount
+            self.awb_due += line.net_due
+        else:
+            self.corrections += 1
+            self.correction_due += line.net_due
+
+    def line(self, agent_code: str, agent_name: str, net_due: Decimal) -> AnalysisLine:
+        """The agent's line of the analysis."""
+        return AnalysisLine(
+            agent_code=agent_code,
+            agent_name=agent_name,
+            awbs=self.awbs,
+            corrections=self.corrections,
+            weight_kg=self.weight_kg.quantize(Decimal("0.1")),
+            weight_charges=self.weight_charges,
+            valuation=self.valuation,
+            other_carrier=self.other_carrier,
+            other_agent=self.other_agent,
+            tax=self.tax,
+            commission=self.commission,
+            discount=self.discount,
+            awb_due=self.awb_due,
+            correction_due=self.correction_due,
+            adjustment_due=self.adjustment_due,
+            net_due=net_due,
+        )
+
 
 def airline_analysis(
     settlement: AirlineSettlement | None,
@@ -429,24 +483,8 @@ def airline_analysis(
     pairs, netted = _netted_lines(rows, currency)
     _check_items(f"airline {airline_prefix}", items, netted)
     acc: dict[str, _Acc] = defaultdict(_Acc)
-    agent_of = {id(line): item.agent_code for item, line in pairs}
-    for _item, line in pairs:
-        a = acc[agent_of[id(line)]]
-        if isinstance(line, AwbLine):
-            a.awbs += 1
-            if line.use_indicator == "R":
-                a.weight_kg += _kg(line.weight, line.weight_unit)
-            a.weight_charges += line.weight_charge_prepaid + line.weight_charge_collect
-            a.valuation += line.valuation
-            a.other_carrier += line.other_carrier
-            a.other_agent += line.other_agent
-            a.tax += line.tax
-            a.commission += line.commission
-            a.discount += line.discount
-            a.awb_due += line.net_due
-        else:
-            a.corrections += 1
-            a.correction_due += line.net_due
+    for item, line in pairs:
+        acc[item.agent_code].add(line)
     for it in items:
         if it.kind == ItemKind.ADJUSTMENT:
             acc[it.agent_code].adjustment_due += it.amount
@@ -455,26 +493,7 @@ def airline_analysis(
         a = acc[sl.agent_code]
         if a.awb_due + a.correction_due + a.adjustment_due != sl.amount:
             raise ReportDataError(f"airline {airline_prefix}, agent {sl.agent_code}: lines differ")
-        lines.append(
-            AnalysisLine(
-                agent_code=sl.agent_code,
-                agent_name=names.get(sl.agent_code, ""),
-                awbs=a.awbs,
-                corrections=a.corrections,
-                weight_kg=a.weight_kg.quantize(Decimal("0.1")),
-                weight_charges=a.weight_charges,
-                valuation=a.valuation,
-                other_carrier=a.other_carrier,
-                other_agent=a.other_agent,
-                tax=a.tax,
-                commission=a.commission,
-                discount=a.discount,
-                awb_due=a.awb_due,
-                correction_due=a.correction_due,
-                adjustment_due=a.adjustment_due,
-                net_due=sl.amount,
-            )
-        )
+        lines.append(a.line(sl.agent_code, names.get(sl.agent_code, ""), sl.amount))
     return AirlineAnalysis(
         airline_prefix=airline_prefix,
         airline_name=airline_name,
@@ -617,58 +636,27 @@ def management_stats(
     period of the year up to and including ``period`` (the YTD); the current period's amounts
     due are checked against ``items`` (the settlement's)."""
     names = agent_names or {}
-    couriers = tuple(sorted(set(courier_agents)))
-    total = _Stat()
-    by_agent: dict[str, _Stat] = defaultdict(_Stat)
-    by_route: dict[str, _Stat] = defaultdict(_Stat)
-    courier: dict[str, _Stat] = defaultdict(_Stat)
+    stats = _Stats(tuple(sorted(set(courier_agents))))
     year_periods: list[PeriodFigures] = []
     notices: list[Notice] = []
     for code in sorted(rows_by_period):
         current = code == period
-        rows = list(rows_by_period[code])
-        items_list, written, unpaired = collect_items(rows)
-        late_ids = {b.row.id for b in written if b.row.late}
+        items_list, written, unpaired = collect_items(list(rows_by_period[code]))
         p_awbs = p_corr = 0
         p_weight = p_rev = ZERO
         netted = []
         for item in items_list:
-            amount = item_amount(item, currency)
-            netted.append(amount)
-            if isinstance(item, AwbRecord):
-                revenue = item.charges_due
-                w = _kg(item.gross_weight, item.weight_unit) if revenue else ZERO
-                r = _revenue_awb(item, currency) if revenue else ZERO
-                agent, route, awbs = item.agent_code, f"{item.origin}-{item.destination}", 1
-                p_awbs += 1
-                if current and not revenue:
-                    kind = "void" if item.use_indicator == "V" else "service"
-                    notices.append(Notice(kind, agent, item.awb, "", None))
-            else:
-                assert isinstance(item, Correction)
-                o, v = item.original, item.revised
-                w = _kg(v.gross_weight, v.weight_unit) - _kg(o.gross_weight, o.weight_unit)
-                r = _revenue_correction(v, currency) - _revenue_correction(o, currency)
-                agent, route, awbs = o.agent_code, f"{o.origin}-{v.destination or o.destination}", 0
-                p_corr += 1
+            netted.append(item_amount(item, currency))
+            w, r, agent, route, awbs, notice = _figures(item, currency)
+            p_awbs, p_corr = p_awbs + awbs, p_corr + (1 - awbs)
             p_weight += w
             p_rev += r
-            total.add(current, awbs, w, r)
-            by_agent[agent].add(current, awbs, w, r)
-            by_route[route].add(current, awbs, w, r)
-            if agent in couriers:
-                courier[agent].add(current, awbs, w, r)
+            stats.add(current, agent, route, awbs, w, r)
+            if current and notice is not None:
+                notices.append(notice)
         if current:
             _check_items(f"airline {airline_prefix}", items, netted)
-            for b in written:
-                if b.row.id in late_ids and isinstance(b.record, AwbRecord):
-                    due = item_amount(b.record, currency).amount
-                    notices.append(Notice("late", b.record.agent_code, b.record.awb, "", due))
-            for u in unpaired:
-                notices.append(Notice("unpaired", u.agent_code, u.awb, u.reference, None))
-            for d in disputes:
-                if d.status == "REQUEST_PENDING":
-                    notices.append(Notice("dispute", d.agent_code, d.awb, d.dispute_id, d.disputed))
+            notices += _period_notices(written, unpaired, disputes, currency)
             net = settlement.total if settlement else quantize(ZERO, currency)
         else:
             net = quantize(sum((a.amount for a in netted), ZERO), currency)
@@ -680,6 +668,12 @@ def management_stats(
         )  # fmt: skip
     order = {"late": 0, "unpaired": 1, "dispute": 2, "void": 3, "service": 4}
     notices.sort(key=lambda n: (order[n.kind], n.agent_code, n.awb, n.reference))
+
+    def lines(found: dict[str, _Stat], named: bool = True) -> tuple[StatLine, ...]:
+        return tuple(
+            s.line(k, names.get(k, "") if named else "", currency) for k, s in sorted(found.items())
+        )
+
     return ManagementStats(
         airline_prefix=airline_prefix,
         airline_name=airline_name,
@@ -687,14 +681,75 @@ def management_stats(
         period=period,
         year=period[:4],
         periods_in_ytd=tuple(sorted(rows_by_period)),
-        total=total.line("", "", currency),
-        by_agent=tuple(s.line(k, names.get(k, ""), currency) for k, s in sorted(by_agent.items())),
-        by_route=tuple(s.line(k, "", currency) for k, s in sorted(by_route.items())),
+        total=stats.total.line("", "", currency),
+        by_agent=lines(stats.by_agent),
+        by_route=lines(stats.by_route, named=False),
         year_periods=tuple(year_periods),
         notices=tuple(notices),
-        courier_agents=couriers,
-        courier=tuple(s.line(k, names.get(k, ""), currency) for k, s in sorted(courier.items())),
+        courier_agents=stats.couriers,
+        courier=lines(stats.courier),
     )
+
+
+class _Stats:
+    """Tonnage and revenue totals: in all, per agent, per route, per courier agent."""
+
+    def __init__(self, couriers: tuple[str, ...]) -> None:
+        self.couriers = couriers
+        self.total = _Stat()
+        self.by_agent: dict[str, _Stat] = defaultdict(_Stat)
+        self.by_route: dict[str, _Stat] = defaultdict(_Stat)
+        self.courier: dict[str, _Stat] = defaultdict(_Stat)
+
+    def add(self, current: bool, agent: str, route: str, awbs: int, w: Decimal, r: Decimal) -> None:
+        self.total.add(current, awbs, w, r)
+        self.by_agent[agent].add(current, awbs, w, r)
+        self.by_route[route].add(current, awbs, w, r)
+        if agent in self.couriers:
+            self.courier[agent].add(current, awbs, w, r)
+
+
+def _figures(
+    item: AwbRecord | Correction, currency: str
+) -> tuple[Decimal, Decimal, str, str, int, Notice | None]:
+    """(weight kg, revenue, agent code, route, AWBs, notice) of one netted item: an AWB counts
+    one, a correction the change it makes; a void or service AWB is noticed."""
+    if isinstance(item, AwbRecord):
+        revenue = item.charges_due
+        w = _kg(item.gross_weight, item.weight_unit) if revenue else ZERO
+        r = _revenue_awb(item, currency) if revenue else ZERO
+        notice = None
+        if not revenue:
+            kind = "void" if item.use_indicator == "V" else "service"
+            notice = Notice(kind, item.agent_code, item.awb, "", None)
+        return w, r, item.agent_code, f"{item.origin}-{item.destination}", 1, notice
+    o, v = item.original, item.revised
+    w = _kg(v.gross_weight, v.weight_unit) - _kg(o.gross_weight, o.weight_unit)
+    r = _revenue_correction(v, currency) - _revenue_correction(o, currency)
+    return w, r, o.agent_code, f"{o.origin}-{v.destination or o.destination}", 0, None
+
+
+def _period_notices(
+    written: Iterable[Any],
+    unpaired: Iterable[CorrectionRecord],
+    disputes: Sequence[DisputeLine],
+    currency: str,
+) -> list[Notice]:
+    """The current period's notices: late AWBs, unpaired corrections, pending disputes."""
+    notices = [
+        Notice(
+            "late", b.record.agent_code, b.record.awb, "", item_amount(b.record, currency).amount
+        )
+        for b in written
+        if b.row.late and isinstance(b.record, AwbRecord)
+    ]
+    notices += [Notice("unpaired", u.agent_code, u.awb, u.reference, None) for u in unpaired]
+    notices += [
+        Notice("dispute", d.agent_code, d.awb, d.dispute_id, d.disputed)
+        for d in disputes
+        if d.status == "REQUEST_PENDING"
+    ]
+    return notices
 
 
 # --- operator ---------------------------------------------------------------------------------
