@@ -341,11 +341,17 @@ class GridTable(Flowable):  # type: ignore[misc]
         body = [(r, self.regular) for r in self.rows]
         if self.total is not None:
             body.append((self.total, self.bold))
+        self._draw_text(body, xs, top - head_h)
+        self._draw_rules(len(body), xs, top, head_h, total_w)
+        c.restoreState()
+
+    def _draw_text(self, body: list[tuple[Any, str]], xs: list[float], y: float) -> None:
+        """The cells' texts, row by row from ``y`` down, in one text object."""
+        c = self.canv
         tx = c.beginText()
         # Per document (the canvas): subset assignments are the document's.
         cache: dict[Any, Any] = c.__dict__.setdefault("_opencass_text_cache", {})
         widths: dict[Any, Any] = c.__dict__.setdefault("_opencass_width_cache", {})
-        y = top - head_h
         descent = self.row_h - (self.row_h - self.size) / 2 - self.size * 0.8
         font = ""
         for row, f in body:
@@ -372,6 +378,12 @@ class GridTable(Flowable):  # type: ignore[misc]
                 self._show(tx, cache, f, text)
             y -= self.row_h
         c.drawText(tx)
+
+    def _draw_rules(
+        self, rows: int, xs: list[float], top: float, head_h: float, total_w: float
+    ) -> None:
+        """The grid's lines, and the rule above the total row."""
+        c = self.canv
         c.setStrokeColor(colors.grey)
         c.setLineWidth(0.25)
         bottom = self.row_h if self.total is not None else 0.0
@@ -383,7 +395,7 @@ class GridTable(Flowable):  # type: ignore[misc]
         y = top
         lines.append((0.0, y, total_w, y))
         y -= head_h
-        for _ in range(len(body) + 1):
+        for _ in range(rows + 1):
             lines.append((0.0, y, total_w, y))
             y -= self.row_h
         c.lines(lines)
@@ -391,7 +403,6 @@ class GridTable(Flowable):  # type: ignore[misc]
             c.setStrokeColor(colors.black)
             c.setLineWidth(0.8)
             c.line(0, self.row_h, total_w, self.row_h)
-        c.restoreState()
 
 
 def pdf_date(at: datetime) -> str:

@@ -48,7 +48,7 @@ import posixpath
 import re
 import secrets
 import time
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
@@ -403,55 +403,25 @@ class Pusher:
         tmp = posixpath.normpath(
             posixpath.join(t.remote_dir, f".{name}.{secrets.token_hex(8)}.part")
         )
-        step = f"checking {dest}"
 
         def io(aw: Awaitable[T]) -> Awaitable[T]:
             return asyncio.wait_for(aw, t.io_timeout)
 
-        while True:  # a reused connection found dead on its first request is reopened once
-            sftp, fresh = await self._session(link)
-            conn = link.conn
-            try:
-                before = await _size(sftp, dest, io)
-                break
-            except Exception as e:
-                error = _classify(e, t, step)
-                if error.code in (PushCode.TIMEOUT, PushCode.DISCONNECTED):
-                    await self._broken(link, conn)
-                if fresh or error.code is not PushCode.DISCONNECTED:
-                    raise error from None
-                log.info("push: connection to %s was gone, reconnecting", t.host)
+        sftp, conn, before = await self._look(link, dest, io)
+        step = [f"checking {dest}"]  # what is being done, for the error's message
         try:
-            if before == source.size:
-                step = f"comparing {dest}"
-                digest = await source.sha256()
-                try:
-                    same = await _remote_sha256(sftp, dest, t.io_timeout) == digest
-                except asyncssh.SFTPError as e:  # e.g. a drop box that cannot be read back
-                    if e.code in LOST_STATUS:
-                        raise
-                    same = False  # send it again: replacing it with itself is harmless
-                if same:
-                    return PushResult(dest, source.size, digest, uploaded=False)
-            step = f"writing {tmp}"
-            link.stale.add(tmp)
-            written = await self._upload(sftp, tmp, source, t.io_timeout)
-            if written != source.size:
-                raise SourceError(f"{name}: the local file changed while being sent")
-            step = f"checking {tmp}"
-            if (size := await _size(sftp, tmp, io)) != written:
-                raise PushError(PushCode.REMOTE_ERROR, f"{tmp} has {size} bytes, sent {written}")
-            step = f"renaming {tmp} to {dest}"
-            await self._rename(link, sftp, tmp, dest, io)
-            link.stale.discard(tmp)
-            step = f"checking {dest}"
-            if (size := await _size(sftp, dest, io)) != written:
-                raise PushError(PushCode.REMOTE_ERROR, f"{dest} has {size} bytes, sent {written}")
+            same = before == source.size and await self._same(
+                sftp, dest, source, step, t.io_timeout
+            )
+            if same:
+                assert source.digest is not None
+                return PushResult(dest, source.size, source.digest, uploaded=False)
+            written = await self._send(link, sftp, name, source, tmp, dest, io, step)
         except asyncio.CancelledError:
             await self._broken(link, conn)
             raise
         except Exception as e:
-            failure = None if isinstance(e, SourceError) else _classify(e, t, step)
+            failure = None if isinstance(e, SourceError) else _classify(e, t, step[0])
             if failure and failure.code in (PushCode.TIMEOUT, PushCode.DISCONNECTED):
                 await self._broken(link, conn)
             elif tmp in link.stale and link.alive() is sftp:
@@ -463,6 +433,66 @@ class Pusher:
             raise failure from None
         assert source.digest is not None
         return PushResult(dest, written, source.digest, uploaded=True, replaced=before is not None)
+
+    async def _look(
+        self, link: _Link, dest: str, io: Callable[[Awaitable[Any]], Awaitable[Any]]
+    ) -> tuple[asyncssh.SFTPClient, Any, int | None]:
+        """(session, its connection, the size of ``dest`` or None): a reused connection found
+        dead on its first request is reopened once."""
+        t = link.target
+        while True:
+            sftp, fresh = await self._session(link)
+            conn = link.conn
+            try:
+                return sftp, conn, await _size(sftp, dest, io)
+            except Exception as e:
+                error = _classify(e, t, f"checking {dest}")
+                if error.code in (PushCode.TIMEOUT, PushCode.DISCONNECTED):
+                    await self._broken(link, conn)
+                if fresh or error.code is not PushCode.DISCONNECTED:
+                    raise error from None
+                log.info("push: connection to %s was gone, reconnecting", t.host)
+
+    async def _same(
+        self, sftp: asyncssh.SFTPClient, dest: str, source: _Source, step: list[str], timeout: float
+    ) -> bool:
+        """Whether ``dest``, of the source's size, has its bytes too."""
+        step[0] = f"comparing {dest}"
+        digest = await source.sha256()
+        try:
+            return await _remote_sha256(sftp, dest, timeout) == digest
+        except asyncssh.SFTPError as e:  # e.g. a drop box that cannot be read back
+            if e.code in LOST_STATUS:
+                raise
+            return False  # send it again: replacing it with itself is harmless
+
+    async def _send(
+        self,
+        link: _Link,
+        sftp: asyncssh.SFTPClient,
+        name: str,
+        source: _Source,
+        tmp: str,
+        dest: str,
+        io: Callable[[Awaitable[Any]], Awaitable[Any]],
+        step: list[str],
+    ) -> int:
+        """Write the source under ``tmp``, check it, rename it to ``dest``, check again."""
+        step[0] = f"writing {tmp}"
+        link.stale.add(tmp)
+        written = await self._upload(sftp, tmp, source, link.target.io_timeout)
+        if written != source.size:
+            raise SourceError(f"{name}: the local file changed while being sent")
+        step[0] = f"checking {tmp}"
+        if (size := await _size(sftp, tmp, io)) != written:
+            raise PushError(PushCode.REMOTE_ERROR, f"{tmp} has {size} bytes, sent {written}")
+        step[0] = f"renaming {tmp} to {dest}"
+        await self._rename(link, sftp, tmp, dest, io)
+        link.stale.discard(tmp)
+        step[0] = f"checking {dest}"
+        if (size := await _size(sftp, dest, io)) != written:
+            raise PushError(PushCode.REMOTE_ERROR, f"{dest} has {size} bytes, sent {written}")
+        return written
 
     async def _upload(
         self, sftp: asyncssh.SFTPClient, tmp: str, source: _Source, timeout: float

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -64,30 +65,11 @@ def decode_header(
     agent_code = ""
     if agent is not None:
         agent_code = agent.findtext("cargo:Company/cargo:iataCargoAgentCode", "", _NS)
-    try:
-        start, end = parse_period(text("billingPeriod"))
-    except ValueError:
-        bad("HEADER_INVALID", "period_start", "billing period is not a valid period", None)
-        start = end = date.min
-    try:
-        billed = date.fromisoformat(text("billingDate"))
-    except ValueError:
-        bad("HEADER_INVALID", "billing_date", "billing date is not a valid date", None)
-        billed = date.min
-    currency = ""
-    cur = values.get("currency")
-    if cur is not None:
-        iri = cur.get(_RES)
-        currency = iri[len(CURRENCY) :] if iri.startswith(CURRENCY) else iri
-        if not is_currency(currency):
-            bad("CURRENCY_UNKNOWN", "currency", f"{iri} is not an ISO 4217 currency", cur)
+    start, end, billed = _dates(text, bad)
+    currency = _currency(values.get("currency"), bad)
     if end < start:
-        bad(
-            "PERIOD_INVALID",
-            "period_end",
-            f"billing period ends {end} before it starts {start}",
-            None,
-        )
+        why = f"billing period ends {end} before it starts {start}"
+        bad("PERIOD_INVALID", "period_end", why, None)
     header = BillingHeader(
         record_id=text("recordType") or "AAA",
         country=text("cassCountry"),
@@ -100,20 +82,61 @@ def decode_header(
         branch=text("branchOfficeIndicator"),
         agent_code=agent_code,
     )
-    trailer = (header.country, header.airline_prefix, header.branch, text("cassOffice"))
-    tr = values.get("trailer")
-    if tr is not None:
-        node = tr.find("cass:FileTrailer", _NS)
-        trailer = (
-            node.findtext("cass:cassCountry", "", _NS),
-            _carrier_prefix(node.find("cass:submittedBy", _NS)),
-            node.findtext("cass:branchOfficeIndicator", "", _NS),
-            trailer[3],
-        )
+    trailer = _trailer(values.get("trailer"), header, text("cassOffice"))
     if any(f.code == "HEADER_INVALID" for f in found):
         found.sort(key=lambda f: f.code == "HEADER_INVALID")  # a HEADER_INVALID comes last
         return None, trailer, found
     return header, trailer, found
+
+
+Bad = Callable[[str, str, str, Any], None]
+
+
+def _dates(text: Callable[[str], str], bad: Bad) -> tuple[date, date, date]:
+    """(period start, period end, billing date); ``date.min`` for one that cannot be read."""
+    try:
+        start, end = parse_period(text("billingPeriod"))
+    except ValueError:
+        bad("HEADER_INVALID", "period_start", "billing period is not a valid period", None)
+        start = end = date.min
+    try:
+        billed = date.fromisoformat(text("billingDate"))
+    except ValueError:
+        bad("HEADER_INVALID", "billing_date", "billing date is not a valid date", None)
+        billed = date.min
+    if end < start:
+        bad(
+            "PERIOD_INVALID",
+            "period_end",
+            f"billing period ends {end} before it starts {start}",
+            None,
+        )
+    return start, end, billed
+
+
+def _currency(cur: Any, bad: Bad) -> str:
+    """The ISO 4217 code of the currency element (its code-list IRI), or ""."""
+    if cur is None:
+        return ""
+    iri = str(cur.get(_RES))
+    currency = iri[len(CURRENCY) :] if iri.startswith(CURRENCY) else iri
+    if not is_currency(currency):
+        bad("CURRENCY_UNKNOWN", "currency", f"{iri} is not an ISO 4217 currency", cur)
+    return currency
+
+
+def _trailer(tr: Any, header: BillingHeader, office: str) -> tuple[str, str, str, str]:
+    """(country, prefix, branch, office) of the file's trailer: its own values when it has
+    one, else the header's."""
+    if tr is None:
+        return (header.country, header.airline_prefix, header.branch, office)
+    node = tr.find("cass:FileTrailer", _NS)
+    return (
+        node.findtext("cass:cassCountry", "", _NS),
+        _carrier_prefix(node.find("cass:submittedBy", _NS)),
+        node.findtext("cass:branchOfficeIndicator", "", _NS),
+        office,
+    )
 
 
 def _carrier_prefix(submitted_by: Any) -> str:

@@ -47,7 +47,7 @@ from opencass.documents.workers import init_renderer
 from opencass.model import LedgerSnapshot
 from opencass.settlement.close import CloseResult, Document, collect_items, format_amount, stamp_of
 from opencass.settlement.netting import Adjustment, AgentStatement
-from opencass.store.invoices import InvoiceConflictError, NumberRequest, allocate
+from opencass.store.invoices import InvoiceConflictError, Issued, NumberRequest, allocate
 from opencass.store.ledger import LedgerRows
 from opencass.store.sqlite import connect_sync
 
@@ -213,19 +213,7 @@ def build_invoices(
     companies = _agent_companies(config, c.code)
     currency = result.settlement.currency
     mine = [st for st in result.settlement.agents if st.items and st.agent_code in companies]
-    args = (database, c.code, p, currency, c.invoicing)
-    if pool is None:
-        contents = _content(*args, mine, result.adjustments, result.snapshot)
-    else:
-        # Without their items (content does not read them): far less to pickle.
-        parts = _chunks([replace(st, items=()) for st in mine], pool.count * 4)
-        futures = [
-            pool.executor.submit(
-                _content, *args, part, _of(result.adjustments, part), result.snapshot
-            )
-            for part in parts
-        ]
-        contents = [data for f in futures for data in f.result()]
+    contents = _contents(database, c, p, result, mine, pool)
     drafts = [_Draft(companies[data.agent_code], data) for data in contents]
     differing = [(d.agent_code, w) for d in contents for w in d.warnings]
     if differing:  # one line per run: a market whose records carry no VAT would flood the log
@@ -256,37 +244,68 @@ def build_invoices(
     finally:
         conn.close()
     airlines = _airline_names(config, c.code)
+    return [
+        _invoice(config, c, p, issuer, d, n, airlines) for d, n in zip(drafts, numbers, strict=True)
+    ]
+
+
+def _contents(
+    database: Path,
+    c: Country,
+    p: Period,
+    result: CloseResult,
+    mine: list[AgentStatement],
+    pool: Workers | None,
+) -> list[InvoiceData]:
+    """The invoice content of the statements ``mine``, built here or in ``pool``."""
+    args = (database, c.code, p, result.settlement.currency, c.invoicing)
+    if pool is None:
+        return _content(*args, mine, result.adjustments, result.snapshot)
+    # Without their items (content does not read them): far less to pickle.
+    parts = _chunks([replace(st, items=()) for st in mine], pool.count * 4)
+    futures = [
+        pool.executor.submit(_content, *args, part, _of(result.adjustments, part), result.snapshot)
+        for part in parts
+    ]
+    return [data for f in futures for data in f.result()]
+
+
+def _invoice(
+    config: Config,
+    c: Country,
+    p: Period,
+    issuer: Party,
+    d: _Draft,
+    n: Issued,
+    airlines: tuple[tuple[str, str], ...],
+) -> Invoice:
+    """One numbered invoice, in its recipient's language."""
     inv = c.invoicing
-    out: list[Invoice] = []
-    for d, n in zip(drafts, numbers, strict=True):
-        recipient = config.companies[d.company]
-        lang = recipient.language
-        t = tr(lang)
-        issued = datetime.fromisoformat(n.issued_at)
-        terms = inv.terms_for(lang, c.language) or default_terms(t)
-        recipient_party = Party(
-            recipient.id, recipient.legal_name, recipient.address, recipient.tax_id, "", c.code
-        )
-        out.append(
-            Invoice(
-                number=n.number,
-                kind=n.kind,
-                issued_at=n.issued_at,
-                issue_date=_local(issued, c.timezone).date(),
-                supply_from=p.billing_from,
-                supply_to=p.billing_to,
-                due_date=p.remittance_day,
-                issuer=issuer,
-                recipient=recipient_party,
-                language=lang,
-                payment_terms=terms.replace("{due}", t.date(p.remittance_day)),
-                mentions=inv.mentions_for(lang, c.language, "en"),
-                exemption_reason=inv.exemption_reason,
-                airline_names=airlines,
-                data=d.data,
-            )
-        )
-    return out
+    recipient = config.companies[d.company]
+    lang = recipient.language
+    t = tr(lang)
+    issued = datetime.fromisoformat(n.issued_at)
+    terms = inv.terms_for(lang, c.language) or default_terms(t)
+    recipient_party = Party(
+        recipient.id, recipient.legal_name, recipient.address, recipient.tax_id, "", c.code
+    )
+    return Invoice(
+        number=n.number,
+        kind=n.kind,
+        issued_at=n.issued_at,
+        issue_date=_local(issued, c.timezone).date(),
+        supply_from=p.billing_from,
+        supply_to=p.billing_to,
+        due_date=p.remittance_day,
+        issuer=issuer,
+        recipient=recipient_party,
+        language=lang,
+        payment_terms=terms.replace("{due}", t.date(p.remittance_day)),
+        mentions=inv.mentions_for(lang, c.language, "en"),
+        exemption_reason=inv.exemption_reason,
+        airline_names=airlines,
+        data=d.data,
+    )
 
 
 def render_invoice(inv: Invoice) -> tuple[bytes, bytes]:

@@ -231,36 +231,8 @@ def invoice_data(
     """The invoice of ``statement`` from the items it was netted from (``InvoiceError`` if the
     items do not add up to the statement: the ledger changed after the close)."""
     rule = invoicing.rule_on(period.billing_to)
-    groups: dict[tuple[str, str, str, Decimal], list[Decimal]] = defaultdict(
-        lambda: [ZERO, ZERO, ZERO]
-    )
-    per_airline: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     code = statement.agent_code
-    for item in items:
-        if _agent_of(item) != code:
-            continue
-        ia = item_amount(item, currency)
-        parts = _parts(item, ia.amount, currency)
-        per_airline[ia.airline_prefix][0] += ia.amount
-        per_airline[ia.airline_prefix][1] += 1
-        if parts.adjustment:
-            key = (ia.airline_prefix, ADJUSTMENTS, invoicing.untaxed_category, Decimal(0))
-            groups[key][0] += parts.charges_base
-            groups[key][2] += 1
-            continue
-        charges_rate = rule.charges_rate if rule else Decimal(0)
-        commission_rate = rule.commission_rate if rule else Decimal(0)
-        cat, rate = _category(parts.taxed, charges_rate, rule, invoicing)
-        g = groups[(ia.airline_prefix, CHARGES, cat, rate)]
-        g[0] += parts.charges_base
-        g[1] += parts.charges_tax
-        g[2] += 1
-        if parts.agent_base or parts.agent_tax:
-            cat, rate = _category(parts.taxed, commission_rate, rule, invoicing)
-            g = groups[(ia.airline_prefix, COMMISSION, cat, rate)]
-            g[0] += parts.agent_base
-            g[1] += parts.agent_tax
-            g[2] += 1
+    groups, per_airline = _group(items, code, currency, rule, invoicing)
     expected = {line.airline_prefix: (line.amount, line.items) for line in statement.lines}
     found = {prefix: (v[0], int(v[1])) for prefix, v in per_airline.items()}
     if found != expected:
@@ -285,6 +257,48 @@ def invoice_data(
         country, period.code, code, currency, lines, taxes, airlines, net, tax,
         statement.total, bool(rule and rule.reverse_charge), warnings,
     )  # fmt: skip
+
+
+Groups = dict[tuple[str, str, str, Decimal], list[Decimal]]  # (prefix, side, cat, rate) → sums
+
+
+def _group(
+    items: Iterable[Item], code: str, currency: str, rule: TaxRule | None, invoicing: Invoicing
+) -> tuple[Groups, dict[str, list[Decimal]]]:
+    """The agent's items as (base, tax, count) per airline, side, category and rate; and the
+    amount and count per airline (to check against the statement)."""
+    groups: Groups = defaultdict(lambda: [ZERO, ZERO, ZERO])
+    per_airline: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    charges_rate = rule.charges_rate if rule else Decimal(0)
+    commission_rate = rule.commission_rate if rule else Decimal(0)
+
+    def add(key: tuple[str, str, str, Decimal], base: Decimal, tax: Decimal) -> None:
+        g = groups[key]
+        g[0] += base
+        g[1] += tax
+        g[2] += 1
+
+    for item in items:
+        if _agent_of(item) != code:
+            continue
+        ia = item_amount(item, currency)
+        parts = _parts(item, ia.amount, currency)
+        prefix = ia.airline_prefix
+        per_airline[prefix][0] += ia.amount
+        per_airline[prefix][1] += 1
+        if parts.adjustment:
+            add(
+                (prefix, ADJUSTMENTS, invoicing.untaxed_category, Decimal(0)),
+                parts.charges_base,
+                ZERO,
+            )
+            continue
+        cat, rate = _category(parts.taxed, charges_rate, rule, invoicing)
+        add((prefix, CHARGES, cat, rate), parts.charges_base, parts.charges_tax)
+        if parts.agent_base or parts.agent_tax:
+            cat, rate = _category(parts.taxed, commission_rate, rule, invoicing)
+            add((prefix, COMMISSION, cat, rate), parts.agent_base, parts.agent_tax)
+    return groups, per_airline
 
 
 def _breakdown(

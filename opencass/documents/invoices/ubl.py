@@ -104,17 +104,40 @@ def invoice_xml(inv: Invoice) -> bytes:
     root_name = "CreditNote" if credit else "Invoice"
     nsmap: Any = {None: ns, "cac": CAC, "cbc": CBC}  # lxml-stubs do not allow the None key
     root = etree.Element(f"{{{ns}}}{root_name}", nsmap=nsmap)
-    data, sign = inv.data, inv.sign
-    cur = data.currency
-    places = minor_units(cur)
+    _head(root, inv, credit)
+    amount = _Amounts(inv)
+    total = _cac(root, "TaxTotal")
+    amount(total, "TaxAmount", inv.data.tax)
+    for sub in inv.data.taxes:
+        s = _cac(total, "TaxSubtotal")
+        amount(s, "TaxableAmount", sub.base)
+        amount(s, "TaxAmount", sub.tax)
+        _category(s, "TaxCategory", sub.category, sub.rate, inv.exemption_reason)
+    money = _cac(root, "LegalMonetaryTotal")
+    amount(money, "LineExtensionAmount", inv.data.net)
+    amount(money, "TaxExclusiveAmount", inv.data.net)
+    amount(money, "TaxInclusiveAmount", inv.data.total)
+    amount(money, "PayableAmount", inv.data.total)
+    _lines(root, inv, credit, amount)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
-    def amount(parent: etree._Element, name: str, value: Decimal) -> None:
-        v = value * sign
+
+class _Amounts:
+    """Writes an amount of the invoice, signed for a credit note, in its currency."""
+
+    def __init__(self, inv: Invoice) -> None:
+        self.sign, self.cur = inv.sign, inv.data.currency
+        self.places = minor_units(self.cur)
+
+    def __call__(self, parent: etree._Element, name: str, value: Decimal) -> None:
+        v = value * self.sign
         if v.is_zero():
             v = v.copy_abs()
-        _cbc(parent, name, f"{v:.{places}f}", currencyID=cur)
+        _cbc(parent, name, f"{v:.{self.places}f}", currencyID=self.cur)
 
-    t = tr(inv.language)
+
+def _head(root: etree._Element, inv: Invoice, credit: bool) -> None:
+    """Number, dates, type, notes, currency, buyer reference, period, parties and terms."""
     _cbc(root, "CustomizationID", CUSTOMIZATION_ID)
     _cbc(root, "ID", inv.number)
     _cbc(root, "IssueDate", inv.issue_date.isoformat())
@@ -123,8 +146,8 @@ def invoice_xml(inv: Invoice) -> bytes:
     _cbc(root, "CreditNoteTypeCode" if credit else "InvoiceTypeCode", "381" if credit else "380")
     for mention in inv.mentions:
         _cbc(root, "Note", mention)
-    _cbc(root, "DocumentCurrencyCode", cur)
-    _cbc(root, "BuyerReference", data.agent_code)
+    _cbc(root, "DocumentCurrencyCode", inv.data.currency)
+    _cbc(root, "BuyerReference", inv.data.agent_code)
     period = _cac(root, "InvoicePeriod")
     _cbc(period, "StartDate", inv.supply_from.isoformat())
     _cbc(period, "EndDate", inv.supply_to.isoformat())
@@ -136,22 +159,15 @@ def invoice_xml(inv: Invoice) -> bytes:
         _cbc(means, "PaymentDueDate", inv.due_date.isoformat())
     if inv.payment_terms:
         _cbc(_cac(root, "PaymentTerms"), "Note", inv.payment_terms)
-    total = _cac(root, "TaxTotal")
-    amount(total, "TaxAmount", data.tax)
-    for sub in data.taxes:
-        s = _cac(total, "TaxSubtotal")
-        amount(s, "TaxableAmount", sub.base)
-        amount(s, "TaxAmount", sub.tax)
-        _category(s, "TaxCategory", sub.category, sub.rate, inv.exemption_reason)
-    money = _cac(root, "LegalMonetaryTotal")
-    amount(money, "LineExtensionAmount", data.net)
-    amount(money, "TaxExclusiveAmount", data.net)
-    amount(money, "TaxInclusiveAmount", data.total)
-    amount(money, "PayableAmount", data.total)
-    for line in data.lines:
+
+
+def _lines(root: etree._Element, inv: Invoice, credit: bool, amount: _Amounts) -> None:
+    """The invoice (or credit note) lines."""
+    t = tr(inv.language)
+    for line in inv.data.lines:
         el = _cac(root, "CreditNoteLine" if credit else "InvoiceLine")
         _cbc(el, "ID", line.id)
-        net = line.base * sign
+        net = line.base * inv.sign
         _cbc(el, "CreditedQuantity" if credit else "InvoicedQuantity",
              "-1" if net < 0 else "1", unitCode="C62")  # fmt: skip
         amount(el, "LineExtensionAmount", line.base)
@@ -160,5 +176,4 @@ def invoice_xml(inv: Invoice) -> bytes:
         _cbc(_cac(item, "SellersItemIdentification"), "ID", f"{line.airline_prefix}-{line.side}")
         _category(item, "ClassifiedTaxCategory", line.category, line.rate, inv.exemption_reason)
         price = _cac(el, "Price")
-        _cbc(price, "PriceAmount", f"{abs(net):.{places}f}", currencyID=cur)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+        _cbc(price, "PriceAmount", f"{abs(net):.{amount.places}f}", currencyID=amount.cur)

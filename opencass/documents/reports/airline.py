@@ -228,16 +228,12 @@ NOTICE_KINDS = {
 }
 
 
-def notifications_pdf(ctx: Context, m: ManagementStats) -> bytes:
-    """The notification package: Notification Period, Notification Year, Courier Notification."""
+def _notification_period(ctx: Context, m: ManagementStats) -> list[Any]:
+    """The period's milestones and the items needing attention."""
     t = ctx.t
     _ = t.gettext
     st = styles(ctx.lang)
-    title = _("Notifications")
-    party = _party(m.airline_prefix, m.airline_name)
-    story: list[Any] = heading_block(ctx, title, party)
-
-    story.append(Paragraph(_("Notification Period"), st["h1"]))
+    story: list[Any] = [Paragraph(_("Notification Period"), st["h1"])]
     milestones = [
         [_("Billing period"), f"{t.date(ctx.billing_from)} – {t.date(ctx.billing_to)}"],
         [_("Remittance date"), t.date(ctx.remittance_day)],
@@ -259,9 +255,14 @@ def notifications_pdf(ctx: Context, m: ManagementStats) -> bytes:
         )  # fmt: skip
     else:
         story.append(Paragraph(_("Nothing to notify for this period."), st["body"]))
+    return story
 
-    story.append(PageBreak())
-    story.append(Paragraph(_("Notification Year"), st["h1"]))
+
+def _notification_year(ctx: Context, m: ManagementStats) -> list[Any]:
+    """One line per period of the year so far, and the year's total."""
+    t = ctx.t
+    _ = t.gettext
+    story: list[Any] = [Paragraph(_("Notification Year"), styles(ctx.lang)["h1"])]
     header = [
         _("Period"), _("AWBs"), _("Corrections"), _("Tonnage (kg)"), _("Revenue"),
         _("Net due"),
@@ -285,15 +286,35 @@ def notifications_pdf(ctx: Context, m: ManagementStats) -> bytes:
         ctx, header, rows, [30 * mm, 20 * mm, 22 * mm, 28 * mm, 32 * mm, 32 * mm],
         numeric_from=1, total=total,
     )  # fmt: skip
+    return story
 
-    story.append(Paragraph(_("Courier Notification"), st["h1"]))
+
+def _courier_notification(ctx: Context, m: ManagementStats) -> list[Any]:
+    """Tonnage and revenue of the agents the country lists as couriers."""
+    _ = ctx.t.gettext
+    st = styles(ctx.lang)
+    story: list[Any] = [Paragraph(_("Courier Notification"), st["h1"])]
     if not m.courier_agents:
         story.append(Paragraph(_("No courier agents are configured for this country."), st["body"]))
     elif not m.courier:
         story.append(Paragraph(_("No courier shipments in this period."), st["body"]))
     else:
-        courier_total = _total_of(m.courier)
-        story += _stat_table(ctx, _("Agent"), m.courier, courier_total)
+        story += _stat_table(ctx, _("Agent"), m.courier, _total_of(m.courier))
+    return story
+
+
+def notifications_pdf(ctx: Context, m: ManagementStats) -> bytes:
+    """The notification package: Notification Period, Notification Year, Courier Notification."""
+    t = ctx.t
+    _ = t.gettext
+    title = _("Notifications")
+    party = _party(m.airline_prefix, m.airline_name)
+    story: list[Any] = heading_block(ctx, title, party)
+
+    story += _notification_period(ctx, m)
+    story.append(PageBreak())
+    story += _notification_year(ctx, m)
+    story += _courier_notification(ctx, m)
     footer = f"{ctx.company_name} · {m.airline_prefix} · {ctx.country} {ctx.period}"
     return render_pdf(story, lang=ctx.lang, title=f"{title} {ctx.period}", subject=party,
                       footer=footer, created=ctx.issued)  # fmt: skip

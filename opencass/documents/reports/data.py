@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -641,31 +641,16 @@ def management_stats(
     notices: list[Notice] = []
     for code in sorted(rows_by_period):
         current = code == period
-        items_list, written, unpaired = collect_items(list(rows_by_period[code]))
-        p_awbs = p_corr = 0
-        p_weight = p_rev = ZERO
-        netted = []
-        for item in items_list:
-            netted.append(item_amount(item, currency))
-            w, r, agent, route, awbs, notice = _figures(item, currency)
-            p_awbs, p_corr = p_awbs + awbs, p_corr + (1 - awbs)
-            p_weight += w
-            p_rev += r
-            stats.add(current, agent, route, awbs, w, r)
-            if current and notice is not None:
-                notices.append(notice)
+        figures, netted, written, unpaired = _period_figures(
+            code, rows_by_period[code], currency, stats, current, notices
+        )
         if current:
             _check_items(f"airline {airline_prefix}", items, netted)
             notices += _period_notices(written, unpaired, disputes, currency)
             net = settlement.total if settlement else quantize(ZERO, currency)
         else:
             net = quantize(sum((a.amount for a in netted), ZERO), currency)
-        year_periods.append(
-            PeriodFigures(
-                code, p_awbs, p_corr, p_weight.quantize(Decimal("0.1")), quantize(p_rev, currency),
-                net,
-            )
-        )  # fmt: skip
+        year_periods.append(replace(figures, net_due=net))
     order = {"late": 0, "unpaired": 1, "dispute": 2, "void": 3, "service": 4}
     notices.sort(key=lambda n: (order[n.kind], n.agent_code, n.awb, n.reference))
 
@@ -689,6 +674,35 @@ def management_stats(
         courier_agents=stats.couriers,
         courier=lines(stats.courier),
     )
+
+
+def _period_figures(
+    code: str,
+    rows: Iterable[BookedRow],
+    currency: str,
+    stats: _Stats,
+    current: bool,
+    notices: list[Notice],
+) -> tuple[PeriodFigures, list[ItemAmount], Any, Any]:
+    """One period's figures (its net due left for the caller), its netted items, written
+    records and unpaired corrections; its items counted into ``stats``, the current period's
+    void and service AWBs into ``notices``."""
+    items_list, written, unpaired = collect_items(list(rows))
+    p_awbs = p_corr = 0
+    p_weight = p_rev = ZERO
+    netted = []
+    for item in items_list:
+        netted.append(item_amount(item, currency))
+        w, r, agent, route, awbs, notice = _figures(item, currency)
+        p_awbs, p_corr = p_awbs + awbs, p_corr + (1 - awbs)
+        p_weight += w
+        p_rev += r
+        stats.add(current, agent, route, awbs, w, r)
+        if current and notice is not None:
+            notices.append(notice)
+    weight = p_weight.quantize(Decimal("0.1"))
+    figures = PeriodFigures(code, p_awbs, p_corr, weight, quantize(p_rev, currency), ZERO)
+    return figures, netted, written, unpaired
 
 
 class _Stats:

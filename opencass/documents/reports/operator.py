@@ -29,14 +29,12 @@ I18N_DOMAIN = "reports"
 __all__ = ["summary_csv", "summary_pdf"]
 
 
-def summary_pdf(ctx: Context, r: OperatorReport) -> bytes:
-    """The settlement summary: counts, the conservation check, totals per airline and agent."""
+def _checks(ctx: Context, r: OperatorReport) -> list[Any]:
+    """The counts and the conservation check, with its verdict."""
     t = ctx.t
     _ = t.gettext
     st = styles(ctx.lang)
     s = r.settlement.summary
-    title = _("Settlement Summary")
-    story: list[Any] = heading_block(ctx, title, ctx.company_name)
     counts = [
         [_("AWBs"), t.number(s.awbs)],
         [_("Void and service AWBs"), t.number(s.non_revenue_awbs)],
@@ -46,7 +44,7 @@ def summary_pdf(ctx: Context, r: OperatorReport) -> bytes:
         [_("Airlines"), t.number(s.airlines)],
         [_("Unpaired corrections"), t.number(len(r.unpaired))],
     ]
-    story += pdf_table(ctx, [_("Count"), _("Number")], counts, [70 * mm, 30 * mm], numeric_from=1)
+    story = pdf_table(ctx, [_("Count"), _("Number")], counts, [70 * mm, 30 * mm], numeric_from=1)
     story.append(Paragraph(_("Conservation check"), st["h1"]))
     check = [
         [_("Total of the agents"), amount(ctx, s.agents_total)],
@@ -58,14 +56,21 @@ def summary_pdf(ctx: Context, r: OperatorReport) -> bytes:
     verdict = _("Balanced: yes") if r.balanced else _("Balanced: NO")
     story.append(Paragraph(verdict, st["h2"]))
     if r.unassigned_agents or r.unassigned_airlines:
-        story.append(
-            Paragraph(
-                _("Codes with items but no company: {codes}").format(
-                    codes=", ".join([*r.unassigned_agents, *r.unassigned_airlines])
-                ),
-                st["body"],
-            )
-        )
+        codes = ", ".join([*r.unassigned_agents, *r.unassigned_airlines])
+        text = _("Codes with items but no company: {codes}").format(codes=codes)
+        story.append(Paragraph(text, st["body"]))
+    return story
+
+
+def summary_pdf(ctx: Context, r: OperatorReport) -> bytes:
+    """The settlement summary: counts, the conservation check, totals per airline and agent."""
+    t = ctx.t
+    _ = t.gettext
+    st = styles(ctx.lang)
+    s = r.settlement.summary
+    title = _("Settlement Summary")
+    story: list[Any] = heading_block(ctx, title, ctx.company_name)
+    story += _checks(ctx, r)
     story.append(Paragraph(_("Totals per airline"), st["h1"]))
     rows = [
         [a.airline_prefix, t.number(len(a.lines)), amount(ctx, a.total)]
