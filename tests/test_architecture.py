@@ -199,3 +199,31 @@ def test_test_folders_mirror_the_packages() -> None:
     folders = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir()}
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     assert folders - {"data", "kit"} <= packages
+
+
+#: the longest a function may be, in lines (its signature and docstring included)
+MAX_FUNCTION_LINES = 60
+
+
+def long_functions(package: Path = PACKAGE) -> list[str]:
+    """Functions longer than ``MAX_FUNCTION_LINES``."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(f"{path.relative_to(package.parent)}:{node.lineno}: {node.name}")
+    return found
+
+
+def test_no_function_is_longer_than_sixty_lines() -> None:
+    assert long_functions() == []
+
+
+def test_the_length_rule_catches_a_long_function(tmp_path: Path) -> None:
+    package = tmp_path / "opencass"
+    package.mkdir()
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    (package / "long.py").write_text(f"def f():\n{body}")
+    assert long_functions(package) == ["opencass/long.py:1: f"]

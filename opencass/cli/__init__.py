@@ -39,6 +39,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from opencass.cli.calendar import add_calendar_parser
+    from opencass.cli.dispute import add_dispute_parser
+    from opencass.cli.outbox import add_outbox_parser
+    from opencass.cli.payment import add_payment_parser
+    from opencass.cli.period import add_period_parser
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -49,20 +55,48 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="opencass", description="Open CASS gateway.", parents=[common])
     p.add_argument("--version", action="version", version=f"opencass {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_file_commands(sub, common)
+    _add_demo_commands(sub, common)
+    k = sub.add_parser("check-config", parents=[common], help="load and check the configuration")
+    k.add_argument("--format", choices=["text", "json"], default="text")
+    sv = sub.add_parser("serve", parents=[common], help="run the gateway daemon")
+    sv.add_argument("--port", type=int, help="SFTP port (overrides gateway.toml)")
+    for add in (
+        add_period_parser,
+        add_dispute_parser,
+        add_calendar_parser,
+        add_payment_parser,
+        add_outbox_parser,
+    ):
+        add(sub, common)
+    r = sub.add_parser("receipt", parents=[common], help="receipts")
+    rsub = r.add_subparsers(dest="receipt_command", required=True, parser_class=_Parser)
+    rv = rsub.add_parser("verify", parents=[common], help="check a receipt's signature")
+    rv.add_argument("file", type=Path, help="the receipt; its signature is FILE.sig")
+    rv.add_argument("--signature", type=Path, help="signature file (default FILE.sig)")
+    rv.add_argument("--key", type=Path, help="gateway public key PEM (default: from --config)")
+    return p
 
+
+def _add_file_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``validate`` and ``convert``."""
     v = sub.add_parser("validate", parents=[common], help="validate a HOT or XML billing file")
     v.add_argument("file", type=Path)
     v.add_argument("--format", choices=["text", "json"], default="text")
     v.add_argument(
         "--workers", type=int, default=0, help="processes for large HOT files (default: cores)"
     )
-
     c = sub.add_parser("convert", parents=[common], help="convert between HOT, XML and JSON-LD")
     c.add_argument("file", type=Path)
     c.add_argument("--to", choices=["hot", "xml", "jsonld"], required=True)
     c.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
     c.add_argument("--dialect", choices=["handoff", "participant"], help="HOT dialect to write")
     c.add_argument("--format", choices=["text", "json"], default="text", help="findings format")
+
+
+def _add_demo_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``demo sample``, ``demo init`` and ``demo push-server``."""
+    from opencass.cli.push import add_push_server_parser
 
     d = sub.add_parser("demo", parents=[common], help="demo material")
     dsub = d.add_subparsers(dest="demo_command", required=True, parser_class=_Parser)
@@ -71,38 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     i = dsub.add_parser("init", parents=[common], help="write a complete demo configuration")
     i.add_argument("dir", type=Path)
     i.add_argument("--sftp-port", type=int, default=2222)
-    from opencass.cli.push import add_push_server_parser
-
     add_push_server_parser(dsub, common)
-
-    k = sub.add_parser("check-config", parents=[common], help="load and check the configuration")
-    k.add_argument("--format", choices=["text", "json"], default="text")
-
-    sv = sub.add_parser("serve", parents=[common], help="run the gateway daemon")
-    sv.add_argument("--port", type=int, help="SFTP port (overrides gateway.toml)")
-
-    from opencass.cli.payment import add_payment_parser
-    from opencass.cli.period import add_period_parser
-
-    add_period_parser(sub, common)
-    from opencass.cli.dispute import add_dispute_parser
-
-    add_dispute_parser(sub, common)
-    from opencass.cli.calendar import add_calendar_parser
-
-    add_calendar_parser(sub, common)
-    add_payment_parser(sub, common)
-    from opencass.cli.outbox import add_outbox_parser
-
-    add_outbox_parser(sub, common)
-
-    r = sub.add_parser("receipt", parents=[common], help="receipts")
-    rsub = r.add_subparsers(dest="receipt_command", required=True, parser_class=_Parser)
-    rv = rsub.add_parser("verify", parents=[common], help="check a receipt's signature")
-    rv.add_argument("file", type=Path, help="the receipt; its signature is FILE.sig")
-    rv.add_argument("--signature", type=Path, help="signature file (default FILE.sig)")
-    rv.add_argument("--key", type=Path, help="gateway public key PEM (default: from --config)")
-    return p
 
 
 # --- reading inputs ---------------------------------------------------------------------------

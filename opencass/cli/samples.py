@@ -60,6 +60,42 @@ def _awb(serial: str, agent: str, weight_charge: str, executed: date, **kw: obje
     return AwbRecord(**values)  # type: ignore[arg-type]
 
 
+def _cca(rid: str, weight_charge: str, agent: str, d: date) -> CorrectionRecord:
+    """Half of the sample's CCA of AWB 997-10000012 (original or revised weight charge)."""
+    return CorrectionRecord(
+        record_id=rid,
+        branch="",
+        vat_indicator="N",
+        airline_prefix=DEMO_AIRLINE_PREFIX,
+        awb_serial="10000012",
+        modulus_check="",
+        origin="FRA",
+        agent_code=agent,
+        reference="000001",
+        currency="EUR",
+        rate_of_exchange=Decimal("0.00000"),
+        execution_date=d,
+        weight_charge_pc="P",
+        weight_charge=Decimal(weight_charge),
+        valuation_charge_pc="P",
+        valuation_charge=Decimal("0.00"),
+        taxes_pc="P",
+        taxes=Decimal("0.00"),
+        other_charges_agent_pc="C",
+        other_charges_agent=Decimal("0.00"),
+        other_charges_carrier_pc="P",
+        other_charges_carrier=Decimal("0.00"),
+        vat_on_charges=Decimal("0.00"),
+        commission=Decimal("0.00"),
+        vat_on_commission=Decimal("0.00"),
+        discount=Decimal("0.00"),
+        weight_unit="K",
+        gross_weight=Decimal("1190.0"),
+        destination="JFK",
+        reason="RATE CORRECTED",
+    )
+
+
 def sample_billing_file(period_start: date) -> BillingFile:
     """A valid hand-off billing file of the demo airline (prefix 997) for two demo agents,
     for the monthly period starting ``period_start`` (default: this month's)."""
@@ -98,41 +134,10 @@ def sample_billing_file(period_start: date) -> BillingFile:
         ),
     )
 
-    def cca(rid: str, weight_charge: str) -> CorrectionRecord:
-        return CorrectionRecord(
-            record_id=rid,
-            branch="",
-            vat_indicator="N",
-            airline_prefix=DEMO_AIRLINE_PREFIX,
-            awb_serial="10000012",
-            modulus_check="",
-            origin="FRA",
-            agent_code=agent2,
-            reference="000001",
-            currency="EUR",
-            rate_of_exchange=Decimal("0.00000"),
-            execution_date=d,
-            weight_charge_pc="P",
-            weight_charge=Decimal(weight_charge),
-            valuation_charge_pc="P",
-            valuation_charge=Decimal("0.00"),
-            taxes_pc="P",
-            taxes=Decimal("0.00"),
-            other_charges_agent_pc="C",
-            other_charges_agent=Decimal("0.00"),
-            other_charges_carrier_pc="P",
-            other_charges_carrier=Decimal("0.00"),
-            vat_on_charges=Decimal("0.00"),
-            commission=Decimal("0.00"),
-            vat_on_commission=Decimal("0.00"),
-            discount=Decimal("0.00"),
-            weight_unit="K",
-            gross_weight=Decimal("1190.0"),
-            destination="JFK",
-            reason="RATE CORRECTED",
-        )
-
-    records = (awb1, oc, awb2, awb3, cca("CCO", "800.00"), cca("CCR", "845.00"))
+    cco, ccr = (
+        _cca(rid, charge, agent2, d) for rid, charge in (("CCO", "800.00"), ("CCR", "845.00"))
+    )
+    records = (awb1, oc, awb2, awb3, cco, ccr)
     header = BillingHeader(
         record_id="AAA",
         country="DE",

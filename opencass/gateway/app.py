@@ -120,11 +120,37 @@ class Gateway:
 
     async def startup(self) -> None:
         """Load config, open the store, reconcile, then start listening."""
-        from opencass.gateway.sftp import mailbox_dirs, start_sftp_server
+        from opencass.gateway.sftp import start_sftp_server
 
         self.config = config = load_config(self.config_dir)
         settings = config.gateway
         self.store = await open_store(settings.database, self.clock)
+        key = await self._start_intake(config)
+        await publish_hook(config, self.store, self.clock)  # calendars, when changed
+        await self._start_scheduler(config)
+        self.outbox = OutboxService(self.current_config, audit=self.store.audit, clock=self.clock)
+        await self.outbox.start()  # resumes whatever was queued before a stop or crash
+        self.sftp = await start_sftp_server(
+            self.current_config,
+            _Events(self),
+            host=settings.listen_host,
+            port=self.port_override if self.port_override is not None else settings.listen_port,
+            server_host_keys=[settings.host_key],
+            gateway_public_key=public_key_pem(key),
+            on_download=self.outbox.downloaded,
+        )
+        self._start_metrics(settings.metrics_listen)
+        await self.store.audit("gateway_started", port=self.port)
+        log.info("gateway_ready", host=settings.listen_host, port=self.port)
+        systemd.notify(f"READY=1\nSTATUS=listening on {settings.listen_host}:{self.port}")
+        self.ready.set()
+
+    async def _start_intake(self, config: Config) -> object:
+        """The worker pool and intake; files left by a previous run reconciled and queued, the
+        inboxes scanned.  The signing key."""
+        from opencass.gateway.sftp import mailbox_dirs
+
+        settings = config.gateway
         ctx = multiprocessing.get_context("forkserver")
         self.pool = WorkerPool(
             lambda: ProcessPoolExecutor(
@@ -154,9 +180,12 @@ class Gateway:
             self._spawn(self.intake.process(row))
         for path in await asyncio.to_thread(self.intake.scan_inboxes):
             self.intake.arrived(path)
-        await publish_hook(config, self.store, self.clock)  # calendars, when changed
-        # Periods are closed on the calendar from this gateway's first start on; periods that
-        # were already due before it are the operator's to close (`opencass period close`).
+        return key
+
+    async def _start_scheduler(self, config: Config) -> None:
+        """The calendar's closes and jobs.  Periods are closed on the calendar from this
+        gateway's first start on; periods already due before it are the operator's to close
+        (``opencass period close``)."""
         first = await self.store.first_event_at("gateway_started")
         since = datetime.fromisoformat(first) if first else self.clock()
         self.closes = CloseScheduler(
@@ -169,22 +198,6 @@ class Gateway:
             jobs=milestone_jobs(),
         )
         await self.closes.start()
-        self.outbox = OutboxService(self.current_config, audit=self.store.audit, clock=self.clock)
-        await self.outbox.start()  # resumes whatever was queued before a stop or crash
-        self.sftp = await start_sftp_server(
-            self.current_config,
-            _Events(self),
-            host=settings.listen_host,
-            port=self.port_override if self.port_override is not None else settings.listen_port,
-            server_host_keys=[settings.host_key],
-            gateway_public_key=public_key_pem(key),
-            on_download=self.outbox.downloaded,
-        )
-        self._start_metrics(settings.metrics_listen)
-        await self.store.audit("gateway_started", port=self.port)
-        log.info("gateway_ready", host=settings.listen_host, port=self.port)
-        systemd.notify(f"READY=1\nSTATUS=listening on {settings.listen_host}:{self.port}")
-        self.ready.set()
 
     def _start_metrics(self, listen: str) -> None:
         """The Prometheus endpoint, when ``gateway.metrics_listen`` asks for one."""

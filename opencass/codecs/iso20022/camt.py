@@ -240,29 +240,37 @@ def _entries(ntry: Any, account: str, ns: dict[str, str], before: int) -> list[C
                 batch=True,
             )
         ]
-    out: list[CamtEntry] = []
-    for i, (tx, tx_amt) in enumerate(zip(txs, amounts, strict=True), 1):
-        tx_amount, tx_currency = _amount(tx_amt) if tx_amt is not None else (amount, currency)
-        unstructured, refs = _remittance(tx, ns)
-        debtor = _text(tx, "c:RltdPties/c:Dbtr/c:Pty/c:Nm", ns) or _text(
-            tx, "c:RltdPties/c:Dbtr/c:Nm", ns
-        )
-        out.append(
-            replace(
-                entry,
-                position=before + i,
-                amount=tx_amount,
-                currency=tx_currency,
-                tx_ref=_text(tx, "c:Refs/c:AcctSvcrRef", ns),
-                end_to_end=_text(tx, "c:Refs/c:EndToEndId", ns),
-                tx_index=i,
-                unstructured=unstructured,
-                creditor_refs=refs,
-                debtor=debtor,
-                debtor_account=_account_id(tx, "c:RltdPties/c:DbtrAcct", ns),
-            )
-        )
-    return out
+    return [
+        _transaction(entry, tx, tx_amt, before + i, i, ns)
+        for i, (tx, tx_amt) in enumerate(zip(txs, amounts, strict=True), 1)
+    ]
+
+
+def _transaction(
+    entry: CamtEntry, tx: Any, tx_amt: Any, position: int, index: int, ns: dict[str, str]
+) -> CamtEntry:
+    """One transaction of an entry, as an entry of its own (its amount, else the entry's)."""
+    if tx_amt is not None:
+        tx_amount, tx_currency = _amount(tx_amt)
+    else:
+        tx_amount, tx_currency = entry.amount, entry.currency
+    unstructured, refs = _remittance(tx, ns)
+    debtor = _text(tx, "c:RltdPties/c:Dbtr/c:Pty/c:Nm", ns) or _text(
+        tx, "c:RltdPties/c:Dbtr/c:Nm", ns
+    )
+    return replace(
+        entry,
+        position=position,
+        amount=tx_amount,
+        currency=tx_currency,
+        tx_ref=_text(tx, "c:Refs/c:AcctSvcrRef", ns),
+        end_to_end=_text(tx, "c:Refs/c:EndToEndId", ns),
+        tx_index=index,
+        unstructured=unstructured,
+        creditor_refs=refs,
+        debtor=debtor,
+        debtor_account=_account_id(tx, "c:RltdPties/c:DbtrAcct", ns),
+    )
 
 
 def _tx_amount(tx: Any, ns: dict[str, str]) -> Any:

@@ -266,6 +266,18 @@ def _context(
     )  # fmt: skip
 
 
+def _names(config: Config, country: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The legal names of the country's agent codes and airline prefixes."""
+    agent_names: dict[str, str] = {}
+    airline_names: dict[str, str] = {}
+    for company in config.companies.values():
+        for code in company.agent_codes.get(country, ()):
+            agent_names[code] = company.legal_name
+        for prefix in company.airline_prefixes.get(country, ()):
+            airline_names[prefix] = company.legal_name
+    return agent_names, airline_names
+
+
 def plan_jobs(
     config: Config, country: str, period: str, reference: datetime, result: CloseResult
 ) -> list[Job]:
@@ -283,13 +295,7 @@ def plan_jobs(
     disputes_of: dict[str, list[DisputeLine]] = {}
     for d in disputes:
         disputes_of.setdefault(d.agent_code, []).append(d)
-    agent_names: dict[str, str] = {}
-    airline_names: dict[str, str] = {}
-    for company in config.companies.values():
-        for code in company.agent_codes.get(country, ()):
-            agent_names[code] = company.legal_name
-        for prefix in company.airline_prefixes.get(country, ()):
-            airline_names[prefix] = company.legal_name
+    agent_names, airline_names = _names(config, country)
     courier_agents = tuple(getattr(c, "courier_agents", ()) or ())
 
     tasks: list[AgentTask] = []
