@@ -78,8 +78,8 @@ docs: venv
 	$(VENV)/bin/mkdocs build --strict --quiet
 
 lint: venv
-	$(VENV)/bin/ruff check opencass tests bench
-	$(VENV)/bin/ruff format --check opencass tests bench
+	$(VENV)/bin/ruff check opencass tests bench scripts
+	$(VENV)/bin/ruff format --check opencass tests bench scripts
 	$(VENV)/bin/mypy opencass/codecs opencass/settlement opencass/config opencass/model.py \
 	  opencass/errors.py opencass/findings.py opencass/files.py opencass/events.py opencass/clock.py
 

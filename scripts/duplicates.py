@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import keyword
 import sys
 import tokenize
 from collections import defaultdict
@@ -52,11 +53,7 @@ def shapes(path: Path) -> list[Line]:
     return out
 
 
-_KEYWORDS = frozenset(
-    "False None True and as assert async await break class continue def del elif else except"
-    " finally for from global if import in is lambda nonlocal not or pass raise return try"
-    " while with yield".split()
-)
+_KEYWORDS = frozenset(keyword.kwlist)
 
 
 def _keyword(word: str) -> bool:

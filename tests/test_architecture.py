@@ -8,8 +8,10 @@ differ, so neither can change alone.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -227,3 +229,38 @@ def test_the_length_rule_catches_a_long_function(tmp_path: Path) -> None:
     body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
     (package / "long.py").write_text(f"def f():\n{body}")
     assert long_functions(package) == ["opencass/long.py:1: f"]
+
+
+#: repeated blocks (``scripts/duplicates.py``: six logical lines of the same shape, at least two
+#: of them doing something) — 20 when this rule came in, at most half of that since
+MAX_REPEATED_BLOCKS = 10
+
+
+def _duplicates_script() -> Any:
+    spec = importlib.util.spec_from_file_location("duplicates", ROOT / "scripts" / "duplicates.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_repeated_blocks_stay_few() -> None:
+    found = _duplicates_script().repeats(PACKAGE)
+    assert len(found) <= MAX_REPEATED_BLOCKS, found
+
+
+def test_the_repeat_finder_finds_a_copy_with_other_names(tmp_path: Path) -> None:
+    body = """
+def {f}({a}, {b}):
+    if {a} > {b}:
+        print({a})
+    total = sum({a}, {b})
+    for item in range({b}):
+        print(item, total)
+    return max({a}, total)
+"""
+    (tmp_path / "one.py").write_text(body.format(f="f", a="x", b="y"))
+    (tmp_path / "two.py").write_text(body.format(f="g", a="p", b="q"))
+    (tmp_path / "three.py").write_text("def h():\n    return 1\n")
+    found = _duplicates_script().repeats(tmp_path)
+    assert [(Path(a).name, Path(b).name) for a, _, b, _, _ in found] == [("one.py", "two.py")]

@@ -425,6 +425,14 @@ class Writing(_Handle):
         self.size = max(self.size, end)
         return growth
 
+    def sync_and_close(self) -> None:
+        """Make what was written durable and close the file (blocking); ``done`` from here."""
+        self.done = True
+        try:
+            os.fsync(self.fd)
+        finally:
+            os.close(self.fd)
+
     def write_at(self, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset`` (blocking)."""
         view = memoryview(data)
@@ -447,11 +455,7 @@ class Upload(Writing):
 
     def publish(self) -> None:
         """fsync, then link the temp file to its final name (never overwriting) (blocking)."""
-        self.done = True
-        try:
-            os.fsync(self.fd)
-        finally:
-            os.close(self.fd)
+        self.sync_and_close()
         try:
             rename_noreplace(self.temp, self.place.host)
         except BaseException:
@@ -504,11 +508,7 @@ class StagedUpload(Writing):
 
     def publish(self) -> None:
         """fsync and close: the file stays under its temporary name (blocking)."""
-        self.done = True
-        try:
-            os.fsync(self.fd)
-        finally:
-            os.close(self.fd)
+        self.sync_and_close()
         fsync_dir(self.place.host.parent)
 
     def discard(self) -> None:

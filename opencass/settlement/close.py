@@ -529,20 +529,19 @@ def close_period(
     for it in settlement.items:
         airline_items[it.airline_prefix].append(it)
     plan = _Planner(source, netted.written, country, period, reference, base_iri)
-    agent_codes: set[str] = set()
-    for company, codes in agents.items():
-        for code in sorted(set(codes)):
-            agent_codes.add(code)
-            st = statements.get(code)
-            csv_ = partial(agent_statement_csv, st, cur)
-            plan.party("agent", company, code, csv_, st.items if st else (), st)
-    prefixes: set[str] = set()
-    for company, codes in airlines.items():
-        for prefix in sorted(set(codes)):
-            prefixes.add(prefix)
-            se = settlements.get(prefix)
-            csv_ = partial(airline_settlement_csv, se, cur)
-            plan.party("airline", company, prefix, csv_, airline_items.get(prefix, ()), se)
+    agent_codes = {code for codes in agents.values() for code in codes}
+    prefixes = {prefix for codes in airlines.values() for prefix in codes}
+    for kind, parties in (("agent", agents), ("airline", airlines)):
+        for company, codes in parties.items():
+            for code in sorted(set(codes)):
+                if kind == "agent":
+                    st = statements.get(code)
+                    csv_ = partial(agent_statement_csv, st, cur)
+                    plan.party(kind, company, code, csv_, st.items if st else (), st)
+                else:
+                    se = settlements.get(code)
+                    csv_ = partial(airline_settlement_csv, se, cur)
+                    plan.party(kind, company, code, csv_, airline_items.get(code, ()), se)
     docs = plan.docs
     if preliminary:
         docs = [replace(d, name=_prelim_name(d.name)) for d in docs if "_handoff_" not in d.name]

@@ -119,64 +119,64 @@ def _model_defaults(model: type) -> dict[str, Any]:
     return out
 
 
+# The statements and the value expression decoding a field of each kind: ``{v}`` is the field's
+# text, ``{x}`` a variable of its own, ``{blank}`` its width of spaces, ``{zero}`` of zeros.
+_DECODE: dict[Kind, tuple[tuple[str, ...], str]] = {
+    Kind.ID: ((), "{v}"),
+    Kind.RES: ((), "{v}"),
+    Kind.NUM: ((), "{v}"),
+    Kind.CUR: ((), "{v}"),
+    Kind.TEXT: ((), "{v}.rstrip()"),
+    Kind.REQ: (("{x} = {v}.rstrip()", "if not {x}: raise Malformed"), "{x}"),
+    Kind.NUMOPT: (
+        ("{x} = {v}", "if {x} == {blank}: {x} = ''", "elif not {x}.isdigit(): raise Malformed"),
+        "{x}",
+    ),
+    Kind.INT: ((), "int({v})"),
+    Kind.INTOPT: (
+        (
+            "{x} = {v}",
+            "if {x} == {blank}: {x} = None",
+            "elif {x}.isdigit(): {x} = int({x})",
+            "else: raise Malformed",
+        ),
+        "{x}",
+    ),
+    Kind.DATE: ((), "(_DATES.get({v}) or _date({v}))"),
+    Kind.DATEOPT: ((), "(None if {v} == {blank} else _DATES.get({v}) or _date({v}))"),
+    # Decimal("000000346290E-2") == Decimal("3462.90"), exponent included, in one call.
+    Kind.AMOUNT: (("{x} = _Z[mu] if {v} == {zero} else _D({v} + ex)",), "{x}"),
+    Kind.DEC1: (("{x} = _Z[1] if {v} == {zero} else _D({v} + 'E-1')",), "{x}"),
+    Kind.DEC2: (("{x} = _Z[2] if {v} == {zero} else _D({v} + 'E-2')",), "{x}"),
+    Kind.RATE: (
+        (
+            "if {v} == '00000.00000': {x} = _RZ",
+            "elif {v}[5] != '.' or not ({v}[:5] + {v}[6:]).isdigit(): raise Malformed",
+            "else: {x} = _D({v})",
+        ),
+        "{x}",
+    ),
+    Kind.IND: (("if {v} not in {allowed}: raise Malformed",), "{v}.rstrip()"),
+    Kind.SIGN: (("if {v} not in '- ': raise Malformed",), "{v}"),
+    Kind.OCSLOTS: ((), "_slots({v}, mu)"),
+}
+
+
 def _field_code(i: int, f: Field, out: list[str]) -> str:
     """Append the statements decoding field ``i``; return the expression of its value."""
-    v = f"v{i}"
-    blank = repr(" " * f.width)
-    k = f.kind
-    if k in (Kind.ID, Kind.RES, Kind.NUM, Kind.CUR):
-        return v
-    if k in (Kind.TEXT, Kind.IND) and f.width == 1:
-        if k is Kind.IND:
-            out.append(f"if {v} not in {f.allowed!r}: raise Malformed")
-        return f"('' if {v} == ' ' else {v})"
-    if k is Kind.TEXT:
-        return f"{v}.rstrip()"
-    if k is Kind.REQ:
-        out.append(f"x{i} = {v}.rstrip()")
-        out.append(f"if not x{i}: raise Malformed")
-        return f"x{i}"
-    if k is Kind.NUMOPT:
-        out.append(f"x{i} = {v}")
-        out.append(f"if x{i} == {blank}: x{i} = ''")
-        out.append(f"elif not x{i}.isdigit(): raise Malformed")
-        return f"x{i}"
-    if k is Kind.INT:
-        return f"int({v})"
-    if k is Kind.INTOPT:
-        out.append(f"x{i} = {v}")
-        out.append(f"if x{i} == {blank}: x{i} = None")
-        out.append(f"elif x{i}.isdigit(): x{i} = int(x{i})")
-        out.append("else: raise Malformed")
-        return f"x{i}"
-    if k is Kind.DATE:
-        return f"(_DATES.get({v}) or _date({v}))"
-    if k is Kind.DATEOPT:
-        return f"(None if {v} == {blank} else _DATES.get({v}) or _date({v}))"
-    if k in (Kind.AMOUNT, Kind.DEC1, Kind.DEC2):
-        # Decimal("000000346290E-2") == Decimal("3462.90"), exponent included, in one call.
-        places, exp = {
-            Kind.AMOUNT: ("mu", "ex"),
-            Kind.DEC1: ("1", "'E-1'"),
-            Kind.DEC2: ("2", "'E-2'"),
-        }[k]
-        zero = repr("0" * f.width)
-        out.append(f"x{i} = _Z[{places}] if {v} == {zero} else _D({v} + {exp})")
-        return f"x{i}"
-    if k is Kind.RATE:
-        out.append(f"if {v} == '00000.00000': x{i} = _RZ")
-        out.append(f"elif {v}[5] != '.' or not ({v}[:5] + {v}[6:]).isdigit(): raise Malformed")
-        out.append(f"else: x{i} = _D({v})")
-        return f"x{i}"
-    if k is Kind.IND:
-        out.append(f"if {v} not in {f.allowed!r}: raise Malformed")
-        return f"{v}.rstrip()"
-    if k is Kind.SIGN:
-        out.append(f"if {v} not in '- ': raise Malformed")
-        return v
-    if k is Kind.OCSLOTS:
-        return f"_slots({v}, mu)"
-    raise AssertionError(k)
+    names = {
+        "v": f"v{i}",
+        "x": f"x{i}",
+        "blank": repr(" " * f.width),
+        "zero": repr("0" * f.width),
+        "allowed": repr(f.allowed),
+    }
+    statements, expr = _DECODE[f.kind]
+    if f.kind in (Kind.TEXT, Kind.IND) and f.width == 1:  # one character: blank is ''
+        statements = statements if f.kind is Kind.IND else ()
+        expr = "('' if {v} == ' ' else {v})"
+    out.extend(line.format(**names) for line in statements)
+    return expr.format(**names)
 
 
 _EX = {mu: f"E-{mu}" for mu in range(5)}

@@ -282,13 +282,7 @@ class _Reader(nodes.Walker):
                 self.bad("charges", f"charge line {cid}/{pc or '-'} is not allowed here")
             else:
                 f[name] = value
-        self.check(f, _AWB_REQUIRED)
-        if self.report(self.problems, line, record_type):
-            return None
-        d = self.defaults(f["currency"], "AWM").copy()
-        d.update(f)
-        self.kinds["waybills"] += 1
-        rec: AwbRecord = _AWB_BUILD(*_AWB_VALUES(d))
+        rec: AwbRecord | None = self.build(f, line, record_type, "AWM")
         return rec
 
     def correction(self, f: dict[str, Any], record_type: str, line: int) -> CorrectionRecord | None:
@@ -307,14 +301,20 @@ class _Reader(nodes.Walker):
                 self.bad("charges", f"charge line {cid} is not allowed here")
             else:
                 f[names[0]], f[names[1]] = pc or "", value
-        self.check(f, _CORR_REQUIRED)
+        rec: CorrectionRecord | None = self.build(f, line, record_type, "CCR")
+        return rec
+
+    def build(self, f: dict[str, Any], line: int, record_type: str, kind: str) -> Any:
+        """The record of the values ``f`` (an AWB for ``AWM``, a correction for ``CCR``), its
+        omitted values defaulted; None when a value is missing or wrong (reported)."""
+        awb = kind == "AWM"
+        self.check(f, _AWB_REQUIRED if awb else _CORR_REQUIRED)
         if self.report(self.problems, line, record_type):
             return None
-        d = self.defaults(f["currency"], "CCR").copy()
+        d = self.defaults(f["currency"], kind).copy()
         d.update(f)
-        self.kinds["corrections"] += 1
-        rec: CorrectionRecord = _CORR_BUILD(*_CORR_VALUES(d))
-        return rec
+        self.kinds["waybills" if awb else "corrections"] += 1
+        return _AWB_BUILD(*_AWB_VALUES(d)) if awb else _CORR_BUILD(*_CORR_VALUES(d))
 
     def other_charges(
         self, ocs: list[nodes.Itemised], prefix: str, serial: str, record_id: str, ref: str
