@@ -9,6 +9,9 @@ an event exists exactly when its cause does.  Each event has a ``key`` that name
 after a crash never notifies twice.  The outbox (``opencass.outbox``) reads events in ``id``
 order, applies each company's subscription rules and delivers notifications and documents.
 
+Build events with ``event(type, *cause, summary=…)``: the key is the type and the parts of the
+cause, joined by colons, the one convention every step follows.
+
 ``company`` is the addressee the event concerns first (the submitter of a file, the agent of a
 statement, the airline of a dispute); subscription rules may widen that (an operator watching
 every dispute).  Events without an addressee (a calendar change, a period closed) concern every
@@ -24,7 +27,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Event", "EventType"]
+__all__ = ["Event", "EventType", "event"]
 
 
 class EventType(enum.StrEnum):
@@ -69,3 +72,14 @@ class Event:
     def data_json(self) -> str:
         """``data`` as canonical JSON (sorted keys)."""
         return json.dumps(self.data, sort_keys=True, default=str)
+
+
+# The key of a new document names it "document:…" (the first convention, kept: keys recorded in
+# existing stores must keep matching their causes).
+_KEY_PREFIX = {EventType.DOCUMENT_AVAILABLE: "document"}
+
+
+def event(type: EventType, *cause: object, summary: str, **fields: Any) -> Event:
+    """An event whose key is ``<type>:<cause>:<cause>…`` (see the module docstring)."""
+    key = ":".join([_KEY_PREFIX.get(type, str(type)), *(str(c) for c in cause)])
+    return Event(type=type, key=key, summary=summary, **fields)

@@ -65,7 +65,7 @@ from opencass.documents.calendar_versions import (
     plan_versions,
     stored_milestones,
 )
-from opencass.events import Event, EventType
+from opencass.events import Event, EventType, event
 from opencass.files import OUTBOX, fsync_dir, write_atomic
 from opencass.store.calendars import milestone_rows, publications, record_publication
 from opencass.store.sqlite import connect_sync
@@ -232,9 +232,10 @@ def _event(p: _Published, plan: Plan) -> Event | None:
         "document": pdf,
     }
     if p.first:
-        return Event(
-            type=EventType.DOCUMENT_AVAILABLE,
-            key=f"document:{p.company}:{pdf}",
+        return event(
+            EventType.DOCUMENT_AVAILABLE,
+            p.company,
+            pdf,
             summary=f"{p.country} calendar {p.year} published (CSV, PDF, ICS)",
             data={"kind": "calendar", "year": p.year, "documents": list(p.files)},
             **common,
@@ -242,9 +243,12 @@ def _event(p: _Published, plan: Plan) -> Event | None:
     if not changes:
         return None
     periods = sorted({c.period for c in changes})
-    return Event(
-        type=EventType.CALENDAR_CHANGED,
-        key=f"calendar.changed:{p.company}:{p.country}:{p.year}:{p.digest[:16]}",
+    return event(
+        EventType.CALENDAR_CHANGED,
+        p.company,
+        p.country,
+        p.year,
+        p.digest[:16],
         summary=f"{p.country} calendar {p.year} changed: "
         + "; ".join(map(_say, changes[:5]))
         + (f" and {len(changes) - 5} more" if len(changes) > 5 else ""),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from opencass.billing.closelock import held_by_nobody, take
 from opencass.config.model import CompanyKind, Config, PeriodError, find_period
-from opencass.events import Event, EventType
+from opencass.events import Event, EventType, event
 from opencass.files import OUTBOX, fsync_dir
 from opencass.settlement.close import (
     CloseResult,
@@ -251,9 +251,10 @@ def document_events(
         company = config.companies.get(doc.company)
         agent = company is not None and company.kind is CompanyKind.AGENT
         events.append(
-            Event(
-                type=EventType.DOCUMENT_AVAILABLE,
-                key=f"document:{doc.company}:{doc.name}",
+            event(
+                EventType.DOCUMENT_AVAILABLE,
+                doc.company,
+                doc.name,
                 summary=f"{stage} {kind} ({ext}) for {code or doc.company}, "
                 f"{country} period {period}",
                 company=doc.company,
@@ -277,9 +278,11 @@ def close_events(
     events = document_events(config, result.planned, country, period, stage)
     s = result.settlement.summary
     events.append(
-        Event(
-            type=EventType.PERIOD_CLOSED,
-            key=f"period.closed:{country}:{period}:{stage}",
+        event(
+            EventType.PERIOD_CLOSED,
+            country,
+            period,
+            stage,
             summary=f"{country} period {period}: {stage} close, {s.awbs} AWBs, "
             f"{s.agents} agents, {s.airlines} airlines, {s.agents_total} {s.currency}",
             country=country,

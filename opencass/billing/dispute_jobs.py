@@ -25,7 +25,7 @@ from opencass.billing.closing import PRELIMINARY, close_events, run_close, write
 from opencass.billing.disputes import operator_companies
 from opencass.billing.jobs import JobContext, MilestoneJob
 from opencass.config.model import Config, Period
-from opencass.events import Event, EventType
+from opencass.events import Event, EventType, event
 from opencass.store.disputes import DisputeRow, add_history, unanswered, update_dispute
 from opencass.store.events import record_events
 from opencass.store.sqlite import connect_sync
@@ -83,9 +83,10 @@ def escalate_period(
 
 def _escalated(d: DisputeRow, operator: str | None) -> Event:
     awb = f"{d.airline_prefix}-{d.awb_serial}"
-    return Event(
-        type=EventType.DISPUTE_ESCALATED,
-        key=f"dispute.escalated:{d.id}:{operator or ''}",
+    return event(
+        EventType.DISPUTE_ESCALATED,
+        d.id,
+        operator or "",
         summary=f"dispute of AWB {awb} by agent {d.agent_code} ({d.country} {d.period}, "
         f"{d.disputed_amount} {d.currency}) unanswered by airline {d.airline_prefix}",
         company=operator,

@@ -42,7 +42,7 @@ from opencass.codecs.onerecord.dispute import (
 )
 from opencass.codecs.onerecord.jsonld import XmlRejectedError
 from opencass.config.model import Company, CompanyKind, Config, Country, Period
-from opencass.events import Event, EventType
+from opencass.events import Event, EventType, event
 from opencass.findings import finding
 from opencass.settlement.close import collect_items
 from opencass.settlement.disputes import (
@@ -205,9 +205,9 @@ def _open(ctx: MessageContext, r: DisputeRequest, at: datetime) -> MessageOutcom
         action="opened", from_status=None, to_status=Status.PENDING, why=r.reason,
         detail={"billed": str(amount), "claimed": claimed, "disputed": str(disputed)},
     )  # fmt: skip
-    event = Event(
-        type=EventType.DISPUTE_OPENED,
-        key=f"dispute.opened:{row.id}",
+    opened = event(
+        EventType.DISPUTE_OPENED,
+        row.id,
         summary=f"agent {agent} disputes AWB {r.airline_prefix}-{r.awb_serial} "
         f"({country.code} {period.code}): {disputed} {country.currency} of {amount}; {r.reason}",
         company=airline or None,
@@ -220,7 +220,7 @@ def _open(ctx: MessageContext, r: DisputeRequest, at: datetime) -> MessageOutcom
         data=_data(row, kind=r.kind, reason=r.reason),
     )
     counts = {"disputes": 1}
-    return MessageOutcome("accepted", [], [event], counts, country.code, period.code)
+    return MessageOutcome("accepted", [], [opened], counts, country.code, period.code)
 
 
 def _data(row: DisputeRow, **more: object) -> dict[str, object]:
@@ -300,9 +300,9 @@ def _answer(ctx: MessageContext, u: DisputeStatusUpdate, at: datetime) -> Messag
         action=wanted.short, from_status=row.status, to_status=wanted, why=u.comment,
         detail=detail,
     )  # fmt: skip
-    event = _answer_event(row, wanted, corrected, changes, u.comment)
+    answered = _answer_event(row, wanted, corrected, changes, u.comment)
     counts = {"disputes": 1}
-    return MessageOutcome("accepted", [], [event], counts, country.code, period.code)
+    return MessageOutcome("accepted", [], [answered], counts, country.code, period.code)
 
 
 def _answer_event(
@@ -326,9 +326,9 @@ def _answer_event(
             )
         elif comment:
             summary += f": {comment}"
-    return Event(
-        type=kind,
-        key=f"{kind}:{row.id}",
+    return event(
+        kind,
+        row.id,
         summary=summary,
         company=company,
         country=row.country,

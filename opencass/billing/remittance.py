@@ -49,7 +49,7 @@ from opencass.billing.jobs import JobContext, MilestoneJob
 from opencass.clock import system_clock
 from opencass.config.model import CompanyKind, Config, Period
 from opencass.config.policies import RemittancePolicy
-from opencass.events import Event, EventType
+from opencass.events import Event, EventType, event
 from opencass.settlement.netting import PeriodSettlement
 from opencass.settlement.remittance import (
     Assessment,
@@ -165,9 +165,10 @@ def payment_event(config: Config, p: NewPayment, payment_id: int) -> list[Event]
     if p.country is None or p.agent_code is None:
         return []
     return [
-        Event(
-            type=EventType.PAYMENT_RECEIVED,
-            key=f"payment.received:{p.key}:{company}",
+        event(
+            EventType.PAYMENT_RECEIVED,
+            p.key,
+            company,
             summary=f"payment of {p.amount} {p.currency} (value {p.value_date}) from agent "
             f"{p.agent_code} for {p.country} period {p.period}",
             company=company,
@@ -326,13 +327,16 @@ class _About:
             "remittance_day": ap.due.isoformat(),
         }
 
-    def _event(self, kind: EventType, key: str, company: str, summary: str, **more: Any) -> Event:
+    def _event(
+        self, kind: EventType, cause: tuple[str, ...], company: str, summary: str, **more: Any
+    ) -> Event:
         ap = self.ap
         ref = f"{ap.country}:{ap.period}:{ap.agent_code}"
         fields: dict[str, Any] = {"object_kind": "remittance", "object_ref": ref, **more}
-        return Event(
-            type=kind,
-            key=f"{key}:{company}",
+        return event(
+            kind,
+            *cause,
+            company,
             summary=summary,
             company=company,
             country=ap.country,
@@ -343,7 +347,7 @@ class _About:
 
     def overdue(self) -> list[Event]:
         ap, a = self.ap, self.a
-        key = f"payment.overdue:{ap.country}:{ap.period}:{ap.agent_code}"
+        key = (ap.country, ap.period, ap.agent_code)
         summary = (
             f"agent {ap.agent_code}: {a.outstanding} {ap.currency} of {self.where} not received"
             f" by Remittance Day {ap.due}"
@@ -352,7 +356,7 @@ class _About:
 
     def irregular(self, kind: str, day: date) -> list[Event]:
         ap, a = self.ap, self.a
-        key = f"payment.irregularity:{ap.country}:{ap.period}:{ap.agent_code}"
+        key = (ap.country, ap.period, ap.agent_code)
         summary = (
             f"agent {ap.agent_code}: {kind} payment for {self.where} (required "
             f"{a.required} {ap.currency}, paid {a.paid}, on time {a.paid_on_time})"
@@ -366,7 +370,7 @@ class _About:
     def default(self, reason: str, since_day: date) -> list[Event]:
         ap = self.ap
         since = since_day.isoformat()
-        key = f"agent.default:{ap.country}:{ap.agent_code}:{since}"
+        key = (ap.country, ap.agent_code, since)
         summary = (
             f"agent {ap.agent_code} is in default in {ap.country} since {since}"
             f" ({reason}; {self.where})"

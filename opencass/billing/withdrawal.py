@@ -34,7 +34,7 @@ from opencass.codecs.onerecord.withdrawal import (
     decode_withdrawal,
 )
 from opencass.config.model import Config
-from opencass.events import Event, EventType
+from opencass.events import Event, EventType, event
 from opencass.findings import finding
 from opencass.settlement.rules import PeriodWindow, SubmittedFile, check_withdrawal
 from opencass.store.rows import utc_stamp
@@ -134,10 +134,10 @@ def withdraw(ctx: MessageContext) -> MessageOutcome:
         period=target.period,
         reason=request.reason,
     )
-    event = _withdrawn(ctx, request, target, done)
+    withdrawn = _withdrawn(ctx, request, target, done)
     return MessageOutcome(
         "accepted",
-        events=[event],
+        events=[withdrawn],
         counts={"withdrawn_records": done.records},
         country=country,
         period=period,
@@ -148,9 +148,9 @@ def _withdrawn(
     ctx: MessageContext, request: WithdrawalRequest, target: SubmittedFile, done: Withdrawn
 ) -> Event:
     """``withdrawal.done``, for the airline."""
-    return Event(
-        type=EventType.WITHDRAWAL_DONE,
-        key=f"{EventType.WITHDRAWAL_DONE}:{target.file_id}",
+    return event(
+        EventType.WITHDRAWAL_DONE,
+        target.file_id,
         summary=(
             f"file {target.file_id} withdrawn from {target.country} period {target.period}: "
             f"{done.records} records left the period (request {ctx.file_id})"

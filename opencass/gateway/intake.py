@@ -33,7 +33,7 @@ from opencass.billing.messages import MessageHandler
 from opencass.clock import Clock, system_clock
 from opencass.codecs import detect_format
 from opencass.config.model import Config
-from opencass.events import Event, EventType
+from opencass.events import Event, EventType, event
 from opencass.files import fsync_dir, write_atomic
 from opencass.findings import Finding, finding
 from opencass.gateway import states
@@ -70,9 +70,9 @@ def file_event(row: FileRow, report: str) -> Event:
     kind = _FILE_EVENTS.get(row.outcome or "", EventType.FILE_REJECTED)
     where = "sandbox " if row.sandbox else ""
     counts = ", ".join(f"{k} {v}" for k, v in sorted(row.counts.items()))
-    return Event(
-        type=kind,
-        key=f"{kind}:{row.id}",
+    return event(
+        kind,
+        row.id,
         summary=f"{where}file {row.name} ({row.id}): {row.outcome or 'rejected'}"
         + (f"; {counts}" if counts else ""),
         company=row.company,

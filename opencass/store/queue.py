@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from opencass.events import Event, EventType
+from opencass.events import Event, EventType, event
 from opencass.store.events import StoredEvent, record_events, stored_event
 from opencass.store.tx import transaction
 
@@ -356,9 +356,10 @@ def uncollected(conn: sqlite3.Connection, before: datetime, limit: int = 1000) -
 def reminder_event(found: StoredEvent, days: int) -> Event:
     """The ``document.not_collected`` event for an uncollected document."""
     e = found.event
-    return Event(
-        type=EventType.DOCUMENT_NOT_COLLECTED,
-        key=f"document.not_collected:{e.company}:{e.document}",
+    return event(
+        EventType.DOCUMENT_NOT_COLLECTED,
+        e.company,
+        e.document,
         summary=f"{e.document} has not been collected {days} days after it became available",
         company=e.company,
         country=e.country,
