@@ -60,6 +60,8 @@ T = TypeVar("T")
 class CurrencyError(InputError, ValueError):
     """An ISO 4217 code that the currency data does not know."""
 
+    code = "CURRENCY_UNKNOWN"
+
 
 @cache
 def is_currency(code: str) -> bool:

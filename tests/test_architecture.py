@@ -264,3 +264,28 @@ def {f}({a}, {b}):
     (tmp_path / "three.py").write_text("def h():\n    return 1\n")
     found = _duplicates_script().repeats(tmp_path)
     assert [(Path(a).name, Path(b).name) for a, _, b, _, _ in found] == [("one.py", "two.py")]
+
+
+def test_every_error_has_the_one_root_and_a_code() -> None:
+    """Every exception class opencass defines is an ``OpencassError`` of one of the four
+    branches (who is at fault), with a stable upper-case code."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import opencass
+    from opencass.errors import Fault, OpencassError
+
+    found = []
+    for info in pkgutil.walk_packages(opencass.__path__, "opencass."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            error = issubclass(cls, BaseException) and not issubclass(cls, Warning)
+            if cls.__module__ == info.name and error:
+                found.append(cls)
+    assert len(found) > 30
+    for cls in found:
+        assert issubclass(cls, OpencassError), cls
+        assert cls.fault in Fault and re.fullmatch(r"[A-Z][A-Z_]+", str(cls.code)), cls

@@ -28,6 +28,8 @@ __all__ = ["CloseBusy", "close_lock", "held_by_nobody", "take", "take_close"]
 class CloseBusy(ConfigurationError):  # noqa: N818 - a verdict: another close runs
     """Another run holds the close (the command refuses, exit 2; the scheduler waits)."""
 
+    code = "CLOSE_BUSY"
+
 
 def _path(data_dir: Path, country: str, period: str, stage: str) -> Path:
     return data_dir / "locks" / f"close_{country}_{period}_{stage}.lock"

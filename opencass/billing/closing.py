@@ -309,6 +309,8 @@ def record_close_events(config: Config, events: list[Event], now: datetime) -> i
 class CloseDone(CloseError):  # noqa: N818 - a verdict, like CloseError
     """The stage of that period was closed before (refused without ``force``)."""
 
+    code = "CLOSE_DONE"
+
 
 def claim_close(
     config: Config,

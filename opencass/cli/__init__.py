@@ -31,6 +31,8 @@ MAX_XML_BYTES = 512 * 2**20
 class UsageError(ConfigurationError):
     """Bad arguments or an unreadable input path (exit 2)."""
 
+    code = "USAGE"
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:

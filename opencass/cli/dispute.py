@@ -37,6 +37,8 @@ def add_dispute_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 class _Missing(ConfigurationError):  # noqa: N818 - a verdict
+    code = "NOT_FOUND"
+
     pass
 
 

@@ -54,6 +54,8 @@ __all__ = ["add_payment_parser", "cmd_payment"]
 class _UsageError(ConfigurationError):
     """Bad arguments or an unknown country or period (exit 2)."""
 
+    code = "USAGE"
+
 
 class _InvalidError(InputError):
     """The input is judged bad (exit 1)."""

@@ -106,6 +106,8 @@ USERS = tuple(c.user for c in COMPANIES)
 class DemoError(ConfigurationError):
     """The demo cannot be written where asked (the message says why and what to do)."""
 
+    code = "DEMO_INVALID"
+
 
 @dataclass(frozen=True, slots=True)
 class DemoInfo:

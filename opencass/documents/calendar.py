@@ -147,6 +147,8 @@ FREQUENCIES = {  # accepted --frequency words -> period code letter
 class CalendarError(ConfigurationError):
     """A request that cannot be answered from the configuration (a usage error)."""
 
+    code = "CALENDAR_REQUEST_INVALID"
+
 
 @dataclass(frozen=True, slots=True)
 class Selection:

@@ -56,6 +56,8 @@ __all__ = [
 class FontMissingError(ConfigurationError, RuntimeError):
     """No usable TrueType font for a script: run ``make fonts`` (installs the Debian packages)."""
 
+    code = "FONT_MISSING"
+
 
 _SYSTEM_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
 

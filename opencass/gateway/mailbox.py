@@ -53,13 +53,19 @@ class MailboxError(InputError):
 class DeniedError(MailboxError):
     """Not allowed for this user or anywhere (maps to permission denied)."""
 
+    code = "ACCESS_DENIED"
+
 
 class NotFoundError(MailboxError):
     """No such file or directory."""
 
+    code = "NOT_FOUND"
+
 
 class FailedError(MailboxError):
     """Allowed, but cannot be done: the file exists, a limit or the quota is exceeded."""
+
+    code = "OPERATION_FAILED"
 
 
 def prepare_mailbox(root: Path, company: str, signing_key: bytes | None) -> Path:

@@ -127,6 +127,8 @@ class PushError(PeerError):
 class SourceError(InternalError):
     """The local file to push could not be read (nothing to do with the remote side)."""
 
+    code = "PUSH_SOURCE_CHANGED"
+
 
 @dataclass(frozen=True, slots=True)
 class PushResult:

@@ -55,6 +55,8 @@ _OUTBOX_PATHS = ("/outbox/", "/sandbox/outbox/")
 class DeliveryError(PeerError):
     """A delivery could not be made; ``retryable`` says whether trying later can help."""
 
+    code = "DELIVERY_FAILED"
+
     def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable

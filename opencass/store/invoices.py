@@ -30,6 +30,8 @@ __all__ = ["InvoiceConflictError", "Issued", "NumberRequest", "allocate", "forma
 class InvoiceConflictError(InternalError):
     """The invoice of this agent code and period was issued with other amounts."""
 
+    code = "INVOICE_CONFLICT"
+
 
 @dataclass(frozen=True, slots=True)
 class NumberRequest:

@@ -13,6 +13,8 @@ from opencass.errors import InternalError
 class StaleState(InternalError):  # noqa: N818 - a condition, not a failure of the store
     """A transition found the file in another state than expected (someone else moved it)."""
 
+    code = "STATE_STALE"
+
 
 @dataclass(frozen=True, slots=True)
 class NewFile:

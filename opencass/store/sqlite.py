@@ -90,6 +90,8 @@ INSERT_FINDING = "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?
 class AuditWriteError(InternalError, RuntimeError):
     """Audit events could not be written (they stay queued for the next attempt)."""
 
+    code = "AUDIT_WRITE_FAILED"
+
 
 class SqliteStore:
     """The ledger in one SQLite file."""

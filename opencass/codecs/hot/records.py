@@ -43,9 +43,13 @@ __all__ = ["EncodeError", "Malformed", "check_fields", "decoder_for", "encode_re
 class Malformed(InputError):  # noqa: N818 - a signal between the two paths, not an error report
     """The fast path refused a line; ``check_fields`` says why."""
 
+    code = "RECORD_MALFORMED"
+
 
 class EncodeError(InputError, ValueError):
     """A model value does not fit its fixed-width field."""
+
+    code = "FIELD_DOES_NOT_FIT"
 
 
 _DIGIT_KINDS = {Kind.NUM, Kind.INT, Kind.AMOUNT, Kind.DEC1, Kind.DEC2, Kind.DATE}

@@ -64,6 +64,8 @@ CAMT_VERSIONS: tuple[str, ...] = tuple(
 class CamtError(InputError, ValueError):
     """A document that is not a supported camt message or violates its XSD."""
 
+    code = "CAMT_SCHEMA_INVALID"
+
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
         self.line = line

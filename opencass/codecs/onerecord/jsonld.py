@@ -42,6 +42,8 @@ _PROBE_BASE = "https://relative-iri.opencass.invalid/"
 class XmlRejectedError(InputError, ValueError):
     """The document is not an opencass message that can be converted; see ``findings``."""
 
+    code = "XML_REJECTED"
+
     def __init__(self, findings: list[Finding]) -> None:
         first = findings[0] if findings else None
         super().__init__(f"{first.code}: {first.message}" if first else "document rejected")

@@ -80,6 +80,8 @@ _UTF_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 class Rejected(InputError):  # noqa: N818 - a signal carrying a finding, not an error report
     """The input cannot be read on; ``finding`` says why (a file-level finding)."""
 
+    code = "XML_REJECTED"
+
     def __init__(self, found: Finding) -> None:
         super().__init__(found.message)
         self.finding = found

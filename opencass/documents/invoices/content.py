@@ -65,6 +65,8 @@ _SIDE_ORDER = {CHARGES: 0, COMMISSION: 1, ADJUSTMENTS: 2}
 class InvoiceError(ConfigurationError):
     """An invoice cannot be built (the ledger no longer matches the close, no issuer, ...)."""
 
+    code = "INVOICE_INVALID"
+
 
 @dataclass(frozen=True, slots=True)
 class InvoiceLine:
