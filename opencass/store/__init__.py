@@ -1,9 +1,12 @@
-"""Persistence: the ledger of files, findings, booked records and the audit trail.
+"""Persistence: every SQL statement of opencass lives in this package.
 
-The gateway and settlement code talk to ``Store`` (a narrow async interface); the default
-implementation is SQLite in WAL mode (``SqliteStore``).  Bulk booking of a large file runs in a
-worker process through ``opencass.store.bulk`` on its own connection, in one transaction.  A
-PostgreSQL backend would implement the same interface and its own bulk module.
+The daemon talks to ``Store`` (a narrow async interface: files, findings, closes, events, the
+audit trail); the default implementation is SQLite in WAL mode (``SqliteStore``).  Work done in
+worker processes and by commands uses the synchronous repository modules on a connection of
+its own: ``booking`` (staging and booking a file in one transaction), ``ledger`` (the booked
+rule and the close's snapshot), ``closes``, ``disputes``, ``withdrawals``, ``remittance``,
+``invoices``, ``calendars``, ``events`` and ``queue``; ``tx`` holds the transaction helpers.
+A PostgreSQL backend is a second set of these modules behind the same functions.
 """
 
 from __future__ import annotations
