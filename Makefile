@@ -84,6 +84,7 @@ lint: venv
 	  opencass/errors.py opencass/findings.py opencass/files.py opencass/events.py opencass/clock.py
 
 bench: venv system catalogs
+	$(PY) -m bench.cli_bench
 	$(PY) -m bench.codec_bench
 	$(PY) -m bench.gateway_bench
 	$(PY) -m bench.close_bench

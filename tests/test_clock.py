@@ -18,11 +18,10 @@ import pytest
 
 import opencass
 from opencass.billing.registry import milestone_jobs
-from opencass.billing.remittance import local_today
 from opencass.clock import CLOCK_START_VARIABLE, SteadyClock, clock_from_environment, system_clock
 from opencass.codecs import hot
 from opencass.config import init_demo, load_config
-from opencass.config.model import Config
+from opencass.config.model import Config, local_today
 from opencass.gateway.scheduler import FINAL, CloseScheduler, job_id
 from opencass.store import open_store
 from tests.kit import REPO

@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from opencass.billing.messages import MessageContext, MessageHandler, MessageOutcome
-from opencass.billing.remittance import local_today, payment_event, reconcile, resolve_period
+from opencass.billing.remittance import payment_event, reconcile, resolve_period
 from opencass.codecs.iso20022 import CAMT_VERSIONS, CamtEntry, CamtError, read_camt
-from opencass.config.model import CompanyKind, Config
+from opencass.config.model import CompanyKind, Config, local_today
 from opencass.events import Event
 from opencass.findings import Finding, finding
 from opencass.settlement.remittance import Reference, parse_reference

@@ -74,7 +74,6 @@ __all__ = [
     "airline_companies",
     "check_period",
     "expect_remittance",
-    "local_today",
     "payment_event",
     "period_status",
     "reconcile",
@@ -150,11 +149,6 @@ def airline_companies(config: Config, country: str) -> list[str]:
         for c in config.companies.values()
         if c.kind is CompanyKind.AIRLINE and c.airline_prefixes.get(country)
     )
-
-
-def local_today(config: Config, country: str, now: datetime) -> date:
-    """``now``'s day in the country's time zone."""
-    return now.astimezone(ZoneInfo(config.countries[country].timezone)).date()
 
 
 # --- payments ---------------------------------------------------------------------------------

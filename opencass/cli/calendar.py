@@ -12,13 +12,12 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from opencass.cli.common import load, run
 from opencass.clock import system_clock
 from opencass.config.model import Config
 from opencass.documents.calendar import (
-    AUDIENCES,
     LANGUAGES,
     CalendarError,
     Selection,
@@ -30,36 +29,7 @@ from opencass.documents.calendar import (
 from opencass.errors import EXIT_OK
 from opencass.files import write_atomic
 
-__all__ = ["add_calendar_parser", "cmd_calendar", "export"]
-
-
-def add_calendar_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``calendar export`` to the ``opencass`` sub-parsers ``sub``."""
-    p = sub.add_parser("calendar", parents=[common], help="billing calendars: export")
-    csub = p.add_subparsers(dest="calendar_command", required=True, parser_class=type(p))
-    e = csub.add_parser(
-        "export",
-        parents=[common],
-        help="export the calendar as CSV (IATA portal columns), PDF or iCalendar",
-    )
-    e.add_argument(
-        "--country",
-        action="append",
-        metavar="CC",
-        help="CASS country (repeatable or DE,US; default all)",
-    )
-    e.add_argument("--kind", default="cass", help="cass (default) or bsp (not held: an error)")
-    e.add_argument("--frequency", metavar="F", help="M, F, R, W, V, D or monthly, weekly, ...")
-    e.add_argument("--currency", metavar="XXX", help="only countries operating in this currency")
-    e.add_argument("--audience", choices=AUDIENCES, default="airline", help="columns and events")
-    e.add_argument("--format", choices=("csv", "pdf", "ics"), required=True)
-    e.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
-    e.add_argument("--year", type=int, help="only this year's periods (default: every year)")
-    e.add_argument(
-        "--language",
-        choices=LANGUAGES,
-        help="PDF and ICS language (default: the country's, or en for several countries)",
-    )
+__all__ = ["cmd_calendar", "export"]
 
 
 def _language(args: argparse.Namespace, selections: list[Selection]) -> str:

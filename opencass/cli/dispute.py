@@ -10,30 +10,16 @@ import argparse
 import sqlite3
 import sys
 from contextlib import closing
-from typing import Any, TextIO
+from typing import TextIO
 
 from opencass.cli.common import fail, load
+from opencass.cli.parsers import DISPUTE_STATUSES
 from opencass.config.model import Config
 from opencass.errors import EXIT_OK, ConfigurationError
 from opencass.store.disputes import DisputeRow, dispute_by_id, dispute_by_iri, disputes_for, history
 from opencass.store.sqlite import connect_read_only
 
-__all__ = ["add_dispute_parser", "cmd_dispute"]
-
-_STATUSES = {"pending": "REQUEST_PENDING", "accepted": "REQUEST_ACCEPTED",
-             "rejected": "REQUEST_REJECTED", "revoked": "REQUEST_REVOKED"}  # fmt: skip
-
-
-def add_dispute_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``dispute list`` and ``dispute show`` to the ``opencass`` sub-parsers ``sub``."""
-    p = sub.add_parser("dispute", parents=[common], help="disputes: list, show")
-    dsub = p.add_subparsers(dest="dispute_command", required=True, parser_class=type(p))
-    ls = dsub.add_parser("list", parents=[common], help="disputes, oldest first")
-    ls.add_argument("--country", help="CASS country code, e.g. DE")
-    ls.add_argument("--period", help="period code of the disputed billing, e.g. 20261101M")
-    ls.add_argument("--status", choices=sorted(_STATUSES), help="only disputes in this status")
-    sh = dsub.add_parser("show", parents=[common], help="one dispute with its full history")
-    sh.add_argument("dispute", help="dispute id (DSP-…) or the request IRI")
+__all__ = ["cmd_dispute"]
 
 
 class _Missing(ConfigurationError):  # noqa: N818 - a verdict
@@ -94,7 +80,7 @@ def cmd_dispute(
             status = getattr(args, "status", None)
             rows = disputes_for(
                 conn, getattr(args, "country", None), getattr(args, "period", None),
-                None if status is None else (_STATUSES[status],),
+                None if status is None else (DISPUTE_STATUSES[status],),
             )  # fmt: skip
             stdout.write("".join(_line(d) + "\n" for d in rows) or "no disputes\n")
             return EXIT_OK

@@ -21,18 +21,7 @@ from opencass.clock import system_clock
 from opencass.errors import EXIT_CONFIG, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
 from opencass.store import queue as q
 
-__all__ = ["add_outbox_parser", "cmd_outbox", "status_text"]
-
-
-def add_outbox_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``outbox status`` and ``outbox retry`` to the ``opencass`` sub-parsers ``sub``."""
-    p = sub.add_parser("outbox", parents=[common], help="deliveries: status, retry dead letters")
-    osub = p.add_subparsers(dest="outbox_command", required=True, parser_class=type(p))
-    s = osub.add_parser("status", parents=[common], help="queued, delivered and dead deliveries")
-    s.add_argument("--company", help="one company: its deliveries and documents (collected?)")
-    s.add_argument("--format", choices=("text", "json"), default="text")
-    r = osub.add_parser("retry", parents=[common], help="queue a dead letter again")
-    r.add_argument("id", type=int, help="the delivery id (from `outbox status`)")
+__all__ = ["cmd_outbox", "status_text"]
 
 
 def _counts_line(counts: dict[str, dict[str, int]]) -> list[str]:

@@ -20,7 +20,6 @@ from typing import Any, TextIO
 
 from opencass.billing.remittance import (
     agent_companies,
-    local_today,
     payment_event,
     period_status,
     reconcile,
@@ -28,7 +27,7 @@ from opencass.billing.remittance import (
 )
 from opencass.cli.common import load, run
 from opencass.clock import system_clock
-from opencass.config.model import Config
+from opencass.config.model import Config, local_today
 from opencass.errors import (
     EXIT_OK,
     ConfigurationError,
@@ -48,7 +47,7 @@ from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import connect_sync, migrate_sync
 from opencass.store.tx import transaction
 
-__all__ = ["add_payment_parser", "cmd_payment"]
+__all__ = ["cmd_payment"]
 
 
 class _UsageError(ConfigurationError):
@@ -59,23 +58,6 @@ class _UsageError(ConfigurationError):
 
 class _InvalidError(InputError):
     """The input is judged bad (exit 1)."""
-
-
-def add_payment_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``payment record`` and ``payment status`` to the ``opencass`` sub-parsers."""
-    p = sub.add_parser("payment", parents=[common], help="agents' remittances: record, status")
-    psub = p.add_subparsers(dest="payment_command", required=True, parser_class=type(p))
-    r = psub.add_parser("record", parents=[common], help="record a payment received from an agent")
-    r.add_argument("--country", required=True, help="CASS country code, e.g. DE")
-    r.add_argument("--agent", required=True, help="the agent code (11 digits)")
-    r.add_argument("--amount", required=True, help="amount received, e.g. 1234.50")
-    r.add_argument("--date", required=True, help="value date, YYYY-MM-DD")
-    r.add_argument("--period", help="period code (default: the oldest with something owed)")
-    r.add_argument("--reference", default="", help="the bank's or the agent's reference")
-    s = psub.add_parser("status", parents=[common], help="expected, paid, irregularities, defaults")
-    s.add_argument("--country", required=True)
-    s.add_argument("--period", help="only this period")
-    s.add_argument("--agent", help="only this agent code")
 
 
 def _connect(config: Config) -> Any:

@@ -16,32 +16,6 @@ if TYPE_CHECKING:
     from opencass.outbox.push_server import PushServer
 
 
-def add_push_server_parser(
-    dsub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    ps = dsub.add_parser(
-        "push-server", parents=[common], help="run a participant's own SFTP server to push to"
-    )
-    ps.add_argument("--dir", type=Path, required=True, help="where pushed files land")
-    ps.add_argument("--port", type=int, required=True, help="TCP port on --host (0: any free)")
-    ps.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
-    ps.add_argument(
-        "--authorized-key",
-        type=Path,
-        required=True,
-        metavar="FILE",
-        help="public key(s) allowed to log in: the gateway's push client key (.pub)",
-    )
-    ps.add_argument(
-        "--host-key",
-        type=Path,
-        required=True,
-        metavar="FILE",
-        help="the server's private host key (an Ed25519 key is written there if missing)",
-    )
-    ps.add_argument("--username", help="the only user name accepted (default: any)")
-
-
 def cmd_push_server(args: argparse.Namespace) -> int:
     """``opencass demo push-server``: serve until SIGINT/SIGTERM; exit 2 on bad arguments."""
     import asyncssh

@@ -1,43 +1,46 @@
-"""Configuration: typed model, TOML loading with strict validation, the demo configuration."""
+"""Configuration: typed model, TOML loading with strict validation, the demo configuration.
 
-from opencass.config.commands import cmd_check_config, cmd_demo_init
-from opencass.config.demo import DemoError, DemoInfo, init_demo, is_demo
-from opencass.config.diff import calendar_changes, diff_configs
-from opencass.config.loader import load_config
-from opencass.config.model import (
-    BanPolicy,
-    Company,
-    CompanyKind,
-    Config,
-    Country,
-    GatewaySettings,
-    Limits,
-    Period,
-    Role,
-    User,
-)
-from opencass.config.reader import ConfigError, Problem
+The names below are loaded when first used (``from opencass.config import load_config`` reads
+the loader then, not before): a command that needs only the model does not pay for the loader,
+the demo writer and their dependencies.
+"""
 
-__all__ = [
-    "BanPolicy",
-    "Company",
-    "CompanyKind",
-    "Config",
-    "ConfigError",
-    "Country",
-    "DemoError",
-    "DemoInfo",
-    "GatewaySettings",
-    "Limits",
-    "Period",
-    "Problem",
-    "Role",
-    "User",
-    "calendar_changes",
-    "cmd_check_config",
-    "cmd_demo_init",
-    "diff_configs",
-    "init_demo",
-    "is_demo",
-    "load_config",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "cmd_check_config": "commands",
+    "cmd_demo_init": "commands",
+    "DemoError": "demo",
+    "DemoInfo": "demo",
+    "init_demo": "demo",
+    "is_demo": "demo",
+    "calendar_changes": "diff",
+    "diff_configs": "diff",
+    "load_config": "loader",
+    "BanPolicy": "model",
+    "Company": "model",
+    "CompanyKind": "model",
+    "Config": "model",
+    "Country": "model",
+    "GatewaySettings": "model",
+    "Limits": "model",
+    "Period": "model",
+    "Role": "model",
+    "User": "model",
+    "ConfigError": "reader",
+    "Problem": "reader",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

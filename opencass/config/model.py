@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from opencass.config.invoicing import Invoicing
 from opencass.config.policies import DisputePolicy, RemittancePolicy
@@ -239,3 +240,8 @@ def find_period(config: Config, country: str, code: str) -> tuple[Country, Perio
         if p.code == code:
             return c, p
     raise PeriodError(f"no period {code!r} in the calendar of {country}")
+
+
+def local_today(config: Config, country: str, now: datetime) -> date:
+    """``now``'s day in the country's time zone."""
+    return now.astimezone(ZoneInfo(config.countries[country].timezone)).date()

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from opencass.config.model import CompanyKind, Config, Country, Period
+from opencass.documents.choices import AUDIENCES, LANGUAGES
 from opencass.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -68,8 +69,6 @@ __all__ = [
 ]
 
 I18N_DOMAIN = "calendar"
-LANGUAGES = ("en", "fr", "es", "de", "zh", "ja")
-AUDIENCES = ("airline", "agent")
 DOMAIN = "calendar"  # gettext domain
 PRODID = "-//opencass//CASS calendar//EN"
 

@@ -50,6 +50,7 @@ from babel.numbers import (
     get_minus_sign_symbol,
 )
 
+from opencass.documents.choices import LANGUAGES
 from opencass.files import write_atomic
 
 __all__ = [
@@ -63,7 +64,6 @@ __all__ = [
     "translator",
 ]
 
-LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "de", "zh", "ja")
 DOMAINS: tuple[str, ...] = ("reports", "invoices", "calendar")
 
 # The Babel locale behind each language (formatting of numbers, dates and currencies).

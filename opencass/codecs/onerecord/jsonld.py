@@ -15,15 +15,16 @@ lexical form, so two readers would build two graphs.
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from rdflib import Graph, Literal, URIRef
-from rdflib.term import Node
+from typing import TYPE_CHECKING, Any
 
 from opencass.codecs.onerecord.submission import decode_submission
 from opencass.codecs.onerecord.vocab import API, CARGO, CASS, RDF, XSD
 from opencass.errors import InputError
 from opencass.findings import Finding, Scope, finding
+
+if TYPE_CHECKING:  # rdflib is imported when a graph is made: not by every codec user
+    from rdflib import Graph, URIRef
+    from rdflib.term import Node
 
 __all__ = [
     "CONTEXT",
@@ -55,6 +56,8 @@ def to_graph(data: bytes) -> Graph:
     result = decode_submission(data)
     if result.file is None:
         raise XmlRejectedError([f for f in result.findings if f.is_error])
+    from rdflib import Graph
+
     graph = Graph()
     graph.parse(data=data, format="xml", publicID=_PROBE_BASE)
     relative = sorted(
@@ -76,6 +79,8 @@ def coercing_context(graph: Graph) -> dict[str, Any]:
     declaring it (so its values are written as strings, read back with that type)."""
     for prefix, ns in CONTEXT.items():
         graph.bind(prefix, ns)
+    from rdflib import Literal
+
     datatypes: dict[Node, set[URIRef | None]] = {}
     for _, p, o in graph:
         if isinstance(o, Literal):
