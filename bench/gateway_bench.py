@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 import json
 import os
 import shutil
@@ -43,12 +44,16 @@ def free_port() -> int:
 
 
 def setup(root: Path, agents: int) -> tuple[Path, Spec]:
-    """A demo configuration plus an agent company holding ``agents`` agent codes."""
+    """A demo configuration plus an agent company holding ``agents`` agent codes; the files
+    bill the demo calendar's period of today (never a period closed already)."""
     config = root / "config"
-    init_demo(config, today=system_clock().date(), sftp_port=free_port())
+    today = system_clock().date()
+    init_demo(config, today=today, sftp_port=free_port())
+    start = today.replace(day=1)
+    end = start.replace(day=calendar.monthrange(start.year, start.month)[1])
     spec = Spec(agents=agents)
     codes = agent_codes(spec)
-    spec = Spec(agent_list=tuple(codes))
+    spec = Spec(agent_list=tuple(codes), period_start=start, period_end=end)
     (config / "participants" / "bigagent.toml").write_text(
         '[company]\nid = "bigagent"\nkind = "agent"\nlegal_name = "Bench Forwarding"\n'
         'countries = ["DE"]\n[company.agent_codes]\nDE = ['
@@ -203,7 +208,9 @@ async def bench_big(d: Daemon, spec: Spec, records_wanted: int, work: Path) -> N
     await sampler
     report = sorted(d.outbox.glob("*_validation_*.txt"))[-1].read_text()
     outcome = next(line for line in report.splitlines() if line.startswith("Outcome"))
-    verdict = outcome.split(":")[1].strip()
+    counts = next(line for line in report.splitlines() if line.startswith("Counts"))
+    booked = next(c for c in counts.split(":", 1)[1].split(",") if "booked" in c).strip()
+    verdict = f"{outcome.split(':')[1].strip()}, {booked}"
     print(
         f"{n:,}-record HOT file ({path.stat().st_size / 2**20:,.0f} MiB): upload "
         f"{closed - t:.1f} s, upload closed → report {answered - closed:.1f} s ({verdict});"
