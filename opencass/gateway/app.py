@@ -28,6 +28,7 @@ from typing import Any
 
 import structlog
 
+from opencass import files
 from opencass.billing.calendar_publish import publish_hook
 from opencass.billing.registry import message_handlers, milestone_jobs
 from opencass.clock import Clock, system_clock
@@ -148,8 +149,6 @@ class Gateway:
     async def _start_intake(self, config: Config) -> object:
         """The worker pool and intake; files left by a previous run reconciled and queued, the
         inboxes scanned.  The signing key."""
-        from opencass.gateway.sftp import mailbox_dirs
-
         settings = config.gateway
         ctx = multiprocessing.get_context("forkserver")
         self.pool = WorkerPool(
@@ -174,7 +173,7 @@ class Gateway:
             **self._hooks(),
         )
         for company in config.companies:
-            mailbox_dirs(settings.mailboxes_dir, company)
+            files.mailbox_dirs(settings.mailboxes_dir, company)
         await self._remove_dead_uploads(config)
         for row in await self.intake.reconcile():
             self._spawn(self.intake.process(row))
@@ -326,10 +325,8 @@ class Gateway:
         if self.closes is not None:
             await self.closes.reschedule(new)
         changes = diff_configs(old, new) if old else []
-        from opencass.gateway.sftp import mailbox_dirs
-
         for company in new.companies:
-            mailbox_dirs(new.gateway.mailboxes_dir, company)
+            files.mailbox_dirs(new.gateway.mailboxes_dir, company)
         log.info("config_reloaded", changes=changes)
         if self.store:
             await self.store.audit("config_reloaded", changes=changes)

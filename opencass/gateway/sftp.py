@@ -60,12 +60,10 @@ __all__ = [
     "MailboxEvents",
     "SftpEndpoint",
     "hash_password",
-    "mailbox_dirs",
     "start_sftp_server",
     "verify_password",
 ]
 
-mailbox_dirs = files.mailbox_dirs
 _log = structlog.get_logger("opencass.gateway.sftp")
 _MAX_READ = 256 * 1024  # bytes per read request
 _INLINE_WRITE = 256 << 10  # bytes

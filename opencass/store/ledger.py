@@ -19,6 +19,7 @@ from typing import Any
 
 from opencass.model import BookedRow, LedgerSnapshot
 from opencass.store.disputes import DisputeRow, accepted_adjustments
+from opencass.store.sqlite import connect_read_only
 
 __all__ = [
     "BOOKED_STATES",
@@ -51,7 +52,7 @@ def take_snapshot(database: Path, country: str, period: str) -> LedgerSnapshot:
     ledger id) is in it, and nothing withdrawn after it (a later withdrawal row) leaves it.  A
     file's rows are booked in the one transaction that moves it to ``assessed``, and a booked
     file only moves between booked states, so these two marks fix the set of rows."""
-    with closing(_connect(database)) as conn:
+    with closing(connect_read_only(database)) as conn:
         row = conn.execute(
             "SELECT (SELECT COALESCE(MAX(id), 0) FROM ledger),"
             " (SELECT COALESCE(MAX(rowid), 0) FROM withdrawals)"
@@ -79,11 +80,6 @@ class PeriodCounts:
     files: int
 
 
-def _connect(database: Path) -> sqlite3.Connection:
-    # Read-only: a close never changes the ledger.
-    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-
-
 _COLUMNS = (
     "SELECT l.id, l.record_type, l.airline_prefix, l.awb_serial, l.agent_code, l.reference,"
     " l.currency, l.late, l.payload_format, l.payload"
@@ -102,7 +98,7 @@ def booked_rows(
     database: Path, country: str, period: str, snapshot: LedgerSnapshot | None = None
 ) -> Iterator[BookedRow]:
     """The period's booked ledger rows (as of ``snapshot``, or now), in booking order."""
-    with closing(_connect(database)) as conn:
+    with closing(connect_read_only(database)) as conn:
         args = (country, period, *_as_of(snapshot))
         yield from _rows(conn, _COLUMNS + _BOOKED_WHERE + " ORDER BY l.id", args)
 
@@ -122,7 +118,7 @@ class LedgerRows:
     def _db(self) -> sqlite3.Connection:
         # A connection is never shared with a forked child (write_documents' second worker).
         if self._conn is None or self._pid != os.getpid():
-            self._conn, self._pid = _connect(self.database), os.getpid()
+            self._conn, self._pid = connect_read_only(self.database), os.getpid()
         return self._conn
 
     def booking_order(self) -> Iterator[BookedRow]:
@@ -155,7 +151,7 @@ def period_counts(
     if not database.exists():
         return PeriodCounts(0, 0)
     sql = "SELECT COUNT(*), COUNT(DISTINCT l.file_id)" + _BOOKED_WHERE
-    with closing(_connect(database)) as conn:
+    with closing(connect_read_only(database)) as conn:
         args = (country, period, *_as_of(snapshot))
         records, files = conn.execute(sql, args).fetchone()
     return PeriodCounts(int(records), int(files))
@@ -184,7 +180,7 @@ def rows_of_agents(
     out: dict[str, list[BookedRow]] = {code: [] for code in wanted}
     if not wanted or not database.exists():
         return out
-    with closing(_connect(database)) as conn:
+    with closing(connect_read_only(database)) as conn:
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
             marks = ",".join("?" * len(part))
@@ -211,7 +207,7 @@ def rows_of_airline(
         return dict(out)
     marks = ",".join("?" * len(wanted))
     sql = f"{_REPORT_COLUMNS} AND l.airline_prefix = ? AND l.period IN ({marks}) ORDER BY l.id"
-    with closing(_connect(database)) as conn:
+    with closing(connect_read_only(database)) as conn:
         for r in conn.execute(sql, (*_as_of(snapshot), country, prefix, *wanted)):
             out[str(r[10])].append(_row(r))
     return dict(out)
@@ -222,7 +218,7 @@ def disputes_of_period(database: Path, country: str, period: str) -> list[dict[s
     disputes table."""
     if not database.exists():
         return []
-    with closing(_connect(database)) as conn:
+    with closing(connect_read_only(database)) as conn:
         found = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'disputes'"
         ).fetchone()
@@ -241,7 +237,7 @@ def accepted_disputes(database: Path, country: str, period: str) -> list[Dispute
     before the disputes migration."""
     if not database.exists():
         return []
-    with closing(_connect(database)) as conn:
+    with closing(connect_read_only(database)) as conn:
         try:
             return accepted_adjustments(conn, country, period)
         except sqlite3.OperationalError:

@@ -416,7 +416,7 @@ def read_only(database: Path, read: Callable[[sqlite3.Connection], T], missing: 
     if not database.exists():
         return missing
     try:
-        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        conn = connect_read_only(database)
     except sqlite3.Error:
         return missing
     with contextlib.closing(conn):

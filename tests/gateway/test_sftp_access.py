@@ -11,7 +11,7 @@ import asyncssh
 import pytest
 
 from opencass.config.model import Role
-from opencass.gateway.sftp import mailbox_dirs
+from opencass.files import mailbox_dirs
 from tests.kit.sftp import SIGNING_KEY, Kit, start_kit
 
 
