@@ -22,7 +22,14 @@ from pathlib import Path
 
 from opencass.errors import ConfigurationError
 
-__all__ = ["CloseBusy", "close_lock", "held_by_nobody", "take", "take_close"]
+__all__ = [
+    "CloseBusy",
+    "close_lock",
+    "held_by_nobody",
+    "lock_path",
+    "take",
+    "take_close",
+]
 
 
 class CloseBusy(ConfigurationError):  # noqa: N818 - a verdict: another close runs
@@ -31,7 +38,8 @@ class CloseBusy(ConfigurationError):  # noqa: N818 - a verdict: another close ru
     code = "CLOSE_BUSY"
 
 
-def _path(data_dir: Path, country: str, period: str, stage: str) -> Path:
+def lock_path(data_dir: Path, country: str, period: str, stage: str) -> Path:
+    """The lock file of one close (its holder written in it as JSON: pid, by, since)."""
     return data_dir / "locks" / f"close_{country}_{period}_{stage}.lock"
 
 
@@ -80,7 +88,7 @@ def take_close(
 ) -> int:
     """Claim the ``stage`` close of ``country`` ``period`` for this process: the lock's
     descriptor (close it to release), or ``CloseBusy`` naming the run that holds it."""
-    path = _path(data_dir, country, period, stage)
+    path = lock_path(data_dir, country, period, stage)
     fd = take(path, {"pid": os.getpid(), "by": by, "since": since.isoformat(timespec="seconds")})
     if fd is None:
         raise CloseBusy(f"the {stage} close of {country} {period} is running: {_holder(path)}")

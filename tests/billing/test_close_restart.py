@@ -4,6 +4,7 @@ no temporary file published, the close recorded complete once."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench.generate import Spec, header, records
+from opencass.billing.closelock import lock_path
 from opencass.cli.samples import DEMO_AGENTS
 from opencass.codecs.hot.writer import HotWriter
 from opencass.config import init_demo, load_config
@@ -135,6 +137,22 @@ def test_close_killed_and_run_again_equals_an_uninterrupted_close(
     assert kind == "final" and completed is not None and not more
 
 
+def _wait_until_holding(proc: subprocess.Popen[bytes], config_dir: Path) -> None:
+    """Until ``proc`` holds the final close's lock (its pid in the lock file, read without
+    locking it: a test taking the lock to look would race the close)."""
+    data_dir = load_config(config_dir).gateway.data_dir
+    path = lock_path(data_dir, "DE", PERIOD_CODE, "final")
+    for _ in range(3000):
+        try:
+            if json.loads(path.read_text() or "{}").get("pid") == proc.pid:
+                return
+        except (FileNotFoundError, ValueError):
+            pass
+        assert proc.poll() is None, "the first close ended before taking its lock"
+        time.sleep(0.02)
+    raise AssertionError("the first close never took its lock")
+
+
 def test_two_closes_at_once_one_runs_the_other_is_refused(tmp_path: Path) -> None:
     """Defect: two final closes 0.2 s apart deleted each other's temporaries and lost the
     ``closes`` row. Now the second is refused (exit 2, naming the first), the first writes
@@ -142,7 +160,7 @@ def test_two_closes_at_once_one_runs_the_other_is_refused(tmp_path: Path) -> Non
     config_dir = _demo(tmp_path)
     outboxes = load_config(config_dir).gateway.mailboxes_dir
     first = _close(config_dir)
-    time.sleep(0.2)
+    _wait_until_holding(first, config_dir)  # not a fixed delay: a loaded machine may be slow
     second = _close(config_dir)
     seen_hidden: set[str] = set()
     while first.poll() is None or second.poll() is None:  # what participants could list
