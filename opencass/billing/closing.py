@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import signal
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -138,10 +139,7 @@ def write_planned(
     remove_abandoned_staging(staging_root)
     # Built in a staging directory of this run, never where participants can see them; the
     # run's lock in it tells a later cleanup that its writer is alive.
-    staging = staging_root / secrets.token_hex(8)
-    staging.mkdir(parents=True)
-    lock = take(staging / _LOCK, {"pid": os.getpid()})
-    assert lock is not None  # a directory nobody else knows yet
+    staging, lock = _new_staging(staging_root)
     try:
         pairs = [
             (
@@ -221,13 +219,38 @@ def remove_temporaries(outbox: Path) -> None:
             stale.unlink()
 
 
+_NEW = ".new-"  # a staging directory being made: its lock not taken yet
+_NEW_MAX_AGE = 3600.0  # seconds; older, its maker died before taking the lock
+
+
+def _new_staging(root: Path) -> tuple[Path, int]:
+    """A staging directory of this run, with its lock held: made under a hidden name, locked,
+    then renamed, so no cleanup (of this or another process) can see it unlocked."""
+    token = secrets.token_hex(8)
+    making = root / f"{_NEW}{token}"
+    making.mkdir(parents=True)
+    lock = take(making / _LOCK, {"pid": os.getpid()})
+    assert lock is not None  # a directory nobody else knows yet
+    staging = root / token
+    os.rename(making, staging)
+    return staging, lock
+
+
 def remove_abandoned_staging(root: Path) -> list[Path]:
-    """Remove the staging directories under ``root`` whose writer is gone (its lock is free);
-    the ones removed."""
+    """Remove the staging directories under ``root`` whose writer is gone (its lock is free),
+    and ones a writer died making; the ones removed."""
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for d in sorted(root.iterdir()):
-            if d.is_dir() and held_by_nobody(d / _LOCK):
+            if not d.is_dir():
+                continue
+            if d.name.startswith(_NEW):
+                with contextlib.suppress(FileNotFoundError):
+                    stale = os.stat(d).st_mtime < time.time() - _NEW_MAX_AGE
+                    if stale:
+                        shutil.rmtree(d, ignore_errors=True)
+                        removed.append(d)
+            elif held_by_nobody(d / _LOCK):
                 shutil.rmtree(d, ignore_errors=True)
                 removed.append(d)
     return removed
