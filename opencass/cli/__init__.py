@@ -2,13 +2,14 @@
 
 Exit codes (the contract in ARCHITECTURE.md): 0 success, 1 the input was judged bad,
 2 usage or configuration error, 3 internal failure.  Each command's module is imported when the
-command runs (``opencass --help`` imports the parsers only).
+command runs (``COMMANDS``; ``opencass --help`` imports the parsers only).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,43 +18,39 @@ from opencass.cli.parsers import build_parser
 from opencass.clock import Clock, clock_from_environment
 from opencass.errors import EXIT_CONFIG, EXIT_OK
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "command", "main"]
 
 
-def _command(args: argparse.Namespace, clock: Clock) -> Callable[[argparse.Namespace], int]:
-    """The function of the command ``args`` name (its module imported now)."""
-    now = clock()
-    name = args.command
-    if name == "demo":
-        from opencass.cli.files import cmd_demo_sample
-        from opencass.cli.push import cmd_push_server
-        from opencass.config.commands import cmd_demo_init
+#: every command (``demo`` ones with their sub-command): the module and function that run it,
+#: imported when the command runs, and what the function is given besides its arguments
+COMMANDS: dict[str, tuple[str, str, str | None]] = {
+    "validate": ("opencass.cli.files", "cmd_validate", None),
+    "convert": ("opencass.cli.files", "cmd_convert", None),
+    "receipt": ("opencass.cli.files", "cmd_receipt_verify", None),
+    "serve": ("opencass.cli.files", "cmd_serve", "clock"),
+    "check-config": ("opencass.config.commands", "cmd_check_config", None),
+    "period": ("opencass.cli.period", "cmd_period", "now"),
+    "dispute": ("opencass.cli.dispute", "cmd_dispute", None),
+    "calendar": ("opencass.cli.calendar", "cmd_calendar", "now"),
+    "payment": ("opencass.cli.payment", "cmd_payment", "now"),
+    "outbox": ("opencass.cli.outbox", "cmd_outbox", "now"),
+    "demo init": ("opencass.config.commands", "cmd_demo_init", "today"),
+    "demo sample": ("opencass.cli.files", "cmd_demo_sample", "today"),
+    "demo push-server": ("opencass.cli.push", "cmd_push_server", None),
+}
 
-        if args.demo_command == "push-server":
-            return cmd_push_server
-        if args.demo_command == "init":
-            return functools.partial(cmd_demo_init, today=now.date())
-        return functools.partial(cmd_demo_sample, today=now.date())
-    if name in ("validate", "convert", "receipt", "serve"):
-        from opencass.cli import files
 
-        found: dict[str, Callable[..., int]] = {
-            "validate": files.cmd_validate,
-            "convert": files.cmd_convert,
-            "receipt": files.cmd_receipt_verify,
-            "serve": functools.partial(files.cmd_serve, clock=clock),
-        }
-        return found[name]
-    if name == "check-config":
-        from opencass.config.commands import cmd_check_config
-
-        return cmd_check_config
-    if name == "dispute":
-        from opencass.cli.dispute import cmd_dispute
-
-        return cmd_dispute
-    module = __import__(f"opencass.cli.{name}", fromlist=[f"cmd_{name}"])
-    return functools.partial(getattr(module, f"cmd_{name}"), now=now)
+def command(name: str, clock: Clock) -> Callable[[argparse.Namespace], int]:
+    """The function of command ``name`` (a key of ``COMMANDS``), its module imported now."""
+    module, function, given = COMMANDS[name]
+    run: Callable[..., int] = getattr(importlib.import_module(module), function)
+    if given == "clock":
+        return functools.partial(run, clock=clock)
+    if given == "now":
+        return functools.partial(run, now=clock())
+    if given == "today":
+        return functools.partial(run, today=clock().date())
+    return run
 
 
 def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
@@ -66,7 +63,10 @@ def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
         print(f"opencass: {e}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        return _command(args, clock)(args)
+        name = args.command
+        if name == "demo":
+            name = f"demo {args.demo_command}"
+        return command(name, clock)(args)
     except BrokenPipeError:
         return EXIT_OK
     except Exception as e:

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from opencass.store.disputes import open_disputed_amounts
 from opencass.store.rows import utc_stamp
 
 __all__ = [
@@ -280,8 +281,6 @@ def record_default(
 
 def open_disputed(conn: sqlite3.Connection, country: str, period: str) -> dict[str, Decimal]:
     """The amounts in open disputes per agent code; none in a store without disputes."""
-    from opencass.store.disputes import open_disputed_amounts
-
     try:
         return open_disputed_amounts(conn, country, period)
     except sqlite3.OperationalError:  # no disputes table in this store

@@ -109,3 +109,22 @@ def test_convert_invalid_input_exits_1_with_findings(samples: dict[str, Path]) -
     assert r.returncode == 1
     assert r.stdout == ""
     assert "AWB_CHECK_DIGIT" in r.stderr
+
+
+def test_every_command_of_the_parser_has_its_function() -> None:
+    """A command added to the parser without a line in ``COMMANDS`` would fail only when run."""
+    import argparse
+
+    from opencass.cli import COMMANDS, command
+    from opencass.cli.parsers import build_parser
+    from tests.kit.gateway import NOW
+
+    def choices(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return dict(sub.choices)
+
+    names = set()
+    for name, parser in choices(build_parser()).items():
+        names |= {f"demo {d}" for d in choices(parser)} if name == "demo" else {name}
+    assert names == set(COMMANDS)
+    assert all(callable(command(name, lambda: NOW)) for name in names)
