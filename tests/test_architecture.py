@@ -29,6 +29,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "documents": ("ground", "config", "codecs", "settlement", "store"),
     "outbox": ("ground", "config", "store", "documents"),
     "billing": ("ground", "config", "codecs", "settlement", "store", "documents"),
+    "identity": ("ground", "config", "codecs", "store", "documents", "billing"),
     "gateway": (
         "ground",
         "config",
@@ -38,6 +39,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         "documents",
         "outbox",
         "billing",
+        "identity",
     ),
     "cli": (
         "ground",
@@ -48,6 +50,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         "documents",
         "outbox",
         "billing",
+        "identity",
         "gateway",
     ),
 }

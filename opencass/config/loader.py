@@ -34,10 +34,12 @@ from opencass.config.diff import calendar_changes, diff_configs
 from opencass.config.invoicing import read_invoicing
 from opencass.config.model import (
     BanPolicy,
+    CertificateSettings,
     Company,
     CompanyKind,
     Config,
     Country,
+    CountryState,
     GatewaySettings,
     Limits,
     Period,
@@ -203,13 +205,27 @@ class _Loader:
             path = self.resolve(getattr(settings, name))
             if not path.is_file():
                 t.problem(name, f"no such file: {path}")
+        certificates = self.certificates(t, settings)
         root.close()
         return dataclasses.replace(
             settings,
+            certificates=certificates,
             host_key=self.resolve(settings.host_key),
             signing_key=self.resolve(settings.signing_key),
             data_dir=self.resolve(settings.data_dir),
         )
+
+    def certificates(self, t: Table, settings: GatewaySettings) -> CertificateSettings:
+        """``[gateway.certificates]`` with its files resolved; a named file must exist."""
+        out = {}
+        for name in ("ca_keys", "revoked_keys"):
+            value = getattr(settings.certificates, name)
+            out[name] = str(self.resolve(Path(value))) if value else ""
+            if value and not Path(out[name]).is_file():
+                t.add(f"gateway.certificates.{name}", f"no such file: {out[name]}")
+        if out["revoked_keys"] and not out["ca_keys"]:
+            t.add("gateway.certificates.revoked_keys", "a revocation list needs ca_keys")
+        return CertificateSettings(**out)
 
     # countries.toml
 
@@ -487,10 +503,31 @@ def _country(t: Table, code: str) -> Country:
         policies[key] = _read_settings(sub, cast(Any, cls))
         _check_numbers(sub, policies[key], sub.key("")[:-1])
     invoicing = read_invoicing(t.table("invoicing"), _language_problem)
+    state, go_live = _wave(t, timezone)
     return Country(
         code, name or "", currency or "", timezone or "", language, office, **policies,
-        invoicing=invoicing,
+        invoicing=invoicing, state=state, go_live=go_live,
     )  # fmt: skip
+
+
+def _wave(t: Table, timezone: str | None) -> tuple[CountryState, datetime | None]:
+    """A country's ``state`` (planned, sandbox, live) and ``go_live`` (local date and time)."""
+    value = t.opt("state", str, "live")
+    try:
+        state = CountryState(value)
+    except ValueError:
+        t.problem("state", f"{value!r} is not one of {', '.join(s.value for s in CountryState)}")
+        state = CountryState.LIVE
+    raw = t.raw("go_live", datetime, required=False)
+    if raw is None:
+        return state, None
+    if raw.tzinfo is not None:
+        t.problem("go_live", "a local date and time without offset, e.g. 2027-01-15T08:00:00")
+        return state, None
+    zone = _zone(timezone) if timezone else None
+    if state is CountryState.LIVE:
+        t.problem("go_live", "a go-live date is for a country not live yet (state planned/sandbox)")
+    return state, raw.replace(tzinfo=zone) if zone is not None else None
 
 
 def _languages(t: Table) -> tuple[str, ...]:

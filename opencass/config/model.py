@@ -29,6 +29,14 @@ class Role(enum.StrEnum):
     READONLY = "readonly"  # list and read the outboxes
 
 
+class CountryState(enum.StrEnum):
+    """Where a country stands in its go-live wave (``countries.toml``: ``state``, ``go_live``)."""
+
+    PLANNED = "planned"  # users may be set up and migrated; nobody logs in
+    SANDBOX = "sandbox"  # logins reach only /sandbox/inbox and /sandbox/outbox
+    LIVE = "live"
+
+
 class CompanyKind(enum.StrEnum):
     """The part a company plays in CASS."""
 
@@ -79,6 +87,19 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CertificateSettings:
+    """``[gateway.certificates]``: central identity through OpenSSH user certificates.
+
+    ``ca_keys`` names a file of the operator's user CA public keys, one OpenSSH line each (like
+    sshd's ``TrustedUserCAKeys``); ``revoked_keys`` a revocation list (like sshd's
+    ``RevokedKeys``): the text form ``ssh-keygen -k`` reads (``serial:``, ``id:``, ``key:``,
+    ``sha256:`` lines) or plain public keys.  Both are read again on SIGHUP.  Empty: none."""
+
+    ca_keys: str = ""
+    revoked_keys: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """``gateway.toml``: where the gateway listens and keeps its data."""
 
@@ -97,6 +118,8 @@ class GatewaySettings:
     limits: Limits = field(default_factory=Limits)
     ban: BanPolicy = field(default_factory=BanPolicy)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    certificates: CertificateSettings = field(default_factory=CertificateSettings)
+    users_poll_seconds: float = 1.0  # how often the store is asked for user changes
 
     @property
     def mailboxes_dir(self) -> Path:
@@ -132,6 +155,14 @@ class Country:
     disputes: DisputePolicy = field(default_factory=DisputePolicy)
     remittance: RemittancePolicy = field(default_factory=RemittancePolicy)
     invoicing: Invoicing = field(default_factory=Invoicing)  # opencass.config.invoicing
+    state: CountryState = CountryState.LIVE  # before go_live
+    go_live: datetime | None = None  # aware, in the country's time zone: live from then on
+
+    def state_at(self, now: datetime) -> CountryState:
+        """The country's state at ``now``: ``live`` once ``go_live`` has passed."""
+        if self.go_live is not None and now >= self.go_live:
+            return CountryState.LIVE
+        return self.state
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,9 @@ from opencass.gateway.metrics import GatewayMetrics, MetricsServer
 from opencass.gateway.pool import WorkerPool
 from opencass.gateway.scheduler import CloseScheduler
 from opencass.gateway.watcher import rescan_every, watch_inboxes
+from opencass.identity.certificates import Trust, TrustError, load_trust
+from opencass.identity.directory import Directory, read_directory
+from opencass.identity.handler import user_handlers
 from opencass.outbox.service import OutboxService
 from opencass.store import AuditWriteError, SqliteStore, open_store
 
@@ -101,6 +104,8 @@ class Gateway:
         self.background: set[asyncio.Task[Any]] = set()
         self.metrics = GatewayMetrics()
         self.metrics_server: MetricsServer | None = None
+        self.directory = Directory({})  # the effective users (files and store)
+        self.trust = Trust()  # the operator's user CA keys and revocation list
 
     def current_config(self) -> Config:
         """The configuration in force (swapped whole on reload)."""
@@ -126,6 +131,8 @@ class Gateway:
         self.config = config = load_config(self.config_dir)
         settings = config.gateway
         self.store = await open_store(settings.database, self.clock)
+        self.trust = await asyncio.to_thread(load_trust, settings.certificates)
+        await self.refresh_users()
         key = await self._start_intake(config)
         await publish_hook(config, self.store, self.clock)  # calendars, when changed
         await self._start_scheduler(config)
@@ -139,6 +146,9 @@ class Gateway:
             server_host_keys=[settings.host_key],
             gateway_public_key=public_key_pem(key),
             on_download=self.outbox.downloaded,
+            get_directory=lambda: self.directory,
+            get_trust=lambda: self.trust,
+            clock=self.clock,
         )
         self._start_metrics(settings.metrics_listen)
         await self.store.audit("gateway_started", port=self.port)
@@ -168,7 +178,7 @@ class Gateway:
             key,
             parallel=self.workers,
             now=self.clock,
-            handlers=message_handlers(),
+            handlers=(*message_handlers(), *user_handlers()),
             on_done=lambda row, waited: self.metrics.file_done(row.outcome or "", waited),
             **self._hooks(),
         )
@@ -249,11 +259,43 @@ class Gateway:
             tg.create_task(watch_inboxes(config.gateway.mailboxes_dir, intake.arrived, self.stop))
             tg.create_task(rescan_every(config.gateway.rescan_seconds, intake.rescan, self.stop))
             tg.create_task(self._reloads())
+            tg.create_task(self._watch_users())
             interval = systemd.watchdog_interval()
             if interval:
                 tg.create_task(self._watchdog(interval))
             await self.stop.wait()
             self.reload_requested.set()  # wake the reload loop so the group can end
+
+    async def refresh_users(self) -> None:
+        """Read the effective users again (files and store); close the sessions of users
+        suspended or removed meanwhile.  A new conflict between files and store is logged."""
+        config = self.current_config()
+        new = await asyncio.to_thread(read_directory, config)
+        for conflict in sorted(set(new.conflicts) - set(self.directory.conflicts)):
+            log.warning("user_conflict", conflict=conflict)
+        changed = new.version != self.directory.version
+        self.directory = new
+        if self.sftp is not None:
+            closed = self.sftp.users_changed()
+            if changed:
+                log.info("users_changed", version=new.version, sessions_closed=closed)
+
+    async def _watch_users(self) -> None:
+        """Apply user changes (self-service messages, operator commands) within seconds."""
+        from opencass.store.sqlite import read_only
+        from opencass.store.users import changes_version
+
+        database = self.current_config().gateway.database
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                poll = self.current_config().gateway.users_poll_seconds
+                await asyncio.wait_for(self.stop.wait(), timeout=poll)
+            try:
+                version = await asyncio.to_thread(read_only, database, changes_version, 0)
+                if version != self.directory.version:
+                    await self.refresh_users()
+            except Exception:  # the next poll tries again; the old users stay in force
+                log.exception("users_refresh_failed")
 
     async def _reloads(self) -> None:
         while True:
@@ -322,6 +364,11 @@ class Gateway:
                 await self.store.audit("config_reload_refused", settings=fixed)
             return False
         old, self.config = self.config, new
+        try:
+            self.trust = await asyncio.to_thread(load_trust, new.gateway.certificates)
+        except TrustError as e:
+            log.error("certificate_trust_reload_failed", error=str(e), kept="the previous trust")
+        await self.refresh_users()
         if self.closes is not None:
             await self.closes.reschedule(new)
         changes = diff_configs(old, new) if old else []

@@ -260,8 +260,8 @@ def virtual_parts(path: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def resolve(tree: Path, raw: bytes) -> Place:
-    """Map a client path into ``tree`` (a real path); symlinks and reserved names are refused."""
+def client_parts(raw: bytes) -> tuple[str, ...]:
+    """A client path's components below "/"; reserved names and non-UTF-8 refused."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -271,6 +271,16 @@ def resolve(tree: Path, raw: bytes) -> Place:
     parts = virtual_parts(text)
     if any(is_reserved_name(p) for p in parts):
         raise DeniedError("reserved file name")
+    return parts
+
+
+def resolve(tree: Path, raw: bytes) -> Place:
+    """Map a client path into ``tree`` (a real path); symlinks and reserved names are refused."""
+    return resolve_parts(tree, client_parts(raw))
+
+
+def resolve_parts(tree: Path, parts: tuple[str, ...]) -> Place:
+    """Map path components into ``tree`` (a real path); symbolic links are refused."""
     host = tree.joinpath(*parts)
     if os.path.realpath(host) != str(host):
         raise DeniedError("symbolic links are not followed")

@@ -51,9 +51,13 @@ from asyncssh.channel import SSHChannel
 from asyncssh.stream import SSHServerStreamSession
 
 from opencass import files
+from opencass.clock import Clock, system_clock
 from opencass.config.model import Config, User
 from opencass.gateway import mailbox as mb
 from opencass.gateway.mailbox import BanList, Op, Place, hash_password, verify_password
+from opencass.identity.certificates import CertFacts, Trust
+from opencass.identity.directory import Directory, Member, View, file_directory, views
+from opencass.identity.profile import PROFILE_NAME, profile_json
 
 __all__ = [
     "BanList",
@@ -159,6 +163,10 @@ class _Connection(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
+        # certificates pass identity.certificates' rules (principal, injected clock, revocation)
+        # first; the one private asyncssh hook used, held by tests/gateway/test_certificates.py
+        check = conn._validate_openssh_certificate
+        conn._validate_openssh_certificate = functools.partial(self._check_certificate, check)  # type: ignore[method-assign]
         peer = conn.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
         self.log = self.log.bind(peer=self.peer)
@@ -220,20 +228,39 @@ class _Connection(asyncssh.SSHServer):
         return True
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        user = self.ep.config().user(username)
+        member = self.ep.member(username)
+        user = member.user if member is not None else None
         if not self._refused and user is not None and key.public_data in _key_set(user):
-            return True
+            if not self.ep.trust().revoked.revoked_key(key.public_data):
+                return True
+            self.audit("key_revoked", user=username)
         self._rejected_key = True
         return False
 
+    def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        return key.public_data in self.ep.trust().ca_keys
+
+    async def _check_certificate(
+        self, check: Callable[..., Coroutine[Any, Any, Any]], username: str, cert: Any
+    ) -> Any:
+        """Our rules for a certificate (identity.certificates) before asyncssh's own."""
+        reason = self.ep.trust().refusal(_cert_facts(cert), username, self.ep.now())
+        if reason is None and self.ep.member(username) is None:
+            reason = "no such active user"
+        if reason is not None or self._refused:
+            self.audit("certificate_refused", user=username, reason=reason or "refused")
+            self._rejected_key = True
+            return None
+        return await check(username, cert)
+
     def password_auth_supported(self) -> bool:
-        return any(u.password_hash for u in self.ep.config().users.values())
+        return any(m.user.password_hash for m in self.ep.directory().members.values())
 
     async def validate_password(self, username: str, password: str) -> bool:
         if self._refused:
             return False
-        user = self.ep.config().user(username)
-        stored = user.password_hash if user is not None else None
+        member = self.ep.member(username)
+        stored = member.user.password_hash if member is not None else None
         ok = await asyncio.to_thread(verify_password, password, stored or mb.dummy_hash())
         if ok and stored is not None:
             return True
@@ -251,9 +278,13 @@ class _Connection(asyncssh.SSHServer):
 
     def auth_completed(self) -> None:
         cfg = self.ep.config()
-        self.user = cfg.user(self.username or "")
-        if self.user is None:  # removed by a reload during the login
+        member = self.ep.member(self.username or "")
+        self.user = member.user if member is not None else None
+        if member is None:  # removed, suspended or reloaded during the login
             self._refuse("unknown user")
+            return
+        if not views(member, cfg, self.ep.now()):
+            self._refuse("the user's CASS countries are not open yet (planned)")
             return
         self._rejected_key = False
         self.ep.authenticated_or_gone(self)
@@ -276,18 +307,24 @@ class _Connection(asyncssh.SSHServer):
         """Prepare the company tree and serve it on ``chan``."""
         assert self.user is not None
         cfg = self.ep.config()
-        company = self.user.company
+        member = self.ep.member(self.user.name)
+        seen = views(member, cfg, self.ep.now()) if member is not None else []
         self.sftp_sessions += 1
+        trees = []
         try:
-            tree = await asyncio.to_thread(
-                mb.prepare_mailbox, cfg.gateway.mailboxes_dir, company, self.ep.signing_key
-            )
-            await self.ep.recount(company, tree)
+            for view in seen:
+                tree = await asyncio.to_thread(
+                    mb.prepare_mailbox, cfg.gateway.mailboxes_dir, view.company,
+                    self.ep.signing_key,
+                )  # fmt: skip
+                await self.ep.recount(view.company, tree)
+                trees.append((view, Path(os.path.realpath(tree))))
         except BaseException:
             self.sftp_ended()
             raise
-        self.log.info("sftp_session_start")
-        return _MailboxSFTP(chan, self, session, Path(os.path.realpath(tree)))
+        self.log.info("sftp_session_start", companies=[v.company for v in seen])
+        root = Path(os.path.realpath(cfg.gateway.mailboxes_dir))
+        return _MailboxSFTP(chan, self, session, trees, root)
 
     def touch(self) -> None:
         """Note client activity (for the idle timeout)."""
@@ -328,20 +365,26 @@ JUST_CLOSED_SECONDS = 60.0
 
 
 class _MailboxSFTP(asyncssh.SFTPServer):
-    """SFTP requests of one session, mapped onto a company tree (a real path)."""
+    """SFTP requests of one session, mapped onto the company trees the user reaches.
+
+    A user of one company sees that company's tree as ``/`` (as always); a user acting for
+    several sees one directory per company (``<company>.<countries>``) at a virtual root.
+    ``/my-profile.json`` (read-only, at the root) says who the user is and what it may do."""
 
     def __init__(
         self, chan: asyncssh.SSHServerChannel[bytes], owner: _Connection,
-        session: _ChannelSession, tree: Path,
+        session: _ChannelSession, trees: list[tuple[View, Path]], root: Path,
     ) -> None:  # fmt: skip
         super().__init__(chan)
         assert owner.user is not None
         self._owner = owner
         self._session = session
-        self._tree = tree
-        self._company = owner.user.company
+        self._trees = {view.name: (view, tree) for view, tree in trees}
+        self._single = trees[0] if len(trees) == 1 and not trees[0][0].name else None
+        self._root = root  # the virtual root's stand-in on disk (several companies)
         self._username = owner.user.name
-        self._uploads: set[mb.Upload] = set()
+        self._uploads: set[mb.Writing] = set()
+        self._upload_company: dict[mb.Writing, str] = {}
         self._downloaded: set[str] = set()  # audited once per session
         self._ep = owner.ep
 
@@ -371,18 +414,55 @@ class _MailboxSFTP(asyncssh.SFTPServer):
         self._owner.audit("denied", op=op, path=path, reason=reason)
         return asyncssh.SFTPPermissionDenied(reason)
 
-    def _user(self) -> User:
+    def _member(self) -> Member:
         self._owner.touch()
-        user = self._ep.config().user(self._username)
-        if user is None or user.company != self._company:
-            raise mb.DeniedError("this account is no longer configured")
+        member = self._ep.member(self._username)
+        if member is None:
+            raise mb.DeniedError("this account is suspended, removed or no longer configured")
+        return member
+
+    def _user(self, view: View) -> User:
+        """The user's rights in ``view``'s company as they are now (changes apply at once)."""
+        user = self._member().as_user(view.company)
+        if user is None:
+            raise mb.DeniedError(f"this account no longer has access to {view.company}")
         return user
 
-    def _place(self, op: Op, path: bytes) -> Place:
-        user = self._user()
-        place = mb.resolve(self._tree, path)
-        mb.check(user, op, place)
-        return place
+    def _locate(self, path: bytes) -> tuple[View | None, Place]:
+        """The view and place of a client path; no view for the virtual root and the profile."""
+        parts = mb.client_parts(path)
+        if parts == (PROFILE_NAME,):
+            return None, Place(parts, self._ep.profile_path(self._username))
+        if self._single is not None:
+            view, tree = self._single
+            return view, mb.resolve_parts(tree, parts)
+        if not parts:
+            return None, Place((), self._root)
+        found = self._trees.get(parts[0])
+        if found is None:
+            raise mb.NotFoundError("no such file or directory")
+        return found[0], mb.resolve_parts(found[1], parts[1:])
+
+    def _shown(self, view: View | None, place: Place) -> str:
+        """A place's path as the client sees it."""
+        if view is None or not view.name:
+            return place.vpath
+        return f"/{view.name}{place.vpath}".rstrip("/")
+
+    def _place(self, op: Op, path: bytes) -> tuple[View, Place]:
+        view, place = self._locate(path)
+        if view is None:
+            self._member()
+            if op in (Op.LIST, Op.STAT) or (op is Op.READ and place.parts == (PROFILE_NAME,)):
+                raise _Virtual(place)
+            raise mb.DeniedError("only the inboxes accept files")
+        mb.check(self._user(view), op, place)
+        if view.sandbox_only and place.parts and not place.sandbox and not place.is_signing_key:
+            raise mb.DeniedError(
+                f"{view.company}'s CASS country is in its sandbox wave: until go-live only"
+                " /sandbox/inbox and /sandbox/outbox are open"
+            )
+        return view, place
 
     @staticmethod
     def _upload(file_obj: object) -> mb.Writing:
@@ -392,22 +472,31 @@ class _MailboxSFTP(asyncssh.SFTPServer):
 
     async def _discard(self, up: mb.Writing, reason: str) -> None:
         self._uploads.discard(up)
+        company = self._upload_company.pop(up, "")
         if up.failure is None:
             up.failure = reason
         await asyncio.to_thread(up.discard)
         if not up.keeps_data:
-            self._ep.usage.add(self._company, -up.size)
+            self._ep.usage.add(company, -up.size)
             up.size = 0
 
-    def _arrived(self, place: Place, size: int) -> None:
+    def _arrived(self, company: str, place: Place, size: int) -> None:
         if mb.is_ignored_name(place.name):
             self._owner.log.info("upload_staged", path=place.vpath, size=size)
             return
-        self._owner.audit("upload", path=place.vpath, size=size, sandbox=place.sandbox)
+        self._owner.audit("upload", path=place.vpath, size=size, sandbox=place.sandbox,
+                          mailbox=company)  # fmt: skip
         try:
-            self._ep.events.uploaded(self._company, self._username, place.host, size, place.sandbox)
+            self._ep.events.uploaded(company, self._username, place.host, size, place.sandbox)
         except Exception:
             self._owner.log.exception("uploaded_callback_failed", path=place.vpath)
+
+    async def _profile(self, place: Place) -> None:
+        """Write the user's profile file afresh (it is read like any outbox file)."""
+        member = self._member()
+        views_now = [v for v, _ in self._trees.values()]
+        data = profile_json(member, views_now, self._ep.config())
+        await asyncio.to_thread(files.write_atomic, place.host, data, mode=0o440)
 
     # paths and listings
 
@@ -422,15 +511,21 @@ class _MailboxSFTP(asyncssh.SFTPServer):
 
     def realpath(self, path: bytes) -> bytes:
         with self._boundary("realpath", path):
-            return mb.resolve(self._tree, path).vpath.encode()
+            view, place = self._locate(path)
+            return self._shown(view, place).encode() or b"/"
 
-    def stat(self, path: bytes) -> os.stat_result:
+    async def stat(self, path: bytes) -> os.stat_result:
         with self._boundary("stat", path):
-            place = self._place(Op.STAT, path)
+            try:
+                view, place = self._place(Op.STAT, path)
+            except _Virtual as v:
+                if v.place.parts:
+                    await self._profile(v.place)
+                return os.stat(v.place.host)
             try:
                 return os.lstat(place.host)
             except FileNotFoundError:
-                recent = self._ep.just_closed(self._company, place.vpath)
+                recent = self._ep.just_closed(view.company, place.vpath)
                 if recent is None:
                     raise
                 return recent
@@ -439,23 +534,35 @@ class _MailboxSFTP(asyncssh.SFTPServer):
 
     def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
         with self._boundary("list", path):
-            place = self._place(Op.LIST, path)
+            try:
+                _view, place = self._place(Op.LIST, path)
+            except _Virtual as v:
+                if v.place.parts:
+                    raise mb.NotFoundError("not a directory") from None
+                return self._names(v.place, root=True)
             if not place.host.is_dir():
                 raise mb.NotFoundError("not a directory")
-        return self._names(place)
+        return self._names(place, root=not place.parts)
 
-    async def _names(self, place: Place) -> AsyncIterator[asyncssh.SFTPName]:
+    async def _names(self, place: Place, root: bool) -> AsyncIterator[asyncssh.SFTPName]:
         with self._boundary("list", place.vpath):
-            entries = await asyncio.to_thread(mb.list_dir, place)
+            if self._single is None and not place.parts:
+                entries = [(name, os.stat(tree)) for name, (_, tree) in sorted(self._trees.items())]
+            else:
+                entries = await asyncio.to_thread(mb.list_dir, place)
+            if root:
+                profile = self._ep.profile_path(self._username)
+                await self._profile(Place((PROFILE_NAME,), profile))
+                entries = sorted([*entries, (PROFILE_NAME, os.stat(profile))])
             for name, p in ((".", place), ("..", place.parent)):
                 st = os.lstat(p.host)
                 yield asyncssh.SFTPName(name.encode(), attrs=asyncssh.SFTPAttrs.from_local(st))
         for name, st in entries:
             yield asyncssh.SFTPName(os.fsencode(name), attrs=asyncssh.SFTPAttrs.from_local(st))
 
-    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+    async def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         with self._boundary("setstat", path):
-            _check_attrs(attrs, self.stat(path).st_size)
+            _check_attrs(attrs, (await self.stat(path)).st_size)
 
     lsetstat = setstat
 
@@ -472,8 +579,12 @@ class _MailboxSFTP(asyncssh.SFTPServer):
     async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         with self._boundary("open", path):
             if not pflags & asyncssh.FXF_WRITE:
-                return mb.Download(self._place(Op.READ, path))
-            place = self._place(Op.WRITE, path)
+                try:
+                    return mb.Download(self._place(Op.READ, path)[1])
+                except _Virtual as v:
+                    await self._profile(v.place)
+                    return mb.Download(v.place)
+            view, place = self._place(Op.WRITE, path)
             # A temporary name (name.filepart, .part, .tmp, a dot-name) is written in place:
             # appended to and resumed until the client renames it; a final name is new.
             staged = mb.is_ignored_name(place.name)
@@ -481,7 +592,7 @@ class _MailboxSFTP(asyncssh.SFTPServer):
                 raise mb.FailedError("file exists: each upload must be a new file")
             if not place.host.parent.is_dir():
                 raise mb.NotFoundError("no such directory")
-            await self._ep.recount(self._company, self._tree)
+            await self._ep.recount(view.company, self._ep.tree(view.company))
             up: mb.Writing
             if staged:
                 append, truncate = pflags & asyncssh.FXF_APPEND, pflags & asyncssh.FXF_TRUNC
@@ -491,6 +602,7 @@ class _MailboxSFTP(asyncssh.SFTPServer):
             else:  # FXF_APPEND to a new file is a plain upload (curl --append)
                 up = mb.Upload(place)
             self._uploads.add(up)
+            self._upload_company[up] = view.company
             return up
 
     def open56(self, path: bytes, desired_access: int, flags: int,
@@ -501,22 +613,31 @@ class _MailboxSFTP(asyncssh.SFTPServer):
         if not isinstance(file_obj, mb.Download):
             raise asyncssh.SFTPPermissionDenied("file not opened for reading")
         self._owner.touch()
-        if file_obj.place.vpath not in self._downloaded:
-            self._downloaded.add(file_obj.place.vpath)
-            self._owner.audit("download", path=file_obj.place.vpath, size=file_obj.size)
-            self._ep.downloaded(self._company, self._username, file_obj.place, file_obj.size)
-        with self._boundary("read", file_obj.place.vpath):
+        place = file_obj.place
+        if place.vpath not in self._downloaded and place.parts != (PROFILE_NAME,):
+            self._downloaded.add(place.vpath)
+            company = self._company_of(place)
+            self._owner.audit("download", path=place.vpath, size=file_obj.size, mailbox=company)
+            self._ep.downloaded(company, self._username, place, file_obj.size)
+        with self._boundary("read", place.vpath):
             return await asyncio.to_thread(file_obj.read_at, offset, min(size, _MAX_READ))
+
+    def _company_of(self, place: Place) -> str:
+        for view, tree in self._trees.values():
+            if place.host.is_relative_to(tree):
+                return view.company
+        return ""
 
     async def write(self, file_obj: object, offset: int, data: bytes) -> int:
         up = self._upload(file_obj)
+        company = self._upload_company.get(up, "")
         with self._boundary("write", up.place.vpath):
             self._owner.touch()
             limits = self._ep.config().gateway.limits
-            room = limits.company_quota_bytes - self._ep.usage.used(self._company)
+            room = limits.company_quota_bytes - self._ep.usage.used(company)
             try:
                 growth = up.reserve(offset, len(data), max_bytes=limits.max_upload_bytes, room=room)
-                self._ep.usage.add(self._company, growth)
+                self._ep.usage.add(company, growth)
                 if len(data) <= _INLINE_WRITE:
                     # A small pwrite lands in the page cache in microseconds: a thread hop per
                     # SFTP packet would cost more than the write (fsync runs in a thread).
@@ -545,6 +666,7 @@ class _MailboxSFTP(asyncssh.SFTPServer):
             await self._discard(up, "connection lost")
             return
         self._uploads.discard(up)
+        company = self._upload_company.pop(up, "")
         if up.failure is not None:
             raise asyncssh.SFTPFailure(f"upload failed: {up.failure}")
         with self._boundary("close", up.place.vpath):
@@ -553,49 +675,56 @@ class _MailboxSFTP(asyncssh.SFTPServer):
                 await asyncio.to_thread(up.publish)
             except (mb.FailedError, OSError):
                 if not up.keeps_data:
-                    self._ep.usage.add(self._company, -up.size)
+                    self._ep.usage.add(company, -up.size)
                 raise
-            self._ep.closed(self._company, up.place.vpath, st)
-            self._arrived(up.place, up.size)
+            self._ep.closed(company, up.place.vpath, st)
+            self._arrived(company, up.place, up.size)
 
     # changes
 
     def remove(self, path: bytes) -> None:
         with self._boundary("delete", path):
-            place = self._place(Op.DELETE, path)
+            view, place = self._changing(Op.DELETE, path)
             size = os.lstat(place.host).st_size
             if place.host.is_dir():
                 raise mb.DeniedError("use rmdir for directories")
             os.unlink(place.host)
-            self._ep.usage.add(self._company, -size)
-            self._owner.audit("delete", path=place.vpath, size=size)
+            self._ep.usage.add(view.company, -size)
+            self._owner.audit("delete", path=place.vpath, size=size, mailbox=view.company)
+
+    def _changing(self, op: Op, path: bytes) -> tuple[View, Place]:
+        """``_place`` for an operation that changes something: the virtual root never does."""
+        try:
+            return self._place(op, path)
+        except _Virtual:
+            raise mb.DeniedError("only the inboxes accept files") from None
 
     async def rename(self, oldpath: bytes, newpath: bytes) -> None:
         with self._boundary("rename", oldpath):
-            old = self._place(Op.RENAME, oldpath)
-            new = self._place(Op.WRITE, newpath)
-            if old.parent.parts != new.parent.parts:
+            view, old = self._changing(Op.RENAME, oldpath)
+            new_view, new = self._changing(Op.WRITE, newpath)
+            if old.parent.parts != new.parent.parts or view != new_view:
                 raise mb.DeniedError("files can only be renamed within their directory")
             st = os.lstat(old.host)
             if not old.host.is_file():
                 raise mb.DeniedError("only files can be renamed")
             await asyncio.to_thread(mb.rename_noreplace, old.host, new.host)
             await asyncio.to_thread(files.fsync_dir, new.host.parent)
-            self._ep.closed(self._company, new.vpath, st)
+            self._ep.closed(view.company, new.vpath, st)
             self._owner.audit("rename", path=old.vpath, to=new.vpath)
-            self._arrived(new, st.st_size)
+            self._arrived(view.company, new, st.st_size)
 
     posix_rename = rename
 
     def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         with self._boundary("mkdir", path):
-            place = self._place(Op.MKDIR, path)
+            _view, place = self._changing(Op.MKDIR, path)
             os.mkdir(place.host, 0o750)
             self._owner.audit("mkdir", path=place.vpath)
 
     def rmdir(self, path: bytes) -> None:
         with self._boundary("rmdir", path):
-            place = self._place(Op.RMDIR, path)
+            _view, place = self._changing(Op.RMDIR, path)
             os.rmdir(place.host)
             self._owner.audit("rmdir", path=place.vpath)
 
@@ -623,6 +752,31 @@ class _MailboxSFTP(asyncssh.SFTPServer):
             self._owner.sftp_ended()
 
 
+class _Virtual(mb.MailboxError):
+    """The path is the virtual root or the profile file, not a place in a mailbox."""
+
+    code = "VIRTUAL_PATH"
+
+    def __init__(self, place: Place) -> None:
+        super().__init__(place.vpath)
+        self.place = place
+
+
+def _cert_facts(cert: Any) -> CertFacts:
+    """What an asyncssh OpenSSH certificate says (its serial, id and validity are private
+    attributes of the library; tests/gateway/test_certificates.py holds this reading)."""
+    return CertFacts(
+        user_cert=cert._cert_type == asyncssh.public_key.CERT_TYPE_USER,
+        serial=int(cert._serial),
+        key_id=str(cert._key_id),
+        principals=tuple(cert.principals),
+        valid_after=int(cert._valid_after),
+        valid_before=int(cert._valid_before),
+        key_blob=cert.key.public_data,
+        ca_blob=cert.signing_key.public_data,
+    )
+
+
 # -- the endpoint --------------------------------------------------------------------------
 
 
@@ -632,8 +786,13 @@ class SftpEndpoint:
     def __init__(
         self, get_config: Callable[[], Config], events: MailboxEvents, bans: BanList,
         signing_key: bytes | None, on_download: DownloadHook | None = None,
+        get_directory: Callable[[], Directory] | None = None,
+        get_trust: Callable[[], Trust] | None = None, clock: Clock = system_clock,
     ) -> None:  # fmt: skip
         self.config = get_config
+        self.directory = get_directory or (lambda: file_directory(get_config()))
+        self.trust = get_trust or Trust
+        self.now = clock
         self.events = events
         self.on_download = on_download
         self.hook_tasks: set[asyncio.Task[Any]] = set()
@@ -648,6 +807,31 @@ class SftpEndpoint:
         # (company, path) -> (its stat at close, until when it answers): see JUST_CLOSED_SECONDS
         self._closed: dict[tuple[str, str], tuple[os.stat_result, float]] = {}
         self._waiting: dict[_Connection, str] = {}  # not logged in yet -> peer, oldest first
+
+    def member(self, name: str) -> Member | None:
+        """The active user ``name`` as the directory has it now."""
+        return self.directory().active(name)
+
+    def tree(self, company: str) -> Path:
+        """A company's mailbox tree."""
+        return self.config().gateway.mailboxes_dir / company
+
+    def profile_path(self, user: str) -> Path:
+        """Where a user's profile file is written before it is read."""
+        folder = self.config().gateway.data_dir / "profiles"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{user}.json"
+
+    def users_changed(self) -> int:
+        """Close the sessions of users no longer active (suspended, removed); the others get
+        their new rights at their next request.  How many sessions were closed."""
+        closed = 0
+        for conn in list(self._conns):
+            if conn.user is not None and not conn.lost and self.member(conn.user.name) is None:
+                conn.audit("session_closed", reason="the user was suspended or removed")
+                conn.close()
+                closed += 1
+        return closed
 
     def closed(self, company: str, vpath: str, st: os.stat_result) -> None:
         """Remember an upload just closed (or renamed to its final name)."""
@@ -750,12 +934,18 @@ async def start_sftp_server(
     gateway_public_key: bytes | None = None,
     bans: BanList | None = None,
     on_download: DownloadHook | None = None,
+    get_directory: Callable[[], Directory] | None = None,
+    get_trust: Callable[[], Trust] | None = None,
+    clock: Clock = system_clock,
 ) -> SftpEndpoint:
     """Prepare every configured mailbox and listen for SFTP clients (``port`` 0: any free);
     ``on_download(company, user, path, size)`` is awaited (in a task) when a session first
     reads a file."""
     cfg = get_config()
-    endpoint = SftpEndpoint(get_config, events, bans or BanList(), gateway_public_key, on_download)
+    endpoint = SftpEndpoint(
+        get_config, events, bans or BanList(), gateway_public_key, on_download,
+        get_directory, get_trust, clock,
+    )  # fmt: skip
     root = cfg.gateway.mailboxes_dir
     for company in cfg.companies:
         tree = await asyncio.to_thread(mb.prepare_mailbox, root, company, gateway_public_key)

@@ -380,6 +380,58 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        10,
+        """
+        -- Users managed in the store (self-service, migration, the operator's commands): the
+        -- current state of each; a user only in the participant files has no row here.
+        CREATE TABLE users (
+            name       TEXT PRIMARY KEY,
+            company    TEXT NOT NULL,
+            roles      TEXT NOT NULL,             -- JSON list
+            keys       TEXT NOT NULL DEFAULT '[]', -- JSON list of OpenSSH public key lines
+            status     TEXT NOT NULL,             -- active, suspended, removed
+            source     TEXT NOT NULL,             -- self-service, migration, operator
+            full_name  TEXT NOT NULL DEFAULT '',
+            email      TEXT NOT NULL DEFAULT '',
+            file_sha   TEXT,                      -- the file entry when the store took it over
+            legacy_id  TEXT,                      -- the old system's user id (migration)
+            changed_at TEXT NOT NULL,
+            changed_by TEXT NOT NULL
+        );
+        CREATE INDEX users_by_company ON users(company);
+
+        -- Access to another company's mailbox: effective once both companies agreed.
+        CREATE TABLE user_access (
+            user       TEXT NOT NULL,
+            company    TEXT NOT NULL,
+            roles      TEXT NOT NULL DEFAULT '[]', -- JSON list, given by the host company
+            host_by    TEXT NOT NULL DEFAULT '',   -- who agreed for the host company
+            home_by    TEXT NOT NULL DEFAULT '',   -- who agreed for the user's own company
+            changed_at TEXT NOT NULL,
+            PRIMARY KEY (user, company)
+        );
+
+        -- Every user change, append-only: who, when, through what, and what.
+        CREATE TABLE user_changes (
+            seq        INTEGER PRIMARY KEY,
+            at         TEXT NOT NULL,
+            actor      TEXT NOT NULL,
+            actor_company TEXT NOT NULL,
+            via        TEXT NOT NULL,              -- a file id, "cli" or "migration:<file>"
+            action     TEXT NOT NULL,
+            user       TEXT NOT NULL,
+            company    TEXT NOT NULL,
+            detail     TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TRIGGER user_changes_append_only_update BEFORE UPDATE ON user_changes
+            BEGIN SELECT RAISE(ABORT, 'user changes are append-only'); END;
+        CREATE TRIGGER user_changes_append_only_delete BEFORE DELETE ON user_changes
+            BEGIN SELECT RAISE(ABORT, 'user changes are append-only'); END;
+
+        CREATE INDEX audit_by_event_user ON audit(event, user);
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

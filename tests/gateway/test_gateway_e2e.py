@@ -107,7 +107,7 @@ async def test_openssh_sftp_command_uploads_and_downloads(gw: Running, tmp_path:
 async def test_an_agent_cannot_see_the_airlines_mailbox(gw: Running) -> None:
     async with gw.connect("agent1") as conn, conn.start_sftp_client() as sftp:
         assert sorted(await sftp.listdir("/")) == sorted(
-            [".", "..", "inbox", "outbox", "sandbox", "gateway-signing-key.pub"]
+            [".", "..", "inbox", "outbox", "sandbox", "gateway-signing-key.pub", "my-profile.json"]
         )
         for path in ("/../demoair/outbox", "../../demoair"):
             with pytest.raises(asyncssh.SFTPError):

@@ -126,7 +126,7 @@ async def test_root_is_the_company_tree(kit: Kit) -> None:
         assert await sftp.realpath("/../../..") == "/"
         assert await sftp.realpath("inbox/../outbox/./x") == "/outbox/x"
         assert sorted(await sftp.listdir("/..")) == [
-            ".", "..", "gateway-signing-key.pub", "inbox", "outbox", "sandbox",
+            ".", "..", "gateway-signing-key.pub", "inbox", "my-profile.json", "outbox", "sandbox",
         ]  # fmt: skip
         assert sorted(await sftp.listdir("/../..")) == sorted(await sftp.listdir("/"))
 
@@ -237,7 +237,7 @@ async def test_company_added_by_reload_gets_its_mailbox_at_login(kit: Kit) -> No
     assert not kit.tree("newco").exists()
     async with kit.sftp("new_in") as sftp:
         assert sorted(await sftp.listdir("/")) == [
-            ".", "..", "gateway-signing-key.pub", "inbox", "outbox", "sandbox",
+            ".", "..", "gateway-signing-key.pub", "inbox", "my-profile.json", "outbox", "sandbox",
         ]  # fmt: skip
         async with sftp.open("/inbox/first.hot", "wb") as f:
             await f.write(b"hello")
