@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_calendar_parser,
         add_payment_parser,
         add_outbox_parser,
+        add_users_parser,
     ):
         add(sub, common)
     r = sub.add_parser("receipt", parents=[common], help="receipts")
@@ -139,6 +140,39 @@ def add_payment_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("--country", required=True)
     s.add_argument("--period", help="only this period")
     s.add_argument("--agent", help="only this agent code")
+
+
+def add_users_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``users …`` and ``countries status`` to the ``opencass`` sub-parsers ``sub``."""
+    p = sub.add_parser("users", parents=[common], help="users: list, show, export, migrate, ...")
+    usub = p.add_subparsers(dest="users_command", required=True, parser_class=type(p))
+    for name, text in (
+        ("list", "the effective users, where each came from, last login"),
+        ("export", "the same with names, e-mails and keys (csv by default)"),
+    ):
+        ls = usub.add_parser(name, parents=[common], help=text)
+        ls.add_argument("--company", help="only this company's users (and those with access)")
+        default = "csv" if name == "export" else "text"
+        ls.add_argument("--format", choices=["text", "json", "csv"], default=default)
+    sh = usub.add_parser("show", parents=[common], help="one user and every change to it")
+    sh.add_argument("user")
+    sh.add_argument("--format", choices=["text", "json"], default="text")
+    m = usub.add_parser("migrate", parents=[common], help="migrate the old system's users")
+    m.add_argument("export", help="the old system's user export (CSV; docs/operating.md)")
+    m.add_argument("--country", required=True, help="CASS country migrated, e.g. DE")
+    m.add_argument("--cutoff", required=True, help="YYYY-MM-DD: users not logged in since stay")
+    m.add_argument("--dry-run", action="store_true", help="report only; change nothing")
+    r = usub.add_parser("reset", parents=[common], help="give a user back to the files")
+    r.add_argument("user")
+    for name in ("grant", "revoke"):
+        g = usub.add_parser(name, parents=[common], help=f"{name} access to another company")
+        g.add_argument("user")
+        g.add_argument("--company", required=True, help="the company whose mailbox it is")
+        g.add_argument("--roles", required=name == "grant", help="e.g. input,output")
+    c = sub.add_parser("countries", parents=[common], help="CASS countries: go-live status")
+    csub = c.add_subparsers(dest="countries_command", required=True, parser_class=type(c))
+    st = csub.add_parser("status", parents=[common], help="states and go-live dates")
+    st.add_argument("--format", choices=["text", "json"], default="text")
 
 
 def add_dispute_parser(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from opencass.config.model import CompanyKind, Config
+from opencass.config.model import CompanyKind, Config, CountryState
 from opencass.settlement.rules import CountryRules, PeriodWindow, SubmissionContext
 
 # Per configuration object (a reload makes a new one) and company: the rules' country data.
@@ -33,12 +33,17 @@ def _countries(config: Config, company_id: str) -> dict[str, CountryRules]:
             for p in config.calendars.get(code, ())
         )
         owned = frozenset(company.airline_prefixes.get(code, ())) if company else frozenset()
-        countries[code] = CountryRules(country.currency, owned, agents, periods)
+        live = country.state is CountryState.LIVE
+        countries[code] = CountryRules(
+            country.currency, owned, agents, periods, live, None if live else country.go_live
+        )
     per_company[company_id] = countries
     return countries
 
 
-def submission_context(config: Config, company_id: str, now: datetime) -> SubmissionContext:
+def submission_context(
+    config: Config, company_id: str, now: datetime, sandbox: bool = False
+) -> SubmissionContext:
     """What the rules need to judge a submission of ``company_id`` at ``now``."""
     company = config.companies.get(company_id)
     return SubmissionContext(
@@ -46,4 +51,5 @@ def submission_context(config: Config, company_id: str, now: datetime) -> Submis
         is_airline=bool(company and company.kind is CompanyKind.AIRLINE),
         now=now,
         countries=_countries(config, company_id),
+        sandbox=sandbox,
     )

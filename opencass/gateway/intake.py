@@ -400,7 +400,7 @@ class Intake:
             all_or_nothing=bool(company and company.all_or_nothing),
             # judged as of the file's arrival: a file uploaded before a cut-off is in time,
             # however long it waited (a restart, a queue) before being assessed
-            context=submission_context(config, row.company, _arrival(row)),
+            context=submission_context(config, row.company, _arrival(row), bool(row.sandbox)),
             max_records=config.gateway.limits.max_records,
             max_xml_bytes=config.gateway.limits.max_xml_bytes,
             clock=self.now,

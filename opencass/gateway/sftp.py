@@ -539,14 +539,16 @@ class _MailboxSFTP(asyncssh.SFTPServer):
             except _Virtual as v:
                 if v.place.parts:
                     raise mb.NotFoundError("not a directory") from None
-                return self._names(v.place, root=True)
+                return self._names(v.place, root=True, views=True)
             if not place.host.is_dir():
                 raise mb.NotFoundError("not a directory")
-        return self._names(place, root=not place.parts)
+        return self._names(place, root=self._single is not None and not place.parts)
 
-    async def _names(self, place: Place, root: bool) -> AsyncIterator[asyncssh.SFTPName]:
+    async def _names(
+        self, place: Place, root: bool, views: bool = False
+    ) -> AsyncIterator[asyncssh.SFTPName]:
         with self._boundary("list", place.vpath):
-            if self._single is None and not place.parts:
+            if views:  # the virtual root of a user acting for several companies
                 entries = [(name, os.stat(tree)) for name, (_, tree) in sorted(self._trees.items())]
             else:
                 entries = await asyncio.to_thread(mb.list_dir, place)

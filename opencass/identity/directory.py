@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from opencass.config.model import Company, Config, CountryState, Role, User
+from opencass.config.model import Company, CompanyKind, Config, CountryState, Role, User
 from opencass.store.users import StoredAccess, StoredUser, UsersState, users_state
 
 __all__ = ["ACTIVE", "Directory", "Member", "build_directory", "file_sha", "roles_of"]
@@ -184,8 +184,11 @@ def read_directory(config: Config) -> Directory:
 
 
 def company_state(config: Config, company: str, now: datetime) -> CountryState:
-    """A company's go-live state: the most advanced of its countries' (live for none)."""
+    """A company's go-live state: the most advanced of its countries' (live for none, and
+    for the CASS office, which works in every country before its go-live)."""
     c = config.companies.get(company)
+    if c is not None and c.kind is CompanyKind.OPERATOR:
+        return CountryState.LIVE
     states = [config.countries[cc].state_at(now) for cc in (c.countries if c else ())
               if cc in config.countries]  # fmt: skip
     order = (CountryState.PLANNED, CountryState.SANDBOX, CountryState.LIVE)

@@ -54,6 +54,8 @@ class CountryRules:
     owned_prefixes: frozenset[str]  # the submitter's airline prefixes in this country
     agents: frozenset[str]  # every CASS agent code of this country
     periods: tuple[PeriodWindow, ...] = ()
+    live: bool = True  # false before the country's go-live: only sandbox files
+    go_live: datetime | None = None  # when a country not live goes live by itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class SubmissionContext:
     is_airline: bool
     now: datetime  # aware
     countries: dict[str, CountryRules] = field(default_factory=dict)
+    sandbox: bool = False  # a file of the sandbox inbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,11 @@ def check_header(header: BillingHeader, ctx: SubmissionContext) -> HeaderVerdict
     if rules is None:
         add("COUNTRY_UNKNOWN", f"CASS country {header.country!r} is not operated here", "country")
         return HeaderVerdict(out, None, frozenset())
+    live = rules.live or (rules.go_live is not None and ctx.now >= rules.go_live)
+    if not live and not ctx.sandbox:
+        since = f" (live from {rules.go_live.isoformat()})" if rules.go_live else ""
+        add("COUNTRY_NOT_LIVE", f"CASS {header.country} is not live yet{since}: until then "
+            "files go to /sandbox/inbox", "country")  # fmt: skip
     if ctx.is_airline and header.airline_prefix not in rules.owned_prefixes:
         owned = ", ".join(sorted(rules.owned_prefixes)) or "none"
         add(

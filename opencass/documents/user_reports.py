@@ -1,0 +1,45 @@
+"""Users reports as documents: the legacy migration report (CSV and PDF) a company and the
+operator receive, rendered from plain rows (``identity.migration`` decides what they say)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import datetime
+
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, Spacer
+
+from opencass.documents.pdf import GridTable, render_pdf, styles
+
+__all__ = ["MIGRATION_HEADER", "migration_csv", "migration_pdf"]
+
+MIGRATION_HEADER = (
+    "company", "company code", "user id", "login", "name", "e-mail", "last login", "rights",
+    "status", "roles", "reason",
+)  # fmt: skip
+_WIDTHS_MM = (20, 20, 24, 24, 30, 38, 18, 10, 24, 18, 40)
+
+
+def migration_csv(rows: Sequence[Sequence[str]]) -> bytes:
+    """The report as CSV (UTF-8, a header row, CRLF line ends as RFC 4180 has them)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(MIGRATION_HEADER)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def migration_pdf(
+    title: str, summary: Sequence[str], rows: Sequence[Sequence[str]], created: datetime
+) -> bytes:
+    """The report as a landscape PDF: a title, summary lines, then one row per user."""
+    st = styles("en")
+    story: list[object] = [Paragraph(line, st["body"]) for line in summary]
+    story.append(Spacer(1, 4 * mm))
+    widths = [w * mm for w in _WIDTHS_MM]
+    story.append(GridTable(MIGRATION_HEADER, [list(r) for r in rows], widths, lang="en",
+                           align="LLLLLLLRLLL"))  # fmt: skip
+    return render_pdf(story, lang="en", title=title, subject="user migration", landscape=True,
+                      created=created, footer="opencass user migration")  # fmt: skip
