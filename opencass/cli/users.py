@@ -55,7 +55,7 @@ class UserCommandError(ConfigurationError):
 
 def _directory(config: Config) -> tuple[Directory, dict[str, str]]:
     """The effective users and last logins (the files' alone before the gateway's first run)."""
-    empty = (UsersState(0, (), ()), {})
+    empty: tuple[UsersState, dict[str, str]] = (UsersState(0, (), ()), {})
     state, logins = read_only(
         config.gateway.database, lambda conn: (users_state(conn), last_logins(conn)), empty
     )
@@ -133,7 +133,8 @@ def _show(args: argparse.Namespace, config: Config) -> int:
     m = directory.members.get(args.user)
     if m is None:
         raise UserCommandError(f"no user {args.user!r}")
-    history = read_only(config.gateway.database, lambda c: user_changes(c, args.user), [])
+    none: list[UserChange] = []
+    history = read_only(config.gateway.database, lambda c: user_changes(c, args.user), none)
     rec = _record(m, logins, True) | {
         "changes": [
             {

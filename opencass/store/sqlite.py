@@ -237,7 +237,7 @@ class SqliteStore:
 
     async def ledger_count(self, file_id: str | None = None) -> int:
         """Booked (not withdrawn) ledger records, of one file or all."""
-        sql, args = "SELECT COUNT(*) FROM ledger WHERE withdrawn = 0", ()
+        sql, args = "SELECT COUNT(*) FROM ledger WHERE withdrawn = 0", tuple[str, ...]()
         if file_id is not None:
             sql, args = sql + " AND file_id = ?", (file_id,)
         async with self._query(sql, args) as cur:
@@ -368,7 +368,7 @@ class SqliteStore:
     async def audit_events(self, event: str | None = None) -> list[dict[str, Any]]:
         """Audit events (optionally of one kind), oldest first."""
         await self._flush_audit()
-        sql, args = "SELECT * FROM audit", ()
+        sql, args = "SELECT * FROM audit", tuple[str, ...]()
         if event:
             sql, args = sql + " WHERE event = ?", (event,)
         async with self._query(sql + " ORDER BY seq", args) as cur:

@@ -170,7 +170,10 @@ def user_changes(conn: sqlite3.Connection, user: str | None = None) -> list[User
     sql = "SELECT seq, at, actor, actor_company, via, action, user, company, detail"
     sql += " FROM user_changes" + (" WHERE user = ?" if user else "") + " ORDER BY seq"
     rows = conn.execute(sql, (user,) if user else ()).fetchall()
-    return [UserChange(*r[:8], json.loads(r[8])) for r in rows]
+    return [
+        UserChange(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], json.loads(r[8]))
+        for r in rows
+    ]
 
 
 def last_logins(conn: sqlite3.Connection) -> dict[str, str]:

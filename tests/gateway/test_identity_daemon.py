@@ -37,8 +37,11 @@ async def test_an_admin_adds_a_user_who_logs_in_within_seconds(gw: Running, tmp_
     line = keygen(key)
     denied = await openssh_sftp(gw.port, "agent1-clerk", key, "ls /\n")
     assert denied.returncode != 0
-    message = admin(Change("add-user", "agent1-clerk", full_name="Jana Novak",
-                           email="jana@agent1.example", roles=("input",), keys=(line,)))  # fmt: skip
+    clerk = Change(
+        "add-user", "agent1-clerk", full_name="Jana Novak", email="jana@agent1.example",
+        roles=("input",), keys=(line,),
+    )  # fmt: skip
+    message = admin(clerk)
     await gw.upload("agent1", "add-clerk.xml", message)
     report = await report_text(gw, "agent1", "add-clerk.xml")
     assert "Outcome:      accepted" in report, report
@@ -56,17 +59,27 @@ async def test_an_admin_adds_a_user_who_logs_in_within_seconds(gw: Running, tmp_
     assert put.returncode != 0
 
 
-async def test_the_change_is_in_the_audit_with_who_when_and_what(gw: Running, tmp_path: Path) -> None:
+async def test_the_change_is_in_the_audit_with_who_when_and_what(
+    gw: Running, tmp_path: Path
+) -> None:
     line = keygen(tmp_path / "k")
-    await gw.upload("agent1", "add.xml", admin(Change("add-user", "a1-x", roles=("output",), keys=(line,))))
+    await gw.upload(
+        "agent1", "add.xml", admin(Change("add-user", "a1-x", roles=("output",), keys=(line,)))
+    )
     assert "accepted" in await report_text(gw, "agent1", "add.xml")
     db = gw.gateway.current_config().gateway.database
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT actor, actor_company, action, user, at FROM user_changes").fetchall()
-        audit = conn.execute("SELECT company, user, data FROM audit WHERE event = 'user_change'").fetchall()
+        rows = conn.execute(
+            "SELECT actor, actor_company, action, user, at FROM user_changes"
+        ).fetchall()
+        audit = conn.execute(
+            "SELECT company, user, data FROM audit WHERE event = 'user_change'"
+        ).fetchall()
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             conn.execute("DELETE FROM user_changes")
-    assert rows[0][:4] == ("agent1", "agent1", "add-user", "a1-x") and rows[0][4].startswith("2026-11-18")
+    assert rows[0][:4] == ("agent1", "agent1", "add-user", "a1-x") and rows[0][4].startswith(
+        "2026-11-18"
+    )
     assert audit[0][:2] == ("agent1", "agent1") and json.loads(audit[0][2])["target"] == "a1-x"
 
 
@@ -80,7 +93,11 @@ async def test_the_change_is_in_the_audit_with_who_when_and_what(gw: Running, tm
         ("agent1", Change("set-roles", "agent1", roles=("output",)), "USER_LAST_ADMIN"),
         ("agent1", Change("add-user", "Bad Name", roles=("input",)), "USER_NAME_INVALID"),
         ("agent1", Change("add-user", "a1-y", roles=("root",)), "USER_ROLE_INVALID"),
-        ("agent1", Change("add-key", "agent1", keys=("ssh-ed25519 AAAAnotakey",)), "USER_KEY_INVALID"),
+        (
+            "agent1",
+            Change("add-key", "agent1", keys=("ssh-ed25519 AAAAnotakey",)),
+            "USER_KEY_INVALID",
+        ),
     ],
 )
 async def test_refusals_are_coded_and_change_nothing(
@@ -96,13 +113,17 @@ async def test_refusals_are_coded_and_change_nothing(
 
 async def test_a_key_of_another_user_is_refused(gw: Running) -> None:
     theirs = (gw.config_dir / "keys" / "agent2.pub").read_text().strip()
-    await gw.upload("agent1", "steal.xml", admin(Change("add-user", "a1-z", roles=("input",), keys=(theirs,))))
+    await gw.upload(
+        "agent1", "steal.xml", admin(Change("add-user", "a1-z", roles=("input",), keys=(theirs,)))
+    )
     assert "USER_KEY_IN_USE" in await report_text(gw, "agent1", "steal.xml")
 
 
 async def test_a_short_rsa_key_is_refused(gw: Running, tmp_path: Path) -> None:
     weak = keygen(tmp_path / "weak", "rsa", 2048)
-    await gw.upload("agent1", "weak.xml", admin(Change("add-user", "a1-w", roles=("input",), keys=(weak,))))
+    await gw.upload(
+        "agent1", "weak.xml", admin(Change("add-user", "a1-w", roles=("input",), keys=(weak,)))
+    )
     assert "USER_KEY_WEAK" in await report_text(gw, "agent1", "weak.xml")
 
 
@@ -120,7 +141,9 @@ async def test_one_refused_change_refuses_the_whole_message(gw: Running, tmp_pat
 async def test_a_user_without_admin_role_cannot_administer(gw: Running, tmp_path: Path) -> None:
     key = tmp_path / "clerk"
     line = keygen(key)
-    await gw.upload("agent1", "add.xml", admin(Change("add-user", "a1-in", roles=("input",), keys=(line,))))
+    await gw.upload(
+        "agent1", "add.xml", admin(Change("add-user", "a1-in", roles=("input",), keys=(line,)))
+    )
     assert "accepted" in await report_text(gw, "agent1", "add.xml")
     await _login_works(gw, "a1-in", key)
     other = keygen(tmp_path / "other")
@@ -134,7 +157,9 @@ async def test_a_user_without_admin_role_cannot_administer(gw: Running, tmp_path
 async def test_rights_change_while_a_session_is_open(gw: Running, tmp_path: Path) -> None:
     key = tmp_path / "clerk"
     line = keygen(key)
-    await gw.upload("agent1", "add.xml", admin(Change("add-user", "a1-c", roles=("input",), keys=(line,))))
+    await gw.upload(
+        "agent1", "add.xml", admin(Change("add-user", "a1-c", roles=("input",), keys=(line,)))
+    )
     assert "accepted" in await report_text(gw, "agent1", "add.xml")
     await _login_works(gw, "a1-c", key)
     async with asyncssh.connect("127.0.0.1", gw.port, username="a1-c", client_keys=[str(key)],
@@ -142,7 +167,9 @@ async def test_rights_change_while_a_session_is_open(gw: Running, tmp_path: Path
         async with conn.start_sftp_client() as sftp:
             async with sftp.open("/inbox/first.txt", "wb") as f:
                 await f.write(b"x")
-            await gw.upload("agent1", "roles.xml", admin(Change("set-roles", "a1-c", roles=("readonly",))))
+            await gw.upload(
+                "agent1", "roles.xml", admin(Change("set-roles", "a1-c", roles=("readonly",)))
+            )
             assert "accepted" in await report_text(gw, "agent1", "roles.xml")
             deadline = time.monotonic() + 5
             while gw.gateway.directory.active("a1-c").user.roles != {"readonly"}:  # type: ignore[union-attr]
@@ -160,10 +187,14 @@ async def test_rights_change_while_a_session_is_open(gw: Running, tmp_path: Path
     await _login_works(gw, "a1-c", key)
 
 
-async def test_two_admins_removing_each_other_at_once_leave_one(gw: Running, tmp_path: Path) -> None:
+async def test_two_admins_removing_each_other_at_once_leave_one(
+    gw: Running, tmp_path: Path
+) -> None:
     key = tmp_path / "second"
     line = keygen(key)
-    await gw.upload("agent1", "add.xml", admin(Change("add-user", "a1-admin2", roles=("admin",), keys=(line,))))
+    await gw.upload(
+        "agent1", "add.xml", admin(Change("add-user", "a1-admin2", roles=("admin",), keys=(line,)))
+    )
     assert "accepted" in await report_text(gw, "agent1", "add.xml")
     await _login_works(gw, "a1-admin2", key)
     first = tmp_path / "first.xml"
@@ -186,7 +217,9 @@ async def test_two_admins_removing_each_other_at_once_leave_one(gw: Running, tmp
 async def test_two_admins_stepping_down_at_once_leave_one(gw: Running, tmp_path: Path) -> None:
     key = tmp_path / "second"
     line = keygen(key)
-    await gw.upload("agent1", "add.xml", admin(Change("add-user", "a1-admin2", roles=("admin",), keys=(line,))))
+    await gw.upload(
+        "agent1", "add.xml", admin(Change("add-user", "a1-admin2", roles=("admin",), keys=(line,)))
+    )
     assert "accepted" in await report_text(gw, "agent1", "add.xml")
     await _login_works(gw, "a1-admin2", key)
     first = tmp_path / "first.xml"
@@ -207,11 +240,17 @@ async def test_two_admins_stepping_down_at_once_leave_one(gw: Running, tmp_path:
 
 async def test_access_to_another_company_needs_both_sides(gw: Running, tmp_path: Path) -> None:
     # agent1's admin offers agent1 to agent2's admin; effective once agent2 agrees too
-    await gw.upload("agent1", "grant.xml", admin(Change("grant-access", "agent2", access_company="agent1", roles=("output",))))
+    await gw.upload(
+        "agent1",
+        "grant.xml",
+        admin(Change("grant-access", "agent2", access_company="agent1", roles=("output",))),
+    )
     assert "accepted" in await report_text(gw, "agent1", "grant.xml")
     await asyncio.sleep(1.5)
     assert gw.gateway.directory.active("agent2").access == {}  # type: ignore[union-attr]
-    await gw.upload("agent2", "agree.xml", admin(Change("grant-access", "agent2", access_company="agent1")))
+    await gw.upload(
+        "agent2", "agree.xml", admin(Change("grant-access", "agent2", access_company="agent1"))
+    )
     assert "accepted" in await report_text(gw, "agent2", "agree.xml")
     got = tmp_path / "listing"
     deadline = time.monotonic() + 10
@@ -235,7 +274,13 @@ async def test_access_to_another_company_needs_both_sides(gw: Running, tmp_path:
 
 async def test_a_country_in_its_sandbox_wave_opens_only_the_sandbox(gw: Running) -> None:
     countries = gw.config_dir / "countries.toml"
-    countries.write_text(countries.read_text().replace('[countries.DE]\n', '[countries.DE]\nstate = "sandbox"\ngo_live = 2027-01-15T08:00:00\n', 1))
+    countries.write_text(
+        countries.read_text().replace(
+            "[countries.DE]\n",
+            '[countries.DE]\nstate = "sandbox"\ngo_live = 2027-01-15T08:00:00\n',
+            1,
+        )
+    )
     assert await gw.gateway.reload()
     async with gw.connect("demoair") as conn, conn.start_sftp_client() as sftp:
         with pytest.raises(asyncssh.SFTPPermissionDenied, match="sandbox wave"):
@@ -249,11 +294,15 @@ async def test_a_country_in_its_sandbox_wave_opens_only_the_sandbox(gw: Running)
 
 async def test_a_planned_country_lets_nobody_in(gw: Running) -> None:
     countries = gw.config_dir / "countries.toml"
-    countries.write_text(countries.read_text().replace('[countries.DE]\n', '[countries.DE]\nstate = "planned"\n', 1))
+    countries.write_text(
+        countries.read_text().replace("[countries.DE]\n", '[countries.DE]\nstate = "planned"\n', 1)
+    )
     assert await gw.gateway.reload()
     done = await openssh_sftp(gw.port, "demoair", gw.key("demoair"), "ls /\n")
     assert done.returncode != 0
-    ops = await openssh_sftp(gw.port, "ops", gw.key("ops"), "ls /\n")  # the CASS office has no country
+    ops = await openssh_sftp(
+        gw.port, "ops", gw.key("ops"), "ls /\n"
+    )  # the CASS office has no country
     assert ops.returncode == 0, ops.stderr
 
 
@@ -312,8 +361,12 @@ async def test_certificates_refused(
     assert await gw.gateway.reload()
     user_key = tmp_path / "laptop"
     keygen(user_key)
-    cert = sign_certificate(ca, user_key, principals=principals, serial=1, key_id="k", validity=validity)
-    done = await openssh_sftp(gw.port, "agent1", user_key, "ls /\n", "-o", f"CertificateFile={cert}")
+    cert = sign_certificate(
+        ca, user_key, principals=principals, serial=1, key_id="k", validity=validity
+    )
+    done = await openssh_sftp(
+        gw.port, "agent1", user_key, "ls /\n", "-o", f"CertificateFile={cert}"
+    )
     assert done.returncode != 0
     audit = await gw.gateway.store.audit_events("certificate_refused")  # type: ignore[union-attr]
     assert any(reason in json.dumps(a) for a in audit), audit
@@ -327,5 +380,7 @@ async def test_a_certificate_of_an_untrusted_ca_is_refused(gw: Running, tmp_path
     user_key = tmp_path / "laptop"
     keygen(user_key)
     cert = sign_certificate(rogue, user_key, principals="agent1", serial=1, key_id="k")
-    done = await openssh_sftp(gw.port, "agent1", user_key, "ls /\n", "-o", f"CertificateFile={cert}")
+    done = await openssh_sftp(
+        gw.port, "agent1", user_key, "ls /\n", "-o", f"CertificateFile={cert}"
+    )
     assert done.returncode != 0

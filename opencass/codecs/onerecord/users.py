@@ -137,9 +137,9 @@ def _request(node: Any) -> UserChangeRequest:
 def user_administration_of(root: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> UserAdministration:
     """The message of an already (safely) parsed root element; XmlRejectedError when invalid."""
     if root.tag != USER_ADMINISTRATION_TAG:
-        problem = finding("XML_ROOT_UNKNOWN", f"the root is {root.tag}, not {ROOT}", line=1,
-                          scope=Scope.FILE)  # fmt: skip
-        raise XmlRejectedError([problem])
+        wrong = finding("XML_ROOT_UNKNOWN", f"the root is {root.tag}, not {ROOT}", line=1,
+                        scope=Scope.FILE)  # fmt: skip
+        raise XmlRejectedError([wrong])
     problem = validate(load_schema(), root, max_depth)
     if problem is not None:
         raise XmlRejectedError([problem])
