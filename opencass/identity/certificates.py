@@ -9,8 +9,9 @@ refused, as OpenSSH's sshd does); the injected clock is inside its validity; it 
 the login name is an active user.  Plain public keys keep working beside certificates.
 
 The revocation list (``revoked_keys``) is the text ``ssh-keygen -k`` reads, one entry a line:
-``serial: N`` or ``serial: N-M``, ``id: KEY-ID``, ``key: <public key line>``, ``sha256:
-SHA256:<base64 fingerprint>``; a bare public key line revokes that key; ``#`` starts a comment.
+``serial: N`` or ``serial: N-M``, ``id: KEY-ID``, ``key:``, ``sha1:`` or ``sha256:`` followed by
+a public key line, ``hash: SHA256:<base64 fingerprint>`` (as ``ssh-keygen -l`` prints it); a bare
+public key line revokes that key; ``#`` starts a comment.
 Serials and ids apply to certificates of every trusted CA; keys and fingerprints to the
 certified key, the certificate itself and plain keys alike.  Both files are read at start and
 on every reload (SIGHUP).
@@ -110,10 +111,12 @@ def parse_revocations(text: str) -> Revocations:
                 serials.append(_serials(value))
             elif sep and kind == "id":
                 ids.add(value)
-            elif sep and kind == "key":
+            elif sep and kind in ("key", "sha1", "sha256"):
                 keys.add(_key_blob(value))
-            elif sep and kind == "sha256":
-                prints.add(value if value.startswith("SHA256:") else "SHA256:" + value)
+            elif sep and kind == "hash":
+                if not value.startswith("SHA256:"):
+                    raise ValueError("only SHA256:... fingerprints are read")
+                prints.add(value)
             else:
                 keys.add(_key_blob(line))
         except ValueError as e:

@@ -99,11 +99,10 @@ class Outcome:
 
     @property
     def status(self) -> str:
-        """migrated, promoted, already migrated or not migrated."""
+        """migrated, promoted to admin, or not migrated (a user migrated by an earlier run shows
+        that run's decision)."""
         if not self.migrated:
             return "not migrated"
-        if self.existing:
-            return "already migrated"
         return "promoted to admin" if self.promoted else "migrated"
 
 
@@ -168,7 +167,8 @@ def _judge(u: LegacyUser, ctx: _Context) -> Outcome:
     before = ctx.previous.get(login)
     member = ctx.directory.members.get(login)
     if member is not None and before is not None and member.legacy_id == u.user_id:
-        roles = tuple(sorted(r.value for r in member.user.roles))
+        recorded = before.get("roles")
+        roles = tuple(str(r) for r in recorded) if isinstance(recorded, list) else ()
         return Outcome(u, company.id, login, True, roles, bool(before.get("promoted")),
                        existing=True)  # fmt: skip
     if u.last_login is None or u.last_login < ctx.cutoff:

@@ -38,9 +38,13 @@ async def test_an_admin_adds_a_user_who_logs_in_within_seconds(gw: Running, tmp_
     denied = await openssh_sftp(gw.port, "agent1-clerk", key, "ls /\n")
     assert denied.returncode != 0
     clerk = Change(
-        "add-user", "agent1-clerk", full_name="Jana Novak", email="jana@agent1.example",
-        roles=("input",), keys=(line,),
-    )  # fmt: skip
+        "add-user",
+        "agent1-clerk",
+        full_name="Jana Novak",
+        email="jana@agent1.example",
+        roles=("input",),
+        keys=(line,),
+    )
     message = admin(clerk)
     await gw.upload("agent1", "add-clerk.xml", message)
     report = await report_text(gw, "agent1", "add-clerk.xml")
@@ -129,8 +133,9 @@ async def test_a_short_rsa_key_is_refused(gw: Running, tmp_path: Path) -> None:
 
 async def test_one_refused_change_refuses_the_whole_message(gw: Running, tmp_path: Path) -> None:
     ok = keygen(tmp_path / "ok")
-    message = admin(Change("add-user", "a1-ok", roles=("input",), keys=(ok,)),
-                    Change("remove-user", "agent1"))  # fmt: skip
+    message = admin(
+        Change("add-user", "a1-ok", roles=("input",), keys=(ok,)), Change("remove-user", "agent1")
+    )
     await gw.upload("agent1", "two.xml", message)
     report = await report_text(gw, "agent1", "two.xml")
     assert "USER_LAST_ADMIN" in report and "rejected" in report
@@ -162,8 +167,14 @@ async def test_rights_change_while_a_session_is_open(gw: Running, tmp_path: Path
     )
     assert "accepted" in await report_text(gw, "agent1", "add.xml")
     await _login_works(gw, "a1-c", key)
-    async with asyncssh.connect("127.0.0.1", gw.port, username="a1-c", client_keys=[str(key)],
-                                known_hosts=None, agent_path=None) as conn:  # fmt: skip
+    async with asyncssh.connect(
+        "127.0.0.1",
+        gw.port,
+        username="a1-c",
+        client_keys=[str(key)],
+        known_hosts=None,
+        agent_path=None,
+    ) as conn:
         async with conn.start_sftp_client() as sftp:
             async with sftp.open("/inbox/first.txt", "wb") as f:
                 await f.write(b"x")
