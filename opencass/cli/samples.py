@@ -158,7 +158,8 @@ def write_samples(directory: Path, today: date) -> list[Path]:
     """Write ``billing-sample.hot`` (valid) and ``billing-broken.hot`` (with findings) for
     ``today``'s monthly period, and the messages of the README's walk through a period: a
     withdrawal of the sample, agent1's dispute and Demo Air's acceptance of it, and the bank's
-    camt.053 statement paying both agents what the final close then asks."""
+    camt.053 statement paying both agents what the final close then asks; and agent1's
+    administrator adding the user ``agent1-clerk`` (its key pair: ``agent1-clerk`` beside)."""
     directory.mkdir(parents=True, exist_ok=True)
     good = hot.encode(sample_billing_file(today.replace(day=1)))
     lines = good.decode("ascii").splitlines(keepends=True)
@@ -168,6 +169,7 @@ def write_samples(directory: Path, today: date) -> list[Path]:
         "billing-sample.hot": good,
         "billing-broken.hot": "".join(lines[:-1]).encode("ascii"),  # and no trailer
         **_lifecycle(good, today),
+        "user-add-sample.xml": _new_user(directory),
     }
     paths = []
     for name, data in files.items():
@@ -240,3 +242,32 @@ def bank_statement(period: str, owed: dict[str, Decimal], day: date) -> bytes:
         f"<Dt><Dt>{day}</Dt></Dt></Bal>{''.join(entries)}</Stmt></BkToCstmrStmt></Document>\n"
     )
     return text.encode("utf-8")
+
+
+CLERK = "agent1-clerk"
+
+
+def _new_user(directory: Path) -> bytes:
+    """agent1's administrator adds ``agent1-clerk`` (roles input, output) with the key pair
+    ``DIR/agent1-clerk`` (made once; kept when the samples are written again)."""
+    import asyncssh
+
+    from opencass.codecs.onerecord.users import (
+        UserAdministration,
+        UserChangeRequest,
+        encode_user_administration,
+    )
+
+    private = directory / CLERK
+    if not private.exists():
+        key = asyncssh.generate_private_key("ssh-ed25519", comment=f"{CLERK}@opencass-demo")
+        key.write_private_key(str(private))
+        private.chmod(0o600)
+        key.write_public_key(f"{private}.pub")
+    public = Path(f"{private}.pub").read_text().strip()
+    change = UserChangeRequest(
+        "add-user", CLERK, full_name="Jana Novak", email="jana.novak@agent1.example",
+        roles=("input", "output"), keys=(public,),
+    )  # fmt: skip
+    about = "urn:uuid:5f1c2a4e-7d3b-4e8a-9c61-0b2d3e4f5a6b"
+    return encode_user_administration(UserAdministration(about, (change,)))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from contextlib import closing
 from datetime import timedelta
 
 import pytest
 
-from opencass.config.model import Config
+from opencass.config.model import Config, CountryState
 from opencass.gateway.assess import assess
 from opencass.store import SqliteStore
 from tests.kit.gateway import (
+    NOW,
     PERIOD_CODE,
     PERIOD_START,
     job,
@@ -210,3 +212,20 @@ async def test_sliced_assessment_equals_whole(env: tuple[Config, SqliteStore]) -
     assert outcome == "partially_accepted" and {"AWB_DUPLICATE", "FIELD_NOT_NUMERIC"} <= codes
     assert "CORRECTION_ORIGINAL_MISSING" not in codes
     assert booked == len(lines) - 2 - 2  # all but header, trailer, the duplicate, the bad one
+
+
+async def test_a_country_not_live_takes_sandbox_files_only(env: tuple[Config, SqliteStore]) -> None:
+    config, store = env
+    go_live = NOW + timedelta(days=1)
+    de = dataclasses.replace(config.countries["DE"], state=CountryState.SANDBOX, go_live=go_live)
+    waiting = dataclasses.replace(config, countries={"DE": de})
+    path = await spooled(store, waiting, sample_bytes())
+    summary = assess(job(waiting, path))
+    assert summary.outcome == "rejected" and await _codes(store) == ["COUNTRY_NOT_LIVE"]
+    assert await store.ledger_count() == 0
+    sandboxed = await spooled(store, waiting, sample_bytes(), file_id="F2", sandbox=True)
+    assert assess(job(waiting, sandboxed, "F2", sandbox=True)).outcome == "accepted"
+    # once the go-live passes (the injected clock), the same file is booked
+    later = await spooled(store, waiting, sample_bytes(), file_id="F3")
+    assert assess(job(waiting, later, "F3", now=go_live)).outcome == "accepted"
+    assert await store.ledger_count("F3") == 6

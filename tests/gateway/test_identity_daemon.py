@@ -13,9 +13,10 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from opencass.cli.samples import write_samples
 from opencass.codecs.onerecord.users import UserChangeRequest as Change
 from tests.kit.daemon import Running
-from tests.kit.gateway import sample_bytes
+from tests.kit.gateway import TODAY, sample_bytes
 from tests.kit.identity import admin, keygen, openssh_sftp, report_text, sign_certificate
 
 
@@ -395,3 +396,43 @@ async def test_a_certificate_of_an_untrusted_ca_is_refused(gw: Running, tmp_path
         gw.port, "agent1", user_key, "ls /\n", "-o", f"CertificateFile={cert}"
     )
     assert done.returncode != 0
+
+
+async def test_a_removed_users_history_stays_with_its_company(gw: Running, tmp_path: Path) -> None:
+    key = tmp_path / "clerk"
+    line = keygen(key)
+    add = admin(Change("add-user", "air-clerk", roles=("input",), keys=(line,)))
+    await gw.upload("demoair", "add.xml", add)
+    assert "accepted" in await report_text(gw, "demoair", "add.xml")
+    await _login_works(gw, "air-clerk", key)
+    local = tmp_path / "november.hot"
+    local.write_bytes(sample_bytes())
+    put = await openssh_sftp(gw.port, "air-clerk", key, f"put {local} /inbox/november.hot\n")
+    assert put.returncode == 0, put.stderr
+    assert "accepted" in await report_text(gw, "demoair", "november.hot")
+    await gw.upload("demoair", "remove.xml", admin(Change("remove-user", "air-clerk")))
+    assert "accepted" in await report_text(gw, "demoair", "remove.xml")
+    db = gw.gateway.current_config().gateway.database
+    with sqlite3.connect(db) as conn:
+        files = conn.execute(
+            "SELECT user, outcome FROM files WHERE name = 'november.hot'"
+        ).fetchall()
+        booked = conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0]
+    assert files == [("air-clerk", "accepted")] and booked == 6
+    await asyncio.sleep(1.5)
+    removed = gw.gateway.directory.members["air-clerk"]
+    assert removed.status == "removed" and removed.user.public_keys == ()
+
+
+async def test_the_demo_walk_adds_agent1_clerk(gw: Running, tmp_path: Path) -> None:
+    """README step 6: the sample message, the sample key, OpenSSH sftp."""
+    samples = {p.name: p for p in write_samples(tmp_path / "samples", TODAY)}
+    put = await openssh_sftp(
+        gw.port, "agent1", gw.key("agent1"), f"put {samples['user-add-sample.xml']} /inbox/\n"
+    )
+    assert put.returncode == 0, put.stderr
+    assert "accepted" in await report_text(gw, "agent1", "user-add-sample.xml")
+    assert await _login_works(gw, "agent1-clerk", tmp_path / "samples" / "agent1-clerk") < 5
+    # written again, the samples keep the key (the message names the same one)
+    again = {p.name: p for p in write_samples(tmp_path / "samples", TODAY)}
+    assert again["user-add-sample.xml"].read_bytes() == samples["user-add-sample.xml"].read_bytes()

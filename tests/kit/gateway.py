@@ -95,7 +95,7 @@ def job(
         spool_path=str(path),
         sandbox=sandbox,
         all_or_nothing=all_or_nothing,
-        context=submission_context(config, company, now),
+        context=submission_context(config, company, now, sandbox),
     )
 
 
