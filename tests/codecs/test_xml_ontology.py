@@ -47,6 +47,7 @@ from opencass.codecs.onerecord.withdrawal import WithdrawalRequest, encode_withd
 from opencass.findings import Finding, Scope, Severity, finding
 from tests.kit import DATA as DATA_ROOT
 from tests.kit import REPO
+from tests.kit.docs import user_administration_example
 
 DATA = DATA_ROOT / "xml"
 DOCUMENTS = [DATA / "rich-submission.xml", DATA / "agent-hand-off.xml"]
@@ -406,6 +407,7 @@ def _peer_graphs() -> dict[str, Graph]:
         "withdrawal": encode_withdrawal(
             WithdrawalRequest("urn:uuid:00000000-0000-4000-8000-000000000002", "01JDX4S9Z6")
         ),
+        "user-administration": user_administration_example(),
     }
     graphs |= {name: Graph().parse(data=data, format="xml") for name, data in more.items()}
     return graphs

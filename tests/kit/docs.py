@@ -6,7 +6,7 @@ import re
 
 from tests.kit import REPO
 
-__all__ = ["dispute_examples", "example_files", "withdrawal_example"]
+__all__ = ["dispute_examples", "example_files", "user_administration_example", "withdrawal_example"]
 
 
 def example_files() -> dict[str, str]:
@@ -28,4 +28,13 @@ def withdrawal_example() -> bytes:
     section = text.split("### Withdrawals", 1)[1].split("\n### ", 1)[0]
     found = re.search(r"```xml\n(.*?)```", section, re.S)
     assert found is not None, "docs/formats.md shows no withdrawal request"
+    return found.group(1).encode()
+
+
+def user_administration_example() -> bytes:
+    """The user administration message shown in docs/formats.md."""
+    text = (REPO / "docs" / "formats.md").read_text("utf-8")
+    section = text.split("### User administration", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"```xml\n(.*?)```", section, re.S)
+    assert found is not None, "docs/formats.md shows no user administration message"
     return found.group(1).encode()
