@@ -496,7 +496,7 @@ class _MailboxSFTP(asyncssh.SFTPServer):
         member = self._member()
         views_now = [v for v, _ in self._trees.values()]
         data = profile_json(member, views_now, self._ep.config())
-        await asyncio.to_thread(files.write_atomic, place.host, data, mode=0o440)
+        await asyncio.to_thread(_write_if_changed, place.host, data)
 
     # paths and listings
 
@@ -762,6 +762,14 @@ class _Virtual(mb.MailboxError):
     def __init__(self, place: Place) -> None:
         super().__init__(place.vpath)
         self.place = place
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Write a profile file unless it already holds ``data`` (blocking)."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.read_bytes() == data:
+            return
+    files.write_atomic(path, data, mode=0o440)
 
 
 def _cert_facts(cert: Any) -> CertFacts:

@@ -18,7 +18,7 @@ def example_files() -> dict[str, str]:
 def dispute_examples() -> list[bytes]:
     """The dispute messages shown in docs/formats.md, in their order."""
     text = (REPO / "docs" / "formats.md").read_text("utf-8")
-    section = text.split("### Disputes", 1)[1].split("\n## ", 1)[0]
+    section = text.split("### Disputes", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     return [m.encode() for m in re.findall(r"```xml\n(.*?)```", section, re.S)]
 
 
