@@ -197,6 +197,12 @@ def countries_toml() -> str:
             f"language = {_toml(LANGUAGE)}",
             f"office = {_toml(OFFICE)}",
             "",
+            f"[countries.{COUNTRY}.collection]    # the CASS office's collection account",
+            'iban = "DE02100500000054540402"',
+            'bic = "BELADEBEXXX"',
+            'holder = "CASS Operations Demo"',
+            'creditor_id = "DE98ZZZ09999999999"',
+            "",
         ]
     )
 
@@ -223,7 +229,35 @@ def push_toml(port: int, host_key: str) -> str:
     )
 
 
-def participant_toml(c: DemoCompany, push: str = "") -> str:
+#: the demo's bank details (published test IBANs): agent2 pays by SEPA direct debit, agent1
+#: from a pre-funded account, both from the demo's first period; the CASS office collects
+BANKING = {
+    "demoair": ('iban = "DE89370400440532013000"', 'bic = "COBADEFFXXX"'),
+    "agent1": ('iban = "DE02120300000000202051"', 'bic = "BYLADEM1001"'),
+    "agent2": ('iban = "DE02500105170137075030"', 'bic = "INGDDEFFXXX"',
+               'mandate_id = "AGENT2-DD-0001"', "mandate_signed = 2026-01-02",
+               'mandate_scheme = "CORE"'),
+}  # fmt: skip
+OPTIONS = {"agent1": "prefunded", "agent2": "direct_debit"}
+SECURITY = {"agent1": ("guarantee", "20000.00"), "agent2": ("deposit", "5000.00")}
+
+
+def banking_toml(c: DemoCompany, first_period: str) -> list[str]:
+    """A demo company's ``[company.banking.DE]`` (bank details, option, security)."""
+    if c.id not in BANKING:
+        return []
+    lines = ["", f"[company.banking.{COUNTRY}]", *BANKING[c.id]]
+    if c.id in OPTIONS:
+        lines += ["", f"[[company.banking.{COUNTRY}.options]]",
+                  f"option = {_toml(OPTIONS[c.id])}", f"from_period = {_toml(first_period)}"]  # fmt: skip
+    if c.id in SECURITY:
+        kind, amount = SECURITY[c.id]
+        lines += ["", f"[company.banking.{COUNTRY}.security]", f"kind = {_toml(kind)}",
+                  f"amount = {_toml(amount)}", f"currency = {_toml(CURRENCY)}"]  # fmt: skip
+    return lines
+
+
+def participant_toml(c: DemoCompany, push: str = "", first_period: str = "") -> str:
     """A demo company's ``participants/<id>.toml`` (``push``: tables to prepend to users)."""
     lines = [
         "[company]",
@@ -236,6 +270,7 @@ def participant_toml(c: DemoCompany, push: str = "") -> str:
     if c.codes:
         table = "airline_prefixes" if c.kind is CompanyKind.AIRLINE else "agent_codes"
         lines += ["", f"[company.{table}]", f"{COUNTRY} = {_toml(c.codes)}"]
+    lines += banking_toml(c, first_period)
     if push:
         lines.append(push)
     lines += [
@@ -309,7 +344,8 @@ def _write_demo(root: Path, sftp_port: int, year: int, push_port: int | None = N
     for c in COMPANIES:
         _write_ssh_key(root / "keys" / c.user, f"{c.user}@opencass-demo")
         extra = push if c.id == PUSH_COMPANY else ""
-        (root / "participants" / f"{c.id}.toml").write_text(participant_toml(c, extra), "utf-8")
+        toml = participant_toml(c, extra, first_period=f"{year}0101M")
+        (root / "participants" / f"{c.id}.toml").write_text(toml, "utf-8")
     for y in (year, year + 1):
         (root / "calendars" / f"{COUNTRY}-{y}.toml").write_text(calendar_toml(y), "utf-8")
     (root / "countries.toml").write_text(countries_toml(), "utf-8")

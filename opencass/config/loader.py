@@ -30,6 +30,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from opencass.config.banking import read_banking, read_collection, read_risk
 from opencass.config.diff import calendar_changes, diff_configs
 from opencass.config.invoicing import read_invoicing
 from opencass.config.model import (
@@ -306,6 +307,7 @@ class _Loader:
             all_or_nothing=t.opt("all_or_nothing", bool, False),
             tax_id=t.opt("tax_id", str, ""),
             address=t.opt("address", str, ""),
+            banking=read_banking(t.table("banking"), tuple(mine), legal_name),
         )
 
     def outbox_rules(self, root: Table, company: Company) -> Company:
@@ -504,9 +506,10 @@ def _country(t: Table, code: str) -> Country:
         _check_numbers(sub, policies[key], sub.key("")[:-1])
     invoicing = read_invoicing(t.table("invoicing"), _language_problem)
     state, go_live = _wave(t, timezone)
+    collection, risk = read_collection(t.table("collection")), read_risk(t.table("risk"))
     return Country(
         code, name or "", currency or "", timezone or "", language, office, **policies,
-        invoicing=invoicing, state=state, go_live=go_live,
+        invoicing=invoicing, collection=collection, risk=risk, state=state, go_live=go_live,
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from opencass.config.banking import Banking, Collection, RiskPolicy
 from opencass.config.invoicing import Invoicing
 from opencass.config.policies import DisputePolicy, RemittancePolicy
 from opencass.config.push import PushTarget
@@ -155,6 +156,8 @@ class Country:
     disputes: DisputePolicy = field(default_factory=DisputePolicy)
     remittance: RemittancePolicy = field(default_factory=RemittancePolicy)
     invoicing: Invoicing = field(default_factory=Invoicing)  # opencass.config.invoicing
+    collection: Collection | None = None  # the CASS office's collection account (banking)
+    risk: RiskPolicy = field(default_factory=RiskPolicy)
     state: CountryState = CountryState.LIVE  # before go_live
     go_live: datetime | None = None  # aware, in the country's time zone: live from then on
 
@@ -196,6 +199,7 @@ class Company:
     address: str = ""
     subscriptions: tuple[Subscription, ...] = ()  # defaults of its kind + its [[subscriptions]]
     push: PushTarget | None = None  # its own SFTP server ([push]), if any
+    banking: dict[str, Banking] = field(default_factory=dict)  # by country (config.banking)
 
     @property
     def language(self) -> str:
