@@ -61,6 +61,7 @@ from opencass.settlement.remittance import (
 )
 from opencass.store import remittance as rstore
 from opencass.store.events import record_events
+from opencass.store.payruns import save_lines
 from opencass.store.remittance import NewPayment
 from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import connect_sync, migrate_sync
@@ -83,6 +84,7 @@ __all__ = [
 
 REMITTANCE = "remittance"
 GRACE = "remittance-grace"
+PAYOUT = "settlement-payout"
 
 # --- expected remittance ----------------------------------------------------------------------
 
@@ -97,6 +99,8 @@ def record_expected(
     """Fix the expected remittance of every agent of a final close (in the caller's
     transaction); the number of agents.  Idempotent."""
     totals = [(a.agent_code, a.total) for a in settlement.agents]
+    lines = [(line.agent_code, line.airline_prefix, line.amount) for line in settlement.lines]
+    save_lines(conn, country, period, lines)
     return rstore.upsert_expected(conn, country, period, settlement.currency, totals, due)
 
 
@@ -124,6 +128,9 @@ def expect_remittance(
     finally:
         conn.close()
     when = now or system_clock()
+    from opencass.billing.payfiles import collect_direct_debits
+
+    collect_direct_debits(config, country, period, when)
     for due in (_remittance_due(p), _grace_due_in(p, config)):
         if due <= when:
             check_period(config, country, period, due.date(), when)
@@ -461,9 +468,25 @@ async def _run_check(ctx: JobContext) -> int:
     return 0
 
 
+def _settlement_due(period: Period) -> datetime:
+    """The start of Settlement Day (00:00, country time): the payouts go to the bank."""
+    return _end_of(period.settlement_day - timedelta(days=1), period)
+
+
+async def _run_payout(ctx: JobContext) -> int:
+    from opencass.billing.payfiles import pay_airlines
+
+    paths = await asyncio.to_thread(
+        pay_airlines, ctx.config, ctx.country, ctx.period.code, ctx.reference
+    )
+    return len(paths)
+
+
 def remittance_jobs() -> tuple[MilestoneJob, ...]:
-    """The jobs at the end of Remittance Day and at the end of the grace days."""
+    """The jobs at the end of Remittance Day and of the grace days, and the payout to the
+    airlines at the start of Settlement Day."""
     return (
         MilestoneJob(REMITTANCE, _remittance_due, _run_check),
         MilestoneJob(GRACE, _grace_due, _run_check, due_in=_grace_due_in),
+        MilestoneJob(PAYOUT, _settlement_due, _run_payout),
     )

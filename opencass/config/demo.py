@@ -248,8 +248,9 @@ def banking_toml(c: DemoCompany, first_period: str) -> list[str]:
         return []
     lines = ["", f"[company.banking.{COUNTRY}]", *BANKING[c.id]]
     if c.id in OPTIONS:
-        lines += ["", f"[[company.banking.{COUNTRY}.options]]",
-                  f"option = {_toml(OPTIONS[c.id])}", f"from_period = {_toml(first_period)}"]  # fmt: skip
+        option = f"option = {_toml(OPTIONS[c.id])}"
+        lines += ["", f"[[company.banking.{COUNTRY}.options]]", option,
+                  f"from_period = {_toml(first_period)}"]  # fmt: skip
     if c.id in SECURITY:
         kind, amount = SECURITY[c.id]
         lines += ["", f"[company.banking.{COUNTRY}.security]", f"kind = {_toml(kind)}",

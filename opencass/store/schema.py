@@ -432,6 +432,89 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX audit_by_event_user ON audit(event, user);
         """,
     ),
+    (
+        11,
+        """
+        -- A payment file given to the bank: a direct debit collection after a final close, or
+        -- the payout to the airlines at Settlement Day; kept with every line so that the file
+        -- can be written again byte for byte.
+        CREATE TABLE payment_runs (
+            country    TEXT NOT NULL,
+            period     TEXT NOT NULL,
+            kind       TEXT NOT NULL,              -- collection, payout
+            version    TEXT NOT NULL,              -- pain.008.001.02 ...
+            msg_id     TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            due        TEXT NOT NULL,              -- collection or execution date
+            account    TEXT NOT NULL,              -- JSON: the CASS office's party
+            creditor_id TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (country, period, kind)
+        );
+        CREATE TABLE payment_run_lines (
+            country    TEXT NOT NULL,
+            period     TEXT NOT NULL,
+            kind       TEXT NOT NULL,
+            seq        INTEGER NOT NULL,
+            party      TEXT NOT NULL,              -- agent code or airline prefix
+            amount     TEXT NOT NULL,
+            detail     TEXT NOT NULL,              -- JSON: the line as written
+            PRIMARY KEY (country, period, kind, seq)
+        );
+        CREATE TRIGGER payment_run_lines_append_only BEFORE UPDATE ON payment_run_lines
+            BEGIN SELECT RAISE(ABORT, 'a payment file is never changed'); END;
+
+        -- What the CASS office paid out to an airline and then got back (a return, a
+        -- reversal): taken from the airline's next payouts, never below zero.
+        CREATE TABLE payout_claims (
+            id         INTEGER PRIMARY KEY,
+            country    TEXT NOT NULL,
+            airline_prefix TEXT NOT NULL,
+            amount     TEXT NOT NULL,
+            reason     TEXT NOT NULL,
+            payment_id INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE payout_claim_uses (
+            claim_id   INTEGER NOT NULL REFERENCES payout_claims(id),
+            period     TEXT NOT NULL,
+            amount     TEXT NOT NULL,
+            PRIMARY KEY (claim_id, period)
+        );
+
+        -- What each agent owes each airline for a final close (the statement's subtotals):
+        -- the key to sharing out what an agent paid among its airlines.
+        CREATE TABLE remittance_lines (
+            country    TEXT NOT NULL,
+            period     TEXT NOT NULL,
+            agent_code TEXT NOT NULL,
+            airline_prefix TEXT NOT NULL,
+            amount     TEXT NOT NULL,
+            PRIMARY KEY (country, period, agent_code, airline_prefix)
+        );
+
+        ALTER TABLE payments ADD COLUMN reverses INTEGER REFERENCES payments(id);
+        ALTER TABLE agent_defaults ADD COLUMN cleared_by TEXT;
+        ALTER TABLE agent_defaults ADD COLUMN cleared_reason TEXT;
+
+        CREATE TABLE risk_reviews (
+            id         INTEGER PRIMARY KEY,
+            country    TEXT NOT NULL,
+            agent_code TEXT NOT NULL,
+            result     TEXT NOT NULL,              -- pass, fail
+            reviewed_on TEXT NOT NULL,
+            note       TEXT NOT NULL DEFAULT '',
+            recorded_at TEXT NOT NULL
+        );
+        CREATE TABLE risk_alerts (
+            country    TEXT NOT NULL,
+            agent_code TEXT NOT NULL,
+            period     TEXT NOT NULL,
+            level      TEXT NOT NULL,              -- 50, 75, 100, security
+            raised_at  TEXT NOT NULL,
+            PRIMARY KEY (country, agent_code, period, level)
+        );
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

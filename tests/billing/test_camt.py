@@ -185,7 +185,7 @@ def _expect(config: Config, totals: dict[str, str]) -> date:
             conn,
             "DE",
             PERIOD_CODE,
-            SimpleNamespace(currency="EUR", agents=agents),
+            SimpleNamespace(currency="EUR", agents=agents, lines=()),
             period.remittance_day,
         )  # type: ignore[arg-type]
     conn.close()

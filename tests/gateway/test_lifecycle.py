@@ -28,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import asyncssh
+from lxml import etree
 
 from opencass.cli.payment import cmd_payment
 from opencass.cli.samples import DEMO_AGENTS
@@ -42,6 +43,8 @@ from opencass.config import init_demo, load_config
 from opencass.gateway.app import Gateway
 from tests.kit.camt import Ntry, Tx, camt
 from tests.kit.gateway import NOW, PERIOD_CODE, TODAY, sample_bytes
+
+XSD = Path(__file__).parents[2] / "opencass" / "codecs" / "iso20022" / "xsd"
 
 AGENT1, AGENT2 = DEMO_AGENTS
 DISPUTE = "urn:uuid:00000000-0000-4000-8000-0000000000d1"
@@ -97,6 +100,15 @@ async def running(config_dir: Path, at: datetime) -> AsyncIterator[Phase]:
 def _rows(database: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
     with sqlite3.connect(database) as conn:
         return [tuple(r) for r in conn.execute(sql, args).fetchall()]
+
+
+PAIN008 = etree.XMLSchema(etree.parse(str(XSD / "pain.008.001.02.xsd")))
+PAIN001 = etree.XMLSchema(etree.parse(str(XSD / "pain.001.001.03.xsd")))
+
+
+def _texts(doc: etree._ElementTree, *names: str) -> list[str]:
+    """The texts of the elements with these local names, in document order."""
+    return [el.text or "" for el in doc.iter() if etree.QName(el).localname in names]
 
 
 def _file_id(report: str) -> str:
@@ -160,6 +172,14 @@ async def test_a_period_from_upload_to_settled_payment(tmp_path: Path) -> None:
     sql = "SELECT kind FROM closes WHERE completed_at IS NOT NULL AND period = ?"
     closes = _rows(database, sql, PERIOD_CODE)
     assert ("final",) in closes
+    # agent2 pays by SEPA direct debit: the collection is in the operator's outbox, due on
+    # Remittance Day, the mandate's first (FRST); agent1 (pre-funded) is not collected
+    ops_outbox = config.gateway.mailboxes_dir / "cassops" / "outbox"
+    collection = etree.parse(str(ops_outbox / f"DE_{PERIOD_CODE}_collection_pain.008.001.02.xml"))
+    assert PAIN008.validate(collection)
+    assert _texts(collection, "SeqTp", "ReqdColltnDt", "InstdAmt", "MndtId") == [
+        "FRST", period.remittance_day.isoformat(), "847.75", "AGENT2-DD-0001",
+    ]  # fmt: skip
 
     # 4. the bank pays both agents before Remittance Day
     value = period.remittance_day - timedelta(days=2)
@@ -188,3 +208,17 @@ async def test_a_period_from_upload_to_settled_payment(tmp_path: Path) -> None:
     assert status.count("settled") == 2, status
     payments = _rows(database, "SELECT agent_code, amount, matched_by FROM payments ORDER BY id")
     assert payments == [(AGENT1, "3215.64", "reference"), (AGENT2, "847.75", "reference")]
+
+    # 5. at the start of Settlement Day the airline is paid what was received for it
+    start = datetime.combine(
+        period.settlement_day, datetime.min.time(), tzinfo=period.billing_available.tzinfo
+    )
+    async with running(config_dir, start + timedelta(minutes=5)) as gw:
+        assert gw.gateway.closes is not None
+        await gw.gateway.closes.idle()
+    payout = etree.parse(str(ops_outbox / f"DE_{PERIOD_CODE}_payout_pain.001.001.03.xml"))
+    assert PAIN001.validate(payout)
+    assert _texts(payout, "ReqdExctnDt", "IBAN", "InstdAmt") == [
+        period.settlement_day.isoformat(), "DE02100500000054540402", "4063.39",
+        "DE89370400440532013000",
+    ]  # fmt: skip

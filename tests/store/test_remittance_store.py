@@ -61,7 +61,7 @@ def _period(config: Config, code: str = PERIOD_CODE) -> Period:
 def _settlement(totals: dict[str, str]) -> Any:
     """What record_expected reads of a PeriodSettlement: the currency and agent totals."""
     agents = tuple(SimpleNamespace(agent_code=a, total=D(t)) for a, t in sorted(totals.items()))
-    return SimpleNamespace(currency="EUR", agents=agents)
+    return SimpleNamespace(currency="EUR", agents=agents, lines=())
 
 
 def _expect(conn: sqlite3.Connection, period: Period, totals: dict[str, str]) -> None:
