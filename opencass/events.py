@@ -49,6 +49,9 @@ class EventType(enum.StrEnum):
     PAYMENT_OVERDUE = "payment.overdue"
     PAYMENT_IRREGULARITY = "payment.irregularity"
     AGENT_DEFAULT = "agent.default"
+    AGENT_REINSTATED = "agent.reinstated"  # a default lifted by the operator
+    PAYMENT_RETURNED = "payment.returned"  # a collected or received payment came back
+    RISK_ALERT = "risk.alert"  # data: level (50, 75, 100, security), exposure, capacity
     DOCUMENT_NOT_COLLECTED = "document.not_collected"
 
 

@@ -10,8 +10,11 @@ messages``): it runs in a worker process inside the file's transaction.
 2. The document is validated against the official XSD of its version and read
    (``opencass.codecs.iso20022``); a document that violates it is rejected whole
    (``CAMT_SCHEMA_INVALID``) and nothing is recorded.
-3. Booked credit entries that are not reversals become payments; debits, pending and
-   information-only entries are counted and ignored.
+3. Booked credit entries that are not reversals become payments; a booked debit that reverses
+   (``RvslInd``) or returns (``RtrInf/Rsn``: AM04, MD06, ...) an agent's payment is recorded as
+   a negative payment of that agent and period (``returned``); other debits, pending and
+   information-only entries are counted and ignored.  A credit quoting ``CASS <country> TOPUP
+   <agent>`` tops up the agent's pre-funded account (no period).
 4. Matching, by the **payment reference** in the remittance information (structured creditor
    reference ``Strd/CdtrRefInf/Ref`` and unstructured ``Ustrd``, both searched):
    ``CASS <country> <period> <agent code>``, e.g. ``CASS DE 20261101M 23470068510`` (case and
@@ -37,12 +40,18 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from opencass.billing.messages import MessageContext, MessageHandler, MessageOutcome
-from opencass.billing.remittance import payment_event, reconcile, resolve_period
+from opencass.billing.remittance import payment_event, reconcile, resolve_period, returned_events
 from opencass.codecs.iso20022 import CAMT_VERSIONS, CamtEntry, CamtError, read_camt
 from opencass.config.model import CompanyKind, Config, local_today
 from opencass.events import Event
 from opencass.findings import Finding, finding
-from opencass.settlement.remittance import Reference, parse_reference
+from opencass.settlement.remittance import (
+    Reference,
+    parse_end_to_end,
+    parse_reference,
+    parse_topup,
+)
+from opencass.store.payruns import mark_reverses, original_payment
 from opencass.store.remittance import NewPayment, has_expected, insert_payment
 
 __all__ = ["assess_camt", "match_entry"]
@@ -161,7 +170,9 @@ def assess_camt(ctx: MessageContext) -> MessageOutcome:
     tally = _Tally()
     tally.counts["entries"] = len(statement.entries)
     for entry in statement.entries:
-        if not (entry.credit and entry.booked) or entry.reversal or entry.amount <= 0:
+        if entry.booked and not entry.credit and (entry.reversal or entry.return_reason):
+            returned(ctx, statement.kind, entry, tally)
+        elif not (entry.credit and entry.booked) or entry.reversal or entry.amount <= 0:
             tally.counts["ignored"] += 1
         else:
             _record(ctx, statement.kind, entry, tally)
@@ -177,9 +188,13 @@ def _record(ctx: MessageContext, source: str, entry: CamtEntry, tally: _Tally) -
     value = entry.value_date or entry.booking_date
     if value is None:  # the XSDs make ValDt or BookgDt optional; a booked credit has one
         value = ctx.now.date()
-    country, period, agent, matched_by, note = match_entry(
-        ctx.conn, ctx.config, entry, ctx.now.date()
-    )
+    topup = parse_topup(entry.remittance_text)
+    if topup is not None and topup[0] in ctx.config.countries:
+        country, period, agent, matched_by, note = topup[0], None, topup[1], "top-up", None
+    else:
+        country, period, agent, matched_by, note = match_entry(
+            ctx.conn, ctx.config, entry, ctx.now.date()
+        )
     if entry.batch:
         tally.findings.append(
             _on(
@@ -230,6 +245,50 @@ def _record(ctx: MessageContext, source: str, entry: CamtEntry, tally: _Tally) -
     tally.events += payment_event(ctx.config, payment, payment_id)
     if period is not None:
         tally.touched.add((country, period, agent))
+
+
+def _returned_of(config: Config, entry: CamtEntry) -> Reference | None:
+    """What a returned or reversed entry takes back: our direct debit's end-to-end id, else
+    the payment reference in its remittance information."""
+    found = parse_end_to_end(entry.end_to_end)
+    if found is None:
+        found = parse_reference(entry.remittance_text, sorted(_agent_codes(config)))
+    return found if found is not None and found.period is not None else None
+
+
+def returned(ctx: MessageContext, source: str, entry: CamtEntry, tally: _Tally) -> None:
+    """A booked debit that reverses (``RvslInd``) or returns (``RtrInf``, e.g. AM04, MD06) an
+    agent's payment: recorded as a negative payment of the same agent and period, an
+    irregularity, and -- when the period's payout already went to the airlines -- a claim on
+    them taken from their next payouts (``billing.payfiles``)."""
+    ref = _returned_of(ctx.config, entry)
+    reason = entry.return_reason or "reversal"
+    if ref is None or ref.country not in ctx.config.countries or ref.period is None:
+        tally.counts["ignored"] += 1
+        why = f"{_where(entry)}: a {reason} that names no payment of an agent; left to the operator"
+        tally.findings.append(_on(entry, "PAYMENT_UNMATCHED", why))
+        return
+    country, period, agent = ref.country, ref.period, ref.agent_code
+    value = entry.value_date or entry.booking_date or ctx.now.date()
+    key = entry.key or f"{ctx.file_id}:{entry.position}"
+    back = NewPayment(
+        key=f"camt:{key}:returned", source=f"{source}.return", amount=-entry.amount,
+        currency=entry.currency, value_date=value, country=country, period=period,
+        agent_code=agent, matched_by="return", file_id=ctx.file_id,
+        booking_date=entry.booking_date, reference=f"{reason} {entry.remittance_text}"[:500],
+        debtor=entry.debtor, account=entry.account, recorded_by=ctx.user,
+    )  # fmt: skip
+    payment_id = insert_payment(ctx.conn, back, ctx.now)
+    if payment_id is None:
+        tally.counts["duplicates"] += 1
+        return
+    original = original_payment(ctx.conn, country, period, agent, entry.amount)
+    if original is not None:
+        mark_reverses(ctx.conn, payment_id, original)
+    tally.counts["returns"] = tally.counts.get("returns", 0) + 1
+    tally.countries.add(country)
+    tally.touched.add((country, period, agent))
+    tally.events += returned_events(ctx.conn, ctx.config, back, reason, payment_id, ctx.now)
 
 
 def refuse_version(ctx: MessageContext) -> MessageOutcome:

@@ -51,6 +51,7 @@ from opencass.config.model import CompanyKind, Config, Period
 from opencass.config.policies import RemittancePolicy
 from opencass.events import Event, EventType, event
 from opencass.settlement.netting import PeriodSettlement
+from opencass.settlement.payouts import share_out
 from opencass.settlement.remittance import (
     Assessment,
     Paid,
@@ -61,7 +62,7 @@ from opencass.settlement.remittance import (
 )
 from opencass.store import remittance as rstore
 from opencass.store.events import record_events
-from opencass.store.payruns import save_lines
+from opencass.store.payruns import add_claim, remittance_lines, run_of, save_lines
 from opencass.store.remittance import NewPayment
 from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import connect_sync, migrate_sync
@@ -187,6 +188,51 @@ def payment_event(config: Config, p: NewPayment, payment_id: int) -> list[Event]
             },
         )
         for company in agent_companies(config, p.country, p.agent_code)
+    ]
+
+
+def returned_events(
+    conn: sqlite3.Connection, config: Config, p: NewPayment, reason: str, payment_id: int,
+    now: datetime,
+) -> list[Event]:  # fmt: skip
+    """A payment taken back (``p``, negative): a ``returned`` irregularity of the period (at
+    most one per period, as every irregularity), claims on the airlines when the period's
+    payout already paid them (shared like the payment), and ``payment.returned`` for the
+    agent's companies and the operator."""
+    assert p.country is not None and p.period is not None and p.agent_code is not None
+    country, period, agent, amount = p.country, p.period, p.agent_code, -p.amount
+    expected = rstore.expected_row(conn, country, period, agent)
+    owed = expected.amount if expected else Decimal(0)
+    paid = sum((a for a, _ in rstore.payments_of(conn, country, period, agent)), Decimal(0))
+    rstore.record_irregularity(conn, (country, period, agent), "returned", p.value_date,
+                               (owed, owed, paid), now)  # fmt: skip
+    claims = {}
+    if run_of(conn, country, period, "payout") is not None:
+        lines = remittance_lines(conn, country, period).get(agent, {})
+        for prefix, share in share_out(amount, lines).items():
+            if share > 0:
+                add_claim(conn, country, prefix, share, f"{reason}: agent {agent} {period}",
+                          payment_id, utc_stamp(now))  # fmt: skip
+                claims[prefix] = str(share)
+    operators = [c.id for c in config.companies.values() if c.kind is CompanyKind.OPERATOR]
+    summary = (f"payment of {amount} {p.currency} from agent {agent} for {country} period"
+               f" {period} came back ({reason})")  # fmt: skip
+    data = {"amount": str(amount), "currency": p.currency, "reason": reason, "claims": claims}
+    return [
+        event(
+            EventType.PAYMENT_RETURNED,
+            p.key,
+            company,
+            summary=summary,
+            company=company,
+            country=country,
+            period=period,
+            agent_code=agent,
+            object_kind="payment",
+            object_ref=str(payment_id),
+            data=data,
+        )
+        for company in [*agent_companies(config, country, agent), *operators]
     ]
 
 

@@ -140,6 +140,9 @@ def add_payment_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("--country", required=True)
     s.add_argument("--period", help="only this period")
     s.add_argument("--agent", help="only this agent code")
+    f = psub.add_parser("files", parents=[common], help="write the period's pain files again")
+    f.add_argument("--country", required=True)
+    f.add_argument("--period", required=True)
 
 
 def add_users_parser(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -27,7 +27,7 @@ from opencass.billing.remittance import (
 )
 from opencass.cli.common import load, run
 from opencass.clock import system_clock
-from opencass.config.model import Config, local_today
+from opencass.config.model import Config, find_period, local_today
 from opencass.errors import (
     EXIT_OK,
     ConfigurationError,
@@ -202,6 +202,26 @@ def _status(args: argparse.Namespace, config: Config, now: datetime, out: TextIO
     return EXIT_OK
 
 
+def _files(args: argparse.Namespace, config: Config, now: datetime, out: TextIO) -> int:
+    """``payment files``: the period's payment files written again from the store (the same
+    bytes as the first time); made now when the period is due one and none was made yet."""
+    from opencass.billing.payfiles import collect_direct_debits, pay_airlines, payment_files
+
+    _check_country(config, args.country)
+    _check_period(config, args.country, args.period)
+    paths = payment_files(config, args.country, args.period)
+    if not paths:
+        _, period = find_period(config, args.country, args.period)
+        paths = collect_direct_debits(config, args.country, args.period, now)
+        if now.date() >= period.settlement_day:
+            paths += pay_airlines(config, args.country, args.period, now)
+    for path in paths:
+        out.write(f"{path}\n")
+    if not paths:
+        out.write(f"no payment files for {args.country} {args.period}\n")
+    return EXIT_OK
+
+
 def cmd_payment(
     args: argparse.Namespace,
     *,
@@ -209,12 +229,12 @@ def cmd_payment(
     now: datetime | None = None,
     out: TextIO | None = None,
 ) -> int:
-    """``opencass payment record|status``; ``config`` and ``now`` are for tests and callers."""
+    """``opencass payment record|status|files``; ``config`` and ``now`` are for tests."""
     stdout = out or sys.stdout
 
     def body() -> int:
         when = now or system_clock()
-        command = _record if args.payment_command == "record" else _status
+        command = {"record": _record, "status": _status, "files": _files}[args.payment_command]
         return command(args, config or load(args), when, stdout)
 
     return run(body, args)

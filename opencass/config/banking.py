@@ -211,15 +211,16 @@ def read_banking(t: Table, countries: tuple[str, ...], legal_name: str) -> dict[
     out = {}
     for code in list(t.data):
         sub = t.table(code)
-        if code not in countries:
-            t.problem(code, f"{code} is not one of the company's countries")
-            continue
         mandate = _mandate(sub)
         account = _account(sub, legal_name)
         if mandate is not None and account is None:
             sub.problem("iban", "a mandate needs the account it debits (iban, bic)")
         options = _options(sub, mandate is not None)
-        out[code] = Banking(account, mandate, options, _security(sub.table("security")))
+        banking = Banking(account, mandate, options, _security(sub.table("security")))
+        if code in countries:
+            out[code] = banking
+        else:
+            t.problem(code, f"{code} is not one of the company's countries")
     return out
 
 

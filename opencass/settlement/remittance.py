@@ -191,6 +191,28 @@ _REFERENCE = re.compile(
     rf"(?<![A-Z0-9])CASS{_SEP}([A-Z]{{2}}){_SEP}(\d{{8}}[A-Z]){_SEP}(\d{{11}})(?!\d)", re.I
 )
 _AGENT = re.compile(r"(?<!\d)(\d{11})(?!\d)")
+_TOPUP = re.compile(
+    rf"(?<![A-Z0-9])CASS{_SEP}([A-Z]{{2}}){_SEP}TOP-?UP{_SEP}(\d{{11}})(?!\d)", re.I
+)
+#: The end-to-end id opencass gives a direct debit: ``CASS-<country>-<period>-<agent>``.
+_END_TO_END = re.compile(r"^CASS-([A-Z]{2})-(\d{8}[A-Z])-(\d{11})$")
+
+
+def format_topup(country: str, agent_code: str) -> str:
+    """The reference of a top-up of a pre-funded account: ``CASS DE TOPUP 23470068510``."""
+    return f"CASS {country} TOPUP {agent_code}"
+
+
+def parse_topup(text: str) -> tuple[str, str] | None:
+    """(country, agent code) of a top-up reference in a remittance text, or None."""
+    m = _TOPUP.search(text)
+    return (m.group(1).upper(), m.group(2)) if m else None
+
+
+def parse_end_to_end(value: str) -> Reference | None:
+    """The agent, country and period of one of opencass's direct debit end-to-end ids."""
+    m = _END_TO_END.match(value.strip())
+    return Reference(m.group(3), m.group(1), m.group(2)) if m else None
 
 
 @dataclass(frozen=True, slots=True)

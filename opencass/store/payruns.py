@@ -19,8 +19,10 @@ __all__ = [
     "add_claim",
     "claim_uses_of",
     "mandate_collected_before",
+    "mark_reverses",
     "net_paid",
     "open_claims",
+    "original_payment",
     "prefunded_balance",
     "remittance_lines",
     "run_of",
@@ -226,3 +228,21 @@ def claim_uses_of(conn: sqlite3.Connection, country: str, period: str) -> dict[s
     ):
         out[prefix] = out.get(prefix, Decimal(0)) + Decimal(amount)
     return out
+
+
+def original_payment(
+    conn: sqlite3.Connection, country: str, period: str, agent_code: str, amount: Decimal
+) -> int | None:
+    """The latest payment of the agent for the period of exactly ``amount`` not reversed yet."""
+    row = conn.execute(
+        "SELECT p.id FROM payments p WHERE p.country = ? AND p.period = ? AND p.agent_code = ?"
+        " AND p.amount = ? AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.reverses = p.id)"
+        " ORDER BY p.id DESC LIMIT 1",
+        (country, period, agent_code, str(amount)),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def mark_reverses(conn: sqlite3.Connection, payment_id: int, original_id: int) -> None:
+    """Note that payment ``payment_id`` takes back payment ``original_id``."""
+    conn.execute("UPDATE payments SET reverses = ? WHERE id = ?", (original_id, payment_id))

@@ -222,6 +222,7 @@ CASES = [
          [(A1, "company.agent_codes.FR", "unknown country 'FR'")]),
     Case("agent-without-country", [(A1, 'countries = ["DE"]', "countries = []")],
          [(A1, "company.agent_codes.DE", "not in the company's countries"),
+          (A1, "company.banking.DE", "not one of the company's countries"),
           (A1, "company.countries", "at least one country")]),
     Case("bad-kind", [(A1, 'kind = "agent"', 'kind = "forwarder"')],
          [(A1, "company.kind", "'forwarder' is not one of airline, agent, operator")]),

@@ -98,6 +98,7 @@ class CamtEntry:
     copy: str = ""  # CpyDplctInd: CODU, COPY or DUPL ("" for an original)
     entry_index: int = 1  # 1-based place of the entry within its statement
     batch: bool = False  # a batch entry read whole (its transactions carry no amounts)
+    return_reason: str = ""  # TxDtls/RtrInf/Rsn/Cd: a returned direct debit or transfer (AM04)
 
     @property
     def remittance_text(self) -> str:
@@ -272,6 +273,7 @@ def _transaction(
         creditor_refs=refs,
         debtor=debtor,
         debtor_account=_account_id(tx, "c:RltdPties/c:DbtrAcct", ns),
+        return_reason=_text(tx, "c:RtrInf/c:Rsn/c:Cd", ns),
     )
 
 
