@@ -62,7 +62,13 @@ from opencass.settlement.remittance import (
 )
 from opencass.store import remittance as rstore
 from opencass.store.events import record_events
-from opencass.store.payruns import add_claim, remittance_lines, run_of, save_lines
+from opencass.store.payruns import (
+    add_claim,
+    prefunded_balance,
+    remittance_lines,
+    run_of,
+    save_lines,
+)
 from opencass.store.remittance import NewPayment
 from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import connect_sync, migrate_sync
@@ -443,10 +449,87 @@ def check_period(config: Config, country: str, period: str, as_of: date, now: da
         with transaction(conn):
             events: list[Event] = []
             for agent in rstore.expected_agents(conn, country, period):
+                draw_prefunded(conn, config, (country, period, agent), as_of, now)
                 events += reconcile(conn, config, country, period, agent, as_of, now)
             return record_events(conn, events, utc_stamp(now))
     finally:
         conn.close()
+
+
+def payment_option(config: Config, country: str, period: str, agent_code: str) -> str:
+    """How the agent pays for the period: transfer, direct_debit or prefunded."""
+    for company in agent_companies(config, country, agent_code):
+        banking = config.companies[company].banking.get(country)
+        if banking is not None:
+            return banking.option_for(period)
+    return "transfer"
+
+
+def draw_prefunded(
+    conn: sqlite3.Connection, config: Config, key: tuple[str, str, str], as_of: date,
+    now: datetime,
+) -> Decimal:  # fmt: skip
+    """Pay what an agent on a pre-funded account still owes for a period from its balance
+    (at most the balance), as a payment valued ``as_of``; what was drawn."""
+    country, period, agent = key
+    if payment_option(config, country, period, agent) != "prefunded":
+        return Decimal(0)
+    expected = rstore.expected_row(conn, country, period, agent)
+    paid = sum((a for a, _ in rstore.payments_of(conn, country, period, agent)), Decimal(0))
+    owed = (expected.amount if expected else Decimal(0)) - paid
+    draw = min(prefunded_balance(conn, country, agent), owed)
+    if draw <= 0:
+        return Decimal(0)
+    currency = expected.currency if expected else config.countries[country].currency
+    rstore.insert_payment(conn, NewPayment(
+        key=f"prefund:{country}:{period}:{agent}:{as_of.isoformat()}", source="prefund-draw",
+        amount=draw, currency=currency, value_date=as_of, country=country, period=period,
+        agent_code=agent, matched_by="prefund", reference="drawn from the pre-funded account",
+        recorded_by="opencass",
+    ), now)  # fmt: skip
+    return draw
+
+
+def reinstate(
+    config: Config, country: str, agent: str, reason: str, by: str, now: datetime
+) -> bool:
+    """Lift an agent's default (the operator's decision, with its reason): recorded, and
+    ``agent.reinstated`` for the agent and every airline of the country; False when the agent
+    is not in default (blocking)."""
+    conn = connect_sync(config.gateway.database)
+    try:
+        migrate_sync(conn)
+        with transaction(conn):
+            lifted = rstore.clear_default(conn, country, agent, by, reason, now)
+            if lifted is None:
+                return False
+            summary = f"agent {agent} is reinstated in {country}: {reason}"
+            data = {"since": lifted["since"], "reason": reason, "default_reason": lifted["reason"]}
+            companies = [
+                *agent_companies(config, country, agent),
+                *airline_companies(config, country),
+            ]
+            events = [
+                event(
+                    EventType.AGENT_REINSTATED,
+                    country,
+                    agent,
+                    lifted["since"],
+                    company,
+                    summary=summary,
+                    company=company,
+                    country=country,
+                    agent_code=agent,
+                    object_kind="agent",
+                    object_ref=f"{country}:{agent}",
+                    data=data,
+                )
+                for company in companies
+            ]
+            record_events(conn, events, utc_stamp(now))
+    finally:
+        conn.close()
+    return True
 
 
 # --- status -----------------------------------------------------------------------------------

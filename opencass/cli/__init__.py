@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "check-config": ("opencass.cli.users", "cmd_check_config", None),
     "users": ("opencass.cli.users", "cmd_users", "now"),
     "countries": ("opencass.cli.users", "cmd_countries", "now"),
+    "agent": ("opencass.cli.agent", "cmd_agent", "now"),
+    "risk": ("opencass.cli.risk", "cmd_risk", "now"),
     "period": ("opencass.cli.period", "cmd_period", "now"),
     "dispute": ("opencass.cli.dispute", "cmd_dispute", None),
     "calendar": ("opencass.cli.calendar", "cmd_calendar", "now"),

@@ -15,6 +15,7 @@ from opencass.store.rows import utc_stamp
 __all__ = [
     "ExpectedRow",
     "NewPayment",
+    "clear_default",
     "expected_agents",
     "expected_keys",
     "expected_periods",
@@ -318,3 +319,19 @@ def payments_unmatched(conn: sqlite3.Connection, country: str) -> list[tuple[Any
             (country,),
         ).fetchall()
     )
+
+
+def clear_default(
+    conn: sqlite3.Connection, country: str, agent_code: str, by: str, reason: str, now: datetime
+) -> dict[str, Any] | None:
+    """Lift the agent's default in force (recorded with who and why); the default lifted, or
+    None when the agent is not in default."""
+    found = open_default(conn, country, agent_code)
+    if found is None:
+        return None
+    conn.execute(
+        "UPDATE agent_defaults SET cleared_at = ?, cleared_by = ?, cleared_reason = ?"
+        " WHERE country = ? AND agent_code = ? AND since = ? AND cleared_at IS NULL",
+        (utc_stamp(now), by, reason, country, agent_code, found["since"]),
+    )
+    return found

@@ -24,6 +24,7 @@ class Tx:
     ref: str = ""  # TxDtls/Refs/AcctSvcrRef
     end_to_end: str = "NOTPROVIDED"
     addtl: str = ""  # AddtlTxInf
+    return_reason: str = ""  # RtrInf/Rsn/Cd (a returned direct debit: AM04, MD06, ...)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Ntry:
     ref: str = ""  # Ntry/AcctSvcrRef
     txs: tuple[Tx, ...] = field(default_factory=lambda: (Tx(),))
     currency: str = "EUR"
+    reversal: bool = False  # RvslInd
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -96,6 +98,8 @@ def camt(
         n = _sub(rpt, "Ntry")
         _amount(n, "Amt", e.amount, e.currency)
         _sub(n, "CdtDbtInd", "CRDT" if e.credit else "DBIT")
+        if e.reversal:
+            _sub(n, "RvslInd", "true")
         if v8:
             _sub(_sub(n, "Sts"), "Cd", e.status)
         else:
@@ -137,6 +141,8 @@ def camt(
                 if t.creditor_ref:
                     cref = _sub(_sub(rmt, "Strd"), "CdtrRefInf")
                     _sub(cref, "Ref", t.creditor_ref)
+            if t.return_reason:
+                _sub(_sub(_sub(tx, "RtrInf"), "Rsn"), "Cd", t.return_reason)
             if t.addtl:
                 _sub(tx, "AddtlTxInf", t.addtl)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
