@@ -136,8 +136,11 @@ def expect_remittance(
         conn.close()
     when = now or system_clock()
     from opencass.billing.payfiles import collect_direct_debits
+    from opencass.billing.risk import risk_check, write_profiles
 
     collect_direct_debits(config, country, period, when)
+    write_profiles(config, country, period, when)
+    risk_check(config, country, when)
     for due in (_remittance_due(p), _grace_due_in(p, config)):
         if due <= when:
             check_period(config, country, period, due.date(), when)
@@ -451,9 +454,12 @@ def check_period(config: Config, country: str, period: str, as_of: date, now: da
             for agent in rstore.expected_agents(conn, country, period):
                 draw_prefunded(conn, config, (country, period, agent), as_of, now)
                 events += reconcile(conn, config, country, period, agent, as_of, now)
-            return record_events(conn, events, utc_stamp(now))
+            recorded = record_events(conn, events, utc_stamp(now))
     finally:
         conn.close()
+    from opencass.billing.risk import risk_check
+
+    return recorded + risk_check(config, country, now)
 
 
 def payment_option(config: Config, country: str, period: str, agent_code: str) -> str:

@@ -121,6 +121,7 @@ class GatewaySettings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     certificates: CertificateSettings = field(default_factory=CertificateSettings)
     users_poll_seconds: float = 1.0  # how often the store is asked for user changes
+    risk_check_seconds: float = 3600.0  # how often agents' exposure alerts are checked
 
     @property
     def mailboxes_dir(self) -> Path:

@@ -1,5 +1,6 @@
-"""Users reports as documents: the legacy migration report (CSV and PDF) a company and the
-operator receive, rendered from plain rows (``identity.migration`` decides what they say)."""
+"""Operator reports as documents, rendered from plain rows: the legacy migration report (CSV
+and PDF) a company and the operator receive (``identity.migration`` decides what it says), and
+table reports such as the risk report (``opencass risk report --format pdf``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from reportlab.platypus import Paragraph, Spacer
 
 from opencass.documents.pdf import GridTable, render_pdf, styles
 
-__all__ = ["MIGRATION_HEADER", "migration_csv", "migration_pdf"]
+__all__ = ["MIGRATION_HEADER", "migration_csv", "migration_pdf", "table_pdf"]
 
 MIGRATION_HEADER = (
     "company", "company code", "user id", "login", "name", "e-mail", "last login", "rights",
@@ -43,3 +44,15 @@ def migration_pdf(
                            align="LLLLLLLRLLL"))  # fmt: skip
     return render_pdf(story, lang="en", title=title, subject="user migration", landscape=True,
                       created=created, footer="opencass user migration")  # fmt: skip
+
+
+def table_pdf(
+    title: str, header: Sequence[str], rows: Sequence[Sequence[str]], created: datetime,
+    widths_mm: Sequence[float],
+) -> bytes:  # fmt: skip
+    """A landscape PDF with a title and one table (the operator's reports)."""
+    story: list[object] = [Paragraph(title, styles("en")["title"]), Spacer(1, 3 * mm)]
+    story.append(GridTable(list(header), [list(r) for r in rows], [w * mm for w in widths_mm],
+                           lang="en"))  # fmt: skip
+    return render_pdf(story, lang="en", title=title, landscape=True, created=created,
+                      footer="opencass")  # fmt: skip

@@ -260,6 +260,7 @@ class Gateway:
             tg.create_task(rescan_every(config.gateway.rescan_seconds, intake.rescan, self.stop))
             tg.create_task(self._reloads())
             tg.create_task(self._watch_users())
+            tg.create_task(self._risk_checks())
             interval = systemd.watchdog_interval()
             if interval:
                 tg.create_task(self._watchdog(interval))
@@ -296,6 +297,21 @@ class Gateway:
                     await self.refresh_users()
             except Exception:  # the next poll tries again; the old users stay in force
                 log.exception("users_refresh_failed")
+
+    async def _risk_checks(self) -> None:
+        """Agents' exposure alerts, every ``risk_check_seconds`` (each raised once)."""
+        from opencass.billing.risk import risk_check
+
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                wait = self.current_config().gateway.risk_check_seconds
+                await asyncio.wait_for(self.stop.wait(), timeout=wait)
+            if self.stop.is_set():
+                return
+            try:
+                await asyncio.to_thread(risk_check, self.current_config(), None, self.clock())
+            except Exception:  # the next round tries again
+                log.exception("risk_check_failed")
 
     async def _reloads(self) -> None:
         while True:

@@ -95,6 +95,11 @@ class _Builder:
         self.version = version
         self.bic = "BIC" if version in ("pain.008.001.02", "pain.001.001.03") else "BICFI"
 
+    def document(self) -> Any:
+        """The root ``Document`` element, the namespace as default."""
+        nsmap: Any = {None: self.ns}
+        return etree.Element(f"{{{self.ns}}}Document", nsmap=nsmap)
+
     def el(self, parent: Any, tag: str, text: str | None = None, **attrs: str) -> Any:
         node = etree.SubElement(parent, f"{{{self.ns}}}{tag}", attrs)
         if text is not None:
@@ -125,7 +130,8 @@ class _Builder:
         data: bytes = etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)
         schema = pain_schema(self.version)
         if not schema.validate(etree.fromstring(data)):
-            raise PainError(f"{self.version}: {schema.error_log.last_error}")
+            log: Any = schema.error_log
+            raise PainError(f"{self.version}: {log.last_error}")
         return data
 
 
@@ -168,7 +174,7 @@ def encode_pain008(
 ) -> bytes:  # fmt: skip
     """A direct debit collection file: one block per scheme and sequence type."""
     b = _Builder(version)
-    doc = etree.Element(f"{{{b.ns}}}Document", nsmap={None: b.ns})
+    doc = b.document()
     root = b.el(doc, "CstmrDrctDbtInitn")
     total = sum((d.amount for d in debits), Decimal(0))
     b.header(root, msg_id, created, len(debits), total, creditor.name)
@@ -186,7 +192,7 @@ def encode_pain001(
 ) -> bytes:  # fmt: skip
     """A credit transfer file: one block paying every creditor from ``debtor``'s account."""
     b = _Builder(version)
-    doc = etree.Element(f"{{{b.ns}}}Document", nsmap={None: b.ns})
+    doc = b.document()
     root = b.el(doc, "CstmrCdtTrfInitn")
     total = sum((t.amount for t in transfers), Decimal(0))
     b.header(root, msg_id, created, len(transfers), total, debtor.name)
