@@ -183,18 +183,20 @@ def assess_camt(ctx: MessageContext) -> MessageOutcome:
     return MessageOutcome("accepted", tally.findings, tally.events, tally.counts, country=only)
 
 
+def _match(ctx: MessageContext, entry: CamtEntry) -> Match:
+    """A top-up of a pre-funded account (no period), else ``match_entry``."""
+    topup = parse_topup(entry.remittance_text)
+    if topup is not None and topup[0] in ctx.config.countries:
+        return topup[0], None, topup[1], "top-up", None
+    return match_entry(ctx.conn, ctx.config, entry, ctx.now.date())
+
+
 def _record(ctx: MessageContext, source: str, entry: CamtEntry, tally: _Tally) -> None:
     """Record one booked credit as a payment, matched if it can be."""
     value = entry.value_date or entry.booking_date
     if value is None:  # the XSDs make ValDt or BookgDt optional; a booked credit has one
         value = ctx.now.date()
-    topup = parse_topup(entry.remittance_text)
-    if topup is not None and topup[0] in ctx.config.countries:
-        country, period, agent, matched_by, note = topup[0], None, topup[1], "top-up", None
-    else:
-        country, period, agent, matched_by, note = match_entry(
-            ctx.conn, ctx.config, entry, ctx.now.date()
-        )
+    country, period, agent, matched_by, note = _match(ctx, entry)
     if entry.batch:
         tally.findings.append(
             _on(
