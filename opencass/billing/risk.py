@@ -156,8 +156,10 @@ def _agent(config: Config, conn: sqlite3.Connection, country: str, agent: str, c
     if security and security.expires:
         shown += f" until {security.expires.isoformat()}"
     alerts = tuple(f"{p}:{lv}" for p, lv, _ in alerts_of(conn, country, agent))
+    cent = Decimal("0.01")
+    unpaid, open_booked = unpaid.quantize(cent), booked[0].quantize(cent)
     return AgentRisk(
-        country, agent, company, status, cap, unpaid + booked[0], unpaid, booked[0],
+        country, agent, company, status, cap, unpaid + open_booked, unpaid, open_booked,
         f"{review[0]} {review[1]}" if review else "", irregular,
         default["since"] if default else "", shown, security.expires if security else None,
         history, tuple(sorted(owed_to | booked[1])), alerts,
