@@ -28,13 +28,14 @@ import structlog
 
 from opencass import files
 from opencass.billing.remittance import agent_companies
+from opencass.config.banking import Security
 from opencass.config.model import CompanyKind, Config, Period, local_today
 from opencass.events import Event, EventType, event
 from opencass.settlement.risk import PeriodBilling, capacity, levels_reached, risk_status
 from opencass.store import remittance as rstore
 from opencass.store.events import record_events
 from opencass.store.payruns import remittance_lines
-from opencass.store.risk import alerts_of, last_review, raise_alert
+from opencass.store.risk import alerts_of, last_review, latest_security, raise_alert
 from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import connect_sync, migrate_sync
 from opencass.store.tx import transaction
@@ -136,6 +137,18 @@ def _holding_days(config: Config, country: str, today: date) -> int:
     return (p.remittance_day - p.billing_from).days + 1 if p else 0
 
 
+def _security(config: Config, conn: sqlite3.Connection, country: str, agent: str, company: str
+              ) -> Security | None:  # fmt: skip
+    """The security held: the operator's last record (``opencass risk security``), else the
+    participant file's."""
+    recorded = latest_security(conn, country, agent)
+    if recorded is not None:
+        kind, amount, currency, expires = recorded
+        return None if kind == "none" else Security(kind, Decimal(amount), currency, expires)
+    banking = config.companies[company].banking.get(country)
+    return banking.security if banking else None
+
+
 def _agent(config: Config, conn: sqlite3.Connection, country: str, agent: str, company: str,
            today: date, booked: tuple[Decimal, set[str]]) -> AgentRisk:  # fmt: skip
     c = config.countries[country]
@@ -146,8 +159,7 @@ def _agent(config: Config, conn: sqlite3.Connection, country: str, agent: str, c
     status = risk_status(
         review is not None and review[0] == "fail", default is not None, irregular, c.risk
     )
-    banking = config.companies[company].banking.get(country)
-    security = banking.security if banking else None
+    security = _security(config, conn, country, agent, company)
     history = _history(conn, config, country, agent, today)
     cap = capacity(status, history, _holding_days(config, country, today),
                    security.amount if security else None, c.risk)  # fmt: skip

@@ -160,6 +160,13 @@ def add_payment_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     rv.add_argument("--agent", required=True)
     rv.add_argument("--result", choices=["pass", "fail"], required=True)
     rv.add_argument("--note", default="")
+    sc = ksub.add_parser("security", parents=[common], help="record a security held")
+    sc.add_argument("--country", required=True)
+    sc.add_argument("--agent", required=True)
+    sc.add_argument("--kind", choices=["guarantee", "deposit", "none"], required=True)
+    sc.add_argument("--amount", help="e.g. 25000.00 (none: omit)")
+    sc.add_argument("--currency", help="default: the country's")
+    sc.add_argument("--expires", help="YYYY-MM-DD")
     ck = ksub.add_parser("check", parents=[common], help="raise the alerts due now")
     ck.add_argument("--country")
 

@@ -1,5 +1,6 @@
-"""``opencass risk report|review|check``: agents' risk status, holding capacity, exposure,
-security and history; the operator's financial reviews; the alerts due now.
+"""``opencass risk report|review|security|check``: agents' risk status, holding capacity,
+exposure, security and history; the operator's financial reviews and securities; the alerts due
+now.
 
 Exit codes: 0 ok, 2 usage or configuration error (an unknown country, a pdf without -o), 3
 internal failure."""
@@ -100,6 +101,32 @@ def _review(args: argparse.Namespace, config: Config, now: datetime) -> int:
     return EXIT_OK
 
 
+def _security(args: argparse.Namespace, config: Config, now: datetime) -> int:
+    from datetime import date
+    from decimal import Decimal, InvalidOperation
+
+    from opencass.store.risk import record_security
+    from opencass.store.sqlite import connect_sync, migrate_sync
+    from opencass.store.tx import transaction
+
+    try:
+        amount = Decimal(args.amount or "0")
+        expires = date.fromisoformat(args.expires) if args.expires else None
+    except (InvalidOperation, ValueError) as e:
+        raise ConfigurationError(f"--amount or --expires: {e}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigurationError(f"--amount {args.amount!r} is not a positive amount")
+    currency = args.currency or config.countries[args.country].currency
+    config.gateway.data_dir.mkdir(parents=True, exist_ok=True)
+    with closing(connect_sync(config.gateway.database)) as conn:
+        migrate_sync(conn)
+        with transaction(conn):
+            held = (args.kind, str(amount.quantize(Decimal("0.01"))), currency, expires)
+            record_security(conn, args.country, args.agent, held, utc_stamp(now))
+    print(f"security of agent {args.agent} in {args.country}: {args.kind} {held[1]} {currency}")
+    return EXIT_OK
+
+
 def cmd_risk(args: argparse.Namespace, now: datetime) -> int:
     """``opencass risk report|review|check``."""
 
@@ -112,6 +139,8 @@ def cmd_risk(args: argparse.Namespace, now: datetime) -> int:
             return _report(args, config, now)
         if args.risk_command == "review":
             return _review(args, config, now)
+        if args.risk_command == "security":
+            return _security(args, config, now)
         from opencass.billing.risk import risk_check
 
         print(f"{risk_check(config, country, now)} alert events recorded")

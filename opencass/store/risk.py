@@ -5,7 +5,14 @@ from __future__ import annotations
 import sqlite3
 from datetime import date
 
-__all__ = ["alerts_of", "last_review", "raise_alert", "record_review"]
+__all__ = [
+    "alerts_of",
+    "last_review",
+    "latest_security",
+    "raise_alert",
+    "record_review",
+    "record_security",
+]
 
 
 def record_review(
@@ -52,3 +59,32 @@ def alerts_of(
         (country, agent_code),
     ).fetchall()
     return [(str(p), str(lv), str(at)) for p, lv, at in rows]
+
+
+def record_security(
+    conn: sqlite3.Connection, country: str, agent_code: str,
+    security: tuple[str, str, str, date | None], at: str,
+) -> None:  # fmt: skip
+    """Record a security (kind, amount, currency, expiry) the operator holds for an agent."""
+    kind, amount, currency, expires = security
+    conn.execute(
+        "INSERT INTO risk_securities (country, agent_code, kind, amount, currency, expires,"
+        " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (country, agent_code, kind, amount, currency,
+         expires.isoformat() if expires else None, at),
+    )  # fmt: skip
+
+
+def latest_security(
+    conn: sqlite3.Connection, country: str, agent_code: str
+) -> tuple[str, str, str, date | None] | None:
+    """The security the operator recorded last for the agent (kind ``none``: withdrawn)."""
+    row = conn.execute(
+        "SELECT kind, amount, currency, expires FROM risk_securities WHERE country = ?"
+        " AND agent_code = ? ORDER BY id DESC LIMIT 1",
+        (country, agent_code),
+    ).fetchone()
+    if row is None:
+        return None
+    return (str(row[0]), str(row[1]), str(row[2]),
+            date.fromisoformat(row[3]) if row[3] else None)  # fmt: skip

@@ -505,6 +505,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             note       TEXT NOT NULL DEFAULT '',
             recorded_at TEXT NOT NULL
         );
+        -- A financial security recorded by the operator (over the participant file's).
+        CREATE TABLE risk_securities (
+            id         INTEGER PRIMARY KEY,
+            country    TEXT NOT NULL,
+            agent_code TEXT NOT NULL,
+            kind       TEXT NOT NULL,              -- guarantee, deposit, none
+            amount     TEXT NOT NULL,
+            currency   TEXT NOT NULL,
+            expires    TEXT,
+            recorded_at TEXT NOT NULL
+        );
         CREATE TABLE risk_alerts (
             country    TEXT NOT NULL,
             agent_code TEXT NOT NULL,

@@ -192,3 +192,40 @@ async def test_a_security_near_its_expiry_is_alerted_once(closed: Config) -> Non
     assert {a[0] for a in security} >= {"agent1", "cassops"} and len(
         {a[0] for a in security}
     ) == len(security)
+
+
+async def test_the_operator_records_a_security(
+    closed: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--config", str(closed.directory), "--country", "DE", "--agent", AGENT2]
+    assert main(["risk", "review", *base, "--result", "fail"], clock=lambda: NOW) == 0
+    assert (
+        main(
+            [
+                "risk",
+                "security",
+                *base,
+                "--kind",
+                "guarantee",
+                "--amount",
+                "3000",
+                "--expires",
+                "2027-12-31",
+            ],
+            clock=lambda: NOW,
+        )
+        == 0
+    )
+    capsys.readouterr()
+    row = _report(closed, capsys)[AGENT2]
+    assert (
+        row["capacity"] == "3000.00" and row["security"] == "guarantee 3000.00 EUR until 2027-12-31"
+    )
+    assert main(["risk", "security", *base, "--kind", "none"], clock=lambda: NOW) == 0
+    capsys.readouterr()
+    row = _report(closed, capsys)[AGENT2]
+    assert row["capacity"] == "0.00" and row["security"] == ""
+    assert (
+        main(["risk", "security", *base, "--kind", "deposit", "--amount", "-5"], clock=lambda: NOW)
+        == 2
+    )
