@@ -136,11 +136,10 @@ def expect_remittance(
         conn.close()
     when = now or system_clock()
     from opencass.billing.payfiles import collect_direct_debits
-    from opencass.billing.risk import risk_check, write_profiles
+    from opencass.billing.risk import risk_check
 
     collect_direct_debits(config, country, period, when)
-    write_profiles(config, country, period, when)
-    risk_check(config, country, when)
+    risk_check(config, country, when, profiles=period)
     for due in (_remittance_due(p), _grace_due_in(p, config)):
         if due <= when:
             check_period(config, country, period, due.date(), when)

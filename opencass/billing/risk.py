@@ -32,15 +32,14 @@ from opencass.config.banking import Security
 from opencass.config.model import CompanyKind, Config, Period, local_today
 from opencass.events import Event, EventType, event
 from opencass.settlement.risk import PeriodBilling, capacity, levels_reached, risk_status
-from opencass.store import remittance as rstore
 from opencass.store.events import record_events
 from opencass.store.payruns import remittance_lines
-from opencass.store.risk import alerts_of, last_review, latest_security, raise_alert
+from opencass.store.risk import CountryFacts, country_facts, raise_alert
 from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import connect_sync, migrate_sync
 from opencass.store.tx import transaction
 
-__all__ = ["AgentRisk", "assess_country", "risk_check", "write_profiles"]
+__all__ = ["AgentRisk", "assess_country", "profile_text", "risk_check"]
 
 log = structlog.get_logger("opencass.billing.risk")
 
@@ -103,30 +102,40 @@ def _open_booked(config: Config, country: str, today: date, closed: set[str], no
     return out
 
 
-def _history(conn: sqlite3.Connection, config: Config, country: str, agent: str, today: date
+def _history(config: Config, country: str, due: dict[str, Decimal], today: date
              ) -> tuple[PeriodBilling, ...]:  # fmt: skip
+    """The agent's final statements of the last 12 months, with their billing days."""
     periods = {p.code: p for p in config.calendars.get(country, ())}
     out = []
-    for code in sorted(rstore.expected_periods(conn, country, agent)):
+    for code, amount in sorted(due.items()):
         p = periods.get(code)
-        row = rstore.expected_row(conn, country, code, agent)
-        if p is None or row is None or p.billing_to <= today - timedelta(days=365):
-            continue
-        out.append(PeriodBilling(code, row.amount, (p.billing_to - p.billing_from).days + 1))
+        if p is not None and p.billing_to > today - timedelta(days=365):
+            out.append(PeriodBilling(code, amount, (p.billing_to - p.billing_from).days + 1))
     return tuple(out)
 
 
-def _unpaid(conn: sqlite3.Connection, country: str, agent: str) -> tuple[Decimal, set[str]]:
+class _Lines:
+    """The statements' subtotals per period, read once each."""
+
+    def __init__(self, conn: sqlite3.Connection, country: str) -> None:
+        self.conn, self.country = conn, country
+        self.cache: dict[str, dict[str, dict[str, Decimal]]] = {}
+
+    def owed_to(self, period: str, agent: str) -> set[str]:
+        if period not in self.cache:
+            self.cache[period] = remittance_lines(self.conn, self.country, period)
+        return {k for k, v in self.cache[period].get(agent, {}).items() if v > 0}
+
+
+def _unpaid(facts: CountryFacts, lines: _Lines, agent: str) -> tuple[Decimal, set[str]]:
+    """What the agent's final statements ask and it has not paid, and the airlines it owes."""
     total, airlines = Decimal(0), set()
-    for code in rstore.expected_periods(conn, country, agent):
-        row = rstore.expected_row(conn, country, code, agent)
-        paid = sum((a for a, _ in rstore.payments_of(conn, country, code, agent)), Decimal(0))
-        left = (row.amount if row else Decimal(0)) - paid
+    paid = facts.paid.get(agent, {})
+    for period, due in facts.expected.get(agent, {}).items():
+        left = due - paid.get(period, Decimal(0))
         if left > 0:
             total += left
-            airlines |= {
-                k for k, v in remittance_lines(conn, country, code).get(agent, {}).items() if v > 0
-            }
+            airlines |= lines.owed_to(period, agent)
     return total, airlines
 
 
@@ -137,11 +146,11 @@ def _holding_days(config: Config, country: str, today: date) -> int:
     return (p.remittance_day - p.billing_from).days + 1 if p else 0
 
 
-def _security(config: Config, conn: sqlite3.Connection, country: str, agent: str, company: str
+def _security(config: Config, facts: CountryFacts, country: str, agent: str, company: str
               ) -> Security | None:  # fmt: skip
     """The security held: the operator's last record (``opencass risk security``), else the
     participant file's."""
-    recorded = latest_security(conn, country, agent)
+    recorded = facts.securities.get(agent)
     if recorded is not None:
         kind, amount, currency, expires = recorded
         return None if kind == "none" else Security(kind, Decimal(amount), currency, expires)
@@ -149,32 +158,40 @@ def _security(config: Config, conn: sqlite3.Connection, country: str, agent: str
     return banking.security if banking else None
 
 
-def _agent(config: Config, conn: sqlite3.Connection, country: str, agent: str, company: str,
-           today: date, booked: tuple[Decimal, set[str]]) -> AgentRisk:  # fmt: skip
-    c = config.countries[country]
-    review = last_review(conn, country, agent)
-    default = rstore.open_default(conn, country, agent)
-    since = today - timedelta(days=365)
-    irregular = sum(1 for d in rstore.irregularity_days(conn, country, agent) if d > since)
-    status = risk_status(
-        review is not None and review[0] == "fail", default is not None, irregular, c.risk
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What every agent of one assessment shares."""
+
+    config: Config
+    country: str
+    today: date
+    facts: CountryFacts
+    lines: _Lines
+    holding_days: int
+
+
+def _agent(s: _Scope, agent: str, company: str, booked: tuple[Decimal, set[str]]) -> AgentRisk:
+    policy = s.config.countries[s.country].risk
+    review = s.facts.reviews.get(agent)
+    since = s.facts.defaults.get(agent, "")
+    irregular = sum(
+        1 for d in s.facts.irregular.get(agent, ()) if d > s.today - timedelta(days=365)
     )
-    security = _security(config, conn, country, agent, company)
-    history = _history(conn, config, country, agent, today)
-    cap = capacity(status, history, _holding_days(config, country, today),
-                   security.amount if security else None, c.risk)  # fmt: skip
-    unpaid, owed_to = _unpaid(conn, country, agent)
+    status = risk_status(review is not None and review[0] == "fail", bool(since), irregular, policy)
+    security = _security(s.config, s.facts, s.country, agent, company)
+    history = _history(s.config, s.country, s.facts.expected.get(agent, {}), s.today)
+    cap = capacity(status, history, s.holding_days, security.amount if security else None, policy)
+    unpaid, owed_to = _unpaid(s.facts, s.lines, agent)
     shown = f"{security.kind} {security.amount} {security.currency}" if security else ""
     if security and security.expires:
         shown += f" until {security.expires.isoformat()}"
-    alerts = tuple(f"{p}:{lv}" for p, lv, _ in alerts_of(conn, country, agent))
     cent = Decimal("0.01")
     unpaid, open_booked = unpaid.quantize(cent), booked[0].quantize(cent)
     return AgentRisk(
-        country, agent, company, status, cap, unpaid + open_booked, unpaid, open_booked,
-        f"{review[0]} {review[1]}" if review else "", irregular,
-        default["since"] if default else "", shown, security.expires if security else None,
-        history, tuple(sorted(owed_to | booked[1])), alerts,
+        s.country, agent, company, status, cap, unpaid + open_booked, unpaid, open_booked,
+        f"{review[0]} {review[1]}" if review else "", irregular, since, shown,
+        security.expires if security else None, history, tuple(sorted(owed_to | booked[1])),
+        tuple(s.facts.alerts.get(agent, ())),
     )  # fmt: skip
 
 
@@ -182,20 +199,18 @@ def assess_country(conn: sqlite3.Connection, config: Config, country: str, now: 
                    ) -> list[AgentRisk]:  # fmt: skip
     """Every agent code of the country's agents, by code."""
     today = local_today(config, country, now)
-    closed = {code for code in _closed_periods(conn, country)}
+    facts = country_facts(conn, country)
+    closed = {p for by in facts.expected.values() for p in by}
     booked = _open_booked(config, country, today, closed, now)
+    scope = _Scope(config, country, today, facts, _Lines(conn, country),
+                   _holding_days(config, country, today))  # fmt: skip
     out = []
     for company in sorted(config.companies.values(), key=lambda c: c.id):
         if company.kind is not CompanyKind.AGENT:
             continue
         for agent in company.agent_codes.get(country, ()):
-            out.append(_agent(config, conn, country, agent, company.id, today,
-                              booked.get(agent, (Decimal(0), set()))))  # fmt: skip
+            out.append(_agent(scope, agent, company.id, booked.get(agent, (Decimal(0), set()))))
     return sorted(out, key=lambda r: r.agent_code)
-
-
-def _closed_periods(conn: sqlite3.Connection, country: str) -> set[str]:
-    return {p for p, _ in rstore.expected_keys(conn, country, None, None)}
 
 
 def _alert_events(config: Config, r: AgentRisk, level: str, period: str, summary: str
@@ -251,22 +266,27 @@ def _alerts(conn: sqlite3.Connection, config: Config, r: AgentRisk, now: datetim
     return events
 
 
-def risk_check(config: Config, country: str | None, now: datetime) -> int:
-    """Raise the alerts due now in one country or all (blocking); the events recorded."""
+def risk_check(config: Config, country: str | None, now: datetime, profiles: str | None = None
+               ) -> int:  # fmt: skip
+    """Raise the alerts due now in one country or all (blocking); the events recorded.  With
+    ``profiles`` (a period code), also write every agent's risk profile for that period."""
     conn = connect_sync(config.gateway.database)
+    risks: list[AgentRisk] = []
     try:
         migrate_sync(conn)
         count = 0
         for code in sorted(config.countries) if country is None else [country]:
             with transaction(conn):
-                events = []
-                for r in assess_country(conn, config, code, now):
-                    events += _alerts(conn, config, r, now)
+                found = assess_country(conn, config, code, now)
+                events = [e for r in found for e in _alerts(conn, config, r, now)]
                 count += record_events(conn, events, utc_stamp(now))
+                risks += found
     finally:
         conn.close()
     if count:
         log.info("risk_alerts", country=country or "all", events=count)
+    if profiles is not None:
+        _write_profiles(config, profiles, risks)
     return count
 
 
@@ -289,18 +309,10 @@ def profile_text(r: AgentRisk) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_profiles(config: Config, country: str, period: str, now: datetime) -> int:
-    """Every agent's risk profile into its companies' outboxes (blocking); how many files."""
-    conn = connect_sync(config.gateway.database)
-    try:
-        migrate_sync(conn)
-        risks = assess_country(conn, config, country, now)
-    finally:
-        conn.close()
-    written = 0
+def _write_profiles(config: Config, period: str, risks: list[AgentRisk]) -> int:
+    """Every agent's risk profile into its company's outbox (blocking); how many files."""
     for r in risks:
         outbox = files.mailbox_dirs(config.gateway.mailboxes_dir, r.company)[files.OUTBOX]
-        files.write_atomic(outbox / f"{country}_{period}_risk_{r.agent_code}.txt",
-                           profile_text(r).encode())  # fmt: skip
-        written += 1
-    return written
+        name = f"{r.country}_{period}_risk_{r.agent_code}.txt"
+        files.write_atomic(outbox / name, profile_text(r).encode())
+    return len(risks)

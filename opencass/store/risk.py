@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 __all__ = [
+    "CountryFacts",
     "alerts_of",
+    "country_facts",
     "last_review",
     "latest_security",
     "raise_alert",
@@ -88,3 +92,61 @@ def latest_security(
         return None
     return (str(row[0]), str(row[1]), str(row[2]),
             date.fromisoformat(row[3]) if row[3] else None)  # fmt: skip
+
+
+@dataclass(slots=True)
+class CountryFacts:
+    """Everything the risk assessment reads of one country, in a few queries."""
+
+    expected: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # agent -> period -> due
+    paid: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # agent -> period -> paid
+    irregular: dict[str, list[date]] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=dict)  # agent -> since
+    reviews: dict[str, tuple[str, str]] = field(default_factory=dict)  # agent -> (result, day)
+    securities: dict[str, tuple[str, str, str, date | None]] = field(default_factory=dict)
+    alerts: dict[str, list[str]] = field(default_factory=dict)  # agent -> "period:level"
+
+
+def country_facts(conn: sqlite3.Connection, country: str) -> CountryFacts:
+    """The risk facts of every agent of ``country``."""
+    f = CountryFacts()
+    for period, agent, amount in conn.execute(
+        "SELECT period, agent_code, amount FROM remittance_expected WHERE country = ?", (country,)
+    ):
+        f.expected.setdefault(agent, {})[period] = Decimal(amount)
+    for period, agent, amount in conn.execute(
+        "SELECT period, agent_code, amount FROM payments WHERE country = ? AND period IS NOT NULL"
+        " AND agent_code IS NOT NULL", (country,),
+    ):  # fmt: skip
+        by = f.paid.setdefault(agent, {})
+        by[period] = by.get(period, Decimal(0)) + Decimal(amount)
+    for agent, day in conn.execute(
+        "SELECT agent_code, on_day FROM irregularities WHERE country = ?", (country,)
+    ):
+        f.irregular.setdefault(agent, []).append(date.fromisoformat(day))
+    for agent, since in conn.execute(
+        "SELECT agent_code, MAX(since) FROM agent_defaults WHERE country = ? AND cleared_at IS NULL"
+        " GROUP BY agent_code", (country,),
+    ):  # fmt: skip
+        f.defaults[agent] = str(since)
+    for agent, result, day in conn.execute(
+        "SELECT agent_code, result, reviewed_on FROM risk_reviews WHERE country = ?"
+        " ORDER BY reviewed_on, id", (country,),
+    ):  # fmt: skip
+        f.reviews[agent] = (str(result), str(day))
+    for agent, kind, amount, currency, expires in conn.execute(
+        "SELECT agent_code, kind, amount, currency, expires FROM risk_securities"
+        " WHERE country = ? ORDER BY id", (country,),
+    ):  # fmt: skip
+        f.securities[agent] = (
+            kind,
+            amount,
+            currency,
+            date.fromisoformat(expires) if expires else None,
+        )
+    for agent, period, level in conn.execute(
+        "SELECT agent_code, period, level FROM risk_alerts WHERE country = ?"
+        " ORDER BY raised_at DESC, period DESC, level", (country,),
+    ):  # fmt: skip
+        f.alerts.setdefault(agent, []).append(f"{period}:{level}")
+    return f
