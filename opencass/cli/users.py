@@ -191,8 +191,7 @@ def _operator_change(args: argparse.Namespace, config: Config, now: datetime) ->
         admin = next(iter(build_directory(config.users, config.companies, state).admins(operator)),
                      OPERATOR)  # fmt: skip
         actor = Actor(admin, operator, "cli")
-        users = {**config.users}
-        plan = plan_changes((change,), actor, state, users, config.companies, at)
+        plan = plan_changes((change,), actor, state, config.users, config.companies, at)
         if plan.refused:
             tx.abandon()
             for f in plan.findings:

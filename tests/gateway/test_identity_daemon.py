@@ -112,7 +112,7 @@ async def test_refusals_are_coded_and_change_nothing(
     await gw.upload(sender, "change.xml", admin(change))
     report = await report_text(gw, sender, "change.xml")
     assert "Outcome:      rejected" in report and code in report, report
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(1.5)  # longer than the daemon's poll: a change would show by now
     assert gw.gateway.directory.members == before.members
 
 
