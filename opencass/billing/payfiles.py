@@ -2,8 +2,9 @@
 credit transfers paying the airlines at Settlement Day.
 
 **Collections** (``pain.008``): after a period's final close, every agent whose payment option
-for the period is ``direct_debit`` (``[company.banking.XX]``, a mandate) and who owes something
-is collected on Remittance Day from its account, with the payment reference as remittance
+for the period is ``direct_debit`` (``[company.banking.XX]``, a mandate) and who still owes
+something (its statement total less what it paid already) is collected on Remittance Day from
+its account, with the payment reference as remittance
 information (so the bank's statement matches it like a transfer).  The first collection under
 a mandate is ``FRST``, the later ones ``RCUR``.
 
@@ -50,7 +51,7 @@ from opencass.store.payruns import (
     save_run,
     use_claim,
 )
-from opencass.store.remittance import expected_agents, expected_row
+from opencass.store.remittance import expected_agents, expected_row, payments_of
 from opencass.store.rows import utc_stamp
 from opencass.store.sqlite import connect_sync, migrate_sync
 from opencass.store.tx import transaction
@@ -85,7 +86,11 @@ def _debit_line(config: Config, conn: sqlite3.Connection, country: str, period: 
     if banking is None or banking.option_for(period) != "direct_debit":
         return None
     expected = expected_row(conn, country, period, agent)
-    if expected is None or expected.amount <= 0 or banking.mandate is None or not banking.account:
+    if expected is None or banking.mandate is None or not banking.account:
+        return None
+    paid = sum((a for a, _ in payments_of(conn, country, period, agent)), Decimal(0))
+    amount = expected.amount - paid  # what the agent paid already is not collected again
+    if amount <= 0:
         return None
     m, a = banking.mandate, banking.account
     seq = sequence_type(mandate_collected_before(conn, country, m.id, period))
@@ -95,7 +100,7 @@ def _debit_line(config: Config, conn: sqlite3.Connection, country: str, period: 
         "scheme": m.scheme, "sequence": seq,
         "remittance": format_reference(country, period, agent),
     }  # fmt: skip
-    return RunLine(agent, expected.amount, detail)
+    return RunLine(agent, amount, detail)
 
 
 def _collection(config: Config, conn: sqlite3.Connection, country: str, period: str,

@@ -377,3 +377,33 @@ async def test_the_second_period_collects_rcur(closed: Config) -> None:
     (path,) = collect_direct_debits(closed, "DE", nxt.code, NOW)
     block = _read(path, "pain.008.001.02")["CstmrDrctDbtInitn"]["PmtInf"][0]  # type: ignore[index]
     assert block["PmtTpInf"]["SeqTp"] == "RCUR" and D(str(block["CtrlSum"])) == D("120.00")
+
+
+async def test_what_was_paid_before_the_close_is_not_collected(tmp_path: Path) -> None:
+    config = demo_config(tmp_path)
+    store = await open_store(config.gateway.database)
+    path = await spooled(store, config, sample_bytes())
+    assert assess(job(config, path)).outcome == "accepted"
+    await store.close()
+    base = ["--config", str(config.directory), "--country", "DE"]
+    paid = [
+        "payment",
+        "record",
+        *base,
+        "--agent",
+        AGENT2,
+        "--amount",
+        "100.00",
+        "--date",
+        NOW.date().isoformat(),
+        "--period",
+        PERIOD_CODE,
+    ]
+    assert main(paid, clock=lambda: NOW) == 0
+    assert (
+        main(["period", "close", *base, "--period", PERIOD_CODE, "--final"], clock=lambda: NOW) == 0
+    )
+    owed = _expected(config)[AGENT2]
+    path = _ops(config) / f"DE_{PERIOD_CODE}_collection_pain.008.001.02.xml"
+    tx = _read(path, "pain.008.001.02")["CstmrDrctDbtInitn"]["PmtInf"][0]["DrctDbtTxInf"][0]  # type: ignore[index]
+    assert D(str(tx["InstdAmt"]["$"])) == owed - D("100.00")
