@@ -264,18 +264,29 @@ class Intake:
         file_id, _, spooled_as = spooled.name.partition("__")
         name = name or spooled_as
         digest, size = await asyncio.to_thread(sha256_of, spooled)
-        new = NewFile(
-            id=file_id,
-            company=company,
-            user=user,
-            name=name,
-            sandbox=sandbox,
-            sha256=digest,
-            size=size,
-            received_at=now.isoformat(timespec="microseconds"),
-            spool_path=str(spooled),
-        )
-        await self.store.create_file(new)
+        while True:
+            new = NewFile(
+                id=file_id,
+                company=company,
+                user=user,
+                name=name,
+                sandbox=sandbox,
+                sha256=digest,
+                size=size,
+                received_at=now.isoformat(timespec="microseconds"),
+                spool_path=str(spooled),
+            )
+            if await self.store.create_file(new):
+                break
+            known = await self.store.get_file(file_id)
+            if known is not None and known.spool_path == str(spooled):
+                return known  # this very file, recorded before (a restart's reconcile)
+            # another file drew the same id (same second, same random part): a new id
+            file_id = new_file_id(now)
+            fresh = spooled.with_name(spool_name(file_id, name))
+            await asyncio.to_thread(os.rename, spooled, fresh)
+            await asyncio.to_thread(fsync_dir, fresh.parent)
+            spooled = fresh
         await self.store.audit(
             "file_received",
             company=company,

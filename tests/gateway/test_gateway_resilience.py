@@ -25,7 +25,16 @@ from opencass.gateway import app as app_module
 from opencass.gateway.app import Gateway
 from opencass.gateway.messages import assess_message
 from opencass.store import open_store
-from tests.kit.gateway import NOW, TODAY, demo_config, sample_bytes, spooled, steady_clock
+from tests.kit.daemon import Running
+from tests.kit.gateway import (
+    NOW,
+    TODAY,
+    demo_config,
+    sample_bytes,
+    spooled,
+    steady_clock,
+    with_lines,
+)
 
 
 @pytest.fixture
@@ -170,3 +179,30 @@ async def test_a_full_disk_never_loses_an_audit_row_and_pauses_intake(
 async def _audit_rows(gateway: Gateway) -> list[dict[str, object]]:
     assert gateway.store is not None
     return await gateway.store.audit_events()
+
+
+async def test_two_uploads_drawing_the_same_file_id_are_both_answered(
+    gw: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The id is the second and 24 random bits: under load two files can draw the same one
+    (seen in the 100-session benchmark). The second gets a new id instead of being lost."""
+    from opencass.gateway import intake
+
+    drawn: list[str] = []
+    real = intake.new_file_id
+
+    def same_then_real(now: object) -> str:  # fault injection: the first two draws collide
+        drawn.append("F20261118100000AAAAAA" if len(drawn) < 2 else real(now))  # type: ignore[arg-type]
+        return drawn[-1]
+
+    monkeypatch.setattr(intake, "new_file_id", same_then_real)
+    first = with_lines(sample_bytes(), {})
+    await gw.upload("demoair", "one.hot", first)
+    await gw.outbox("demoair", "*_validation_*.txt")
+    await gw.upload("demoair", "two.hot", b"not a billing file\n")
+    reports = await gw.outbox("demoair", "*_validation_*.txt", count=2)
+    texts = [p.read_text() for p in reports]
+    assert any("one.hot" in t for t in texts) and any("two.hot" in t for t in texts)
+    assert drawn[0] == drawn[1] == "F20261118100000AAAAAA" and len(drawn) == 3
+    spool = gw.gateway.current_config().gateway.spool_dir
+    assert not [p for p in spool.rglob("*") if p.is_file()]  # nothing left behind
