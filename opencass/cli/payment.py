@@ -44,7 +44,7 @@ from opencass.store.remittance import (
     payments_waiting,
 )
 from opencass.store.rows import utc_stamp
-from opencass.store.sqlite import connect_sync, migrate_sync
+from opencass.store.sqlite import connect_migrated
 from opencass.store.tx import transaction
 
 __all__ = ["cmd_payment"]
@@ -61,10 +61,7 @@ class _InvalidError(InputError):
 
 
 def _connect(config: Config) -> Any:
-    config.gateway.database.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect_sync(config.gateway.database)
-    migrate_sync(conn)
-    return conn
+    return connect_migrated(config.gateway.database)
 
 
 def _check_country(config: Config, country: str) -> None:

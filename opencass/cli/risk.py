@@ -29,11 +29,9 @@ COLUMNS = ("country", "agent_code", "company", "status", "capacity", "exposure",
 
 def _risks(config: Config, country: str | None, now: datetime) -> list[dict[str, object]]:
     from opencass.billing.risk import assess_country
-    from opencass.store.sqlite import connect_sync, migrate_sync
+    from opencass.store.sqlite import connect_migrated
 
-    config.gateway.data_dir.mkdir(parents=True, exist_ok=True)
-    with closing(connect_sync(config.gateway.database)) as conn:
-        migrate_sync(conn)
+    with closing(connect_migrated(config.gateway.database)) as conn:
         codes = sorted(config.countries) if country is None else [country]
         return [r.as_dict() for code in codes for r in assess_country(conn, config, code, now)]
 
@@ -86,17 +84,12 @@ def _report(args: argparse.Namespace, config: Config, now: datetime) -> int:
 
 def _review(args: argparse.Namespace, config: Config, now: datetime) -> int:
     from opencass.store.risk import record_review
-    from opencass.store.sqlite import connect_sync, migrate_sync
+    from opencass.store.sqlite import connect_migrated
     from opencass.store.tx import transaction
 
-    config.gateway.data_dir.mkdir(parents=True, exist_ok=True)
-    with closing(connect_sync(config.gateway.database)) as conn:
-        migrate_sync(conn)
-        with transaction(conn):
-            today = local_today(config, args.country, now)
-            record_review(
-                conn, args.country, args.agent, args.result, today, args.note, utc_stamp(now)
-            )
+    with closing(connect_migrated(config.gateway.database)) as conn, transaction(conn):
+        today = local_today(config, args.country, now)
+        record_review(conn, args.country, args.agent, args.result, today, args.note, utc_stamp(now))
     print(f"review of agent {args.agent} in {args.country}: {args.result}")
     return EXIT_OK
 
@@ -106,7 +99,7 @@ def _security(args: argparse.Namespace, config: Config, now: datetime) -> int:
     from decimal import Decimal, InvalidOperation
 
     from opencass.store.risk import record_security
-    from opencass.store.sqlite import connect_sync, migrate_sync
+    from opencass.store.sqlite import connect_migrated
     from opencass.store.tx import transaction
 
     try:
@@ -117,12 +110,9 @@ def _security(args: argparse.Namespace, config: Config, now: datetime) -> int:
     if not amount.is_finite() or amount < 0:
         raise ConfigurationError(f"--amount {args.amount!r} is not a positive amount")
     currency = args.currency or config.countries[args.country].currency
-    config.gateway.data_dir.mkdir(parents=True, exist_ok=True)
-    with closing(connect_sync(config.gateway.database)) as conn:
-        migrate_sync(conn)
-        with transaction(conn):
-            held = (args.kind, str(amount.quantize(Decimal("0.01"))), currency, expires)
-            record_security(conn, args.country, args.agent, held, utc_stamp(now))
+    with closing(connect_migrated(config.gateway.database)) as conn, transaction(conn):
+        held = (args.kind, str(amount.quantize(Decimal("0.01"))), currency, expires)
+        record_security(conn, args.country, args.agent, held, utc_stamp(now))
     print(f"security of agent {args.agent} in {args.country}: {args.kind} {held[1]} {currency}")
     return EXIT_OK
 

@@ -30,7 +30,7 @@ from opencass.identity.directory import Directory, Member, build_directory
 from opencass.identity.handler import write_plan
 from opencass.identity.migration import Outcome, apply_migration, plan_migration, read_export
 from opencass.store.rows import utc_stamp
-from opencass.store.sqlite import connect_sync, migrate_sync, read_only
+from opencass.store.sqlite import connect_migrated, read_only
 from opencass.store.tx import transaction
 from opencass.store.users import (
     UserChange,
@@ -64,10 +64,7 @@ def _directory(config: Config) -> tuple[Directory, dict[str, str]]:
 
 def _connect(config: Config) -> sqlite3.Connection:
     """The store for a change (made, with its data directory, when the gateway never ran)."""
-    config.gateway.data_dir.mkdir(parents=True, exist_ok=True)
-    conn = connect_sync(config.gateway.database)
-    migrate_sync(conn)
-    return conn
+    return connect_migrated(config.gateway.database)
 
 
 def _record(m: Member, logins: dict[str, str], full: bool) -> dict[str, Any]:

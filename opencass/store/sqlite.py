@@ -402,6 +402,15 @@ def connect_sync(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def connect_migrated(path: Path) -> sqlite3.Connection:
+    """``connect_sync`` to a store file brought to the latest schema, its directory made
+    (a command run before the gateway ever started)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect_sync(path)
+    migrate_sync(conn)
+    return conn
+
+
 def _migrate_file(path: Path) -> None:
     conn = connect_sync(path)
     try:
