@@ -81,6 +81,7 @@ _ENTRIES = (
     Code("CORRECTION_REVISED_MISSING", E, REC, "an original record (CCO/DCO) without its revision"),
     Code("CORRECTION_DUPLICATE", E, REC, "the same correction record appears twice"),
     Code("CHARGES_ON_NON_REVENUE", W, REC, "a void or service AWB carries charges"),
+    Code("TAX_MISMATCH", W, REC, "a record's tax differs from what the country's rules compute"),
     Code(
         "OTHER_CHARGES_TOTAL_MISMATCH", W, REC, "itemised other charges do not add up to the total"
     ),

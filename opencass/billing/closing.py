@@ -33,6 +33,7 @@ from opencass.settlement.close import (
 )
 from opencass.settlement.disputes import adjustment
 from opencass.settlement.netting import Adjustment
+from opencass.settlement.tax import TaxEngine
 from opencass.store import closes as store_closes
 from opencass.store.ledger import LedgerRows, accepted_disputes, take_snapshot
 from opencass.store.rows import utc_stamp
@@ -105,6 +106,7 @@ def run_close(
         base_iri=config.gateway.public_url,
         adjustments=dispute_adjustments(config.gateway.database, country, period),
         preliminary=stage == PRELIMINARY,
+        tax=TaxEngine.for_config(config, c, p),
     )
     return replace(result, snapshot=snapshot)
 

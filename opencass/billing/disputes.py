@@ -57,6 +57,7 @@ from opencass.settlement.disputes import (
     next_status,
 )
 from opencass.settlement.netting import item_amount
+from opencass.settlement.tax import TaxEngine
 from opencass.store.disputes import (
     DisputeRow,
     accepted_amounts,
@@ -87,7 +88,12 @@ def milestones(period: Period) -> Milestones:
 
 
 def billed_amount(
-    conn: sqlite3.Connection, country: Country, period: str, prefix: str, serial: str
+    conn: sqlite3.Connection,
+    country: Country,
+    period: str,
+    prefix: str,
+    serial: str,
+    tax: TaxEngine | None = None,
 ) -> tuple[Decimal, set[str]] | None:
     """(what the period bills for the AWB, the agent codes it is billed to), None if unbilled.
 
@@ -95,7 +101,7 @@ def billed_amount(
     accepted already, so that a second dispute of the same AWB adjusts from the amount the
     first one left, not from the original."""
     rows = booked_rows_of_awb(conn, country.code, period, prefix, serial)
-    items, _written, _unpaired = collect_items(rows)
+    items, _written, _unpaired = collect_items(rows, tax)
     if not items:
         return None
     amounts = [item_amount(i, country.currency) for i in items]
@@ -149,7 +155,8 @@ def _billed_to_sender(
 ) -> tuple[Decimal, str]:
     """(the AWB's billed amount, the sender's agent code it is billed to), or refused."""
     awb = f"{r.airline_prefix}-{r.awb_serial}"
-    billed = billed_amount(ctx.conn, country, period.code, r.airline_prefix, r.awb_serial)
+    tax = TaxEngine.for_config(ctx.config, country, period)
+    billed = billed_amount(ctx.conn, country, period.code, r.airline_prefix, r.awb_serial, tax)
     if billed is None:
         raise _refuse("DISPUTE_UNKNOWN_AWB", f"AWB {awb} is not billed in {period.code}")
     amount, agents = billed

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "validate": ("opencass.cli.files", "cmd_validate", None),
     "convert": ("opencass.cli.files", "cmd_convert", None),
     "receipt": ("opencass.cli.files", "cmd_receipt_verify", None),
+    "document": ("opencass.cli.files", "cmd_document_verify", None),
     "serve": ("opencass.cli.files", "cmd_serve", "clock"),
     "check-config": ("opencass.cli.users", "cmd_check_config", None),
     "users": ("opencass.cli.users", "cmd_users", "now"),

@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("file", type=Path, help="the receipt; its signature is FILE.sig")
     rv.add_argument("--signature", type=Path, help="signature file (default FILE.sig)")
     rv.add_argument("--key", type=Path, help="gateway public key PEM (default: from --config)")
+    d = sub.add_parser("document", parents=[common], help="issued documents")
+    dsub = d.add_subparsers(dest="document_command", required=True, parser_class=_Parser)
+    dv = dsub.add_parser("verify", parents=[common], help="check a signed PDF's signature")
+    dv.add_argument("file", type=Path, help="the PDF (an invoice, a report)")
+    dv.add_argument(
+        "--trust", type=Path, action="append", default=[],
+        help="a trusted certificate (PEM; repeatable); default: the gateway's signing "
+        "certificate from --config",
+    )  # fmt: skip
+    dv.add_argument("--format", choices=["text", "json"], default="text")
     return p
 
 

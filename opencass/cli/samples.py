@@ -111,6 +111,7 @@ def sample_billing_file(period_start: date) -> BillingFile:
         d,
         other_charges_carrier_prepaid=Decimal("180.88"),
         discount=Decimal("-120.00"),
+        destination="MUC",  # domestic: German VAT applies (the demo's tax rules)
     )
     awb2 = _awb("10000012", agent2, "845.00", d, destination="JFK")
     awb3 = _awb(

@@ -16,12 +16,12 @@ import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass, field, fields, is_dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from opencass.config.loader import load_config
-from opencass.config.model import CompanyKind, GatewaySettings
+from opencass.config.model import CompanyKind, GatewaySettings, PdfSigningSettings
 from opencass.config.reader import ConfigError
 from opencass.errors import ConfigurationError
 
@@ -40,6 +40,8 @@ COUNTRY, COUNTRY_NAME, CURRENCY, TIMEZONE, LANGUAGE, OFFICE = (
 HOST_KEY = "keys/ssh_host_ed25519_key"
 SIGNING_KEY = "keys/receipt_signing_ed25519.pem"
 SIGNING_PUBLIC_KEY = "keys/receipt_signing_ed25519.pub.pem"
+PDF_CERT = "keys/pdf_signing_cert.pem"  # self-signed: the demo's stand-in for the office's
+PDF_KEY = "keys/pdf_signing_key.pem"
 #: agent1's own SFTP server (``opencass demo push-server``) and the gateway's key to log in there
 PUSH_COMPANY = "agent1"
 PUSH_CLIENT_KEY = "keys/push_to_agent1"
@@ -177,6 +179,7 @@ def gateway_toml(sftp_port: int) -> str:
         signing_key=Path(SIGNING_KEY),
         data_dir=Path("data"),
         public_url=PUBLIC_URL,
+        pdf_signing=PdfSigningSettings(certificate=PDF_CERT, key=PDF_KEY),
     )
     head = [
         DEMO_MARKER,
@@ -203,8 +206,104 @@ def countries_toml() -> str:
             'holder = "CASS Operations Demo"',
             'creditor_id = "DE98ZZZ09999999999"',
             "",
+            *INVOICING,
         ]
     )
+
+
+#: German VAT on the demo's invoices: carriage within Germany by an airline established there
+#: is taxed at 19 % on the charges and, for an agent registered for VAT, on its commission;
+#: by a foreign airline, the registered agent accounts for the VAT (reverse charge, § 13b
+#: UStG); cross-border air freight and the agency for it are exempt (§ 4 Nr. 3 and 5 UStG).
+INVOICING = (
+    f"[countries.{COUNTRY}.invoicing]    # invoices of the final close (docs/documents.md)",
+    'issuer = "cassops"',
+    'tax_point = "execution"             # the AWB\'s execution date picks the rule',
+    'tax_rounding = "line"',
+    'untaxed_category = "E"',
+    'exemption_reason = "Steuerfreie Leistung (§ 4 UStG)"',
+    'formats = ["ubl", "facturx"]',
+    "",
+    f"[countries.{COUNTRY}.invoicing.payment_terms]",
+    'de = "Zahlbar über CASS bis zum Remittance Day, {due}."',
+    'en = "Payable through CASS by Remittance Day, {due}."',
+    "",
+    f"[countries.{COUNTRY}.invoicing.mentions]",
+    'de = ["Abrechnung durch CASS Operations Demo im Namen und für Rechnung der '
+    'Fluggesellschaften."]',
+    'en = ["Billed by CASS Operations Demo in the name and for the account of the airlines."]',
+    "",
+    f"[[countries.{COUNTRY}.invoicing.tax]]     # domestic carriage, airline established here",
+    "valid_from = 2007-01-01",
+    'rate = "19"',
+    'category = "standard"',
+    'bases = ["weight", "valuation", "carrier_charges", "discount"]',
+    'shipment = "domestic"',
+    "airline_established = true",
+    "",
+    f"[[countries.{COUNTRY}.invoicing.tax]]     # the agency for it, agent registered for VAT",
+    "valid_from = 2007-01-01",
+    'rate = "19"',
+    'category = "standard"',
+    'bases = ["commission", "agent_charges"]',
+    'shipment = "domestic"',
+    "agent_registered = true",
+    "",
+    f"[[countries.{COUNTRY}.invoicing.tax]]     # domestic carriage by a foreign airline",
+    "valid_from = 2007-01-01",
+    'category = "reverse_charge"',
+    'bases = ["weight", "valuation", "carrier_charges", "discount"]',
+    'shipment = "domestic"',
+    "airline_established = false",
+    "agent_registered = true",
+    'exemption_reason = "Steuerschuldnerschaft des Leistungsempfängers (§ 13b UStG)"',
+    "",
+    f"[[countries.{COUNTRY}.invoicing.tax]]     # cross-border air freight and its agency",
+    "valid_from = 2007-01-01",
+    'category = "exempt"',
+    'shipment = "international"',
+    'exemption_reason = "Steuerfreie grenzüberschreitende Güterbeförderung (§ 4 Nr. 3 und 5 UStG)"',
+    'exemption_code = "VATEX-EU-132"',
+    "",
+)
+#: the demo companies' legal identities (valid German VAT ids; agent2 has none)
+LEGAL = {
+    "demoair": ("DE450007896", "HRB 99001, Amtsgericht Frankfurt am Main",
+                ("Flughafenstraße 1", "Frankfurt am Main", "60547", "Hessen"),
+                ("Billing", "+49 69 9900 100", "billing@demoair.example")),
+    "agent1": ("DE300004565", "HRB 99002, Amtsgericht Frankfurt am Main",
+               ("Cargo City Süd 558", "Frankfurt am Main", "60549", "Hessen"),
+               ("Buchhaltung", "+49 69 9900 200", "accounts@agent1.example")),
+    "agent2": ("", "", ("Langer Kornweg 34", "Kelsterbach", "65451", "Hessen"),
+               ("Accounts", "+49 6107 9900 300", "accounts@agent2.example")),
+    "cassops": ("DE270001234", "HRB 99000, Amtsgericht Frankfurt am Main",
+                ("Unterschweinstiege 2", "Frankfurt am Main", "60549", "Hessen"),
+                ("CASS billing desk", "+49 69 9900 000", "billing@cass-demo.example")),
+}  # fmt: skip
+
+
+def legal_toml(c: DemoCompany) -> list[str]:
+    """A demo company's tax id, register entry, electronic address, address and contact."""
+    tax_id, registration, (street, city, postcode, state), (name, phone, email) = LEGAL[c.id]
+    lines = [f"tax_id = {_toml(tax_id)}"] if tax_id else []
+    if registration:
+        lines.append(f"registration = {_toml(registration)}")
+    lines += [
+        f"electronic_address = {_toml('EM:' + email)}",
+        "",
+        "[company.address]",
+        f"street = {_toml(street)}",
+        f"city = {_toml(city)}",
+        f"postcode = {_toml(postcode)}",
+        f"subdivision = {_toml(state)}",
+        f"country = {_toml(COUNTRY)}",
+        "",
+        "[company.contact]",
+        f"name = {_toml(name)}",
+        f"phone = {_toml(phone)}",
+        f"email = {_toml(email)}",
+    ]
+    return lines
 
 
 def push_toml(port: int, host_key: str) -> str:
@@ -267,6 +366,7 @@ def participant_toml(c: DemoCompany, push: str = "", first_period: str = "") -> 
         f"legal_name = {_toml(c.legal_name)}",
         f"languages = {_toml(c.languages)}",
         f"countries = {_toml([COUNTRY])}",
+        *legal_toml(c),
     ]
     if c.codes:
         table = "airline_prefixes" if c.kind is CompanyKind.AIRLINE else "agent_codes"
@@ -329,6 +429,44 @@ def _write_signing_key(root: Path) -> None:
     (root / SIGNING_PUBLIC_KEY).write_bytes(spki)
 
 
+def _write_pdf_certificate(root: Path) -> None:
+    """A self-signed RSA-3072 certificate that signs the demo's PDFs (a real office uses one
+    issued by a trust service provider; this one is valid from 2000 to 2100 so that closes at
+    any test date verify)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, COUNTRY),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CASS Operations Demo"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "CASS Operations Demo document signing"),
+    ])  # fmt: skip
+    usage = x509.KeyUsage(
+        digital_signature=True, content_commitment=True, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=False,
+        encipher_only=False, decipher_only=False,
+    )  # fmt: skip
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2100, 1, 1, tzinfo=UTC))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+    _write_secret(root / PDF_KEY, pem)
+    (root / PDF_CERT).write_bytes(cert.public_bytes(ser.Encoding.PEM))
+
+
 def _write_demo(root: Path, sftp_port: int, year: int, push_port: int | None = None) -> None:
     for sub in ("participants", "calendars"):
         (root / sub).mkdir()
@@ -337,6 +475,7 @@ def _write_demo(root: Path, sftp_port: int, year: int, push_port: int | None = N
     host = HOST if sftp_port == 22 else f"[{HOST}]:{sftp_port}"
     (root / "known_hosts").write_text(f"{host} {host_public}", encoding="ascii")
     _write_signing_key(root)
+    _write_pdf_certificate(root)
     push = ""
     if push_port:
         _write_ssh_key(root / PUSH_CLIENT_KEY, "opencass-demo-push")

@@ -1,41 +1,50 @@
 """Per-country invoicing settings: ``[countries.XX.invoicing]`` and its tax rules.
 
 An invoice (one per agent code and period, ``opencass.documents.invoices``) needs an issuer, the
-payment terms and mandatory mentions in the recipient's language, and the VAT rules in force on
-the supply date: a rate on charges (the tax due airline), a rate on commission (the tax due
-agent), how a computed tax is rounded, whether reverse charge applies, and how far the tax the
-records carry may stray from the computed one before the invoice run warns.  Everything is
-optional: a country without the table invoices with the operator company as issuer, no
-mentions, default payment terms and no tax rule (every line untaxed).
+payment terms and mandatory mentions in the recipient's language, and the tax rules in force
+(``opencass.config.tax``).  Everything is optional: a country without the table invoices with
+the operator company as issuer, no mentions, default payment terms and no tax rule (every line
+untaxed).
 
 Keys (documented with an example in ``docs/configuration.md``)::
 
     [countries.DE.invoicing]
     issuer = "cassops"                  # a company id; default: the operator company
-    untaxed_category = "Z"              # Z zero rated, E exempt, O not subject: VAT indicator N
+    untaxed_category = "Z"              # Z zero rated, E exempt, O not subject
     exemption_reason = "..."            # required with E and O
+    tax_point = "execution"             # which day picks a rule: the AWB's execution date,
+                                        # or "invoice": the period's final billing day
+    tax_rounding = "line"               # computed tax rounded per record ("line") or once per
+                                        # invoice and tax rate ("document")
+    formats = ["ubl"]                   # the XML beside the PDF: "ubl" and/or "facturx"
+    credit_note_series = "same"         # credit notes of corrections: "same" sequence or "own"
     [countries.DE.invoicing.issuer_details]   # instead of (or over) the company's own
-    legal_name, address, tax_id, registration
+    legal_name, address (a line or a table), tax_id, registration, electronic_address, contact
     [countries.DE.invoicing.payment_terms]    # language -> text, {due} is Remittance Day
     [countries.DE.invoicing.mentions]         # language -> array of texts
-    [[countries.DE.invoicing.tax]]
-    valid_from = 2020-01-01, valid_to (optional, inclusive), charges_rate, commission_rate
-    (percent, "19" or 19), rounding ("half_up", "half_even", "down"), reverse_charge,
-    tolerance (currency units; default one minor unit)
+    [[countries.DE.invoicing.tax]]            # opencass.config.tax
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TypeVar
 
+from opencass.config.legal import (
+    Contact,
+    PostalAddress,
+    electronic_address_problem,
+    read_contact,
+    read_postal,
+    tax_id_problem,
+)
 from opencass.config.reader import Table
+from opencass.config.tax import ROUNDINGS, TaxRule, read_rules
 
 __all__ = [
+    "FORMATS",
     "ROUNDINGS",
     "UNTAXED_CATEGORIES",
     "Invoicing",
@@ -46,32 +55,10 @@ __all__ = [
 
 V = TypeVar("V")
 
-#: Rounding names accepted in ``rounding`` and the decimal module's modes they stand for.
-ROUNDINGS = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "down": ROUND_DOWN}
-#: EN 16931 VAT category codes (UNCL 5305) allowed for records without VAT.
+#: EN 16931 VAT category codes (UNCL 5305) allowed for amounts no rule taxes.
 UNTAXED_CATEGORIES = ("Z", "E", "O")
-
-
-@dataclass(frozen=True, slots=True)
-class TaxRule:
-    """The VAT rates of a country from ``valid_from`` to ``valid_to`` (inclusive; None: open)."""
-
-    valid_from: date
-    valid_to: date | None = None
-    charges_rate: Decimal = Decimal(0)  # percent, on the charges due airline
-    commission_rate: Decimal = Decimal(0)  # percent, on the commission due agent
-    rounding: str = "half_up"
-    reverse_charge: bool = False
-    tolerance: Decimal | None = None  # None: one minor unit of the currency
-
-    def applies(self, day: date) -> bool:
-        """True when the rule is in force on ``day``."""
-        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
-
-    @property
-    def rounding_mode(self) -> str:
-        """The ``decimal`` rounding constant of ``rounding``."""
-        return ROUNDINGS[self.rounding]
+#: Machine-readable invoice formats: UBL 2.1 XML, Factur-X (CII in a PDF/A-3).
+FORMATS = ("ubl", "facturx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +69,9 @@ class IssuerDetails:
     address: str = ""
     tax_id: str = ""
     registration: str = ""  # commercial register entry, company number
+    postal: PostalAddress | None = None
+    electronic_address: str = ""
+    contact: Contact | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +84,14 @@ class Invoicing:
     mentions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by language
     untaxed_category: str = "Z"
     exemption_reason: str = ""
-    tax: tuple[TaxRule, ...] = ()  # ordered by valid_from, never overlapping
+    tax: tuple[TaxRule, ...] = ()  # in file order: the first that applies decides
+    tax_point: str = "execution"  # "execution" or "invoice"
+    tax_rounding: str = "line"  # "line" or "document"
+    formats: tuple[str, ...] = ("ubl",)
+    credit_note_series: str = "same"  # "same" or "own"
 
     def rule_on(self, day: date) -> TaxRule | None:
-        """The tax rule in force on ``day``, if any."""
+        """The first tax rule in force on ``day``, if any (whatever its bases)."""
         return next((r for r in self.tax if r.applies(day)), None)
 
     def mentions_for(self, *languages: str) -> tuple[str, ...]:
@@ -120,53 +114,48 @@ def _first(table: dict[str, V], languages: tuple[str, ...]) -> V | None:
     return None
 
 
-def _decimal(t: Table, name: str, *, required: bool) -> Decimal | None:
-    t.read.add(name)
-    if name not in t.data:
-        if required:
-            t.problem(name, "missing")
+def _issuer_details(t: Table) -> IssuerDetails | None:
+    if "issuer_details" not in t.data:
+        t.read.add("issuer_details")
         return None
-    value = t.data[name]
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        t.problem(name, f'must be a decimal number such as "19" or 7.7, found {value!r}')
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        t.problem(name, f"{value!r} is not a decimal number")
-        return None
-    if not number.is_finite():
-        t.problem(name, f"{value!r} is not a finite number")
-        return None
-    return number
+    d = t.table("issuer_details")
+    tax_id = d.opt("tax_id", str, "")
+    if tax_id and (why := tax_id_problem(tax_id)):
+        d.problem("tax_id", why)
+    electronic = d.opt("electronic_address", str, "")
+    if electronic and (why := electronic_address_problem(electronic)):
+        d.problem("electronic_address", why)
+    address, postal = read_postal(d)
+    return IssuerDetails(
+        legal_name=d.opt("legal_name", str, ""),
+        address=address,
+        tax_id=tax_id,
+        registration=d.opt("registration", str, ""),
+        postal=postal,
+        electronic_address=electronic,
+        contact=read_contact(d),
+    )
 
 
-def _rate(t: Table, name: str) -> Decimal:
-    rate = _decimal(t, name, required=False)
-    if rate is None:
-        return Decimal(0)
-    if not Decimal(0) <= rate < Decimal(100):
-        t.problem(name, f"{rate} is not a percentage from 0 to under 100")
-    return rate
+def _choice(t: Table, name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = t.opt(name, str, default)
+    if value not in allowed:
+        t.problem(name, f"{value!r} is not one of {', '.join(allowed)}")
+        return default
+    return value
 
 
-def _rule(t: Table) -> TaxRule | None:
-    start, end = t.req("valid_from", date), t.raw("valid_to", date, required=False)
-    if start and end and end < start:
-        t.problem("valid_to", f"{end} is before valid_from {start}")
-    charges, commission = _rate(t, "charges_rate"), _rate(t, "commission_rate")
-    rounding = t.opt("rounding", str, "half_up")
-    if rounding not in ROUNDINGS:
-        t.problem("rounding", f"{rounding!r} is not one of {', '.join(ROUNDINGS)}")
-    reverse = t.opt("reverse_charge", bool, False)
-    if reverse and (charges or commission):
-        t.problem("reverse_charge", "with reverse charge the invoice charges no VAT: rates 0")
-    tolerance = _decimal(t, "tolerance", required=False)
-    if tolerance is not None and tolerance < 0:
-        t.problem("tolerance", f"must not be negative, found {tolerance}")
-    if start is None:
-        return None
-    return TaxRule(start, end, charges, commission, rounding, reverse, tolerance)
+def _formats(t: Table) -> tuple[str, ...]:
+    if "formats" not in t.data:
+        t.read.add("formats")
+        return ("ubl",)
+    out = []
+    for key, value in t.items("formats", str):
+        if value not in FORMATS:
+            t.add(key, f"{value!r} is not one of {', '.join(FORMATS)}")
+        elif value not in out:
+            out.append(value)
+    return tuple(out) or ("ubl",)
 
 
 def _texts(t: Table, name: str, check_language: Callable[[str], str | None]) -> Table:
@@ -180,15 +169,7 @@ def _texts(t: Table, name: str, check_language: Callable[[str], str | None]) -> 
 def read_invoicing(t: Table, check_language: Callable[[str], str | None]) -> Invoicing:
     """``[countries.XX.invoicing]`` (an empty table gives the defaults); problems go to ``t``."""
     issuer = t.opt("issuer", str, "")
-    details: IssuerDetails | None = None
-    if "issuer_details" in t.data:
-        d = t.table("issuer_details")
-        details = IssuerDetails(
-            legal_name=d.opt("legal_name", str, ""),
-            address=d.opt("address", str, ""),
-            tax_id=d.opt("tax_id", str, ""),
-            registration=d.opt("registration", str, ""),
-        )
+    details = _issuer_details(t)
     terms_table = _texts(t, "payment_terms", check_language)
     terms = {lang: text for lang in list(terms_table.data) if (text := terms_table.req(lang, str))}
     mention_table = _texts(t, "mentions", check_language)
@@ -202,12 +183,11 @@ def read_invoicing(t: Table, check_language: Callable[[str], str | None]) -> Inv
     reason = t.opt("exemption_reason", str, "")
     if untaxed in ("E", "O") and not reason.strip():
         t.problem("exemption_reason", f"missing: category {untaxed} needs an exemption reason")
-    rules = sorted(
-        (r for r in (_rule(rt) for rt in t.tables("tax")) if r is not None),
-        key=lambda r: r.valid_from,
-    )
-    for before, after in itertools.pairwise(rules):
-        if before.valid_to is None or after.valid_from <= before.valid_to:
-            t.problem("tax", f"the rule from {after.valid_from} overlaps the one from "
-                      f"{before.valid_from}")  # fmt: skip
-    return Invoicing(issuer, details, terms, mentions, untaxed, reason, tuple(rules))
+    rules = read_rules(t, t.tables("tax"))
+    return Invoicing(
+        issuer, details, terms, mentions, untaxed, reason, rules,
+        tax_point=_choice(t, "tax_point", ("execution", "invoice"), "execution"),
+        tax_rounding=_choice(t, "tax_rounding", ("line", "document"), "line"),
+        formats=_formats(t),
+        credit_note_series=_choice(t, "credit_note_series", ("same", "own"), "same"),
+    )  # fmt: skip

@@ -33,6 +33,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from opencass.config.banking import read_banking, read_collection, read_risk
 from opencass.config.diff import calendar_changes, diff_configs
 from opencass.config.invoicing import read_invoicing
+from opencass.config.legal import (
+    electronic_address_problem,
+    read_contact,
+    read_postal,
+    tax_id_problem,
+)
 from opencass.config.model import (
     BanPolicy,
     CertificateSettings,
@@ -43,6 +49,7 @@ from opencass.config.model import (
     CountryState,
     GatewaySettings,
     Limits,
+    PdfSigningSettings,
     Period,
     Role,
     User,
@@ -207,14 +214,32 @@ class _Loader:
             if not path.is_file():
                 t.problem(name, f"no such file: {path}")
         certificates = self.certificates(t, settings)
+        pdf_signing = self.pdf_signing(t, settings)
         root.close()
         return dataclasses.replace(
             settings,
             certificates=certificates,
+            pdf_signing=pdf_signing,
             host_key=self.resolve(settings.host_key),
             signing_key=self.resolve(settings.signing_key),
             data_dir=self.resolve(settings.data_dir),
         )
+
+    def pdf_signing(self, t: Table, settings: GatewaySettings) -> PdfSigningSettings:
+        """``[gateway.pdf_signing]`` with its files resolved; a named file must exist."""
+        s = settings.pdf_signing
+        out = {}
+        for name in ("certificate", "key", "chain"):
+            value = getattr(s, name)
+            out[name] = str(self.resolve(Path(value))) if value else ""
+            if value and not Path(out[name]).is_file():
+                t.add(f"gateway.pdf_signing.{name}", f"no such file: {out[name]}")
+        pkcs12 = out["certificate"].endswith((".p12", ".pfx"))
+        if out["certificate"] and not out["key"] and not pkcs12:
+            t.add("gateway.pdf_signing.key", "missing: the certificate's private key (PEM)")
+        if s.timestamp_url and urlsplit(s.timestamp_url).scheme not in ("http", "https"):
+            t.add("gateway.pdf_signing.timestamp_url", f"{s.timestamp_url!r} is not an http(s) URL")
+        return dataclasses.replace(s, **out)
 
     def certificates(self, t: Table, settings: GatewaySettings) -> CertificateSettings:
         """``[gateway.certificates]`` with its files resolved; a named file must exist."""
@@ -305,8 +330,7 @@ class _Loader:
             airline_prefixes=prefixes,
             agent_codes=agent_codes,
             all_or_nothing=t.opt("all_or_nothing", bool, False),
-            tax_id=t.opt("tax_id", str, ""),
-            address=t.opt("address", str, ""),
+            **_legal(t),
             banking=read_banking(t.table("banking"), tuple(mine), legal_name),
         )
 
@@ -568,6 +592,25 @@ def _code_map(
                 codes.append(code)
         out[country] = tuple(codes)
     return out
+
+
+def _legal(t: Table) -> dict[str, Any]:
+    """A company's legal identity (``opencass.config.legal``), checked."""
+    tax_id = t.opt("tax_id", str, "")
+    if tax_id and (why := tax_id_problem(tax_id)):
+        t.problem("tax_id", why)
+    electronic = t.opt("electronic_address", str, "")
+    if electronic and (why := electronic_address_problem(electronic)):
+        t.problem("electronic_address", why)
+    address, postal = read_postal(t)
+    return {
+        "tax_id": tax_id,
+        "address": address,
+        "postal": postal,
+        "registration": t.opt("registration", str, ""),
+        "electronic_address": electronic,
+        "contact": read_contact(t),
+    }
 
 
 def _check_kind(

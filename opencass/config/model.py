@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from opencass.config.banking import Banking, Collection, RiskPolicy
 from opencass.config.invoicing import Invoicing
+from opencass.config.legal import Contact, PostalAddress
 from opencass.config.policies import DisputePolicy, RemittancePolicy
 from opencass.config.push import PushTarget
 from opencass.config.subscriptions import Subscription
@@ -101,6 +102,26 @@ class CertificateSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PdfSigningSettings:
+    """``[gateway.pdf_signing]``: the CASS office's certificate that signs issued PDFs (PAdES,
+    ``opencass.documents.signing``).  ``certificate`` and ``key`` are PEM files (or
+    ``certificate`` one PKCS #12 file), ``chain`` a PEM file of intermediate certificates,
+    ``password_env`` the environment variable holding the key's password, ``timestamp_url``
+    an RFC 3161 time-stamp server (PAdES B-T).  Empty ``certificate``: PDFs are not signed."""
+
+    certificate: str = ""
+    key: str = ""
+    chain: str = ""
+    password_env: str = ""
+    timestamp_url: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        """True when a certificate is configured."""
+        return bool(self.certificate)
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """``gateway.toml``: where the gateway listens and keeps its data."""
 
@@ -120,6 +141,7 @@ class GatewaySettings:
     ban: BanPolicy = field(default_factory=BanPolicy)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     certificates: CertificateSettings = field(default_factory=CertificateSettings)
+    pdf_signing: PdfSigningSettings = field(default_factory=PdfSigningSettings)
     users_poll_seconds: float = 1.0  # how often the store is asked for user changes
     risk_check_seconds: float = 3600.0  # how often agents' exposure alerts are checked
 
@@ -196,8 +218,12 @@ class Company:
     airline_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by country
     agent_codes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # 11 digits, by country
     all_or_nothing: bool = False  # reject the whole file when one record is bad
-    tax_id: str = ""
-    address: str = ""
+    tax_id: str = ""  # VAT id (validated with python-stdnum where it knows the format)
+    address: str = ""  # on one line
+    postal: PostalAddress | None = None  # in its parts ([company.address]; needed by invoices)
+    registration: str = ""  # commercial register entry
+    electronic_address: str = ""  # "scheme:identifier" (EN 16931 BT-34/BT-49)
+    contact: Contact | None = None
     subscriptions: tuple[Subscription, ...] = ()  # defaults of its kind + its [[subscriptions]]
     push: PushTarget | None = None  # its own SFTP server ([push]), if any
     banking: dict[str, Banking] = field(default_factory=dict)  # by country (config.banking)

@@ -55,11 +55,13 @@ from opencass.model import (
 )
 from opencass.settlement.rules import (
     HeaderVerdict,
+    PeriodWindow,
     SubmissionContext,
     already_billed,
     check_execution,
     check_header,
     check_record,
+    tax_mismatch,
 )
 from opencass.store.booking import (
     Billed,
@@ -192,6 +194,8 @@ class _Judge:
                 problem = check_record(rec, line, verdict.agents)
                 if problem is not None:
                     self.reject(problem, key)
+            if kind is AwbRecord and verdict.tax is not None:
+                self.check_tax(r, line, period)
             if period is not None:
                 executed = r.execution_date
                 if executed < period.billing_from:
@@ -224,6 +228,13 @@ class _Judge:
         )
         if len(self.rows) >= BATCH:
             self.flush()
+
+    def check_tax(self, rec: AwbRecord, line: int | None, period: PeriodWindow | None) -> None:
+        """``TAX_MISMATCH`` for each side whose tax differs from the country's rules."""
+        assert self.verdict is not None and self.verdict.tax is not None
+        day = period.invoice_day if period is not None else None
+        for m in self.verdict.tax.mismatches(rec, day):
+            self.add([tax_mismatch(rec, line, m)])
 
     def flush(self) -> None:
         if not self.rows:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from opencass.config.model import CompanyKind, Config, CountryState
 from opencass.settlement.rules import CountryRules, PeriodWindow, SubmissionContext
+from opencass.settlement.tax import TaxEngine
 
 # Per configuration object (a reload makes a new one) and company: the rules' country data.
 # Keyed by id(), holding the config itself so the id cannot be reused while cached.
@@ -29,13 +30,16 @@ def _countries(config: Config, company_id: str) -> dict[str, CountryRules]:
             a for c in config.companies.values() for a in c.agent_codes.get(code, ())
         )
         periods = tuple(
-            PeriodWindow(p.code, p.billing_from, p.billing_to, p.upload_cutoff)
+            PeriodWindow(
+                p.code, p.billing_from, p.billing_to, p.upload_cutoff, p.billing_available.date()
+            )
             for p in config.calendars.get(code, ())
         )
         owned = frozenset(company.airline_prefixes.get(code, ())) if company else frozenset()
         live = country.state is CountryState.LIVE
+        tax = TaxEngine.for_config(config, country, None) if country.invoicing.tax else None
         countries[code] = CountryRules(
-            country.currency, owned, agents, periods, live, None if live else country.go_live
+            country.currency, owned, agents, periods, live, None if live else country.go_live, tax
         )
     per_company[company_id] = countries
     return countries

@@ -86,6 +86,7 @@ from opencass.settlement.netting import (
     item_amount,
     settle_amounts,
 )
+from opencass.settlement.tax import TaxEngine
 
 __all__ = [
     "BookedRecord",
@@ -146,6 +147,8 @@ class CloseResult:
     # the ledger as the close read it: what reads it again after the close (reports, invoices)
     # reads it as of this snapshot, so every document of the close shows the same rows
     snapshot: LedgerSnapshot | None = None
+    # the tax rules the close applied: what reads the ledger again applies them the same way
+    tax: TaxEngine | None = None
 
     @property
     def documents(self) -> tuple[Document, ...]:
@@ -220,12 +223,15 @@ def format_amount(amount: Decimal, currency: str) -> str:
     return f"{amount:.{places}f}"
 
 
-def _decode(rows: Iterable[BookedRow]) -> list[BookedRecord]:
+def _decode(rows: Iterable[BookedRow], tax: TaxEngine | None = None) -> list[BookedRecord]:
     booked: list[BookedRecord] = []
+    engine = tax.fresh() if tax is not None and tax.active else None
     for row in sorted(rows, key=lambda r: r.id):
         if row.record_type not in _NETTED:
             continue
         rec = from_payload(row.payload_format, row.payload, row.currency)
+        if engine is not None and isinstance(rec, AwbRecord):
+            rec = engine.apply(rec)
         if isinstance(rec, AwbRecord | CorrectionRecord):
             booked.append(BookedRecord(row, rec))
     return booked
@@ -255,10 +261,11 @@ def _pair(
 
 
 def collect_items(
-    rows: Iterable[BookedRow],
+    rows: Iterable[BookedRow], tax: TaxEngine | None = None
 ) -> tuple[list[Item], list[BookedRecord], list[CorrectionRecord]]:
-    """(items to net, the booked records that go into hand-off files, unpaired halves)."""
-    booked = _decode(rows)
+    """(items to net, the booked records that go into hand-off files, unpaired halves); with
+    ``tax``, AWBs that carry no tax get the computed one (``opencass.settlement.tax``)."""
+    booked = _decode(rows, tax)
     awbs = [b for b in booked if isinstance(b.record, AwbRecord)]
     pairs, paired, left = _pair(booked)
     items: list[Item] = [b.record for b in awbs if isinstance(b.record, AwbRecord)]
@@ -300,6 +307,7 @@ class _Netted:
     unpaired: list[CorrectionRecord]
     awbs: int
     non_revenue: int
+    taxed: dict[int, tuple[Decimal, Decimal]]  # document rounding: ledger id -> computed tax
 
 
 def _shared(it: ItemAmount, names: dict[str, str]) -> ItemAmount:
@@ -310,8 +318,11 @@ def _shared(it: ItemAmount, names: dict[str, str]) -> ItemAmount:
     return ItemAmount(prefix, it.awb_serial, it.kind, it.reference, agent, it.amount)
 
 
-def _net(rows: Iterable[BookedRow], currency: str) -> _Netted:
+def _net(rows: Iterable[BookedRow], currency: str, tax: TaxEngine | None = None) -> _Netted:
     """Decode and net row by row, keeping only amounts: memory stays small for big periods."""
+    engine = tax.fresh() if tax is not None and tax.active else None
+    keep = engine is not None and engine.invoicing.tax_rounding == "document"
+    taxed: dict[int, tuple[Decimal, Decimal]] = {}
     amounts: list[ItemAmount] = []
     written = IdSet()
     names: dict[str, str] = {}  # one string object per prefix and agent code, not per item
@@ -322,6 +333,10 @@ def _net(rows: Iterable[BookedRow], currency: str) -> _Netted:
             continue
         rec = from_payload(row.payload_format, row.payload, row.currency)
         if isinstance(rec, AwbRecord):
+            if engine is not None:
+                before, rec = rec, engine.apply(rec)
+                if keep and rec is not before:
+                    taxed[row.id] = (rec.tax_due_airline, rec.tax_due_agent)
             awbs += 1
             non_revenue += not rec.charges_due
             amounts.append(_shared(item_amount(rec, currency), names))
@@ -335,7 +350,7 @@ def _net(rows: Iterable[BookedRow], currency: str) -> _Netted:
             amounts.append(_shared(item_amount(Correction(o, v), currency), names))
             written.update((row.id, other[0]))
     unpaired = [rec for _, rec in sorted(waiting.values(), key=lambda w: w[0])]
-    return _Netted(amounts, written, unpaired, awbs, non_revenue)
+    return _Netted(amounts, written, unpaired, awbs, non_revenue, taxed)
 
 
 def _billing_date(reference: datetime, country: Country) -> datetime:
@@ -395,9 +410,11 @@ def _handoff_from_rows(
     *,
     airline_prefix: str = "",
     agent_code: str = "",
+    taxes: _Taxes | None = None,
 ) -> bytes:
     """``handoff_file`` from ledger rows: a line booked in the hand-off dialect is copied (its
-    reserved positions blanked, the late flag set), any other is decoded and encoded."""
+    reserved positions blanked, the late flag set), any other is decoded and encoded; so is an
+    AWB whose tax the close computes (``taxes``)."""
     header = _handoff_header(country, period, reference, airline_prefix, agent_code)
     w = HotWriter(header, Dialect.HANDOFF, keep_reserved=False)
     parts = [w.header_line()]
@@ -405,15 +422,38 @@ def _handoff_from_rows(
         if row.id not in written:
             continue
         late = row.late and row.record_type in _AWB_TYPES
-        if row.payload_format == _HANDOFF_PAYLOAD:
+        rec = None
+        if taxes is not None and row.record_type in _AWB_TYPES:
+            rec = taxes.record(row)
+        elif row.payload_format == _HANDOFF_PAYLOAD:
             parts.append(w.copy_line(row.payload, late=late))
             continue
-        rec = from_payload(row.payload_format, row.payload, row.currency)
+        rec = rec or from_payload(row.payload_format, row.payload, row.currency)
         if isinstance(rec, AwbRecord) and late and not rec.late_indicator:
             rec = replace(rec, late_indicator="L")
         parts.append(w.line(rec))
     parts.append(w.trailer_line(office=country.office))
     return "".join(parts).encode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class _Taxes:
+    """How the hand-off files of a close get the computed tax of an AWB: recomputed (line
+    rounding needs no state) or as the netting pass computed it (document rounding)."""
+
+    engine: TaxEngine
+    taxed: dict[int, tuple[Decimal, Decimal]]
+
+    def record(self, row: BookedRow) -> Any:
+        rec = from_payload(row.payload_format, row.payload, row.currency)
+        if not isinstance(rec, AwbRecord):
+            return rec
+        if self.engine.invoicing.tax_rounding == "line":
+            return self.engine.apply(rec)
+        found = self.taxed.get(row.id)
+        if found is None:
+            return rec
+        return replace(rec, vat_indicator="Y", tax_due_airline=found[0], tax_due_agent=found[1])
 
 
 def _csv(rows: list[list[str]]) -> bytes:
@@ -507,6 +547,7 @@ def close_period(
     base_iri: str = DEFAULT_BASE_IRI,
     adjustments: Iterable[Adjustment] = (),
     preliminary: bool = False,
+    tax: TaxEngine | None = None,
 ) -> CloseResult:
     """Net the period's booked rows and plan every document (nothing is written here).
 
@@ -521,7 +562,7 @@ def close_period(
     """
     source = rows if isinstance(rows, LedgerSource) else RowsSource(rows)
     adjustments = tuple(adjustments)
-    netted, settlement = _settle(source, country.currency, adjustments)
+    netted, settlement = _settle(source, country.currency, adjustments, tax)
     cur = country.currency
     statements = {s.agent_code: s for s in settlement.agents}
     settlements = {s.airline_prefix: s for s in settlement.airlines}
@@ -529,6 +570,8 @@ def close_period(
     for it in settlement.items:
         airline_items[it.airline_prefix].append(it)
     plan = _Planner(source, netted.written, country, period, reference, base_iri)
+    if tax is not None and tax.active:
+        plan.taxes = _Taxes(tax, netted.taxed)
     agent_codes = {code for codes in agents.values() for code in codes}
     prefixes = {prefix for codes in airlines.values() for prefix in codes}
     for kind, parties in (("agent", agents), ("airline", airlines)):
@@ -553,14 +596,18 @@ def close_period(
         unassigned_agents=tuple(sorted(set(statements) - agent_codes)),
         unassigned_airlines=tuple(sorted(set(settlements) - prefixes)),
         adjustments=adjustments,
+        tax=tax if tax is not None and tax.active else None,
     )
 
 
 def _settle(
-    source: LedgerSource, currency: str, adjustments: tuple[Adjustment, ...]
+    source: LedgerSource,
+    currency: str,
+    adjustments: tuple[Adjustment, ...],
+    tax: TaxEngine | None = None,
 ) -> tuple[_Netted, PeriodSettlement]:
     """Net the rows in booking order with the adjustments, settle, check conservation."""
-    netted = _net(source.booking_order(), currency)
+    netted = _net(source.booking_order(), currency, tax)
     netted.amounts.extend(item_amount(a, currency) for a in adjustments)
     settlement = settle_amounts(
         netted.amounts, currency, awbs=netted.awbs, non_revenue_awbs=netted.non_revenue
@@ -591,6 +638,7 @@ class _Planner:
         self.stamp = stamp_of(reference)
         self.zero = quantize(ZERO, country.currency)
         self.docs: list[PlannedDocument] = []
+        self.taxes: _Taxes | None = None
 
     def party(
         self, kind: str, company: str, code: str, csv_: Callable[[], bytes], items: Any, sub: Any
@@ -604,6 +652,7 @@ class _Planner:
         hot = partial(
             _handoff_from_rows, rows_of, self.written, country, period, reference,
             agent_code=code if is_agent else "", airline_prefix="" if is_agent else code,
+            taxes=self.taxes,
         )  # fmt: skip
         xml = partial(
             statement_xml, party_kind=kind, code=code, company=company, country=country,

@@ -31,9 +31,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from opencass.findings import Finding, finding
 from opencass.model import AwbRecord, BillingHeader, CorrectionRecord, DetailRecord
+
+if TYPE_CHECKING:
+    from opencass.settlement.tax import Mismatch, TaxEngine
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class PeriodWindow:
     billing_from: date
     billing_to: date
     upload_cutoff: datetime  # aware
+    invoice_day: date | None = None  # final billing day (the tax point of "invoice" countries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,7 @@ class CountryRules:
     periods: tuple[PeriodWindow, ...] = ()
     live: bool = True  # false before the country's go-live: only sandbox files
     go_live: datetime | None = None  # when a country not live goes live by itself
+    tax: TaxEngine | None = None  # the country's tax rules, when it has any (TAX_MISMATCH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,7 @@ class HeaderVerdict:
     findings: list[Finding]
     period: PeriodWindow | None
     agents: frozenset[str]
+    tax: TaxEngine | None = None  # the country's tax rules (TAX_MISMATCH), if it has any
 
 
 def _period(rules: CountryRules, header: BillingHeader) -> PeriodWindow | None:
@@ -133,7 +140,7 @@ def check_header(header: BillingHeader, ctx: SubmissionContext) -> HeaderVerdict
             f"{period.upload_cutoff.isoformat()}; the file arrived at {ctx.now.isoformat()}",
             "period_start",
         )
-    return HeaderVerdict(out, period, rules.agents)
+    return HeaderVerdict(out, period, rules.agents, rules.tax)
 
 
 def check_record(rec: DetailRecord, line: int | None, agents: frozenset[str]) -> Finding | None:
@@ -162,6 +169,18 @@ def check_execution(
         line=line,
         record_type=rec.record_id,
         field="execution_date",
+    )
+
+
+def tax_mismatch(rec: AwbRecord, line: int | None, m: Mismatch) -> Finding:
+    """``TAX_MISMATCH``: the tax a record carries is not what the rules compute."""
+    return finding(
+        "TAX_MISMATCH",
+        f"AWB {rec.awb}: {m.field} is {m.carried} {rec.currency}, the tax rules of the country "
+        f"give {m.computed}; the record's figure is settled as billed",
+        line=line,
+        record_type=rec.record_id,
+        field=m.field,
     )
 
 

@@ -11,20 +11,23 @@ import pytest
 from opencass.config import load_config
 from opencass.config.invoicing import Invoicing, TaxRule
 from opencass.config.reader import ConfigError
+from opencass.config.tax import AGENT_BASES, AIRLINE_BASES
 from tests.kit.docs import example_files
 from tests.kit.gateway import demo_config
-from tests.kit.invoice import MENTIONS, invoicing_config
+from tests.kit.invoice import MENTIONS, invoicing_config, strip_invoicing
 
 
 def _with(tmp_path: Path, text: str) -> Path:
     demo_config(tmp_path)
-    countries = tmp_path / "config" / "countries.toml"
+    countries = strip_invoicing(tmp_path / "config")
     countries.write_text(countries.read_text("utf-8") + text, "utf-8")
     return tmp_path / "config"
 
 
 def test_defaults_without_the_table(tmp_path: Path) -> None:
-    inv = demo_config(tmp_path).countries["DE"].invoicing
+    demo_config(tmp_path)
+    strip_invoicing(tmp_path / "config")
+    inv = load_config(tmp_path / "config").countries["DE"].invoicing
     assert inv == Invoicing()
     assert inv.rule_on(date(2026, 1, 1)) is None and inv.untaxed_category == "Z"
 
@@ -32,11 +35,15 @@ def test_defaults_without_the_table(tmp_path: Path) -> None:
 def test_full_table(tmp_path: Path) -> None:
     inv = invoicing_config(tmp_path).countries["DE"].invoicing
     assert inv.issuer == "" and inv.issuer_details is not None
-    assert inv.issuer_details.tax_id == "DE123456789"
+    assert inv.issuer_details.tax_id == "DE812345673"
     assert inv.mentions_for("ja") == (MENTIONS["ja"],)
     assert inv.mentions_for("pt", "de") == (MENTIONS["de"],)
     assert inv.terms_for("de") is None and inv.terms_for("en_GB") is not None
-    assert inv.tax == (TaxRule(date(2020, 1, 1), None, Decimal(19), Decimal(19)),)
+    # The older form (charges_rate, commission_rate) stands for two rules, one per side.
+    assert inv.tax == (
+        TaxRule(date(2020, 1, 1), None, Decimal(19), "S", AIRLINE_BASES),
+        TaxRule(date(2020, 1, 1), None, Decimal(19), "S", AGENT_BASES),
+    )
 
 
 def test_rules_by_date(tmp_path: Path) -> None:
@@ -56,9 +63,9 @@ tolerance = "0.05"
 """)  # fmt: skip
     inv = load_config(root).countries["DE"].invoicing
     assert inv.rule_on(date(2020, 6, 30)) is None
-    assert inv.rule_on(date(2020, 12, 31)).charges_rate == 16  # type: ignore[union-attr]
+    assert inv.rule_on(date(2020, 12, 31)).rate == 16  # type: ignore[union-attr]
     late = inv.rule_on(date(2030, 1, 1))
-    assert late is not None and late.charges_rate == Decimal("19.0")
+    assert late is not None and late.rate == Decimal("19.0")
     assert late.tolerance == Decimal("0.05") and late.rounding == "half_even"
 
 

@@ -41,7 +41,7 @@ untaxed_category = "Z"
 [countries.DE.invoicing.issuer_details]
 legal_name = "CASS Deutschland GmbH"
 address = "Unterschweinstiege 2-14, 60549 Frankfurt am Main"
-tax_id = "DE123456789"
+tax_id = "DE812345673"
 registration = "HRB 12345, Amtsgericht Frankfurt am Main"
 
 [countries.DE.invoicing.payment_terms]
@@ -61,11 +61,21 @@ rounding = "half_up"
 )
 
 
+def strip_invoicing(root: Path) -> Path:
+    """``root``'s countries.toml without the demo's ``[countries.DE.invoicing]`` tables (they
+    come last); the file."""
+    countries = root / "countries.toml"
+    text = countries.read_text("utf-8")
+    countries.write_text(text.split("[countries.DE.invoicing]", 1)[0], "utf-8")
+    return countries
+
+
 def invoicing_config(tmp_path: Path, agent2_language: str = "en") -> Config:
-    """The demo configuration with ``[countries.DE.invoicing]`` (19 % on both sides)."""
+    """The demo configuration with ``[countries.DE.invoicing]`` of the older form (19 % on
+    charges and commission, whatever the shipment) instead of the demo's German rules."""
     demo_config(tmp_path)
     root = tmp_path / "config"
-    countries = root / "countries.toml"
+    countries = strip_invoicing(root)
     countries.write_text(countries.read_text("utf-8") + INVOICING, "utf-8")
     agent2 = root / "participants" / "agent2.toml"
     text = re.sub(r"languages = \[[^\]]*\]", f'languages = ["{agent2_language}"]',

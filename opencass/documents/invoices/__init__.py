@@ -33,20 +33,40 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
 
 from opencass.config.invoicing import Invoicing
-from opencass.config.model import CompanyKind, Config, Country, Period, find_period
+from opencass.config.model import (
+    Company,
+    CompanyKind,
+    Config,
+    Country,
+    PdfSigningSettings,
+    Period,
+    find_period,
+)
 from opencass.documents.invoices.content import InvoiceData, InvoiceError, invoice_data
-from opencass.documents.invoices.model import CREDIT_NOTE, INVOICE, Invoice, Party
+from opencass.documents.invoices.model import (
+    CLEARING,
+    CREDIT_NOTE,
+    CREDIT_TRANSFER,
+    DIRECT_DEBIT,
+    INVOICE,
+    Invoice,
+    Party,
+    Payment,
+)
 from opencass.documents.invoices.texts import default_terms, tr
 from opencass.documents.workers import init_renderer
 from opencass.model import LedgerSnapshot
 from opencass.settlement.close import CloseResult, Document, collect_items, format_amount, stamp_of
 from opencass.settlement.netting import Adjustment, AgentStatement
+from opencass.settlement.remittance import format_reference
+from opencass.settlement.tax import TaxEngine
 from opencass.store.invoices import InvoiceConflictError, Issued, NumberRequest, allocate
 from opencass.store.ledger import LedgerRows
 from opencass.store.sqlite import connect_sync
@@ -97,25 +117,51 @@ def _issuer(config: Config, country: Country) -> Party:
                 f"{country.code}: {len(chosen)} operator companies; name the invoicing issuer"
             )
     d = inv.issuer_details
-    party = Party(
-        id=company.id if company else "",
-        legal_name=company.legal_name if company else "",
-        address=company.address if company else "",
-        tax_id=company.tax_id if company else "",
-        registration="",
-        country=country.code,
-    )
+    party = _party(company, country.code) if company else Party("", "", "", "", "", country.code)
     if d is not None:
+        postal = d.postal or party.postal
         party = replace(
             party,
             legal_name=d.legal_name or party.legal_name,
             address=d.address or party.address,
             tax_id=d.tax_id or party.tax_id,
             registration=d.registration or party.registration,
+            postal=postal,
+            country=postal.country if postal and postal.country else party.country,
+            electronic_address=d.electronic_address or party.electronic_address,
+            contact=d.contact or party.contact,
         )
     if not party.legal_name:
         raise InvoiceError(f"{country.code}: the invoicing issuer has no legal name")
     return party
+
+
+def _party(company: Company, country: str) -> Party:
+    """A company's legal block; its country is its address's, else the CASS country."""
+    postal = company.postal
+    return Party(
+        company.id, company.legal_name, company.address, company.tax_id, company.registration,
+        postal.country if postal and postal.country else country, postal,
+        company.electronic_address, company.contact,
+    )  # fmt: skip
+
+
+def _payment(c: Country, p: Period, company: Company, agent_code: str, credit: bool) -> Payment:
+    """How the agent pays: by its direct debit mandate, from its pre-funded account, or by
+    transfer to the CASS collection account; a credit note is settled by clearing."""
+    reference = format_reference(c.code, p.code, agent_code)
+    banking = company.banking.get(c.code)
+    option = banking.option_for(p.code) if banking else "transfer"
+    collection = c.collection
+    if credit or option == "prefunded" or collection is None:
+        return Payment(CLEARING, reference)
+    account = collection.account
+    if option == "direct_debit" and banking and banking.mandate and banking.account:
+        return Payment(
+            DIRECT_DEBIT, reference, mandate_id=banking.mandate.id,
+            creditor_id=collection.creditor_id, payer_iban=banking.account.iban,
+        )  # fmt: skip
+    return Payment(CREDIT_TRANSFER, reference, account.iban, account.holder, account.bic)
 
 
 def _agent_companies(config: Config, country: str) -> dict[str, str]:
@@ -150,6 +196,7 @@ def _content(
     statements: Sequence[AgentStatement],
     adjustments: Sequence[Adjustment] = (),
     snapshot: LedgerSnapshot | None = None,
+    tax: TaxEngine | None = None,
 ) -> list[InvoiceData]:
     """The invoice content of ``statements``, each from its agent code's booked ledger rows
     (as of the close's ``snapshot``) and the accepted disputes the close netted with them."""
@@ -160,7 +207,7 @@ def _content(
     try:
         out = []
         for st in statements:
-            items, _written, _unpaired = collect_items(source.rows_of_agent(st.agent_code))
+            items, _written, _unpaired = collect_items(source.rows_of_agent(st.agent_code), tax)
             out.append(
                 invoice_data(
                     st,
@@ -169,6 +216,7 @@ def _content(
                     period=period,
                     currency=currency,
                     invoicing=invoicing,
+                    tax=tax,
                 )
             )
         return out
@@ -260,11 +308,13 @@ def _contents(
     """The invoice content of the statements ``mine``, built here or in ``pool``."""
     args = (database, c.code, p, result.settlement.currency, c.invoicing)
     if pool is None:
-        return _content(*args, mine, result.adjustments, result.snapshot)
+        return _content(*args, mine, result.adjustments, result.snapshot, result.tax)
     # Without their items (content does not read them): far less to pickle.
     parts = _chunks([replace(st, items=()) for st in mine], pool.count * 4)
     futures = [
-        pool.executor.submit(_content, *args, part, _of(result.adjustments, part), result.snapshot)
+        pool.executor.submit(
+            _content, *args, part, _of(result.adjustments, part), result.snapshot, result.tax
+        )
         for part in parts
     ]
     return [data for f in futures for data in f.result()]
@@ -286,9 +336,8 @@ def _invoice(
     t = tr(lang)
     issued = datetime.fromisoformat(n.issued_at)
     terms = inv.terms_for(lang, c.language) or default_terms(t)
-    recipient_party = Party(
-        recipient.id, recipient.legal_name, recipient.address, recipient.tax_id, "", c.code
-    )
+    recipient_party = _party(recipient, c.code)
+    payment = _payment(c, p, recipient, d.data.agent_code, n.kind == CREDIT_NOTE)
     return Invoice(
         number=n.number,
         kind=n.kind,
@@ -305,15 +354,21 @@ def _invoice(
         exemption_reason=inv.exemption_reason,
         airline_names=airlines,
         data=d.data,
+        payment=payment,
     )
 
 
-def render_invoice(inv: Invoice) -> tuple[bytes, bytes]:
-    """(PDF, UBL XML) of one invoice."""
+def render_invoice(inv: Invoice, signing: PdfSigningSettings | None = None) -> tuple[bytes, bytes]:
+    """(PDF, UBL XML) of one invoice; the PDF signed with ``signing`` at the issue time."""
     from opencass.documents.invoices.render import invoice_pdf
     from opencass.documents.invoices.ubl import invoice_xml
 
-    return invoice_pdf(inv), invoice_xml(inv)
+    pdf = invoice_pdf(inv)
+    if signing is not None:
+        from opencass.documents.signing import sign_pdf
+
+        pdf = sign_pdf(pdf, signing, datetime.fromisoformat(inv.issued_at), f"invoice {inv.number}")
+    return pdf, invoice_xml(inv)
 
 
 @contextmanager
@@ -332,11 +387,14 @@ def _pool(count: int, workers: int | None) -> Iterator[Workers | None]:
         yield Workers(pool, cpus)
 
 
-def _render_all(invoices: Sequence[Invoice], pool: Workers | None) -> list[tuple[bytes, bytes]]:
+def _render_all(
+    invoices: Sequence[Invoice], pool: Workers | None, signing: PdfSigningSettings | None
+) -> list[tuple[bytes, bytes]]:
+    render = partial(render_invoice, signing=signing)
     if pool is None:
-        return [render_invoice(i) for i in invoices]
+        return [render(i) for i in invoices]
     chunk = max(1, min(64, len(invoices) // (pool.count * 4)))
-    return list(pool.executor.map(render_invoice, invoices, chunksize=chunk))
+    return list(pool.executor.map(render, invoices, chunksize=chunk))
 
 
 def documents_of(inv: Invoice, pdf: bytes, xml: bytes) -> list[Document]:
@@ -367,7 +425,8 @@ def render_invoices(
     """
     with _pool(len(result.settlement.agents), workers) as pool:
         invoices = build_invoices(config, country, period, reference, result, database, pool=pool)
-        rendered = _render_all(invoices, pool)
+        signing = config.gateway.pdf_signing
+        rendered = _render_all(invoices, pool, signing if signing.enabled else None)
     docs = [d for inv, (pdf, xml) in zip(invoices, rendered, strict=True)
             for d in documents_of(inv, pdf, xml)]  # fmt: skip
     docs.sort(key=lambda d: (d.company, d.name))

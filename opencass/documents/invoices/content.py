@@ -46,6 +46,7 @@ from opencass.config.model import Period
 from opencass.errors import ConfigurationError
 from opencass.model import ZERO, AwbRecord, Correction, CorrectionRecord, minor_units, quantize
 from opencass.settlement.netting import AgentStatement, Item, item_amount
+from opencass.settlement.tax import AGENT, AIRLINE, Portion, TaxEngine, by_side
 
 __all__ = [
     "ADJUSTMENTS",
@@ -92,6 +93,8 @@ class TaxSubtotal:
     tax: Decimal  # Σ the lines' tax: what is settled
     computed: Decimal  # rate × base, rounded by the rule
     within_tolerance: bool
+    exemption_reason: str = ""  # E, AE, O, Z: why no VAT is charged (BT-120)
+    exemption_code: str = ""  # VATEX code (BT-121)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +146,15 @@ class InvoiceData:
 
 
 @dataclass(frozen=True, slots=True)
-class _Parts:
-    charges_base: Decimal
-    charges_tax: Decimal
-    agent_base: Decimal
-    agent_tax: Decimal
-    taxed: bool
-    adjustment: bool = False
+class _Part:
+    """A share of an item's amount on one invoice line kind, in one tax category and rate."""
+
+    side: str  # CHARGES, COMMISSION or ADJUSTMENTS
+    category: str
+    rate: Decimal
+    base: Decimal
+    tax: Decimal
+    rule: TaxRule | None = None
 
 
 def _conv(amount: Decimal, rec: AwbRecord | CorrectionRecord, currency: str) -> Decimal:
@@ -158,18 +163,49 @@ def _conv(amount: Decimal, rec: AwbRecord | CorrectionRecord, currency: str) -> 
     return amount * rec.rate_of_exchange  # netting already rejected a bad rate
 
 
-def _awb_parts(rec: AwbRecord, amount: Decimal, currency: str) -> _Parts:
+def _spread(
+    side: str, total: Decimal, tax: Decimal, portions: list[Portion], sign: int,
+    rec: AwbRecord, currency: str, untaxed: str,
+) -> list[_Part]:  # fmt: skip
+    """``total`` (a side's net amount, period currency) over its ``portions``: each converted
+    and rounded, the last taking what is left; ``tax`` on the portion with the highest rate."""
+    if not portions:
+        return [_Part(side, untaxed, Decimal(0), total, tax)] if total or tax else []
+    ordered = sorted(portions, key=lambda p: (-p.rate, p.category))
+    parts = []
+    left = total
+    for i, p in enumerate(ordered):
+        last = i == len(ordered) - 1
+        base = left if last else quantize(_conv(sign * p.base, rec, currency), currency)
+        left -= base
+        parts.append(_Part(side, p.category, p.rate, base, tax if i == 0 else ZERO, p.rule))
+    return parts
+
+
+def _awb_parts(
+    rec: AwbRecord, amount: Decimal, currency: str, tax: TaxEngine | None, untaxed: str
+) -> list[_Part]:
     if not rec.charges_due:
-        return _Parts(ZERO, ZERO, ZERO, ZERO, rec.vat_indicator == "Y")
+        return [_Part(CHARGES, untaxed, Decimal(0), ZERO, ZERO)]
     tax_c = quantize(_conv(rec.tax_due_airline, rec, currency), currency)
     agent = quantize(
         _conv(-(rec.commission + rec.other_charges_agent_collect), rec, currency), currency
     )
     tax_a = quantize(_conv(-rec.tax_due_agent, rec, currency), currency)
-    return _Parts(amount - tax_c - agent - tax_a, tax_c, agent, tax_a, rec.vat_indicator == "Y")
+    sides = by_side(tax.portions(rec)) if tax is not None else {}
+    parts = _spread(COMMISSION, agent, tax_a, sides.get(AGENT, []), -1, rec, currency, untaxed)
+    charges = amount - tax_c - agent - tax_a
+    parts += _spread(CHARGES, charges, tax_c, sides.get(AIRLINE, []), 1, rec, currency, untaxed)
+    return parts or [_Part(CHARGES, untaxed, Decimal(0), ZERO, ZERO)]
 
 
-def _correction_parts(c: Correction, amount: Decimal, currency: str) -> _Parts:
+def _correction_parts(
+    c: Correction, amount: Decimal, currency: str, tax: TaxEngine | None, untaxed: str
+) -> list[_Part]:
+    """A correction carries its own VAT (its figures are not recomputed): a side that carries
+    some is shown at the rate of the first rule with a rate in force on its execution date;
+    a side that carries none is untaxed."""
+
     def diff(value: Callable[[CorrectionRecord], Decimal]) -> Decimal:
         new = _conv(value(c.revised), c.revised, currency)
         old = _conv(value(c.original), c.original, currency)
@@ -182,34 +218,33 @@ def _correction_parts(c: Correction, amount: Decimal, currency: str) -> _Parts:
     tax_c = diff(lambda r: r.vat_on_charges)
     agent = diff(agent_of)
     tax_a = diff(lambda r: -r.vat_on_commission)
-    taxed = c.revised.vat_indicator == "Y"
-    return _Parts(amount - tax_c - agent - tax_a, tax_c, agent, tax_a, taxed)
+    day = c.revised.execution_date
+    rule = next((r for r in tax.invoicing.tax if r.rate and r.applies(day)), None) if tax else None
+
+    def part(side: str, base: Decimal, vat: Decimal) -> _Part:
+        if vat and rule is not None:
+            return _Part(side, rule.category, rule.rate, base, vat, rule)
+        return _Part(side, untaxed, Decimal(0), base, vat)
+
+    parts = [part(COMMISSION, agent, tax_a)] if agent or tax_a else []
+    return [*parts, part(CHARGES, amount - tax_c - agent - tax_a, tax_c)]
 
 
-def _parts(item: Item, amount: Decimal, currency: str) -> _Parts:
+def _parts(item: Item, amount: Decimal, currency: str, tax: TaxEngine | None,
+           untaxed: str) -> list[_Part]:  # fmt: skip
     with localcontext() as ctx:
         ctx.prec = 64
         if isinstance(item, AwbRecord):
-            return _awb_parts(item, amount, currency)
+            return _awb_parts(item, amount, currency, tax, untaxed)
         if isinstance(item, Correction):
-            return _correction_parts(item, amount, currency)
-        return _Parts(amount, ZERO, ZERO, ZERO, False, adjustment=True)
+            return _correction_parts(item, amount, currency, tax, untaxed)
+        return [_Part(ADJUSTMENTS, untaxed, Decimal(0), amount, ZERO)]
 
 
 def _agent_of(item: Item) -> str:
     if isinstance(item, Correction):
         return item.original.agent_code
     return item.agent_code
-
-
-def _category(
-    taxed: bool, rate: Decimal, rule: TaxRule | None, inv: Invoicing
-) -> tuple[str, Decimal]:
-    if not taxed or rule is None:
-        return inv.untaxed_category, Decimal(0)
-    if rule.reverse_charge:
-        return "AE", Decimal(0)
-    return ("S", rate) if rate > 0 else ("Z", Decimal(0))
 
 
 def computed_tax(base: Decimal, rate: Decimal, currency: str, rounding: str) -> Decimal:
@@ -229,12 +264,13 @@ def invoice_data(
     period: Period,
     currency: str,
     invoicing: Invoicing,
+    tax: TaxEngine | None = None,
 ) -> InvoiceData:
-    """The invoice of ``statement`` from the items it was netted from (``InvoiceError`` if the
-    items do not add up to the statement: the ledger changed after the close)."""
-    rule = invoicing.rule_on(period.billing_to)
+    """The invoice of ``statement`` from the items it was netted from (with the close's tax
+    applied: ``collect_items(rows, tax)``); ``InvoiceError`` if the items do not add up to the
+    statement: the ledger changed after the close."""
     code = statement.agent_code
-    groups, per_airline = _group(items, code, currency, rule, invoicing)
+    groups, per_airline, rules = _group(items, code, currency, tax, invoicing.untaxed_category)
     expected = {line.airline_prefix: (line.amount, line.items) for line in statement.lines}
     found = {prefix: (v[0], int(v[1])) for prefix, v in per_airline.items()}
     if found != expected:
@@ -247,82 +283,79 @@ def invoice_data(
         InvoiceLine(str(n), prefix, side, cat, rate, v[0], v[1], int(v[2]))
         for n, ((prefix, side, cat, rate), v) in enumerate(ordered, 1)
     )
-    taxes, warnings = _breakdown(lines, currency, rule)
+    taxes, warnings = _breakdown(lines, currency, rules, invoicing)
     net = sum((x.base for x in lines), quantize(ZERO, currency))
-    tax = sum((x.tax for x in lines), quantize(ZERO, currency))
-    if net + tax != statement.total:  # pragma: no cover - the parts add up by construction
-        raise InvoiceError(f"agent {code}: {net} + {tax} is not the statement's {statement.total}")
+    total_tax = sum((x.tax for x in lines), quantize(ZERO, currency))
+    if net + total_tax != statement.total:  # pragma: no cover - the parts add up by construction
+        raise InvoiceError(
+            f"agent {code}: {net} + {total_tax} is not the statement's {statement.total}"
+        )
     airlines = tuple(
         AirlineTotal(line.airline_prefix, line.amount, line.items) for line in statement.lines
     )
     return InvoiceData(
-        country, period.code, code, currency, lines, taxes, airlines, net, tax,
-        statement.total, bool(rule and rule.reverse_charge), warnings,
+        country, period.code, code, currency, lines, taxes, airlines, net, total_tax,
+        statement.total, any(x.category == "AE" for x in lines), warnings,
     )  # fmt: skip
 
 
 Groups = dict[tuple[str, str, str, Decimal], list[Decimal]]  # (prefix, side, cat, rate) → sums
+Rules = dict[tuple[str, Decimal], TaxRule]  # (category, rate) → the first rule behind it
 
 
 def _group(
-    items: Iterable[Item], code: str, currency: str, rule: TaxRule | None, invoicing: Invoicing
-) -> tuple[Groups, dict[str, list[Decimal]]]:
-    """The agent's items as (base, tax, count) per airline, side, category and rate; and the
-    amount and count per airline (to check against the statement)."""
+    items: Iterable[Item], code: str, currency: str, tax: TaxEngine | None, untaxed: str
+) -> tuple[Groups, dict[str, list[Decimal]], Rules]:
+    """The agent's items as (base, tax, count) per airline, side, category and rate; the
+    amount and count per airline (to check against the statement); the rule of each
+    category and rate."""
     groups: Groups = defaultdict(lambda: [ZERO, ZERO, ZERO])
     per_airline: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    charges_rate = rule.charges_rate if rule else Decimal(0)
-    commission_rate = rule.commission_rate if rule else Decimal(0)
-
-    def add(key: tuple[str, str, str, Decimal], base: Decimal, tax: Decimal) -> None:
-        g = groups[key]
-        g[0] += base
-        g[1] += tax
-        g[2] += 1
-
+    rules: Rules = {}
     for item in items:
         if _agent_of(item) != code:
             continue
         ia = item_amount(item, currency)
-        parts = _parts(item, ia.amount, currency)
         prefix = ia.airline_prefix
         per_airline[prefix][0] += ia.amount
         per_airline[prefix][1] += 1
-        if parts.adjustment:
-            add(
-                (prefix, ADJUSTMENTS, invoicing.untaxed_category, Decimal(0)),
-                parts.charges_base,
-                ZERO,
-            )
-            continue
-        cat, rate = _category(parts.taxed, charges_rate, rule, invoicing)
-        add((prefix, CHARGES, cat, rate), parts.charges_base, parts.charges_tax)
-        if parts.agent_base or parts.agent_tax:
-            cat, rate = _category(parts.taxed, commission_rate, rule, invoicing)
-            add((prefix, COMMISSION, cat, rate), parts.agent_base, parts.agent_tax)
-    return groups, per_airline
+        for part in _parts(item, ia.amount, currency, tax, untaxed):
+            g = groups[(prefix, part.side, part.category, part.rate)]
+            g[0] += part.base
+            g[1] += part.tax
+            g[2] += 1
+            if part.rule is not None:
+                rules.setdefault((part.category, part.rate), part.rule)
+    return groups, per_airline, rules
 
 
 def _breakdown(
-    lines: tuple[InvoiceLine, ...], currency: str, rule: TaxRule | None
+    lines: tuple[InvoiceLine, ...], currency: str, rules: Rules, invoicing: Invoicing
 ) -> tuple[tuple[TaxSubtotal, ...], tuple[str, ...]]:
     sums: dict[tuple[str, Decimal], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     for x in lines:
         sums[(x.category, x.rate)][0] += x.base
         sums[(x.category, x.rate)][1] += x.tax
     unit = Decimal(1).scaleb(-minor_units(currency))
-    tolerance = rule.tolerance if rule and rule.tolerance is not None else unit
-    rounding = rule.rounding_mode if rule else ROUND_HALF_UP
     out, warnings = [], []
     for (cat, rate), (base, tax) in sorted(sums.items(), key=lambda kv: (-kv[0][1], kv[0][0])):
+        rule = rules.get((cat, rate))
+        tolerance = rule.tolerance if rule and rule.tolerance is not None else unit
+        rounding = rule.rounding_mode if rule else ROUND_HALF_UP
         computed = computed_tax(base, rate, currency, rounding)
+        if invoicing.tax_rounding == "line":  # records rounded one by one: up to ½ unit each
+            tolerance = max(tolerance, unit * sum(1 for x in lines if x.category == cat))
         ok = abs(tax - computed) <= tolerance
         if not ok:
             warnings.append(
                 f"VAT {cat} {rate}%: the records carry {tax} {currency} on a base of {base}, "
                 f"the rate gives {computed}"
             )
-        out.append(TaxSubtotal(cat, rate, base, tax, computed, ok))
+        reason = rule.exemption_reason if rule else ""
+        code = rule.exemption_code if rule else ""
+        if not rule and cat != "S":
+            reason = invoicing.exemption_reason
+        out.append(TaxSubtotal(cat, rate, base, tax, computed, ok, reason, code))
     return tuple(out), tuple(warnings)
 
 

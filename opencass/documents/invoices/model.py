@@ -5,9 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from opencass.config.legal import Contact, PostalAddress
 from opencass.documents.invoices.content import InvoiceData
 
-__all__ = ["CREDIT_NOTE", "INVOICE", "Invoice", "Party"]
+__all__ = [
+    "CLEARING",
+    "CREDIT_NOTE",
+    "CREDIT_TRANSFER",
+    "DIRECT_DEBIT",
+    "INVOICE",
+    "Invoice",
+    "Party",
+    "Payment",
+    "Reference",
+]
 
 INVOICE, CREDIT_NOTE = "invoice", "credit_note"
 
@@ -22,6 +33,36 @@ class Party:
     tax_id: str
     registration: str
     country: str  # ISO 3166 alpha-2
+    postal: PostalAddress | None = None  # the address in its parts, when configured
+    electronic_address: str = ""  # "scheme:identifier"
+    contact: Contact | None = None
+
+
+#: UNCL 4461 payment means: SEPA credit transfer, SEPA direct debit, clearing between partners.
+CREDIT_TRANSFER, DIRECT_DEBIT, CLEARING = "58", "59", "97"
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """How the invoice is paid (EN 16931 BG-16): to the CASS collection account, by the agent's
+    SEPA direct debit mandate, or by clearing (a pre-funded account, a credit note)."""
+
+    means: str  # CREDIT_TRANSFER, DIRECT_DEBIT or CLEARING
+    reference: str  # the remittance reference to quote (BT-83)
+    payee_iban: str = ""  # BT-84
+    payee_name: str = ""
+    payee_bic: str = ""
+    mandate_id: str = ""  # BT-89
+    creditor_id: str = ""  # BT-90
+    payer_iban: str = ""  # BT-91
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The invoice a credit note (or a corrected invoice) refers to (BG-3)."""
+
+    number: str
+    issue_date: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +84,8 @@ class Invoice:
     exemption_reason: str
     airline_names: tuple[tuple[str, str], ...]  # (prefix, legal name)
     data: InvoiceData
+    payment: Payment | None = None
+    references: tuple[Reference, ...] = ()  # credit note of a correction: the invoice(s)
 
     @property
     def sign(self) -> int:

@@ -31,7 +31,7 @@ from typing import Any
 
 from lxml import etree
 
-from opencass.documents.invoices.model import CREDIT_NOTE, Invoice, Party
+from opencass.documents.invoices.model import CLEARING, CREDIT_NOTE, Invoice, Party
 from opencass.documents.invoices.texts import line_name, tr
 from opencass.model import minor_units
 
@@ -65,36 +65,70 @@ def _percent(rate: Decimal) -> str:
     return format(rate.normalize(), "f")
 
 
-def _party(parent: etree._Element, role: str, p: Party) -> None:
-    party = _cac(_cac(parent, role), "Party")
-    if p.id:
-        ident = _cac(party, "PartyIdentification")
-        _cbc(ident, "ID", p.id)
-    _cbc(_cac(party, "PartyName"), "Name", p.legal_name)
+def _address(party: etree._Element, p: Party) -> None:
+    """BG-5/BG-8: the address in its parts when configured, else the one line as street."""
     address = _cac(party, "PostalAddress")
-    if p.address:
+    a = p.postal
+    if a is not None:
+        for name, value in (("StreetName", a.street), ("AdditionalStreetName", a.additional),
+                            ("CityName", a.city), ("PostalZone", a.postcode),
+                            ("CountrySubentity", a.subdivision)):  # fmt: skip
+            if value:
+                _cbc(address, name, value)
+    elif p.address:
         _cbc(address, "StreetName", p.address)
     _cbc(_cac(address, "Country"), "IdentificationCode", p.country)
+
+
+def _party(
+    parent: etree._Element, role: str, p: Party, extra_ids: tuple[tuple[str, str], ...] = ()
+) -> None:
+    party = _cac(_cac(parent, role), "Party")
+    if p.electronic_address:
+        scheme, _, ident = p.electronic_address.partition(":")
+        _cbc(party, "EndpointID", ident, schemeID=scheme)
+    if p.id:
+        _cbc(_cac(party, "PartyIdentification"), "ID", p.id)
+    for ident, scheme in extra_ids:
+        _cbc(_cac(party, "PartyIdentification"), "ID", ident, schemeID=scheme)
+    _cbc(_cac(party, "PartyName"), "Name", p.legal_name)
+    _address(party, p)
     if p.tax_id:
-        scheme = _cac(party, "PartyTaxScheme")
-        _cbc(scheme, "CompanyID", p.tax_id)
-        _cbc(_cac(scheme, "TaxScheme"), "ID", "VAT")
+        scheme_el = _cac(party, "PartyTaxScheme")
+        _cbc(scheme_el, "CompanyID", p.tax_id)
+        _cbc(_cac(scheme_el, "TaxScheme"), "ID", "VAT")
     legal = _cac(party, "PartyLegalEntity")
     _cbc(legal, "RegistrationName", p.legal_name)
     if p.registration:
         _cbc(legal, "CompanyID", p.registration)
+    c = p.contact
+    if c is not None and (c.name or c.phone or c.email):
+        contact = _cac(party, "Contact")
+        for name, value in (("Name", c.name), ("Telephone", c.phone), ("ElectronicMail", c.email)):
+            if value:
+                _cbc(contact, name, value)
 
 
-def _category(parent: etree._Element, name: str, category: str, rate: Decimal, reason: str) -> None:
+def _category(
+    parent: etree._Element, name: str, category: str, rate: Decimal,
+    reason: str | None = None, code: str = "",
+) -> None:  # fmt: skip
+    """A VAT category; ``reason`` (not None: a breakdown's) says why no VAT is charged."""
     cat = _cac(parent, name)
     _cbc(cat, "ID", category)
-    _cbc(cat, "Percent", _percent(rate))
-    if category in ("E", "O") and reason:
-        _cbc(cat, "TaxExemptionReason", reason)
-    elif category == "AE":
-        _cbc(cat, "TaxExemptionReasonCode", "VATEX-EU-AE")
-        _cbc(cat, "TaxExemptionReason", reason or "Reverse charge")
+    if category != "O":  # "not subject to VAT" has no rate (BR-O-05, BR-O-10)
+        _cbc(cat, "Percent", _percent(rate))
+    if reason is not None and category in ("E", "O", "AE", "K", "G"):
+        code = code or ("VATEX-EU-AE" if category == "AE" else "")
+        if code:
+            _cbc(cat, "TaxExemptionReasonCode", code)
+        if reason or not code:
+            _cbc(cat, "TaxExemptionReason", reason or _NO_VAT[category])
     _cbc(_cac(cat, "TaxScheme"), "ID", "VAT")
+
+
+_NO_VAT = {"E": "Exempt", "O": "Not subject to VAT", "AE": "Reverse charge",
+           "K": "Intra-community supply", "G": "Export outside the EU"}  # fmt: skip
 
 
 def invoice_xml(inv: Invoice) -> bytes:
@@ -112,7 +146,8 @@ def invoice_xml(inv: Invoice) -> bytes:
         s = _cac(total, "TaxSubtotal")
         amount(s, "TaxableAmount", sub.base)
         amount(s, "TaxAmount", sub.tax)
-        _category(s, "TaxCategory", sub.category, sub.rate, inv.exemption_reason)
+        _category(s, "TaxCategory", sub.category, sub.rate, sub.exemption_reason,
+                  sub.exemption_code)  # fmt: skip
     money = _cac(root, "LegalMonetaryTotal")
     amount(money, "LineExtensionAmount", inv.data.net)
     amount(money, "TaxExclusiveAmount", inv.data.net)
@@ -151,14 +186,41 @@ def _head(root: etree._Element, inv: Invoice, credit: bool) -> None:
     period = _cac(root, "InvoicePeriod")
     _cbc(period, "StartDate", inv.supply_from.isoformat())
     _cbc(period, "EndDate", inv.supply_to.isoformat())
-    _party(root, "AccountingSupplierParty", inv.issuer)
+    for ref in inv.references:
+        doc = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
+        _cbc(doc, "ID", ref.number)
+        _cbc(doc, "IssueDate", ref.issue_date.isoformat())
+    pay = inv.payment
+    creditor = ((pay.creditor_id, "SEPA"),) if pay and pay.creditor_id else ()
+    _party(root, "AccountingSupplierParty", inv.issuer, creditor)
     _party(root, "AccountingCustomerParty", inv.recipient)
-    if credit:
-        means = _cac(root, "PaymentMeans")
-        _cbc(means, "PaymentMeansCode", "97")  # clearing between partners (UNCL 4461)
-        _cbc(means, "PaymentDueDate", inv.due_date.isoformat())
+    _payment_means(root, inv, credit)
     if inv.payment_terms:
         _cbc(_cac(root, "PaymentTerms"), "Note", inv.payment_terms)
+
+
+def _payment_means(root: etree._Element, inv: Invoice, credit: bool) -> None:
+    """BG-16: how the amount is paid, with the reference to quote."""
+    pay = inv.payment
+    means = _cac(root, "PaymentMeans")
+    _cbc(means, "PaymentMeansCode", pay.means if pay else CLEARING)
+    if credit:
+        _cbc(means, "PaymentDueDate", inv.due_date.isoformat())
+    if pay is None:
+        return
+    _cbc(means, "PaymentID", pay.reference)
+    if pay.payee_iban:
+        account = _cac(means, "PayeeFinancialAccount")
+        _cbc(account, "ID", pay.payee_iban)
+        if pay.payee_name:
+            _cbc(account, "Name", pay.payee_name)
+        if pay.payee_bic:
+            _cbc(_cac(account, "FinancialInstitutionBranch"), "ID", pay.payee_bic)
+    if pay.mandate_id:
+        mandate = _cac(means, "PaymentMandate")
+        _cbc(mandate, "ID", pay.mandate_id)
+        if pay.payer_iban:
+            _cbc(_cac(mandate, "PayerFinancialAccount"), "ID", pay.payer_iban)
 
 
 def _lines(root: etree._Element, inv: Invoice, credit: bool, amount: _Amounts) -> None:
@@ -174,6 +236,6 @@ def _lines(root: etree._Element, inv: Invoice, credit: bool, amount: _Amounts) -
         item = _cac(el, "Item")
         _cbc(item, "Name", line_name(t, line, inv.airline(line.airline_prefix)))
         _cbc(_cac(item, "SellersItemIdentification"), "ID", f"{line.airline_prefix}-{line.side}")
-        _category(item, "ClassifiedTaxCategory", line.category, line.rate, inv.exemption_reason)
+        _category(item, "ClassifiedTaxCategory", line.category, line.rate)
         price = _cac(el, "Price")
         _cbc(price, "PriceAmount", f"{abs(net):.{amount.places}f}", currencyID=amount.cur)

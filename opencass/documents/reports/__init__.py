@@ -28,13 +28,20 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from opencass.config.model import CompanyKind, Config, Country, Period, find_period
+from opencass.config.model import (
+    CompanyKind,
+    Config,
+    Country,
+    PdfSigningSettings,
+    Period,
+    find_period,
+)
 from opencass.documents.reports import agent as agent_docs
 from opencass.documents.reports import airline as airline_docs
 from opencass.documents.reports import operator as operator_docs
@@ -48,6 +55,7 @@ from opencass.documents.reports.data import (
     operator_report,
 )
 from opencass.documents.reports.ledger import disputes_of_period
+from opencass.documents.signing import sign_pdf
 from opencass.documents.workers import init_renderer
 from opencass.model import CorrectionRecord, LedgerSnapshot
 from opencass.settlement.close import CloseResult, Document, stamp_of
@@ -57,6 +65,7 @@ from opencass.settlement.netting import (
     ItemAmount,
     PeriodSettlement,
 )
+from opencass.settlement.tax import TaxEngine
 from opencass.store.ledger import rows_of_agents, rows_of_airline
 
 __all__ = [
@@ -98,6 +107,7 @@ class AgentBatch:
     tasks: tuple[AgentTask, ...]
     airline_names: dict[str, str] = field(default_factory=dict)
     snapshot: LedgerSnapshot | None = None  # the close's: the rows it netted
+    tax: TaxEngine | None = None  # the close's tax rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +125,7 @@ class AirlineJob:
     disputes: tuple[DisputeLine, ...]
     courier_agents: tuple[str, ...]
     snapshot: LedgerSnapshot | None = None  # the close's: the rows it netted
+    tax: TaxEngine | None = None  # the close's tax rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +166,7 @@ def _run_agents(job: AgentBatch, timings: Timings | None = None) -> list[Documen
         build = partial(
             agent_report, task.statement, rows[code], agent_code=code,
             agent_name=ctx.company_name, currency=ctx.currency, airline_names=job.airline_names,
-            disputes=task.disputes,
+            disputes=task.disputes, tax=job.tax,
         )  # fmt: skip
         report = _timed(timings, "salesreport.data", build)
         for ext, render in (
@@ -178,6 +189,7 @@ def _run_airline(job: AirlineJob, timings: Timings | None = None) -> list[Docume
         lambda: airline_analysis(
             job.settlement, job.items, current, airline_prefix=prefix,
             airline_name=ctx.company_name, currency=ctx.currency, agent_names=job.agent_names,
+            tax=job.tax,
         ),
     )  # fmt: skip
     stats = _timed(
@@ -186,7 +198,7 @@ def _run_airline(job: AirlineJob, timings: Timings | None = None) -> list[Docume
             by_period, period=ctx.period, airline_prefix=prefix, airline_name=ctx.company_name,
             currency=ctx.currency, settlement=job.settlement, items=job.items,
             agent_names=job.agent_names, disputes=job.disputes,
-            courier_agents=job.courier_agents,
+            courier_agents=job.courier_agents, tax=job.tax,
         ),
     )  # fmt: skip
     out: list[tuple[str, str, Callable[[], bytes]]] = [
@@ -227,12 +239,23 @@ Job = AgentBatch | AirlineJob | OperatorJob
 
 
 def run_job(job: Job, timings: Timings | None = None) -> list[Document]:
-    """Render one job's documents (in a worker process, or inline)."""
+    """Render one job's documents (in a worker process, or inline); PDFs signed when the
+    office has a signing certificate."""
     if isinstance(job, AgentBatch):
-        return _run_agents(job, timings)
-    if isinstance(job, AirlineJob):
-        return _run_airline(job, timings)
-    return _run_operator(job, timings)
+        docs, ctx = _run_agents(job, timings), job.tasks[0].ctx
+    elif isinstance(job, AirlineJob):
+        docs, ctx = _run_airline(job, timings), job.ctx
+    else:
+        docs, ctx = _run_operator(job, timings), job.ctx
+    if ctx.signing is None:
+        return docs
+    sign = partial(sign_pdf, settings=ctx.signing, at=ctx.issued)
+    return [
+        replace(d, data=_timed(timings, "sign.pdf", partial(sign, d.data)))
+        if d.name.endswith(".pdf")
+        else d
+        for d in docs
+    ]
 
 
 def run_job_timed(job: Job) -> tuple[list[Document], Timings]:
@@ -255,14 +278,16 @@ def year_periods(config: Config, country: str, period: Period) -> tuple[str, ...
 
 
 def _context(
-    country: Country, period: Period, reference: datetime, company: str, name: str, lang: str
-) -> Context:
+    country: Country, period: Period, reference: datetime, company: str, name: str, lang: str,
+    signing: PdfSigningSettings | None = None,
+) -> Context:  # fmt: skip
     aware = reference if reference.tzinfo else reference.replace(tzinfo=UTC)
     return Context(
         lang=lang, country=country.code, country_name=country.name, period=period.code,
         billing_from=period.billing_from, billing_to=period.billing_to,
         remittance_day=period.remittance_day, settlement_day=period.settlement_day,
         currency=country.currency, issued=aware, company=company, company_name=name,
+        signing=signing,
     )  # fmt: skip
 
 
@@ -304,7 +329,8 @@ def plan_jobs(
     ytd = year_periods(config, country, p)
     for cid, company in sorted(config.companies.items()):
         lang = company.language
-        ctx = _context(c, p, reference, cid, company.legal_name, lang)
+        signing = config.gateway.pdf_signing if config.gateway.pdf_signing.enabled else None
+        ctx = _context(c, p, reference, cid, company.legal_name, lang, signing)
         if company.kind is CompanyKind.AGENT:
             for code in sorted(set(company.agent_codes.get(country, ()))):
                 tasks.append(
@@ -317,7 +343,7 @@ def plan_jobs(
                         database, stamp, ctx, prefix, settlements.get(prefix),
                         tuple(items_of.get(prefix, ())), ytd, agent_names,
                         tuple(d for d in disputes if d.airline_prefix == prefix), courier_agents,
-                        result.snapshot,
+                        result.snapshot, result.tax,
                     )
                 )  # fmt: skip
         elif company.kind is CompanyKind.OPERATOR and (
@@ -331,7 +357,12 @@ def plan_jobs(
             )  # fmt: skip
     batches: list[Job] = [
         AgentBatch(
-            database, stamp, tuple(tasks[i : i + AGENT_BATCH]), airline_names, result.snapshot
+            database,
+            stamp,
+            tuple(tasks[i : i + AGENT_BATCH]),
+            airline_names,
+            result.snapshot,
+            result.tax,
         )
         for i in range(0, len(tasks), AGENT_BATCH)
     ]

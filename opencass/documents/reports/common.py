@@ -15,6 +15,7 @@ import xlsxwriter
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, Spacer, Table
 
+from opencass.config.model import PdfSigningSettings
 from opencass.documents.i18n import Translator, translator
 from opencass.documents.pdf import GridTable, styles, table_style
 from opencass.model import minor_units
@@ -39,6 +40,7 @@ class Context:
     issued: datetime  # the close's reference time (aware)
     company: str  # company id of the recipient
     company_name: str
+    signing: PdfSigningSettings | None = None  # the office's certificate: PDFs are signed
 
     @property
     def t(self) -> Translator:

@@ -46,6 +46,7 @@ from opencass.settlement.netting import (
     PeriodSettlement,
     item_amount,
 )
+from opencass.settlement.tax import TaxEngine
 
 __all__ = [
     "AgentReport",
@@ -270,10 +271,10 @@ def _check_items(what: str, expected: Iterable[ItemAmount], netted: Iterable[Ite
 
 
 def _netted_lines(
-    rows: Iterable[BookedRow], currency: str
+    rows: Iterable[BookedRow], currency: str, tax: TaxEngine | None = None
 ) -> tuple[list[tuple[ItemAmount, AwbLine | CorrectionLine]], list[ItemAmount]]:
     """(item, line) per AWB and paired correction of ``rows``, and the bare items."""
-    items, written, _unpaired = collect_items(rows)
+    items, written, _unpaired = collect_items(rows, tax)
     late = {b.row.id for b in written if b.row.late}
     late_awbs = {
         (b.record.airline_prefix, b.record.awb_serial)
@@ -307,11 +308,12 @@ def agent_report(
     currency: str,
     airline_names: Mapping[str, str] | None = None,
     disputes: Sequence[DisputeLine] = (),
+    tax: TaxEngine | None = None,
 ) -> AgentReport:
     """The Cargo Sales Report data of one agent code: ``statement`` from the close's settlement,
     ``rows`` the agent's booked ledger rows, ``disputes`` its disputes (optional)."""
     names = airline_names or {}
-    pairs, netted = _netted_lines(rows, currency)
+    pairs, netted = _netted_lines(rows, currency, tax)
     _check_items(f"agent {agent_code}", statement.items if statement else (), netted)
     awbs: dict[str, list[AwbLine]] = defaultdict(list)
     corrections: dict[str, list[CorrectionLine]] = defaultdict(list)
@@ -476,11 +478,12 @@ def airline_analysis(
     airline_name: str,
     currency: str,
     agent_names: Mapping[str, str] | None = None,
+    tax: TaxEngine | None = None,
 ) -> AirlineAnalysis:
     """The billing analysis of one airline prefix from its settlement, its items and its
     booked rows of the period."""
     names = agent_names or {}
-    pairs, netted = _netted_lines(rows, currency)
+    pairs, netted = _netted_lines(rows, currency, tax)
     _check_items(f"airline {airline_prefix}", items, netted)
     acc: dict[str, _Acc] = defaultdict(_Acc)
     for item, line in pairs:
@@ -631,6 +634,7 @@ def management_stats(
     agent_names: Mapping[str, str] | None = None,
     disputes: Sequence[DisputeLine] = (),
     courier_agents: Iterable[str] = (),
+    tax: TaxEngine | None = None,
 ) -> ManagementStats:
     """Statistics of one airline prefix: ``rows_by_period`` holds its booked rows of every
     period of the year up to and including ``period`` (the YTD); the current period's amounts
@@ -642,7 +646,7 @@ def management_stats(
     for code in sorted(rows_by_period):
         current = code == period
         figures, netted, written, unpaired = _period_figures(
-            code, rows_by_period[code], currency, stats, current, notices
+            code, rows_by_period[code], currency, stats, current, notices, tax
         )
         if current:
             _check_items(f"airline {airline_prefix}", items, netted)
@@ -683,11 +687,12 @@ def _period_figures(
     stats: _Stats,
     current: bool,
     notices: list[Notice],
+    tax: TaxEngine | None = None,
 ) -> tuple[PeriodFigures, list[ItemAmount], Any, Any]:
     """One period's figures (its net due left for the caller), its netted items, written
     records and unpaired corrections; its items counted into ``stats``, the current period's
     void and service AWBs into ``notices``."""
-    items_list, written, unpaired = collect_items(list(rows))
+    items_list, written, unpaired = collect_items(list(rows), tax)
     p_awbs = p_corr = 0
     p_weight = p_rev = ZERO
     netted = []

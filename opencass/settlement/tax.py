@@ -1,0 +1,274 @@
+"""The tax of an AWB from the country's rules: split into taxed parts, computed, checked.
+
+Pure: no clock, no database, no files (the airport table is read once, from the
+``airportsdata`` package, when a rule asks whether a shipment is domestic).
+
+Theory of operation
+-------------------
+An AWB's amounts that can be taxed are its *bases* (``opencass.config.tax``): weight charge,
+valuation charge, other charges due carrier and the discount (the airline's side, whose VAT is
+the record's "tax due airline"), and the commission and the other charges due agent (the
+agent's side, "tax due agent").  For each base, the first rule in force on the record's *tax
+point* (its execution date, or the period's final billing day when the country says
+``tax_point = "invoice"``) that lists the base and whose conditions hold decides its category
+and rate; a base no rule takes is untaxed (``untaxed_category``, 0 %).  ``portions`` gives the
+record's bases summed per (side, category, rate).
+
+**Computed tax** (``TaxEngine.apply``, used by the close and by everything that reads the
+close's records again — invoices, reports, disputes): a side whose tax the record leaves at
+zero gets rate × base, rounded to the record currency's minor units with the rule's rounding.
+With ``tax_rounding = "line"`` each record is rounded on its own; with ``"document"`` the tax
+of one agent code, currency, side, category and rate is rounded once, as a running total: a
+record gets round(Σ so far) − round(Σ before it), so the records of an invoice add up to the
+tax of the invoice's exact base, and the split stays deterministic because records are always
+taken in booking order.  A side that carries tax keeps it: the file's own figure is what the
+airline billed.
+
+**Checking** (``TaxEngine.mismatches``, at intake): a side that carries tax is compared with the
+line-rounded computed tax; a difference beyond the rule's tolerance (one minor unit unless
+configured) is a ``TAX_MISMATCH`` warning with both amounts.
+
+Corrections (CCA/ADM/ACM) carry their own VAT figures and are taken as they are.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal, localcontext
+
+from opencass.config.model import CompanyKind, Config, Country, Period
+from opencass.config.tax import AGENT_BASES, AIRLINE_BASES, TaxRule
+from opencass.model import ZERO, AwbRecord, minor_units
+
+__all__ = ["AGENT", "AIRLINE", "Mismatch", "Portion", "TaxEngine", "airport_country"]
+
+AIRLINE, AGENT = "airline", "agent"
+_FIELDS = {  # base -> the AwbRecord field holding it
+    "weight": "weight_charge_prepaid",
+    "valuation": "valuation_charge_prepaid",
+    "carrier_charges": "other_charges_carrier_prepaid",
+    "discount": "discount",
+    "commission": "commission",
+    "agent_charges": "other_charges_agent_collect",
+}
+_TAX_FIELD = {AIRLINE: "tax_due_airline", AGENT: "tax_due_agent"}
+
+
+@functools.cache
+def _airports() -> dict[str, str]:
+    import airportsdata
+
+    return {code: a["country"] for code, a in airportsdata.load("IATA").items()}
+
+
+def airport_country(code: str) -> str | None:
+    """The ISO country of an IATA airport code (None: unknown)."""
+    return _airports().get(code.strip().upper())
+
+
+@dataclass(frozen=True, slots=True)
+class Portion:
+    """A record's bases of one side in one category and rate (record currency, exact)."""
+
+    side: str  # AIRLINE or AGENT
+    category: str  # UNCL 5305
+    rate: Decimal
+    base: Decimal
+    rule: TaxRule | None  # None: no rule takes these bases (untaxed)
+
+    @property
+    def key(self) -> tuple[str, str, Decimal]:
+        """(side, category, rate)."""
+        return (self.side, self.category, self.rate)
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """A side whose carried tax differs from the computed one."""
+
+    field: str  # tax_due_airline or tax_due_agent
+    carried: Decimal
+    computed: Decimal
+
+
+class TaxEngine:
+    """The tax rules of one country and period, with who is registered where."""
+
+    def __init__(
+        self,
+        country: Country,
+        period: Period | None,
+        *,
+        registered_agents: Collection[str] = (),
+        established_airlines: Collection[str] = (),
+        airports: Callable[[str], str | None] = airport_country,
+    ) -> None:
+        self.country, self.period = country, period
+        self.invoicing = country.invoicing
+        self.registered_agents = frozenset(registered_agents)
+        self.established_airlines = frozenset(established_airlines)
+        self.airports = airports
+        self._running: dict[tuple[str, str, str, str, Decimal], tuple[Decimal, Decimal]] = {}
+        self.invoice_day: date | None = None  # the tax point of "invoice" countries at intake
+
+    @classmethod
+    def for_config(cls, config: Config, country: Country, period: Period | None) -> TaxEngine:
+        """The engine of ``country``: agents registered for tax when their company has a tax
+        id; airlines established when their company's tax id is of the country."""
+        agents: set[str] = set()
+        airlines: set[str] = set()
+        for c in config.companies.values():
+            if c.kind is CompanyKind.AGENT and c.tax_id:
+                agents.update(c.agent_codes.get(country.code, ()))
+            elif c.kind is CompanyKind.AIRLINE and _registered_in(c.tax_id, country.code):
+                airlines.update(c.airline_prefixes.get(country.code, ()))
+        return cls(country, period, registered_agents=agents, established_airlines=airlines)
+
+    @property
+    def active(self) -> bool:
+        """True when the country has tax rules (otherwise nothing is computed or checked)."""
+        return bool(self.invoicing.tax)
+
+    def fresh(self) -> TaxEngine:
+        """The same rules with no running totals (a second pass over the same records)."""
+        return TaxEngine(
+            self.country, self.period, registered_agents=self.registered_agents,
+            established_airlines=self.established_airlines, airports=self.airports,
+        )  # fmt: skip
+
+    def tax_point(self, rec: AwbRecord) -> date:
+        """The day that picks the rule: execution date, or the period's final billing day."""
+        if self.invoicing.tax_point == "invoice":
+            if self.invoice_day is not None:
+                return self.invoice_day
+            if self.period is not None:
+                return self.period.billing_available.date()
+        return rec.execution_date
+
+    def domestic(self, rec: AwbRecord) -> bool:
+        """Origin and destination both in the country."""
+        code = self.country.code
+        return self.airports(rec.origin) == code and self.airports(rec.destination) == code
+
+    def _holds(self, rule: TaxRule, rec: AwbRecord, day: date, base: str) -> bool:
+        if base not in rule.bases or not rule.applies(day):
+            return False
+        if rule.shipment != "any" and (rule.shipment == "domestic") != self.domestic(rec):
+            return False
+        if rule.agent_registered is not None and (
+            rule.agent_registered != (rec.agent_code in self.registered_agents)
+        ):
+            return False
+        return rule.airline_established is None or (
+            rule.airline_established == (rec.airline_prefix in self.established_airlines)
+        )
+
+    def rule_for(self, rec: AwbRecord, base: str) -> TaxRule | None:
+        """The rule that taxes ``base`` of ``rec`` (None: untaxed)."""
+        day = self.tax_point(rec)
+        return next((r for r in self.invoicing.tax if self._holds(r, rec, day, base)), None)
+
+    def portions(self, rec: AwbRecord) -> list[Portion]:
+        """The record's non-zero bases per (side, category, rate), airline side first."""
+        if not rec.charges_due:
+            return []
+        sums: dict[tuple[str, str, Decimal], list[object]] = {}
+        for side, bases in ((AIRLINE, AIRLINE_BASES), (AGENT, AGENT_BASES)):
+            for base in bases:
+                value: Decimal = getattr(rec, _FIELDS[base])
+                if not value:
+                    continue
+                rule = self.rule_for(rec, base)
+                if rule is None:
+                    key = (side, self.invoicing.untaxed_category, Decimal(0))
+                else:
+                    key = (side, rule.category, rule.rate)
+                entry = sums.setdefault(key, [ZERO, rule])
+                entry[0] = entry[0] + value  # type: ignore[operator]
+        return [
+            Portion(side, cat, rate, base, rule)  # type: ignore[arg-type]
+            for (side, cat, rate), (base, rule) in sums.items()
+        ]
+
+    def _round(self, value: Decimal, currency: str, rule: TaxRule | None) -> Decimal:
+        unit = Decimal(1).scaleb(-minor_units(currency))
+        mode = rule.rounding_mode if rule is not None else "ROUND_HALF_UP"
+        rounded = value.quantize(unit, rounding=mode)
+        return rounded.copy_abs() if rounded.is_zero() else rounded
+
+    def computed(self, rec: AwbRecord) -> dict[str, Decimal]:
+        """The line-rounded tax of each side (record currency)."""
+        out = {AIRLINE: ZERO, AGENT: ZERO}
+        with localcontext() as ctx:
+            ctx.prec = 64
+            for p in self.portions(rec):
+                if p.rate:
+                    out[p.side] += self._round(p.base * p.rate / 100, rec.currency, p.rule)
+        return out
+
+    def _document(self, rec: AwbRecord, p: Portion) -> Decimal:
+        key = (rec.agent_code, rec.currency, p.side, p.category, p.rate)
+        exact, rounded = self._running.get(key, (ZERO, ZERO))
+        exact += p.base * p.rate / 100
+        now = self._round(exact, rec.currency, p.rule)
+        self._running[key] = (exact, now)
+        return now - rounded
+
+    def apply(self, rec: AwbRecord) -> AwbRecord:
+        """``rec`` with the computed tax on each side that carries none (the same object when
+        nothing changes).  Call in booking order (document rounding keeps running totals)."""
+        if not self.active or not rec.charges_due:
+            return rec
+        carried = {AIRLINE: rec.tax_due_airline, AGENT: rec.tax_due_agent}
+        if all(carried.values()):
+            return rec
+        tax = {AIRLINE: ZERO, AGENT: ZERO}
+        document = self.invoicing.tax_rounding == "document"
+        with localcontext() as ctx:
+            ctx.prec = 64
+            for p in self.portions(rec):
+                if not p.rate or carried[p.side]:
+                    continue
+                if document:
+                    tax[p.side] += self._document(rec, p)
+                else:
+                    tax[p.side] += self._round(p.base * p.rate / 100, rec.currency, p.rule)
+        changes = {_TAX_FIELD[s]: v for s, v in tax.items() if v and not carried[s]}
+        if not changes:
+            return rec
+        return replace(rec, vat_indicator="Y", **changes)  # type: ignore[arg-type]
+
+    def mismatches(self, rec: AwbRecord, invoice_day: date | None = None) -> list[Mismatch]:
+        """Sides that carry tax differing from the computed tax by more than the tolerance
+        (``invoice_day``: the final billing day of the record's period, at intake)."""
+        if not self.active or not rec.charges_due:
+            return []
+        self.invoice_day = invoice_day
+        computed = self.computed(rec)
+        unit = Decimal(1).scaleb(-minor_units(rec.currency))
+        out = []
+        for side, carried in ((AIRLINE, rec.tax_due_airline), (AGENT, rec.tax_due_agent)):
+            if not carried:
+                continue
+            rules = [p.rule for p in self.portions(rec) if p.side == side and p.rule]
+            tolerance = max((r.tolerance for r in rules if r.tolerance is not None), default=unit)
+            if abs(carried - computed[side]) > tolerance:
+                out.append(Mismatch(_TAX_FIELD[side], carried, computed[side]))
+        return out
+
+
+def _registered_in(tax_id: str, country: str) -> bool:
+    prefix = tax_id.strip()[:2].upper()
+    return prefix == country or (prefix == "EL" and country == "GR")
+
+
+def by_side(portions: list[Portion]) -> dict[str, list[Portion]]:
+    """``portions`` grouped by side."""
+    out: dict[str, list[Portion]] = defaultdict(list)
+    for p in portions:
+        out[p.side].append(p)
+    return out

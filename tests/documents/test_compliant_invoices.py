@@ -1,0 +1,226 @@
+"""The demo's German invoices against the world: the UBL 2.1 XSD, the official EN 16931 rules
+(CEN's validation XSLT run by Saxon), pyhanko's and poppler's signature checks."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from peppol.xsd import validate_xsd
+
+from opencass.cli import main
+from opencass.codecs import hot
+from opencass.config import load_config
+from opencass.config.model import Config
+from opencass.documents.invoices import render_invoices
+from opencass.documents.invoices.ubl import CAC, CBC
+from opencass.documents.signing import verify_pdf
+from opencass.settlement.close import CloseResult
+from opencass.settlement.tax import TaxEngine
+from tests.kit.en16931 import check_ubl
+from tests.kit.gateway import PERIOD_CODE, demo_config, sample_bytes
+from tests.kit.invoice import AGENT1, AGENT2, AT, book_and_close
+from tests.kit.tools import needs_tool
+
+NS = {"cac": CAC, "cbc": CBC}
+D = Decimal
+
+
+def _docs(config: Config, result: CloseResult) -> dict[str, bytes]:
+    docs = render_invoices(config, "DE", PERIOD_CODE, AT, result, config.gateway.database)
+    return {f"{d.company}/{d.name}": d.data for d in docs}
+
+
+def _one(docs: dict[str, bytes], company: str, ext: str) -> bytes:
+    (data,) = [v for k, v in docs.items() if k.startswith(company + "/") and k.endswith(ext)]
+    return data
+
+
+def _subtotals(xml: bytes) -> dict[str, tuple[D, D]]:
+    root = etree.fromstring(xml)
+    return {
+        f"{s.findtext('cac:TaxCategory/cbc:ID', namespaces=NS)} "
+        f"{s.findtext('cac:TaxCategory/cbc:Percent', namespaces=NS) or '-'}": (
+            D(s.findtext("cbc:TaxableAmount", namespaces=NS) or "nan"),
+            D(s.findtext("cbc:TaxAmount", namespaces=NS) or "nan"),
+        )
+        for s in root.findall("cac:TaxTotal/cac:TaxSubtotal", NS)
+    }
+
+
+@pytest.fixture
+async def demo(tmp_path: Path) -> tuple[Config, CloseResult, dict[str, bytes]]:
+    config = demo_config(tmp_path)
+    result = await book_and_close(config, sample_bytes())
+    return config, result, _docs(config, result)
+
+
+def test_german_invoice_has_19_percent_on_the_domestic_awb(
+    demo: tuple[Config, CloseResult, dict[str, bytes]],
+) -> None:
+    _, result, docs = demo
+    xml = _one(docs, "agent1", ".xml")
+    # By hand: AWB 997-62144154 FRA→MUC (domestic, Demo Air is a German company): charges
+    # 3462.90 + 180.88 − 120.00 = 3523.78, VAT 19 % = 669.52; commission 5 % = 173.14
+    # (173.145 rounded half-even by the sample), the registered agent's VAT 19 % = 32.90.
+    # AWB 997-10000023 (FRA→HKG) is exempt: −(60 + 25).
+    assert _subtotals(xml) == {
+        "S 19": (D("3523.78") - D("173.14"), D("669.52") - D("32.90")),
+        "E 0": (D("-85.00"), D("0.00")),
+    }
+    statement = next(s for s in result.settlement.agents if s.agent_code == AGENT1)
+    root = etree.fromstring(xml)
+    payable = D(root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=NS) or "")
+    assert payable == statement.total == D("3902.26")
+    # Agent two has no VAT id and its shipment is international: exempt, with the reason.
+    assert set(_subtotals(_one(docs, "agent2", ".xml"))) == {"E 0"}
+
+
+def test_the_close_computes_the_tax_and_nets_it(
+    demo: tuple[Config, CloseResult, dict[str, bytes]],
+) -> None:
+    _, result, _ = demo
+    statement = next(s for s in result.settlement.agents if s.agent_code == AGENT1)
+    (awb,) = [i for i in statement.items if i.awb_serial == "62144154"]
+    # 3462.90 + 180.88 − 120.00 − 173.14 commission + 669.52 VAT − 32.90 VAT on commission
+    assert awb.amount == D("3987.26")
+    s = result.settlement
+    assert sum(a.total for a in s.agents) == sum(a.total for a in s.airlines)
+    name = f"_handoff_{PERIOD_CODE}_997.hot"
+    handoff = next(d.document().data for d in result.planned if d.name.endswith(name))
+    decoded = hot.decode(handoff)
+    (rec,) = [r for r in decoded.file.records if getattr(r, "awb_serial", "") == "62144154"]
+    assert (rec.tax_due_airline, rec.tax_due_agent, rec.vat_indicator) == (
+        D("669.52"), D("32.90"), "Y",
+    )  # fmt: skip
+    assert isinstance(result.tax, TaxEngine)
+
+
+def test_every_invoice_passes_the_xsd_and_the_en16931_rules(
+    demo: tuple[Config, CloseResult, dict[str, bytes]],
+) -> None:
+    _, _, docs = demo
+    xmls = [v for k, v in docs.items() if k.endswith(".xml")]
+    assert len(xmls) == 2
+    for xml in xmls:
+        ok, errors = validate_xsd(xml)
+        assert ok, errors
+        assert check_ubl(xml) == []  # no failed assert at all, fatal or warning
+
+
+def test_the_rules_catch_what_used_to_be_wrong(
+    demo: tuple[Config, CloseResult, dict[str, bytes]],
+) -> None:
+    """The checker is live: the invoice without the seller's VAT id fails as it used to."""
+    _, _, docs = demo
+    xml = _one(docs, "agent2", ".xml")
+    root = etree.fromstring(xml)
+    supplier = root.find("cac:AccountingSupplierParty/cac:Party", NS)
+    assert supplier is not None
+    scheme = supplier.find("cac:PartyTaxScheme", NS)
+    assert scheme is not None
+    supplier.remove(scheme)
+    broken = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    assert "BR-E-02" in {f.rule for f in check_ubl(broken)}
+
+
+def test_reverse_charge_for_a_foreign_airline(tmp_path: Path) -> None:
+    import asyncio
+
+    demo_config(tmp_path)
+    airline = tmp_path / "config" / "participants" / "demoair.toml"
+    airline.write_text(airline.read_text("utf-8").replace('tax_id = "DE450007896"\n', ""))
+    config = load_config(tmp_path / "config")
+    result = asyncio.run(book_and_close(config, sample_bytes()))
+    xml = _one(_docs(config, result), "agent1", ".xml")
+    subtotals = _subtotals(xml)
+    # The foreign airline's domestic charges: reverse charge, no VAT on the invoice; the
+    # agent's commission is still the registered agent's own 19 %.
+    assert subtotals["AE 0"] == (D("3523.78"), D("0.00"))
+    assert subtotals["S 19"] == (D("-173.14"), D("-32.90"))
+    assert b"VATEX-EU-AE" in xml
+    assert check_ubl(xml) == []
+
+
+def test_credit_note_passes_the_rules(tmp_path: Path) -> None:
+    import asyncio
+    from dataclasses import replace
+
+    from opencass.cli.samples import sample_billing_file
+    from opencass.model import AwbRecord
+    from tests.kit.gateway import PERIOD_START
+
+    config = demo_config(tmp_path)
+    f = sample_billing_file(PERIOD_START)
+    records = tuple(
+        replace(r, other_charges_agent_collect=D("2000.00"))
+        if isinstance(r, AwbRecord) and r.agent_code == AGENT2
+        else r
+        for r in f.records
+    )
+    data = hot.encode(replace(f, records=records))
+    result = asyncio.run(book_and_close(config, data))
+    docs = _docs(config, result)
+    (name,) = [k for k in docs if k.startswith("agent2/") and k.endswith(".xml")]
+    assert "_creditnote_" in name
+    assert etree.QName(etree.fromstring(docs[name])).localname == "CreditNote"
+    assert check_ubl(docs[name]) == []
+
+
+def test_invoice_pdf_is_signed_and_a_tampered_copy_is_refused(
+    demo: tuple[Config, CloseResult, dict[str, bytes]], tmp_path: Path
+) -> None:
+    config, _, docs = demo
+    pdf = _one(docs, "agent1", ".pdf")
+    cert = Path(config.gateway.pdf_signing.certificate)
+    (report,) = verify_pdf(pdf, (cert,))
+    assert report.ok and "CASS Operations Demo" in report.signer
+    assert datetime.fromisoformat(report.signed_at) == AT  # the close's time, not the clock
+    # The signing key never reaches a mailbox.
+    key = Path(config.gateway.pdf_signing.key).read_bytes()
+    for path in config.gateway.mailboxes_dir.rglob("*"):
+        assert not path.is_file() or key not in path.read_bytes()
+    # A changed byte inside the signed range.
+    at = pdf.index(b"ReportLab")
+    tampered = pdf[:at] + b"X" + pdf[at + 1 :]
+    (bad,) = verify_pdf(tampered, (cert,))
+    assert not bad.intact and not bad.ok
+    # The CLI says who signed and whether it changed, with the config's certificate.
+    good_file, bad_file = tmp_path / "good.pdf", tmp_path / "bad.pdf"
+    good_file.write_bytes(pdf)
+    bad_file.write_bytes(tampered)
+    conf = ["--config", str(config.directory)]
+    assert main(["document", "verify", str(good_file), *conf]) == 0
+    assert main(["document", "verify", str(bad_file), *conf]) == 1
+    appended = tmp_path / "appended.pdf"
+    appended.write_bytes(pdf + b"\n%%added later\n")
+    assert main(["document", "verify", str(appended), *conf]) == 1
+    other = tmp_path / "other-cert"
+    demo_config(other)
+    stranger = other / "config" / "keys" / "pdf_signing_cert.pem"
+    assert main(["document", "verify", str(good_file), "--trust", str(stranger)]) == 1
+
+
+@needs_tool("pdfsig", "poppler checks PDF signatures")
+def test_poppler_finds_the_signature_valid(
+    demo: tuple[Config, CloseResult, dict[str, bytes]], tmp_path: Path
+) -> None:
+    _, _, docs = demo
+    path = tmp_path / "invoice.pdf"
+    path.write_bytes(_one(docs, "agent1", ".pdf"))
+    out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
+    assert "Signature is Valid" in out and "Total document signed" in out
+    path.write_bytes(path.read_bytes().replace(b"ReportLab", b"ReportLaX", 1))
+    out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
+    assert "Signature is Valid" not in out
+
+
+def test_signed_bytes_do_not_depend_on_the_clock(
+    demo: tuple[Config, CloseResult, dict[str, bytes]],
+) -> None:
+    config, result, docs = demo
+    assert _docs(config, result) == docs
