@@ -610,7 +610,20 @@ def _legal(t: Table) -> dict[str, Any]:
         "registration": t.opt("registration", str, ""),
         "electronic_address": electronic,
         "contact": read_contact(t),
+        "invoice_formats": _invoice_formats(t),
     }
+
+
+def _invoice_formats(t: Table) -> tuple[str, ...]:
+    from opencass.config.invoicing import FORMATS
+
+    out: list[str] = []
+    for key, value in t.items("invoice_formats", str):
+        if value not in FORMATS:
+            t.add(key, f"{value!r} is not one of {', '.join(FORMATS)}")
+        elif value not in out:
+            out.append(value)
+    return tuple(out)
 
 
 def _check_kind(

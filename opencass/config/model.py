@@ -224,6 +224,7 @@ class Company:
     registration: str = ""  # commercial register entry
     electronic_address: str = ""  # "scheme:identifier" (EN 16931 BT-34/BT-49)
     contact: Contact | None = None
+    invoice_formats: tuple[str, ...] = ()  # "ubl", "facturx"; empty: the country's choice
     subscriptions: tuple[Subscription, ...] = ()  # defaults of its kind + its [[subscriptions]]
     push: PushTarget | None = None  # its own SFTP server ([push]), if any
     banking: dict[str, Banking] = field(default_factory=dict)  # by country (config.banking)

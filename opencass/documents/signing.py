@@ -33,7 +33,7 @@ import os
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -167,6 +167,7 @@ def _pinned_metadata(meta: Any, at: datetime) -> Any:
 def sign_pdf(data: bytes, settings: PdfSigningSettings, at: datetime, reason: str = "") -> bytes:
     """``data`` signed PAdES B-B (B-T with a time-stamp server) at ``at`` (aware)."""
     _import_pyhanko()
+    at = at.astimezone(UTC)  # one instant, one encoding, whatever zone the caller holds it in
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers, timestamps

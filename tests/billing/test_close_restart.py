@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -119,6 +120,8 @@ def test_close_killed_and_run_again_equals_an_uninterrupted_close(
     assert any("_handoff_" in name for name in expected)
 
     crashed = _demo(tmp_path / "crashed")
+    for key in ("pdf_signing_cert.pem", "pdf_signing_key.pem"):  # signed with the same key
+        shutil.copyfile(clean / "keys" / key, crashed / "keys" / key)
     before = _renderers()
     victim = _close(crashed, quiet=True)
     time.sleep(kill_after)

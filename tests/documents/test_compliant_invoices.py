@@ -21,7 +21,7 @@ from opencass.documents.invoices.ubl import CAC, CBC
 from opencass.documents.signing import verify_pdf
 from opencass.settlement.close import CloseResult
 from opencass.settlement.tax import TaxEngine
-from tests.kit.en16931 import check_ubl
+from tests.kit.en16931 import check_cii, check_ubl
 from tests.kit.gateway import PERIOD_CODE, demo_config, sample_bytes
 from tests.kit.invoice import AGENT1, AGENT2, AT, book_and_close
 from tests.kit.tools import needs_tool
@@ -224,3 +224,44 @@ def test_signed_bytes_do_not_depend_on_the_clock(
 ) -> None:
     config, result, docs = demo
     assert _docs(config, result) == docs
+
+
+def test_factur_x_pdf_carries_a_valid_cii_invoice(
+    demo: tuple[Config, CloseResult, dict[str, bytes]],
+) -> None:
+    """The demo country issues Factur-X as well: the signed PDF embeds the CII invoice, which
+    the factur-x package's own XSD check and the EN 16931 rules for CII accept; its totals are
+    the UBL invoice's."""
+    from facturx import get_facturx_level, get_flavor, get_xml_from_pdf
+
+    config, _, docs = demo
+    for company in ("agent1", "agent2"):
+        pdf = _one(docs, company, ".pdf")
+        name, xml = get_xml_from_pdf(pdf, check_xsd=True)
+        assert name == "factur-x.xml"
+        root = etree.fromstring(xml)
+        assert (get_flavor(root), get_facturx_level(root)) == ("factur-x", "en16931")
+        assert check_cii(xml) == []
+        ubl = etree.fromstring(_one(docs, company, ".xml"))
+        grand = root.findtext(".//{*}GrandTotalAmount")
+        assert grand == ubl.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=NS)
+        (report,) = verify_pdf(pdf, (Path(config.gateway.pdf_signing.certificate),))
+        assert report.ok  # signed after the XML went in
+
+
+def test_a_participant_may_take_ubl_only(tmp_path: Path) -> None:
+    import asyncio
+
+    from facturx import get_xml_from_pdf
+
+    demo_config(tmp_path)
+    agent = tmp_path / "config" / "participants" / "agent2.toml"
+    text = agent.read_text("utf-8").replace(
+        "[company.address]", 'invoice_formats = ["ubl"]\n\n[company.address]', 1
+    )
+    agent.write_text(text, "utf-8")
+    config = load_config(tmp_path / "config")
+    result = asyncio.run(book_and_close(config, sample_bytes()))
+    docs = _docs(config, result)
+    assert get_xml_from_pdf(_one(docs, "agent2", ".pdf"), check_xsd=False) == (False, False)
+    assert get_xml_from_pdf(_one(docs, "agent1", ".pdf"), check_xsd=False)[0] == "factur-x.xml"

@@ -6,6 +6,7 @@ import dataclasses
 import sqlite3
 from contextlib import closing
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -229,3 +230,34 @@ async def test_a_country_not_live_takes_sandbox_files_only(env: tuple[Config, Sq
     later = await spooled(store, waiting, sample_bytes(), file_id="F3")
     assert assess(job(waiting, later, "F3", now=go_live)).outcome == "accepted"
     assert await store.ledger_count("F3") == 6
+
+
+async def test_a_record_whose_tax_differs_from_the_rules_gets_a_warning(
+    env: tuple[Config, SqliteStore],
+) -> None:
+    """The demo's German rules give 19 % on the domestic AWB's charges (669.52) and on the
+    registered agent's commission (32.90); the file carries 600.00 and 32.90: one warning on
+    the airline's side, with both amounts, and the record is still booked as billed."""
+    from opencass.cli.samples import sample_billing_file
+    from opencass.codecs import hot
+    from opencass.model import AwbRecord
+
+    config, store = env
+    f = sample_billing_file(PERIOD_START)
+    records = tuple(
+        dataclasses.replace(
+            r, vat_indicator="Y", tax_due_airline=Decimal("600.00"), tax_due_agent=Decimal("32.90")
+        )
+        if isinstance(r, AwbRecord) and r.awb_serial == "62144154"
+        else r
+        for r in f.records
+    )
+    path = await spooled(store, config, hot.encode(dataclasses.replace(f, records=records)))
+    summary = assess(job(config, path))
+    assert summary.outcome == "accepted"
+    (found,) = await store.findings("F1")
+    assert (found.code, found.severity, found.line, found.field) == (
+        "TAX_MISMATCH", "warning", 2, "tax_due_airline",
+    )  # fmt: skip
+    assert "600.00" in found.message and "669.52" in found.message
+    assert await store.ledger_count("F1") == 6

@@ -355,20 +355,27 @@ def _invoice(
         airline_names=airlines,
         data=d.data,
         payment=payment,
+        formats=recipient.invoice_formats or inv.formats,
     )
 
 
 def render_invoice(inv: Invoice, signing: PdfSigningSettings | None = None) -> tuple[bytes, bytes]:
-    """(PDF, UBL XML) of one invoice; the PDF signed with ``signing`` at the issue time."""
+    """(PDF, UBL XML) of one invoice; the PDF a Factur-X PDF/A-3 with the CII inside when the
+    recipient takes that format, signed with ``signing`` at the issue time; the XML empty when
+    the recipient does not take UBL."""
     from opencass.documents.invoices.render import invoice_pdf
     from opencass.documents.invoices.ubl import invoice_xml
 
     pdf = invoice_pdf(inv)
+    if "facturx" in inv.formats:
+        from opencass.documents.invoices.cii import factur_x_pdf
+
+        pdf = factur_x_pdf(pdf, inv)
     if signing is not None:
         from opencass.documents.signing import sign_pdf
 
         pdf = sign_pdf(pdf, signing, datetime.fromisoformat(inv.issued_at), f"invoice {inv.number}")
-    return pdf, invoice_xml(inv)
+    return pdf, invoice_xml(inv) if "ubl" in inv.formats else b""
 
 
 @contextmanager
@@ -398,14 +405,15 @@ def _render_all(
 
 
 def documents_of(inv: Invoice, pdf: bytes, xml: bytes) -> list[Document]:
-    """The two documents of an invoice, in the recipient's outbox."""
+    """The documents of an invoice (its PDF, and its UBL XML when there is one), in the
+    recipient's outbox."""
     stamp = stamp_of(datetime.fromisoformat(inv.issued_at))
     kind = "creditnote" if inv.kind == CREDIT_NOTE else "invoice"
     base = f"{stamp}_{kind}_{inv.data.period}_{inv.data.agent_code}"
-    return [
-        Document(inv.recipient.id, f"{base}.pdf", pdf),
-        Document(inv.recipient.id, f"{base}.xml", xml),
-    ]
+    docs = [Document(inv.recipient.id, f"{base}.pdf", pdf)]
+    if xml:
+        docs.append(Document(inv.recipient.id, f"{base}.xml", xml))
+    return docs
 
 
 def render_invoices(

@@ -86,6 +86,7 @@ class Invoice:
     data: InvoiceData
     payment: Payment | None = None
     references: tuple[Reference, ...] = ()  # credit note of a correction: the invoice(s)
+    formats: tuple[str, ...] = ("ubl",)  # "ubl": the XML beside the PDF; "facturx": in it
 
     @property
     def sign(self) -> int:
