@@ -52,14 +52,17 @@ class FinalOutcome:
 
 
 def publish_reports(
-    config: Config, country: str, period: str, reference: datetime, result: CloseResult
-) -> FinalOutcome:
+    config: Config, country: str, period: str, reference: datetime, result: CloseResult,
+    now: datetime | None = None,
+) -> FinalOutcome:  # fmt: skip
     """Render and write the period's reports and invoices (issue 5's documents)."""
     from opencass.documents.invoices import render_invoices
     from opencass.documents.reports import render_period_reports
 
     docs = render_period_reports(config, country, period, reference, result)
-    docs += render_invoices(config, country, period, reference, result, config.gateway.database)
+    docs += render_invoices(
+        config, country, period, reference, result, config.gateway.database, now=now
+    )
     paths = write_planned(config, [PlannedDocument(d.company, d.name, _bytes(d)) for d in docs])
     return FinalOutcome(len(paths), document_events(config, docs, country, period, FINAL), paths)
 
@@ -88,7 +91,7 @@ def final_close(
     written = write_documents(config, result, workers=workers)
     outcome = FinalOutcome(len(written), [], list(written))
     if reports:
-        extra = publish_reports(config, country, period, reference, result)
+        extra = publish_reports(config, country, period, reference, result, now)
         outcome.documents += extra.documents
         outcome.paths += extra.paths
         outcome.events += extra.events

@@ -526,6 +526,59 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        12,
+        """
+        -- Corrections of issued invoices (issue 15): an issued invoice is never changed; a
+        -- correction adds a cancelling document (role 'cancel': the original with the sign
+        -- flipped, referring to it) and a new issue (role 'issue', revision + 1).  The
+        -- content of each document is kept so that a later correction can cancel it.
+        CREATE TABLE invoices_v12 (
+            number     TEXT NOT NULL,
+            issuer     TEXT NOT NULL,
+            country    TEXT NOT NULL,
+            year       INTEGER NOT NULL,
+            seq        INTEGER NOT NULL,
+            series     TEXT NOT NULL DEFAULT '',   -- '' the invoices' sequence, 'C' credit notes'
+            period     TEXT NOT NULL,
+            agent_code TEXT NOT NULL,
+            company    TEXT NOT NULL,
+            kind       TEXT NOT NULL,              -- invoice, credit_note
+            issued_at  TEXT NOT NULL,
+            currency   TEXT NOT NULL,
+            total      TEXT NOT NULL,
+            data_hash  TEXT NOT NULL,
+            revision   INTEGER NOT NULL DEFAULT 0,
+            role       TEXT NOT NULL DEFAULT 'issue',  -- issue, cancel
+            corrects   TEXT NOT NULL DEFAULT '',   -- the number this one cancels or replaces
+            content    TEXT NOT NULL DEFAULT '',   -- the money as JSON (to cancel it later)
+            PRIMARY KEY (issuer, country, year, series, seq),
+            UNIQUE (issuer, country, period, agent_code, revision, role),
+            UNIQUE (issuer, number)
+        );
+        INSERT INTO invoices_v12 (number, issuer, country, year, seq, period, agent_code,
+            company, kind, issued_at, currency, total, data_hash)
+            SELECT number, issuer, country, year, seq, period, agent_code, company, kind,
+                   issued_at, currency, total, data_hash FROM invoices;
+        DROP TABLE invoices;
+        ALTER TABLE invoices_v12 RENAME TO invoices;
+        CREATE TRIGGER invoices_append_only_update BEFORE UPDATE ON invoices
+            BEGIN SELECT RAISE(ABORT, 'an issued invoice never changes'); END;
+        CREATE TRIGGER invoices_append_only_delete BEFORE DELETE ON invoices
+            BEGIN SELECT RAISE(ABORT, 'an issued invoice is never deleted'); END;
+        CREATE TABLE invoice_series (
+            issuer  TEXT NOT NULL,
+            country TEXT NOT NULL,
+            year    INTEGER NOT NULL,
+            series  TEXT NOT NULL,
+            last    INTEGER NOT NULL,
+            PRIMARY KEY (issuer, country, year, series)
+        );
+        INSERT INTO invoice_series (issuer, country, year, series, last)
+            SELECT issuer, country, year, '', last FROM invoice_counters;
+        DROP TABLE invoice_counters;
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -265,3 +265,85 @@ def test_a_participant_may_take_ubl_only(tmp_path: Path) -> None:
     docs = _docs(config, result)
     assert get_xml_from_pdf(_one(docs, "agent2", ".pdf"), check_xsd=False) == (False, False)
     assert get_xml_from_pdf(_one(docs, "agent1", ".pdf"), check_xsd=False)[0] == "factur-x.xml"
+
+
+def _rows(config: Config) -> list[tuple[str, str, str, int, str, str, str]]:
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(config.gateway.database)) as conn:
+        return conn.execute(
+            "SELECT number, agent_code, kind, revision, role, corrects, total FROM invoices"
+            " ORDER BY year, series, seq"
+        ).fetchall()
+
+
+@pytest.mark.parametrize("series", ["same", "own"])
+def test_a_retroactive_rate_change_is_corrected_by_credit_note_and_new_invoice(
+    tmp_path: Path, series: str
+) -> None:
+    import asyncio
+
+    from opencass.billing.closing import run_close
+
+    demo_config(tmp_path)
+    countries = tmp_path / "config" / "countries.toml"
+    text = countries.read_text("utf-8").replace(
+        'formats = ["ubl", "facturx"]', f'formats = ["ubl"]\ncredit_note_series = "{series}"'
+    )
+    countries.write_text(text, "utf-8")
+    config = load_config(tmp_path / "config")
+    result = asyncio.run(book_and_close(config, sample_bytes()))
+    first = _docs(config, result)
+    issued = _rows(config)
+    assert [(r[0], r[1]) for r in issued] == [
+        ("DE-2030-000001", AGENT2),
+        ("DE-2030-000002", AGENT1),
+    ]
+
+    # The 19 % rule is changed to 16 % from the start: the period is closed again.
+    countries.write_text(text.replace('rate = "19"', 'rate = "16"'), "utf-8")
+    config = load_config(tmp_path / "config")
+    again = run_close(config, "DE", PERIOD_CODE, AT)
+    later = datetime(2030, 2, 3, 10, 0, tzinfo=AT.tzinfo)
+    docs = render_invoices(config, "DE", PERIOD_CODE, AT, again, config.gateway.database, now=later)
+    names = sorted(f"{d.company}/{d.name}" for d in docs)
+    stamp = "20300203T100000Z"
+    assert [n for n in names if n.startswith("agent1/")] == [
+        f"agent1/{stamp}_creditnote_{PERIOD_CODE}-c1_{AGENT1}.pdf",
+        f"agent1/{stamp}_creditnote_{PERIOD_CODE}-c1_{AGENT1}.xml",
+        f"agent1/{stamp}_invoice_{PERIOD_CODE}-r1_{AGENT1}.pdf",
+        f"agent1/{stamp}_invoice_{PERIOD_CODE}-r1_{AGENT1}.xml",
+    ]
+    # Agent two's money did not change: its invoice stands, the same bytes.
+    unchanged = {f"{d.company}/{d.name}": d.data for d in docs if d.company == "agent2"}
+    assert unchanged == {k: v for k, v in first.items() if k.startswith("agent2/")}
+    rows = _rows(config)
+    cancel_no = "DE-2030-C000001" if series == "own" else "DE-2030-000003"
+    new_no = "DE-2030-000003" if series == "own" else "DE-2030-000004"
+    assert rows[:2] == issued
+    assert sorted(rows[2:]) == sorted([
+        (cancel_no, AGENT1, "credit_note", 1, "cancel", "DE-2030-000002", "-3902.26"),
+        (new_no, AGENT1, "invoice", 1, "issue", "DE-2030-000002", "3801.74"),
+    ])  # fmt: skip
+    by_name = {f"{d.company}/{d.name}": d.data for d in docs}
+    cancel = by_name[f"agent1/{stamp}_creditnote_{PERIOD_CODE}-c1_{AGENT1}.xml"]
+    new = by_name[f"agent1/{stamp}_invoice_{PERIOD_CODE}-r1_{AGENT1}.xml"]
+    for xml in (cancel, new):
+        assert check_ubl(xml) == []
+        ref = etree.fromstring(xml).findtext(
+            "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID", namespaces=NS
+        )
+        assert ref == "DE-2030-000002"
+    # The credit note credits exactly what was invoiced; the new invoice has 16 %.
+    assert _subtotals(cancel) == _subtotals(_one(first, "agent1", ".xml"))
+    assert _subtotals(new)["S 16"][1] == D("563.80") - D("27.70")  # 16 % of 3523.78 and 173.14
+    statement = next(s for s in again.settlement.agents if s.agent_code == AGENT1)
+    root = etree.fromstring(new)
+    assert D(root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=NS) or "") == (
+        statement.total
+    )
+    # Closing again changes nothing more: the same documents, no new number.
+    redo = render_invoices(config, "DE", PERIOD_CODE, AT, again, config.gateway.database, now=later)
+    assert {d.name: d.data for d in redo} == {d.name: d.data for d in docs}
+    assert _rows(config) == rows

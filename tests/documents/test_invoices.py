@@ -20,7 +20,6 @@ import opencass.documents.invoices as invoices_module
 from opencass.config.model import Config
 from opencass.documents.i18n import LANGUAGES, translator
 from opencass.documents.invoices import (
-    InvoiceConflictError,
     InvoiceError,
     build_invoices,
     render_invoice,
@@ -290,14 +289,24 @@ def test_invoices_read_the_ledger_as_the_close_read_it(vat: tuple[Config, CloseR
         _docs(config, replace(result, snapshot=None))
 
 
-def test_conflicting_money_is_refused(vat: tuple[Config, CloseResult]) -> None:
+def test_other_money_than_issued_is_corrected_not_reissued(
+    vat: tuple[Config, CloseResult],
+) -> None:
+    """The stored invoice of agent 1 says other money than the close (as after a retroactive
+    change): it is cancelled by a credit note and invoiced anew, never changed in place."""
     config, result = vat
     _docs(config, result)
     with sqlite3.connect(config.gateway.database) as conn:
         conn.execute("DROP TRIGGER invoices_append_only_update")
         conn.execute("UPDATE invoices SET data_hash = 'x' WHERE agent_code = ?", (AGENT1,))
-    with pytest.raises(InvoiceConflictError, match="never re-issued"):
-        _docs(config, result)
+    docs = _docs(config, result)
+    corrections = sorted(k for k in docs if f"{PERIOD_CODE}-" in k)
+    assert [k.split("_")[1] for k in corrections] == ["creditnote"] * 2 + ["invoice"] * 2
+    assert _rows(config)[:2] == [
+        ("DE-2030-000001", 1, AGENT2, INVOICE),
+        ("DE-2030-000002", 2, AGENT1, INVOICE),
+    ]
+    assert [r[3] for r in _rows(config)[2:]] == [CREDIT_NOTE, INVOICE]
 
 
 def _allocate_then_die(config_dir: Path, countries: dict[str, object]) -> None:

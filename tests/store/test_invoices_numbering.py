@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import sqlite3
 import threading
@@ -10,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from opencass.store.invoices import (
-    InvoiceConflictError,
     NumberRequest,
     allocate,
     format_number,
@@ -46,7 +46,9 @@ def _allocate_many(path: str, worker: int) -> list[str]:
     """One transaction per invoice, so the workers interleave."""
     conn = connect_sync(Path(path))
     try:
-        return [allocate(conn, [_request(f"{worker:02d}{i:09d}")])[0].number for i in range(EACH)]
+        return [
+            allocate(conn, [_request(f"{worker:02d}{i:09d}")])[0][0].number for i in range(EACH)
+        ]
     finally:
         conn.close()
 
@@ -85,9 +87,9 @@ def test_threads_allocating_at_once_get_1_to_n(tmp_path: Path) -> None:
 
 def test_rerun_reuses_numbers_and_issue_time(tmp_path: Path) -> None:
     conn = connect_sync(_store(tmp_path))
-    first = allocate(conn, [_request("a"), _request("b")])
+    first = [i for (i,) in allocate(conn, [_request("a"), _request("b")])]
     later = _request("a")
-    again = allocate(conn, [_request("b"), later, _request("c")])
+    again = [i for (i,) in allocate(conn, [_request("b"), later, _request("c")])]
     assert [i.number for i in first] == ["DE-2026-000001", "DE-2026-000002"]
     assert [(i.number, i.fresh) for i in again] == [
         ("DE-2026-000002", False),
@@ -99,7 +101,7 @@ def test_rerun_reuses_numbers_and_issue_time(tmp_path: Path) -> None:
 
 def test_sequences_are_per_issuer_country_and_year(tmp_path: Path) -> None:
     conn = connect_sync(_store(tmp_path))
-    got = allocate(
+    got = [i for (i,) in allocate(
         conn,
         [
             _request("a"),
@@ -108,7 +110,7 @@ def test_sequences_are_per_issuer_country_and_year(tmp_path: Path) -> None:
             _request("a", issuer="other"),
             _request("b", year=2027, period="20270101M"),
         ],
-    )
+    )]  # fmt: skip
     assert [(i.number, i.seq) for i in got] == [
         ("DE-2026-000001", 1),
         ("DE-2027-000001", 1),
@@ -119,14 +121,45 @@ def test_sequences_are_per_issuer_country_and_year(tmp_path: Path) -> None:
 
 
 def test_a_failed_batch_takes_no_number(tmp_path: Path) -> None:
-    """A batch that fails half-way (here: a conflicting re-run) rolls back whole: no gap."""
+    """A batch that fails half-way (here: a row the store refuses) rolls back whole: no gap."""
     path = _store(tmp_path)
     conn = connect_sync(path)
     allocate(conn, [_request("a")])
-    with pytest.raises(InvoiceConflictError):
-        allocate(conn, [_request("b"), _request("a", digest="other money")])
-    assert allocate(conn, [_request("c")])[0].number == "DE-2026-000002"
+    broken = dataclasses.replace(_request("x"), company=None)  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.IntegrityError):
+        allocate(conn, [_request("b"), broken])
+    assert allocate(conn, [_request("c")])[0][0].number == "DE-2026-000002"
     assert [n for n, _ in _numbers(path)] == ["DE-2026-000001", "DE-2026-000002"]
+
+
+def test_other_money_is_a_correction_never_a_change(tmp_path: Path) -> None:
+    """The standing invoice is cancelled by a credit note and issued anew, both referring to
+    it, in the same sequence; the cancelled one's money comes back for the credit note; a
+    second correction cancels the first correction's invoice."""
+    path = _store(tmp_path)
+    conn = connect_sync(path)
+    ((first,),) = allocate(conn, [dataclasses.replace(_request("a"), content="{v1}")])
+    corrected = dataclasses.replace(
+        _request("a", digest="other money"), total="2.50", content="{v2}",
+        corrected_at="2027-01-10T09:00:00+01:00",
+    )  # fmt: skip
+    ((cancel, issue),) = allocate(conn, [corrected])
+    assert (cancel.number, cancel.kind, cancel.role, cancel.total, cancel.content) == (
+        "DE-2027-000001", "credit_note", "cancel", "-1.00", "{v1}",
+    )  # fmt: skip
+    assert (issue.number, issue.kind, issue.role, issue.total, issue.revision) == (
+        "DE-2027-000002", "invoice", "issue", "2.50", 1,
+    )  # fmt: skip
+    assert cancel.corrects == issue.corrects == first.number == "DE-2026-000001"
+    assert cancel.corrects_date == first.issued_at
+    assert allocate(conn, [corrected]) == [[
+        dataclasses.replace(cancel, fresh=False), dataclasses.replace(issue, fresh=False),
+    ]]  # fmt: skip
+    third = dataclasses.replace(corrected, data_hash="third", total="-0.50", kind="credit_note")
+    ((cancel2, issue2),) = allocate(conn, [third])
+    assert (cancel2.corrects, cancel2.total, cancel2.content, issue2.revision) == (
+        "DE-2027-000002", "-2.50", "{v2}", 2,
+    )  # fmt: skip
 
 
 def test_issued_invoices_are_append_only(tmp_path: Path) -> None:

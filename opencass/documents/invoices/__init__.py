@@ -49,7 +49,14 @@ from opencass.config.model import (
     Period,
     find_period,
 )
-from opencass.documents.invoices.content import InvoiceData, InvoiceError, invoice_data
+from opencass.documents.invoices.content import (
+    InvoiceData,
+    InvoiceError,
+    from_json,
+    invoice_data,
+    negated,
+    to_json,
+)
 from opencass.documents.invoices.model import (
     CLEARING,
     CREDIT_NOTE,
@@ -59,6 +66,7 @@ from opencass.documents.invoices.model import (
     Invoice,
     Party,
     Payment,
+    Reference,
 )
 from opencass.documents.invoices.texts import default_terms, tr
 from opencass.documents.workers import init_renderer
@@ -251,10 +259,14 @@ def build_invoices(
     database: Path,
     *,
     pool: Workers | None = None,
+    now: datetime | None = None,
 ) -> list[Invoice]:
     """Build and number the invoices of a final close (in the store); nothing is rendered.
 
-    With ``pool``, the content is built there, a share of the agent codes per task.
+    With ``pool``, the content is built there, a share of the agent codes per task.  Where an
+    invoice of the period was issued with other money, it is corrected (``store.invoices``):
+    its cancellation and the new invoice come back, issued at ``now`` (default: the close's
+    reference time).
     """
     c, p = _resolve(config, country, period)
     issuer = _issuer(config, c)
@@ -283,6 +295,9 @@ def build_invoices(
             currency=currency,
             total=format_amount(d.data.total, currency),
             data_hash=d.data.digest(),
+            content=to_json(d.data),
+            corrected_at=_local(now, c.timezone).isoformat() if now else "",
+            credit_series="C" if c.invoicing.credit_note_series == "own" else "",
         )
         for d in drafts
     ]
@@ -293,8 +308,23 @@ def build_invoices(
         conn.close()
     airlines = _airline_names(config, c.code)
     return [
-        _invoice(config, c, p, issuer, d, n, airlines) for d, n in zip(drafts, numbers, strict=True)
+        _invoice(config, c, p, issuer, _Draft(d.company, _money_of(d, i)), i, airlines)
+        for d, issued in zip(drafts, numbers, strict=True)
+        for i in issued
     ]
+
+
+def _money_of(draft: _Draft, issued: Issued) -> InvoiceData:
+    """The money of an issued document: the draft's, or for a cancellation the cancelled
+    document's with the sign flipped."""
+    if issued.role != "cancel":
+        return draft.data
+    if not issued.content:
+        raise InvoiceError(
+            f"invoice {issued.corrects} was issued before corrections kept the money of an "
+            "invoice; cancel it by hand"
+        )
+    return negated(from_json(issued.content))
 
 
 def _contents(
@@ -338,6 +368,10 @@ def _invoice(
     terms = inv.terms_for(lang, c.language) or default_terms(t)
     recipient_party = _party(recipient, c.code)
     payment = _payment(c, p, recipient, d.data.agent_code, n.kind == CREDIT_NOTE)
+    references = ()
+    if n.corrects:
+        day = _local(datetime.fromisoformat(n.corrects_date), c.timezone).date()
+        references = (Reference(n.corrects, day),)
     return Invoice(
         number=n.number,
         kind=n.kind,
@@ -356,6 +390,9 @@ def _invoice(
         data=d.data,
         payment=payment,
         formats=recipient.invoice_formats or inv.formats,
+        revision=n.revision,
+        role=n.role,
+        references=references,
     )
 
 
@@ -409,7 +446,10 @@ def documents_of(inv: Invoice, pdf: bytes, xml: bytes) -> list[Document]:
     recipient's outbox."""
     stamp = stamp_of(datetime.fromisoformat(inv.issued_at))
     kind = "creditnote" if inv.kind == CREDIT_NOTE else "invoice"
-    base = f"{stamp}_{kind}_{inv.data.period}_{inv.data.agent_code}"
+    period = inv.data.period
+    if inv.revision:  # a correction: "-r1" the new issue, "-c1" the cancellation
+        period += f"-{'c' if inv.role == 'cancel' else 'r'}{inv.revision}"
+    base = f"{stamp}_{kind}_{period}_{inv.data.agent_code}"
     docs = [Document(inv.recipient.id, f"{base}.pdf", pdf)]
     if xml:
         docs.append(Document(inv.recipient.id, f"{base}.xml", xml))
@@ -425,6 +465,7 @@ def render_invoices(
     database: Path,
     *,
     workers: int | None = None,
+    now: datetime | None = None,
 ) -> list[Document]:
     """Number (in the store) and render the invoices of a final close; blocking.
 
@@ -432,7 +473,9 @@ def render_invoices(
     ``InvoiceConflictError`` (an issued invoice would change).  Sorted by company, then name.
     """
     with _pool(len(result.settlement.agents), workers) as pool:
-        invoices = build_invoices(config, country, period, reference, result, database, pool=pool)
+        invoices = build_invoices(
+            config, country, period, reference, result, database, pool=pool, now=now
+        )
         signing = config.gateway.pdf_signing
         rendered = _render_all(invoices, pool, signing if signing.enabled else None)
     docs = [d for inv, (pdf, xml) in zip(invoices, rendered, strict=True)

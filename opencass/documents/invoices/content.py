@@ -38,7 +38,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from opencass.config.invoicing import Invoicing, TaxRule
@@ -362,3 +362,52 @@ def _breakdown(
 def airline_names(names: Mapping[str, str], prefix: str) -> str:
     """The airline's legal name for ``prefix``, or the prefix itself."""
     return names.get(prefix, prefix)
+
+
+def to_json(data: InvoiceData) -> str:
+    """The money of ``data`` as JSON (kept with the issued invoice, to cancel it later)."""
+    body = {
+        "country": data.country, "period": data.period, "agent_code": data.agent_code,
+        "currency": data.currency,
+        "lines": [[x.id, x.airline_prefix, x.side, x.category, str(x.rate), str(x.base),
+                   str(x.tax), x.items] for x in data.lines],
+        "taxes": [[x.category, str(x.rate), str(x.base), str(x.tax), str(x.computed),
+                   x.within_tolerance, x.exemption_reason, x.exemption_code] for x in data.taxes],
+        "airlines": [[x.airline_prefix, str(x.amount), x.items] for x in data.airlines],
+        "net": str(data.net), "tax": str(data.tax), "total": str(data.total),
+        "reverse_charge": data.reverse_charge,
+    }  # fmt: skip
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def from_json(text: str) -> InvoiceData:
+    """``to_json``'s inverse."""
+    b = json.loads(text)
+    d = Decimal
+    return InvoiceData(
+        b["country"], b["period"], b["agent_code"], b["currency"],
+        tuple(InvoiceLine(i, p, s, c, d(r), d(base), d(t), n)
+              for i, p, s, c, r, base, t, n in b["lines"]),
+        tuple(TaxSubtotal(c, d(r), d(base), d(t), d(comp), ok, reason, code)
+              for c, r, base, t, comp, ok, reason, code in b["taxes"]),
+        tuple(AirlineTotal(p, d(a), n) for p, a, n in b["airlines"]),
+        d(b["net"]), d(b["tax"]), d(b["total"]), b["reverse_charge"], (),
+    )  # fmt: skip
+
+
+def _neg(value: Decimal) -> Decimal:
+    return -value if value else value.copy_abs()
+
+
+def negated(data: InvoiceData) -> InvoiceData:
+    """``data`` with every amount's sign flipped: the content of the document that cancels it."""
+    n = _neg
+    return replace(
+        data,
+        lines=tuple(replace(x, base=n(x.base), tax=n(x.tax)) for x in data.lines),
+        taxes=tuple(
+            replace(x, base=n(x.base), tax=n(x.tax), computed=n(x.computed)) for x in data.taxes
+        ),
+        airlines=tuple(replace(x, amount=n(x.amount)) for x in data.airlines),
+        net=n(data.net), tax=n(data.tax), total=n(data.total), warnings=(),
+    )  # fmt: skip

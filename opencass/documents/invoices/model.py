@@ -87,6 +87,8 @@ class Invoice:
     payment: Payment | None = None
     references: tuple[Reference, ...] = ()  # credit note of a correction: the invoice(s)
     formats: tuple[str, ...] = ("ubl",)  # "ubl": the XML beside the PDF; "facturx": in it
+    revision: int = 0  # 0: the period's first issue; n: its n-th correction
+    role: str = "issue"  # "issue", or "cancel": the cancellation of ``references[0]``
 
     @property
     def sign(self) -> int:

@@ -114,6 +114,9 @@ class _InvoicePage:
             (_("CASS country and period"), f"{inv.data.country} {inv.data.period}"),
             (_("Currency"), self.cur),
         ]
+        for ref in inv.references:
+            label = _("Cancels invoice") if inv.role == "cancel" else _("Corrects invoice")
+            facts.append((label, f"{ref.number} ({t.date(ref.issue_date)})"))
         rows: list[list[Any]] = [[self.p(escape(k), "cell_b"), self.p(escape(v))] for k, v in facts]
         return [self._table(rows, [55 * mm, 125 * mm], header_rows=0)]
 
