@@ -202,15 +202,15 @@ def _lifecycle(billing: bytes, today: date) -> dict[str, bytes]:
         iri=iri, kind="change", agent_code=DEMO_AGENTS[0], requested_at=f"{today}T09:00:00Z",
         country="DE", period=period, airline_prefix=DEMO_AIRLINE_PREFIX, awb_serial="62144154",
         reason="weight charge rated at the wrong rate", currency="EUR", disputed_amount=DISPUTED,
-        claimed_amount=Decimal("3350.64") - DISPUTED,
+        claimed_amount=Decimal("3987.26") - DISPUTED,
     )  # fmt: skip
     accept = DisputeStatusUpdate(
         iri=iri, kind="change", status="REQUEST_ACCEPTED", at=f"{today}T10:00:00Z",
         currency=None, corrected_amount=None, comment="",
     )  # fmt: skip
-    # what the final close asks once the dispute is accepted: 3350.64 - 85.00 (the CCA) - 50.00
+    # what the final close asks once the dispute is accepted: 3987.26 - 85.00 (the CCA) - 50.00
     # for agent1, 802.75 + 45.00 (the CCA) for agent2
-    owed = {DEMO_AGENTS[0]: Decimal("3215.64"), DEMO_AGENTS[1]: Decimal("847.75")}
+    owed = {DEMO_AGENTS[0]: Decimal("3852.26"), DEMO_AGENTS[1]: Decimal("847.75")}
     return {
         "withdraw-sample.xml": encode_withdrawal(withdrawal),
         "dispute-sample.xml": encode_dispute(dispute, base_iri=base),

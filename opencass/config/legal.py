@@ -111,7 +111,7 @@ def tax_id_problem(value: str) -> str | None:
     try:
         module.validate(compact)
     except ValidationError as e:
-        return f"{value!r} is not a valid {prefix} VAT id ({e.message})"
+        return f"{value!r} is not a valid {prefix} VAT id ({e})"
     return None
 
 

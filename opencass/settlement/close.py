@@ -562,29 +562,13 @@ def close_period(
     """
     source = rows if isinstance(rows, LedgerSource) else RowsSource(rows)
     adjustments = tuple(adjustments)
+    tax = tax if tax is not None and tax.active else None
     netted, settlement = _settle(source, country.currency, adjustments, tax)
-    cur = country.currency
     statements = {s.agent_code: s for s in settlement.agents}
     settlements = {s.airline_prefix: s for s in settlement.airlines}
-    airline_items: dict[str, list[ItemAmount]] = defaultdict(list)
-    for it in settlement.items:
-        airline_items[it.airline_prefix].append(it)
-    plan = _Planner(source, netted.written, country, period, reference, base_iri)
-    if tax is not None and tax.active:
-        plan.taxes = _Taxes(tax, netted.taxed)
-    agent_codes = {code for codes in agents.values() for code in codes}
-    prefixes = {prefix for codes in airlines.values() for prefix in codes}
-    for kind, parties in (("agent", agents), ("airline", airlines)):
-        for company, codes in parties.items():
-            for code in sorted(set(codes)):
-                if kind == "agent":
-                    st = statements.get(code)
-                    csv_ = partial(agent_statement_csv, st, cur)
-                    plan.party(kind, company, code, csv_, st.items if st else (), st)
-                else:
-                    se = settlements.get(code)
-                    csv_ = partial(airline_settlement_csv, se, cur)
-                    plan.party(kind, company, code, csv_, airline_items.get(code, ()), se)
+    taxes = _Taxes(tax, netted.taxed) if tax else None
+    plan = _Planner(source, netted.written, country, period, reference, base_iri, taxes)
+    _plan_parties(plan, agents, airlines, settlement, country.currency)
     docs = plan.docs
     if preliminary:
         docs = [replace(d, name=_prelim_name(d.name)) for d in docs if "_handoff_" not in d.name]
@@ -593,11 +577,38 @@ def close_period(
         settlement=settlement,
         planned=tuple(docs),
         unpaired=tuple(netted.unpaired),
-        unassigned_agents=tuple(sorted(set(statements) - agent_codes)),
-        unassigned_airlines=tuple(sorted(set(settlements) - prefixes)),
+        unassigned_agents=tuple(sorted(set(statements) - {c for v in agents.values() for c in v})),
+        unassigned_airlines=tuple(
+            sorted(set(settlements) - {p for v in airlines.values() for p in v})
+        ),
         adjustments=adjustments,
-        tax=tax if tax is not None and tax.active else None,
+        tax=tax,
     )
+
+
+def _plan_parties(
+    plan: _Planner,
+    agents: Mapping[str, Iterable[str]],
+    airlines: Mapping[str, Iterable[str]],
+    settlement: PeriodSettlement,
+    cur: str,
+) -> None:
+    """Each agent code's and airline prefix's documents, planned."""
+    statements = {s.agent_code: s for s in settlement.agents}
+    settlements = {s.airline_prefix: s for s in settlement.airlines}
+    airline_items: dict[str, list[ItemAmount]] = defaultdict(list)
+    for it in settlement.items:
+        airline_items[it.airline_prefix].append(it)
+    for company, codes in agents.items():
+        for code in sorted(set(codes)):
+            st = statements.get(code)
+            csv_ = partial(agent_statement_csv, st, cur)
+            plan.party("agent", company, code, csv_, st.items if st else (), st)
+    for company, codes in airlines.items():
+        for code in sorted(set(codes)):
+            se = settlements.get(code)
+            csv_ = partial(airline_settlement_csv, se, cur)
+            plan.party("airline", company, code, csv_, airline_items.get(code, ()), se)
 
 
 def _settle(
@@ -630,6 +641,7 @@ class _Planner:
         period: Period,
         reference: datetime,
         base_iri: str,
+        taxes: _Taxes | None = None,
     ) -> None:
         self.source, self.written = source, written
         self.country, self.period, self.reference, self.base_iri = (
@@ -638,7 +650,7 @@ class _Planner:
         self.stamp = stamp_of(reference)
         self.zero = quantize(ZERO, country.currency)
         self.docs: list[PlannedDocument] = []
-        self.taxes: _Taxes | None = None
+        self.taxes = taxes
 
     def party(
         self, kind: str, company: str, code: str, csv_: Callable[[], bytes], items: Any, sub: Any

@@ -83,9 +83,7 @@ def format_number(country: str, year: int, seq: int, series: str = "") -> str:
     return f"{country}-{year}-{series}{seq:06d}"
 
 
-_COLUMNS = (
-    "number, seq, year, issued_at, kind, data_hash, revision, role, corrects, content, total"
-)
+_COLUMNS = "number, seq, year, issued_at, kind, data_hash, revision, role, corrects, content, total"
 _CURRENT = (
     f"SELECT {_COLUMNS} FROM invoices WHERE issuer = ? AND country = ? AND period = ?"
     " AND agent_code = ? ORDER BY revision DESC, role = 'issue' DESC"

@@ -1,7 +1,7 @@
 """Disputes through the real message path: a real SQLite ledger with the demo billing booked,
 dispute files in the spool judged by ``assess_message`` at injected times (never the clock).
 
-The demo sample bills AWB 997-62144154 to agent1 (23470068510) for 3350.64 EUR, and AWB
+The demo sample bills AWB 997-62144154 to agent1 (23470068510) for 3987.26 EUR, and AWB
 997-10000012 to agent2 for 802.75 + a CCA of 45.00 = 847.75 EUR.  Milestones of the demo
 period (Europe/Berlin): reports the 5th of the next month 08:00, agent cut-off the 10th 23:59,
 airline cut-off the 13th 23:59, billing the 15th 08:00.
@@ -40,7 +40,7 @@ from tests.kit.docs import dispute_examples
 from tests.kit.gateway import PERIOD_CODE, demo_config, job, sample_bytes, spooled
 
 AGENT1, AGENT2 = DEMO_AGENTS
-AWB1, AWB2 = "62144154", "10000012"  # agent1's (3350.64), agent2's (847.75 with its CCA)
+AWB1, AWB2 = "62144154", "10000012"  # agent1's (3987.26), agent2's (847.75 with its CCA)
 BASE = "https://gw.example"
 
 
@@ -103,7 +103,7 @@ def request(
     kind: str = "change",
     agent: str = AGENT1,
     serial: str = AWB1,
-    claimed: str | None = "3300.64",
+    claimed: str | None = "3937.26",
     disputed: str = "50.00",
     currency: str = "EUR",
     at: str = "2026-01-01T00:00:00Z",
@@ -155,7 +155,7 @@ async def test_dispute_roots_are_registered_message_kinds() -> None:
 
 async def test_accepted_before_billing_adjusts_the_final_billing(world: World) -> None:
     before = _totals(world, PERIOD_CODE, world.period.billing_available)
-    assert before[AGENT1] == Decimal("3265.64")  # 3350.64 − 85.00
+    assert before[AGENT1] == Decimal("3902.26")  # 3987.26 − 85.00
     summary, codes = await world.submit(
         request(), "agent1", world.at("reports_available", timedelta(hours=1))
     )
@@ -176,13 +176,13 @@ async def test_accepted_before_billing_adjusts_the_final_billing(world: World) -
     data = json.loads(answered["data"])
     assert answered["company"] == "agent1"
     assert (data["status"], data["corrected"], data["adjustment"], data["adjust_period"]) == (
-        "accepted", "3300.64", "-50.00", PERIOD_CODE,
+        "accepted", "3937.26", "-50.00", PERIOD_CODE,
     )  # fmt: skip
     with world.conn() as c:
         assert open_disputed_amounts(c, "DE", PERIOD_CODE) == {}
 
     after = _totals(world, PERIOD_CODE, world.period.billing_available)
-    assert after[AGENT1] == Decimal("3215.64")  # 3265.64 − 50.00, by hand
+    assert after[AGENT1] == Decimal("3852.26")  # 3902.26 − 50.00, by hand
     assert after["997"] == before["997"] - Decimal("50.00")
     assert after[AGENT2] == before[AGENT2]
     result = run_close(world.config, "DE", PERIOD_CODE, world.period.billing_available)
@@ -198,13 +198,13 @@ async def test_accepted_before_billing_adjusts_the_final_billing(world: World) -
 async def test_airline_states_its_own_corrected_amount(world: World) -> None:
     await world.submit(request(), "agent1", world.at("reports_available"))
     _, codes = await world.submit(
-        update("REQUEST_ACCEPTED", corrected="3330.64"),
+        update("REQUEST_ACCEPTED", corrected="3967.26"),
         "demoair",
         world.at("agent_correction_cutoff"),
     )
     assert codes == []
     after = _totals(world, PERIOD_CODE, world.period.billing_available)
-    assert after[AGENT1] == Decimal("3245.64")  # 3265.64 − 20.00
+    assert after[AGENT1] == Decimal("3882.26")  # 3902.26 − 20.00
 
 
 async def test_acceptance_after_the_final_close_began_goes_to_the_next_period(
@@ -269,7 +269,7 @@ async def test_verification_rejected_with_comment_and_full_history(world: World)
     ]
     assert steps[0].file_id == "M001" and steps[1].file_id == "M002"
     assert _totals(world, PERIOD_CODE, world.period.billing_available)[AGENT1] == Decimal(
-        "3265.64"
+        "3902.26"
     )  # a rejection changes nothing
 
 
@@ -318,8 +318,8 @@ async def test_answer_across_the_airline_cutoff(world: World) -> None:
         (request(agent=AGENT2), "agent1", "DISPUTE_NOT_YOUR_CODE"),
         (request(), "demoair", "DISPUTE_SENDER_NOT_AGENT"),
         (request(disputed="40.00"), "agent1", "DISPUTE_AMOUNT_MISMATCH"),
-        (request(claimed="3350.64", disputed="0.00"), "agent1", "DISPUTE_AMOUNT_INVALID"),
-        (request(claimed="3300.645", disputed="49.995"), "agent1", "DISPUTE_AMOUNT_INVALID"),
+        (request(claimed="3987.26", disputed="0.00"), "agent1", "DISPUTE_AMOUNT_INVALID"),
+        (request(claimed="3937.265", disputed="49.995"), "agent1", "DISPUTE_AMOUNT_INVALID"),
         (request(currency="USD"), "agent1", "DISPUTE_CURRENCY"),
         (update("REQUEST_ACCEPTED", "urn:x:nothing"), "demoair", "DISPUTE_UNKNOWN"),
         (b"<api:ChangeRequest xmlns:api='https://onerecord.iata.org/ns/api#'/>", "agent1",
@@ -361,11 +361,11 @@ async def test_verification_accepted_needs_the_corrected_amount(world: World) ->
     t = world.at("agent_correction_cutoff")
     accept = update("REQUEST_ACCEPTED", iri, kind="verification")
     assert (await world.submit(accept, "demoair", t))[1] == ["DISPUTE_ANSWER_INCOMPLETE"]
-    accept = update("REQUEST_ACCEPTED", iri, kind="verification", corrected="3350.00")
+    accept = update("REQUEST_ACCEPTED", iri, kind="verification", corrected="3987.00")
     assert (await world.submit(accept, "demoair", t))[1] == []
     assert _totals(world, PERIOD_CODE, world.period.billing_available)[AGENT1] == Decimal(
-        "3265.00"
-    )  # 3265.64 − 0.64
+        "3902.00"
+    )  # 3902.26 − 0.26
 
 
 async def test_sandbox_judges_alike_and_changes_nothing(world: World) -> None:
@@ -429,7 +429,7 @@ async def test_readme_examples_through_the_handler(world: World) -> None:
     assert (await world.submit(reject, "demoair", t))[1] == []
     assert (await world.submit(revoke, "agent1", t))[1] == ["DISPUTE_UNKNOWN"]
     after = _totals(world, PERIOD_CODE, world.period.billing_available)
-    assert after[AGENT1] == Decimal("3215.64")
+    assert after[AGENT1] == Decimal("3852.26")
 
 
 async def test_operator_lists_and_shows_disputes(world: World) -> None:
@@ -461,12 +461,12 @@ async def test_operator_lists_and_shows_disputes(world: World) -> None:
 async def test_a_second_dispute_adjusts_from_what_the_first_left(world: World) -> None:
     t = world.at("reports_available")
     await world.submit(request(), "agent1", t)
-    await world.submit(update("REQUEST_ACCEPTED"), "demoair", t)  # 3350.64 → 3300.64
-    second = request("urn:x:second", claimed="3290.64", disputed="10.00")  # of 3300.64
+    await world.submit(update("REQUEST_ACCEPTED"), "demoair", t)  # 3987.26 → 3937.26
+    second = request("urn:x:second", claimed="3927.26", disputed="10.00")  # of 3937.26
     assert (await world.submit(second, "agent1", t))[1] == []
     assert (await world.submit(update("REQUEST_ACCEPTED", "urn:x:second"), "demoair", t))[1] == []
     after = _totals(world, PERIOD_CODE, world.period.billing_available)
-    assert after[AGENT1] == Decimal("3205.64")  # 3265.64 − 50.00 − 10.00
+    assert after[AGENT1] == Decimal("3842.26")  # 3902.26 − 50.00 − 10.00
 
 
 async def test_scheduler_escalates_at_the_policy_time(world: World) -> None:
@@ -528,8 +528,8 @@ async def test_final_close_with_an_accepted_dispute_issues_invoice_and_expects_p
     mine = [p for p in invoices if AGENT1 in p.name]
     assert len(mine) == 1
     xml = mine[0].read_text()
-    # 3350.64 − 85.00 (the CCA) − 50.00 (the accepted dispute), by hand
-    assert '<cbc:PayableAmount currencyID="EUR">3215.64</cbc:PayableAmount>' in xml
+    # 3987.26 − 85.00 (the CCA) − 50.00 (the accepted dispute), by hand
+    assert '<cbc:PayableAmount currencyID="EUR">3852.26</cbc:PayableAmount>' in xml
     with world.conn() as c:
         expected = dict(
             c.execute(
@@ -538,5 +538,5 @@ async def test_final_close_with_an_accepted_dispute_issues_invoice_and_expects_p
                 (PERIOD_CODE,),
             ).fetchall()
         )
-    assert Decimal(expected[AGENT1]) == Decimal("3215.64")
+    assert Decimal(expected[AGENT1]) == Decimal("3852.26")
     assert Decimal(expected[AGENT2]) == Decimal("847.75")

@@ -58,7 +58,7 @@ async def test_dispute_opened_and_accepted_over_sftp(gw: Running) -> None:
         iri=IRI, kind="change", agent_code=DEMO_AGENTS[0], requested_at="2026-11-22T10:00:00Z",
         country="DE", period=PERIOD_CODE, airline_prefix="997", awb_serial="62144154",
         reason="wrong rate", currency="EUR", disputed_amount=Decimal("50.00"),
-        claimed_amount=Decimal("3300.64"),
+        claimed_amount=Decimal("3937.26"),
     )  # fmt: skip
     await _upload(
         gw, "agent1", "dispute.xml", encode_dispute(request, base_iri="https://x.example")
@@ -84,5 +84,5 @@ async def test_dispute_opened_and_accepted_over_sftp(gw: Running) -> None:
         events = conn.execute(
             "SELECT type, company FROM events WHERE object_kind = 'dispute' ORDER BY id"
         ).fetchall()
-    assert (status, corrected, period) == ("REQUEST_ACCEPTED", "3300.64", PERIOD_CODE)
+    assert (status, corrected, period) == ("REQUEST_ACCEPTED", "3937.26", PERIOD_CODE)
     assert events == [("dispute.opened", "demoair"), ("dispute.answered", "agent1")]

@@ -22,6 +22,7 @@ from opencass.gateway.assess import assess
 from opencass.model import AwbRecord, CorrectionRecord
 from opencass.settlement import close as close_module
 from opencass.settlement.netting import ConservationError, PeriodSettlement, settle
+from opencass.settlement.tax import TaxEngine
 from opencass.store import open_store
 from tests.kit.gateway import (
     NOW,
@@ -95,10 +96,12 @@ def _files(config: Config) -> dict[str, bytes]:
     }
 
 
-def _expected() -> PeriodSettlement:
-    """The netting core applied directly to the sample file's model (not via the ledger)."""
+def _expected(config: Config) -> PeriodSettlement:
+    """The netting core applied directly to the sample file's model (not via the ledger), with
+    the tax the demo's German rules compute (19 % on the domestic AWB)."""
     f = sample_billing_file(PERIOD_START)
-    return settle([*f.awbs, *f.corrections], "EUR")
+    tax = TaxEngine.for_config(config, config.countries["DE"], None)
+    return settle([*(tax.apply(a) for a in f.awbs), *f.corrections], "EUR")
 
 
 def _csv_rows(path: Path) -> list[list[str]]:
@@ -133,7 +136,7 @@ async def test_agent_gets_its_handoff_and_statement(
     rows = _csv_rows(statement)
     assert rows[0] == ["airline_prefix", "awb", "kind", "reference", "amount", "currency"]
     assert rows[-1][2] == "TOTAL"
-    expected = next(a for a in _expected().agents if a.agent_code == code)
+    expected = next(a for a in _expected(booked).agents if a.agent_code == code)
     assert Decimal(rows[-1][4]) == expected.total
     items = [r for r in rows[1:] if r[2] not in ("SUBTOTAL", "TOTAL")]
     assert sum(Decimal(r[4]) for r in items) == expected.total
@@ -156,7 +159,7 @@ async def test_airline_settlement_is_the_sum_of_the_agents(booked: Config) -> No
     rows = _csv_rows(outbox / f"{STAMP}_settlement_{PERIOD_CODE}_997.csv")
     assert rows[0] == ["agent_code", "items", "amount", "currency"]
     assert rows[-1][0] == "TOTAL"
-    expected = _expected()
+    expected = _expected(booked)
     agents_sum = sum((a.total for a in expected.agents), Decimal(0))
     assert Decimal(rows[-1][2]) == agents_sum == expected.airlines[0].total
     by_agent = {r[0]: Decimal(r[2]) for r in rows[1:-1]}
@@ -203,7 +206,7 @@ async def test_withdrawn_records_leave_the_close(booked: Config) -> None:
     assert _close(booked)[0] == 0
     rows = _csv_rows(_outbox(booked, "agent2") / f"{STAMP}_statement_{PERIOD_CODE}_{AGENT2}.csv")
     assert rows[1:] == [["", "", "TOTAL", "", "0.00", "EUR"]]
-    expected = next(a for a in _expected().agents if a.agent_code == AGENT1)
+    expected = next(a for a in _expected(booked).agents if a.agent_code == AGENT1)
     airline = _csv_rows(_outbox(booked, "demoair") / f"{STAMP}_settlement_{PERIOD_CODE}_997.csv")
     assert Decimal(airline[-1][2]) == expected.total
 
@@ -249,7 +252,7 @@ async def test_xml_statements_carry_the_same_totals(booked: Config) -> None:
     from opencass.codecs.onerecord import decode_statement
 
     assert _close(booked)[0] == 0
-    expected = {s.agent_code: s.total for s in _expected().agents}
+    expected = {s.agent_code: s.total for s in _expected(booked).agents}
     for company, code in (("agent1", DEMO_AGENTS[0]), ("agent2", DEMO_AGENTS[1])):
         (path,) = _outbox(booked, company).glob(f"{STAMP}_statement_{PERIOD_CODE}_{code}.xml")
         doc = decode_statement(path.read_bytes())

@@ -79,7 +79,7 @@ async def test_command_without_final_is_the_preliminary_close(
         f"{STAMP}_prelim-statement_{PERIOD_CODE}_997.xml",
     ]  # no hand-off files before the final billing
     xml = config.gateway.mailboxes_dir / "agent1" / "outbox" / _names(config, "agent1")[1]
-    assert decode_statement(xml.read_bytes()).total.to_eng_string() == "3265.64"
+    assert decode_statement(xml.read_bytes()).total.to_eng_string() == "3902.26"
     with _db(config) as conn:
         (row,) = conn.execute("SELECT * FROM closes")
         assert (row["kind"], row["reference"], row["documents"]) == (

@@ -10,8 +10,8 @@ period (the calendar jobs that fell due meanwhile run at the start):
    invoice and expected remittance carry the adjustment;
 4. 18 December: the bank's camt.053 pays both agents; both periods are settled.
 
-The demo billing (by hand): agent1 owes 3350.64 for AWB 62144154 less an 85.00 CCA = 3265.64,
-less the accepted 50.00 = 3215.64; agent2 owes 802.75 + a 45.00 CCA = 847.75.
+The demo billing (by hand): agent1 owes 3987.26 for AWB 62144154 less an 85.00 CCA = 3902.26,
+less the accepted 50.00 = 3852.26; agent2 owes 802.75 + a 45.00 CCA = 847.75.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ async def test_a_period_from_upload_to_settled_payment(tmp_path: Path) -> None:
             iri=DISPUTE, kind="change", agent_code=AGENT1, requested_at="2026-12-05T09:00:00Z",
             country="DE", period=PERIOD_CODE, airline_prefix="997", awb_serial="62144154",
             reason="weight charge rated at the wrong rate", currency="EUR",
-            disputed_amount=Decimal("50.00"), claimed_amount=Decimal("3300.64"),
+            disputed_amount=Decimal("50.00"), claimed_amount=Decimal("3937.26"),
         )  # fmt: skip
         await gw.upload("agent1", "dispute.xml", encode_dispute(dispute, base_iri=BASE))
         assert "Outcome:      accepted" in await gw.answer("agent1", "dispute.xml")
@@ -161,14 +161,14 @@ async def test_a_period_from_upload_to_settled_payment(tmp_path: Path) -> None:
         await gw.gateway.closes.idle()
         outbox = gw.mailboxes / "agent1" / "outbox"
         (invoice,) = outbox.glob(f"*_invoice_{PERIOD_CODE}_{AGENT1}.xml")
-        assert '<cbc:PayableAmount currencyID="EUR">3215.64</cbc:PayableAmount>' in (
+        assert '<cbc:PayableAmount currencyID="EUR">3852.26</cbc:PayableAmount>' in (
             invoice.read_text()
         )
         (statement,) = outbox.glob(f"*_statement_{PERIOD_CODE}_{AGENT1}.csv")
-        assert "3215.64" in statement.read_text() and "ADJ" in statement.read_text()
+        assert "3852.26" in statement.read_text() and "ADJ" in statement.read_text()
     sql = "SELECT agent_code, amount FROM remittance_expected WHERE period = ?"
     expected = dict(_rows(database, sql, PERIOD_CODE))
-    assert expected == {AGENT1: "3215.64", AGENT2: "847.75"}
+    assert expected == {AGENT1: "3852.26", AGENT2: "847.75"}
     sql = "SELECT kind FROM closes WHERE completed_at IS NOT NULL AND period = ?"
     closes = _rows(database, sql, PERIOD_CODE)
     assert ("final",) in closes
@@ -188,7 +188,7 @@ async def test_a_period_from_upload_to_settled_payment(tmp_path: Path) -> None:
         bank = camt(
             "camt.053.001.02",
             [
-                Ntry(Decimal("3215.64"), value, ref="B1",
+                Ntry(Decimal("3852.26"), value, ref="B1",
                      txs=(Tx(ustrd=(f"CASS DE {PERIOD_CODE} {AGENT1}",), ref="B1-1"),)),
                 Ntry(Decimal("847.75"), value, ref="B2",
                      txs=(Tx(creditor_ref=f"CASS DE {PERIOD_CODE} {AGENT2}", ref="B2-1",
@@ -207,7 +207,7 @@ async def test_a_period_from_upload_to_settled_payment(tmp_path: Path) -> None:
     status = out.getvalue()
     assert status.count("settled") == 2, status
     payments = _rows(database, "SELECT agent_code, amount, matched_by FROM payments ORDER BY id")
-    assert payments == [(AGENT1, "3215.64", "reference"), (AGENT2, "847.75", "reference")]
+    assert payments == [(AGENT1, "3852.26", "reference"), (AGENT2, "847.75", "reference")]
 
     # 5. at the start of Settlement Day the airline is paid what was received for it
     start = datetime.combine(
@@ -219,6 +219,6 @@ async def test_a_period_from_upload_to_settled_payment(tmp_path: Path) -> None:
     payout = etree.parse(str(ops_outbox / f"DE_{PERIOD_CODE}_payout_pain.001.001.03.xml"))
     assert PAIN001.validate(payout)
     assert _texts(payout, "ReqdExctnDt", "IBAN", "InstdAmt") == [
-        period.settlement_day.isoformat(), "DE02100500000054540402", "4063.39",
+        period.settlement_day.isoformat(), "DE02100500000054540402", "4700.01",
         "DE89370400440532013000",
     ]  # fmt: skip

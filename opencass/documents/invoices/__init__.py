@@ -281,8 +281,27 @@ def build_invoices(
             "invoice tax differs from the rule", country=c.code, period=p.code,
             invoices=len({code for code, _ in differing}), first=differing[:5],
         )  # fmt: skip
+    requests = _requests(c, p, issuer, drafts, currency, reference, now)
+    conn = connect_sync(database)
+    try:
+        numbers = allocate(conn, requests)
+    finally:
+        conn.close()
+    airlines = _airline_names(config, c.code)
+    return [
+        _invoice(config, c, p, issuer, _Draft(d.company, _money_of(d, i)), i, airlines)
+        for d, issued in zip(drafts, numbers, strict=True)
+        for i in issued
+    ]
+
+
+def _requests(
+    c: Country, p: Period, issuer: Party, drafts: list[_Draft], currency: str,
+    reference: datetime, now: datetime | None,
+) -> list[NumberRequest]:  # fmt: skip
+    """What to number: one request per draft, with its money."""
     issued_at = _local(reference, c.timezone)
-    requests = [
+    return [
         NumberRequest(
             issuer=issuer.id or issuer.legal_name,
             country=c.code,
@@ -300,17 +319,6 @@ def build_invoices(
             credit_series="C" if c.invoicing.credit_note_series == "own" else "",
         )
         for d in drafts
-    ]
-    conn = connect_sync(database)
-    try:
-        numbers = allocate(conn, requests)
-    finally:
-        conn.close()
-    airlines = _airline_names(config, c.code)
-    return [
-        _invoice(config, c, p, issuer, _Draft(d.company, _money_of(d, i)), i, airlines)
-        for d, issued in zip(drafts, numbers, strict=True)
-        for i in issued
     ]
 
 

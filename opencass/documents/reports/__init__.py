@@ -26,7 +26,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -83,6 +83,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 #: Agent codes rendered by one job: amortises the job's start and its ledger query.
 AGENT_BATCH = 20
@@ -303,6 +304,13 @@ def _names(config: Config, country: str) -> tuple[dict[str, str], dict[str, str]
     return agent_names, airline_names
 
 
+def _grouped(values: Iterable[V], attr: str) -> dict[str, list[V]]:
+    out: dict[str, list[V]] = {}
+    for v in values:
+        out.setdefault(getattr(v, attr), []).append(v)
+    return out
+
+
 def plan_jobs(
     config: Config, country: str, period: str, reference: datetime, result: CloseResult
 ) -> list[Job]:
@@ -313,13 +321,9 @@ def plan_jobs(
     s = result.settlement
     statements = {a.agent_code: a for a in s.agents}
     settlements = {a.airline_prefix: a for a in s.airlines}
-    items_of: dict[str, list[ItemAmount]] = {}
-    for it in s.items:
-        items_of.setdefault(it.airline_prefix, []).append(it)
+    items_of = _grouped(s.items, "airline_prefix")
     disputes = disputes_of_period(database, country, period)
-    disputes_of: dict[str, list[DisputeLine]] = {}
-    for d in disputes:
-        disputes_of.setdefault(d.agent_code, []).append(d)
+    disputes_of = _grouped(disputes, "agent_code")
     agent_names, airline_names = _names(config, country)
     courier_agents = tuple(getattr(c, "courier_agents", ()) or ())
 
@@ -356,16 +360,10 @@ def plan_jobs(
                 )
             )  # fmt: skip
     batches: list[Job] = [
-        AgentBatch(
-            database,
-            stamp,
-            tuple(tasks[i : i + AGENT_BATCH]),
-            airline_names,
-            result.snapshot,
-            result.tax,
-        )
+        AgentBatch(database, stamp, tuple(tasks[i : i + AGENT_BATCH]), airline_names,
+                   result.snapshot, result.tax)
         for i in range(0, len(tasks), AGENT_BATCH)
-    ]
+    ]  # fmt: skip
     # Airline and operator jobs are the largest: start them first so they do not end last.
     return [*airline_jobs, *operator_jobs, *batches]
 
