@@ -534,7 +534,7 @@ def test_the_demo_bank_statement_is_valid_and_quotes_the_references(tmp_path: Pa
     assert schema.is_valid(data.decode())
     entries = read_camt(etree.fromstring(data)).entries
     assert {(e.remittance_text, e.amount) for e in entries} == {
-        (f"CASS DE 20280201M {AGENT1}", D("3215.64")),
+        (f"CASS DE 20280201M {AGENT1}", D("3852.26")),
         (f"CASS DE 20280201M {AGENT2}", D("847.75")),
     }
     assert all(e.credit and e.booked and e.key for e in entries)
