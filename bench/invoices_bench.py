@@ -1,6 +1,7 @@
 """Benchmark of the invoices of a 5,000-agent period (issue 5): number, PDF and UBL XML each.
 
-``python -m bench.invoices_bench [--awbs N --agents M --airlines K --workers W]`` reuses (or
+``python -m bench.invoices_bench [--awbs N --agents M --airlines K --workers W] [--unsigned]
+[--facturx]`` reuses (or
 builds) the ledger of ``bench.close_bench``, closes the period, then times ``render_invoices``:
 the content of every agent's invoice rebuilt from the ledger, the numbers allocated in the store
 (one transaction), and every PDF and XML rendered in a process pool (the steps of
@@ -30,7 +31,7 @@ def _clear(database: os.PathLike[str]) -> None:
     try:
         conn.execute("DROP TRIGGER IF EXISTS invoices_append_only_delete")
         conn.execute("DELETE FROM invoices")
-        conn.execute("DELETE FROM invoice_counters")
+        conn.execute("DELETE FROM invoice_series")
         conn.execute(
             "CREATE TRIGGER invoices_append_only_delete BEFORE DELETE ON invoices"
             " BEGIN SELECT RAISE(ABORT, 'an issued invoice is never deleted'); END"
@@ -50,6 +51,8 @@ def main() -> None:
     p.add_argument("--agents", type=int, default=5_000)
     p.add_argument("--airlines", type=int, default=100)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--unsigned", action="store_true", help="PDFs not signed (PAdES)")
+    p.add_argument("--facturx", action="store_true", help="Factur-X PDF/A-3 as well as UBL")
     a = p.parse_args()
     spec = Spec(awbs=a.awbs, agents=a.agents, airlines=a.airlines)
     data_dir = OUT / f"close-{a.awbs}-{a.agents}-{a.airlines}"
@@ -71,14 +74,27 @@ def main() -> None:
 
     config = config_for(data_dir, spec)
     invoicing = Invoicing(
-        issuer_details=IssuerDetails("CASS Deutschland GmbH", "Frankfurt am Main", "DE123456789"),
+        issuer_details=IssuerDetails("CASS Deutschland GmbH", "Frankfurt am Main", "DE812345673"),
         mentions={"en": ("Invoice issued by the CASS operator on behalf of the airlines.",)},
-        # Rates as in Germany; the generated records carry no VAT, so the lines and tax groups
-        # are built as for a taxed market (and the differences are logged once per invoice).
-        tax=(TaxRule(date(2020, 1, 1), None, Decimal(19), Decimal(19)),),
+        # 19 % on every amount, as for German domestic carriage: the generated records carry no
+        # VAT, so the close computes it for every AWB and the invoices have taxed lines.
+        tax=(TaxRule(date(2020, 1, 1), None, Decimal(19), "S"),),
+        formats=("ubl", "facturx") if a.facturx else ("ubl",),
     )
     country = dataclasses.replace(config.countries[COUNTRY], invoicing=invoicing)
     config = dataclasses.replace(config, countries={COUNTRY: country})
+    signing = None
+    if not a.unsigned:
+        from opencass.config.demo import write_pdf_certificate
+        from opencass.config.model import PdfSigningSettings
+
+        (data_dir / "keys").mkdir(exist_ok=True)
+        for old in ("pdf_signing_cert.pem", "pdf_signing_key.pem"):
+            (data_dir / "keys" / old).unlink(missing_ok=True)
+        write_pdf_certificate(data_dir)
+        signing = PdfSigningSettings(
+            str(data_dir / "keys/pdf_signing_cert.pem"), str(data_dir / "keys/pdf_signing_key.pem")
+        )
     reference = _period().billing_available
 
     t0 = time.perf_counter()
@@ -90,13 +106,14 @@ def main() -> None:
             config, COUNTRY, PERIOD, reference, result, database, pool=pool
         )
         t2 = time.perf_counter()
-        rendered = invoices._render_all(built, pool)
+        rendered = invoices._render_all(built, pool, signing)
         t3 = time.perf_counter()
     n = len(built)
     pdf = sum(len(r[0]) for r in rendered)
     xml = sum(len(r[1]) for r in rendered)
     lines = sum(len(i.data.lines) for i in built)
     print(
+        f"{'signed' if signing else 'unsigned'}{' Factur-X +' if a.facturx else ''} "
         f"invoices of {result.settlement.summary.awbs:,} AWBs, {n:,} agents "
         f"({lines:,} lines), {a.workers} workers: close {t1 - t0:.1f} s; "
         f"content + numbering {t2 - t1:.1f} s; rendering {t3 - t2:.1f} s; "

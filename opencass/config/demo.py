@@ -429,7 +429,7 @@ def _write_signing_key(root: Path) -> None:
     (root / SIGNING_PUBLIC_KEY).write_bytes(spki)
 
 
-def _write_pdf_certificate(root: Path) -> None:
+def write_pdf_certificate(root: Path) -> None:
     """A self-signed RSA-3072 certificate that signs the demo's PDFs (a real office uses one
     issued by a trust service provider; this one is valid from 2000 to 2100 so that closes at
     any test date verify)."""
@@ -475,7 +475,7 @@ def _write_demo(root: Path, sftp_port: int, year: int, push_port: int | None = N
     host = HOST if sftp_port == 22 else f"[{HOST}]:{sftp_port}"
     (root / "known_hosts").write_text(f"{host} {host_public}", encoding="ascii")
     _write_signing_key(root)
-    _write_pdf_certificate(root)
+    write_pdf_certificate(root)
     push = ""
     if push_port:
         _write_ssh_key(root / PUSH_CLIENT_KEY, "opencass-demo-push")

@@ -35,8 +35,11 @@ with their prefixes) and gives the close's reference time; ``close_period`` retu
    ends: the same rows, participants and reference time give byte-identical documents.
 
 Statement CSV columns: ``airline_prefix,awb,kind,reference,amount,currency``; one row per item,
-then one ``SUBTOTAL`` row per airline prefix (``awb`` empty) and a final ``TOTAL`` row.
-Settlement CSV columns: ``agent_code,items,amount,currency``, then a ``TOTAL`` row.
+then one ``SUBTOTAL`` row per airline prefix (``awb`` empty), in a country with tax rules a
+``VAT_BASE`` and a ``VAT`` row per VAT category and rate (``reference`` e.g. ``S 19%``: the
+net base and the VAT of the items, split as the invoice splits them), and a final ``TOTAL``
+row.  Settlement CSV columns: ``agent_code,items,amount,currency``, the same ``VAT_BASE`` and
+``VAT`` rows (the category and rate in ``items``), then a ``TOTAL`` row.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ from opencass.settlement.netting import (
     settle_amounts,
 )
 from opencass.settlement.tax import TaxEngine
+from opencass.settlement.taxsplit import split_item
 
 __all__ = [
     "BookedRecord",
@@ -308,6 +312,29 @@ class _Netted:
     awbs: int
     non_revenue: int
     taxed: dict[int, tuple[Decimal, Decimal]]  # document rounding: ledger id -> computed tax
+    vat: Breakdown | None = None  # with tax rules: the VAT breakdown per agent and airline
+
+
+VatKey = tuple[str, Decimal]  # (category, rate)
+
+
+class Breakdown:
+    """The VAT of a close per (category, rate): base and tax, per agent code and per airline
+    prefix, split from each item as its invoice lines are (``opencass.settlement.taxsplit``)."""
+
+    def __init__(self, engine: TaxEngine, currency: str) -> None:
+        self.engine, self.currency = engine, currency
+        self.untaxed = engine.invoicing.untaxed_category
+        self.agents: dict[str, dict[VatKey, list[Decimal]]] = defaultdict(dict)
+        self.airlines: dict[str, dict[VatKey, list[Decimal]]] = defaultdict(dict)
+
+    def add(self, item: Item, amount: ItemAmount) -> None:
+        for part in split_item(item, amount.amount, self.currency, self.engine, self.untaxed):
+            key = (part.category, part.rate)
+            for table in (self.agents[amount.agent_code], self.airlines[amount.airline_prefix]):
+                sums = table.setdefault(key, [ZERO, ZERO])
+                sums[0] += part.base
+                sums[1] += part.tax
 
 
 def _shared(it: ItemAmount, names: dict[str, str]) -> ItemAmount:
@@ -323,6 +350,7 @@ def _net(rows: Iterable[BookedRow], currency: str, tax: TaxEngine | None = None)
     engine = tax.fresh() if tax is not None and tax.active else None
     keep = engine is not None and engine.invoicing.tax_rounding == "document"
     taxed: dict[int, tuple[Decimal, Decimal]] = {}
+    vat = Breakdown(engine, currency) if engine is not None else None
     amounts: list[ItemAmount] = []
     written = IdSet()
     names: dict[str, str] = {}  # one string object per prefix and agent code, not per item
@@ -341,16 +369,21 @@ def _net(rows: Iterable[BookedRow], currency: str, tax: TaxEngine | None = None)
             non_revenue += not rec.charges_due
             amounts.append(_shared(item_amount(rec, currency), names))
             written.add(row.id)
+            if vat is not None:
+                vat.add(rec, amounts[-1])
         elif isinstance(rec, CorrectionRecord) and (rec.is_original or rec.is_revised):
             other = waiting.pop((not rec.is_original, rec.pair_key), None)
             if other is None:
                 waiting[(rec.is_original, rec.pair_key)] = (row.id, rec)
                 continue
             o, v = (rec, other[1]) if rec.is_original else (other[1], rec)
-            amounts.append(_shared(item_amount(Correction(o, v), currency), names))
+            pair = Correction(o, v)
+            amounts.append(_shared(item_amount(pair, currency), names))
             written.update((row.id, other[0]))
+            if vat is not None:
+                vat.add(pair, amounts[-1])
     unpaired = [rec for _, rec in sorted(waiting.values(), key=lambda w: w[0])]
-    return _Netted(amounts, written, unpaired, awbs, non_revenue, taxed)
+    return _Netted(amounts, written, unpaired, awbs, non_revenue, taxed, vat)
 
 
 def _billing_date(reference: datetime, country: Country) -> datetime:
@@ -463,8 +496,25 @@ def _csv(rows: list[list[str]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def agent_statement_csv(statement: AgentStatement | None, currency: str) -> bytes:
-    """One agent's statement: its items, per-airline subtotals and the total to remit."""
+def _vat_rows(vat: Mapping[VatKey, list[Decimal]] | None, currency: str) -> list[list[str]]:
+    """``VAT_BASE`` and ``VAT`` rows per (category, rate), highest rate first."""
+    rows = []
+    for (category, rate), (base, tax) in sorted(
+        (vat or {}).items(), key=lambda kv: (-kv[0][1], kv[0][0])
+    ):
+        label = f"{category} {rate.normalize():f}%"
+        rows.append(["", "", "VAT_BASE", label, format_amount(base, currency), currency])
+        rows.append(["", "", "VAT", label, format_amount(tax, currency), currency])
+    return rows
+
+
+def agent_statement_csv(
+    statement: AgentStatement | None,
+    currency: str,
+    vat: Mapping[VatKey, list[Decimal]] | None = None,
+) -> bytes:
+    """One agent's statement: its items, per-airline subtotals, the VAT breakdown (countries
+    with tax rules) and the total to remit."""
     rows = [["airline_prefix", "awb", "kind", "reference", "amount", "currency"]]
     zero = format_amount(Decimal(0), currency)
     if statement is None:
@@ -476,12 +526,19 @@ def agent_statement_csv(statement: AgentStatement | None, currency: str) -> byte
     for line in statement.lines:
         amount = format_amount(line.amount, currency)
         rows.append([line.airline_prefix, "", "SUBTOTAL", "", amount, currency])
+    rows += _vat_rows(vat, currency)
     rows.append(["", "", "TOTAL", "", format_amount(statement.total, currency), currency])
     return _csv(rows)
 
 
-def airline_settlement_csv(settlement: AirlineSettlement | None, currency: str) -> bytes:
-    """One airline prefix's settlement: what each agent owes it, then the total to receive."""
+def airline_settlement_csv(
+    settlement: AirlineSettlement | None,
+    currency: str,
+    vat: Mapping[VatKey, list[Decimal]] | None = None,
+) -> bytes:
+    """One airline prefix's settlement: what each agent owes it, the VAT breakdown (countries
+    with tax rules: ``VAT_BASE`` and ``VAT`` rows, the category and rate in ``items``), then the
+    total to receive."""
     rows = [["agent_code", "items", "amount", "currency"]]
     total = Decimal(0)
     if settlement is not None:
@@ -489,6 +546,9 @@ def airline_settlement_csv(settlement: AirlineSettlement | None, currency: str) 
             amount = format_amount(line.amount, currency)
             rows.append([line.agent_code, str(line.items), amount, currency])
         total = settlement.total
+    rows += [
+        [kind, label, amount, cur] for _, _, kind, label, amount, cur in _vat_rows(vat, currency)
+    ]
     rows.append(["TOTAL", "", format_amount(total, currency), currency])
     return _csv(rows)
 
@@ -568,7 +628,7 @@ def close_period(
     settlements = {s.airline_prefix: s for s in settlement.airlines}
     taxes = _Taxes(tax, netted.taxed) if tax else None
     plan = _Planner(source, netted.written, country, period, reference, base_iri, taxes)
-    _plan_parties(plan, agents, airlines, settlement, country.currency)
+    _plan_parties(plan, agents, airlines, settlement, country.currency, netted.vat)
     docs = plan.docs
     if preliminary:
         docs = [replace(d, name=_prelim_name(d.name)) for d in docs if "_handoff_" not in d.name]
@@ -592,8 +652,11 @@ def _plan_parties(
     airlines: Mapping[str, Iterable[str]],
     settlement: PeriodSettlement,
     cur: str,
+    vat: Breakdown | None,
 ) -> None:
     """Each agent code's and airline prefix's documents, planned."""
+    agent_vat = vat.agents if vat else {}
+    airline_vat = vat.airlines if vat else {}
     statements = {s.agent_code: s for s in settlement.agents}
     settlements = {s.airline_prefix: s for s in settlement.airlines}
     airline_items: dict[str, list[ItemAmount]] = defaultdict(list)
@@ -602,12 +665,12 @@ def _plan_parties(
     for company, codes in agents.items():
         for code in sorted(set(codes)):
             st = statements.get(code)
-            csv_ = partial(agent_statement_csv, st, cur)
+            csv_ = partial(agent_statement_csv, st, cur, agent_vat.get(code))
             plan.party("agent", company, code, csv_, st.items if st else (), st)
     for company, codes in airlines.items():
         for code in sorted(set(codes)):
             se = settlements.get(code)
-            csv_ = partial(airline_settlement_csv, se, cur)
+            csv_ = partial(airline_settlement_csv, se, cur, airline_vat.get(code))
             plan.party("airline", company, code, csv_, airline_items.get(code, ()), se)
 
 
@@ -619,7 +682,10 @@ def _settle(
 ) -> tuple[_Netted, PeriodSettlement]:
     """Net the rows in booking order with the adjustments, settle, check conservation."""
     netted = _net(source.booking_order(), currency, tax)
-    netted.amounts.extend(item_amount(a, currency) for a in adjustments)
+    for a in adjustments:
+        netted.amounts.append(item_amount(a, currency))
+        if netted.vat is not None:
+            netted.vat.add(a, netted.amounts[-1])
     settlement = settle_amounts(
         netted.amounts, currency, awbs=netted.awbs, non_revenue_awbs=netted.non_revenue
     )

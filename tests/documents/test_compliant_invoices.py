@@ -347,3 +347,33 @@ def test_a_retroactive_rate_change_is_corrected_by_credit_note_and_new_invoice(
     redo = render_invoices(config, "DE", PERIOD_CODE, AT, again, config.gateway.database, now=later)
     assert {d.name: d.data for d in redo} == {d.name: d.data for d in docs}
     assert _rows(config) == rows
+
+
+def test_statements_carry_the_vat_breakdown_of_the_invoice(
+    demo: tuple[Config, CloseResult, dict[str, bytes]],
+) -> None:
+    """The agent's statement and the airline's settlement show VAT_BASE and VAT per category
+    and rate; the agent's rows are its invoice's breakdown, the airline's the sum over its
+    agents."""
+    import csv
+    import io
+
+    _, result, docs = demo
+
+    def vat_rows(name: str, kind_col: int, label_col: int) -> dict[str, tuple[D, D]]:
+        data = next(d.document().data for d in result.planned if d.name.endswith(name))
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+        got: dict[str, list[D]] = {}
+        for r in rows:
+            if r[kind_col] in ("VAT_BASE", "VAT"):
+                got.setdefault(r[label_col], []).append(D(r[-2]))
+        return {k: (v[0], v[1]) for k, v in got.items()}
+
+    agent1 = vat_rows(f"_statement_{PERIOD_CODE}_{AGENT1}.csv", 2, 3)
+    assert agent1 == {"S 19%": (D("3350.64"), D("636.62")), "E 0%": (D("-85.00"), D("0.00"))}
+    invoice = _subtotals(_one(docs, "agent1", ".xml"))
+    assert agent1["S 19%"] == invoice["S 19"] and agent1["E 0%"] == invoice["E 0"]
+    airline = vat_rows(f"_settlement_{PERIOD_CODE}_997.csv", 0, 1)
+    agent2 = vat_rows(f"_statement_{PERIOD_CODE}_{AGENT2}.csv", 2, 3)
+    assert airline["S 19%"] == agent1["S 19%"]
+    assert airline["E 0%"] == (agent1["E 0%"][0] + agent2["E 0%"][0], D("0.00"))

@@ -37,16 +37,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from opencass.config.invoicing import Invoicing, TaxRule
 from opencass.config.model import Period
 from opencass.errors import ConfigurationError
-from opencass.model import ZERO, AwbRecord, Correction, CorrectionRecord, minor_units, quantize
+from opencass.model import ZERO, Correction, minor_units, quantize
 from opencass.settlement.netting import AgentStatement, Item, item_amount
-from opencass.settlement.tax import AGENT, AIRLINE, Portion, TaxEngine, by_side
+from opencass.settlement.tax import TaxEngine
+from opencass.settlement.taxsplit import ADJUSTMENTS, CHARGES, COMMISSION, split_item
 
 __all__ = [
     "ADJUSTMENTS",
@@ -59,7 +60,6 @@ __all__ = [
     "invoice_data",
 ]
 
-CHARGES, COMMISSION, ADJUSTMENTS = "charges", "commission", "adjustments"
 _SIDE_ORDER = {CHARGES: 0, COMMISSION: 1, ADJUSTMENTS: 2}
 
 
@@ -145,102 +145,6 @@ class InvoiceData:
         return hashlib.sha256(raw).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class _Part:
-    """A share of an item's amount on one invoice line kind, in one tax category and rate."""
-
-    side: str  # CHARGES, COMMISSION or ADJUSTMENTS
-    category: str
-    rate: Decimal
-    base: Decimal
-    tax: Decimal
-    rule: TaxRule | None = None
-
-
-def _conv(amount: Decimal, rec: AwbRecord | CorrectionRecord, currency: str) -> Decimal:
-    if rec.currency == currency:
-        return amount
-    return amount * rec.rate_of_exchange  # netting already rejected a bad rate
-
-
-def _spread(
-    side: str, total: Decimal, tax: Decimal, portions: list[Portion], sign: int,
-    rec: AwbRecord, currency: str, untaxed: str,
-) -> list[_Part]:  # fmt: skip
-    """``total`` (a side's net amount, period currency) over its ``portions``: each converted
-    and rounded, the last taking what is left; ``tax`` on the portion with the highest rate."""
-    if not portions:
-        return [_Part(side, untaxed, Decimal(0), total, tax)] if total or tax else []
-    ordered = sorted(portions, key=lambda p: (-p.rate, p.category))
-    parts = []
-    left = total
-    for i, p in enumerate(ordered):
-        last = i == len(ordered) - 1
-        base = left if last else quantize(_conv(sign * p.base, rec, currency), currency)
-        left -= base
-        parts.append(_Part(side, p.category, p.rate, base, tax if i == 0 else ZERO, p.rule))
-    return parts
-
-
-def _awb_parts(
-    rec: AwbRecord, amount: Decimal, currency: str, tax: TaxEngine | None, untaxed: str
-) -> list[_Part]:
-    if not rec.charges_due:
-        return [_Part(CHARGES, untaxed, Decimal(0), ZERO, ZERO)]
-    tax_c = quantize(_conv(rec.tax_due_airline, rec, currency), currency)
-    agent = quantize(
-        _conv(-(rec.commission + rec.other_charges_agent_collect), rec, currency), currency
-    )
-    tax_a = quantize(_conv(-rec.tax_due_agent, rec, currency), currency)
-    sides = by_side(tax.portions(rec)) if tax is not None else {}
-    parts = _spread(COMMISSION, agent, tax_a, sides.get(AGENT, []), -1, rec, currency, untaxed)
-    charges = amount - tax_c - agent - tax_a
-    parts += _spread(CHARGES, charges, tax_c, sides.get(AIRLINE, []), 1, rec, currency, untaxed)
-    return parts or [_Part(CHARGES, untaxed, Decimal(0), ZERO, ZERO)]
-
-
-def _correction_parts(
-    c: Correction, amount: Decimal, currency: str, tax: TaxEngine | None, untaxed: str
-) -> list[_Part]:
-    """A correction carries its own VAT (its figures are not recomputed): a side that carries
-    some is shown at the rate of the first rule with a rate in force on its execution date;
-    a side that carries none is untaxed."""
-
-    def diff(value: Callable[[CorrectionRecord], Decimal]) -> Decimal:
-        new = _conv(value(c.revised), c.revised, currency)
-        old = _conv(value(c.original), c.original, currency)
-        return quantize(new - old, currency)
-
-    def agent_of(r: CorrectionRecord) -> Decimal:
-        collect = r.other_charges_agent if r.other_charges_agent_pc == "C" else ZERO
-        return -(r.commission + collect)
-
-    tax_c = diff(lambda r: r.vat_on_charges)
-    agent = diff(agent_of)
-    tax_a = diff(lambda r: -r.vat_on_commission)
-    day = c.revised.execution_date
-    rule = next((r for r in tax.invoicing.tax if r.rate and r.applies(day)), None) if tax else None
-
-    def part(side: str, base: Decimal, vat: Decimal) -> _Part:
-        if vat and rule is not None:
-            return _Part(side, rule.category, rule.rate, base, vat, rule)
-        return _Part(side, untaxed, Decimal(0), base, vat)
-
-    parts = [part(COMMISSION, agent, tax_a)] if agent or tax_a else []
-    return [*parts, part(CHARGES, amount - tax_c - agent - tax_a, tax_c)]
-
-
-def _parts(item: Item, amount: Decimal, currency: str, tax: TaxEngine | None,
-           untaxed: str) -> list[_Part]:  # fmt: skip
-    with localcontext() as ctx:
-        ctx.prec = 64
-        if isinstance(item, AwbRecord):
-            return _awb_parts(item, amount, currency, tax, untaxed)
-        if isinstance(item, Correction):
-            return _correction_parts(item, amount, currency, tax, untaxed)
-        return [_Part(ADJUSTMENTS, untaxed, Decimal(0), amount, ZERO)]
-
-
 def _agent_of(item: Item) -> str:
     if isinstance(item, Correction):
         return item.original.agent_code
@@ -319,7 +223,7 @@ def _group(
         prefix = ia.airline_prefix
         per_airline[prefix][0] += ia.amount
         per_airline[prefix][1] += 1
-        for part in _parts(item, ia.amount, currency, tax, untaxed):
+        for part in split_item(item, ia.amount, currency, tax, untaxed):
             g = groups[(prefix, part.side, part.category, part.rate)]
             g[0] += part.base
             g[1] += part.tax
