@@ -18,6 +18,7 @@ in its outbox (status, capacity, exposure, security, history).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -26,7 +27,6 @@ from typing import Any
 
 import structlog
 
-from opencass import files
 from opencass.billing.remittance import agent_companies
 from opencass.config.banking import Security
 from opencass.config.model import CompanyKind, Config, Period, local_today
@@ -310,9 +310,18 @@ def profile_text(r: AgentRisk) -> str:
 
 
 def _write_profiles(config: Config, period: str, risks: list[AgentRisk]) -> int:
-    """Every agent's risk profile into its company's outbox (blocking); how many files."""
-    for r in risks:
-        outbox = files.mailbox_dirs(config.gateway.mailboxes_dir, r.company)[files.OUTBOX]
-        name = f"{r.country}_{period}_risk_{r.agent_code}.txt"
-        files.write_atomic(outbox / name, profile_text(r).encode())
-    return len(risks)
+    """Every agent's risk profile into its company's outbox (blocking); how many files.
+
+    Staged and renamed into place like the close's documents (``write_planned``): no
+    temporary file ever appears in a mailbox."""
+    from opencass.billing.closing import write_planned
+    from opencass.settlement.close import PlannedDocument
+
+    planned = [
+        PlannedDocument(
+            r.company, f"{r.country}_{period}_risk_{r.agent_code}.txt",
+            functools.partial(lambda r: profile_text(r).encode(), r),
+        )
+        for r in risks
+    ]  # fmt: skip
+    return len(write_planned(config, planned))

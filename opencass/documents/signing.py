@@ -170,7 +170,7 @@ def sign_pdf(data: bytes, settings: PdfSigningSettings, at: datetime, reason: st
     at = at.astimezone(UTC)  # one instant, one encoding, whatever zone the caller holds it in
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import fields, signers, timestamps
+    from pyhanko.sign import fields, signers
 
     signer = _load(settings)
     meta = signers.PdfSignatureMetadata(
@@ -180,7 +180,11 @@ def sign_pdf(data: bytes, settings: PdfSigningSettings, at: datetime, reason: st
         reason=reason or None,
         use_pades_lta=False,
     )
-    stamper = timestamps.HTTPTimeStamper(settings.timestamp_url) if settings.timestamp_url else None
+    stamper = None
+    if settings.timestamp_url:  # requests, not aiohttp: no client session outlives the call
+        from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+
+        stamper = RequestsHTTPTimeStamper(settings.timestamp_url, timeout=30)
     writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
     # The file's second identifier is derived from its content and the signing time rather
     # than drawn at random, so that a re-run gives the same bytes.

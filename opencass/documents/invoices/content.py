@@ -5,31 +5,17 @@ final close, the netted items (AWB records, correction pairs, adjustments) it wa
 the country's invoicing settings; the output is an ``InvoiceData`` whose total is, to the minor
 unit, the statement's total.
 
-The tax rule (documented in README.md "Invoices")
---------------------------------------------------
-Every item's amount due airline (netting rule 5: rounded once, in the period currency) is split
-into four parts, each converted with the record's own rate of exchange and rounded half-up:
-
-* **tax on charges**: the VAT the record carries on the charges (``tax_due_airline``; for a
-  correction, revised − original ``vat_on_charges``);
-* **agent base**: what the agent earns, negative: −(commission + other charges due agent,
-  collect) — for a correction the difference of its commission and collect agent charges;
-* **tax on commission**: −(the VAT the record carries on the commission: ``tax_due_agent`` /
-  ``vat_on_commission``);
-* **charges base**: the rest (amount − the three parts above), so the parts always add up to the
-  item's amount exactly and the invoice's total is the statement's total.
-
-A record whose VAT indicator is ``Y`` puts its charges base in the country's charges rate and its
-agent base in the commission rate, from the tax rule in force on the period's last billing day
-(the supply date); with reverse charge both are category ``AE`` at 0 %.  A record with another
-indicator, an adjustment, or a country without a tax rule is untaxed: the configured category
-(``Z`` by default) at 0 %.  Lines are one per (airline, charges / commission / adjustments, tax
-category and rate); the breakdown sums the lines per (category, rate).
-
-The tax shown is **the tax the records carry** (that is what the period settles).  The tax the
-rule computes (rate × taxable base, rounded with the rule's rounding) is kept beside it; when
-they differ by more than the tolerance (one minor unit unless configured) the invoice carries a
-warning, which the run logs: the invoice still equals the statement.
+Lines and tax
+-------------
+Each item is split into taxed parts by ``opencass.settlement.taxsplit`` (the bases of each
+side per VAT category and rate, adding up to the item's amount exactly; the same split gives
+the statements' VAT breakdown).  Lines are one per (airline, side, category and rate); the
+breakdown sums the lines per (category, rate) with its rule's exemption reason.  The tax shown
+is the tax of the records as the close netted them (carried by the file, or computed by the
+close: ``opencass.settlement.tax``); the rule's own figure (rate × base of the breakdown,
+rounded as configured) is checked against it and a difference beyond the tolerance (one minor
+unit per line with per-line rounding) becomes a warning the run logs: the invoice still equals
+the statement.
 """
 
 from __future__ import annotations
