@@ -377,3 +377,33 @@ def test_statements_carry_the_vat_breakdown_of_the_invoice(
     agent2 = vat_rows(f"_statement_{PERIOD_CODE}_{AGENT2}.csv", 2, 3)
     assert airline["S 19%"] == agent1["S 19%"]
     assert airline["E 0%"] == (agent1["E 0%"][0] + agent2["E 0%"][0], D("0.00"))
+
+
+def test_sales_report_shows_the_vat_breakdown_of_the_invoice(tmp_path: Path) -> None:
+    """The agent's Cargo Sales Report (CSV, PDF, xlsx) carries the same VAT breakdown."""
+    import asyncio
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    from opencass.documents.reports import render_period_reports
+    from tests.kit.invoice import pdf_text
+
+    config = demo_config(tmp_path)
+    result = asyncio.run(book_and_close(config, sample_bytes()))
+    docs = {d.name: d.data for d in render_period_reports(config, "DE", PERIOD_CODE, AT, result)}
+    name = f"20300102T030405Z_salesreport_{PERIOD_CODE}_{AGENT1}"
+    rows = list(csv.reader(io.StringIO(docs[name + ".csv"].decode("utf-8"))))
+    vat = {(r[0], r[3]): D(r[-2]) for r in rows if r[0] in ("VAT_BASE", "VAT")}
+    assert vat == {
+        ("VAT_BASE", "S 19%"): D("3350.64"), ("VAT", "S 19%"): D("636.62"),
+        ("VAT_BASE", "E 0%"): D("-85.00"), ("VAT", "E 0%"): D("0.00"),
+    }  # fmt: skip
+    text = pdf_text(docs[name + ".pdf"], tmp_path)
+    assert "Umsatzsteuer" in text and "636,62" in text  # agent1 reads German
+    sheet = load_workbook(io.BytesIO(docs[name + ".xlsx"]))["Umsatzsteuer nach Kategorie"]
+    values = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    assert values[0][0] == "S" and values[0][3] == 636.62
+    (report,) = verify_pdf(docs[name + ".pdf"], (Path(config.gateway.pdf_signing.certificate),))
+    assert report.ok

@@ -175,7 +175,7 @@ def test_sales_report_totals_are_the_statements(
     assert _norm(t.date(_period(config).remittance_day)) in text
 
     wb = openpyxl.load_workbook(io.BytesIO(_doc(docs, "salesreport", code, "xlsx").data))
-    assert len(wb.sheetnames) == 5
+    assert len(wb.sheetnames) == 6  # with the VAT breakdown of the demo's German rules
     awb_sheet = wb.worksheets[0]
     net_col = [c.value for c in awb_sheet[1]].index(t("Net due"))
     awb_rows = list(awb_sheet.iter_rows(min_row=2, values_only=True))
@@ -444,6 +444,7 @@ def test_table_headers_break_between_words_only(
 
 SHEETS = [
     "Air waybills", "Corrections (CCA/DCM)", "Adjustments (BTA)", "Disputes", "Payment Summary",
+    "VAT breakdown",
 ]  # fmt: skip
 
 

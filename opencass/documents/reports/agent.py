@@ -172,7 +172,21 @@ def _summary_block(ctx: Context, report: AgentReport) -> list[Any]:
     story.append(
         Paragraph(_("Remittance date: {date}").format(date=t.date(ctx.remittance_day)), st["body"])
     )
-    return story
+    return story + _vat_block(ctx, report)
+
+
+def _vat_block(ctx: Context, report: AgentReport) -> list[Any]:
+    """The VAT breakdown per category and rate, as on the invoice (countries with tax rules)."""
+    if not report.vat:
+        return []
+    t, _ = ctx.t, ctx.t.gettext
+    header = [_("VAT category"), _("VAT rate"), _("Net amount"), _("VAT amount")]
+    rows = [[cat, f"{t.number(rate)} %", amount(ctx, base), amount(ctx, tax)]
+            for cat, rate, base, tax in report.vat]  # fmt: skip
+    return [
+        Spacer(1, 3 * mm), Paragraph(_("VAT breakdown"), styles(ctx.lang)["h2"]),
+        *pdf_table(ctx, header, rows, [40 * mm, 30 * mm, 40 * mm, 40 * mm], numeric_from=1),
+    ]  # fmt: skip
 
 
 def sales_report_pdf(ctx: Context, report: AgentReport) -> bytes:
@@ -252,6 +266,10 @@ def sales_report_csv(ctx: Context, report: AgentReport) -> bytes:
                 ]
             )  # fmt: skip
         rows.append(["SUBTOTAL", p, *[""] * 18, m(s.total), cur])
+    for cat, rate, base, tax in report.vat:  # the VAT breakdown, as on the invoice
+        label = f"{cat} {rate.normalize():f}%"
+        rows.append(["VAT_BASE", "", "", label, *[""] * 16, m(base), cur])
+        rows.append(["VAT", "", "", label, *[""] * 16, m(tax), cur])
     rows.append(["TOTAL", *[""] * 19, m(report.total), cur])
     return csv_bytes(rows)
 
@@ -263,6 +281,14 @@ def sales_report_xlsx(ctx: Context, report: AgentReport) -> bytes:
     for sheet in (_awb_sheet, _correction_sheet, _adjustment_sheet, _dispute_sheet):
         sheet(ctx, wb, report)
     _summary_sheet(ctx, wb, report)
+    if report.vat:
+        ws = wb.sheet(
+            _("VAT breakdown"),
+            [_("VAT category"), _("VAT rate"), _("Net amount"), _("VAT amount")],
+            [14, 10, 16, 16],
+        )
+        rows = ([c, f"{r.normalize():f} %", b, t] for c, r, b, t in report.vat)
+        _fill(wb, ws, rows, "ssmm")
     return wb.close()
 
 

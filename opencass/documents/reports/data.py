@@ -39,6 +39,7 @@ from opencass.model import ZERO, AwbRecord, BookedRow, Correction, CorrectionRec
 from opencass.settlement.close import collect_items
 from opencass.settlement.netting import (
     DEFAULT_CORRECTION_TERMS,
+    Adjustment,
     AgentStatement,
     AirlineSettlement,
     ItemAmount,
@@ -47,6 +48,7 @@ from opencass.settlement.netting import (
     item_amount,
 )
 from opencass.settlement.tax import TaxEngine
+from opencass.settlement.taxsplit import split_item
 
 __all__ = [
     "AgentReport",
@@ -186,6 +188,8 @@ class AgentReport:
     currency: str
     sections: tuple[AirlineSection, ...]
     total: Decimal  # the statement's total: > 0 to remit, < 0 credited
+    # countries with tax rules: (category, rate, net base, VAT) as on the invoice, highest first
+    vat: tuple[tuple[str, Decimal, Decimal, Decimal], ...] = ()
 
     @property
     def is_credit(self) -> bool:
@@ -270,10 +274,25 @@ def _check_items(what: str, expected: Iterable[ItemAmount], netted: Iterable[Ite
         )
 
 
+VatSums = dict[tuple[str, Decimal], list[Decimal]]
+
+
+def _add_vat(vat: VatSums, item: Any, amount: Decimal, currency: str, tax: TaxEngine) -> None:
+    untaxed = tax.invoicing.untaxed_category
+    for part in split_item(item, amount, currency, tax, untaxed):
+        sums = vat.setdefault((part.category, part.rate), [ZERO, ZERO])
+        sums[0] += part.base
+        sums[1] += part.tax
+
+
 def _netted_lines(
-    rows: Iterable[BookedRow], currency: str, tax: TaxEngine | None = None
+    rows: Iterable[BookedRow],
+    currency: str,
+    tax: TaxEngine | None = None,
+    vat: VatSums | None = None,
 ) -> tuple[list[tuple[ItemAmount, AwbLine | CorrectionLine]], list[ItemAmount]]:
-    """(item, line) per AWB and paired correction of ``rows``, and the bare items."""
+    """(item, line) per AWB and paired correction of ``rows``, and the bare items; with ``vat``
+    (and ``tax``), each item's VAT split added to it."""
     items, written, _unpaired = collect_items(rows, tax)
     late = {b.row.id for b in written if b.row.late}
     late_awbs = {
@@ -284,6 +303,8 @@ def _netted_lines(
     out: list[tuple[ItemAmount, AwbLine | CorrectionLine]] = []
     for item in items:
         amount = item_amount(item, currency)
+        if vat is not None and tax is not None:
+            _add_vat(vat, item, amount.amount, currency, tax)
         if isinstance(item, AwbRecord):
             line: AwbLine | CorrectionLine = _awb_line(
                 item, (item.airline_prefix, item.awb_serial) in late_awbs, amount.amount, currency
@@ -313,7 +334,8 @@ def agent_report(
     """The Cargo Sales Report data of one agent code: ``statement`` from the close's settlement,
     ``rows`` the agent's booked ledger rows, ``disputes`` its disputes (optional)."""
     names = airline_names or {}
-    pairs, netted = _netted_lines(rows, currency, tax)
+    vat: VatSums | None = {} if tax is not None else None
+    pairs, netted = _netted_lines(rows, currency, tax, vat)
     _check_items(f"agent {agent_code}", statement.items if statement else (), netted)
     awbs: dict[str, list[AwbLine]] = defaultdict(list)
     corrections: dict[str, list[CorrectionLine]] = defaultdict(list)
@@ -329,6 +351,9 @@ def agent_report(
             adjustments[it.airline_prefix].append(
                 AdjustmentLine(it.airline_prefix, it.reference, it.amount)
             )
+            if vat is not None and tax is not None:
+                adj = Adjustment(it.airline_prefix, it.agent_code, it.amount, it.reference)
+                _add_vat(vat, adj, it.amount, currency, tax)
     for d in sorted(disputes, key=lambda d: (d.airline_prefix, d.awb_serial, d.dispute_id)):
         dispute_lines[d.airline_prefix].append(d)
     zero = quantize(ZERO, currency)
@@ -349,6 +374,12 @@ def agent_report(
         currency=currency,
         sections=tuple(sections),
         total=statement.total if statement else zero,
+        vat=tuple(
+            (cat, rate, base, tx)
+            for (cat, rate), (base, tx) in sorted(
+                (vat or {}).items(), key=lambda kv: (-kv[0][1], kv[0][0])
+            )
+        ),
     )
 
 
