@@ -374,13 +374,14 @@ def agent_report(
         currency=currency,
         sections=tuple(sections),
         total=statement.total if statement else zero,
-        vat=tuple(
-            (cat, rate, base, tx)
-            for (cat, rate), (base, tx) in sorted(
-                (vat or {}).items(), key=lambda kv: (-kv[0][1], kv[0][0])
-            )
-        ),
+        vat=_vat_rows(vat),
     )
+
+
+def _vat_rows(vat: VatSums | None) -> tuple[tuple[str, Decimal, Decimal, Decimal], ...]:
+    """(category, rate, base, VAT), highest rate first."""
+    ordered = sorted((vat or {}).items(), key=lambda kv: (-kv[0][1], kv[0][0]))
+    return tuple((cat, rate, base, tax) for (cat, rate), (base, tax) in ordered)
 
 
 def _section(
