@@ -565,8 +565,10 @@ def statement_xml(
     period: Period,
     reference: datetime,
     base_iri: str,
+    vat: Mapping[VatKey, list[Decimal]] | None = None,
 ) -> bytes:
-    """The ONE Record billing statement (``cass:BillingStatement``) of one agent or airline."""
+    """The ONE Record billing statement (``cass:BillingStatement``) of one agent or airline,
+    with its VAT breakdown (``vat``: countries with tax rules)."""
     doc = StatementDoc(
         number=f"{country.code}-{period.code}-{code}",
         country=country.code,
@@ -586,8 +588,17 @@ def statement_xml(
         ),
         total=total,
         remittance_date=period.remittance_day.isoformat(),
+        taxes=tuple(
+            (cat, rate, base, tax)
+            for (cat, rate), (base, tax) in sorted((vat or {}).items(), key=_vat_order)
+        ),
     )
     return encode_statement(doc, base_iri=base_iri)
+
+
+def _vat_order(kv: tuple[VatKey, list[Decimal]]) -> tuple[Decimal, str]:
+    """Highest rate first, then by category."""
+    return (-kv[0][1], kv[0][0])
 
 
 def _prelim_name(name: str) -> str:
@@ -666,12 +677,17 @@ def _plan_parties(
         for code in sorted(set(codes)):
             st = statements.get(code)
             csv_ = partial(agent_statement_csv, st, cur, agent_vat.get(code))
-            plan.party("agent", company, code, csv_, st.items if st else (), st)
+            plan.party(
+                "agent", company, code, csv_, st.items if st else (), st, agent_vat.get(code)
+            )
     for company, codes in airlines.items():
         for code in sorted(set(codes)):
             se = settlements.get(code)
             csv_ = partial(airline_settlement_csv, se, cur, airline_vat.get(code))
-            plan.party("airline", company, code, csv_, airline_items.get(code, ()), se)
+            plan.party(
+                "airline", company, code, csv_, airline_items.get(code, ()), se,
+                airline_vat.get(code),
+            )  # fmt: skip
 
 
 def _settle(
@@ -719,8 +735,9 @@ class _Planner:
         self.taxes = taxes
 
     def party(
-        self, kind: str, company: str, code: str, csv_: Callable[[], bytes], items: Any, sub: Any
-    ) -> None:
+        self, kind: str, company: str, code: str, csv_: Callable[[], bytes], items: Any, sub: Any,
+        vat: Mapping[VatKey, list[Decimal]] | None = None,
+    ) -> None:  # fmt: skip
         """One agent's or airline's hand-off file, CSV and XML statement, planned."""
         country, period, reference = self.country, self.period, self.reference
         total = sub.total if sub else self.zero
@@ -735,7 +752,7 @@ class _Planner:
         xml = partial(
             statement_xml, party_kind=kind, code=code, company=company, country=country,
             period=period, reference=reference, base_iri=self.base_iri, items=items,
-            subtotals=sub.lines if sub else (), total=total,
+            subtotals=sub.lines if sub else (), total=total, vat=vat,
         )  # fmt: skip
         summary = "statement" if is_agent else "settlement"
         stamp = self.stamp

@@ -305,3 +305,51 @@ def test_encoder_refuses_values_the_schema_cannot_carry(change: dict[str, Any]) 
 def test_encoder_refuses_relative_base_iri() -> None:
     with pytest.raises(ValueError):
         encode_statement(AGENT, base_iri="gw.example")
+
+
+# -- VAT breakdown ------------------------------------------------------------------------------
+
+TAXED = dataclasses.replace(
+    AGENT,
+    taxes=(
+        ("S", Decimal("19"), Decimal("3350.64"), Decimal("636.62")),
+        ("AE", Decimal("0"), Decimal("120.00"), Decimal("0.00")),
+        ("E", Decimal("0"), Decimal("-85.00"), Decimal("0.00")),
+    ),
+)
+
+
+def test_vat_breakdown_round_trips_validates_and_reads_as_rdf() -> None:
+    data = encode(TAXED)
+    assert decode_statement(data) == TAXED
+    schema = load_schema()
+    assert schema(etree.fromstring(data)), schema.error_log
+    g = graph(data)
+    subtotals = list(g.objects(ABOUT, CASS.hasTaxSubtotal))
+    assert len(subtotals) == 3
+    found = {}
+    for node in subtotals:
+        assert (node, RDF.type, CASS.TaxSubtotal) in g
+        tax = g.value(g.value(node, CASS.taxAmount), CARGO.numericalValue)
+        base = g.value(g.value(node, CASS.taxableAmount), CARGO.numericalValue)
+        found[str(g.value(node, CASS.taxCategory))] = (
+            g.value(node, CASS.taxRate).toPython(),
+            base.toPython(),
+            tax.toPython(),
+        )
+    assert found["S"] == (19.0, 3350.64, 636.62) and found["E"] == (0.0, -85.0, 0.0)
+    assert encode(dataclasses.replace(AGENT, taxes=())) == encode(AGENT)  # absent when none
+
+
+@pytest.mark.parametrize(
+    "taxes",
+    [
+        (("s", Decimal("19"), Decimal("1.00"), Decimal("0.19")),),  # not a code
+        (("S", Decimal("100"), Decimal("1.00"), Decimal("1.00")),),  # not a percentage
+        (("S", Decimal("19"), Decimal("1.00"), Decimal("0.19")),) * 2,  # twice
+        (("S", Decimal("19"), Decimal("NaN"), Decimal("0.19")),),
+    ],
+)
+def test_vat_breakdown_values_the_schema_refuses_are_refused(taxes: Any) -> None:
+    with pytest.raises(ValueError):
+        encode(dataclasses.replace(AGENT, taxes=taxes))

@@ -373,6 +373,14 @@ def test_statements_carry_the_vat_breakdown_of_the_invoice(
     assert agent1 == {"S 19%": (D("3350.64"), D("636.62")), "E 0%": (D("-85.00"), D("0.00"))}
     invoice = _subtotals(_one(docs, "agent1", ".xml"))
     assert agent1["S 19%"] == invoice["S 19"] and agent1["E 0%"] == invoice["E 0"]
+    from opencass.codecs.onerecord import decode_statement
+
+    xml = next(
+        d.document().data for d in result.planned
+        if d.name.endswith(f"_statement_{PERIOD_CODE}_{AGENT1}.xml")
+    )  # fmt: skip
+    taxes = {f"{c} {r}%": (b, t) for c, r, b, t in decode_statement(xml).taxes}
+    assert taxes == agent1
     airline = vat_rows(f"_settlement_{PERIOD_CODE}_997.csv", 0, 1)
     agent2 = vat_rows(f"_statement_{PERIOD_CODE}_{AGENT2}.csv", 2, 3)
     assert airline["S 19%"] == agent1["S 19%"]

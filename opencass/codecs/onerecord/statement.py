@@ -77,6 +77,7 @@ _TEXT = re.compile("[!-~]([ -~]*[!-~])?")  # the schema's cass:statementTextType
 _DATE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _FIXED = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,9})?")  # the schema's rdf:fixedPoint
 _SMALL = Decimal(10) ** 14  # below it, at most 9 decimals always fit _FIXED
+_CATEGORY = re.compile("[A-Z]{1,2}")  # UNCL 5305 as EN 16931 uses it
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,8 @@ class StatementDoc:
     subtotals: tuple[tuple[str, Decimal], ...]  # per airline prefix (agent) or agent code (airline)
     total: Decimal  # NI and CN are both this total in this first version
     remittance_date: str | None = None  # ISO date
+    # the VAT breakdown (countries with tax rules): (UNCL 5305 category, rate %, base, VAT)
+    taxes: tuple[tuple[str, Decimal, Decimal, Decimal], ...] = ()
 
 
 def statement_iri(base_iri: str, number: str) -> str:
@@ -165,6 +168,15 @@ def _check(doc: StatementDoc) -> None:
     for code, amount in doc.subtotals:
         _fits(other, code, "subtotal code")
         _amount(amount, "subtotal")
+    keys = [(cat, rate) for cat, rate, _, _ in doc.taxes]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"tax subtotals {keys!r} are not distinct")
+    for category, rate, base, tax in doc.taxes:
+        _fits(_CATEGORY, category, "VAT category")
+        if not Decimal(0) <= _amount(rate, "VAT rate") < 100:
+            raise ValueError(f"VAT rate {rate} is not a percentage")
+        _amount(base, "taxable amount")
+        _amount(tax, "tax amount")
     _amount(doc.total, "total")
 
 
@@ -186,12 +198,25 @@ def _carrier(prop: str, iris: Iris, prefix: str) -> str:
     )
 
 
-def _value(about: str, currency: str, value: Decimal) -> str:
+def _value(about: str, currency: str, value: Decimal, prop: str = "cass:amount") -> str:
     return (
-        rx.open_node("cass:amount", "cargo:CurrencyValue", about)
+        rx.open_node(prop, "cargo:CurrencyValue", about)
         + rx.link("cargo:currencyUnit", CURRENCY + currency)
         + rx.decimal_literal("cargo:numericalValue", value)
-        + rx.close_node("cass:amount", "cargo:CurrencyValue")
+        + rx.close_node(prop, "cargo:CurrencyValue")
+    )
+
+
+def _tax_subtotal(about: str, currency: str, tax: tuple[str, Decimal, Decimal, Decimal]) -> str:
+    category, rate, base, value = tax
+    node = f"{about}#vat-{category}-{rate.normalize():f}"
+    return (
+        rx.open_node("cass:hasTaxSubtotal", "cass:TaxSubtotal", node)
+        + rx.literal("cass:taxCategory", category)
+        + rx.decimal_literal("cass:taxRate", rate)
+        + _value(node + "-base", currency, base, "cass:taxableAmount")
+        + _value(node + "-tax", currency, value, "cass:taxAmount")
+        + rx.close_node("cass:hasTaxSubtotal", "cass:TaxSubtotal")
     )
 
 
@@ -299,6 +324,7 @@ def encode_statement(doc: StatementDoc, *, base_iri: str) -> bytes:
             + _value(node + "-amount", cur, amount)
             + rx.close_node("cass:hasSubtotal", "cass:StatementSubtotal")
         )
+    out += (_tax_subtotal(about, cur, tax) for tax in doc.taxes)
     out.append(_total(f"{about}#NI", _NI, cur, doc.total))
     out.append(_total(f"{about}#CN", _CN, cur, doc.total))
     text = rx.root_start(STATEMENT, about, _PREFIXES) + "\n".join(out) + "\n"
@@ -308,7 +334,7 @@ def encode_statement(doc: StatementDoc, *, base_iri: str) -> bytes:
 # -- decoding ----------------------------------------------------------------------------------
 
 _HAS_LINE, _HAS_SUBTOTAL = tag("cass:hasLine"), tag("cass:hasSubtotal")
-_HAS_TOTAL = tag("cass:hasTotal")
+_HAS_TOTAL, _HAS_TAX = tag("cass:hasTotal"), tag("cass:hasTaxSubtotal")
 _WAYBILL, _CARRIER = tag("cargo:Waybill"), tag("cargo:Carrier")
 
 
@@ -316,9 +342,9 @@ def _invalid(message: str, el: Any) -> Exception:
     return _rejected("XML_VALUE_INVALID", message, el.sourceline)
 
 
-def _money(holder: Any, currency: str) -> Decimal:
+def _money(holder: Any, currency: str, prop: str = "amount") -> Decimal:
     """The amount of a line, subtotal or total (its ``cass:amount``), in ``currency``."""
-    value = _children(_children(holder)["amount"][0])
+    value = _children(_children(holder)[prop][0])
     unit = value.get("currencyUnit")
     if unit is None or unit.get(_RES) != CURRENCY + currency:
         raise _invalid(f"an amount is not in the statement currency {currency}", holder)
@@ -383,6 +409,12 @@ def decode_statement(
     if ni != cn or ni.as_tuple().exponent != cn.as_tuple().exponent:
         raise _invalid(f"the CASS invoice amount {ni} differs from the net amount {cn}", root)
     remittance = top.get("remittanceDate")
+    taxes = []
+    for h in root.iterchildren(_HAS_TAX):
+        p = _children(h[0])
+        rate = Decimal(_text(p["taxRate"]).strip())
+        base, tax = _money(h[0], currency, "taxableAmount"), _money(h[0], currency, "taxAmount")
+        taxes.append((_text(p["taxCategory"]), rate, base, tax))
     return StatementDoc(
         number=_text(top["statementNumber"]),
         country=_text(top["cassCountry"]),
@@ -396,4 +428,5 @@ def decode_statement(
         subtotals=tuple(subtotals),
         total=ni,
         remittance_date=None if remittance is None else _text(remittance),
+        taxes=tuple(taxes),
     )
