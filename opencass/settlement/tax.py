@@ -47,6 +47,7 @@ from opencass.model import ZERO, AwbRecord, minor_units
 __all__ = ["AGENT", "AIRLINE", "Mismatch", "Portion", "TaxEngine", "airport_country"]
 
 AIRLINE, AGENT = "airline", "agent"
+_Context = tuple[date, bool, bool, bool]  # tax point, domestic, agent registered, established
 _FIELDS = {  # base -> the AwbRecord field holding it
     "weight": "weight_charge_prepaid",
     "valuation": "valuation_charge_prepaid",
@@ -113,6 +114,9 @@ class TaxEngine:
         self.established_airlines = frozenset(established_airlines)
         self.airports = airports
         self._running: dict[tuple[str, str, str, str, Decimal], tuple[Decimal, Decimal]] = {}
+        # what decides a rule, memoised: a period has few days, routes and parties
+        self._rules: dict[tuple[_Context, str], TaxRule | None] = {}
+        self._routes: dict[tuple[str, str], bool] = {}
         self.invoice_day: date | None = None  # the tax point of "invoice" countries at intake
 
     @classmethod
@@ -151,38 +155,56 @@ class TaxEngine:
 
     def domestic(self, rec: AwbRecord) -> bool:
         """Origin and destination both in the country."""
-        code = self.country.code
-        return self.airports(rec.origin) == code and self.airports(rec.destination) == code
+        route = (rec.origin, rec.destination)
+        found = self._routes.get(route)
+        if found is None:
+            code = self.country.code
+            found = self.airports(rec.origin) == code and self.airports(rec.destination) == code
+            self._routes[route] = found
+        return found
 
-    def _holds(self, rule: TaxRule, rec: AwbRecord, day: date, base: str) -> bool:
+    def _context(self, rec: AwbRecord) -> _Context:
+        return (
+            self.tax_point(rec),
+            self.domestic(rec),
+            rec.agent_code in self.registered_agents,
+            rec.airline_prefix in self.established_airlines,
+        )
+
+    @staticmethod
+    def _holds(rule: TaxRule, context: _Context, base: str) -> bool:
+        day, domestic, registered, established = context
         if base not in rule.bases or not rule.applies(day):
             return False
-        if rule.shipment != "any" and (rule.shipment == "domestic") != self.domestic(rec):
+        if rule.shipment != "any" and (rule.shipment == "domestic") != domestic:
             return False
-        if rule.agent_registered is not None and (
-            rule.agent_registered != (rec.agent_code in self.registered_agents)
-        ):
+        if rule.agent_registered is not None and rule.agent_registered != registered:
             return False
-        return rule.airline_established is None or (
-            rule.airline_established == (rec.airline_prefix in self.established_airlines)
-        )
+        return rule.airline_established is None or rule.airline_established == established
+
+    def _rule(self, context: _Context, base: str) -> TaxRule | None:
+        key = (context, base)
+        if key not in self._rules:
+            rules = self.invoicing.tax
+            self._rules[key] = next((r for r in rules if self._holds(r, context, base)), None)
+        return self._rules[key]
 
     def rule_for(self, rec: AwbRecord, base: str) -> TaxRule | None:
         """The rule that taxes ``base`` of ``rec`` (None: untaxed)."""
-        day = self.tax_point(rec)
-        return next((r for r in self.invoicing.tax if self._holds(r, rec, day, base)), None)
+        return self._rule(self._context(rec), base)
 
     def portions(self, rec: AwbRecord) -> list[Portion]:
         """The record's non-zero bases per (side, category, rate), airline side first."""
         if not rec.charges_due:
             return []
         sums: dict[tuple[str, str, Decimal], list[object]] = {}
+        context = self._context(rec)
         for side, bases in ((AIRLINE, AIRLINE_BASES), (AGENT, AGENT_BASES)):
             for base in bases:
                 value: Decimal = getattr(rec, _FIELDS[base])
                 if not value:
                     continue
-                rule = self.rule_for(rec, base)
+                rule = self._rule(context, base)
                 if rule is None:
                     key = (side, self.invoicing.untaxed_category, Decimal(0))
                 else:
