@@ -32,14 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TypeVar
 
-from opencass.config.legal import (
-    Contact,
-    PostalAddress,
-    electronic_address_problem,
-    read_contact,
-    read_postal,
-    tax_id_problem,
-)
+from opencass.config.legal import Contact, PostalAddress, read_identity
 from opencass.config.reader import Table
 from opencass.config.tax import ROUNDINGS, TaxRule, read_rules
 
@@ -119,21 +112,10 @@ def _issuer_details(t: Table) -> IssuerDetails | None:
         t.read.add("issuer_details")
         return None
     d = t.table("issuer_details")
-    tax_id = d.opt("tax_id", str, "")
-    if tax_id and (why := tax_id_problem(tax_id)):
-        d.problem("tax_id", why)
-    electronic = d.opt("electronic_address", str, "")
-    if electronic and (why := electronic_address_problem(electronic)):
-        d.problem("electronic_address", why)
-    address, postal = read_postal(d)
+    legal_name = d.opt("legal_name", str, "")
+    i = read_identity(d)
     return IssuerDetails(
-        legal_name=d.opt("legal_name", str, ""),
-        address=address,
-        tax_id=tax_id,
-        registration=d.opt("registration", str, ""),
-        postal=postal,
-        electronic_address=electronic,
-        contact=read_contact(d),
+        legal_name, i.address, i.tax_id, i.registration, i.postal, i.electronic_address, i.contact
     )
 
 
@@ -146,16 +128,7 @@ def _choice(t: Table, name: str, allowed: tuple[str, ...], default: str) -> str:
 
 
 def _formats(t: Table) -> tuple[str, ...]:
-    if "formats" not in t.data:
-        t.read.add("formats")
-        return ("ubl",)
-    out = []
-    for key, value in t.items("formats", str):
-        if value not in FORMATS:
-            t.add(key, f"{value!r} is not one of {', '.join(FORMATS)}")
-        elif value not in out:
-            out.append(value)
-    return tuple(out) or ("ubl",)
+    return t.names("formats", FORMATS) or ("ubl",)
 
 
 def _texts(t: Table, name: str, check_language: Callable[[str], str | None]) -> Table:

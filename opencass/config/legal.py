@@ -30,7 +30,15 @@ from dataclasses import dataclass
 
 from opencass.config.reader import Table
 
-__all__ = ["Contact", "PostalAddress", "read_contact", "read_postal", "tax_id_problem"]
+__all__ = [
+    "Contact",
+    "Identity",
+    "PostalAddress",
+    "read_contact",
+    "read_identity",
+    "read_postal",
+    "tax_id_problem",
+]
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 #: EAS (electronic address scheme) codes commonly used; any 4-digit ICD code is accepted too.
@@ -62,6 +70,33 @@ class Contact:
     name: str = ""
     phone: str = ""
     email: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What a company's or an issuer's table says of its legal identity, checked."""
+
+    tax_id: str = ""
+    address: str = ""  # on one line
+    postal: PostalAddress | None = None
+    registration: str = ""
+    electronic_address: str = ""
+    contact: Contact | None = None
+
+
+def read_identity(t: Table) -> Identity:
+    """``tax_id``, ``address`` (a line or a table), ``registration``, ``electronic_address``
+    and ``[...contact]`` of ``t``; a VAT id or an electronic address that does not check out
+    is a problem."""
+    tax_id = t.opt("tax_id", str, "")
+    if tax_id and (why := tax_id_problem(tax_id)):
+        t.problem("tax_id", why)
+    electronic = t.opt("electronic_address", str, "")
+    if electronic and (why := electronic_address_problem(electronic)):
+        t.problem("electronic_address", why)
+    address, postal = read_postal(t)
+    registration = t.opt("registration", str, "")
+    return Identity(tax_id, address, postal, registration, electronic, read_contact(t))
 
 
 def read_postal(t: Table, name: str = "address") -> tuple[str, PostalAddress | None]:

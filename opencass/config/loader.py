@@ -32,13 +32,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opencass.config.banking import read_banking, read_collection, read_risk
 from opencass.config.diff import calendar_changes, diff_configs
-from opencass.config.invoicing import read_invoicing
-from opencass.config.legal import (
-    electronic_address_problem,
-    read_contact,
-    read_postal,
-    tax_id_problem,
-)
+from opencass.config.invoicing import FORMATS, read_invoicing
+from opencass.config.legal import read_identity
 from opencass.config.model import (
     BanPolicy,
     CertificateSettings,
@@ -595,35 +590,11 @@ def _code_map(
 
 
 def _legal(t: Table) -> dict[str, Any]:
-    """A company's legal identity (``opencass.config.legal``), checked."""
-    tax_id = t.opt("tax_id", str, "")
-    if tax_id and (why := tax_id_problem(tax_id)):
-        t.problem("tax_id", why)
-    electronic = t.opt("electronic_address", str, "")
-    if electronic and (why := electronic_address_problem(electronic)):
-        t.problem("electronic_address", why)
-    address, postal = read_postal(t)
-    return {
-        "tax_id": tax_id,
-        "address": address,
-        "postal": postal,
-        "registration": t.opt("registration", str, ""),
-        "electronic_address": electronic,
-        "contact": read_contact(t),
-        "invoice_formats": _invoice_formats(t),
-    }
-
-
-def _invoice_formats(t: Table) -> tuple[str, ...]:
-    from opencass.config.invoicing import FORMATS
-
-    out: list[str] = []
-    for key, value in t.items("invoice_formats", str):
-        if value not in FORMATS:
-            t.add(key, f"{value!r} is not one of {', '.join(FORMATS)}")
-        elif value not in out:
-            out.append(value)
-    return tuple(out)
+    """A company's legal identity (``opencass.config.legal``), checked, and its invoice
+    formats."""
+    identity = read_identity(t)
+    fields = {f.name: getattr(identity, f.name) for f in dataclasses.fields(identity)}
+    return {**fields, "invoice_formats": t.names("invoice_formats", FORMATS)}
 
 
 def _check_kind(

@@ -140,6 +140,17 @@ class Table:
         keys = (f"{self.key(name)}[{i}]" for i in range(len(values)))
         return [(k, v) for k, v in zip(keys, values, strict=True) if self._check(k, v, kind)]
 
+    def names(self, name: str, allowed: Sequence[str]) -> tuple[str, ...]:
+        """An array of names from ``allowed``, each once, in the file's order (an unknown
+        name is a problem; an absent array is empty)."""
+        out: list[str] = []
+        for key, value in self.items(name, str):
+            if value not in allowed:
+                self.add(key, f"{value!r} is not one of {', '.join(allowed)}")
+            elif value not in out:
+                out.append(value)
+        return tuple(out)
+
     def table(self, name: str, *, required: bool = False) -> Table:
         data = self.raw(name, dict, required=required) or {}
         child = Table(self.problems, self.file, data, self.key(name))

@@ -153,15 +153,10 @@ def _bases(t: Table) -> tuple[str, ...]:
     if "bases" not in t.data:
         t.read.add("bases")
         return BASES
-    out: list[str] = []
-    for key, base in t.items("bases", str):
-        if base not in BASES:
-            t.add(key, f"{base!r} is not one of {', '.join(BASES)}")
-        elif base not in out:
-            out.append(base)
+    out = t.names("bases", BASES)
     if not out:
         t.problem("bases", "names no amount to tax")
-    return tuple(out)
+    return out
 
 
 def _optional_bool(t: Table, name: str) -> bool | None:

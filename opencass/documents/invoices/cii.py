@@ -26,7 +26,7 @@ from typing import Any
 
 from lxml import etree
 
-from opencass.documents.invoices.model import CREDIT_NOTE, Invoice, Party
+from opencass.documents.invoices.model import CREDIT_NOTE, Invoice, Party, exemption
 from opencass.documents.invoices.texts import line_name, tr
 from opencass.model import minor_units
 
@@ -37,8 +37,6 @@ NS_RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformati
 NS_UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
 NS_QDT = "urn:un:unece:uncefact:data:standard:QualifiedDataType:100"
 GUIDELINE = "urn:cen.eu:en16931:2017"
-_NO_VAT = {"E": "Exempt", "O": "Not subject to VAT", "AE": "Reverse charge",
-           "K": "Intra-community supply", "G": "Export outside the EU"}  # fmt: skip
 
 
 def _el(parent: Any, ns: str, name: str, text: str | None = None, **attrs: str) -> Any:
@@ -162,13 +160,12 @@ def _settlement(transaction: Any, inv: Invoice, money: _Money) -> None:
         tax = _ram(s, "ApplicableTradeTax")
         _ram(tax, "CalculatedAmount", money.text(sub.tax))
         _ram(tax, "TypeCode", "VAT")
-        exempt = sub.category in _NO_VAT
-        code = sub.exemption_code or ("VATEX-EU-AE" if sub.category == "AE" else "")
-        if exempt and (sub.exemption_reason or not code):
-            _ram(tax, "ExemptionReason", sub.exemption_reason or _NO_VAT[sub.category])
+        code, reason = exemption(sub.category, sub.exemption_reason, sub.exemption_code) or ("", "")
+        if reason:
+            _ram(tax, "ExemptionReason", reason)
         _ram(tax, "BasisAmount", money.text(sub.base))
         _ram(tax, "CategoryCode", sub.category)
-        if exempt and code:
+        if code:
             _ram(tax, "ExemptionReasonCode", code)
         if sub.category != "O":
             _ram(tax, "RateApplicablePercent", _percent(sub.rate))

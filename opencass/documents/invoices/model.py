@@ -14,13 +14,29 @@ __all__ = [
     "CREDIT_TRANSFER",
     "DIRECT_DEBIT",
     "INVOICE",
+    "NO_VAT",
     "Invoice",
     "Party",
     "Payment",
     "Reference",
+    "exemption",
 ]
 
 INVOICE, CREDIT_NOTE = "invoice", "credit_note"
+
+
+#: What a VAT breakdown without VAT says when its rule gives no reason (BT-120).
+NO_VAT = {"E": "Exempt", "O": "Not subject to VAT", "AE": "Reverse charge",
+          "K": "Intra-community supply", "G": "Export outside the EU"}  # fmt: skip
+
+
+def exemption(category: str, reason: str, code: str) -> tuple[str, str] | None:
+    """(VATEX code, reason text) a breakdown of ``category`` carries (either may be empty,
+    not both); None for a category that charges VAT or needs no reason (S, Z)."""
+    if category not in NO_VAT:
+        return None
+    code = code or ("VATEX-EU-AE" if category == "AE" else "")
+    return code, reason or ("" if code else NO_VAT[category])
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from typing import Any
 
 from lxml import etree
 
-from opencass.documents.invoices.model import CLEARING, CREDIT_NOTE, Invoice, Party
+from opencass.documents.invoices.model import CLEARING, CREDIT_NOTE, Invoice, Party, exemption
 from opencass.documents.invoices.texts import line_name, tr
 from opencass.model import minor_units
 
@@ -118,17 +118,13 @@ def _category(
     _cbc(cat, "ID", category)
     if category != "O":  # "not subject to VAT" has no rate (BR-O-05, BR-O-10)
         _cbc(cat, "Percent", _percent(rate))
-    if reason is not None and category in ("E", "O", "AE", "K", "G"):
-        code = code or ("VATEX-EU-AE" if category == "AE" else "")
-        if code:
-            _cbc(cat, "TaxExemptionReasonCode", code)
-        if reason or not code:
-            _cbc(cat, "TaxExemptionReason", reason or _NO_VAT[category])
+    why = exemption(category, reason, code) if reason is not None else None
+    if why is not None:
+        if why[0]:
+            _cbc(cat, "TaxExemptionReasonCode", why[0])
+        if why[1]:
+            _cbc(cat, "TaxExemptionReason", why[1])
     _cbc(_cac(cat, "TaxScheme"), "ID", "VAT")
-
-
-_NO_VAT = {"E": "Exempt", "O": "Not subject to VAT", "AE": "Reverse charge",
-           "K": "Intra-community supply", "G": "Export outside the EU"}  # fmt: skip
 
 
 def invoice_xml(inv: Invoice) -> bytes:
