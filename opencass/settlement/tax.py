@@ -117,7 +117,6 @@ class TaxEngine:
         # what decides a rule, memoised: a period has few days, routes and parties
         self._rules: dict[tuple[_Context, str], TaxRule | None] = {}
         self._routes: dict[tuple[str, str], bool] = {}
-        self.invoice_day: date | None = None  # the tax point of "invoice" countries at intake
 
     @classmethod
     def for_config(cls, config: Config, country: Country, period: Period | None) -> TaxEngine:
@@ -144,11 +143,12 @@ class TaxEngine:
             established_airlines=self.established_airlines, airports=self.airports,
         )  # fmt: skip
 
-    def tax_point(self, rec: AwbRecord) -> date:
-        """The day that picks the rule: execution date, or the period's final billing day."""
+    def tax_point(self, rec: AwbRecord, invoice_day: date | None = None) -> date:
+        """The day that picks the rule: execution date, or the period's final billing day
+        (``invoice_day`` when given: at intake the engine knows no period)."""
         if self.invoicing.tax_point == "invoice":
-            if self.invoice_day is not None:
-                return self.invoice_day
+            if invoice_day is not None:
+                return invoice_day
             if self.period is not None:
                 return self.period.billing_available.date()
         return rec.execution_date
@@ -163,9 +163,9 @@ class TaxEngine:
             self._routes[route] = found
         return found
 
-    def _context(self, rec: AwbRecord) -> _Context:
+    def _context(self, rec: AwbRecord, invoice_day: date | None = None) -> _Context:
         return (
-            self.tax_point(rec),
+            self.tax_point(rec, invoice_day),
             self.domestic(rec),
             rec.agent_code in self.registered_agents,
             rec.airline_prefix in self.established_airlines,
@@ -193,12 +193,12 @@ class TaxEngine:
         """The rule that taxes ``base`` of ``rec`` (None: untaxed)."""
         return self._rule(self._context(rec), base)
 
-    def portions(self, rec: AwbRecord) -> list[Portion]:
+    def portions(self, rec: AwbRecord, invoice_day: date | None = None) -> list[Portion]:
         """The record's non-zero bases per (side, category, rate), airline side first."""
         if not rec.charges_due:
             return []
         sums: dict[tuple[str, str, Decimal], list[object]] = {}
-        context = self._context(rec)
+        context = self._context(rec, invoice_day)
         for side, bases in ((AIRLINE, AIRLINE_BASES), (AGENT, AGENT_BASES)):
             for base in bases:
                 value: Decimal = getattr(rec, _FIELDS[base])
@@ -222,12 +222,12 @@ class TaxEngine:
         rounded = value.quantize(unit, rounding=mode)
         return rounded.copy_abs() if rounded.is_zero() else rounded
 
-    def computed(self, rec: AwbRecord) -> dict[str, Decimal]:
+    def computed(self, rec: AwbRecord, invoice_day: date | None = None) -> dict[str, Decimal]:
         """The line-rounded tax of each side (record currency)."""
         out = {AIRLINE: ZERO, AGENT: ZERO}
         with localcontext() as ctx:
             ctx.prec = 64
-            for p in self.portions(rec):
+            for p in self.portions(rec, invoice_day):
                 if p.rate:
                     out[p.side] += self._round(p.base * p.rate / 100, rec.currency, p.rule)
         return out
@@ -269,14 +269,14 @@ class TaxEngine:
         (``invoice_day``: the final billing day of the record's period, at intake)."""
         if not self.active or not rec.charges_due:
             return []
-        self.invoice_day = invoice_day
-        computed = self.computed(rec)
+        portions = self.portions(rec, invoice_day)
+        computed = self.computed(rec, invoice_day)
         unit = Decimal(1).scaleb(-minor_units(rec.currency))
         out = []
         for side, carried in ((AIRLINE, rec.tax_due_airline), (AGENT, rec.tax_due_agent)):
             if not carried:
                 continue
-            rules = [p.rule for p in self.portions(rec) if p.side == side and p.rule]
+            rules = [p.rule for p in portions if p.side == side and p.rule]
             tolerance = max((r.tolerance for r in rules if r.tolerance is not None), default=unit)
             if abs(carried - computed[side]) > tolerance:
                 out.append(Mismatch(_TAX_FIELD[side], carried, computed[side]))

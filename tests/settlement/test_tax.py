@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opencass.config.invoicing import Invoicing
-from opencass.config.model import Country
+from opencass.config.model import Country, Period
 from opencass.config.tax import AGENT_BASES, AIRLINE_BASES, TaxRule
 from opencass.model import AwbRecord
 from opencass.settlement.netting import awb_due, settle
@@ -23,6 +23,11 @@ from tests.kit.hot import make_awb
 
 D = Decimal
 START = date(2020, 1, 1)
+_PERIOD = Period(
+    "DE", "20261101M", date(2026, 11, 1), date(2026, 11, 30),
+    *(datetime(2026, 12, d, tzinfo=UTC) for d in (3, 5, 10, 13, 15)),
+    date(2026, 12, 20), date(2026, 12, 22),
+)  # fmt: skip
 REASON = "exempt by law"
 
 
@@ -83,9 +88,17 @@ def test_the_invoice_day_picks_the_rate_where_the_country_says_so(germany: Count
         TaxRule(date(2026, 11, 15), None, D(19), "S"),
         tax_point="invoice",
     )
-    rec = _domestic(execution_date=date(2026, 11, 2))
-    engine.invoice_day = date(2026, 12, 15)
-    assert engine.apply(rec).tax_due_airline == D("190.00")
+    rec = _domestic(execution_date=date(2026, 11, 2), tax_due_airline=D("160.00"))
+    # At intake the period's final billing day is given: 19 % applies, not the 16 % of the
+    # execution date.
+    (m,) = engine.mismatches(rec, date(2026, 12, 15))
+    assert (m.carried, m.computed) == (D("160.00"), D("190.00"))
+    assert engine.mismatches(rec, date(2026, 11, 14)) == []
+    # At the close the engine knows the period: its final billing day picks the rule.
+    period = replace(_PERIOD, billing_available=datetime(2026, 12, 15, 8, 0, tzinfo=UTC))
+    closing = TaxEngine(engine.country, period, registered_agents={AGENT_CODE},
+                        established_airlines={"160"})  # fmt: skip
+    assert closing.apply(_domestic(execution_date=date(2026, 11, 2))).tax_due_airline == D("190.00")
 
 
 def test_bases_each_taken_by_their_own_rule(germany: Country) -> None:
