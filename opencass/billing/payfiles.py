@@ -28,7 +28,6 @@ from pathlib import Path
 
 import structlog
 
-from opencass import files
 from opencass.codecs.iso20022.pain import (
     CreditTransfer,
     DirectDebit,
@@ -203,14 +202,15 @@ def run_file_name(run: StoredRun) -> str:
 
 
 def _write(config: Config, run: StoredRun) -> list[Path]:
-    data, paths = encode_run(run), []
-    for c in sorted(config.companies.values(), key=lambda c: c.id):
-        if c.kind is CompanyKind.OPERATOR:
-            outbox = files.mailbox_dirs(config.gateway.mailboxes_dir, c.id)[files.OUTBOX]
-            path = outbox / run_file_name(run)
-            files.write_atomic(path, data)
-            paths.append(path)
-    return paths
+    """The run's file into every operator outbox, staged and renamed into place like the
+    close's documents (no temporary file ever appears in a mailbox)."""
+    from opencass.billing.closing import write_planned
+    from opencass.settlement.close import PlannedDocument
+
+    data = encode_run(run)
+    operators = sorted(c.id for c in config.companies.values() if c.kind is CompanyKind.OPERATOR)
+    planned = [PlannedDocument(cid, run_file_name(run), lambda: data) for cid in operators]
+    return write_planned(config, planned)
 
 
 def _run(config: Config, country: str, period: str, kind: str, created: datetime) -> list[Path]:
