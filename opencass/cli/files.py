@@ -211,7 +211,7 @@ def cmd_document_verify(args: argparse.Namespace) -> int:
 
     0 when the file has a signature and every one is valid, intact, covers the whole file and
     chains to a trusted certificate; 1 otherwise."""
-    import json
+    import dataclasses
 
     from opencass.documents.signing import verify_pdf
 
@@ -240,7 +240,7 @@ def cmd_document_verify(args: argparse.Namespace) -> int:
                 {
                     "file": str(args.file),
                     "valid": ok,
-                    "signatures": [dict(vars_of(r), ok=r.ok) for r in reports],
+                    "signatures": [dict(dataclasses.asdict(r), ok=r.ok) for r in reports],
                 },
                 indent=2,
             )
@@ -257,13 +257,6 @@ def cmd_document_verify(args: argparse.Namespace) -> int:
         print(f"{args.file}: signature {state}: signed by {r.signer} at {r.signed_at}"
               + (f" ({'; '.join(why)})" if why else "; the file is unchanged since"))  # fmt: skip
     return EXIT_OK if ok else EXIT_INPUT
-
-
-def vars_of(report: object) -> dict[str, object]:
-    """A report's fields as a dict (a slotted dataclass has no ``__dict__``)."""
-    import dataclasses
-
-    return dataclasses.asdict(report)  # type: ignore[call-overload]
 
 
 def cmd_demo_sample(args: argparse.Namespace, today: date) -> int:

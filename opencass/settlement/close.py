@@ -90,7 +90,7 @@ from opencass.settlement.netting import (
     settle_amounts,
 )
 from opencass.settlement.tax import TaxEngine
-from opencass.settlement.taxsplit import split_item
+from opencass.settlement.taxsplit import VatSums, add_vat, vat_rows
 
 __all__ = [
     "BookedRecord",
@@ -315,26 +315,18 @@ class _Netted:
     vat: Breakdown | None = None  # with tax rules: the VAT breakdown per agent and airline
 
 
-VatKey = tuple[str, Decimal]  # (category, rate)
-
-
 class Breakdown:
     """The VAT of a close per (category, rate): base and tax, per agent code and per airline
     prefix, split from each item as its invoice lines are (``opencass.settlement.taxsplit``)."""
 
     def __init__(self, engine: TaxEngine, currency: str) -> None:
         self.engine, self.currency = engine, currency
-        self.untaxed = engine.invoicing.untaxed_category
-        self.agents: dict[str, dict[VatKey, list[Decimal]]] = defaultdict(dict)
-        self.airlines: dict[str, dict[VatKey, list[Decimal]]] = defaultdict(dict)
+        self.agents: dict[str, VatSums] = defaultdict(dict)
+        self.airlines: dict[str, VatSums] = defaultdict(dict)
 
     def add(self, item: Item, amount: ItemAmount) -> None:
-        for part in split_item(item, amount.amount, self.currency, self.engine, self.untaxed):
-            key = (part.category, part.rate)
-            for table in (self.agents[amount.agent_code], self.airlines[amount.airline_prefix]):
-                sums = table.setdefault(key, [ZERO, ZERO])
-                sums[0] += part.base
-                sums[1] += part.tax
+        for sums in (self.agents[amount.agent_code], self.airlines[amount.airline_prefix]):
+            add_vat(sums, item, amount.amount, self.currency, self.engine)
 
 
 def _shared(it: ItemAmount, names: dict[str, str]) -> ItemAmount:
@@ -496,12 +488,10 @@ def _csv(rows: list[list[str]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _vat_rows(vat: Mapping[VatKey, list[Decimal]] | None, currency: str) -> list[list[str]]:
+def _vat_rows(vat: VatSums | None, currency: str) -> list[list[str]]:
     """``VAT_BASE`` and ``VAT`` rows per (category, rate), highest rate first."""
     rows = []
-    for (category, rate), (base, tax) in sorted(
-        (vat or {}).items(), key=lambda kv: (-kv[0][1], kv[0][0])
-    ):
+    for category, rate, base, tax in vat_rows(vat):
         label = f"{category} {rate.normalize():f}%"
         rows.append(["", "", "VAT_BASE", label, format_amount(base, currency), currency])
         rows.append(["", "", "VAT", label, format_amount(tax, currency), currency])
@@ -511,7 +501,7 @@ def _vat_rows(vat: Mapping[VatKey, list[Decimal]] | None, currency: str) -> list
 def agent_statement_csv(
     statement: AgentStatement | None,
     currency: str,
-    vat: Mapping[VatKey, list[Decimal]] | None = None,
+    vat: VatSums | None = None,
 ) -> bytes:
     """One agent's statement: its items, per-airline subtotals, the VAT breakdown (countries
     with tax rules) and the total to remit."""
@@ -534,7 +524,7 @@ def agent_statement_csv(
 def airline_settlement_csv(
     settlement: AirlineSettlement | None,
     currency: str,
-    vat: Mapping[VatKey, list[Decimal]] | None = None,
+    vat: VatSums | None = None,
 ) -> bytes:
     """One airline prefix's settlement: what each agent owes it, the VAT breakdown (countries
     with tax rules: ``VAT_BASE`` and ``VAT`` rows, the category and rate in ``items``), then the
@@ -565,7 +555,7 @@ def statement_xml(
     period: Period,
     reference: datetime,
     base_iri: str,
-    vat: Mapping[VatKey, list[Decimal]] | None = None,
+    vat: VatSums | None = None,
 ) -> bytes:
     """The ONE Record billing statement (``cass:BillingStatement``) of one agent or airline,
     with its VAT breakdown (``vat``: countries with tax rules)."""
@@ -588,17 +578,9 @@ def statement_xml(
         ),
         total=total,
         remittance_date=period.remittance_day.isoformat(),
-        taxes=tuple(
-            (cat, rate, base, tax)
-            for (cat, rate), (base, tax) in sorted((vat or {}).items(), key=_vat_order)
-        ),
+        taxes=vat_rows(vat),
     )
     return encode_statement(doc, base_iri=base_iri)
-
-
-def _vat_order(kv: tuple[VatKey, list[Decimal]]) -> tuple[Decimal, str]:
-    """Highest rate first, then by category."""
-    return (-kv[0][1], kv[0][0])
 
 
 def _prelim_name(name: str) -> str:
@@ -736,7 +718,7 @@ class _Planner:
 
     def party(
         self, kind: str, company: str, code: str, csv_: Callable[[], bytes], items: Any, sub: Any,
-        vat: Mapping[VatKey, list[Decimal]] | None = None,
+        vat: VatSums | None = None,
     ) -> None:  # fmt: skip
         """One agent's or airline's hand-off file, CSV and XML statement, planned."""
         country, period, reference = self.country, self.period, self.reference

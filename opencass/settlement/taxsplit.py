@@ -24,7 +24,17 @@ from opencass.model import ZERO, AwbRecord, Correction, CorrectionRecord, quanti
 from opencass.settlement.netting import Item
 from opencass.settlement.tax import AGENT, AIRLINE, Portion, TaxEngine, by_side
 
-__all__ = ["ADJUSTMENTS", "CHARGES", "COMMISSION", "Part", "split_item"]
+__all__ = [
+    "ADJUSTMENTS",
+    "CHARGES",
+    "COMMISSION",
+    "Part",
+    "VatRow",
+    "VatSums",
+    "add_vat",
+    "split_item",
+    "vat_rows",
+]
 
 CHARGES, COMMISSION, ADJUSTMENTS = "charges", "commission", "adjustments"
 
@@ -123,3 +133,23 @@ def split_item(item: Item, amount: Decimal, currency: str, tax: TaxEngine | None
         if isinstance(item, Correction):
             return _correction_parts(item, amount, currency, tax, untaxed)
         return [Part(ADJUSTMENTS, untaxed, Decimal(0), amount, ZERO)]
+
+
+VatKey = tuple[str, Decimal]  # (category, rate)
+VatSums = dict[VatKey, list[Decimal]]  # (category, rate) -> [net base, VAT]
+VatRow = tuple[str, Decimal, Decimal, Decimal]  # category, rate, net base, VAT
+
+
+def add_vat(sums: VatSums, item: Item, amount: Decimal, currency: str, tax: TaxEngine) -> None:
+    """Add ``item``'s parts (its ``amount`` due airline split as its invoice lines are) to the
+    VAT ``sums`` per category and rate."""
+    for part in split_item(item, amount, currency, tax, tax.invoicing.untaxed_category):
+        entry = sums.setdefault((part.category, part.rate), [ZERO, ZERO])
+        entry[0] += part.base
+        entry[1] += part.tax
+
+
+def vat_rows(sums: VatSums | None) -> tuple[VatRow, ...]:
+    """``sums`` as (category, rate, base, VAT), highest rate first, then by category."""
+    ordered = sorted((sums or {}).items(), key=lambda kv: (-kv[0][1], kv[0][0]))
+    return tuple((cat, rate, base, tax) for (cat, rate), (base, tax) in ordered)

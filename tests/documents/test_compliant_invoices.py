@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from datetime import datetime
 from decimal import Decimal
@@ -172,7 +173,9 @@ def test_credit_note_passes_the_rules(tmp_path: Path) -> None:
 
 
 def test_invoice_pdf_is_signed_and_a_tampered_copy_is_refused(
-    demo: tuple[Config, CloseResult, dict[str, bytes]], tmp_path: Path
+    demo: tuple[Config, CloseResult, dict[str, bytes]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     config, _, docs = demo
     pdf = _one(docs, "agent1", ".pdf")
@@ -195,6 +198,10 @@ def test_invoice_pdf_is_signed_and_a_tampered_copy_is_refused(
     bad_file.write_bytes(tampered)
     conf = ["--config", str(config.directory)]
     assert main(["document", "verify", str(good_file), *conf]) == 0
+    capsys.readouterr()
+    assert main(["document", "verify", str(bad_file), *conf, "--format", "json"]) == 1
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["valid"] is False and verdict["signatures"][0]["intact"] is False
     assert main(["document", "verify", str(bad_file), *conf]) == 1
     appended = tmp_path / "appended.pdf"
     appended.write_bytes(pdf + b"\n%%added later\n")

@@ -48,7 +48,7 @@ from opencass.settlement.netting import (
     item_amount,
 )
 from opencass.settlement.tax import TaxEngine
-from opencass.settlement.taxsplit import split_item
+from opencass.settlement.taxsplit import VatSums, add_vat, vat_rows
 
 __all__ = [
     "AgentReport",
@@ -274,17 +274,6 @@ def _check_items(what: str, expected: Iterable[ItemAmount], netted: Iterable[Ite
         )
 
 
-VatSums = dict[tuple[str, Decimal], list[Decimal]]
-
-
-def _add_vat(vat: VatSums, item: Any, amount: Decimal, currency: str, tax: TaxEngine) -> None:
-    untaxed = tax.invoicing.untaxed_category
-    for part in split_item(item, amount, currency, tax, untaxed):
-        sums = vat.setdefault((part.category, part.rate), [ZERO, ZERO])
-        sums[0] += part.base
-        sums[1] += part.tax
-
-
 def _netted_lines(
     rows: Iterable[BookedRow],
     currency: str,
@@ -304,7 +293,7 @@ def _netted_lines(
     for item in items:
         amount = item_amount(item, currency)
         if vat is not None and tax is not None:
-            _add_vat(vat, item, amount.amount, currency, tax)
+            add_vat(vat, item, amount.amount, currency, tax)
         if isinstance(item, AwbRecord):
             line: AwbLine | CorrectionLine = _awb_line(
                 item, (item.airline_prefix, item.awb_serial) in late_awbs, amount.amount, currency
@@ -353,7 +342,7 @@ def agent_report(
             )
             if vat is not None and tax is not None:
                 adj = Adjustment(it.airline_prefix, it.agent_code, it.amount, it.reference)
-                _add_vat(vat, adj, it.amount, currency, tax)
+                add_vat(vat, adj, it.amount, currency, tax)
     for d in sorted(disputes, key=lambda d: (d.airline_prefix, d.awb_serial, d.dispute_id)):
         dispute_lines[d.airline_prefix].append(d)
     zero = quantize(ZERO, currency)
@@ -374,14 +363,8 @@ def agent_report(
         currency=currency,
         sections=tuple(sections),
         total=statement.total if statement else zero,
-        vat=_vat_rows(vat),
+        vat=vat_rows(vat),
     )
-
-
-def _vat_rows(vat: VatSums | None) -> tuple[tuple[str, Decimal, Decimal, Decimal], ...]:
-    """(category, rate, base, VAT), highest rate first."""
-    ordered = sorted((vat or {}).items(), key=lambda kv: (-kv[0][1], kv[0][0]))
-    return tuple((cat, rate, base, tax) for (cat, rate), (base, tax) in ordered)
 
 
 def _section(
