@@ -95,7 +95,7 @@ bench: venv system catalogs
 
 # Demo: a complete configuration in ./demo (made once), sample files, then the gateway.
 run: venv catalogs system
-	$(VENV)/bin/opencass demo init $(DEMO) --sftp-port 2222
+	$(VENV)/bin/opencass demo init $(DEMO) --sftp-port 2222 --with-import
 	$(VENV)/bin/opencass demo sample $(DEMO)/samples
 	# agent1's own SFTP server (the demo pushes its statements there), stopped with the gateway
 	$(VENV)/bin/opencass demo push-server --dir $(DEMO)/agent1-server --port 2223 \

@@ -53,7 +53,7 @@ _ENTRIES = (
     Code("LINE_TOO_LONG", E, FILE, "a line longer than 250 characters"),
     Code("LINE_BLANK", W, FILE, "an empty line, skipped"),
     # --- HOT framing -------------------------------------------------------------------------
-    Code("HEADER_MISSING", E, FILE, "the first record is not a header (AAA/ALS)"),
+    Code("HEADER_MISSING", E, FILE, "the first record is not a header (AAA/ALS/AA2/AA3)"),
     Code("HEADER_DUPLICATE", E, FILE, "a second header record"),
     Code("TRAILER_MISSING", E, FILE, "no trailer (TTT) record at the end"),
     Code("TRAILER_DUPLICATE", E, FILE, "a second trailer record"),
@@ -70,7 +70,7 @@ _ENTRIES = (
     Code("FIELD_REQUIRED", E, REC, "a mandatory field is blank"),
     Code("FIELD_INVALID_DATE", E, REC, "a date field is not a valid YYMMDD date"),
     Code("FIELD_INVALID_INDICATOR", E, REC, "an indicator holds a value outside its code list"),
-    Code("FIELD_INVALID_RATE", E, REC, "rate of exchange not in the form 00000.00000"),
+    Code("FIELD_INVALID_RATE", E, REC, "rate of exchange not in the form 00000.00000 (0000.00000)"),
     Code("CURRENCY_UNKNOWN", E, REC, "not an ISO 4217 currency code"),
     Code("AWB_CHECK_DIGIT", E, REC, "AWB serial check digit (first seven digits mod 7) is wrong"),
     Code("AGENT_CHECK_DIGIT", E, REC, "agent code check digit (first ten digits mod 7) is wrong"),
@@ -80,6 +80,8 @@ _ENTRIES = (
     Code("CORRECTION_ORIGINAL_MISSING", E, REC, "a revised record (CCR/DCR) without its original"),
     Code("CORRECTION_REVISED_MISSING", E, REC, "an original record (CCO/DCO) without its revision"),
     Code("CORRECTION_DUPLICATE", E, REC, "the same correction record appears twice"),
+    Code("RECIPIENT_CODE_INVALID", E, REC, "an import recipient code is not country + 9 digits"),
+    Code("DELIVERY_BEFORE_ARRIVAL", E, REC, "an import record delivered before it arrived"),
     Code("CHARGES_ON_NON_REVENUE", W, REC, "a void or service AWB carries charges"),
     Code("TAX_MISMATCH", W, REC, "a record's tax differs from what the country's rules compute"),
     Code(
@@ -98,6 +100,12 @@ _ENTRIES = (
     Code("PERIOD_UNKNOWN", E, FILE, "no billing period of the calendar matches the file's"),
     Code("PERIOD_CLOSED", E, FILE, "the period's Airline Input Upload Cut-Off has passed"),
     Code("AGENT_UNKNOWN", E, REC, "the agent code is not a CASS agent of that country"),
+    Code(
+        "AWB_PREFIX_NOT_OWNED",
+        E,
+        REC,
+        "an import record of an airline the submitter does not bill for",
+    ),
     # --- booking rules (an AWB billed once per country, dated within its period) ------------
     Code("EXECUTION_AFTER_PERIOD", E, REC, "the AWB was executed after the billing period's end"),
     Code("AWB_ALREADY_BILLED", E, REC, "an earlier file billed this AWB; changes come as CCA/DCM"),

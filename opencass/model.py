@@ -19,7 +19,7 @@ record decoded from HOT encodes back to the same bytes; other formats leave them
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from opencass.errors import InputError
 
 __all__ = [
+    "IMPORT_HEADER_IDS",
     "ZERO",
     "AwbRecord",
     "BillingFile",
@@ -40,6 +41,8 @@ __all__ = [
     "CurrencyError",
     "DetailRecord",
     "Dialect",
+    "ImportCorrection",
+    "ImportRecord",
     "LedgerSnapshot",
     "Money",
     "OtherCharge",
@@ -50,6 +53,7 @@ __all__ = [
     "frozen_builder",
     "is_currency",
     "minor_units",
+    "operation_key",
     "quantize",
 ]
 
@@ -136,6 +140,18 @@ class Dialect(enum.StrEnum):
 
     HANDOFF = "handoff"
     PARTICIPANT = "participant"
+    IMPORT = "import"  # CASS Import: AA2/AA3 header, IBI/IBO/IBR records
+
+
+#: Header record ids of CASS Import files (HOT.md "CASS Import").
+IMPORT_HEADER_IDS = ("AA2", "AA3")
+#: The suffix of an import operation's key: ``DE`` is Germany's CASS Export, ``DE-I`` its Import.
+IMPORT_SUFFIX = "-I"
+
+
+def operation_key(country: str, kind: str) -> str:
+    """The key of a CASS operation: the ISO country for ``export``, ``DE-I`` for ``import``."""
+    return country + IMPORT_SUFFIX if kind == "import" else country
 
 
 def frozen_builder(cls: type[T]) -> Callable[..., T]:
@@ -179,6 +195,17 @@ class BillingHeader:
     branch: str = ""
     agent_code: str = ""  # IATA 7-digit code in an agent hand-off file, else ""
     reserved: tuple[str, ...] = ()
+
+    @property
+    def operation(self) -> str:
+        """The CASS operation the file belongs to: ``DE`` (export) or ``DE-I`` (import)."""
+        kind = "import" if self.record_id in IMPORT_HEADER_IDS else "export"
+        return operation_key(self.country, kind)
+
+    @property
+    def recipient(self) -> str:
+        """An import header's party code (positions 4-14): the country and its 9 digits."""
+        return self.country + self.agent_code if self.agent_code else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +352,101 @@ class Correction:
         return self.original.kind
 
 
+IMPORT_IDS = ("IBI", "IBO", "IBR")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRecord:
+    """CASS Import: the delivering airline's (or its handler's) billing of one AWB to the
+    consignee's agent at destination (``IBI``), or one half of an import correction (``IBO``
+    original values, ``IBR`` revised values).  Amounts are in ``currency``.
+
+    ``fee`` is the import fee; it is billed only when ``fee_charged`` is ``Y``.
+    """
+
+    record_id: str
+    agent_code: str  # the consignee agent's recipient code, e.g. JP054000004
+    airline_prefix: str
+    awb_serial: str
+    origin: str
+    destination: str
+    flight: str
+    arrival_date: date
+    delivery_date: date
+    gross_weight: Decimal
+    weight_unit: str
+    currency: str
+    rate_of_exchange: Decimal
+    weight_charges: Decimal
+    charges_due_agent: Decimal
+    charges_due_carrier: Decimal
+    fee: Decimal
+    fee_charged: str  # Y or N
+    handling_charges: Decimal
+    storage_charges: Decimal
+    other_charge_1_code: str
+    other_charge_1: Decimal
+    other_charge_2_code: str
+    other_charge_2: Decimal
+    miscellaneous_charges: Decimal
+    reserved: tuple[str, ...] = ()
+
+    @property
+    def awb(self) -> str:
+        """The AWB number: ``006-70158700``."""
+        return f"{self.airline_prefix}-{self.awb_serial}"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(prefix, serial): an AWB's identity within a CASS operation."""
+        return (self.airline_prefix, self.awb_serial)
+
+    @property
+    def reference(self) -> str:
+        """Import corrections carry no number of their own: "" (one pair per AWB and file)."""
+        return ""
+
+    @property
+    def kind(self) -> str:
+        """``IBI`` for a billing, ``IBC`` (import billing correction) for either half of one."""
+        return "IBI" if self.record_id == "IBI" else "IBC"
+
+    @property
+    def is_original(self) -> bool:
+        """True for the original values of a correction (``IBO``)."""
+        return self.record_id == "IBO"
+
+    @property
+    def is_revised(self) -> bool:
+        """True for the revised values of a correction (``IBR``)."""
+        return self.record_id == "IBR"
+
+    @property
+    def pair_key(self) -> tuple[str, str, str, str]:
+        """(kind, prefix, serial, ""): what pairs an ``IBO`` with its ``IBR``."""
+        return ("IBC", self.airline_prefix, self.awb_serial, "")
+
+    @property
+    def execution_date(self) -> date:
+        """The date that places the record in a period: the delivery date (import billing is
+        by delivery, not by AWB execution)."""
+        return self.delivery_date
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCorrection:
+    """An import correction: the ``IBO`` original values and the ``IBR`` revised ones.
+    Billed: revised − original."""
+
+    original: ImportRecord
+    revised: ImportRecord
+
+    @property
+    def kind(self) -> str:
+        """``IBC``."""
+        return "IBC"
+
+
 @dataclass(frozen=True, slots=True)
 class OtherCharge:
     """One itemised other charge (AWB box 23)."""
@@ -372,7 +494,7 @@ class BillingTrailer:
     reserved: tuple[str, ...] = ()
 
 
-DetailRecord = AwbRecord | CorrectionRecord | OtherChargesRecord | RawRecord
+DetailRecord = AwbRecord | CorrectionRecord | OtherChargesRecord | ImportRecord | RawRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,17 +515,38 @@ class BillingFile:
     @property
     def corrections(self) -> tuple[Correction, ...]:
         """Correction pairs (original, revised), in the order each pair completes."""
-        waiting: dict[tuple[bool, tuple[str, str, str, str]], CorrectionRecord] = {}
-        pairs: list[Correction] = []
-        for r in self.records:
-            if isinstance(r, CorrectionRecord) and (r.is_original or r.is_revised):
-                other = waiting.pop((not r.is_original, r.pair_key), None)
-                if other is None:
-                    waiting[(r.is_original, r.pair_key)] = r
-                else:
-                    original, revised = (r, other) if r.is_original else (other, r)
-                    pairs.append(Correction(original, revised))
-        return tuple(pairs)
+        halves = (
+            r for r in self.records if isinstance(r, CorrectionRecord) and r.record_id != "ECR"
+        )
+        return tuple(Correction(o, v) for o, v in pair_halves(halves))
+
+    @property
+    def imports(self) -> tuple[ImportRecord, ...]:
+        """The import billing records (``IBI``), in file order."""
+        return tuple(r for r in self.records if isinstance(r, ImportRecord) and r.kind == "IBI")
+
+    @property
+    def import_corrections(self) -> tuple[ImportCorrection, ...]:
+        """Import correction pairs (``IBO``, ``IBR``), in the order each pair completes."""
+        halves = (r for r in self.records if isinstance(r, ImportRecord) and r.kind == "IBC")
+        return tuple(ImportCorrection(o, v) for o, v in pair_halves(halves))
+
+
+H = TypeVar("H", CorrectionRecord, ImportRecord)
+
+
+def pair_halves(halves: Iterable[H]) -> list[tuple[H, H]]:
+    """(original, revised) pairs of correction halves, matched by ``pair_key`` in the order
+    each pair completes; halves left without their partner are dropped."""
+    waiting: dict[tuple[bool, tuple[str, str, str, str]], H] = {}
+    pairs: list[tuple[H, H]] = []
+    for r in halves:
+        other = waiting.pop((not r.is_original, r.pair_key), None)
+        if other is None:
+            waiting[(r.is_original, r.pair_key)] = r
+        else:
+            pairs.append((r, other) if r.is_original else (other, r))
+    return pairs
 
 
 @dataclass(frozen=True, slots=True)

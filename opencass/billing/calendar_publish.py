@@ -73,7 +73,7 @@ from opencass.store.sqlite import connect_sync
 __all__ = ["LAYOUT", "company_language", "publish_calendars", "publish_hook", "publish_sync"]
 
 LAYOUT = "calendar-1"  # bump when a renderer's output changes for the same data
-FILE_NAME = re.compile(r"^\d{8}T\d{6}Z_calendar_([A-Z]{2})_(\d{4})\.(csv|pdf|ics)$")
+FILE_NAME = re.compile(r"^\d{8}T\d{6}Z_calendar_([A-Z]{2}(?:-I)?)_(\d{4})\.(csv|pdf|ics)$")
 
 _serial = threading.Lock()  # one publication at a time in this process
 log = structlog.get_logger("opencass.calendar")

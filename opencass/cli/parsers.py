@@ -103,6 +103,9 @@ def _add_demo_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     i = dsub.add_parser("init", parents=[common], help="write a complete demo configuration")
     i.add_argument("dir", type=Path)
     i.add_argument("--sftp-port", type=int, default=2222)
+    i.add_argument(
+        "--with-import", action="store_true", help="Germany's CASS Import operation DE-I too"
+    )
     add_push_server_parser(dsub, common)
 
 

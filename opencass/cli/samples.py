@@ -15,8 +15,10 @@ from opencass.model import (
     BillingHeader,
     CorrectionRecord,
     Dialect,
+    ImportRecord,
     OtherCharge,
     OtherChargesRecord,
+    awb_check_digit,
 )
 
 DEMO_AIRLINE_PREFIX = "997"
@@ -155,9 +157,49 @@ def sample_billing_file(period_start: date) -> BillingFile:
     return BillingFile(Dialect.HANDOFF, header, records, trailer)
 
 
+DEMO_CONSIGNEE = "DE054000001"  # agent1's recipient code in CASS Import DE-I
+
+
+def _import(serial7: str, delivered: date, **charges: str) -> ImportRecord:
+    values = {name: Decimal("0.00") for name in (
+        "charges_due_agent", "charges_due_carrier", "fee", "handling_charges", "storage_charges",
+        "other_charge_1", "other_charge_2", "miscellaneous_charges")}  # fmt: skip
+    values.update({k: Decimal(v) for k, v in charges.items() if k != "fee_charged"})
+    return ImportRecord(
+        "IBI", DEMO_CONSIGNEE, DEMO_AIRLINE_PREFIX, f"{serial7}{awb_check_digit(serial7)}",
+        "JFK", "FRA", "DE0401", delivered.replace(day=delivered.day - 1), delivered,
+        Decimal("480.0"), "K", "EUR", Decimal("0.00000"),
+        weight_charges=values.pop("weight_charges", Decimal("0.00")),
+        fee_charged=charges.get("fee_charged", "Y"), other_charge_1_code="",
+        other_charge_2_code="", **values,
+    )  # fmt: skip
+
+
+def sample_import_file(period_start: date) -> BillingFile:
+    """A valid CASS Import file of the demo airline delivering at Frankfurt (``AA2`` header,
+    two ``IBI`` records for agent1 as consignee: one with the import fee charged, one with the
+    fee shown but not charged) for the monthly period starting ``period_start`` of DE-I."""
+    period_end = period_start.replace(
+        day=calendar.monthrange(period_start.year, period_start.month)[1]
+    )
+    d = period_start.replace(day=15)
+    records = (
+        _import("2000001", d, weight_charges="1250.00", charges_due_carrier="85.00",
+                fee="25.00", handling_charges="60.00", storage_charges="40.00"),
+        _import("2000002", d, weight_charges="300.00", handling_charges="20.00",
+                fee="25.00", fee_charged="N"),
+    )  # fmt: skip
+    header = BillingHeader(
+        "AA2", "DE", "", period_start, period_end, period_end, "01", "EUR", agent_code=""
+    )
+    trailer = hot.build_trailer(header, records, Dialect.IMPORT, office="FRA")
+    return BillingFile(Dialect.IMPORT, header, records, trailer)
+
+
 def write_samples(directory: Path, today: date) -> list[Path]:
-    """Write ``billing-sample.hot`` (valid) and ``billing-broken.hot`` (with findings) for
-    ``today``'s monthly period, and the messages of the README's walk through a period: a
+    """Write ``billing-sample.hot`` (valid), ``billing-broken.hot`` (with findings) and
+    ``import-sample.hot`` (a CASS Import file for DE-I) for ``today``'s monthly period, and
+    the messages of the README's walk through a period: a
     withdrawal of the sample, agent1's dispute and Demo Air's acceptance of it, and the bank's
     camt.053 statement paying both agents what the final close then asks; and agent1's
     administrator adding the user ``agent1-clerk`` (its key pair: ``agent1-clerk`` beside)."""
@@ -169,6 +211,7 @@ def write_samples(directory: Path, today: date) -> list[Path]:
     files = {
         "billing-sample.hot": good,
         "billing-broken.hot": "".join(lines[:-1]).encode("ascii"),  # and no trailer
+        "import-sample.hot": hot.encode(sample_import_file(today.replace(day=1))),
         **_lifecycle(good, today),
         "user-add-sample.xml": _new_user(directory),
     }

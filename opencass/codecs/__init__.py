@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["detect_format"]
 
-_HOT_HEADERS = (b"AAA", b"ALS")
+_HOT_HEADERS = (b"AAA", b"ALS", b"AA2", b"AA3")
 
 
 def detect_format(head: bytes) -> str:

@@ -26,6 +26,7 @@ from opencass.model import (
     BillingHeader,
     CorrectionRecord,
     DetailRecord,
+    ImportRecord,
     OtherChargesRecord,
 )
 
@@ -69,8 +70,8 @@ class FileChecker:
         self.serial_sum = 0
         self.rejected_lines: set[int] = set()
         self._awbs: set[int] = set()
-        self._originals: dict[Key, tuple[CorrectionRecord, int | None]] = {}
-        self._revisions: dict[Key, tuple[CorrectionRecord, int | None]] = {}
+        self._originals: dict[Key, tuple[CorrectionRecord | ImportRecord, int | None]] = {}
+        self._revisions: dict[Key, tuple[CorrectionRecord | ImportRecord, int | None]] = {}
         self._paired: set[tuple[str, Key]] = set()
         self._oc_parent: AwbRecord | CorrectionRecord | None = None
         self._oc_parent_line: int | None = None
@@ -94,6 +95,8 @@ class FileChecker:
                 self._awb(rec, line, out)
             elif isinstance(rec, CorrectionRecord):
                 self._correction(rec, line, out)
+            elif isinstance(rec, ImportRecord):
+                self._import(rec, line, out)
         if out and line is not None and any(f.is_error for f in out if f.line == line):
             self.rejected_lines.add(line)
         return out
@@ -121,10 +124,10 @@ class FileChecker:
             self.serial_sum += key % 100_000_000
         return ok
 
-    def _common(
-        self, rec: AwbRecord | CorrectionRecord, line: int | None, out: list[Finding]
+    def _serial(
+        self, rec: AwbRecord | CorrectionRecord | ImportRecord, line: int | None, out: list[Finding]
     ) -> None:
-        serial, agent, rid = rec.awb_serial, rec.agent_code, rec.record_id
+        serial = rec.awb_serial
         self.serial_sum += int(serial)
         if int(serial[:7]) % 7 != int(serial[7]):
             out.append(
@@ -132,10 +135,32 @@ class FileChecker:
                     "AWB_CHECK_DIGIT",
                     f"AWB {rec.awb}: check digit should be {int(serial[:7]) % 7}",
                     line=line,
-                    record_type=rid,
+                    record_type=rec.record_id,
                     field="awb_serial",
                 )
             )
+
+    def _rate(
+        self, rec: AwbRecord | CorrectionRecord | ImportRecord, line: int | None, out: list[Finding]
+    ) -> None:
+        file_currency = self.header.currency
+        if file_currency and rec.currency != file_currency and not rec.rate_of_exchange:
+            out.append(
+                finding(
+                    "EXCHANGE_RATE_MISSING",
+                    f"{rec.currency} differs from the file currency {file_currency} "
+                    "and no rate of exchange is given",
+                    line=line,
+                    record_type=rec.record_id,
+                    field="rate_of_exchange",
+                )
+            )
+
+    def _common(
+        self, rec: AwbRecord | CorrectionRecord, line: int | None, out: list[Finding]
+    ) -> None:
+        agent, rid = rec.agent_code, rec.record_id
+        self._serial(rec, line, out)
         if int(agent[:10]) % 7 != int(agent[10]):
             out.append(
                 finding(
@@ -157,34 +182,11 @@ class FileChecker:
                     field="airline_prefix",
                 )
             )
-        file_currency = self.header.currency
-        if file_currency and rec.currency != file_currency and not rec.rate_of_exchange:
-            out.append(
-                finding(
-                    "EXCHANGE_RATE_MISSING",
-                    f"{rec.currency} differs from the file currency {file_currency} "
-                    "and no rate of exchange is given",
-                    line=line,
-                    record_type=rid,
-                    field="rate_of_exchange",
-                )
-            )
+        self._rate(rec, line, out)
 
     def _awb(self, rec: AwbRecord, line: int | None, out: list[Finding]) -> None:
         self._common(rec, line, out)
-        key = int(rec.airline_prefix + rec.awb_serial)
-        if key in self._awbs:
-            out.append(
-                finding(
-                    "AWB_DUPLICATE",
-                    f"AWB {rec.awb} is billed more than once in this file",
-                    line=line,
-                    record_type=rec.record_id,
-                    field="awb_serial",
-                )
-            )
-        else:
-            self._awbs.add(key)
+        self._once(rec, line, out)
         if rec.use_indicator != "R" and any(getattr(rec, n) for n in _CHARGE_FIELDS):
             out.append(
                 finding(
@@ -198,11 +200,72 @@ class FileChecker:
             )
         self._oc_parent, self._oc_parent_line = rec, line
 
+    def _import(self, rec: ImportRecord, line: int | None, out: list[Finding]) -> None:
+        """An import billing or correction half: AWB check digit, recipient code, dates, rate,
+        an IBI once per file, IBO/IBR in pairs."""
+        self._serial(rec, line, out)
+        code, country = rec.agent_code, self.header.country
+        if not (
+            len(code) == 11 and code[:2].isalpha() and code[:2].isupper() and code[2:].isdigit()
+        ):
+            problem = "is not a country code and 9 digits"
+        elif country and code[:2] != country:
+            problem = f"is not of CASS country {country} (the header's)"
+        else:
+            problem = ""
+        if problem:
+            out.append(
+                finding(
+                    "RECIPIENT_CODE_INVALID",
+                    f"recipient {code!r} {problem}",
+                    line=line,
+                    record_type=rec.record_id,
+                    field="agent_code",
+                )
+            )
+        if rec.delivery_date < rec.arrival_date:
+            out.append(
+                finding(
+                    "DELIVERY_BEFORE_ARRIVAL",
+                    f"AWB {rec.awb} delivered {rec.delivery_date}, before it arrived "
+                    f"{rec.arrival_date}",
+                    line=line,
+                    record_type=rec.record_id,
+                    field="delivery_date",
+                )
+            )
+        self._rate(rec, line, out)
+        if rec.kind == "IBI":
+            self._once(rec, line, out)
+        else:
+            self._pair(rec, line, out)
+
+    def _once(self, rec: AwbRecord | ImportRecord, line: int | None, out: list[Finding]) -> None:
+        """``AWB_DUPLICATE`` when the file billed this AWB before."""
+        key = int(rec.airline_prefix + rec.awb_serial)
+        if key in self._awbs:
+            out.append(
+                finding(
+                    "AWB_DUPLICATE",
+                    f"AWB {rec.awb} is billed more than once in this file",
+                    line=line,
+                    record_type=rec.record_id,
+                    field="awb_serial",
+                )
+            )
+        else:
+            self._awbs.add(key)
+
     def _correction(self, rec: CorrectionRecord, line: int | None, out: list[Finding]) -> None:
         self._common(rec, line, out)
         self._oc_parent, self._oc_parent_line = rec, line
-        if rec.record_id == "ECR":
-            return
+        if rec.record_id != "ECR":
+            self._pair(rec, line, out)
+
+    def _pair(
+        self, rec: CorrectionRecord | ImportRecord, line: int | None, out: list[Finding]
+    ) -> None:
+        """Wait for, or find, the other half of a correction; a half seen twice is reported."""
         key = rec.pair_key
         if (rec.record_id, key) in self._paired or key in (
             self._originals if rec.is_original else self._revisions

@@ -19,6 +19,7 @@ from opencass.model import (
     CorrectionRecord,
     DetailRecord,
     Dialect,
+    ImportRecord,
     OtherCharge,
     OtherChargesRecord,
     RawRecord,
@@ -26,7 +27,8 @@ from opencass.model import (
 )
 
 _CLASSES: dict[str, type] = {
-    c.__name__: c for c in (AwbRecord, CorrectionRecord, OtherChargesRecord, RawRecord)
+    c.__name__: c
+    for c in (AwbRecord, CorrectionRecord, OtherChargesRecord, ImportRecord, RawRecord)
 }
 
 

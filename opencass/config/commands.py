@@ -110,7 +110,10 @@ def cmd_demo_init(args: argparse.Namespace, today: date) -> int:
     port = getattr(args, "sftp_port", None) or DEFAULT_SFTP_PORT
     try:
         push = port + 1 if port < 65535 and not getattr(args, "no_push", False) else None
-        info = init_demo(Path(args.dir), today=today, sftp_port=port, push_port=push)
+        info = init_demo(
+            Path(args.dir), today=today, sftp_port=port, push_port=push,
+            imports=bool(getattr(args, "with_import", False)),
+        )  # fmt: skip
     except DemoError as e:
         print(f"opencass: {e}", file=sys.stderr)
         return EXIT_CONFIG

@@ -37,6 +37,9 @@ COUNTRY, COUNTRY_NAME, CURRENCY, TIMEZONE, LANGUAGE, OFFICE = (
     "de",
     "FRA",
 )
+#: Germany's CASS Import: demoair delivers at destination and bills agent1 as consignee agent
+IMPORT_OPERATION, IMPORT_NAME = "DE-I", "Germany (CASS Import)"
+IMPORT_CODES = {"demoair": ("997",), "agent1": ("DE054000001",)}
 HOST_KEY = "keys/ssh_host_ed25519_key"
 SIGNING_KEY = "keys/receipt_signing_ed25519.pem"
 SIGNING_PUBLIC_KEY = "keys/receipt_signing_ed25519.pub.pem"
@@ -189,26 +192,46 @@ def gateway_toml(sftp_port: int) -> str:
     return "\n".join([*head, *_settings_toml("gateway", settings)]) + "\n"
 
 
-def countries_toml() -> str:
-    """The demo's ``countries.toml``: Germany only."""
-    return "\n".join(
-        [
-            f"[countries.{COUNTRY}]",
-            f"name = {_toml(COUNTRY_NAME)}",
-            f"currency = {_toml(CURRENCY)}",
-            f"timezone = {_toml(TIMEZONE)}",
-            f"language = {_toml(LANGUAGE)}",
-            f"office = {_toml(OFFICE)}",
+def _operation_toml(key: str, name: str) -> list[str]:
+    return [
+        f"[countries.{key}]",
+        f"name = {_toml(name)}",
+        f"currency = {_toml(CURRENCY)}",
+        f"timezone = {_toml(TIMEZONE)}",
+        f"language = {_toml(LANGUAGE)}",
+        f"office = {_toml(OFFICE)}",
+        "",
+        f"[countries.{key}.collection]    # the CASS office's collection account",
+        'iban = "DE02100500000054540402"',
+        'bic = "BELADEBEXXX"',
+        'holder = "CASS Operations Demo"',
+        'creditor_id = "DE98ZZZ09999999999"',
+        "",
+    ]
+
+
+def countries_toml(imports: bool = False) -> str:
+    """The demo's ``countries.toml``: Germany's CASS Export (DE), with ``imports`` its CASS
+    Import (DE-I) too."""
+    lines = [*_operation_toml(COUNTRY, COUNTRY_NAME), *INVOICING]
+    if imports:
+        lines += [
             "",
-            f"[countries.{COUNTRY}.collection]    # the CASS office's collection account",
-            'iban = "DE02100500000054540402"',
-            'bic = "BELADEBEXXX"',
-            'holder = "CASS Operations Demo"',
-            'creditor_id = "DE98ZZZ09999999999"',
-            "",
-            *INVOICING,
+            "# CASS Import: the delivering airline bills the consignee's agent at destination",
+            *_operation_toml(IMPORT_OPERATION, IMPORT_NAME),
+            *IMPORT_INVOICING,
         ]
-    )
+    return "\n".join(lines)
+
+
+#: The import operation's invoices: collect and import charges as billed, no VAT computed.
+IMPORT_INVOICING = (
+    f"[countries.{IMPORT_OPERATION}.invoicing]",
+    'issuer = "cassops"',
+    'untaxed_category = "E"',
+    'exemption_reason = "Steuerfreie Leistung (§ 4 Nr. 3 UStG)"',
+    'formats = ["ubl", "facturx"]',
+)
 
 
 #: German VAT on the demo's invoices: carriage within Germany by an airline established there
@@ -357,20 +380,26 @@ def banking_toml(c: DemoCompany, first_period: str) -> list[str]:
     return lines
 
 
-def participant_toml(c: DemoCompany, push: str = "", first_period: str = "") -> str:
-    """A demo company's ``participants/<id>.toml`` (``push``: tables to prepend to users)."""
+def participant_toml(
+    c: DemoCompany, push: str = "", first_period: str = "", imports: bool = False
+) -> str:
+    """A demo company's ``participants/<id>.toml`` (``push``: tables to prepend to users;
+    ``imports``: with the CASS Import operation DE-I)."""
+    importer = imports and c.id in IMPORT_CODES
     lines = [
         "[company]",
         f"id = {_toml(c.id)}",
         f"kind = {_toml(c.kind.value)}",
         f"legal_name = {_toml(c.legal_name)}",
         f"languages = {_toml(c.languages)}",
-        f"countries = {_toml([COUNTRY])}",
+        f"countries = {_toml([COUNTRY, IMPORT_OPERATION] if importer else [COUNTRY])}",
         *legal_toml(c),
     ]
     if c.codes:
         table = "airline_prefixes" if c.kind is CompanyKind.AIRLINE else "agent_codes"
         lines += ["", f"[company.{table}]", f"{COUNTRY} = {_toml(c.codes)}"]
+        if importer:
+            lines.append(f"{IMPORT_OPERATION} = {_toml(IMPORT_CODES[c.id])}")
     lines += banking_toml(c, first_period)
     if push:
         lines.append(push)
@@ -384,11 +413,11 @@ def participant_toml(c: DemoCompany, push: str = "", first_period: str = "") -> 
     return "\n".join(lines) + "\n"
 
 
-def calendar_toml(year: int) -> str:
+def calendar_toml(year: int, operation: str = COUNTRY) -> str:
     """The demo's calendar of ``year``: twelve monthly periods ``YYYYMM01M``."""
     lines = [
-        f"# {COUNTRY} {year}: monthly periods",
-        f"country = {_toml(COUNTRY)}",
+        f"# {operation} {year}: monthly periods",
+        f"country = {_toml(operation)}",
         f"year = {year}",
     ]
     for month in range(1, 13):
@@ -467,7 +496,9 @@ def write_pdf_certificate(root: Path) -> None:
     (root / PDF_CERT).write_bytes(cert.public_bytes(ser.Encoding.PEM))
 
 
-def _write_demo(root: Path, sftp_port: int, year: int, push_port: int | None = None) -> None:
+def _write_demo(
+    root: Path, sftp_port: int, year: int, push_port: int | None = None, imports: bool = False
+) -> None:
     for sub in ("participants", "calendars"):
         (root / sub).mkdir()
     (root / "keys").mkdir(mode=0o700)
@@ -484,11 +515,12 @@ def _write_demo(root: Path, sftp_port: int, year: int, push_port: int | None = N
     for c in COMPANIES:
         _write_ssh_key(root / "keys" / c.user, f"{c.user}@opencass-demo")
         extra = push if c.id == PUSH_COMPANY else ""
-        toml = participant_toml(c, extra, first_period=f"{year}0101M")
+        toml = participant_toml(c, extra, first_period=f"{year}0101M", imports=imports)
         (root / "participants" / f"{c.id}.toml").write_text(toml, "utf-8")
     for y in (year, year + 1):
-        (root / "calendars" / f"{COUNTRY}-{y}.toml").write_text(calendar_toml(y), "utf-8")
-    (root / "countries.toml").write_text(countries_toml(), "utf-8")
+        for op in (COUNTRY, IMPORT_OPERATION) if imports else (COUNTRY,):
+            (root / "calendars" / f"{op}-{y}.toml").write_text(calendar_toml(y, op), "utf-8")
+    (root / "countries.toml").write_text(countries_toml(imports), "utf-8")
     (root / "gateway.toml").write_text(gateway_toml(sftp_port), "utf-8")
 
 
@@ -529,8 +561,12 @@ def init_demo(
     today: date,
     sftp_port: int = DEFAULT_SFTP_PORT,
     push_port: int | None = None,
+    imports: bool = False,
 ) -> DemoInfo:
     """Write the demo configuration into ``directory``, or return the demo already there.
+
+    ``imports``: Germany's CASS Import operation DE-I as well (``opencass demo init
+    --with-import``; ``make run`` writes it): demoair bills agent1 as consignee there.
 
     ``push_port``: agent1 also gets its statements pushed to its own SFTP server on that port
     of 127.0.0.1 (``DemoInfo.push_server_command`` starts one)."""
@@ -548,7 +584,7 @@ def init_demo(
         directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=directory))
         try:
-            _write_demo(staging, sftp_port, year, push_port)
+            _write_demo(staging, sftp_port, year, push_port, imports)
             load_config(staging)  # a demo that does not load is a bug: let it raise
             _publish(staging, directory)
         finally:

@@ -63,7 +63,7 @@ S = TypeVar("S", GatewaySettings, Limits, BanPolicy)
 MAX_FILE_BYTES = 1 << 20  # a config file or a public key file
 COMPANY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
-COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+COUNTRY_CODE = re.compile(r"[A-Z]{2}(?:-I)?")  # DE: CASS Export; DE-I: CASS Import
 PERIOD_CODE = re.compile(r"[0-9]{6}[0-9]{2}[MFRWVD]")
 AIRLINE_PREFIX = re.compile(r"[0-9]{3}")
 AGENT_CODE = re.compile(r"[0-9]{11}")
@@ -103,13 +103,27 @@ def _language_problem(tag: str) -> str | None:
     return None
 
 
-def _prefix_problem(code: str) -> str | None:
+def _prefix_problem(code: str, operation: str = "") -> str | None:
     if AIRLINE_PREFIX.fullmatch(code):
         return None
     return f'{code!r} is not an airline prefix: exactly 3 digits, e.g. "020"'
 
 
-def _agent_code_problem(code: str) -> str | None:
+RECIPIENT_CODE = re.compile(r"[A-Z]{2}[0-9]{9}")
+
+
+def _recipient_problem(code: str, operation: str) -> str | None:
+    """A CASS Import consignee agent's recipient code: the country and nine digits."""
+    if not RECIPIENT_CODE.fullmatch(code):
+        return f"{code!r} is not a recipient code: the country and 9 digits, e.g. JP054000004"
+    if code[:2] != operation[:2]:
+        return f"{code} is not a recipient code of {operation[:2]}"
+    return None
+
+
+def _agent_code_problem(code: str, operation: str = "") -> str | None:
+    if operation.endswith("-I"):
+        return _recipient_problem(code, operation)
     if not AGENT_CODE.fullmatch(code):
         return f"{code!r} is not an agent code: exactly 11 digits"
     if (check := agent_check_digit(code[:10])) != int(code[10]):
@@ -259,7 +273,11 @@ class _Loader:
         for code in list(table.data):
             t = table.table(code)
             if not COUNTRY_CODE.fullmatch(code):
-                table.problem(code, "a country is named by 2 capital letters (ISO 3166), e.g. DE")
+                table.problem(
+                    code,
+                    "an operation is named by its country's 2 capital letters (ISO 3166), e.g. "
+                    "DE for CASS Export, and DE-I for CASS Import",
+                )
             if isinstance(table.data[code], dict):
                 out[code] = _country(t, code)
         root.close()
@@ -566,7 +584,7 @@ def _languages(t: Table) -> tuple[str, ...]:
 def _code_map(
     t: Table,
     name: str,
-    check: Callable[[str], str | None],
+    check: Callable[[str, str], str | None],
     mine: Sequence[str],
     countries: Mapping[str, Country],
 ) -> dict[str, tuple[str, ...]]:
@@ -579,7 +597,7 @@ def _code_map(
             sub.problem(country, f"{country} is not in the company's countries")
         codes: list[str] = []
         for key, code in sub.items(country, str):
-            if reason := check(code):
+            if reason := check(code, country):
                 sub.add(key, reason)
             elif code in codes:
                 sub.add(key, f"{code} is listed twice")

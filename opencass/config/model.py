@@ -168,9 +168,11 @@ class GatewaySettings:
 
 @dataclass(frozen=True, slots=True)
 class Country:
-    """A CASS country ("operation"): ``countries.toml``."""
+    """A CASS operation of a country: ``countries.toml``.  ``[countries.DE]`` is Germany's CASS
+    Export, ``[countries.DE-I]`` its CASS Import, each with its own currency, calendar,
+    participants and policies."""
 
-    code: str  # ISO 3166 alpha-2, e.g. DE
+    code: str  # the operation's key: ISO 3166 alpha-2 (export), e.g. DE, or DE-I (import)
     name: str
     currency: str  # ISO 4217, e.g. EUR
     timezone: str  # IANA, e.g. Europe/Berlin
@@ -183,6 +185,21 @@ class Country:
     risk: RiskPolicy = field(default_factory=RiskPolicy)
     state: CountryState = CountryState.LIVE  # before go_live
     go_live: datetime | None = None  # aware, in the country's time zone: live from then on
+
+    @property
+    def kind(self) -> str:
+        """``export`` (key ``DE``) or ``import`` (key ``DE-I``): the CASS system operated."""
+        return "import" if self.code.endswith("-I") else "export"
+
+    @property
+    def iso(self) -> str:
+        """The ISO 3166 country of the operation: ``DE`` for both ``DE`` and ``DE-I``."""
+        return self.code[:2]
+
+    @property
+    def operation_code(self) -> str:
+        """IATA's operation code, e.g. ``DE_CAS_E_EUR`` or ``DE_CAS_I_EUR``."""
+        return f"{self.iso}_CAS_{self.kind[0].upper()}_{self.currency}"
 
     def state_at(self, now: datetime) -> CountryState:
         """The country's state at ``now``: ``live`` once ``go_live`` has passed."""

@@ -69,8 +69,8 @@ FORMATS = ("xml", "hot", "pdf", "xlsx", "csv", "text")
 NOTIFICATION_FORMATS = ("xml", "text")
 SCOPES = ("own", "all")
 _EXTENSIONS = {"txt": "text", "hot": "hot", "dat": "hot"}
-_COUNTRY, _PREFIX = re.compile("[A-Z]{2}"), re.compile("[0-9]{3}")
-_AGENT, _KIND = re.compile("[0-9]{11}"), re.compile("[a-z][a-z0-9_-]{0,31}")
+_COUNTRY, _PREFIX = re.compile("[A-Z]{2}(?:-I)?"), re.compile("[0-9]{3}")
+_AGENT, _KIND = re.compile("[0-9]{11}|[A-Z]{2}[0-9]{9}"), re.compile("[a-z][a-z0-9_-]{0,31}")
 
 
 class Channel(enum.StrEnum):

@@ -50,6 +50,7 @@ from opencass.model import (
     CorrectionRecord,
     DetailRecord,
     Dialect,
+    ImportRecord,
     OtherChargesRecord,
     RawRecord,
 )
@@ -58,6 +59,7 @@ from opencass.settlement.rules import (
     PeriodWindow,
     SubmissionContext,
     already_billed,
+    check_billing_party,
     check_execution,
     check_header,
     check_record,
@@ -186,7 +188,7 @@ class _Judge:
         period = verdict.period
         key = line if line is not None else -self.records  # XML: the n-th record
         late, agent, reference, currency = 0, "", "", ""
-        if kind is AwbRecord or kind is CorrectionRecord:
+        if kind is AwbRecord or kind is CorrectionRecord or kind is ImportRecord:
             r: Any = rec
             agent, currency = r.agent_code, r.currency
             reference = r.reference if kind is CorrectionRecord else ""
@@ -194,6 +196,10 @@ class _Judge:
                 problem = check_record(rec, line, verdict.agents)
                 if problem is not None:
                     self.reject(problem, key)
+            if verdict.prefixes is not None and r.airline_prefix not in verdict.prefixes:
+                other = check_billing_party(r, line, self.job.context.company, verdict.prefixes)
+                if other is not None:
+                    self.reject(other, key)
             if kind is AwbRecord and verdict.tax is not None:
                 self.check_tax(r, line, period)
             if period is not None:
@@ -214,7 +220,7 @@ class _Judge:
                 self.job.file_id,
                 key,
                 rec.record_id,
-                header.country,
+                header.operation,
                 period.code if period else None,
                 rec.airline_prefix,  # type: ignore[union-attr]
                 rec.awb_serial,  # type: ignore[union-attr]
@@ -385,7 +391,7 @@ def _summary(judge: _Judge, kind: str, dialect: str | None) -> AssessSummary:
         outcome=_outcome(judge),
         format=kind,
         dialect=dialect,
-        country=judge.header.country if judge.header else None,
+        country=judge.header.operation if judge.header else None,
         period=verdict.period.code if verdict and verdict.period else None,
         counts={
             "records": judge.records,

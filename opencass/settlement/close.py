@@ -72,15 +72,20 @@ from opencass.model import (
     Correction,
     CorrectionRecord,
     Dialect,
+    ImportCorrection,
+    ImportRecord,
     LedgerSnapshot,
     minor_units,
+    pair_halves,
     quantize,
 )
 from opencass.settlement.netting import (
+    DEFAULT_IMPORT_TERMS,
     Adjustment,
     AgentStatement,
     AirlineSettlement,
     ConservationError,
+    ImportTerms,
     Item,
     ItemAmount,
     LineTotal,
@@ -110,7 +115,7 @@ __all__ = [
 ]
 
 #: Record types that go into hand-off files and netting.
-_NETTED = frozenset({"AWM", "AWB", "CCO", "CCR", "DCO", "DCR"})
+_NETTED = frozenset({"AWM", "AWB", "CCO", "CCR", "DCO", "DCR", "IBI", "IBO", "IBR"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +147,7 @@ class CloseResult:
 
     settlement: PeriodSettlement
     planned: tuple[PlannedDocument, ...]  # sorted by company, then name
-    unpaired: tuple[CorrectionRecord, ...]  # correction halves without their partner
+    unpaired: tuple[CorrectionRecord | ImportRecord, ...]  # correction halves without partner
     unassigned_agents: tuple[str, ...]  # agent codes with items but no agent company
     unassigned_airlines: tuple[str, ...]  # prefixes with items but no airline company
     # the accepted disputes netted with the rows: what reads the ledger again after the close
@@ -212,7 +217,7 @@ class BookedRecord:
     """A booked row with its decoded AWB or correction record."""
 
     row: BookedRow
-    record: AwbRecord | CorrectionRecord
+    record: AwbRecord | CorrectionRecord | ImportRecord
 
 
 def stamp_of(reference: datetime) -> str:
@@ -236,47 +241,55 @@ def _decode(rows: Iterable[BookedRow], tax: TaxEngine | None = None) -> list[Boo
         rec = from_payload(row.payload_format, row.payload, row.currency)
         if engine is not None and isinstance(rec, AwbRecord):
             rec = engine.apply(rec)
-        if isinstance(rec, AwbRecord | CorrectionRecord):
+        if isinstance(rec, AwbRecord | CorrectionRecord | ImportRecord):
             booked.append(BookedRecord(row, rec))
     return booked
 
 
+def _is_half(r: object) -> bool:
+    """A correction half that pairs: CCO/CCR, DCO/DCR, IBO/IBR (not an ECR, not an IBI)."""
+    return isinstance(r, CorrectionRecord | ImportRecord) and (r.is_original or r.is_revised)
+
+
 def _pair(
     booked: list[BookedRecord],
-) -> tuple[list[Correction], list[BookedRecord], list[BookedRecord]]:
+) -> tuple[list[Correction | ImportCorrection], list[BookedRecord], list[BookedRecord]]:
     """(pairs, the rows of the pairs, the unpaired halves), in booking order."""
-    waiting: dict[tuple[bool, tuple[str, str, str, str]], BookedRecord] = {}
-    pairs: list[Correction] = []
+    halves = [b for b in booked if _is_half(b.record)]
+    by_record = {id(b.record): b for b in halves}
+    pairs: list[Correction | ImportCorrection] = []
     paired: list[BookedRecord] = []
-    for b in booked:
-        r = b.record
-        if not isinstance(r, CorrectionRecord) or not (r.is_original or r.is_revised):
-            continue
-        other = waiting.pop((not r.is_original, r.pair_key), None)
-        if other is None:
-            waiting[(r.is_original, r.pair_key)] = b
-            continue
-        o, v = (b, other) if r.is_original else (other, b)
-        assert isinstance(o.record, CorrectionRecord) and isinstance(v.record, CorrectionRecord)
-        pairs.append(Correction(o.record, v.record))
-        paired += [o, v]
-    left = sorted(waiting.values(), key=lambda b: b.row.id)
+    exports = (b.record for b in halves if isinstance(b.record, CorrectionRecord))
+    imports = (b.record for b in halves if isinstance(b.record, ImportRecord))
+    for o, v in pair_halves(exports):
+        pairs.append(Correction(o, v))
+        paired += [by_record[id(o)], by_record[id(v)]]
+    for i_o, i_v in pair_halves(imports):
+        pairs.append(ImportCorrection(i_o, i_v))
+        paired += [by_record[id(i_o)], by_record[id(i_v)]]
+    taken = {id(b) for b in paired}
+    left = [b for b in halves if id(b) not in taken]
     return pairs, paired, left
 
 
 def collect_items(
     rows: Iterable[BookedRow], tax: TaxEngine | None = None
-) -> tuple[list[Item], list[BookedRecord], list[CorrectionRecord]]:
+) -> tuple[list[Item], list[BookedRecord], list[CorrectionRecord | ImportRecord]]:
     """(items to net, the booked records that go into hand-off files, unpaired halves); with
     ``tax``, AWBs that carry no tax get the computed one (``opencass.settlement.tax``)."""
     booked = _decode(rows, tax)
-    awbs = [b for b in booked if isinstance(b.record, AwbRecord)]
+    billed = [b for b in booked if isinstance(b.record, AwbRecord) or _is_import(b.record)]
     pairs, paired, left = _pair(booked)
-    items: list[Item] = [b.record for b in awbs if isinstance(b.record, AwbRecord)]
+    items: list[Item] = [b.record for b in billed if not isinstance(b.record, CorrectionRecord)]
     items += pairs
-    written = sorted(awbs + paired, key=lambda b: handoff_key(b.row))
-    unpaired = [b.record for b in left if isinstance(b.record, CorrectionRecord)]
+    written = sorted(billed + paired, key=lambda b: handoff_key(b.row))
+    unpaired = [b.record for b in left if not isinstance(b.record, AwbRecord)]
     return items, written, unpaired
+
+
+def _is_import(r: object) -> bool:
+    """An import billing (IBI), netted as it is like an AWB."""
+    return isinstance(r, ImportRecord) and r.kind == "IBI"
 
 
 class IdSet:
@@ -308,7 +321,7 @@ class _Netted:
 
     amounts: list[ItemAmount]
     written: IdSet  # ledger ids of AWBs and paired corrections
-    unpaired: list[CorrectionRecord]
+    unpaired: list[CorrectionRecord | ImportRecord]
     awbs: int
     non_revenue: int
     taxed: dict[int, tuple[Decimal, Decimal]]  # document rounding: ledger id -> computed tax
@@ -337,7 +350,12 @@ def _shared(it: ItemAmount, names: dict[str, str]) -> ItemAmount:
     return ItemAmount(prefix, it.awb_serial, it.kind, it.reference, agent, it.amount)
 
 
-def _net(rows: Iterable[BookedRow], currency: str, tax: TaxEngine | None = None) -> _Netted:
+def _net(
+    rows: Iterable[BookedRow],
+    currency: str,
+    tax: TaxEngine | None = None,
+    import_terms: ImportTerms = DEFAULT_IMPORT_TERMS,
+) -> _Netted:
     """Decode and net row by row, keeping only amounts: memory stays small for big periods."""
     engine = tax.fresh() if tax is not None and tax.active else None
     keep = engine is not None and engine.invoicing.tax_rounding == "document"
@@ -346,12 +364,17 @@ def _net(rows: Iterable[BookedRow], currency: str, tax: TaxEngine | None = None)
     amounts: list[ItemAmount] = []
     written = IdSet()
     names: dict[str, str] = {}  # one string object per prefix and agent code, not per item
-    waiting: dict[tuple[bool, tuple[str, str, str, str]], tuple[int, CorrectionRecord]] = {}
+    waiting: dict[tuple[bool, tuple[str, str, str, str]], tuple[int, Any]] = {}
     awbs = non_revenue = 0
     for row in rows:
         if row.record_type not in _NETTED:
             continue
         rec = from_payload(row.payload_format, row.payload, row.currency)
+        if isinstance(rec, ImportRecord) and rec.kind == "IBI":
+            awbs += 1
+            amounts.append(_shared(item_amount(rec, currency, import_terms=import_terms), names))
+            written.add(row.id)
+            continue
         if isinstance(rec, AwbRecord):
             if engine is not None:
                 before, rec = rec, engine.apply(rec)
@@ -363,14 +386,15 @@ def _net(rows: Iterable[BookedRow], currency: str, tax: TaxEngine | None = None)
             written.add(row.id)
             if vat is not None:
                 vat.add(rec, amounts[-1])
-        elif isinstance(rec, CorrectionRecord) and (rec.is_original or rec.is_revised):
-            other = waiting.pop((not rec.is_original, rec.pair_key), None)
+        elif _is_half(rec):
+            half: Any = rec
+            other = waiting.pop((not half.is_original, half.pair_key), None)
             if other is None:
-                waiting[(rec.is_original, rec.pair_key)] = (row.id, rec)
+                waiting[(half.is_original, half.pair_key)] = (row.id, half)
                 continue
-            o, v = (rec, other[1]) if rec.is_original else (other[1], rec)
-            pair = Correction(o, v)
-            amounts.append(_shared(item_amount(pair, currency), names))
+            o, v = (half, other[1]) if half.is_original else (other[1], half)
+            pair = ImportCorrection(o, v) if isinstance(o, ImportRecord) else Correction(o, v)
+            amounts.append(_shared(item_amount(pair, currency, import_terms=import_terms), names))
             written.update((row.id, other[0]))
             if vat is not None:
                 vat.add(pair, amounts[-1])
@@ -386,6 +410,12 @@ def _billing_date(reference: datetime, country: Country) -> datetime:
 def _handoff_header(
     country: Country, period: Period, reference: datetime, airline_prefix: str, agent_code: str
 ) -> BillingHeader:
+    if country.kind == "import":  # AA2: the party code is the recipient's (blank to a party)
+        return BillingHeader(
+            "AA2", country.iso, "", period.billing_from, period.billing_to,
+            _billing_date(reference, country).date(), "01", country.currency,
+            agent_code=agent_code[2:],
+        )  # fmt: skip
     return BillingHeader(
         record_id="AAA",
         country=country.code,
@@ -411,7 +441,7 @@ def handoff_file(
 ) -> bytes:
     """A hand-off HOT file: to an agent (``agent_code``) or to an airline (``airline_prefix``)."""
     header = _handoff_header(country, period, reference, airline_prefix, agent_code)
-    w = HotWriter(header, Dialect.HANDOFF, keep_reserved=False)
+    w = HotWriter(header, _dialect(country), keep_reserved=False)
     parts = [w.header_line()]
     for b in records:
         rec = b.record
@@ -422,8 +452,12 @@ def handoff_file(
     return "".join(parts).encode("ascii")
 
 
-_HANDOFF_PAYLOAD = f"hot-{Dialect.HANDOFF}"
 _AWB_TYPES = frozenset({"AWM", "AWB"})
+
+
+def _dialect(country: Country) -> Dialect:
+    """The dialect of an operation's hand-off files: CASS Import's, or the export hand-off."""
+    return Dialect.IMPORT if country.kind == "import" else Dialect.HANDOFF
 
 
 def _handoff_from_rows(
@@ -441,7 +475,9 @@ def _handoff_from_rows(
     reserved positions blanked, the late flag set), any other is decoded and encoded; so is an
     AWB whose tax the close computes (``taxes``)."""
     header = _handoff_header(country, period, reference, airline_prefix, agent_code)
-    w = HotWriter(header, Dialect.HANDOFF, keep_reserved=False)
+    dialect = _dialect(country)
+    w = HotWriter(header, dialect, keep_reserved=False)
+    copyable = f"hot-{dialect}"
     parts = [w.header_line()]
     for row in rows_of():
         if row.id not in written:
@@ -450,7 +486,7 @@ def _handoff_from_rows(
         rec = None
         if taxes is not None and row.record_type in _AWB_TYPES:
             rec = taxes.record(row)
-        elif row.payload_format == _HANDOFF_PAYLOAD:
+        elif row.payload_format == copyable:
             parts.append(w.copy_line(row.payload, late=late))
             continue
         rec = rec or from_payload(row.payload_format, row.payload, row.currency)
@@ -615,7 +651,8 @@ def close_period(
     """
     source = rows if isinstance(rows, LedgerSource) else RowsSource(rows)
     adjustments = tuple(adjustments)
-    tax = tax if tax is not None and tax.active else None
+    # CASS Import bills charges as the billing party gives them: no VAT is computed on them
+    tax = tax if tax is not None and tax.active and country.kind == "export" else None
     netted, settlement = _settle(source, country.currency, adjustments, tax)
     statements = {s.agent_code: s for s in settlement.agents}
     settlements = {s.airline_prefix: s for s in settlement.airlines}
@@ -677,9 +714,10 @@ def _settle(
     currency: str,
     adjustments: tuple[Adjustment, ...],
     tax: TaxEngine | None = None,
+    import_terms: ImportTerms = DEFAULT_IMPORT_TERMS,
 ) -> tuple[_Netted, PeriodSettlement]:
     """Net the rows in booking order with the adjustments, settle, check conservation."""
-    netted = _net(source.booking_order(), currency, tax)
+    netted = _net(source.booking_order(), currency, tax, import_terms)
     for a in adjustments:
         netted.amounts.append(item_amount(a, currency))
         if netted.vat is not None:

@@ -66,12 +66,15 @@ from opencass.model import (
     AwbRecord,
     Correction,
     CorrectionRecord,
+    ImportCorrection,
+    ImportRecord,
     minor_units,
     quantize,
 )
 
 __all__ = [
     "DEFAULT_CORRECTION_TERMS",
+    "DEFAULT_IMPORT_TERMS",
     "DEFAULT_TERMS",
     "Adjustment",
     "AgentStatement",
@@ -81,6 +84,7 @@ __all__ = [
     "CorrectionPairError",
     "CorrectionTerms",
     "ExchangeRateError",
+    "ImportTerms",
     "Item",
     "ItemAmount",
     "ItemKind",
@@ -93,6 +97,7 @@ __all__ = [
     "awb_due",
     "check_conservation",
     "correction_due",
+    "import_due",
     "item_amount",
     "settle",
     "settle_amounts",
@@ -156,11 +161,25 @@ def _money_fields(cls: type) -> frozenset[str]:
 _AWB_MONEY = _money_fields(AwbRecord)
 _CORRECTION_MONEY = _money_fields(CorrectionRecord)
 _CORRECTION_PC = frozenset(f.name for f in fields(CorrectionRecord) if f.name.endswith("_pc"))
+_IMPORT_MONEY = _money_fields(ImportRecord)
 
 
 def _check_sign(name: str, sign: object) -> None:
     if isinstance(sign, bool) or sign not in (1, -1):
         raise TermsError(f"netting term {name!r}: sign must be +1 or -1, not {sign!r}")
+
+
+def _check_terms(terms: tuple[tuple[str, int], ...], allowed: frozenset[str], what: str) -> None:
+    if not terms:
+        raise TermsError("netting terms are empty")
+    seen: set[str] = set()
+    for name, sign in terms:
+        if name not in allowed:
+            raise TermsError(f"netting term {name!r} is not a money field of {what}")
+        if name in seen:
+            raise TermsError(f"netting term {name!r} appears twice")
+        _check_sign(name, sign)
+        seen.add(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,16 +189,7 @@ class NettingTerms:
     terms: tuple[tuple[str, int], ...]
 
     def __post_init__(self) -> None:
-        if not self.terms:
-            raise TermsError("netting terms are empty")
-        seen: set[str] = set()
-        for name, sign in self.terms:
-            if name not in _AWB_MONEY:
-                raise TermsError(f"netting term {name!r} is not a money field of an AWB record")
-            if name in seen:
-                raise TermsError(f"netting term {name!r} appears twice")
-            _check_sign(name, sign)
-            seen.add(name)
+        _check_terms(self.terms, _AWB_MONEY, "an AWB record")
 
     def apply(self, rec: AwbRecord) -> Decimal:
         """Σ sign × field of ``rec``, exact, in the record's currency."""
@@ -228,6 +238,45 @@ class CorrectionTerms:
         return total
 
 
+@dataclass(frozen=True, slots=True)
+class ImportTerms:
+    """CASS Import: what the consignee's agent owes the billing party for one AWB, as
+    Σ sign × field over ImportRecord money fields.  The ``fee`` term counts only on a record
+    whose ``fee_charged`` is ``Y`` (a fee shown but not charged is not billed)."""
+
+    terms: tuple[tuple[str, int], ...]
+
+    def __post_init__(self) -> None:
+        _check_terms(self.terms, _IMPORT_MONEY, "an import record")
+
+    def apply(self, rec: ImportRecord) -> Decimal:
+        """Σ sign × field of ``rec``, exact, in the record's currency."""
+        total = ZERO
+        for name, sign in self.terms:
+            if name == "fee" and rec.fee_charged != "Y":
+                continue
+            value: Decimal = getattr(rec, name)
+            total += value if sign > 0 else -value
+        return total
+
+
+#: CASS Import's default: the consignee's agent pays every collect and import charge it is
+#: billed (weight, charges due agent and carrier collected at destination, the fee when
+#: charged, handling, storage, the two other charges, miscellaneous charges).
+DEFAULT_IMPORT_TERMS = ImportTerms(
+    (
+        ("weight_charges", 1),
+        ("charges_due_agent", 1),
+        ("charges_due_carrier", 1),
+        ("fee", 1),
+        ("handling_charges", 1),
+        ("storage_charges", 1),
+        ("other_charge_1", 1),
+        ("other_charge_2", 1),
+        ("miscellaneous_charges", 1),
+    )
+)
+
 #: SETTLEMENT.md's formula (the discount term is + because the value is signed; see rule 2).
 DEFAULT_TERMS = NettingTerms(
     (
@@ -268,6 +317,8 @@ class ItemKind(enum.StrEnum):
     AWB = "AWB"
     CCA = "CCA"
     DCM = "DCM"
+    IMPORT = "IBI"  # CASS Import: an AWB billed at destination
+    IMPORT_CORRECTION = "IBC"  # CASS Import: a correction (IBO/IBR) of one
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +382,7 @@ def awb_due(rec: AwbRecord, period_currency: str, terms: NettingTerms = DEFAULT_
         return _round(converted, period_currency, what)
 
 
-def _check_pair(c: Correction) -> None:
+def _check_pair(c: Correction | ImportCorrection) -> None:
     o, r = c.original, c.revised
     if not (o.is_original and r.is_revised and o.pair_key == r.pair_key):
         raise CorrectionPairError(
@@ -359,6 +410,30 @@ def correction_due(
         return _round(parts[0] - parts[1], period_currency, what)
 
 
+def import_due(
+    item: ImportRecord | ImportCorrection,
+    period_currency: str,
+    terms: ImportTerms = DEFAULT_IMPORT_TERMS,
+) -> Decimal:
+    """An import billing's amount due (or a correction's revised − original) in
+    ``period_currency``, each record converted with its own rate, rounded once."""
+    records: tuple[ImportRecord, ...]
+    signs: tuple[int, ...]
+    if isinstance(item, ImportRecord):
+        what, records, signs = f"import AWB {item.awb}", (item,), (1,)
+    else:
+        _check_pair(item)
+        o, r = item.original, item.revised
+        what, records, signs = f"import correction of AWB {o.awb}", (r, o), (1, -1)
+    with localcontext(_EXACT):
+        total = ZERO
+        for rec, sign in zip(records, signs, strict=True):
+            raw = terms.apply(rec)
+            converted = _convert(raw, rec.currency, rec.rate_of_exchange, period_currency, what)
+            total += converted if sign > 0 else -converted
+        return _round(total, period_currency, what)
+
+
 def _adjustment_due(a: Adjustment, period_currency: str) -> Decimal:
     what = f"adjustment {a.reference} ({a.airline_prefix}, agent {a.agent_code})"
     with localcontext(_EXACT):
@@ -370,8 +445,9 @@ def _adjustment_due(a: Adjustment, period_currency: str) -> Decimal:
         return rounded
 
 
-#: What ``settle`` nets: AWB records, correction pairs and adjustments.
-Item = AwbRecord | Correction | Adjustment
+#: What ``settle`` nets: AWB records, correction pairs, adjustments, import billings and
+#: import correction pairs.
+Item = AwbRecord | Correction | Adjustment | ImportRecord | ImportCorrection
 
 
 def item_amount(
@@ -379,8 +455,14 @@ def item_amount(
     period_currency: str,
     terms: NettingTerms = DEFAULT_TERMS,
     correction_terms: CorrectionTerms = DEFAULT_CORRECTION_TERMS,
+    import_terms: ImportTerms = DEFAULT_IMPORT_TERMS,
 ) -> ItemAmount:
-    """One item's rounded amount due airline, with what identifies it."""
+    """One item's rounded amount due airline (the billing party), with what identifies it."""
+    if isinstance(item, ImportRecord | ImportCorrection):
+        amount = import_due(item, period_currency, import_terms)
+        rec = item if isinstance(item, ImportRecord) else item.original
+        kind = ItemKind.IMPORT if isinstance(item, ImportRecord) else ItemKind.IMPORT_CORRECTION
+        return ItemAmount(rec.airline_prefix, rec.awb_serial, kind, "", rec.agent_code, amount)
     if isinstance(item, AwbRecord):
         amount = awb_due(item, period_currency, terms)
         return ItemAmount(
@@ -464,6 +546,9 @@ class PeriodSettlement:
     items: tuple[ItemAmount, ...]  # sorted, as in the statements
 
 
+_CORRECTIONS = frozenset({ItemKind.CCA, ItemKind.DCM, ItemKind.IMPORT_CORRECTION})
+
+
 def _sum(amounts: Iterable[Decimal], currency: str) -> Decimal:
     with localcontext(_EXACT):
         return sum(amounts, quantize(ZERO, currency))
@@ -529,8 +614,9 @@ def settle(
     period_currency: str,
     terms: NettingTerms = DEFAULT_TERMS,
     correction_terms: CorrectionTerms = DEFAULT_CORRECTION_TERMS,
+    import_terms: ImportTerms = DEFAULT_IMPORT_TERMS,
 ) -> PeriodSettlement:
-    """Net one CASS country's period: statements, settlements and the checked summary."""
+    """Net one CASS operation's period: statements, settlements and the checked summary."""
     minor_units(period_currency)  # an unknown currency fails here, even with no items
     awbs = non_revenue = 0
     amounts: list[ItemAmount] = []
@@ -538,7 +624,8 @@ def settle(
         if isinstance(item, AwbRecord):
             awbs += 1
             non_revenue += not item.charges_due
-        amounts.append(item_amount(item, period_currency, terms, correction_terms))
+        awbs += isinstance(item, ImportRecord)
+        amounts.append(item_amount(item, period_currency, terms, correction_terms, import_terms))
     return settle_amounts(amounts, period_currency, awbs=awbs, non_revenue_awbs=non_revenue)
 
 
@@ -561,7 +648,7 @@ def settle_amounts(
         currency=period_currency,
         awbs=awbs,
         non_revenue_awbs=non_revenue,
-        corrections=sum(k in (ItemKind.CCA, ItemKind.DCM) for k in kinds),
+        corrections=sum(k in _CORRECTIONS for k in kinds),
         adjustments=kinds.count(ItemKind.ADJUSTMENT),
         agents=len(agents),
         airlines=len(airlines),

@@ -195,7 +195,7 @@ _TOPUP = re.compile(
     rf"(?<![A-Z0-9])CASS{_SEP}([A-Z]{{2}}){_SEP}TOP-?UP{_SEP}(\d{{11}})(?!\d)", re.I
 )
 #: The end-to-end id opencass gives a direct debit: ``CASS-<country>-<period>-<agent>``.
-_END_TO_END = re.compile(r"^CASS-([A-Z]{2})-(\d{8}[A-Z])-(\d{11})$")
+_END_TO_END = re.compile(r"^CASS-([A-Z]{2}(?:-I)?)-(\d{8}[A-Z])-(\d{11}|[A-Z]{2}\d{9})$")
 
 
 def format_topup(country: str, agent_code: str) -> str:

@@ -20,6 +20,11 @@ Booking rules (SETTLEMENT.md "Booking billing data")
   (``AWB_ALREADY_BILLED``); repeats within one file are ``AWB_DUPLICATE``.  Changes come as
   correction pairs (CCO/CCR, DCO/DCR), which are never duplicates.  The gateway checks this in
   SQL against the ledger (``opencass.gateway.assess``).
+* CASS Import (``AA2``/``AA3`` files of ``IBI``/``IBO``/``IBR`` records) follows the same rules
+  in its own operation (``DE-I``): the delivery date places a record (late before the period,
+  rejected after it); the file's header names no airline, so each record's prefix must be one
+  the submitter bills for there (``AWB_PREFIX_NOT_OWNED``); an AWB is billed once per import
+  operation; corrections come as ``IBO``/``IBR`` pairs.
 * Void (``V``) and service (``S``) AWBs are booked like any AWB (they use up the serial) and
   carry no charges due (``AwbRecord.charges_due``, netting bills them as zero); charges on one
   are reported with the warning ``CHARGES_ON_NON_REVENUE`` and not billed.
@@ -34,7 +39,14 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from opencass.findings import Finding, finding
-from opencass.model import AwbRecord, BillingHeader, CorrectionRecord, DetailRecord
+from opencass.model import (
+    IMPORT_HEADER_IDS,
+    AwbRecord,
+    BillingHeader,
+    CorrectionRecord,
+    DetailRecord,
+    ImportRecord,
+)
 
 if TYPE_CHECKING:
     from opencass.settlement.tax import Mismatch, TaxEngine
@@ -83,6 +95,8 @@ class HeaderVerdict:
     period: PeriodWindow | None
     agents: frozenset[str]
     tax: TaxEngine | None = None  # the country's tax rules (TAX_MISMATCH), if it has any
+    # an import file of an airline or handler: the prefixes it bills for (checked per record)
+    prefixes: frozenset[str] | None = None
 
 
 def _period(rules: CountryRules, header: BillingHeader) -> PeriodWindow | None:
@@ -102,35 +116,39 @@ def check_header(header: BillingHeader, ctx: SubmissionContext) -> HeaderVerdict
 
     if not ctx.is_airline:
         add("SUBMITTER_NOT_AIRLINE", f"{ctx.company} is not an airline", "airline_prefix")
-    rules = ctx.countries.get(header.country)
+    op = header.operation  # DE (export) or DE-I (import)
+    rules = ctx.countries.get(op)
     if rules is None:
-        add("COUNTRY_UNKNOWN", f"CASS country {header.country!r} is not operated here", "country")
+        add("COUNTRY_UNKNOWN", f"CASS operation {op!r} is not operated here", "country")
         return HeaderVerdict(out, None, frozenset())
     live = rules.live or (rules.go_live is not None and ctx.now >= rules.go_live)
     if not live and not ctx.sandbox:
         since = f" (live from {rules.go_live.isoformat()})" if rules.go_live else ""
-        add("COUNTRY_NOT_LIVE", f"CASS {header.country} is not live yet{since}: until then "
+        add("COUNTRY_NOT_LIVE", f"CASS {op} is not live yet{since}: until then "
             "files go to /sandbox/inbox", "country")  # fmt: skip
-    if ctx.is_airline and header.airline_prefix not in rules.owned_prefixes:
+    importing = header.record_id in IMPORT_HEADER_IDS  # prefixes are checked per record
+    if op.endswith("-I") and not importing:
+        add("IMPORT_FORMAT_UNSUPPORTED", f"CASS Import ({op}) takes HOT files with an AA2/AA3 "
+            "header and IBI/IBO/IBR records", "country")  # fmt: skip
+        return HeaderVerdict(out, None, frozenset())
+    if ctx.is_airline and not importing and header.airline_prefix not in rules.owned_prefixes:
         owned = ", ".join(sorted(rules.owned_prefixes)) or "none"
         add(
             "PREFIX_NOT_OWNED",
-            f"prefix {header.airline_prefix!r} is not {ctx.company}'s in {header.country} "
-            f"(yours: {owned})",
+            f"prefix {header.airline_prefix!r} is not {ctx.company}'s in {op} (yours: {owned})",
             "airline_prefix",
         )
     if header.currency and header.currency != rules.currency:
         add(
             "CURRENCY_NOT_OPERATION",
-            f"{header.currency} is not the currency of CASS {header.country} ({rules.currency})",
+            f"{header.currency} is not the currency of CASS {op} ({rules.currency})",
             "currency",
         )
     period = _period(rules, header)
     if period is None:
         add(
             "PERIOD_UNKNOWN",
-            f"no {header.country} billing period covers {header.period_start} to "
-            f"{header.period_end}",
+            f"no {op} billing period covers {header.period_start} to {header.period_end}",
             "period_start",
         )
     elif ctx.now > period.upload_cutoff:
@@ -140,35 +158,64 @@ def check_header(header: BillingHeader, ctx: SubmissionContext) -> HeaderVerdict
             f"{period.upload_cutoff.isoformat()}; the file arrived at {ctx.now.isoformat()}",
             "period_start",
         )
-    return HeaderVerdict(out, period, rules.agents, rules.tax)
+    prefixes = rules.owned_prefixes if importing and ctx.is_airline else None
+    return HeaderVerdict(out, period, rules.agents, rules.tax, prefixes)
 
 
 def check_record(rec: DetailRecord, line: int | None, agents: frozenset[str]) -> Finding | None:
-    """Record-level participant rules: the agent must be a CASS agent of the country."""
+    """Record-level participant rules: the agent (an import's recipient) must be a CASS agent
+    of the operation."""
     if isinstance(rec, AwbRecord | CorrectionRecord) and rec.agent_code not in agents:
-        return finding(
-            "AGENT_UNKNOWN",
-            f"agent {rec.agent_code[:7]}/{rec.agent_code[7:]} is not a CASS agent here",
-            line=line,
-            record_type=rec.record_id,
-            field="agent_code",
-        )
-    return None
+        who = f"agent {rec.agent_code[:7]}/{rec.agent_code[7:]}"
+    elif isinstance(rec, ImportRecord) and rec.agent_code not in agents:
+        who = f"recipient {rec.agent_code}"
+    else:
+        return None
+    return finding(
+        "AGENT_UNKNOWN",
+        f"{who} is not a CASS agent here",
+        line=line,
+        record_type=rec.record_id,
+        field="agent_code",
+    )
+
+
+def check_billing_party(
+    rec: ImportRecord, line: int | None, company: str, prefixes: frozenset[str]
+) -> Finding | None:
+    """``AWB_PREFIX_NOT_OWNED``: an import record of an airline the submitter does not bill for
+    (an import file may bill several airlines: a ground handler bills for each it serves)."""
+    if rec.airline_prefix in prefixes:
+        return None
+    owned = ", ".join(sorted(prefixes)) or "none"
+    return finding(
+        "AWB_PREFIX_NOT_OWNED",
+        f"AWB {rec.awb}: {company} does not bill for airline {rec.airline_prefix} in this "
+        f"operation (yours: {owned})",
+        line=line,
+        record_type=rec.record_id,
+        field="airline_prefix",
+    )
 
 
 def check_execution(
-    rec: AwbRecord | CorrectionRecord, line: int | None, period: PeriodWindow
+    rec: AwbRecord | CorrectionRecord | ImportRecord, line: int | None, period: PeriodWindow
 ) -> Finding | None:
-    """``EXECUTION_AFTER_PERIOD`` when the record's AWB was executed after the period's end."""
+    """``EXECUTION_AFTER_PERIOD`` when the record's AWB was executed (an import record's
+    shipment delivered) after the period's end."""
     if rec.execution_date <= period.billing_to:
         return None
+    did, name = (
+        ("delivered", "delivery_date") if isinstance(rec, ImportRecord)
+        else ("executed", "execution_date")
+    )  # fmt: skip
     return finding(
         "EXECUTION_AFTER_PERIOD",
-        f"AWB {rec.awb} was executed on {rec.execution_date}, after the end of period "
+        f"AWB {rec.awb} was {did} on {rec.execution_date}, after the end of period "
         f"{period.code} ({period.billing_to}); bill it in its own period",
         line=line,
         record_type=rec.record_id,
-        field="execution_date",
+        field=name,
     )
 
 
@@ -184,7 +231,7 @@ def tax_mismatch(rec: AwbRecord, line: int | None, m: Mismatch) -> Finding:
     )
 
 
-def is_late(rec: AwbRecord | CorrectionRecord, period: PeriodWindow) -> bool:
+def is_late(rec: AwbRecord | CorrectionRecord | ImportRecord, period: PeriodWindow) -> bool:
     """True when the record's AWB was executed before the period's start (billed, flagged)."""
     return rec.execution_date < period.billing_from
 

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from opencass.config.tax import TaxRule
-from opencass.model import ZERO, AwbRecord, Correction, CorrectionRecord, quantize
+from opencass.model import (
+    ZERO,
+    AwbRecord,
+    Correction,
+    CorrectionRecord,
+    ImportCorrection,
+    ImportRecord,
+    quantize,
+)
 from opencass.settlement.netting import Item
 from opencass.settlement.tax import AGENT, AIRLINE, Portion, TaxEngine, by_side
 
@@ -132,6 +140,8 @@ def split_item(item: Item, amount: Decimal, currency: str, tax: TaxEngine | None
             return _awb_parts(item, amount, currency, tax, untaxed)
         if isinstance(item, Correction):
             return _correction_parts(item, amount, currency, tax, untaxed)
+        if isinstance(item, ImportRecord | ImportCorrection):  # CASS Import: no VAT computed
+            return [Part(CHARGES, untaxed, Decimal(0), amount, ZERO)]
         return [Part(ADJUSTMENTS, untaxed, Decimal(0), amount, ZERO)]
 
 

@@ -172,7 +172,7 @@ def duplicates_across(conn: sqlite3.Connection, file_id: str, part: int) -> list
             f"SELECT MIN(b.line), b.airline_prefix || b.awb_serial FROM {later} AS b"
             f" JOIN {staging_table(file_id, earlier)} AS a"
             " ON a.airline_prefix = b.airline_prefix AND a.awb_serial = b.awb_serial"
-            " WHERE a.record_type IN ('AWM', 'AWB') AND b.record_type IN ('AWM', 'AWB')"
+            f" WHERE a.record_type IN {_ORIGINALS} AND b.record_type IN {_ORIGINALS}"
             " GROUP BY 2"
         ).fetchall()
         for line, key in rows:
@@ -201,7 +201,7 @@ def drop_staging(conn: sqlite3.Connection, file_id: str) -> None:
 
 # --- an AWB is billed once per country: the join against the ledger ---------------------------
 
-_ORIGINALS = "('AWM', 'AWB')"
+_ORIGINALS = "('AWM', 'AWB', 'IBI')"
 
 
 @dataclass(slots=True)

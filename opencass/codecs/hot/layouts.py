@@ -18,7 +18,7 @@ Field kinds:
 ``DATEOPT``  a date, or None when all blank
 ``AMOUNT``   unsigned, implied decimals = the currency's minor units
 ``DEC1``/``DEC2``  unsigned, one / two implied decimals (gross weight, commission %)
-``RATE``     explicit point, ``00000.00000``
+``RATE``     explicit point and five decimals: ``00000.00000`` (11), ``0000.00000`` (10)
 ``CUR``      ISO 4217 currency code
 ``IND``      one character out of ``allowed`` (a blank in ``allowed`` permits blank → "")
 ``SIGN``     ``-`` or blank: the sign of the amount field named in ``target``
@@ -28,14 +28,17 @@ Field kinds:
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opencass.model import (
+    IMPORT_HEADER_IDS,
     AwbRecord,
     BillingHeader,
     BillingTrailer,
     CorrectionRecord,
     Dialect,
+    ImportRecord,
     OtherChargesRecord,
 )
 
@@ -95,6 +98,7 @@ class Layout:
     model: type
     fields: tuple[Field, ...]
     role: str  # "header", "detail" or "trailer"
+    absent: tuple[tuple[str, str], ...] = ()  # model fields without a column: their value
 
 
 def F(name: str, start: int, end: int, kind: Kind, allowed: str = "") -> Field:  # noqa: N802
@@ -348,6 +352,104 @@ TRAILER_PARTICIPANT = Layout(
 )
 
 
+# --- CASS Import [S]: positions HOT.md asserts; the rest kept verbatim ---------------------------
+#
+# The header's positions 4-14 are the party code: the CASS country (4-5) and nine digits (6-14),
+# in a hand-off file the consignee agent's recipient code (e.g. JP054000004), in a billing
+# party's submission the country and its own code or blanks.  35-36 hold "01" in the sample:
+# read as the file number [P].  The detail records' 92-101 hold "0087.67000" (USD 87.67 to the
+# yen in the sample): a rate of exchange with five decimals [P]; 63-68 "DL0619" a flight [P];
+# 199-200 and 213-214 the codes of the two other charges whose amounts follow [P].
+
+HEADER_IMPORT = Layout(
+    "AA2/AA3 (import)",
+    ("AA2", "AA3"),
+    BillingHeader,
+    (
+        F("record_id", 1, 3, K.ID),
+        F("country", 4, 5, K.REQ),
+        F("agent_code", 6, 14, K.NUMOPT),
+        F("filler1", 15, 16, K.RES),
+        F("period_start", 17, 22, K.DATE),
+        F("period_end", 23, 28, K.DATE),
+        F("billing_date", 29, 34, K.DATE),
+        F("file_number", 35, 36, K.NUM),
+        F("currency", 37, 39, K.CUR),
+        F("reserved", 40, 250, K.RES),
+    ),
+    "header",
+    absent=(("airline_prefix", ""),),
+)
+
+IMPORT = Layout(
+    "IBI/IBO/IBR (import)",
+    ("IBI", "IBO", "IBR"),
+    ImportRecord,
+    (
+        F("record_id", 1, 3, K.ID),
+        F("filler1", 4, 22, K.RES),
+        F("agent_code", 23, 33, K.REQ),
+        F("filler2", 34, 37, K.RES),
+        F("airline_prefix", 38, 40, K.NUM),
+        F("awb_serial", 41, 48, K.NUM),
+        F("filler3", 49, 56, K.RES),
+        F("origin", 57, 59, K.REQ),
+        F("destination", 60, 62, K.REQ),
+        F("flight", 63, 68, K.TEXT),
+        F("arrival_date", 69, 74, K.DATE),
+        F("delivery_date", 75, 80, K.DATE),
+        F("gross_weight", 81, 87, K.DEC1),
+        F("weight_unit", 88, 88, K.IND, "KL"),
+        F("currency", 89, 91, K.CUR),
+        F("rate_of_exchange", 92, 101, K.RATE),
+        F("weight_charges", 102, 113, K.AMOUNT),
+        F("charges_due_agent", 114, 125, K.AMOUNT),
+        F("charges_due_carrier", 126, 137, K.AMOUNT),
+        F("filler4", 138, 149, K.RES),
+        F("fee", 150, 161, K.AMOUNT),
+        F("fee_charged", 162, 162, K.IND, "YN"),
+        F("handling_charges", 163, 174, K.AMOUNT),
+        F("storage_charges", 175, 186, K.AMOUNT),
+        F("filler5", 187, 198, K.RES),
+        F("other_charge_1_code", 199, 200, K.TEXT),
+        F("other_charge_1", 201, 212, K.AMOUNT),
+        F("other_charge_2_code", 213, 214, K.TEXT),
+        F("other_charge_2", 215, 226, K.AMOUNT),
+        F("miscellaneous_charges", 227, 238, K.AMOUNT),
+        F("reserved", 239, 250, K.RES),
+    ),
+    "detail",
+)
+
+#: Per record id counts of an import trailer [P]: the hand-off trailer's 1-41, then these.
+IMPORT_COUNT_IDS = ("IBI", "IBO", "IBR")
+
+TRAILER_IMPORT = Layout(
+    "TTT (import)",
+    ("TTT",),
+    BillingTrailer,
+    (
+        *TRAILER_HANDOFF.fields[:10],
+        *(
+            F(f"count_{rid}", 42 + 7 * i, 48 + 7 * i, K.INTOPT)
+            for i, rid in enumerate(IMPORT_COUNT_IDS)
+        ),
+        F("reserved", 63, 250, K.RES),
+    ),
+    "trailer",
+)
+
+#: What the trailer's three counts add up: AWB billings, CCA records (import corrections count
+#: as CCAs), DCM records.
+COUNT_GROUPS = (("AWM", "AWB", "IBI"), ("CCO", "CCR", "IBO", "IBR"), ("DCO", "DCR"))
+
+
+def group_counts(n: Mapping[str, int]) -> tuple[int, int, int]:
+    """(AWB, CCA, DCM) record counts from counts per record id (``COUNT_GROUPS``)."""
+    awb, cca, dcm = (sum(n.get(rid, 0) for rid in group) for group in COUNT_GROUPS)
+    return awb, cca, dcm
+
+
 @dataclass(frozen=True, slots=True)
 class DialectLayouts:
     """Every layout of one dialect, by role and record id."""
@@ -379,6 +481,9 @@ DIALECTS: dict[Dialect, DialectLayouts] = {
             **dict.fromkeys(OTHER_CHARGES.record_ids, OTHER_CHARGES),
         },
     ),
+    Dialect.IMPORT: DialectLayouts(
+        Dialect.IMPORT, HEADER_IMPORT, TRAILER_IMPORT, dict.fromkeys(IMPORT.record_ids, IMPORT)
+    ),
 }
 
 ALL_LAYOUTS = (
@@ -390,12 +495,17 @@ ALL_LAYOUTS = (
     OTHER_CHARGES,
     TRAILER_HANDOFF,
     TRAILER_PARTICIPANT,
+    HEADER_IMPORT,
+    IMPORT,
+    TRAILER_IMPORT,
 )
 
 
 def detect_dialect(header_line: str) -> Dialect:
     """The dialect a header line announces (HOT.md "Files")."""
     rid = header_line[:3]
+    if rid in IMPORT_HEADER_IDS:
+        return Dialect.IMPORT
     if rid == "ALS":
         return Dialect.PARTICIPANT
     if rid == "AAA" and header_line[8:14].strip() == "" and header_line[16:19].isdigit():

@@ -32,6 +32,7 @@ from opencass.codecs.hot.layouts import (
     DialectLayouts,
     Layout,
     detect_dialect,
+    group_counts,
 )
 from opencass.codecs.hot.records import (
     _MU,
@@ -42,12 +43,14 @@ from opencass.codecs.hot.records import (
 )
 from opencass.findings import Finding, Scope, Severity, finding
 from opencass.model import (
+    IMPORT_HEADER_IDS,
     AwbRecord,
     BillingHeader,
     BillingTrailer,
     CorrectionRecord,
     DetailRecord,
     Dialect,
+    ImportRecord,
     RawRecord,
 )
 
@@ -55,7 +58,7 @@ __all__ = ["DEFAULT_MAX_RECORDS", "HotReader"]
 
 DEFAULT_MAX_RECORDS = 5_000_000
 DEFAULT_MAX_FINDINGS = 10_000
-_HEADER_IDS = ("AAA", "ALS")
+_HEADER_IDS = ("AAA", "ALS", *IMPORT_HEADER_IDS)
 # Bytes a HOT line may hold (printable ASCII) plus the line end.
 _TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\r\n"
 # Cross-record checks still run when the header could not be read; they compare with nothing.
@@ -272,7 +275,8 @@ class HotReader:
             self._add(
                 finding(
                     "HEADER_MISSING",
-                    f"the first record must be a header (AAA or ALS), found {rid!r}",
+                    f"the first record must be a header (AAA, ALS, or AA2/AA3 for CASS Import), "
+                    f"found {rid!r}",
                     line=line,
                     record_type=rid,
                     columns=(1, 3),
@@ -350,7 +354,7 @@ class HotReader:
             rec = decode(text, self._mu)
         except Malformed:
             return self._malformed(layout, text, line)
-        if isinstance(rec, AwbRecord | CorrectionRecord):
+        if isinstance(rec, AwbRecord | CorrectionRecord | ImportRecord):
             self._mu = currency_units(rec.currency)
         issues = checker.record(rec, line)
         if issues:
@@ -413,11 +417,8 @@ class HotReader:
     def _check_trailer(self, t: BillingTrailer, checker: FileChecker) -> None:
         n = checker.counts
         line = self._trailer_line
-        actual = {
-            "awb_count": n["AWM"] + n["AWB"],
-            "cca_count": n["CCO"] + n["CCR"],
-            "dcm_count": n["DCO"] + n["DCR"],
-        }
+        awb, cca, dcm = group_counts(n)
+        actual = {"awb_count": awb, "cca_count": cca, "dcm_count": dcm}
         actual["total_count"] = sum(actual.values())
         declared = {k: getattr(t, k) for k in actual}
         for rid, count in t.type_counts:

@@ -154,8 +154,9 @@ _DECODE: dict[Kind, tuple[tuple[str, ...], str]] = {
     Kind.DEC2: (("{x} = _Z[2] if {v} == {zero} else _D({v} + 'E-2')",), "{x}"),
     Kind.RATE: (
         (
-            "if {v} == '00000.00000': {x} = _RZ",
-            "elif {v}[5] != '.' or not ({v}[:5] + {v}[6:]).isdigit(): raise Malformed",
+            "if {v} == {rzero}: {x} = _RZ",
+            "elif {v}[{point}] != '.' or not ({v}[:{point}] + {v}[{point} + 1:]).isdigit():"
+            " raise Malformed",
             "else: {x} = _D({v})",
         ),
         "{x}",
@@ -174,6 +175,8 @@ def _field_code(i: int, f: Field, out: list[str]) -> str:
         "blank": repr(" " * f.width),
         "zero": repr("0" * f.width),
         "allowed": repr(f.allowed),
+        "point": str(f.width - 6),  # RATE: five decimals after the point
+        "rzero": repr("0" * (f.width - 6) + ".00000"),
     }
     statements, expr = _DECODE[f.kind]
     if f.kind in (Kind.TEXT, Kind.IND) and f.width == 1:  # one character: blank is ''
@@ -201,6 +204,9 @@ def _model_expr(layout: Layout, name: str, exprs: dict[str, str], defaults: dict
         return exprs[name]
     if name in defaults:
         return repr(defaults[name])
+    absent = dict(layout.absent)
+    if name in absent:
+        return repr(absent[name])
     raise AssertionError(f"{layout.name}: model field {name} has no column and no default")
 
 
@@ -266,8 +272,6 @@ def decoder_for(layout: Layout) -> Callable[[str, int], Any]:
 
 # --- diagnostic path --------------------------------------------------------------------------
 
-_RATE = re.compile(r"\d{5}\.\d{5}")
-
 
 def _field_problem(f: Field, v: str) -> tuple[str, str] | None:
     """(code, message) for one malformed field value, or None."""
@@ -285,8 +289,9 @@ def _field_problem(f: Field, v: str) -> tuple[str, str] | None:
             parse_date(v)
         except Malformed:
             return "FIELD_INVALID_DATE", f"{f.name} is not a valid YYMMDD date: {v!r}"
-    elif k is Kind.RATE and not _RATE.fullmatch(v):
-        return "FIELD_INVALID_RATE", f"{f.name} must look like 00000.00000, found {v!r}"
+    elif k is Kind.RATE and not re.fullmatch(rf"\d{{{f.width - 6}}}\.\d{{5}}", v):
+        shape = "0" * (f.width - 6) + ".00000"
+        return "FIELD_INVALID_RATE", f"{f.name} must look like {shape}, found {v!r}"
     elif k is Kind.CUR and not is_currency(v):
         return "CURRENCY_UNKNOWN", f"{f.name} {v!r} is not an ISO 4217 currency code"
     elif k in (Kind.IND, Kind.SIGN):
@@ -374,9 +379,10 @@ def _encode_field(f: Field, record: Any, value: Any, mu: int) -> str:
         places = {Kind.AMOUNT: mu, Kind.DEC1: 1, Kind.DEC2: 2}[k]
         return _fixed(value, places, f.width, f.name)
     if k is Kind.RATE:
-        if value < 0 or value >= 100000:
-            raise EncodeError(f"{f.name}={value} does not fit 00000.00000")
-        return f"{value:011.5f}"
+        if value < 0 or value >= 10 ** (f.width - 6):
+            shape = "0" * (f.width - 6) + ".00000"
+            raise EncodeError(f"{f.name}={value} does not fit {shape}")
+        return f"{value:0{f.width}.5f}"
     if k is Kind.SIGN:
         return "-" if getattr(record, f.allowed).is_signed() else " "
     if k is Kind.OCSLOTS:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from opencass.codecs.checks import hash_total
-from opencass.codecs.hot.layouts import DIALECTS, Kind, Layout
+from opencass.codecs.hot.layouts import DIALECTS, IMPORT_COUNT_IDS, Kind, Layout, group_counts
 from opencass.codecs.hot.records import EncodeError, encode_record
 from opencass.model import (
     AwbRecord,
@@ -17,6 +17,7 @@ from opencass.model import (
     CorrectionRecord,
     DetailRecord,
     Dialect,
+    ImportRecord,
     RawRecord,
     minor_units,
 )
@@ -26,6 +27,7 @@ __all__ = ["HotWriter", "build_trailer", "encode"]
 _TYPE_COUNT_IDS = {
     Dialect.HANDOFF: ("AWM", "AW1", "AW2", "AW3", "AW4", "AW5", "CCR", "CCO", "DCR", "DCO"),
     Dialect.PARTICIPANT: ("AW1", "CC3", "DC3"),
+    Dialect.IMPORT: IMPORT_COUNT_IDS,
 }
 
 
@@ -44,11 +46,11 @@ def build_trailer(
         n[r.record_id] += 1
         if not isinstance(r, RawRecord):
             serials += int(r.awb_serial)
-    awb, cca, dcm = n["AWM"] + n["AWB"], n["CCO"] + n["CCR"], n["DCO"] + n["DCR"]
+    awb, cca, dcm = group_counts(n)
     counts = tuple((rid, n[rid]) for rid in _TYPE_COUNT_IDS[dialect]) if type_counts else ()
     return BillingTrailer(
         country=header.country,
-        office=office if dialect is Dialect.HANDOFF else "",
+        office=office if dialect is not Dialect.PARTICIPANT else "",
         airline_prefix=header.airline_prefix,
         branch=header.branch,
         awb_count=awb,
@@ -117,7 +119,7 @@ class HotWriter:
         layout: Layout | None = self.layouts.details.get(record.record_id)
         if layout is None:
             raise EncodeError(f"{record.record_id} has no layout in the {self.dialect} dialect")
-        if isinstance(record, AwbRecord | CorrectionRecord):
+        if isinstance(record, AwbRecord | CorrectionRecord | ImportRecord):
             self._mu = minor_units(record.currency)
         return encode_record(layout, record, self._mu, keep_reserved=self.keep) + self.end
 
@@ -147,10 +149,10 @@ class HotWriter:
         """The trailer: ``trailer`` as given, or one computed from the lines written."""
         if trailer is None:
             n, dialect = self.counts, self.dialect
-            awb, cca, dcm = n["AWM"] + n["AWB"], n["CCO"] + n["CCR"], n["DCO"] + n["DCR"]
+            awb, cca, dcm = group_counts(n)
             trailer = BillingTrailer(
                 country=self.header.country,
-                office=office if dialect is Dialect.HANDOFF else "",
+                office=office if dialect is not Dialect.PARTICIPANT else "",
                 airline_prefix=self.header.airline_prefix,
                 branch=self.header.branch,
                 awb_count=awb,

@@ -134,7 +134,7 @@ _SHA256 = re.compile("[0-9a-f]{64}")
 _INSTANT = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
-_COUNTRY = re.compile("[ -~]?[!-~]")  # the schema's cass:cassCountry
+_COUNTRY = re.compile("[ -~]?[!-~](?:-I)?")  # the schema's cass:cassCountry (operation)
 # An absolute IRI without the characters that RFC 3987 excludes (spaces, quotes, controls).
 _IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\x00-\x20<>\"{}|\\^`\x7f-\x9f]*")
 
@@ -182,7 +182,7 @@ def _check(info: SubmissionInfo) -> None:
         raise ValueError(f"received-at {info.received_at!r} is not ISO 8601 with a UTC offset")
     datetime.fromisoformat(info.received_at)  # a real date and time
     if info.country is not None and not _COUNTRY.fullmatch(info.country):
-        raise ValueError(f"CASS country {info.country!r} is not a two-letter code")
+        raise ValueError(f"CASS country {info.country!r} is not a two-letter code (or DE-I)")
     names = {_escape(name) for name in info.counts}
     if len(names) != len(info.counts) or "" in names:
         raise ValueError(f"count names {sorted(info.counts)!r} are not distinct, non-empty texts")

@@ -61,7 +61,7 @@ __all__ = [
     "statement_iri",
 ]
 
-LINE_KINDS = ("AWB", "CCA", "DCM", "ADJ")
+LINE_KINDS = ("AWB", "CCA", "DCM", "ADJ", "IBI", "IBC")  # IBI, IBC: CASS Import
 PARTY_KINDS = ("agent", "airline")
 STATEMENT = "cass:BillingStatement"
 _PREFIXES = ("rdf", "cargo", "cass")
@@ -71,7 +71,7 @@ _NI, _CN = CHARGE_ID["NI"], CHARGE_ID["CN"]
 
 _PREFIX = re.compile("[0-9]{3}")
 _SERIAL = re.compile("[0-9]{8}")
-_AGENT = re.compile("[0-9]{7}([0-9]{4})?")
+_AGENT = re.compile("[0-9]{7}([0-9]{4})?|[A-Z]{2}[0-9]{9}")  # or CASS Import's recipient
 _CURRENCY = re.compile("[A-Z]{3}")
 _TEXT = re.compile("[!-~]([ -~]*[!-~])?")  # the schema's cass:statementTextType
 _DATE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -182,10 +182,15 @@ def _check(doc: StatementDoc) -> None:
 
 def _company(prop: str, iris: Iris, code: str) -> str:
     cass = code[7:]
+    ids = (
+        rx.literal("cass:recipientCode", code)  # CASS Import's consignee agent
+        if code[:2].isalpha()
+        else rx.literal("cargo:iataCargoAgentCode", code[:7])
+        + (rx.literal("cargo:iataCargoAgentLocationIdentifier", cass) if cass else "")
+    )
     return (
         rx.open_node(prop, "cargo:Company", iris.company(code))
-        + rx.literal("cargo:iataCargoAgentCode", code[:7])
-        + (rx.literal("cargo:iataCargoAgentLocationIdentifier", cass) if cass else "")
+        + ids
         + rx.close_node(prop, "cargo:Company")
     )
 
@@ -353,6 +358,8 @@ def _money(holder: Any, currency: str, prop: str = "amount") -> Decimal:
 
 def _agent_code(company: Any) -> str:
     p = _children(company)
+    if "recipientCode" in p:
+        return _text(p["recipientCode"])
     return _text(p["iataCargoAgentCode"]) + _text(p.get("iataCargoAgentLocationIdentifier"))
 
 

@@ -30,7 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from opencass.config.invoicing import Invoicing, TaxRule
 from opencass.config.model import Period
 from opencass.errors import ConfigurationError
-from opencass.model import ZERO, Correction, minor_units, quantize
+from opencass.model import ZERO, Correction, ImportCorrection, minor_units, quantize
 from opencass.settlement.netting import AgentStatement, Item, item_amount
 from opencass.settlement.tax import TaxEngine
 from opencass.settlement.taxsplit import ADJUSTMENTS, CHARGES, COMMISSION, split_item
@@ -132,7 +132,7 @@ class InvoiceData:
 
 
 def _agent_of(item: Item) -> str:
-    if isinstance(item, Correction):
+    if isinstance(item, Correction | ImportCorrection):
         return item.original.agent_code
     return item.agent_code
 

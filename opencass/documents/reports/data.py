@@ -35,10 +35,20 @@ from decimal import Decimal
 from typing import Any
 
 from opencass.errors import InternalError
-from opencass.model import ZERO, AwbRecord, BookedRow, Correction, CorrectionRecord, quantize
+from opencass.model import (
+    ZERO,
+    AwbRecord,
+    BookedRow,
+    Correction,
+    CorrectionRecord,
+    ImportCorrection,
+    ImportRecord,
+    quantize,
+)
 from opencass.settlement.close import collect_items
 from opencass.settlement.netting import (
     DEFAULT_CORRECTION_TERMS,
+    DEFAULT_IMPORT_TERMS,
     Adjustment,
     AgentStatement,
     AirlineSettlement,
@@ -113,7 +123,7 @@ class AwbLine:
 class CorrectionLine:
     """A CCA or DCM with its original and revised values (due airline, period currency)."""
 
-    kind: str  # CCA or DCM
+    kind: str  # CCA or DCM; IBC (a CASS Import correction)
     reference: str
     airline_prefix: str
     awb_serial: str
@@ -258,6 +268,50 @@ def _correction_line(c: Correction, net: Decimal, cur: str) -> CorrectionLine:
     )
 
 
+def _import_line(rec: ImportRecord, net: Decimal, cur: str) -> AwbLine:
+    """CASS Import's equivalent of an AWB line: the delivery date, the weight charges as the
+    collect weight charge, every other charge billed (the fee when charged) as other charges
+    due carrier; nothing is prepaid, commissioned or discounted at destination."""
+    weight = _conv(rec.weight_charges, rec.currency, rec.rate_of_exchange, cur)
+    return AwbLine(
+        airline_prefix=rec.airline_prefix, awb_serial=rec.awb_serial,
+        execution_date=rec.delivery_date, origin=rec.origin, destination=rec.destination,
+        weight=rec.gross_weight, weight_unit=rec.weight_unit, use_indicator="R", late=False,
+        weight_charge_prepaid=ZERO, weight_charge_collect=weight, valuation=ZERO,
+        other_carrier=net - weight, other_agent=ZERO, tax=ZERO, commission=ZERO, discount=ZERO,
+        net_due=net,
+    )  # fmt: skip
+
+
+def _import_correction_line(c: ImportCorrection, net: Decimal, cur: str) -> CorrectionLine:
+    o, r = c.original, c.revised
+
+    def due(rec: ImportRecord) -> Decimal:
+        return _conv(DEFAULT_IMPORT_TERMS.apply(rec), rec.currency, rec.rate_of_exchange, cur)
+
+    return CorrectionLine(
+        kind=c.kind, reference="", airline_prefix=o.airline_prefix, awb_serial=o.awb_serial,
+        execution_date=r.delivery_date, reason="", original_weight=o.gross_weight,
+        revised_weight=r.gross_weight, weight_unit=r.weight_unit, original_due=due(o),
+        revised_due=due(r), net_due=net,
+    )  # fmt: skip
+
+
+def _line(item: Any, late_awbs: set[tuple[str, str]], net: Decimal, cur: str) -> Any:
+    """The report line of one netted item (an AWB, a correction, an import billing or an
+    import correction)."""
+    if isinstance(item, AwbRecord):
+        late = (item.airline_prefix, item.awb_serial) in late_awbs
+        return _awb_line(item, late, net, cur)
+    if isinstance(item, ImportRecord):
+        return _import_line(item, net, cur)
+    if isinstance(item, ImportCorrection):
+        return _import_correction_line(item, net, cur)
+    if not isinstance(item, Correction):
+        raise ReportDataError(f"cannot report a {type(item).__name__}")
+    return _correction_line(item, net, cur)
+
+
 def _key(it: ItemAmount) -> tuple[str, str, str, str]:
     return (it.airline_prefix, it.awb_serial, str(it.kind), it.reference)
 
@@ -294,14 +348,7 @@ def _netted_lines(
         amount = item_amount(item, currency)
         if vat is not None and tax is not None:
             add_vat(vat, item, amount.amount, currency, tax)
-        if isinstance(item, AwbRecord):
-            line: AwbLine | CorrectionLine = _awb_line(
-                item, (item.airline_prefix, item.awb_serial) in late_awbs, amount.amount, currency
-            )
-        else:
-            assert isinstance(item, Correction)
-            line = _correction_line(item, amount.amount, currency)
-        out.append((amount, line))
+        out.append((amount, _line(item, late_awbs, amount.amount, currency)))
     out.sort(key=lambda p: (p[0], p[1].awb))
     return out, [a for a, _ in out]
 
@@ -743,11 +790,28 @@ class _Stats:
             self.courier[agent].add(current, awbs, w, r)
 
 
-def _figures(
-    item: AwbRecord | Correction, currency: str
+def _import_figures(
+    item: ImportRecord | ImportCorrection, currency: str
 ) -> tuple[Decimal, Decimal, str, str, int, Notice | None]:
+    """CASS Import's figures: the weight delivered and its weight charges (the revenue)."""
+
+    def fig(r: ImportRecord) -> tuple[Decimal, Decimal]:
+        revenue = _conv(r.weight_charges, r.currency, r.rate_of_exchange, currency)
+        return _kg(r.gross_weight, r.weight_unit), revenue
+
+    if isinstance(item, ImportRecord):
+        w, r = fig(item)
+        return w, r, item.agent_code, f"{item.origin}-{item.destination}", 1, None
+    (w0, r0), (w1, r1) = fig(item.original), fig(item.revised)
+    o = item.original
+    return w1 - w0, r1 - r0, o.agent_code, f"{o.origin}-{o.destination}", 0, None
+
+
+def _figures(item: Any, currency: str) -> tuple[Decimal, Decimal, str, str, int, Notice | None]:
     """(weight kg, revenue, agent code, route, AWBs, notice) of one netted item: an AWB counts
     one, a correction the change it makes; a void or service AWB is noticed."""
+    if isinstance(item, ImportRecord | ImportCorrection):
+        return _import_figures(item, currency)
     if isinstance(item, AwbRecord):
         revenue = item.charges_due
         w = _kg(item.gross_weight, item.weight_unit) if revenue else ZERO
@@ -765,7 +829,7 @@ def _figures(
 
 def _period_notices(
     written: Iterable[Any],
-    unpaired: Iterable[CorrectionRecord],
+    unpaired: Iterable[CorrectionRecord | ImportRecord],
     disputes: Sequence[DisputeLine],
     currency: str,
 ) -> list[Notice]:
@@ -816,7 +880,7 @@ def operator_report(
     *,
     country: str,
     period: str,
-    unpaired: Iterable[CorrectionRecord],
+    unpaired: Iterable[CorrectionRecord | ImportRecord],
     unassigned_agents: Iterable[str],
     unassigned_airlines: Iterable[str],
     remittance_day: date,
