@@ -52,6 +52,7 @@ __all__ = [
     "awb_check_digit",
     "frozen_builder",
     "is_currency",
+    "is_recipient_code",
     "minor_units",
     "operation_key",
     "quantize",
@@ -147,6 +148,15 @@ class Dialect(enum.StrEnum):
 IMPORT_HEADER_IDS = ("AA2", "AA3")
 #: The suffix of an import operation's key: ``DE`` is Germany's CASS Export, ``DE-I`` its Import.
 IMPORT_SUFFIX = "-I"
+
+
+def is_recipient_code(code: str) -> bool:
+    """A CASS Import consignee agent's recipient code: ISO country and nine digits
+    (``JP054000004``)."""
+    return (
+        len(code) == 11 and code[:2].isascii() and code[:2].isupper() and code[:2].isalpha()
+        and code[2:].isascii() and code[2:].isdigit()
+    )  # fmt: skip
 
 
 def operation_key(country: str, kind: str) -> str:
@@ -350,9 +360,6 @@ class Correction:
     def kind(self) -> str:
         """``CCA`` or ``DCM``."""
         return self.original.kind
-
-
-IMPORT_IDS = ("IBI", "IBO", "IBR")
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from opencass.model import (
     DetailRecord,
     ImportRecord,
     OtherChargesRecord,
+    is_recipient_code,
 )
 
 __all__ = ["FileChecker", "hash_total"]
@@ -205,9 +206,7 @@ class FileChecker:
         an IBI once per file, IBO/IBR in pairs."""
         self._serial(rec, line, out)
         code, country = rec.agent_code, self.header.country
-        if not (
-            len(code) == 11 and code[:2].isalpha() and code[:2].isupper() and code[2:].isdigit()
-        ):
+        if not is_recipient_code(code):
             problem = "is not a country code and 9 digits"
         elif country and code[:2] != country:
             problem = f"is not of CASS country {country} (the header's)"

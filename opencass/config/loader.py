@@ -53,7 +53,7 @@ from opencass.config.policies import DisputePolicy, RemittancePolicy
 from opencass.config.push import read_push
 from opencass.config.reader import ConfigError, Problem, Table
 from opencass.config.subscriptions import read_subscriptions
-from opencass.model import agent_check_digit, is_currency
+from opencass.model import agent_check_digit, is_currency, is_recipient_code
 
 __all__ = ["ConfigError", "Problem", "calendar_changes", "diff_configs", "load_config"]
 
@@ -109,12 +109,9 @@ def _prefix_problem(code: str, operation: str = "") -> str | None:
     return f'{code!r} is not an airline prefix: exactly 3 digits, e.g. "020"'
 
 
-RECIPIENT_CODE = re.compile(r"[A-Z]{2}[0-9]{9}")
-
-
 def _recipient_problem(code: str, operation: str) -> str | None:
     """A CASS Import consignee agent's recipient code: the country and nine digits."""
-    if not RECIPIENT_CODE.fullmatch(code):
+    if not is_recipient_code(code):
         return f"{code!r} is not a recipient code: the country and 9 digits, e.g. JP054000004"
     if code[:2] != operation[:2]:
         return f"{code} is not a recipient code of {operation[:2]}"

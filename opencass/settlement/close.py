@@ -80,12 +80,10 @@ from opencass.model import (
     quantize,
 )
 from opencass.settlement.netting import (
-    DEFAULT_IMPORT_TERMS,
     Adjustment,
     AgentStatement,
     AirlineSettlement,
     ConservationError,
-    ImportTerms,
     Item,
     ItemAmount,
     LineTotal,
@@ -354,7 +352,6 @@ def _net(
     rows: Iterable[BookedRow],
     currency: str,
     tax: TaxEngine | None = None,
-    import_terms: ImportTerms = DEFAULT_IMPORT_TERMS,
 ) -> _Netted:
     """Decode and net row by row, keeping only amounts: memory stays small for big periods."""
     engine = tax.fresh() if tax is not None and tax.active else None
@@ -372,7 +369,7 @@ def _net(
         rec = from_payload(row.payload_format, row.payload, row.currency)
         if isinstance(rec, ImportRecord) and rec.kind == "IBI":
             awbs += 1
-            amounts.append(_shared(item_amount(rec, currency, import_terms=import_terms), names))
+            amounts.append(_shared(item_amount(rec, currency), names))
             written.add(row.id)
             continue
         if isinstance(rec, AwbRecord):
@@ -394,7 +391,7 @@ def _net(
                 continue
             o, v = (half, other[1]) if half.is_original else (other[1], half)
             pair = ImportCorrection(o, v) if isinstance(o, ImportRecord) else Correction(o, v)
-            amounts.append(_shared(item_amount(pair, currency, import_terms=import_terms), names))
+            amounts.append(_shared(item_amount(pair, currency), names))
             written.update((row.id, other[0]))
             if vat is not None:
                 vat.add(pair, amounts[-1])
@@ -714,10 +711,9 @@ def _settle(
     currency: str,
     adjustments: tuple[Adjustment, ...],
     tax: TaxEngine | None = None,
-    import_terms: ImportTerms = DEFAULT_IMPORT_TERMS,
 ) -> tuple[_Netted, PeriodSettlement]:
     """Net the rows in booking order with the adjustments, settle, check conservation."""
-    netted = _net(source.booking_order(), currency, tax, import_terms)
+    netted = _net(source.booking_order(), currency, tax)
     for a in adjustments:
         netted.amounts.append(item_amount(a, currency))
         if netted.vat is not None:

@@ -23,6 +23,7 @@ from opencass.config.model import Config
 from opencass.gateway.assess import assess
 from opencass.model import BillingFile, BillingHeader, Dialect, ImportRecord, awb_check_digit
 from opencass.settlement.close import stamp_of
+from opencass.settlement.netting import settle
 from opencass.store import open_store
 from tests.kit.gateway import PERIOD_CODE, PERIOD_START, TODAY, job, sample_bytes, spooled
 
@@ -185,6 +186,11 @@ async def test_an_import_record_of_an_airline_not_billed_for_is_rejected(tmp_pat
 
 def test_the_demo_sample_import_file_bills_the_fee_only_where_charged() -> None:
     f = sample_import_file(PERIOD_START)
-    assert [r.fee_charged for r in f.imports] == ["Y", "N"]
     result = hot.decode(hot.encode(f))
     assert result.valid and result.file is not None and result.file.header.operation == "DE-I"
+    assert [(r.fee_charged, r.fee) for r in result.file.imports] == [
+        ("Y", Decimal("25.00")), ("N", Decimal("25.00")),
+    ]  # fmt: skip
+    settled = settle(result.file.imports, "EUR")  # README step 7's figures
+    assert [it.amount for it in settled.items] == [Decimal("1460.00"), Decimal("320.00")]
+    assert settled.agents[0].total == Decimal("1780.00")
