@@ -30,6 +30,7 @@ from opencass.errors import InputError
 
 __all__ = [
     "IMPORT_HEADER_IDS",
+    "IMPORT_SUFFIX",
     "ZERO",
     "AwbRecord",
     "BillingFile",

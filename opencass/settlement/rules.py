@@ -127,10 +127,6 @@ def check_header(header: BillingHeader, ctx: SubmissionContext) -> HeaderVerdict
         add("COUNTRY_NOT_LIVE", f"CASS {op} is not live yet{since}: until then "
             "files go to /sandbox/inbox", "country")  # fmt: skip
     importing = header.record_id in IMPORT_HEADER_IDS  # prefixes are checked per record
-    if op.endswith("-I") and not importing:
-        add("IMPORT_FORMAT_UNSUPPORTED", f"CASS Import ({op}) takes HOT files with an AA2/AA3 "
-            "header and IBI/IBO/IBR records", "country")  # fmt: skip
-        return HeaderVerdict(out, None, frozenset())
     if ctx.is_airline and not importing and header.airline_prefix not in rules.owned_prefixes:
         owned = ", ".join(sorted(rules.owned_prefixes)) or "none"
         add(

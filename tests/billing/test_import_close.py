@@ -17,7 +17,7 @@ import pytest
 
 from opencass.cli.period import cmd_period
 from opencass.cli.samples import DEMO_AGENTS, DEMO_CONSIGNEE, sample_import_file
-from opencass.codecs import hot
+from opencass.codecs import hot, onerecord
 from opencass.config import init_demo, load_config
 from opencass.config.model import Config
 from opencass.gateway.assess import assess
@@ -90,16 +90,28 @@ class Booked:
     ids: list[str]
 
 
-@pytest.fixture
-async def booked(tmp_path: Path) -> AsyncIterator[Booked]:
-    """The demo with the export sample booked in DE and the hand-computed file in DE-I."""
+def _as_xml(data: bytes) -> bytes:
+    """The same billing as a ONE Record XML submission."""
+    decoded = hot.decode(data)
+    assert decoded.file is not None
+    return onerecord.encode_submission(decoded.file)
+
+
+@pytest.fixture(params=["hot", "xml"])
+async def booked(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Booked]:
+    """The demo with the export sample booked in DE and the hand-computed file in DE-I (as HOT,
+    then as XML: both formats book the same records)."""
     config = demo_config(tmp_path)
     store = await open_store(config.gateway.database)
     outcomes = []
-    for file_id, data in (("F1", sample_bytes()), ("F2", _period_file(*HAND))):
-        path = await spooled(store, config, data, file_id=file_id, name=f"{file_id}.hot")
+    imports = _period_file(*HAND)
+    if request.param == "xml":
+        imports = _as_xml(imports)
+    for file_id, data in (("F1", sample_bytes()), ("F2", imports)):
+        path = await spooled(store, config, data, file_id=file_id, name=f"{file_id}.dat")
         summary = assess(job(config, path, file_id))
         outcomes.append((summary.outcome, summary.country, summary.period))
+    assert await store.ledger_count("F2") == len(HAND)
     await store.close()
     assert outcomes == [("accepted", "DE", PERIOD_CODE), ("accepted", "DE-I", PERIOD_CODE)]
     yield Booked(config, ["F1", "F2"])

@@ -50,7 +50,11 @@ from tests.kit import REPO
 from tests.kit.docs import user_administration_example
 
 DATA = DATA_ROOT / "xml"
-DOCUMENTS = [DATA / "rich-submission.xml", DATA / "agent-hand-off.xml"]
+DOCUMENTS = [
+    DATA / "rich-submission.xml",
+    DATA / "agent-hand-off.xml",
+    DATA / "import-submission.xml",
+]
 SCHEMA_DIR = REPO / "opencass" / "codecs" / "onerecord" / "schema"
 ONTOLOGIES = REPO.parent / "shared" / "reference" / "onerecord"
 TERMS_FILE = REPO / "opencass" / "codecs" / "onerecord" / "data" / "onerecord-terms.json"

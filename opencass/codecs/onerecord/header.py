@@ -9,7 +9,7 @@ from typing import Any
 
 from opencass.codecs.onerecord.vocab import CURRENCY, PREFIXES
 from opencass.findings import Finding, Scope, finding
-from opencass.model import BillingHeader, is_currency
+from opencass.model import IMPORT_HEADER_IDS, IMPORT_SUFFIX, BillingHeader, is_currency
 
 __all__ = ["billing_period", "decode_header", "parse_period"]
 
@@ -61,18 +61,18 @@ def decode_header(
         found.append(finding(code, message, line=line, field=field, scope=Scope.FILE))
 
     prefix = _carrier_prefix(values.get("submittedBy"))
-    agent = values.get("billedParty")
-    agent_code = ""
-    if agent is not None:
-        agent_code = agent.findtext("cargo:Company/cargo:iataCargoAgentCode", "", _NS)
+    record_id, country, agent_code = _operation(values, text, bad)
+    if prefix and record_id in IMPORT_HEADER_IDS:
+        why = "a CASS Import submission names no carrier: each record's prefix is checked"
+        bad("HEADER_INVALID", "airline_prefix", why, values.get("submittedBy"))
     start, end, billed = _dates(text, bad)
     currency = _currency(values.get("currency"), bad)
     if end < start:
         why = f"billing period ends {end} before it starts {start}"
         bad("PERIOD_INVALID", "period_end", why, None)
     header = BillingHeader(
-        record_id=text("recordType") or "AAA",
-        country=text("cassCountry"),
+        record_id=record_id,
+        country=country,
         airline_prefix=prefix,
         period_start=start,
         period_end=end,
@@ -90,6 +90,46 @@ def decode_header(
 
 
 Bad = Callable[[str, str, str, Any], None]
+
+
+def _operation(
+    values: dict[str, Any], text: Callable[[str], str], bad: Bad
+) -> tuple[str, str, str]:
+    """(header record type, ISO country, billed party code) of the file-level values.
+
+    ``cass:cassCountry`` names the CASS operation: ``DE`` for Germany's CASS Export, ``DE-I``
+    for its Import (header record type ``AA2`` unless ``cass:recordType`` says ``AA3``).  An
+    import file's billed party is a recipient code (``DE054000001``): the header keeps its nine
+    digits as HOT does.
+    """
+    operation, record_id = text("cassCountry"), text("recordType")
+    importing = operation.endswith(IMPORT_SUFFIX) or record_id in IMPORT_HEADER_IDS
+    country = operation.removesuffix(IMPORT_SUFFIX)
+    party = values.get("billedParty")
+    recipient = "" if party is None else party.findtext("cargo:Company/cass:recipientCode", "", _NS)
+    if not importing:
+        if recipient:
+            why = f"{recipient} is a CASS Import recipient code; this is an export submission"
+            bad("HEADER_INVALID", "agent_code", why, party)
+        code = (
+            ""
+            if party is None
+            else party.findtext("cargo:Company/cargo:iataCargoAgentCode", "", _NS)
+        )
+        return record_id or "AAA", country, code
+    record_id = record_id or IMPORT_HEADER_IDS[0]
+    if record_id not in IMPORT_HEADER_IDS:
+        why = (
+            f"record type {record_id} is not a CASS Import header ({', '.join(IMPORT_HEADER_IDS)})"
+        )
+        bad("HEADER_INVALID", "record_id", why, values.get("recordType"))
+    if recipient and recipient[:2] != country:
+        why = f"recipient {recipient} is not in {country}"
+        bad("HEADER_INVALID", "agent_code", why, party)
+    if party is not None and not recipient:
+        bad("HEADER_INVALID", "agent_code", "an import file's billed party is a recipient code",
+            party)  # fmt: skip
+    return record_id, country, recipient[2:]
 
 
 def _dates(text: Callable[[str], str], bad: Bad) -> tuple[date, date, date]:
@@ -132,7 +172,7 @@ def _trailer(tr: Any, header: BillingHeader, office: str) -> tuple[str, str, str
         return (header.country, header.airline_prefix, header.branch, office)
     node = tr.find("cass:FileTrailer", _NS)
     return (
-        node.findtext("cass:cassCountry", "", _NS),
+        node.findtext("cass:cassCountry", "", _NS).removesuffix(IMPORT_SUFFIX),
         _carrier_prefix(node.find("cass:submittedBy", _NS)),
         node.findtext("cass:branchOfficeIndicator", "", _NS),
         office,

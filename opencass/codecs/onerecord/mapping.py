@@ -17,6 +17,8 @@ from opencass.model import CurrencyError, minor_units
 __all__ = [
     "AWB_CHARGE_LINES",
     "CORRECTION_CHARGE_LINES",
+    "IMPORT_AMOUNTS",
+    "IMPORT_CHARGE_LINES",
     "PERCENT_ZERO",
     "RATE_ZERO",
     "Iris",
@@ -42,6 +44,21 @@ CORRECTION_CHARGE_LINES: tuple[tuple[str, str, str], ...] = (
     ("TX", "taxes_pc", "taxes"),
     ("OA", "other_charges_agent_pc", "other_charges_agent"),
     ("OC", "other_charges_carrier_pc", "other_charges_carrier"),
+)
+
+#: charge identifier → amount field of an import record's charge lines (collect charges).
+IMPORT_CHARGE_LINES: tuple[tuple[str, str], ...] = (
+    ("WT", "weight_charges"),
+    ("OA", "charges_due_agent"),
+    ("OC", "charges_due_carrier"),
+)
+
+#: (cass property, amount field) of an import record's other amounts, in the order written.
+IMPORT_AMOUNTS: tuple[tuple[str, str], ...] = (
+    ("cass:importFee", "fee"),
+    ("cass:handlingCharges", "handling_charges"),
+    ("cass:storageCharges", "storage_charges"),
+    ("cass:miscellaneousCharges", "miscellaneous_charges"),
 )
 
 # Zeros of the fields that are not money (as the HOT layouts decode them).
@@ -90,6 +107,10 @@ class Iris:
     def agent_party(self, agent_code: str) -> str:
         """The agent role of a CASS agent (IATA code + CASS address)."""
         return f"{self.lo}party-agent-{_seg(agent_code)}"
+
+    def import_half(self, prefix: str, serial: str, record_id: str) -> str:
+        """The node of an import correction's half (``…-62144154-ibo``): one pair per AWB."""
+        return f"{self.waybill(prefix, serial)}-{record_id.lower()}"
 
     def company(self, code: str) -> str:
         """An agent company by IATA code (and CASS address, when given)."""

@@ -76,6 +76,7 @@ class Walker:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.importing = False  # a CASS Import file: other charges sit at positions 1 and 2
         self.locations: dict[str, str] = {}
         self.parties: dict[str, str] = {}
 
@@ -136,6 +137,9 @@ def _location_code(loc: Any) -> str | None:
 
 def _agent_code(party: Any) -> str | None:
     company = party.find("cargo:partyDetails/cargo:Company", _NS)
+    recipient: str | None = company.findtext("cass:recipientCode", None, _NS)
+    if recipient is not None:
+        return recipient  # a CASS Import agent (the schema checked its form)
     iata = company.findtext("cargo:iataCargoAgentCode", "", _NS)
     cass = company.findtext("cargo:iataCargoAgentLocationIdentifier", "", _NS)
     return iata + cass if len(iata + cass) == 11 else None
@@ -226,10 +230,14 @@ def _adjustment(w: Walker, c: Any, f: dict[str, Any], name: str) -> None:
 def _other_charge(w: Walker, c: Any, f: dict[str, Any], name: str) -> None:
     oc = c[0]
     saved, w.problems = w.problems, []
-    o: dict[str, Any] = {"index": 1}
+    o: dict[str, Any] = {}
     if "_cur" in f:
         o["_cur"] = f["_cur"]
     w.walk(oc, OTHER_CHARGE, o)
+    if w.importing:
+        _import_position(w, o)
+    elif "position" in o:
+        w.bad("charges", "cass:chargePosition belongs to the other charges of import records")
     parts = [o.get(k) for k in ("code", "entitlement", "payment", "amount")]
     if None in parts and not w.problems:
         w.bad("charges", "an itemised other charge lacks a value")
@@ -237,8 +245,21 @@ def _other_charge(w: Walker, c: Any, f: dict[str, Any], name: str) -> None:
     ocs = f.get("_ocs")
     if ocs is None:
         ocs = f["_ocs"] = []
-    ocs.append(Itemised(o["index"], c.sourceline, charge, w.problems))
+    ocs.append(Itemised(o.get("index", 1), c.sourceline, charge, w.problems))
     w.problems = saved
+
+
+def _import_position(w: Walker, o: dict[str, Any]) -> None:
+    """An import record's other charge: a position (1, 2) as its index, no entitlement, no
+    P/C (the record has no place for them)."""
+    if "position" not in o or "index" in o:
+        w.bad("charges", "an import record's other charge has a cass:chargePosition (1 or 2) "
+              "and no cass:itemisedRecordIndex")  # fmt: skip
+    if "entitlement" in o or "payment" in o:
+        w.bad("charges", "an import record's other charge has no entitlement or P/C")
+    o["index"] = o.get("position", 1)
+    o["entitlement"] = o["payment"] = ""
+    o.setdefault("code", "")  # HOT allows an amount without a code
 
 
 def _oc_code(w: Walker, c: Any, f: dict[str, Any], name: str) -> None:
@@ -281,6 +302,9 @@ BILLING = _table(
         "cass:lateReporting": (MAP, "late_indicator", {"true": "L", "false": ""}),
         "cargo:awbExecutionDate": (DATE, "execution_date", None),
         "cargo:awbAcceptanceDate": (DATE, "acceptance_date", None),
+        "cargo:awbDeliveryDate": (DATE, "delivery_date", None),
+        "cass:arrivalDate": (DATE, "arrival_date", None),
+        "cass:flightNumber": (TEXT, "flight", None),
         "cargo:vatIndicator": (MAP, "vat_indicator", {"true": "Y", "false": "N"}),
         "cargo:exchangeRate": (DEC, "rate_of_exchange", None),
         "cargo:commissionPercentage": (DEC, "commission_percentage", None),
@@ -291,6 +315,11 @@ BILLING = _table(
         "cass:taxDueAirlineIndicator": (TEXT, "tax_due_airline_indicator", None),
         "cargo:taxDueAgent": (NODE, "tax_due_agent", _money),
         "cass:hasChargeLine": (NODE, "", _charge_line),
+        "cass:importFee": (NODE, "fee", _money),
+        "cass:importFeeCharged": (MAP, "fee_charged", {"true": "Y", "false": "N"}),
+        "cass:handlingCharges": (NODE, "handling_charges", _money),
+        "cass:storageCharges": (NODE, "storage_charges", _money),
+        "cass:miscellaneousCharges": (NODE, "miscellaneous_charges", _money),
         "cargo:adjustments": (NODE, "", _adjustment),
     }
 )
@@ -304,6 +333,7 @@ ADJUSTMENT = _table(
 OTHER_CHARGE = _table(
     {
         "cass:itemisedRecordIndex": (NODE, "index", _index),
+        "cass:chargePosition": (NODE, "position", _index),
         "cargo:otherChargeCode": (NODE, "code", _oc_code),
         "cass:otherChargeCodeText": (TEXT, "code", None),
         "cargo:entitlement": (LINK, "entitlement", ENTITLEMENT_OF),

@@ -38,6 +38,8 @@ from opencass.codecs.onerecord.header import decode_header
 from opencass.codecs.onerecord.mapping import (
     AWB_CHARGE_LINES,
     CORRECTION_CHARGE_LINES,
+    IMPORT_AMOUNTS,
+    IMPORT_CHARGE_LINES,
     PERCENT_ZERO,
     RATE_ZERO,
     currency_zero,
@@ -55,12 +57,14 @@ from opencass.codecs.result import DecodeResult
 from opencass.findings import Finding, Scope, Severity, finding
 from opencass.model import (
     CORRECTION_KINDS,
+    IMPORT_HEADER_IDS,
     AwbRecord,
     BillingFile,
     BillingHeader,
     CorrectionRecord,
     DetailRecord,
     Dialect,
+    ImportRecord,
     OtherCharge,
     OtherChargesRecord,
     frozen_builder,
@@ -84,7 +88,18 @@ def _names(cls: type) -> tuple[str, ...]:
 
 _AWB_BUILD, _AWB_FIELDS = frozen_builder(AwbRecord), _names(AwbRecord)
 _CORR_BUILD, _CORR_FIELDS = frozen_builder(CorrectionRecord), _names(CorrectionRecord)
+_IMP_BUILD, _IMP_FIELDS = frozen_builder(ImportRecord), _names(ImportRecord)
 _AWB_VALUES, _CORR_VALUES = itemgetter(*_AWB_FIELDS), itemgetter(*_CORR_FIELDS)
+_IMP_VALUES = itemgetter(*_IMP_FIELDS)
+_IMP_LINE = dict(IMPORT_CHARGE_LINES)
+_IMP_REQUIRED = frozenset(
+    ("origin", "destination", "agent_code", "arrival_date", "delivery_date", "gross_weight",
+     "currency", "fee_charged")
+)  # fmt: skip
+_IMP_KEYS = frozenset((*_IMP_FIELDS, "_bd", "_cur"))  # what an import waybill may carry
+_IMP_ONLY = frozenset(("arrival_date", "delivery_date", "flight", "fee_charged",
+                       *(name for _, name in IMPORT_AMOUNTS)))  # fmt: skip
+_IMP_HALVES = ("IBO", "IBR")
 _AWB_LINE = {(cid, pc): name for cid, pc, name in AWB_CHARGE_LINES}
 _CORR_LINE = {cid: (pc_name, name) for cid, pc_name, name in CORRECTION_CHARGE_LINES}
 _COMMON_REQUIRED = ("origin", "destination", "agent_code", "execution_date", "gross_weight")
@@ -108,7 +123,10 @@ _CORR_AMOUNTS = ("commission", "discount", "vat_on_charges", "vat_on_commission"
 _MONEY = {
     "AWM": (*(n for _, _, n in AWB_CHARGE_LINES), *_AWB_AMOUNTS),
     "CCR": (*(n for _, _, n in CORRECTION_CHARGE_LINES), *_CORR_AMOUNTS),
-}
+    "IBI": (*(n for _, n in IMPORT_CHARGE_LINES), *(n for _, n in IMPORT_AMOUNTS),
+            "other_charge_1", "other_charge_2"),
+}  # fmt: skip
+_FIELDS = {"AWM": _AWB_FIELDS, "CCR": _CORR_FIELDS, "IBI": _IMP_FIELDS}
 
 
 class _Reader(nodes.Walker):
@@ -210,6 +228,7 @@ class _Reader(nodes.Walker):
         for f in found:
             self.add(f)
         self.header, self.checker, self.head = header, FileChecker(header), []
+        self.importing = header.record_id in IMPORT_HEADER_IDS
 
     # -- waybill elements ----------------------------------------------------------------------
 
@@ -218,6 +237,9 @@ class _Reader(nodes.Walker):
         f: dict[str, Any] = {}
         self.problems = []
         self.walk(wb, nodes.WAYBILL, f)
+        if self.importing:
+            self.import_record(f, line)
+            return
         adj = f.pop("_adj", None)
         if adj is None and "_bd" in f:
             primary: DetailRecord | None = self.awb(f, line)
@@ -255,7 +277,7 @@ class _Reader(nodes.Walker):
             zero = currency_zero(currency)
             if zero is None:  # unknown currency: reported; amounts were written in full
                 zero = Decimal(0)
-            found = dict.fromkeys(_AWB_FIELDS if kind == "AWM" else _CORR_FIELDS, "")
+            found = dict.fromkeys(_FIELDS[kind], "")
             found.update(dict.fromkeys(_MONEY[kind], zero))
             found.update(rate_of_exchange=RATE_ZERO, acceptance_date=None, reserved=())
             if kind == "AWM":
@@ -309,12 +331,51 @@ class _Reader(nodes.Walker):
         omitted values defaulted; None when a value is missing or wrong (reported)."""
         awb = kind == "AWM"
         self.check(f, _AWB_REQUIRED if awb else _CORR_REQUIRED)
+        for name in sorted(_IMP_ONLY & f.keys()):
+            self.bad(name, f"{name} belongs to CASS Import records")
         if self.report(self.problems, line, record_type):
             return None
         d = self.defaults(f["currency"], kind).copy()
         d.update(f)
         self.kinds["waybills" if awb else "corrections"] += 1
         return _AWB_BUILD(*_AWB_VALUES(d)) if awb else _CORR_BUILD(*_CORR_VALUES(d))
+
+    def import_record(self, f: dict[str, Any], line: int) -> None:
+        """An import billing (``IBI``) or a correction half (``IBO``/``IBR`` on
+        ``cargo:Adjustments``): charge lines WT/OA/OC, the other charges at their positions."""
+        adj = f.pop("_adj", None)
+        record_type = adj or "IBI"
+        if adj is not None and adj not in _IMP_HALVES:
+            self.bad("record_id", f"record type {adj} is not an import correction (IBO, IBR)")
+        if f.setdefault("record_id", record_type) != record_type:
+            self.bad("record_id", f"record type {f['record_id']} differs from {record_type}")
+        f["record_id"] = record_type
+        if "_bd" not in f:
+            self.bad("record_id", "an import record needs its cargo:billingDetails")
+        for cid, pc, value in f.pop("_lines", ()):
+            name = _IMP_LINE.get(cid)
+            if name is None or name in f or pc not in (None, "C"):
+                self.bad(
+                    "charges", f"charge line {cid}/{pc or '-'} has no place on an import record"
+                )
+            else:
+                f[name] = value
+        for oc in f.pop("_ocs", ()):
+            self.problems += oc.problems
+            code = f"other_charge_{oc.index}_code"
+            if oc.charge is not None and code in f:
+                self.bad("charges", f"two other charges at position {oc.index}")
+            elif oc.charge is not None:
+                f[code], f[f"other_charge_{oc.index}"] = oc.charge.code, oc.charge.amount
+        for name in sorted(f.keys() - _IMP_KEYS):
+            self.bad(name, f"{name} has no place on an import record")
+        self.check(f, _IMP_REQUIRED)
+        if self.report(self.problems, line, record_type):
+            return
+        d = self.defaults(f["currency"], "IBI").copy()
+        d.update(f)
+        self.kinds["corrections" if adj else "waybills"] += 1
+        self.take(_IMP_BUILD(*_IMP_VALUES(d)), line)
 
     def other_charges(
         self, ocs: list[nodes.Itemised], prefix: str, serial: str, record_id: str, ref: str
@@ -366,9 +427,10 @@ def decode(
     else:
         assert reader.header is not None
         country, prefix, branch, office = reader.trailer_id
-        trailer = build_trailer(reader.header, reader.records, Dialect.HANDOFF, office=office)
+        dialect = Dialect.IMPORT if reader.importing else Dialect.HANDOFF
+        trailer = build_trailer(reader.header, reader.records, dialect, office=office)
         trailer = replace(trailer, country=country, airline_prefix=prefix, branch=branch)
-        file = BillingFile(Dialect.HANDOFF, reader.header, tuple(reader.records), trailer)
+        file = BillingFile(dialect, reader.header, tuple(reader.records), trailer)
     return result(reader, file)
 
 

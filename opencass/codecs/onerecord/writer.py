@@ -27,6 +27,8 @@ from opencass.codecs.onerecord.header import billing_period
 from opencass.codecs.onerecord.mapping import (
     AWB_CHARGE_LINES,
     CORRECTION_CHARGE_LINES,
+    IMPORT_AMOUNTS,
+    IMPORT_CHARGE_LINES,
     PERCENT_ZERO,
     RATE_ZERO,
     Iris,
@@ -46,12 +48,16 @@ from opencass.codecs.onerecord.vocab import (
     other_charge_codes,
 )
 from opencass.model import (
+    IMPORT_HEADER_IDS,
     AwbRecord,
     BillingFile,
     BillingHeader,
     BillingTrailer,
     CorrectionRecord,
+    ImportRecord,
     OtherChargesRecord,
+    is_recipient_code,
+    operation_key,
 )
 
 __all__ = ["iter_submission"]
@@ -78,21 +84,25 @@ class _Writer:
 
     def header(self, h: BillingHeader, t: BillingTrailer) -> Iterator[str]:
         iris = self.iris
-        party = h.airline_prefix or h.agent_code or "x"
-        about = iris.submission(h.country, party, h.period_start.strftime("%Y%m%d"), h.file_number)
+        importing = h.record_id in IMPORT_HEADER_IDS
+        kind = "import" if importing else "export"
+        party = h.airline_prefix or (h.recipient if importing else h.agent_code) or "x"
+        start = h.period_start.strftime("%Y%m%d")
+        about = iris.submission(h.operation, party, start, h.file_number)
         yield rx.root_start(ROOT, about)
-        if h.record_id != "AAA":
+        if h.record_id != (IMPORT_HEADER_IDS[0] if importing else "AAA"):
             yield rx.literal("cass:recordType", h.record_id) + "\n"
         if h.airline_prefix:
             yield self.carrier(h.airline_prefix) + "\n"
         if h.agent_code:
+            code = h.recipient if importing else h.agent_code
             yield (
-                rx.open_node("cass:billedParty", "cargo:Company", iris.company(h.agent_code))
-                + rx.literal("cargo:iataCargoAgentCode", h.agent_code)
+                rx.open_node("cass:billedParty", "cargo:Company", iris.company(code))
+                + self.company_code(code)
                 + rx.close_node("cass:billedParty", "cargo:Company")
                 + "\n"
             )
-        yield rx.literal("cass:cassCountry", h.country) + "\n"
+        yield rx.literal("cass:cassCountry", h.operation) + "\n"
         if t.office:
             yield rx.literal("cass:cassOffice", t.office) + "\n"
         if h.branch:
@@ -107,7 +117,7 @@ class _Writer:
             yield rx.open_node("cass:trailer", "cass:FileTrailer", about + "#trailer")
             if t.airline_prefix:
                 yield self.carrier(t.airline_prefix)
-            yield rx.literal("cass:cassCountry", t.country)
+            yield rx.literal("cass:cassCountry", operation_key(t.country, kind))
             if t.branch:
                 yield rx.literal("cass:branchOfficeIndicator", t.branch)
             yield rx.close_node("cass:trailer", "cass:FileTrailer") + "\n"
@@ -139,15 +149,23 @@ class _Writer:
         if iri in self.described:
             return rx.link("cargo:involvedParties", iri)
         self.described.add(iri)
-        iata, cass = code[:7], code[7:]
         return (
             rx.open_node("cargo:involvedParties", "cargo:Party", iri)
             + rx.link("cargo:partyRole", AGENT_ROLE)
             + rx.open_node("cargo:partyDetails", "cargo:Company", self.iris.company(code))
-            + rx.literal("cargo:iataCargoAgentCode", iata)
-            + (rx.literal("cargo:iataCargoAgentLocationIdentifier", cass) if cass else "")
+            + self.company_code(code)
             + rx.close_node("cargo:partyDetails", "cargo:Company")
             + rx.close_node("cargo:involvedParties", "cargo:Party")
+        )
+
+    @staticmethod
+    def company_code(code: str) -> str:
+        """An agent's code: IATA code and CASS address, or a CASS Import recipient code."""
+        if is_recipient_code(code):
+            return rx.literal("cass:recipientCode", code)
+        iata, cass = code[:7], code[7:]
+        return rx.literal("cargo:iataCargoAgentCode", iata) + (
+            rx.literal("cargo:iataCargoAgentLocationIdentifier", cass) if cass else ""
         )
 
     # -- waybill elements ----------------------------------------------------------------------
@@ -160,7 +178,7 @@ class _Writer:
             + rx.link("cargo:waybillType", MASTER)
         )
 
-    def shipment(self, r: AwbRecord | CorrectionRecord, about: str) -> list[str]:
+    def shipment(self, r: AwbRecord | CorrectionRecord | ImportRecord, about: str) -> list[str]:
         """Locations, agent and gross weight: what a waybill says beyond its number."""
         out = [
             self.location("cargo:departureLocation", r.origin),
@@ -296,6 +314,65 @@ class _Writer:
             + rx.close_node("cargo:adjustments", "cargo:Adjustments")
         )
 
+    def import_record(self, r: ImportRecord) -> list[str]:
+        """An import billing or correction half: delivery and arrival dates, flight, the charge
+        lines WT/OA/OC (collect), fee and destination charges, the two other charges."""
+        w = self.iris.waybill(r.airline_prefix, r.awb_serial)
+        half = r.is_original or r.is_revised
+        about = self.iris.import_half(r.airline_prefix, r.awb_serial, r.record_id) if half else w
+        cur, zero = r.currency, currency_zero(r.currency)
+        out = [self.waybill_start(about, r.airline_prefix, r.awb_serial)]
+        out += self.shipment(r, about)
+        out.append(rx.open_node("cargo:billingDetails", "cargo:BillingDetails", about + "#billing"))
+        if r.record_id not in ("IBI", "IBO", "IBR"):
+            raise ValueError(f"record type {r.record_id!r} is not a CASS Import record")
+        out.append(rx.link("cass:currency", CURRENCY + cur))
+        out.append(rx.datetime_literal("cargo:awbDeliveryDate", r.delivery_date))
+        out.append(rx.datetime_literal("cass:arrivalDate", r.arrival_date))
+        if r.flight:
+            out.append(rx.literal("cass:flightNumber", r.flight))
+        out += self.vat_rate("", r.rate_of_exchange)
+        for cid, name in IMPORT_CHARGE_LINES:
+            value: Decimal = getattr(r, name)
+            if not _same(value, zero):
+                out.append(self.charge_line(about, cid, "C", cur, value))
+        if r.fee_charged not in ("Y", "N"):
+            raise ValueError(f"fee charged indicator {r.fee_charged!r} is neither Y nor N")
+        for prop, name in IMPORT_AMOUNTS:
+            value = getattr(r, name)
+            if not _same(value, zero):
+                out.append(self.amount(prop, f"{about}#{name}", cur, value))
+            if name == "fee":
+                out.append(rx.boolean("cass:importFeeCharged", r.fee_charged == "Y"))
+        if half:
+            out.append(self.adjustment(about, r.record_id, "", ""))
+        out.append(rx.close_node("cargo:billingDetails", "cargo:BillingDetails"))
+        for position in (1, 2):
+            code, value = (
+                getattr(r, f"other_charge_{position}_code"),
+                getattr(r, f"other_charge_{position}"),
+            )
+            if code or not _same(value, zero):
+                out.append(self.import_charge(about, position, code, cur, value))
+        return out
+
+    def import_charge(self, about: str, position: int, code: str, cur: str, value: Decimal) -> str:
+        """One of an import record's two other charges."""
+        oc = f"{about}#oc-{position}"
+        if not code:
+            coded = ""  # an amount without a code, as HOT allows
+        elif code in other_charge_codes():
+            coded = rx.link("cargo:otherChargeCode", OTHER_CHARGE_CODE + code)
+        else:
+            coded = rx.literal("cass:otherChargeCodeText", code)
+        return (
+            rx.open_node("cargo:otherCharges", "cargo:OtherCharge", oc)
+            + rx.integer("cass:chargePosition", position)
+            + coded
+            + self.amount("cargo:otherChargeAmount", oc + "-amount", cur, value)
+            + rx.close_node("cargo:otherCharges", "cargo:OtherCharge")
+        )
+
     def holder(self, r: OtherChargesRecord) -> tuple[str, list[str]]:
         """The element of itemised charges that follow no matching AWB or correction record."""
         if r.record_id == "AW1" and not r.reference:
@@ -371,6 +448,11 @@ def iter_submission(file: BillingFile, base_iri: str) -> Iterator[str]:
             parts += w.other_charges(about, r, index, count + 1, cur)
             count += len(r.charges)
             continue
+        if isinstance(r, ImportRecord):
+            if parts:
+                yield "".join(parts) + rx.close_node("cass:hasWaybill", "cargo:Waybill") + "\n"
+            primary, parts = None, w.import_record(r)
+            continue
         if not isinstance(r, AwbRecord | CorrectionRecord):
             continue  # RawRecord: verbatim HOT text has no XML form
         if parts:
@@ -383,6 +465,6 @@ def iter_submission(file: BillingFile, base_iri: str) -> Iterator[str]:
             about = w.iris.record(r.airline_prefix, r.awb_serial, r.record_id, r.reference)
             parts = w.correction(r)
     if not parts:
-        raise ValueError("a billing submission needs at least one AWB or correction record")
+        raise ValueError("a billing submission needs at least one AWB, correction or import record")
     yield "".join(parts) + rx.close_node("cass:hasWaybill", "cargo:Waybill") + "\n"
     yield rx.root_end(ROOT)
