@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from opencass.model import IMPORT_SUFFIX
+
 __all__ = [
     "Assessment",
     "Irregularity",
@@ -187,13 +189,15 @@ def default_reason(
 # --- the payment reference --------------------------------------------------------------------
 
 _SEP = r"[\s/:._-]*"
+# A CASS operation (DE, or DE-I for Germany's CASS Import) and an agent code (11 digits, or an
+# import recipient code DE054000001).
+_OPERATION = rf"(?P<country>[A-Z]{{2}})(?P<imp>{_SEP}I(?![A-Z]))?"
+_CODE = r"(?P<agent>\d{11}|[A-Z]{2}\d{9})(?!\d)"
 _REFERENCE = re.compile(
-    rf"(?<![A-Z0-9])CASS{_SEP}([A-Z]{{2}}){_SEP}(\d{{8}}[A-Z]){_SEP}(\d{{11}})(?!\d)", re.I
+    rf"(?<![A-Z0-9])CASS{_SEP}{_OPERATION}{_SEP}(?P<period>\d{{8}}[A-Z]){_SEP}{_CODE}", re.I
 )
-_AGENT = re.compile(r"(?<!\d)(\d{11})(?!\d)")
-_TOPUP = re.compile(
-    rf"(?<![A-Z0-9])CASS{_SEP}([A-Z]{{2}}){_SEP}TOP-?UP{_SEP}(\d{{11}})(?!\d)", re.I
-)
+_AGENT = re.compile(r"(?<![A-Z0-9])(\d{11}|[A-Z]{2}\d{9})(?!\d)", re.I)
+_TOPUP = re.compile(rf"(?<![A-Z0-9])CASS{_SEP}{_OPERATION}{_SEP}TOP-?UP{_SEP}{_CODE}", re.I)
 #: The end-to-end id opencass gives a direct debit: ``CASS-<country>-<period>-<agent>``.
 _END_TO_END = re.compile(r"^CASS-([A-Z]{2}(?:-I)?)-(\d{8}[A-Z])-(\d{11}|[A-Z]{2}\d{9})$")
 
@@ -206,7 +210,12 @@ def format_topup(country: str, agent_code: str) -> str:
 def parse_topup(text: str) -> tuple[str, str] | None:
     """(country, agent code) of a top-up reference in a remittance text, or None."""
     m = _TOPUP.search(text)
-    return (m.group(1).upper(), m.group(2)) if m else None
+    return (_operation(m), m["agent"].upper()) if m else None
+
+
+def _operation(m: re.Match[str]) -> str:
+    """``DE`` or ``DE-I`` (however the import suffix was separated) of a matched reference."""
+    return m["country"].upper() + (IMPORT_SUFFIX if m["imp"] else "")
 
 
 def parse_end_to_end(value: str) -> Reference | None:
@@ -231,16 +240,17 @@ def format_reference(country: str, period: str, agent_code: str) -> str:
 
 
 def parse_reference(text: str, agent_codes: Sequence[str] = ()) -> Reference | None:
-    """The reference in a remittance text: the full ``CASS <country> <period> <agent>`` form
-    (spaces, slashes, colons, dots, dashes or nothing between the parts; any case), else the
-    first 11-digit number that is one of ``agent_codes``; else None."""
+    """The reference in a remittance text: the full ``CASS <operation> <period> <agent>`` form
+    (spaces, slashes, colons, dots, dashes or nothing between the parts; any case; the
+    operation ``DE`` or ``DE-I``, the agent 11 digits or an import recipient code), else the
+    first agent code in the text that is one of ``agent_codes``; else None."""
     m = _REFERENCE.search(text)
     if m:
-        return Reference(m.group(3), m.group(1).upper(), m.group(2).upper())
+        return Reference(m["agent"].upper(), _operation(m), m["period"].upper())
     known = set(agent_codes)
     for found in _AGENT.finditer(text):
-        if found.group(1) in known:
-            return Reference(found.group(1))
+        if found.group(1).upper() in known:
+            return Reference(found.group(1).upper())
     return None
 
 

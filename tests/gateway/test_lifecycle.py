@@ -16,23 +16,18 @@ less the accepted 50.00 = 3852.26; agent2 owes 802.75 + a 45.00 CCA = 847.75.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 import sqlite3
 from argparse import Namespace
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import asyncssh
 from lxml import etree
 
 from opencass.cli.payment import cmd_payment
 from opencass.cli.samples import DEMO_AGENTS
-from opencass.clock import SteadyClock
 from opencass.codecs.onerecord.dispute import (
     DisputeRequest,
     DisputeStatusUpdate,
@@ -40,8 +35,8 @@ from opencass.codecs.onerecord.dispute import (
 )
 from opencass.codecs.onerecord.withdrawal import WithdrawalRequest, encode_withdrawal
 from opencass.config import init_demo, load_config
-from opencass.gateway.app import Gateway
 from tests.kit.camt import Ntry, Tx, camt
+from tests.kit.daemon import running
 from tests.kit.gateway import NOW, PERIOD_CODE, TODAY, sample_bytes
 
 XSD = Path(__file__).parents[2] / "opencass" / "codecs" / "iso20022" / "xsd"
@@ -49,52 +44,6 @@ XSD = Path(__file__).parents[2] / "opencass" / "codecs" / "iso20022" / "xsd"
 AGENT1, AGENT2 = DEMO_AGENTS
 DISPUTE = "urn:uuid:00000000-0000-4000-8000-0000000000d1"
 BASE = "https://gw.example"
-
-
-class Phase:
-    """The gateway running on a clock started at one instant."""
-
-    def __init__(self, config_dir: Path, gateway: Gateway) -> None:
-        self.config_dir = config_dir
-        self.gateway = gateway
-        self.mailboxes = gateway.current_config().gateway.mailboxes_dir
-
-    async def upload(self, user: str, name: str, data: bytes) -> None:
-        async with (
-            asyncssh.connect(
-                "127.0.0.1", self.gateway.port, username=user, known_hosts=None,
-                client_keys=[str(self.config_dir / "keys" / user)], agent_path=None,
-            ) as conn,
-            conn.start_sftp_client() as sftp,
-            sftp.open(f"/inbox/{name}", "wb") as f,
-        ):  # fmt: skip
-            await f.write(data)
-
-    async def answer(self, company: str, name: str) -> str:
-        """The text validation report of the file ``name`` (waits for it)."""
-        folder = self.mailboxes / company / "outbox"
-        for _ in range(600):
-            for p in folder.glob("*_validation_*.txt"):
-                text = p.read_text()
-                if text.startswith(f"opencass validation report for {name}\n"):
-                    return text
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no answer to {name} in {sorted(folder.iterdir())}")
-
-
-@asynccontextmanager
-async def running(config_dir: Path, at: datetime) -> AsyncIterator[Phase]:
-    gateway = Gateway(config_dir, port=0, workers=1, clock=SteadyClock(at))
-    await gateway.startup()
-    task = asyncio.create_task(gateway.serve())
-    try:
-        yield Phase(config_dir, gateway)
-    finally:
-        assert gateway.closes is not None
-        await gateway.closes.idle()
-        gateway.stop.set()
-        await task
-        await gateway.shutdown()
 
 
 def _rows(database: Path, sql: str, *args: object) -> list[tuple[object, ...]]:

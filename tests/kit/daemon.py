@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import asyncssh
 
+from opencass.clock import SteadyClock
 from opencass.config import init_demo
 from opencass.gateway.app import Gateway
 from tests.kit.gateway import TODAY, steady_clock
 
-__all__ = ["Running", "running_demo"]
+__all__ = ["Phase", "Running", "running", "running_demo"]
 
 
 @contextlib.asynccontextmanager
@@ -78,3 +80,52 @@ class Running:
                 return found
             await asyncio.sleep(0.05)
         raise AssertionError(f"no {pattern} in {folder}: {sorted(folder.iterdir())}")
+
+
+class Phase:
+    """The gateway running on a clock started at one instant (``running``): a phase of a
+    period's life, between which the daemon is stopped as an operator's machine would be."""
+
+    def __init__(self, config_dir: Path, gateway: Gateway) -> None:
+        self.config_dir = config_dir
+        self.gateway = gateway
+        self.mailboxes = gateway.current_config().gateway.mailboxes_dir
+
+    async def upload(self, user: str, name: str, data: bytes) -> None:
+        async with (
+            asyncssh.connect(
+                "127.0.0.1", self.gateway.port, username=user, known_hosts=None,
+                client_keys=[str(self.config_dir / "keys" / user)], agent_path=None,
+            ) as conn,
+            conn.start_sftp_client() as sftp,
+            sftp.open(f"/inbox/{name}", "wb") as f,
+        ):  # fmt: skip
+            await f.write(data)
+
+    async def answer(self, company: str, name: str) -> str:
+        """The text validation report of the file ``name`` (waits for it)."""
+        folder = self.mailboxes / company / "outbox"
+        for _ in range(600):
+            for p in folder.glob("*_validation_*.txt"):
+                text = p.read_text()
+                if text.startswith(f"opencass validation report for {name}\n"):
+                    return text
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no answer to {name} in {sorted(folder.iterdir())}")
+
+
+@contextlib.asynccontextmanager
+async def running(config_dir: Path, at: datetime) -> AsyncIterator[Phase]:
+    """The gateway of ``config_dir`` serving from ``at`` (its calendar jobs due by then run at
+    the start); on leaving, the closes it started finish before it stops."""
+    gateway = Gateway(config_dir, port=0, workers=1, clock=SteadyClock(at))
+    await gateway.startup()
+    task = asyncio.create_task(gateway.serve())
+    try:
+        yield Phase(config_dir, gateway)
+    finally:
+        assert gateway.closes is not None
+        await gateway.closes.idle()
+        gateway.stop.set()
+        await task
+        await gateway.shutdown()

@@ -19,6 +19,7 @@ from opencass.settlement.remittance import (
     default_reason,
     format_reference,
     parse_reference,
+    parse_topup,
     pick_period,
     withholding,
 )
@@ -161,6 +162,21 @@ def test_reference_full_form_and_variants() -> None:
     # Twelve digits are not an agent code; "XCASS" is not the keyword.
     assert parse_reference("CASS DE 20261101M 234700685101") is None
     assert parse_reference("XCASS DE 20261101M 23470068510") is None
+
+
+def test_reference_of_an_import_operation_and_a_recipient_code() -> None:
+    ref = Reference("DE054000001", "DE-I", "20261101M")
+    assert parse_reference(format_reference("DE-I", "20261101M", "DE054000001")) == ref
+    for text in ("cass de-i 20261101m de054000001", "CASS/DE/I/20261101M/DE054000001",
+                 "CASS-DE-I-20261101M-DE054000001", "CASSDEI20261101MDE054000001"):  # fmt: skip
+        assert parse_reference(text) == ref, text
+    # the export operation stays DE; "INV" after the country is not the import suffix
+    assert parse_reference("CASS DE 20261101M DE054000001") == Reference(
+        "DE054000001", "DE", "20261101M"
+    )
+    assert parse_reference("CASS DE INV 20261101M 23470068510") is None
+    assert parse_reference("for DE054000001 nov", ["DE054000001"]) == Reference("DE054000001")
+    assert parse_topup("CASS DE-I TOPUP DE054000001") == ("DE-I", "DE054000001")
 
 
 def test_reference_fallback_to_a_known_agent_code() -> None:

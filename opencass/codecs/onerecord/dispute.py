@@ -29,7 +29,7 @@ from typing import Any
 
 from opencass.codecs.onerecord import rdfxml as rx
 from opencass.codecs.onerecord.jsonld import XmlRejectedError
-from opencass.codecs.onerecord.mapping import Iris
+from opencass.codecs.onerecord.mapping import Iris, company_code
 from opencass.codecs.onerecord.messages import _INSTANT, _children, _iri, _parse, _rejected, _text
 from opencass.codecs.onerecord.safe import (
     DEFAULT_MAX_BYTES,
@@ -63,7 +63,7 @@ _POSITIVE = ' rdf:datatype="http://www.w3.org/2001/XMLSchema#positiveInteger"'
 
 _PREFIX = re.compile("[0-9]{3}")
 _SERIAL = re.compile("[0-9]{8}")
-_AGENT = re.compile("[0-9]{7}([0-9]{4})?")
+_AGENT = re.compile("[0-9]{7}([0-9]{4})?|[A-Z]{2}[0-9]{9}")  # IATA code, or a recipient code
 _CURRENCY = re.compile("[A-Z]{3}")
 _TEXT = re.compile("[!-~]([ -~]*[!-~])?")
 _FIXED = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,9})?")
@@ -75,7 +75,7 @@ class DisputeRequest:
 
     iri: str  # the agent's identifier of the request
     kind: str  # change | verification
-    agent_code: str  # 7 or 11 digits
+    agent_code: str  # 7 or 11 digits; a recipient code (DE054000001) in CASS Import
     requested_at: str  # ISO 8601 with offset
     country: str
     period: str
@@ -177,8 +177,7 @@ def _encode_request(r: DisputeRequest, base_iri: str) -> list[str]:
     code = r.agent_code
     company = (
         rx.open_node("api:isRequestedBy", "cargo:Company", iris.company(code))
-        + rx.literal("cargo:iataCargoAgentCode", code[:7])
-        + (rx.literal("cargo:iataCargoAgentLocationIdentifier", code[7:]) if code[7:] else "")
+        + company_code(code)
         + rx.close_node("api:isRequestedBy", "cargo:Company")
     )
     return [
@@ -279,9 +278,12 @@ def _decode_request(root: Any, kind: str, top: dict[str, Any]) -> DisputeRequest
     if _status(top) != "REQUEST_PENDING":
         raise _invalid("a new dispute's status is REQUEST_PENDING", root)
     company = _children(top["isRequestedBy"][0])
-    agent = _text(company["iataCargoAgentCode"]) + _text(
-        company.get("iataCargoAgentLocationIdentifier")
-    )
+    if "recipientCode" in company:  # a CASS Import agent
+        agent = _text(company["recipientCode"])
+    else:
+        agent = _text(company["iataCargoAgentCode"]) + _text(
+            company.get("iataCargoAgentLocationIdentifier")
+        )
     waybill = _children(top["forWaybill"][0])
     currency, disputed = _currency_value(top["disputedAmount"])
     claimed = _claim(top["hasChange"][0]) if kind == "change" else None

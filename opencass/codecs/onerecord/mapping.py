@@ -12,7 +12,8 @@ from decimal import Decimal
 from functools import cache
 from urllib.parse import quote
 
-from opencass.model import CurrencyError, minor_units
+from opencass.codecs.onerecord import rdfxml as rx
+from opencass.model import CurrencyError, is_recipient_code, minor_units
 
 __all__ = [
     "AWB_CHARGE_LINES",
@@ -22,6 +23,7 @@ __all__ = [
     "PERCENT_ZERO",
     "RATE_ZERO",
     "Iris",
+    "company_code",
     "currency_zero",
 ]
 
@@ -73,6 +75,17 @@ def currency_zero(currency: str) -> Decimal | None:
         return Decimal(0).scaleb(-minor_units(currency))
     except CurrencyError:
         return None
+
+
+def company_code(code: str) -> str:
+    """The properties naming an agent company: its IATA code and CASS address
+    (``cargo:iataCargoAgentCode``, ``cargo:iataCargoAgentLocationIdentifier``), or a CASS
+    Import recipient code (``cass:recipientCode``)."""
+    if is_recipient_code(code):
+        return rx.literal("cass:recipientCode", code)
+    iata, cass = code[:7], code[7:]
+    located = rx.literal("cargo:iataCargoAgentLocationIdentifier", cass) if cass else ""
+    return rx.literal("cargo:iataCargoAgentCode", iata) + located
 
 
 def _seg(text: str) -> str:

@@ -32,6 +32,7 @@ from opencass.codecs.onerecord.mapping import (
     PERCENT_ZERO,
     RATE_ZERO,
     Iris,
+    company_code,
     currency_zero,
 )
 from opencass.codecs.onerecord.vocab import (
@@ -56,7 +57,6 @@ from opencass.model import (
     CorrectionRecord,
     ImportRecord,
     OtherChargesRecord,
-    is_recipient_code,
     operation_key,
 )
 
@@ -98,7 +98,7 @@ class _Writer:
             code = h.recipient if importing else h.agent_code
             yield (
                 rx.open_node("cass:billedParty", "cargo:Company", iris.company(code))
-                + self.company_code(code)
+                + company_code(code)
                 + rx.close_node("cass:billedParty", "cargo:Company")
                 + "\n"
             )
@@ -153,19 +153,9 @@ class _Writer:
             rx.open_node("cargo:involvedParties", "cargo:Party", iri)
             + rx.link("cargo:partyRole", AGENT_ROLE)
             + rx.open_node("cargo:partyDetails", "cargo:Company", self.iris.company(code))
-            + self.company_code(code)
+            + company_code(code)
             + rx.close_node("cargo:partyDetails", "cargo:Company")
             + rx.close_node("cargo:involvedParties", "cargo:Party")
-        )
-
-    @staticmethod
-    def company_code(code: str) -> str:
-        """An agent's code: IATA code and CASS address, or a CASS Import recipient code."""
-        if is_recipient_code(code):
-            return rx.literal("cass:recipientCode", code)
-        iata, cass = code[:7], code[7:]
-        return rx.literal("cargo:iataCargoAgentCode", iata) + (
-            rx.literal("cargo:iataCargoAgentLocationIdentifier", cass) if cass else ""
         )
 
     # -- waybill elements ----------------------------------------------------------------------
