@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 from opencass.errors import InputError
 
@@ -55,6 +55,7 @@ __all__ = [
     "is_currency",
     "is_recipient_code",
     "minor_units",
+    "money_fields",
     "operation_key",
     "quantize",
 ]
@@ -583,3 +584,15 @@ class LedgerSnapshot:
     period: str
     ledger_max: int  # the last ledger row booked by then
     withdrawals_max: int  # the last withdrawal recorded by then
+
+
+#: Decimal fields of the records that are not money (a weight, a percentage, a rate).
+NOT_MONEY = frozenset({"gross_weight", "commission_percentage", "rate_of_exchange"})
+
+
+@cache
+def money_fields(cls: type) -> frozenset[str]:
+    """The money fields of a record class (its Decimal fields but weights, rates, percents):
+    what netting terms may name."""
+    hints = get_type_hints(cls)
+    return frozenset(n for n, t in hints.items() if t is Decimal and n not in NOT_MONEY)

@@ -56,7 +56,7 @@ from opencass.settlement.disputes import (
     disputed_amount,
     next_status,
 )
-from opencass.settlement.netting import item_amount
+from opencass.settlement.netting import netting_of
 from opencass.settlement.tax import TaxEngine
 from opencass.store.disputes import (
     DisputeRow,
@@ -104,7 +104,8 @@ def billed_amount(
     items, _written, _unpaired = collect_items(rows, tax)
     if not items:
         return None
-    amounts = [item_amount(i, country.currency) for i in items]
+    netting = netting_of(country)
+    amounts = [netting.amount(i, country.currency) for i in items]
     total = sum((a.amount for a in amounts), Decimal(0))
     for billed, corrected in accepted_amounts(conn, country.code, period, prefix, serial):
         total += Decimal(corrected) - Decimal(billed)

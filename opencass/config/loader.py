@@ -49,6 +49,7 @@ from opencass.config.model import (
     Role,
     User,
 )
+from opencass.config.netting import read_netting
 from opencass.config.policies import DisputePolicy, RemittancePolicy
 from opencass.config.push import read_push
 from opencass.config.reader import ConfigError, Problem, Table
@@ -541,9 +542,11 @@ def _country(t: Table, code: str) -> Country:
     invoicing = read_invoicing(t.table("invoicing"), _language_problem)
     state, go_live = _wave(t, timezone)
     collection, risk = read_collection(t.table("collection")), read_risk(t.table("risk"))
+    netting = read_netting(t.table("netting"))
     return Country(
         code, name or "", currency or "", timezone or "", language, office, **policies,
         invoicing=invoicing, collection=collection, risk=risk, state=state, go_live=go_live,
+        netting=netting,
     )  # fmt: skip
 
 

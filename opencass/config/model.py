@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from opencass.config.banking import Banking, Collection, RiskPolicy
 from opencass.config.invoicing import Invoicing
 from opencass.config.legal import Contact, PostalAddress
+from opencass.config.netting import NettingConfig
 from opencass.config.policies import DisputePolicy, RemittancePolicy
 from opencass.config.push import PushTarget
 from opencass.config.subscriptions import Subscription
@@ -185,6 +186,7 @@ class Country:
     risk: RiskPolicy = field(default_factory=RiskPolicy)
     state: CountryState = CountryState.LIVE  # before go_live
     go_live: datetime | None = None  # aware, in the country's time zone: live from then on
+    netting: NettingConfig = field(default_factory=NettingConfig)  # opencass.config.netting
 
     @property
     def kind(self) -> str:

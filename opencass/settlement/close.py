@@ -80,6 +80,7 @@ from opencass.model import (
     quantize,
 )
 from opencass.settlement.netting import (
+    DEFAULT_NETTING,
     Adjustment,
     AgentStatement,
     AirlineSettlement,
@@ -87,9 +88,10 @@ from opencass.settlement.netting import (
     Item,
     ItemAmount,
     LineTotal,
+    Netting,
     PeriodSettlement,
     check_conservation,
-    item_amount,
+    netting_of,
     settle_amounts,
 )
 from opencass.settlement.tax import TaxEngine
@@ -156,6 +158,8 @@ class CloseResult:
     snapshot: LedgerSnapshot | None = None
     # the tax rules the close applied: what reads the ledger again applies them the same way
     tax: TaxEngine | None = None
+    # the netting terms the close applied: what nets the ledger again nets it the same way
+    netting: Netting = DEFAULT_NETTING
 
     @property
     def documents(self) -> tuple[Document, ...]:
@@ -352,6 +356,7 @@ def _net(
     rows: Iterable[BookedRow],
     currency: str,
     tax: TaxEngine | None = None,
+    netting: Netting = DEFAULT_NETTING,
 ) -> _Netted:
     """Decode and net row by row, keeping only amounts: memory stays small for big periods."""
     engine = tax.fresh() if tax is not None and tax.active else None
@@ -369,7 +374,7 @@ def _net(
         rec = from_payload(row.payload_format, row.payload, row.currency)
         if isinstance(rec, ImportRecord) and rec.kind == "IBI":
             awbs += 1
-            amounts.append(_shared(item_amount(rec, currency), names))
+            amounts.append(_shared(netting.amount(rec, currency), names))
             written.add(row.id)
             continue
         if isinstance(rec, AwbRecord):
@@ -379,7 +384,7 @@ def _net(
                     taxed[row.id] = (rec.tax_due_airline, rec.tax_due_agent)
             awbs += 1
             non_revenue += not rec.charges_due
-            amounts.append(_shared(item_amount(rec, currency), names))
+            amounts.append(_shared(netting.amount(rec, currency), names))
             written.add(row.id)
             if vat is not None:
                 vat.add(rec, amounts[-1])
@@ -391,7 +396,7 @@ def _net(
                 continue
             o, v = (half, other[1]) if half.is_original else (other[1], half)
             pair = ImportCorrection(o, v) if isinstance(o, ImportRecord) else Correction(o, v)
-            amounts.append(_shared(item_amount(pair, currency), names))
+            amounts.append(_shared(netting.amount(pair, currency), names))
             written.update((row.id, other[0]))
             if vat is not None:
                 vat.add(pair, amounts[-1])
@@ -650,7 +655,8 @@ def close_period(
     adjustments = tuple(adjustments)
     # CASS Import bills charges as the billing party gives them: no VAT is computed on them
     tax = tax if tax is not None and tax.active and country.kind == "export" else None
-    netted, settlement = _settle(source, country.currency, adjustments, tax)
+    netting = netting_of(country)
+    netted, settlement = _settle(source, country.currency, adjustments, tax, netting)
     statements = {s.agent_code: s for s in settlement.agents}
     settlements = {s.airline_prefix: s for s in settlement.airlines}
     taxes = _Taxes(tax, netted.taxed) if tax else None
@@ -670,6 +676,7 @@ def close_period(
         ),
         adjustments=adjustments,
         tax=tax,
+        netting=netting,
     )
 
 
@@ -711,11 +718,12 @@ def _settle(
     currency: str,
     adjustments: tuple[Adjustment, ...],
     tax: TaxEngine | None = None,
+    netting: Netting = DEFAULT_NETTING,
 ) -> tuple[_Netted, PeriodSettlement]:
     """Net the rows in booking order with the adjustments, settle, check conservation."""
-    netted = _net(source.booking_order(), currency, tax)
+    netted = _net(source.booking_order(), currency, tax, netting)
     for a in adjustments:
-        netted.amounts.append(item_amount(a, currency))
+        netted.amounts.append(netting.amount(a, currency))
         if netted.vat is not None:
             netted.vat.add(a, netted.amounts[-1])
     settlement = settle_amounts(

@@ -58,8 +58,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from decimal import Context, Decimal, localcontext
-from typing import get_type_hints
 
+from opencass.config.model import Country
 from opencass.errors import ConfigurationError, InputError, InternalError, OpencassError
 from opencass.model import (
     ZERO,
@@ -69,12 +69,14 @@ from opencass.model import (
     ImportCorrection,
     ImportRecord,
     minor_units,
+    money_fields,
     quantize,
 )
 
 __all__ = [
     "DEFAULT_CORRECTION_TERMS",
     "DEFAULT_IMPORT_TERMS",
+    "DEFAULT_NETTING",
     "DEFAULT_TERMS",
     "Adjustment",
     "AgentStatement",
@@ -89,6 +91,7 @@ __all__ = [
     "ItemAmount",
     "ItemKind",
     "LineTotal",
+    "Netting",
     "NettingError",
     "NettingTerms",
     "OperatorSummary",
@@ -99,6 +102,7 @@ __all__ = [
     "correction_due",
     "import_due",
     "item_amount",
+    "netting_of",
     "settle",
     "settle_amounts",
 ]
@@ -108,7 +112,6 @@ __all__ = [
 _EXACT = Context(prec=64)
 
 # Decimal fields of the records that are not money and so can never be a netting term.
-_NOT_MONEY = frozenset({"gross_weight", "commission_percentage", "rate_of_exchange"})
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -153,15 +156,10 @@ class ConservationError(NettingError, InternalError, RuntimeError):
 # --- terms --------------------------------------------------------------------------------------
 
 
-def _money_fields(cls: type) -> frozenset[str]:
-    hints = get_type_hints(cls)
-    return frozenset(n for n, t in hints.items() if t is Decimal and n not in _NOT_MONEY)
-
-
-_AWB_MONEY = _money_fields(AwbRecord)
-_CORRECTION_MONEY = _money_fields(CorrectionRecord)
+_AWB_MONEY = money_fields(AwbRecord)
+_CORRECTION_MONEY = money_fields(CorrectionRecord)
 _CORRECTION_PC = frozenset(f.name for f in fields(CorrectionRecord) if f.name.endswith("_pc"))
-_IMPORT_MONEY = _money_fields(ImportRecord)
+_IMPORT_MONEY = money_fields(ImportRecord)
 
 
 def _check_sign(name: str, sign: object) -> None:
@@ -478,6 +476,37 @@ def item_amount(
     amount = _adjustment_due(item, period_currency)
     return ItemAmount(
         item.airline_prefix, "", ItemKind.ADJUSTMENT, item.reference, item.agent_code, amount
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Netting:
+    """The netting terms of one CASS operation (``[countries.XX.netting]``): for AWBs, for
+    corrections and for import records."""
+
+    awb: NettingTerms = DEFAULT_TERMS
+    correction: CorrectionTerms = DEFAULT_CORRECTION_TERMS
+    imports: ImportTerms = DEFAULT_IMPORT_TERMS
+
+    def amount(self, item: Item, period_currency: str) -> ItemAmount:
+        """``item_amount`` under these terms."""
+        return item_amount(item, period_currency, self.awb, self.correction, self.imports)
+
+
+DEFAULT_NETTING = Netting()
+
+
+def netting_of(country: Country) -> Netting:
+    """The terms the operation's configuration names, opencass's defaults where it names none.
+
+    Raises ``TermsError`` for terms the configuration check would have refused."""
+    c = country.netting
+    if c.awb is None and c.correction is None and c.imports is None:
+        return DEFAULT_NETTING
+    return Netting(
+        DEFAULT_TERMS if c.awb is None else NettingTerms(c.awb),
+        DEFAULT_CORRECTION_TERMS if c.correction is None else CorrectionTerms(c.correction),
+        DEFAULT_IMPORT_TERMS if c.imports is None else ImportTerms(c.imports),
     )
 
 

@@ -30,9 +30,12 @@ from tests.kit.gateway import PERIOD_CODE, PERIOD_START, TODAY, job, sample_byte
 AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-def demo_config(tmp_path: Path) -> Config:
-    """The demo with Germany's CASS Import operation DE-I (``demo init --with-import``)."""
+def demo_config(tmp_path: Path, countries: str = "") -> Config:
+    """The demo with Germany's CASS Import operation DE-I (``demo init --with-import``);
+    ``countries``: more of ``countries.toml``."""
     init_demo(tmp_path / "config", today=TODAY, imports=True)
+    path = tmp_path / "config" / "countries.toml"
+    path.write_text(path.read_text("utf-8") + countries, "utf-8")
     return load_config(tmp_path / "config")
 
 
@@ -206,3 +209,38 @@ def test_the_demo_sample_import_file_bills_the_fee_only_where_charged() -> None:
     settled = settle(result.file.imports, "EUR")  # README step 7's figures
     assert [it.amount for it in settled.items] == [Decimal("1460.00"), Decimal("320.00")]
     assert settled.agents[0].total == Decimal("1780.00")
+
+
+async def test_the_operations_own_import_terms_net_the_close_and_its_documents(
+    tmp_path: Path,
+) -> None:
+    # DE-I does not bill the import fee: 1256.73 less record 1's charged 20.00
+    terms = [
+        "weight_charges",
+        "charges_due_agent",
+        "charges_due_carrier",
+        "handling_charges",
+        "storage_charges",
+        "other_charge_1",
+        "other_charge_2",
+        "miscellaneous_charges",
+    ]
+    config = demo_config(
+        tmp_path, f"\n[countries.DE-I.netting]\nimport = {terms!r}\n".replace("'", '"')
+    )
+    store = await open_store(config.gateway.database)
+    path = await spooled(store, config, _period_file(*HAND))
+    assert assess(job(config, path)).outcome == "accepted"
+    await store.close()
+    code, out = _close(config, "DE-I")
+    assert code == 0, out
+    stamp, total = _stamp(config), TOTAL - Decimal("20.00")
+    agent1 = _outbox(config, "agent1")
+    rows = _csv(agent1 / f"{stamp}_statement_{PERIOD_CODE}_{DEMO_CONSIGNEE}.csv")
+    assert rows[-1] == ["", "", "TOTAL", "", str(total), "EUR"]
+    assert {r[1]: r[4] for r in rows[1:] if r[1]}["997-30000014"] == "1080.00"
+    invoice = (agent1 / f"{stamp}_invoice_{PERIOD_CODE}_{DEMO_CONSIGNEE}.xml").read_text()
+    assert f'<cbc:PayableAmount currencyID="EUR">{total}</cbc:PayableAmount>' in invoice
+    # the sales report re-nets the rows under the same terms (it refuses to differ)
+    assert (agent1 / f"{stamp}_salesreport_{PERIOD_CODE}_{DEMO_CONSIGNEE}.csv").exists()
+    assert "difference 0.00 OK" in out

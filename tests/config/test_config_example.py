@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from opencass.config import Role, init_demo, load_config
+from opencass.settlement.netting import DEFAULT_TERMS, netting_of
 from tests.kit.docs import example_files
 from tests.kit.gateway import TODAY
 
@@ -36,6 +37,8 @@ def test_readme_example_loads(tmp_path: Path) -> None:
     clerk = config.users["agent1.clerk"]
     assert clerk.roles == {Role.INPUT, Role.OUTPUT} and clerk.company == "agent1"
     assert clerk.public_keys[0].endswith(" clerk@agent1")
+    # the netting terms written out are the defaults, as the comment says
+    assert netting_of(config.countries["DE"]).awb == DEFAULT_TERMS
     december = config.period_for("DE", date(2026, 12, 24))
     assert december is not None and december.code == "20261201M"
     assert december.billing_available == datetime(2027, 1, 18, 8, tzinfo=ZoneInfo("Europe/Berlin"))

@@ -72,7 +72,7 @@ from opencass.documents.invoices.texts import default_terms, tr
 from opencass.documents.workers import init_renderer
 from opencass.model import LedgerSnapshot
 from opencass.settlement.close import CloseResult, Document, collect_items, format_amount, stamp_of
-from opencass.settlement.netting import Adjustment, AgentStatement
+from opencass.settlement.netting import DEFAULT_NETTING, Adjustment, AgentStatement, Netting
 from opencass.settlement.remittance import format_reference
 from opencass.settlement.tax import TaxEngine
 from opencass.store.invoices import InvoiceConflictError, Issued, NumberRequest, allocate
@@ -205,6 +205,7 @@ def _content(
     adjustments: Sequence[Adjustment] = (),
     snapshot: LedgerSnapshot | None = None,
     tax: TaxEngine | None = None,
+    netting: Netting = DEFAULT_NETTING,
 ) -> list[InvoiceData]:
     """The invoice content of ``statements``, each from its agent code's booked ledger rows
     (as of the close's ``snapshot``) and the accepted disputes the close netted with them."""
@@ -225,6 +226,7 @@ def _content(
                     currency=currency,
                     invoicing=invoicing,
                     tax=tax,
+                    netting=netting,
                 )
             )
         return out
@@ -346,12 +348,20 @@ def _contents(
     """The invoice content of the statements ``mine``, built here or in ``pool``."""
     args = (database, c.code, p, result.settlement.currency, c.invoicing)
     if pool is None:
-        return _content(*args, mine, result.adjustments, result.snapshot, result.tax)
+        return _content(
+            *args, mine, result.adjustments, result.snapshot, result.tax, result.netting
+        )
     # Without their items (content does not read them): far less to pickle.
     parts = _chunks([replace(st, items=()) for st in mine], pool.count * 4)
     futures = [
         pool.executor.submit(
-            _content, *args, part, _of(result.adjustments, part), result.snapshot, result.tax
+            _content,
+            *args,
+            part,
+            _of(result.adjustments, part),
+            result.snapshot,
+            result.tax,
+            result.netting,
         )
         for part in parts
     ]

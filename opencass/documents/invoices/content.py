@@ -31,7 +31,7 @@ from opencass.config.invoicing import Invoicing, TaxRule
 from opencass.config.model import Period
 from opencass.errors import ConfigurationError
 from opencass.model import ZERO, Correction, ImportCorrection, minor_units, quantize
-from opencass.settlement.netting import AgentStatement, Item, item_amount
+from opencass.settlement.netting import DEFAULT_NETTING, AgentStatement, Item, Netting
 from opencass.settlement.tax import TaxEngine
 from opencass.settlement.taxsplit import ADJUSTMENTS, CHARGES, COMMISSION, split_item
 
@@ -155,12 +155,14 @@ def invoice_data(
     currency: str,
     invoicing: Invoicing,
     tax: TaxEngine | None = None,
+    netting: Netting = DEFAULT_NETTING,
 ) -> InvoiceData:
     """The invoice of ``statement`` from the items it was netted from (with the close's tax
     applied: ``collect_items(rows, tax)``); ``InvoiceError`` if the items do not add up to the
     statement: the ledger changed after the close."""
     code = statement.agent_code
-    groups, per_airline, rules = _group(items, code, currency, tax, invoicing.untaxed_category)
+    untaxed = invoicing.untaxed_category
+    groups, per_airline, rules = _group(items, code, currency, tax, untaxed, netting)
     expected = {line.airline_prefix: (line.amount, line.items) for line in statement.lines}
     found = {prefix: (v[0], int(v[1])) for prefix, v in per_airline.items()}
     if found != expected:
@@ -194,8 +196,9 @@ Rules = dict[tuple[str, Decimal], TaxRule]  # (category, rate) → the first rul
 
 
 def _group(
-    items: Iterable[Item], code: str, currency: str, tax: TaxEngine | None, untaxed: str
-) -> tuple[Groups, dict[str, list[Decimal]], Rules]:
+    items: Iterable[Item], code: str, currency: str, tax: TaxEngine | None, untaxed: str,
+    netting: Netting,
+) -> tuple[Groups, dict[str, list[Decimal]], Rules]:  # fmt: skip
     """The agent's items as (base, tax, count) per airline, side, category and rate; the
     amount and count per airline (to check against the statement); the rule of each
     category and rate."""
@@ -205,7 +208,7 @@ def _group(
     for item in items:
         if _agent_of(item) != code:
             continue
-        ia = item_amount(item, currency)
+        ia = netting.amount(item, currency)
         prefix = ia.airline_prefix
         per_airline[prefix][0] += ia.amount
         per_airline[prefix][1] += 1

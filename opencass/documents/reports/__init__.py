@@ -60,9 +60,11 @@ from opencass.documents.workers import init_renderer
 from opencass.model import CorrectionRecord, LedgerSnapshot
 from opencass.settlement.close import CloseResult, Document, stamp_of
 from opencass.settlement.netting import (
+    DEFAULT_NETTING,
     AgentStatement,
     AirlineSettlement,
     ItemAmount,
+    Netting,
     PeriodSettlement,
 )
 from opencass.settlement.tax import TaxEngine
@@ -109,6 +111,7 @@ class AgentBatch:
     airline_names: dict[str, str] = field(default_factory=dict)
     snapshot: LedgerSnapshot | None = None  # the close's: the rows it netted
     tax: TaxEngine | None = None  # the close's tax rules
+    netting: Netting = DEFAULT_NETTING  # the close's netting terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ class AirlineJob:
     courier_agents: tuple[str, ...]
     snapshot: LedgerSnapshot | None = None  # the close's: the rows it netted
     tax: TaxEngine | None = None  # the close's tax rules
+    netting: Netting = DEFAULT_NETTING  # the close's netting terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +171,7 @@ def _run_agents(job: AgentBatch, timings: Timings | None = None) -> list[Documen
         build = partial(
             agent_report, task.statement, rows[code], agent_code=code,
             agent_name=ctx.company_name, currency=ctx.currency, airline_names=job.airline_names,
-            disputes=task.disputes, tax=job.tax,
+            disputes=task.disputes, tax=job.tax, netting=job.netting,
         )  # fmt: skip
         report = _timed(timings, "salesreport.data", build)
         for ext, render in (
@@ -190,7 +194,7 @@ def _run_airline(job: AirlineJob, timings: Timings | None = None) -> list[Docume
         lambda: airline_analysis(
             job.settlement, job.items, current, airline_prefix=prefix,
             airline_name=ctx.company_name, currency=ctx.currency, agent_names=job.agent_names,
-            tax=job.tax,
+            tax=job.tax, netting=job.netting,
         ),
     )  # fmt: skip
     stats = _timed(
@@ -199,7 +203,7 @@ def _run_airline(job: AirlineJob, timings: Timings | None = None) -> list[Docume
             by_period, period=ctx.period, airline_prefix=prefix, airline_name=ctx.company_name,
             currency=ctx.currency, settlement=job.settlement, items=job.items,
             agent_names=job.agent_names, disputes=job.disputes,
-            courier_agents=job.courier_agents, tax=job.tax,
+            courier_agents=job.courier_agents, tax=job.tax, netting=job.netting,
         ),
     )  # fmt: skip
     out: list[tuple[str, str, Callable[[], bytes]]] = [
@@ -347,7 +351,7 @@ def plan_jobs(
                         database, stamp, ctx, prefix, settlements.get(prefix),
                         tuple(items_of.get(prefix, ())), ytd, agent_names,
                         tuple(d for d in disputes if d.airline_prefix == prefix), courier_agents,
-                        result.snapshot, result.tax,
+                        result.snapshot, result.tax, result.netting,
                     )
                 )  # fmt: skip
         elif company.kind is CompanyKind.OPERATOR and (
@@ -361,7 +365,7 @@ def plan_jobs(
             )  # fmt: skip
     batches: list[Job] = [
         AgentBatch(database, stamp, tuple(tasks[i : i + AGENT_BATCH]), airline_names,
-                   result.snapshot, result.tax)
+                   result.snapshot, result.tax, result.netting)
         for i in range(0, len(tasks), AGENT_BATCH)
     ]  # fmt: skip
     # Airline and operator jobs are the largest: start them first so they do not end last.

@@ -47,15 +47,14 @@ from opencass.model import (
 )
 from opencass.settlement.close import collect_items
 from opencass.settlement.netting import (
-    DEFAULT_CORRECTION_TERMS,
-    DEFAULT_IMPORT_TERMS,
+    DEFAULT_NETTING,
     Adjustment,
     AgentStatement,
     AirlineSettlement,
     ItemAmount,
     ItemKind,
+    Netting,
     PeriodSettlement,
-    item_amount,
 )
 from opencass.settlement.tax import TaxEngine
 from opencass.settlement.taxsplit import VatSums, add_vat, vat_rows
@@ -246,12 +245,13 @@ def _awb_line(rec: AwbRecord, late: bool, net: Decimal, cur: str) -> AwbLine:
     )
 
 
-def _due(rec: CorrectionRecord, cur: str) -> Decimal:
-    return _conv(DEFAULT_CORRECTION_TERMS.apply(rec), rec.currency, rec.rate_of_exchange, cur)
-
-
-def _correction_line(c: Correction, net: Decimal, cur: str) -> CorrectionLine:
+def _correction_line(c: Correction, net: Decimal, cur: str, netting: Netting) -> CorrectionLine:
     o, r = c.original, c.revised
+
+    def due(rec: CorrectionRecord) -> Decimal:
+        amount = netting.correction.apply(rec)
+        return _conv(amount, rec.currency, rec.rate_of_exchange, cur)
+
     return CorrectionLine(
         kind=c.kind,
         reference=o.reference,
@@ -262,8 +262,8 @@ def _correction_line(c: Correction, net: Decimal, cur: str) -> CorrectionLine:
         original_weight=o.gross_weight,
         revised_weight=r.gross_weight,
         weight_unit=r.weight_unit or o.weight_unit,
-        original_due=_due(o, cur),
-        revised_due=_due(r, cur),
+        original_due=due(o),
+        revised_due=due(r),
         net_due=net,
     )
 
@@ -283,11 +283,13 @@ def _import_line(rec: ImportRecord, net: Decimal, cur: str) -> AwbLine:
     )  # fmt: skip
 
 
-def _import_correction_line(c: ImportCorrection, net: Decimal, cur: str) -> CorrectionLine:
+def _import_correction_line(
+    c: ImportCorrection, net: Decimal, cur: str, netting: Netting
+) -> CorrectionLine:
     o, r = c.original, c.revised
 
     def due(rec: ImportRecord) -> Decimal:
-        return _conv(DEFAULT_IMPORT_TERMS.apply(rec), rec.currency, rec.rate_of_exchange, cur)
+        return _conv(netting.imports.apply(rec), rec.currency, rec.rate_of_exchange, cur)
 
     return CorrectionLine(
         kind=c.kind, reference="", airline_prefix=o.airline_prefix, awb_serial=o.awb_serial,
@@ -297,7 +299,9 @@ def _import_correction_line(c: ImportCorrection, net: Decimal, cur: str) -> Corr
     )  # fmt: skip
 
 
-def _line(item: Any, late_awbs: set[tuple[str, str]], net: Decimal, cur: str) -> Any:
+def _line(
+    item: Any, late_awbs: set[tuple[str, str]], net: Decimal, cur: str, netting: Netting
+) -> Any:
     """The report line of one netted item (an AWB, a correction, an import billing or an
     import correction)."""
     if isinstance(item, AwbRecord):
@@ -306,10 +310,10 @@ def _line(item: Any, late_awbs: set[tuple[str, str]], net: Decimal, cur: str) ->
     if isinstance(item, ImportRecord):
         return _import_line(item, net, cur)
     if isinstance(item, ImportCorrection):
-        return _import_correction_line(item, net, cur)
+        return _import_correction_line(item, net, cur, netting)
     if not isinstance(item, Correction):
         raise ReportDataError(f"cannot report a {type(item).__name__}")
-    return _correction_line(item, net, cur)
+    return _correction_line(item, net, cur, netting)
 
 
 def _key(it: ItemAmount) -> tuple[str, str, str, str]:
@@ -333,6 +337,7 @@ def _netted_lines(
     currency: str,
     tax: TaxEngine | None = None,
     vat: VatSums | None = None,
+    netting: Netting = DEFAULT_NETTING,
 ) -> tuple[list[tuple[ItemAmount, AwbLine | CorrectionLine]], list[ItemAmount]]:
     """(item, line) per AWB and paired correction of ``rows``, and the bare items; with ``vat``
     (and ``tax``), each item's VAT split added to it."""
@@ -345,10 +350,10 @@ def _netted_lines(
     }
     out: list[tuple[ItemAmount, AwbLine | CorrectionLine]] = []
     for item in items:
-        amount = item_amount(item, currency)
+        amount = netting.amount(item, currency)
         if vat is not None and tax is not None:
             add_vat(vat, item, amount.amount, currency, tax)
-        out.append((amount, _line(item, late_awbs, amount.amount, currency)))
+        out.append((amount, _line(item, late_awbs, amount.amount, currency, netting)))
     out.sort(key=lambda p: (p[0], p[1].awb))
     return out, [a for a, _ in out]
 
@@ -366,12 +371,13 @@ def agent_report(
     airline_names: Mapping[str, str] | None = None,
     disputes: Sequence[DisputeLine] = (),
     tax: TaxEngine | None = None,
+    netting: Netting = DEFAULT_NETTING,
 ) -> AgentReport:
     """The Cargo Sales Report data of one agent code: ``statement`` from the close's settlement,
     ``rows`` the agent's booked ledger rows, ``disputes`` its disputes (optional)."""
     names = airline_names or {}
     vat: VatSums | None = {} if tax is not None else None
-    pairs, netted = _netted_lines(rows, currency, tax, vat)
+    pairs, netted = _netted_lines(rows, currency, tax, vat, netting)
     _check_items(f"agent {agent_code}", statement.items if statement else (), netted)
     awbs: dict[str, list[AwbLine]] = defaultdict(list)
     corrections: dict[str, list[CorrectionLine]] = defaultdict(list)
@@ -541,11 +547,12 @@ def airline_analysis(
     currency: str,
     agent_names: Mapping[str, str] | None = None,
     tax: TaxEngine | None = None,
+    netting: Netting = DEFAULT_NETTING,
 ) -> AirlineAnalysis:
     """The billing analysis of one airline prefix from its settlement, its items and its
     booked rows of the period."""
     names = agent_names or {}
-    pairs, netted = _netted_lines(rows, currency, tax)
+    pairs, netted = _netted_lines(rows, currency, tax, netting=netting)
     _check_items(f"airline {airline_prefix}", items, netted)
     acc: dict[str, _Acc] = defaultdict(_Acc)
     for item, line in pairs:
@@ -697,6 +704,7 @@ def management_stats(
     disputes: Sequence[DisputeLine] = (),
     courier_agents: Iterable[str] = (),
     tax: TaxEngine | None = None,
+    netting: Netting = DEFAULT_NETTING,
 ) -> ManagementStats:
     """Statistics of one airline prefix: ``rows_by_period`` holds its booked rows of every
     period of the year up to and including ``period`` (the YTD); the current period's amounts
@@ -708,11 +716,11 @@ def management_stats(
     for code in sorted(rows_by_period):
         current = code == period
         figures, netted, written, unpaired = _period_figures(
-            code, rows_by_period[code], currency, stats, current, notices, tax
+            code, rows_by_period[code], currency, stats, current, notices, tax, netting
         )
         if current:
             _check_items(f"airline {airline_prefix}", items, netted)
-            notices += _period_notices(written, unpaired, disputes, currency)
+            notices += _period_notices(written, unpaired, disputes, currency, netting)
             net = settlement.total if settlement else quantize(ZERO, currency)
         else:
             net = quantize(sum((a.amount for a in netted), ZERO), currency)
@@ -750,6 +758,7 @@ def _period_figures(
     current: bool,
     notices: list[Notice],
     tax: TaxEngine | None = None,
+    netting: Netting = DEFAULT_NETTING,
 ) -> tuple[PeriodFigures, list[ItemAmount], Any, Any]:
     """One period's figures (its net due left for the caller), its netted items, written
     records and unpaired corrections; its items counted into ``stats``, the current period's
@@ -759,7 +768,7 @@ def _period_figures(
     p_weight = p_rev = ZERO
     netted = []
     for item in items_list:
-        netted.append(item_amount(item, currency))
+        netted.append(netting.amount(item, currency))
         w, r, agent, route, awbs, notice = _figures(item, currency)
         p_awbs, p_corr = p_awbs + awbs, p_corr + (1 - awbs)
         p_weight += w
@@ -832,11 +841,16 @@ def _period_notices(
     unpaired: Iterable[CorrectionRecord | ImportRecord],
     disputes: Sequence[DisputeLine],
     currency: str,
+    netting: Netting,
 ) -> list[Notice]:
     """The current period's notices: late AWBs, unpaired corrections, pending disputes."""
     notices = [
         Notice(
-            "late", b.record.agent_code, b.record.awb, "", item_amount(b.record, currency).amount
+            "late",
+            b.record.agent_code,
+            b.record.awb,
+            "",
+            netting.amount(b.record, currency).amount,
         )
         for b in written
         if b.row.late and isinstance(b.record, AwbRecord)
