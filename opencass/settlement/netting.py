@@ -180,6 +180,15 @@ def _check_terms(terms: tuple[tuple[str, int], ...], allowed: frozenset[str], wh
         seen.add(name)
 
 
+def _signed_sum(rec: object, terms: tuple[tuple[str, int], ...]) -> Decimal:
+    """Σ sign × field of ``rec`` over ``terms``, exact."""
+    total = ZERO
+    for name, sign in terms:
+        value: Decimal = getattr(rec, name)
+        total += value if sign > 0 else -value
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class NettingTerms:
     """The amount due airline of an AWB as Σ sign × field, over AwbRecord money fields."""
@@ -191,11 +200,7 @@ class NettingTerms:
 
     def apply(self, rec: AwbRecord) -> Decimal:
         """Σ sign × field of ``rec``, exact, in the record's currency."""
-        total = ZERO
-        for name, sign in self.terms:
-            value: Decimal = getattr(rec, name)
-            total += value if sign > 0 else -value
-        return total
+        return _signed_sum(rec, self.terms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,13 +254,9 @@ class ImportTerms:
 
     def apply(self, rec: ImportRecord) -> Decimal:
         """Σ sign × field of ``rec``, exact, in the record's currency."""
-        total = ZERO
-        for name, sign in self.terms:
-            if name == "fee" and rec.fee_charged != "Y":
-                continue
-            value: Decimal = getattr(rec, name)
-            total += value if sign > 0 else -value
-        return total
+        if rec.fee_charged == "Y":
+            return _signed_sum(rec, self.terms)
+        return _signed_sum(rec, tuple(t for t in self.terms if t[0] != "fee"))
 
 
 #: CASS Import's default: the consignee's agent pays every collect and import charge it is
