@@ -89,6 +89,7 @@ bench: venv system catalogs
 	$(PY) -m bench.codec_bench
 	$(PY) -m bench.gateway_bench
 	$(PY) -m bench.close_bench
+	$(PY) -m bench.status_bench
 	$(PY) -m bench.reports_bench
 	$(PY) -m bench.invoices_bench
 	$(PY) -m bench.outbox_bench

@@ -58,11 +58,23 @@ def decode_path(path: Path, *, keep_records: bool, workers: int = 0) -> DecodeRe
         if size > MAX_XML_BYTES:
             too_big = finding("FILE_TOO_LARGE", f"{size} bytes, at most {MAX_XML_BYTES} allowed")
             return DecodeResult("xml", None, None, [too_big], {"errors": 1, "warnings": 0})
-        return onerecord.decode_submission(path.read_bytes())
+        # validating keeps no record (memory bounded whatever the size); converting needs them
+        sink = None if keep_records else _Discard()
+        return onerecord.decode_submission_file(path, max_bytes=MAX_XML_BYTES, sink=sink)
     unknown = finding(
         "FORMAT_UNKNOWN", "the file is neither a HOT billing file nor an opencass XML message"
     )
     return DecodeResult("unknown", None, None, [unknown], {"errors": 1, "warnings": 0})
+
+
+class _Discard:
+    """A record sink that keeps nothing: ``validate`` needs the findings only."""
+
+    def header(self, header: object) -> None:
+        pass
+
+    def record(self, rec: object, line: int) -> None:
+        pass
 
 
 # --- reporting --------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from opencass.config.banking import read_banking, read_collection, read_risk
 from opencass.config.diff import calendar_changes, diff_configs
 from opencass.config.invoicing import FORMATS, read_invoicing
+from opencass.config.keys import public_key_error
 from opencass.config.legal import read_identity
 from opencass.config.model import (
     BanPolicy,
@@ -130,16 +131,12 @@ def _agent_code_problem(code: str, operation: str = "") -> str | None:
 
 
 def _public_key_problem(line: str) -> str | None:
-    import asyncssh
-
     if "PRIVATE KEY" in line:
         return "this is a private key: give the public key (the .pub file)"
     if "\n" in line.strip():
         return "one public key per entry"
-    try:
-        asyncssh.import_public_key(line)
-    except (asyncssh.KeyImportError, ValueError) as e:
-        return f"not an OpenSSH public key ({e})"
+    if (error := public_key_error(line)) is not None:
+        return f"not an OpenSSH public key ({error})"
     return None
 
 

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from opencass.config.keys import private_key_error, public_key_error
 from opencass.config.reader import Table
 
 MAX_KEY_BYTES = 64 << 10
@@ -49,25 +50,19 @@ class PushTarget:
 
 def host_key_problem(line: str) -> str | None:
     """Why ``line`` is not one OpenSSH public key line, or None."""
-    import asyncssh
-
     if "PRIVATE KEY" in line:
         return "this is a private key: give the server's public host key"
     if not line.strip():
         return "must not be empty"
     if "\n" in line.strip():
         return "one public key line"
-    try:
-        asyncssh.import_public_key(line.strip())
-    except (asyncssh.KeyImportError, ValueError) as e:
-        return f'not an OpenSSH public key line like "ssh-ed25519 AAAA..." ({e})'
+    if (error := public_key_error(line.strip())) is not None:
+        return f'not an OpenSSH public key line like "ssh-ed25519 AAAA..." ({error})'
     return None
 
 
 def client_key_problem(path: Path) -> str | None:
     """Why ``path`` is not a readable, unencrypted private key file, or None."""
-    import asyncssh
-
     try:
         if not path.is_file():
             return f"no such file: {path}"
@@ -76,12 +71,11 @@ def client_key_problem(path: Path) -> str | None:
         data = path.read_bytes()
     except OSError as e:
         return f"cannot read {path}: {e.strerror}"
-    try:
-        asyncssh.import_private_key(data)
-    except asyncssh.KeyImportError as e:
+    if (error := private_key_error(data)) is not None:
         if b"PRIVATE KEY" not in data:
             return f"{path} is not a private key (give the private key, not the .pub file)"
-        return f"{path}: cannot use this private key ({e}; passphrase-protected keys are refused)"
+        why = f"{error}; passphrase-protected keys are refused"
+        return f"{path}: cannot use this private key ({why})"
     return None
 
 

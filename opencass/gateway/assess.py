@@ -285,6 +285,22 @@ def _read_hot(path: Path, judge: _Judge, piece: Piece | None = None) -> HotReade
     return reader
 
 
+class _XmlSink:
+    """Streams a submission's header and records into the judge as the decoder reads them
+    (the file is never whole in memory, its records never all at once)."""
+
+    def __init__(self, judge: _Judge) -> None:
+        self.judge = judge
+
+    def header(self, header: BillingHeader) -> None:
+        self.judge.on_header(header)
+
+    def record(self, rec: DetailRecord, line: int) -> None:
+        # the record's source line: a record the decoder rejects is then left out of the
+        # booking like a rejected HOT line (rejected lines are excluded at commit)
+        self.judge.on_record(rec, line, None, None)
+
+
 def _read_xml(path: Path, judge: _Judge) -> None:
     from opencass.codecs import onerecord
 
@@ -292,17 +308,18 @@ def _read_xml(path: Path, judge: _Judge) -> None:
     if size > judge.job.max_xml_bytes:
         judge.add([finding("FILE_TOO_LARGE", f"{size} bytes; at most {judge.job.max_xml_bytes}")])
         return
-    result = onerecord.decode_submission(path.read_bytes())
-    judge.add(result.findings)
+    before = len(judge.findings)
+    result = onerecord.decode_submission_file(
+        path, max_bytes=judge.job.max_xml_bytes, sink=_XmlSink(judge)
+    )
+    judged = judge.findings[before:]  # what the rules found while the records streamed by
+    del judge.findings[before:]
+    judge.add(result.findings)  # the decoder's findings first, as the report lists them
+    judge.findings += judged[: max(0, MAX_FINDINGS - len(judge.findings))]
     if result.file is None:
+        judge.file_errors = max(judge.file_errors, 1)  # stopped: nothing of it is booked
         return
-    judge.on_header(result.file.header)
     bad_lines = {f.line for f in result.findings if f.is_error and f.scope is Scope.RECORD}
-    lines = result.record_lines or (None,) * len(result.file.records)
-    for rec, line in zip(result.file.records, lines, strict=True):
-        # the record's source line: a record the decoder rejected is then left out of the
-        # booking like a rejected HOT line (rejected lines are excluded at commit)
-        judge.on_record(rec, line, None, None)
     judge.rejected |= {line for line in bad_lines if line is not None}
 
 

@@ -147,14 +147,26 @@ class LedgerRows:
 def period_counts(
     database: Path, country: str, period: str, snapshot: LedgerSnapshot | None = None
 ) -> PeriodCounts:
-    """Booked records and the files they come from, for one country and period."""
+    """Booked records and the files they come from, for one country and period.
+
+    The records are counted per file from the index ``ledger_by_period_file`` alone (the
+    booked rule's ledger terms are in it); the few files are then judged by the rule's file
+    terms: the same count as the booked rule row by row, without reading a row."""
     if not database.exists():
         return PeriodCounts(0, 0)
-    sql = "SELECT COUNT(*), COUNT(DISTINCT l.file_id)" + _BOOKED_WHERE
+    marks = _as_of(snapshot)
     with closing(connect_read_only(database)) as conn:
-        args = (country, period, *_as_of(snapshot))
-        records, files = conn.execute(sql, args).fetchone()
-    return PeriodCounts(int(records), int(files))
+        records, files = conn.execute(_COUNTS, (country, period, *marks)).fetchone()
+    return PeriodCounts(int(records or 0), int(files))
+
+
+_COUNTS = (
+    "SELECT SUM(g.n), COUNT(*) FROM (SELECT l.file_id, COUNT(*) AS n"
+    " FROM ledger l INDEXED BY ledger_by_period_file WHERE l.country = ? AND l.period = ?"
+    " AND l.id <= ? AND (l.withdrawn = 0 OR l.file_id IN (SELECT file_id FROM withdrawals"
+    " WHERE rowid > ?)) GROUP BY l.file_id) g JOIN files f ON f.id = g.file_id"
+    " WHERE f.sandbox = 0 AND f.state IN (?, ?, ?)"
+)
 
 
 _REPORT_COLUMNS = _COLUMNS + ", l.period" + _JOIN + " WHERE " + _BOOKED + " AND l.country = ?"

@@ -63,3 +63,44 @@ async def test_clean_xml_books_every_record(tmp_path: Path) -> None:
         assert len(_booked(config.gateway.database)) == len(decode_submission(data).file.records)  # type: ignore[union-attr]
     finally:
         await store.close()
+
+
+async def test_a_file_stopped_after_records_streamed_books_none_of_them(tmp_path: Path) -> None:
+    # the records stream into the booking as they are read; a schema error in the last waybill
+    # stops the file: what streamed before is not booked, the file is rejected
+    config = demo_config(tmp_path)
+    store = await open_store(config.gateway.database)
+    try:
+        data = encode_submission(sample_billing_file(PERIOD_START))
+        last = data.rindex(b"<cargo:waybillPrefix>")
+        data = data[:last] + b"<cargo:bogus>1</cargo:bogus>" + data[last:]
+        path = await spooled(store, config, data, name="billing.xml")
+        summary = assess(job(config, path))
+        assert summary.outcome == "rejected"
+        assert _booked(config.gateway.database) == []
+        codes = [f.code for f in await store.findings("F1")]
+        assert codes[0] == "XML_SCHEMA_INVALID", codes
+    finally:
+        await store.close()
+
+
+async def test_the_decoders_findings_come_before_the_rules(tmp_path: Path) -> None:
+    # a wrong check digit (the decoder) and an agent not in the country (the rules): the
+    # report lists the decoder's first, as when the file was decoded whole
+    config = demo_config(tmp_path)
+    store = await open_store(config.gateway.database)
+    try:
+        billing = sample_billing_file(PERIOD_START)
+        awbs = [r for r in billing.records if isinstance(r, AwbRecord)]
+        stranger = replace(awbs[-1], agent_code="12345610015")
+        records = tuple(stranger if r is awbs[-1] else r for r in billing.records)
+        data = encode_submission(replace(billing, records=records))
+        serial = awbs[0].awb_serial
+        wrong = f"{serial[:-1]}{(int(serial[-1]) + 1) % 10}"
+        data = data.replace(f">{serial}<".encode(), f">{wrong}<".encode(), 1)
+        path = await spooled(store, config, data, name="billing.xml")
+        assert assess(job(config, path)).outcome == "partially_accepted"
+        codes = [f.code for f in await store.findings("F1")]
+        assert codes.index("AWB_CHECK_DIGIT") < codes.index("AGENT_UNKNOWN"), codes
+    finally:
+        await store.close()

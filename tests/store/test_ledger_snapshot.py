@@ -10,6 +10,7 @@ from opencass.gateway.assess import assess
 from opencass.store import SqliteStore
 from opencass.store.ledger import (
     LedgerRows,
+    PeriodCounts,
     booked_rows,
     period_counts,
     rows_of_agents,
@@ -69,3 +70,9 @@ async def test_without_a_snapshot_the_reads_are_of_now(config: Config, store: Sq
     _withdraw(config, "F1")
     assert list(booked_rows(db, "DE", PERIOD_CODE)) == []
     assert len(list(booked_rows(db, "DE", PERIOD_CODE, snapshot))) > 0
+    # the counts follow the same rule: nothing now (an empty period counts 0, not None),
+    # the file's rows as of the snapshot
+    assert period_counts(db, "DE", PERIOD_CODE) == PeriodCounts(0, 0)
+    counted = period_counts(db, "DE", PERIOD_CODE, snapshot)
+    assert counted == PeriodCounts(len(list(booked_rows(db, "DE", PERIOD_CODE, snapshot))), 1)
+    assert period_counts(db, "DE", "20991201M") == PeriodCounts(0, 0)

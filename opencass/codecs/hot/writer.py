@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from opencass.codecs.checks import hash_total
@@ -22,7 +22,7 @@ from opencass.model import (
     minor_units,
 )
 
-__all__ = ["HotWriter", "build_trailer", "encode"]
+__all__ = ["HotWriter", "build_trailer", "encode", "trailer_of_counts"]
 
 _TYPE_COUNT_IDS = {
     Dialect.HANDOFF: ("AWM", "AW1", "AW2", "AW3", "AW4", "AW5", "CCR", "CCO", "DCR", "DCO"),
@@ -46,6 +46,22 @@ def build_trailer(
         n[r.record_id] += 1
         if not isinstance(r, RawRecord):
             serials += int(r.awb_serial)
+    return trailer_of_counts(header, n, dialect, office=office, type_counts=type_counts,
+                             serials=serials)  # fmt: skip
+
+
+def trailer_of_counts(
+    header: BillingHeader,
+    n: Mapping[str, int],
+    dialect: Dialect,
+    *,
+    office: str = "",
+    type_counts: bool = True,
+    serials: int = 0,
+) -> BillingTrailer:
+    """A trailer of records counted by type ``n`` (``serials``: the sum of their AWB serial
+    numbers, for the participant dialect's hash total)."""
+    n = Counter(n)
     awb, cca, dcm = group_counts(n)
     counts = tuple((rid, n[rid]) for rid in _TYPE_COUNT_IDS[dialect]) if type_counts else ()
     return BillingTrailer(

@@ -32,6 +32,7 @@ from opencass.codecs.onerecord.statement import (
 from opencass.codecs.onerecord.submission import (
     DEFAULT_BASE_IRI,
     decode_submission,
+    decode_submission_file,
     encode_submission,
 )
 from opencass.codecs.onerecord.vocab import load_terms
@@ -59,6 +60,7 @@ __all__ = [
     "decode_receipt",
     "decode_statement",
     "decode_submission",
+    "decode_submission_file",
     "decode_validation_report",
     "decode_withdrawal",
     "encode_dispute",

@@ -24,15 +24,16 @@ The trailer's counts are recomputed from the records.
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from dataclasses import fields, replace
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 from lxml import etree
 
 from opencass.codecs.checks import FileChecker
-from opencass.codecs.hot.writer import build_trailer
+from opencass.codecs.hot.writer import trailer_of_counts
 from opencass.codecs.onerecord import nodes
 from opencass.codecs.onerecord.header import decode_header
 from opencass.codecs.onerecord.mapping import (
@@ -71,7 +72,7 @@ from opencass.model import (
     is_currency,
 )
 
-__all__ = ["DEFAULT_MAX_FINDINGS", "decode"]
+__all__ = ["DEFAULT_MAX_FINDINGS", "RecordSink", "decode"]
 
 DEFAULT_MAX_FINDINGS = 10_000
 ROOT = tag("cass:BillingSubmission")
@@ -129,17 +130,28 @@ _MONEY = {
 _FIELDS = {"AWM": _AWB_FIELDS, "CCR": _CORR_FIELDS, "IBI": _IMP_FIELDS}
 
 
+class RecordSink(Protocol):
+    """Where a streaming decode hands the header, then each record as it is read (in file
+    order, each with its source line), instead of keeping them: memory stays bounded."""
+
+    def header(self, header: BillingHeader) -> None: ...
+
+    def record(self, rec: DetailRecord, line: int) -> None: ...
+
+
 class _Reader(nodes.Walker):
     """State of one decode: header, shared nodes seen so far, records and findings."""
 
-    def __init__(self, max_depth: int, max_findings: int) -> None:
+    def __init__(self, max_depth: int, max_findings: int, sink: RecordSink | None = None) -> None:
         super().__init__()
+        self.sink = sink
         self.schema = load_schema()
         self.max_depth = max_depth
         self.max_findings = max_findings
         self.findings: list[Finding] = []
         self.errors = self.warnings = 0
         self.records: list[DetailRecord] = []
+        self.counted: Counter[str] = Counter()  # records by type (a sink keeps no records)
         self.lines: list[int] = []  # the source line of each record
         self.rejected: set[int] = set()
         self.head: list[Any] = []
@@ -169,8 +181,8 @@ class _Reader(nodes.Walker):
 
     # -- document ------------------------------------------------------------------------------
 
-    def run(self, data: bytes) -> None:
-        stream = ElementStream(data, self.max_depth)
+    def run(self, source: bytes | BinaryIO) -> None:
+        stream = ElementStream(source, self.max_depth)
         for child in stream:
             if self.header is None:
                 _check_root(stream.root)
@@ -229,6 +241,8 @@ class _Reader(nodes.Walker):
             self.add(f)
         self.header, self.checker, self.head = header, FileChecker(header), []
         self.importing = header.record_id in IMPORT_HEADER_IDS
+        if self.sink is not None:
+            self.sink.header(header)
 
     # -- waybill elements ----------------------------------------------------------------------
 
@@ -267,6 +281,10 @@ class _Reader(nodes.Walker):
         assert self.checker is not None
         for found in self.checker.record(rec, line):
             self.add(found)
+        self.counted[rec.record_id] += 1
+        if self.sink is not None:
+            self.sink.record(rec, line)
+            return
         self.records.append(rec)
         self.lines.append(line)
 
@@ -415,20 +433,26 @@ def _unexpected(what: str, line: int | None) -> Finding:
 
 
 def decode(
-    data: bytes, *, max_depth: int, max_findings: int = DEFAULT_MAX_FINDINGS
+    source: bytes | BinaryIO,
+    *,
+    max_depth: int,
+    max_findings: int = DEFAULT_MAX_FINDINGS,
+    sink: RecordSink | None = None,
 ) -> DecodeResult:
-    """Decode and validate a billing submission held in memory (size limit already checked)."""
-    reader = _Reader(max_depth, max_findings)
+    """Decode and validate a billing submission: bytes in memory, or a binary file read chunk
+    by chunk (size limit already checked).  With a ``sink`` the records go there as they are
+    read and the result's file has none (its trailer counts them)."""
+    reader = _Reader(max_depth, max_findings, sink)
     file: BillingFile | None = None
     try:
-        reader.run(data)
+        reader.run(source)
     except Rejected as stop:
         reader.add(stop.finding)
     else:
         assert reader.header is not None
         country, prefix, branch, office = reader.trailer_id
         dialect = Dialect.IMPORT if reader.importing else Dialect.HANDOFF
-        trailer = build_trailer(reader.header, reader.records, dialect, office=office)
+        trailer = trailer_of_counts(reader.header, reader.counted, dialect, office=office)
         trailer = replace(trailer, country=country, airline_prefix=prefix, branch=branch)
         file = BillingFile(dialect, reader.header, tuple(reader.records), trailer)
     return result(reader, file)
@@ -438,7 +462,7 @@ def result(reader: _Reader, file: BillingFile | None) -> DecodeResult:
     """The DecodeResult of a finished (or stopped) reader."""
     counts = dict(reader.kinds)
     counts.update(
-        records=len(reader.records),
+        records=sum(reader.counted.values()),
         errors=reader.errors,
         warnings=reader.warnings,
         rejected_records=len(reader.rejected),

@@ -27,7 +27,7 @@ import re
 import threading
 from collections.abc import Iterator
 from importlib import resources
-from typing import Any
+from typing import Any, BinaryIO
 
 from lxml import etree
 
@@ -55,6 +55,8 @@ __all__ = [
 DEFAULT_MAX_BYTES = 512 * 2**20
 DEFAULT_MAX_DEPTH = 64
 CHUNK = 1 << 16
+#: What is read of a file before parsing: its prolog (declaration, comments) must fit.
+PROLOG_BYTES = 1 << 20
 MAX_ELEMENT_BYTES = 4 * 2**20  # one waybill element: a real one is a few kilobytes
 # Attributes of one element: the profile's elements carry at most three (rdf:about,
 # rdf:resource, rdf:datatype) and a few namespace declarations; tens of thousands would make
@@ -229,9 +231,12 @@ class ElementStream:
     that needs one longer keeps a reference to it.
     """
 
-    def __init__(self, data: bytes, max_depth: int) -> None:
-        self._offset = check_prolog(data)
-        self._data = data
+    def __init__(self, source: bytes | BinaryIO, max_depth: int) -> None:
+        if isinstance(source, bytes):
+            self._data, self._file = source, None
+        else:  # a file: its head is read to check the prolog, the rest chunk by chunk
+            self._data, self._file = source.read(PROLOG_BYTES), source
+        self._offset = check_prolog(self._data)
         self.max_depth = max_depth
         self.root: Any = None
         self._parser = etree.XMLPullParser(events=("comment",), **SAFE_OPTIONS)
@@ -240,15 +245,24 @@ class ElementStream:
         self._growing: Any = None
         self._grown = 0
 
+    def _chunks(self) -> Iterator[bytes]:
+        data, step = self._data, CHUNK
+        for pos in range(self._offset, len(data), step):
+            yield data[pos : pos + step]
+        self._data = b""  # a file's head is not kept
+        if self._file is not None:
+            while chunk := self._file.read(step):
+                yield chunk
+
     def __iter__(self) -> Iterator[Any]:
-        data, step, parser = self._data, CHUNK, self._parser
+        parser = self._parser
         try:
             # A comment after the declaration hands us the document being built without a
             # Python callback per element (an element event filter costs a third of the parse).
-            parser.feed(data[: self._offset])
+            parser.feed(self._data[: self._offset])
             parser.feed(b"<!---->")
-            for pos in range(self._offset, len(data), step):
-                parser.feed(data[pos : pos + step])
+            for chunk in self._chunks():
+                parser.feed(chunk)
                 yield from self._complete(last_open=True)
             parser.close()
         except etree.XMLSyntaxError as exc:

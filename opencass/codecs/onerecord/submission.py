@@ -20,6 +20,9 @@ written; decoded files are in the hand-off dialect with trailer counts recompute
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from opencass.codecs.onerecord.reader import RecordSink
 from opencass.codecs.onerecord.reader import decode as _decode
 from opencass.codecs.onerecord.safe import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
 from opencass.codecs.onerecord.writer import iter_submission
@@ -27,7 +30,7 @@ from opencass.codecs.result import DecodeResult
 from opencass.findings import finding
 from opencass.model import BillingFile
 
-__all__ = ["DEFAULT_BASE_IRI", "decode_submission", "encode_submission"]
+__all__ = ["DEFAULT_BASE_IRI", "decode_submission", "decode_submission_file", "encode_submission"]
 
 DEFAULT_BASE_IRI = "https://opencass.invalid"
 
@@ -46,8 +49,29 @@ def decode_submission(
 ) -> DecodeResult:
     """Validate and decode a ``cass:BillingSubmission``; findings for every problem found."""
     if len(data) > max_bytes:
-        too_large = finding("FILE_TOO_LARGE", f"{len(data)} bytes, at most {max_bytes} allowed")
-        counts = dict.fromkeys(("waybills", "corrections", "other_charges", "records"), 0)
-        counts.update(errors=1, warnings=0, rejected_records=0)
-        return DecodeResult("xml", None, None, [too_large], counts)
+        return _too_large(len(data), max_bytes)
     return _decode(data, max_depth=max_depth)
+
+
+def decode_submission_file(
+    path: Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    sink: RecordSink | None = None,
+) -> DecodeResult:
+    """``decode_submission`` of the file at ``path``, read chunk by chunk (never whole into
+    memory).  With a ``sink`` each record goes there as it is read and none is kept: memory
+    stays bounded whatever the file's size."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        return _too_large(size, max_bytes)
+    with path.open("rb") as f:
+        return _decode(f, max_depth=max_depth, sink=sink)
+
+
+def _too_large(size: int, max_bytes: int) -> DecodeResult:
+    too_large = finding("FILE_TOO_LARGE", f"{size} bytes, at most {max_bytes} allowed")
+    counts = dict.fromkeys(("waybills", "corrections", "other_charges", "records"), 0)
+    counts.update(errors=1, warnings=0, rejected_records=0)
+    return DecodeResult("xml", None, None, [too_large], counts)
