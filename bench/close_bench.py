@@ -31,7 +31,7 @@ from opencass.config.model import (
     Period,
 )
 from opencass.model import AwbRecord, CorrectionRecord, Dialect, OtherChargesRecord
-from opencass.store.sqlite import connect_sync, migrate_sync
+from opencass.store.connect import connect_sync, migrate_sync
 
 OUT = Path("bench/out")
 COUNTRY = "DE"

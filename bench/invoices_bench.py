@@ -62,7 +62,7 @@ def main() -> None:
         tmp.unlink(missing_ok=True)
         build_ledger(tmp, spec)
         tmp.rename(database)
-    from opencass.store.sqlite import connect_sync, migrate_sync
+    from opencass.store.connect import connect_sync, migrate_sync
 
     conn = connect_sync(database)
     migrate_sync(conn)

@@ -42,8 +42,8 @@ from opencass.config.subscriptions import Channel, Subscription, default_rules
 from opencass.events import Event, EventType
 from opencass.outbox.push_server import PushServer
 from opencass.outbox.service import OutboxService
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.events import record_events
-from opencass.store.sqlite import connect_sync, migrate_sync
 
 
 class _RemoteServer:

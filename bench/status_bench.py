@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bench.close_bench import COUNTRY, OUT, PERIOD, build_ledger
 from bench.generate import Spec
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.ledger import period_counts
-from opencass.store.sqlite import connect_sync, migrate_sync
 
 RUNS = 7
 

@@ -68,7 +68,7 @@ from opencass.documents.calendar_versions import (
 from opencass.events import Event, EventType, event
 from opencass.files import OUTBOX, fsync_dir, write_atomic
 from opencass.store.calendars import milestone_rows, publications, record_publication
-from opencass.store.sqlite import connect_sync
+from opencass.store.connect import connect_sync
 
 __all__ = ["LAYOUT", "company_language", "publish_calendars", "publish_hook", "publish_sync"]
 

@@ -26,9 +26,9 @@ from opencass.billing.disputes import operator_companies
 from opencass.billing.jobs import JobContext, MilestoneJob
 from opencass.config.model import Config, Period
 from opencass.events import Event, EventType, event
+from opencass.store.connect import connect_sync
 from opencass.store.disputes import DisputeRow, add_history, unanswered, update_dispute
 from opencass.store.events import record_events
-from opencass.store.sqlite import connect_sync
 from opencass.store.tx import transaction
 
 __all__ = ["ESCALATION", "escalate_period", "escalation_time", "run_preliminary"]

@@ -38,6 +38,7 @@ from opencass.codecs.iso20022.pain import (
 from opencass.config.model import CompanyKind, Config, Country, find_period
 from opencass.settlement.payouts import apply_claims, sequence_type, share_out
 from opencass.settlement.remittance import format_reference
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.payruns import (
     RunLine,
     StoredRun,
@@ -52,7 +53,6 @@ from opencass.store.payruns import (
 )
 from opencass.store.remittance import expected_agents, expected_row, payments_of
 from opencass.store.rows import utc_stamp
-from opencass.store.sqlite import connect_sync, migrate_sync
 from opencass.store.tx import transaction
 
 __all__ = [

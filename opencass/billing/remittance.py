@@ -61,6 +61,7 @@ from opencass.settlement.remittance import (
     withholding,
 )
 from opencass.store import remittance as rstore
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.events import record_events
 from opencass.store.payruns import (
     add_claim,
@@ -71,7 +72,6 @@ from opencass.store.payruns import (
 )
 from opencass.store.remittance import NewPayment
 from opencass.store.rows import utc_stamp
-from opencass.store.sqlite import connect_sync, migrate_sync
 from opencass.store.tx import transaction
 
 __all__ = [

@@ -32,11 +32,11 @@ from opencass.config.banking import Security
 from opencass.config.model import CompanyKind, Config, Period, local_today
 from opencass.events import Event, EventType, event
 from opencass.settlement.risk import PeriodBilling, capacity, levels_reached, risk_status
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.events import record_events
 from opencass.store.payruns import remittance_lines
 from opencass.store.risk import CountryFacts, country_facts, raise_alert
 from opencass.store.rows import utc_stamp
-from opencass.store.sqlite import connect_sync, migrate_sync
 from opencass.store.tx import transaction
 
 __all__ = ["AgentRisk", "assess_country", "profile_text", "risk_check"]

@@ -16,8 +16,8 @@ from opencass.cli.common import fail, load
 from opencass.cli.parsers import DISPUTE_STATUSES
 from opencass.config.model import Config
 from opencass.errors import EXIT_OK, ConfigurationError
+from opencass.store.connect import connect_read_only
 from opencass.store.disputes import DisputeRow, dispute_by_id, dispute_by_iri, disputes_for, history
-from opencass.store.sqlite import connect_read_only
 
 __all__ = ["cmd_dispute"]
 

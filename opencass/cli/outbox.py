@@ -93,7 +93,7 @@ def cmd_outbox(
 ) -> int:
     """Run ``opencass outbox status|retry``."""
     from opencass.config.reader import ConfigError
-    from opencass.store.sqlite import connect_sync
+    from opencass.store.connect import connect_sync
 
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:

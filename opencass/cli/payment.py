@@ -34,6 +34,7 @@ from opencass.errors import (
     InputError,
 )
 from opencass.model import minor_units
+from opencass.store.connect import connect_migrated
 from opencass.store.events import record_events
 from opencass.store.remittance import (
     NewPayment,
@@ -44,7 +45,6 @@ from opencass.store.remittance import (
     payments_waiting,
 )
 from opencass.store.rows import utc_stamp
-from opencass.store.sqlite import connect_migrated
 from opencass.store.tx import transaction
 
 __all__ = ["cmd_payment"]

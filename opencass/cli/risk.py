@@ -29,7 +29,7 @@ COLUMNS = ("country", "agent_code", "company", "status", "capacity", "exposure",
 
 def _risks(config: Config, country: str | None, now: datetime) -> list[dict[str, object]]:
     from opencass.billing.risk import assess_country
-    from opencass.store.sqlite import connect_migrated
+    from opencass.store.connect import connect_migrated
 
     with closing(connect_migrated(config.gateway.database)) as conn:
         codes = sorted(config.countries) if country is None else [country]
@@ -83,8 +83,8 @@ def _report(args: argparse.Namespace, config: Config, now: datetime) -> int:
 
 
 def _review(args: argparse.Namespace, config: Config, now: datetime) -> int:
+    from opencass.store.connect import connect_migrated
     from opencass.store.risk import record_review
-    from opencass.store.sqlite import connect_migrated
     from opencass.store.tx import transaction
 
     with closing(connect_migrated(config.gateway.database)) as conn, transaction(conn):
@@ -98,8 +98,8 @@ def _security(args: argparse.Namespace, config: Config, now: datetime) -> int:
     from datetime import date
     from decimal import Decimal, InvalidOperation
 
+    from opencass.store.connect import connect_migrated
     from opencass.store.risk import record_security
-    from opencass.store.sqlite import connect_migrated
     from opencass.store.tx import transaction
 
     try:

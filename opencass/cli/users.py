@@ -29,8 +29,8 @@ from opencass.identity.changes import Actor, plan_changes
 from opencass.identity.directory import Directory, Member, build_directory
 from opencass.identity.handler import write_plan
 from opencass.identity.migration import Outcome, apply_migration, plan_migration, read_export
+from opencass.store.connect import connect_migrated, read_only
 from opencass.store.rows import utc_stamp
-from opencass.store.sqlite import connect_migrated, read_only
 from opencass.store.tx import transaction
 from opencass.store.users import (
     UserChange,

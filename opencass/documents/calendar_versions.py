@@ -19,7 +19,7 @@ from datetime import datetime
 from opencass.config.model import Config
 from opencass.documents.calendar import MILESTONES, Version, canonical, milestone_value
 from opencass.store.calendars import milestone_rows
-from opencass.store.sqlite import read_only
+from opencass.store.connect import read_only
 
 __all__ = [
     "Change",

@@ -283,7 +283,7 @@ class Gateway:
 
     async def _watch_users(self) -> None:
         """Apply user changes (self-service messages, operator commands) within seconds."""
-        from opencass.store.sqlite import read_only
+        from opencass.store.connect import read_only
         from opencass.store.users import changes_version
 
         database = self.current_config().gateway.database

@@ -42,9 +42,9 @@ from opencass.codecs.onerecord.safe import SAFE_OPTIONS, Rejected, check_prolog,
 from opencass.config.model import Config
 from opencass.findings import finding
 from opencass.store.booking import Moved, move_message
+from opencass.store.connect import connect_sync
 from opencass.store.events import record_events
 from opencass.store.rows import utc_stamp
-from opencass.store.sqlite import connect_sync
 from opencass.store.tx import savepoint, transaction
 
 __all__ = [

@@ -177,7 +177,7 @@ def _grant(
 
 def read_directory(config: Config) -> Directory:
     """The effective users of ``config`` and its store (blocking; the store migrated)."""
-    from opencass.store.sqlite import read_only
+    from opencass.store.connect import read_only
 
     state = read_only(config.gateway.database, users_state, UsersState(0, (), ()))
     return build_directory(config.users, config.companies, state)

@@ -39,8 +39,8 @@ from opencass.errors import PeerError
 from opencass.files import sync_filesystem, write_atomic
 from opencass.outbox.notify import document_source, plan
 from opencass.store import queue as q
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.events import StoredEvent, events_after
-from opencass.store.sqlite import connect_sync, migrate_sync
 
 __all__ = ["DeliveryError", "OutboxService", "OutboxStats"]
 

@@ -3,19 +3,35 @@
 The daemon talks to ``Store`` (a narrow async interface: files, findings, closes, events, the
 audit trail); the default implementation is SQLite in WAL mode (``SqliteStore``).  Work done in
 worker processes and by commands uses the synchronous repository modules on a connection of
-its own: ``booking`` (staging and booking a file in one transaction), ``ledger`` (the booked
-rule and the close's snapshot), ``closes``, ``disputes``, ``withdrawals``, ``remittance``,
-``invoices``, ``calendars``, ``events`` and ``queue``; ``tx`` holds the transaction helpers.
+its own (``connect``): ``booking`` (staging and booking a file in one transaction),
+``ledger`` (the booked rule and the close's snapshot), ``closes``, ``disputes``,
+``withdrawals``, ``remittance``, ``invoices``, ``calendars``, ``events`` and ``queue``; ``tx``
+holds the transaction helpers.
 A PostgreSQL backend is a second set of these modules behind the same functions.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opencass.findings import Finding
 from opencass.store.rows import FileRow, NewFile, StaleState
-from opencass.store.sqlite import AuditWriteError, SqliteStore, open_store
+
+if TYPE_CHECKING:
+    from opencass.store.sqlite import AuditWriteError, SqliteStore, open_store
+
+_ASYNC = ("AuditWriteError", "SqliteStore", "open_store")
+
+
+def __getattr__(name: str) -> Any:
+    """The asyncio store (``SqliteStore``, ``open_store``) is imported when first asked for:
+    a command that only reads through ``ledger`` or ``connect`` does not load asyncio."""
+    if name in _ASYNC:
+        from opencass.store import sqlite
+
+        return getattr(sqlite, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AuditWriteError",

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from opencass.findings import Finding
-from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, connect_sync, finding_rows
+from opencass.store.connect import connect_sync
+from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, finding_rows
 
 __all__ = [
     "Billed",

@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from opencass.store.sqlite import connect_sync
+from opencass.store.connect import connect_sync
 from opencass.store.tx import transaction
 
 __all__ = ["Claim", "claim_close", "finish_close"]

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from opencass.model import BookedRow, LedgerSnapshot
+from opencass.store.connect import connect_read_only
 from opencass.store.disputes import DisputeRow, accepted_adjustments
-from opencass.store.sqlite import connect_read_only
 
 __all__ = [
     "BOOKED_STATES",

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,17 +16,14 @@ from opencass.clock import Clock, stamp, system_clock
 from opencass.errors import InternalError
 from opencass.events import Event
 from opencass.findings import Finding, Scope, Severity
+from opencass.store.connect import (
+    PRAGMAS,
+    connect_sync,
+    migrate_sync,
+)
 from opencass.store.events import INSERT_EVENT_ROW, event_rows, record_events
 from opencass.store.rows import FileRow, NewFile, StaleState
-from opencass.store.schema import LATEST, MIGRATIONS
 from opencass.store.tx import transaction
-
-PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",  # money: a committed booking survives a power cut
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=60000",
-)
 
 INSERT_EVENT = """
     INSERT INTO file_events (file_id, seq, at, from_state, to_state, detail)
@@ -38,20 +35,6 @@ UPDATABLE = frozenset(
 )
 
 T = TypeVar("T")
-
-
-def migrate_sync(conn: sqlite3.Connection) -> int:
-    """Apply missing migrations; returns the schema version."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    current = row[0] or 0
-    for version, sql in MIGRATIONS:
-        if version > current:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{sql}\nDELETE FROM schema_version;\n"
-                f"INSERT INTO schema_version VALUES ({version});\nCOMMIT;"
-            )
-    return LATEST
 
 
 def transition_sql(updates: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -393,24 +376,6 @@ async def open_store(path: Path, clock: Clock = system_clock) -> SqliteStore:
     return SqliteStore(conn, path, clock)
 
 
-def connect_sync(path: Path) -> sqlite3.Connection:
-    """A plain sqlite3 connection with the store's pragmas (autocommit; BEGIN explicitly)."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=60)
-    conn.row_factory = sqlite3.Row
-    for pragma in PRAGMAS:
-        conn.execute(pragma)
-    return conn
-
-
-def connect_migrated(path: Path) -> sqlite3.Connection:
-    """``connect_sync`` to a store file brought to the latest schema, its directory made
-    (a command run before the gateway ever started)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect_sync(path)
-    migrate_sync(conn)
-    return conn
-
-
 def _migrate_file(path: Path) -> None:
     conn = connect_sync(path)
     try:
@@ -419,26 +384,8 @@ def _migrate_file(path: Path) -> None:
         conn.close()
 
 
-def read_only(database: Path, read: Callable[[sqlite3.Connection], T], missing: T) -> T:
-    """``read`` on a read-only connection to ``database``; ``missing`` when there is no store
-    (or it cannot be opened)."""
-    if not database.exists():
-        return missing
-    try:
-        conn = connect_read_only(database)
-    except sqlite3.Error:
-        return missing
-    with contextlib.closing(conn):
-        return read(conn)
-
-
 def record_events_now(database: Path, events: Iterable[Event], at: str) -> int:
     """Record business events from a synchronous caller in a transaction of their own (a key
     already recorded is skipped); how many were new."""
     with contextlib.closing(connect_sync(database)) as conn, transaction(conn):
         return record_events(conn, events, at)
-
-
-def connect_read_only(database: Path) -> sqlite3.Connection:
-    """A read-only connection to an existing store (reports and commands that only look)."""
-    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)

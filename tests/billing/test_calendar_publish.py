@@ -18,7 +18,7 @@ from opencass.config.model import Config
 from opencass.documents.calendar import AGENT_COLUMNS, AIRLINE_COLUMNS
 from opencass.gateway.app import Gateway
 from opencass.store import open_store
-from opencass.store.sqlite import connect_sync, migrate_sync
+from opencass.store.connect import connect_sync, migrate_sync
 from tests.kit.calendar import calendar_config, edit_period, load, pdf_text
 from tests.kit.gateway import steady_clock
 

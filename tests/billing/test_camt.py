@@ -31,7 +31,7 @@ from opencass.codecs.iso20022 import (
 from opencass.config.model import Config
 from opencass.gateway.messages import assess_message, message_kind
 from opencass.store import SqliteStore
-from opencass.store.sqlite import connect_sync
+from opencass.store.connect import connect_sync
 from tests.kit import DATA as DATA_ROOT
 from tests.kit.camt import ACCOUNT, DEBTOR_IBAN, Ntry, Tx, camt
 from tests.kit.gateway import NOW, PERIOD_CODE, spooled

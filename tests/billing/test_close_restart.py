@@ -24,7 +24,7 @@ from opencass.cli.samples import DEMO_AGENTS
 from opencass.codecs.hot.writer import HotWriter
 from opencass.config import init_demo, load_config
 from opencass.model import AwbRecord, CorrectionRecord, Dialect, OtherChargesRecord
-from opencass.store.sqlite import connect_sync, migrate_sync
+from opencass.store.connect import connect_sync, migrate_sync
 from tests.kit.gateway import CLOCK_ENV, PERIOD_CODE, PERIOD_START, TODAY
 
 PERIOD_END = PERIOD_START.replace(day=monthrange(PERIOD_START.year, PERIOD_START.month)[1])

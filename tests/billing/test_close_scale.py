@@ -28,8 +28,8 @@ from opencass.settlement.close import (
     collect_items,
     handoff_file,
 )
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.ledger import LedgerRows
-from opencass.store.sqlite import connect_sync, migrate_sync
 
 SPEC = Spec(awbs=600, agents=12, airlines=3, seed=7)
 COUNTRY = Country("DE", "Germany", "EUR", "Europe/Berlin", office="FRA")

@@ -34,8 +34,8 @@ from opencass.gateway.assess import assess
 from opencass.gateway.messages import MessageSummary, assess_message, message_kind
 from opencass.settlement.netting import ItemKind
 from opencass.store import NewFile, SqliteStore, open_store
+from opencass.store.connect import connect_sync
 from opencass.store.disputes import dispute_by_iri, history, open_disputed_amounts
-from opencass.store.sqlite import connect_sync
 from tests.kit.docs import dispute_examples
 from tests.kit.gateway import PERIOD_CODE, demo_config, job, sample_bytes, spooled
 

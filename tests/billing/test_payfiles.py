@@ -25,9 +25,9 @@ from opencass.codecs.onerecord.safe import parse_document
 from opencass.config.model import Config, Period
 from opencass.gateway.assess import assess
 from opencass.store import open_store
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.payruns import open_claims
 from opencass.store.remittance import record_default
-from opencass.store.sqlite import connect_sync, migrate_sync
 from opencass.store.tx import transaction
 from tests.kit.camt import Ntry, Tx, camt
 from tests.kit.gateway import NOW, PERIOD_CODE, demo_config, job, sample_bytes, spooled

@@ -17,7 +17,7 @@ from opencass.codecs.onerecord.users import UserChangeRequest as Change
 from opencass.config.model import Config
 from opencass.identity.changes import Actor, plan_changes
 from opencass.identity.handler import write_plan
-from opencass.store.sqlite import connect_sync, migrate_sync
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.tx import transaction
 from opencass.store.users import users_state
 from tests.kit.gateway import NOW

@@ -27,7 +27,7 @@ from opencass.documents.calendar import (
     select,
 )
 from opencass.documents.i18n import translator
-from opencass.store.sqlite import connect_sync, migrate_sync
+from opencass.store.connect import connect_sync, migrate_sync
 from tests.kit.calendar import calendar_config, edit_period, load, pdf_text
 
 NOW = datetime(2026, 6, 2, 10, 0, tzinfo=UTC)

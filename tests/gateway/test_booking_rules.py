@@ -324,7 +324,7 @@ async def test_a_withdrawal_between_slice_check_and_commit_is_seen(
 
 def test_the_ledger_is_probed_through_its_awb_index(tmp_path: Path) -> None:
     from opencass.store.booking import JOIN_LEDGER
-    from opencass.store.sqlite import connect_sync, migrate_sync
+    from opencass.store.connect import connect_sync, migrate_sync
 
     conn = connect_sync(tmp_path / "x.sqlite")
     migrate_sync(conn)

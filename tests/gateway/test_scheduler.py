@@ -229,7 +229,7 @@ async def test_periods_before_since_are_ignored(config: Config, store: SqliteSto
 
 
 def test_migration_2_upgrades_a_version_1_store(tmp_path: Path) -> None:
-    from opencass.store.sqlite import connect_sync, migrate_sync
+    from opencass.store.connect import connect_sync, migrate_sync
 
     db = tmp_path / "old.db"
     conn = connect_sync(db)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.disputes import (
     DisputeRow,
     accepted_adjustments,
@@ -18,7 +19,6 @@ from opencass.store.disputes import (
     open_disputed_amounts,
     update_dispute,
 )
-from opencass.store.sqlite import connect_sync, migrate_sync
 
 AT = "2026-12-03T10:00:00+00:00"
 

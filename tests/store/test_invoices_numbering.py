@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.invoices import (
     NumberRequest,
     allocate,
     format_number,
 )
-from opencass.store.sqlite import connect_sync, migrate_sync
 
 WORKERS, EACH = 4, 25
 

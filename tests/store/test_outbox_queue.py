@@ -22,8 +22,8 @@ from opencass.config.model import Config, OutboxSettings
 from opencass.events import Event, EventType
 from opencass.outbox.service import OutboxService
 from opencass.store import queue as q
+from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.events import record_events
-from opencass.store.sqlite import connect_sync, migrate_sync
 from tests.kit.gateway import TODAY
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

@@ -32,7 +32,7 @@ from opencass.config.policies import DisputePolicy, RemittancePolicy
 from opencass.gateway.assess import assess
 from opencass.gateway.scheduler import CloseScheduler
 from opencass.store import open_store
-from opencass.store.sqlite import connect_sync, migrate_sync
+from opencass.store.connect import connect_sync, migrate_sync
 from tests.kit.gateway import NOW, PERIOD_CODE, job, sample_bytes, spooled
 
 MILESTONE_JOBS = {job.kind: job for job in remittance_jobs()}

@@ -75,9 +75,9 @@ from opencass.settlement.close import CloseResult, Document, collect_items, form
 from opencass.settlement.netting import DEFAULT_NETTING, Adjustment, AgentStatement, Netting
 from opencass.settlement.remittance import format_reference
 from opencass.settlement.tax import TaxEngine
+from opencass.store.connect import connect_sync
 from opencass.store.invoices import InvoiceConflictError, Issued, NumberRequest, allocate
 from opencass.store.ledger import LedgerRows
-from opencass.store.sqlite import connect_sync
 
 __all__ = [
     "InvoiceConflictError",
