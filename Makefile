@@ -21,7 +21,7 @@ PIP_TOOLS = pip==26.3 pip-tools==7.7.0
 SYSTEM_PACKAGES = fonts-dejavu-core fonts-wqy-microhei fonts-ipafont-gothic poppler-utils \
   openssh-client openssh-server rclone lftp curl faketime
 
-.PHONY: all venv system catalogs test test-dates lint docs bench soak run lock lock-upgrade clean fonts sshd
+.PHONY: all venv system catalogs bytecode test test-dates lint docs bench soak run lock lock-upgrade clean fonts sshd
 
 all: test
 
@@ -54,7 +54,12 @@ fonts sshd: system
 catalogs: venv
 	$(PY) -m opencass.documents.i18n compile >/dev/null
 
-test: venv catalogs
+# The package's bytecode, so that a command starts without compiling it first (where
+# PYTHONDONTWRITEBYTECODE is set Python never caches it; a changed module is compiled again).
+bytecode: venv
+	$(PY) -m compileall -q -j 0 opencass >/dev/null
+
+test: venv catalogs bytecode
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
 	OPENCASS_REQUIRE_TOOLS=1 $(PY) -m pytest -q -p no:cacheprovider
 
@@ -84,7 +89,7 @@ lint: venv
 	  opencass/errors.py opencass/findings.py opencass/files.py opencass/events.py opencass/clock.py \
 	  opencass/identity
 
-bench: venv system catalogs
+bench: venv system catalogs bytecode
 	$(PY) -m bench.cli_bench
 	$(PY) -m bench.codec_bench
 	$(PY) -m bench.gateway_bench
@@ -95,7 +100,7 @@ bench: venv system catalogs
 	$(PY) -m bench.outbox_bench
 
 # Demo: a complete configuration in ./demo (made once), sample files, then the gateway.
-run: venv catalogs system
+run: venv catalogs bytecode system
 	$(VENV)/bin/opencass demo init $(DEMO) --sftp-port 2222 --with-import
 	$(VENV)/bin/opencass demo sample $(DEMO)/samples
 	# agent1's own SFTP server (the demo pushes its statements there), stopped with the gateway

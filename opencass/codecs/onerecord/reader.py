@@ -2,23 +2,29 @@
 
 Theory of operation
 -------------------
-``ElementStream`` (``safe.py``) parses the bytes in chunks and yields each child of the root
-once it is complete.  The children before the first ``cass:hasWaybill`` are the file-level
-values: when the first waybill arrives they are validated together with it (in a small copy of
-the root) and decoded into the header.  Every ``cass:hasWaybill`` is then validated against the
-XSD on its own, decoded into model records and dropped, so memory holds one chunk and one
-element however large the file.
+``ElementStream`` (``safe.py``) parses the bytes, or the file read chunk by chunk, and yields
+each child of the root once it is complete.  The children before the first ``cass:hasWaybill``
+are the file-level values: when the first waybill arrives they are validated together with it
+(in a small copy of the root) and decoded into the header.  Every ``cass:hasWaybill`` is then
+validated against the XSD on its own, decoded into model records and dropped, so memory holds
+one chunk and one element however large the file.  The records are kept for the caller, or
+handed to a ``RecordSink`` as they are built (intake books them as they come; nothing of the
+file is held whole).
 
 A waybill element yields its primary record (an AWB record, or a correction record when its
 ``cargo:BillingDetails`` has ``cargo:Adjustments``) followed by its itemised other-charges
-records; document order is the billing file's order.  Decoding is table driven: a property
-element's tag selects how its value is read (text, Decimal, date, code-list link, or a handler
-for a nested node), with no XPath on the way.  What the XSD cannot judge (code-list members,
-currencies, links to shared nodes, which properties a record kind may carry) is checked here;
-a record with such a problem is reported (``XML_VALUE_INVALID``, ``FIELD_REQUIRED``,
-``CURRENCY_UNKNOWN``) and left out.  Every record that could be built goes, in order, through
-the same ``FileChecker`` as HOT records, so both formats get the same cross-record findings.
-The trailer's counts are recomputed from the records.
+records; document order is the billing file's order.  In a CASS Import submission
+(``cass:cassCountry`` ``DE-I``) a waybill element is one import record: ``IBI``, or the ``IBO``
+or ``IBR`` half of a correction named on its ``cargo:Adjustments``.
+
+Decoding is table driven: a property element's tag selects how its value is read (text,
+Decimal, date, code-list link, or a handler for a nested node), with no XPath on the way.
+What the XSD cannot judge (code-list members, currencies, links to shared nodes, which
+properties a record kind may carry) is checked here; a record with such a problem is reported
+(``XML_VALUE_INVALID``, ``FIELD_REQUIRED``, ``CURRENCY_UNKNOWN``) and left out.  Every record
+that could be built goes, in order, through the same ``FileChecker`` as HOT records, so both
+formats get the same cross-record findings.  The trailer's counts are recomputed from the
+records (counted as they pass).
 """
 
 from __future__ import annotations

@@ -12,7 +12,13 @@ How a billing file maps onto ONE Record (see ``writer.py`` and ``reader.py`` for
 * each correction record (CCO/CCR/DCO/DCR/ECR) becomes a waybill node of its own whose
   billing details hold the original or revised values and a ``cargo:Adjustments`` with the
   record type, CCA/DCM number and reason;
-* itemised other charges are the waybill's ``cargo:otherCharges``.
+* itemised other charges are the waybill's ``cargo:otherCharges``;
+* a CASS Import submission names the import operation (``cass:cassCountry`` ``DE-I``); each
+  import record (``IBI``, a correction's ``IBO``/``IBR``) is a waybill whose billing details
+  carry the delivery date (``cargo:awbDeliveryDate``), the arrival date, flight, charge lines
+  WT/OA/OC and the import fee and destination charges as ``cass:`` terms, the consignee agent
+  a ``cargo:Company`` with ``cass:recipientCode``; its two other charges are
+  ``cargo:otherCharges`` at ``cass:chargePosition`` 1 and 2.
 
 Reserved positions and records kept verbatim (``RawRecord``) exist only in HOT and are not
 written; decoded files are in the hand-off dialect with trailer counts recomputed.
