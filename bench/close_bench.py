@@ -166,10 +166,14 @@ def main() -> None:
     p.add_argument("--awbs", type=int, default=1_000_000)
     p.add_argument("--agents", type=int, default=5_000)
     p.add_argument("--airlines", type=int, default=100)
+    p.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="close the ledger there (e.g. bench/status_bench's, with more periods in it)",
+    )  # fmt: skip
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     spec = Spec(awbs=a.awbs, agents=a.agents, airlines=a.airlines)
-    data_dir = OUT / f"close-{a.awbs}-{a.agents}-{a.airlines}"
+    data_dir = a.data_dir or OUT / f"close-{a.awbs}-{a.agents}-{a.airlines}"
     database = data_dir / "opencass.db"
     if a.child:
         print(json.dumps(run(data_dir, spec)))
@@ -186,6 +190,8 @@ def main() -> None:
         subprocess.run(["rm", "-rf", str(mailboxes)], check=True)
     argv = [sys.executable, "-m", "bench.close_bench", "--child", "--awbs", str(a.awbs)]
     argv += ["--agents", str(a.agents), "--airlines", str(a.airlines)]
+    if a.data_dir is not None:
+        argv += ["--data-dir", str(a.data_dir)]
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
     figures = json.loads(out.strip().splitlines()[-1])
     print(

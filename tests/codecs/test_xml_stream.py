@@ -9,6 +9,8 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from opencass.cli.samples import sample_billing_file
 from opencass.codecs.onerecord import decode_submission, decode_submission_file
 from opencass.codecs.onerecord.safe import CHUNK
@@ -106,3 +108,24 @@ def test_streaming_holds_neither_the_file_nor_its_records(tmp_path: Path) -> Non
     # Python-side memory stays far below the file (libxml2's own is bounded by the chunk
     # and the element being read; the records went to the sink one by one)
     assert peak < size / 4, (peak, size)
+
+
+def test_a_comment_first_seen_late_and_split_across_chunks_is_stripped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Comments and PIs are stripped from an element only once the document has shown one: a
+    # comment deep in the file, its "<" the last byte of a chunk, splitting a value, still is.
+    from opencass.codecs.onerecord import safe
+
+    clean = _encoded(_many(60))
+    number = clean.index(b"<cargo:waybillNumber>", len(clean) // 2) + len(b"<cargo:waybillNumber>")
+    noisy = clean[: number + 4] + b"<!--x-->" + clean[number + 4 :]
+    monkeypatch.setattr(safe, "CHUNK", number + 4 + 1 - safe.check_prolog(noisy))
+    path = tmp_path / "noisy.xml"
+    path.write_bytes(noisy)
+    sink = Collect()
+    result = decode_submission_file(path, sink=sink)
+    expected = decode_submission(clean)
+    assert result.valid, [f.as_dict() for f in result.findings]
+    assert expected.file is not None
+    assert [r for r, _ in sink.records] == list(expected.file.records)

@@ -42,6 +42,8 @@ CHARGE_ID, PAYMENT, AMOUNT = (
     tag("cass:amount"),
 )
 _NS = {"cargo": PREFIXES["cargo"], "cass": PREFIXES["cass"]}
+RECIPIENT, IATA_CODE = tag("cass:recipientCode"), tag("cargo:iataCargoAgentCode")
+IATA_LOCATION = tag("cargo:iataCargoAgentLocationIdentifier")
 _OC_BUILD = frozen_builder(OtherCharge)
 
 Problem = tuple[str, str, str]  # (finding code, model field, message)
@@ -136,13 +138,14 @@ def _location_code(loc: Any) -> str | None:
 
 
 def _agent_code(party: Any) -> str | None:
-    company = party.find("cargo:partyDetails/cargo:Company", _NS)
-    recipient: str | None = company.findtext("cass:recipientCode", None, _NS)
+    # cargo:partyRole, then cargo:partyDetails/cargo:Company: the schema fixes the order (and
+    # comments are gone), so children are taken by position, not looked up by path
+    values = {c.tag: c.text for c in party[1][0]}
+    recipient: str | None = values.get(RECIPIENT)
     if recipient is not None:
         return recipient  # a CASS Import agent (the schema checked its form)
-    iata = company.findtext("cargo:iataCargoAgentCode", "", _NS)
-    cass = company.findtext("cargo:iataCargoAgentLocationIdentifier", "", _NS)
-    return iata + cass if len(iata + cass) == 11 else None
+    code = values.get(IATA_CODE, "") + values.get(IATA_LOCATION, "")
+    return code if len(code) == 11 else None
 
 
 def _location(w: Walker, c: Any, f: dict[str, Any], name: str) -> None:

@@ -239,11 +239,14 @@ class ElementStream:
         self._offset = check_prolog(self._data)
         self.max_depth = max_depth
         self.root: Any = None
-        self._parser = etree.XMLPullParser(events=("comment",), **SAFE_OPTIONS)
+        self._parser = etree.XMLPullParser(events=("comment", "pi"), **SAFE_OPTIONS)
         self._anchor: Any = None
         self._done = 0
         self._growing: Any = None
         self._grown = 0
+        # True once the document has shown a comment or a PI besides the anchor: only then can
+        # an element hold one to strip
+        self._marked = False
 
     def _chunks(self) -> Iterator[bytes]:
         data, step = self._data, CHUNK
@@ -270,13 +273,18 @@ class ElementStream:
         yield from self._complete(last_open=False)
 
     def _complete(self, *, last_open: bool) -> Iterator[Any]:
+        # libxml2 reports every comment and PI as it parses it, so before an element is
+        # complete: the first is ours (the anchor), any other means there are some to strip.
+        # Reading the events also keeps them from piling up.
+        for _event, node in self._parser.read_events():
+            if self._anchor is None:
+                self._anchor = node
+            else:
+                self._marked = True
         root = self.root
         if root is None:
             if self._anchor is None:
-                for _event, comment in self._parser.read_events():
-                    self._anchor = comment
-                if self._anchor is None:
-                    return
+                return
             # A tree object remembers the root it saw when made: ask anew until there is one.
             tree = self._anchor.getroottree()
             root = tree.getroot()
@@ -297,7 +305,7 @@ class ElementStream:
                 self._watch(child)
                 return
             self._done += 1
-            if isinstance(child.tag, str):
+            if self._marked and isinstance(child.tag, str):
                 # Comments and processing instructions may split a value's text: drop them.
                 etree.strip_tags(child, etree.Comment, etree.ProcessingInstruction)
             yield child
