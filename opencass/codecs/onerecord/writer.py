@@ -349,16 +349,10 @@ class _Writer:
     def import_charge(self, about: str, position: int, code: str, cur: str, value: Decimal) -> str:
         """One of an import record's two other charges."""
         oc = f"{about}#oc-{position}"
-        if not code:
-            coded = ""  # an amount without a code, as HOT allows
-        elif code in other_charge_codes():
-            coded = rx.link("cargo:otherChargeCode", OTHER_CHARGE_CODE + code)
-        else:
-            coded = rx.literal("cass:otherChargeCodeText", code)
         return (
             rx.open_node("cargo:otherCharges", "cargo:OtherCharge", oc)
             + rx.integer("cass:chargePosition", position)
-            + coded
+            + (_charge_code(code) if code else "")  # HOT allows an amount without a code
             + self.amount("cargo:otherChargeAmount", oc + "-amount", cur, value)
             + rx.close_node("cargo:otherCharges", "cargo:OtherCharge")
         )
@@ -381,16 +375,12 @@ class _Writer:
     ) -> list[str]:
         """The charges of the ``index``-th itemised record of an element, one line."""
         out = ["\n"]
-        codes = other_charge_codes()
         for n, c in enumerate(r.charges, first):
             oc = f"{about}#oc-{n}"
             out.append(rx.open_node("cargo:otherCharges", "cargo:OtherCharge", oc))
             if index > 1:
                 out.append(rx.integer("cass:itemisedRecordIndex", index))
-            if c.code in codes:
-                out.append(rx.link("cargo:otherChargeCode", OTHER_CHARGE_CODE + c.code))
-            else:
-                out.append(rx.literal("cass:otherChargeCodeText", c.code))
+            out.append(_charge_code(c.code))
             out.append(
                 rx.link("cargo:entitlement", _code(ENTITLEMENT, c.entitlement, "entitlement"))
             )
@@ -398,6 +388,14 @@ class _Writer:
             out.append(self.amount("cargo:otherChargeAmount", oc + "-amount", currency, c.amount))
             out.append(rx.close_node("cargo:otherCharges", "cargo:OtherCharge"))
         return out
+
+
+def _charge_code(code: str) -> str:
+    """An other charge's code: a link into ONE Record's code list where it has the code, else
+    a ``cass:`` literal."""
+    if code in other_charge_codes():
+        return rx.link("cargo:otherChargeCode", OTHER_CHARGE_CODE + code)
+    return rx.literal("cass:otherChargeCodeText", code)
 
 
 def _same(value: Decimal, zero: Decimal | None) -> bool:
