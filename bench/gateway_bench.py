@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -314,11 +315,36 @@ async def bench_throughput(d: Daemon, work: Path, size_mb: int) -> None:
     )
 
 
+def seed_ledger(config: Path, ledger: Path) -> int:
+    """The demo's store replaced by a copy of ``ledger`` (``bench.status_bench``'s: months of
+    1M AWBs of DE billed by other airlines than the benchmark's), every close of its periods
+    marked done so that the daemon does not start them; the ledger's rows."""
+    from opencass.config import load_config
+
+    database = load_config(config).gateway.database
+    database.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ledger, database)
+    now = system_clock().isoformat()
+    with sqlite3.connect(database) as conn:
+        periods = [r[0] for r in conn.execute("SELECT DISTINCT period FROM files")]
+        conn.executemany(
+            "INSERT OR IGNORE INTO closes (country, period, kind, reference, started_at,"
+            " completed_at, documents) VALUES ('DE', ?, ?, 'bench', ?, ?, 0)",
+            [(p, kind, now, now) for p in periods
+             for kind in ("preliminary", "dispute-escalation", "final")],
+        )  # fmt: skip
+        rows: int = conn.execute("SELECT MAX(id) FROM ledger").fetchone()[0] or 0
+    return rows
+
+
 async def main_async(a: argparse.Namespace) -> None:
     """Run every benchmark against one daemon."""
-    with tempfile.TemporaryDirectory(prefix="opencass-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="opencass-bench-", dir=a.tmp) as tmp:
         work = Path(tmp)
         config, spec = setup(work, a.agents)
+        if a.ledger is not None:
+            rows = seed_ledger(config, a.ledger)
+            print(f"the store holds a ledger of {rows:,} rows ({a.ledger})")
         d = Daemon(config)
         wanted = set(a.only.split(","))
         try:
@@ -347,6 +373,11 @@ def main() -> None:
     p.add_argument("--agents", type=int, default=5000)
     p.add_argument("--mb", type=int, default=512)
     p.add_argument("--only", default="latency,concurrent,big,throughput", help="comma list")
+    p.add_argument(
+        "--ledger", type=Path, default=None,
+        help="start from a copy of this store (e.g. bench.status_bench --months 12's)",
+    )  # fmt: skip
+    p.add_argument("--tmp", default=None, help="where the benchmark's directory is made")
     a = p.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; wall-clock figures")
     asyncio.run(main_async(a))
