@@ -52,6 +52,7 @@ __all__ = [
     "agent_check_digit",
     "awb_check_digit",
     "frozen_builder",
+    "indicator_fields",
     "is_currency",
     "is_recipient_code",
     "minor_units",
@@ -596,3 +597,11 @@ def money_fields(cls: type) -> frozenset[str]:
     what netting terms may name."""
     hints = get_type_hints(cls)
     return frozenset(n for n, t in hints.items() if t is Decimal and n not in NOT_MONEY)
+
+
+@cache
+def indicator_fields(cls: type) -> frozenset[str]:
+    """The money fields of a record class that carry a P/C indicator (``weight_charge`` of a
+    correction record has ``weight_charge_pc``): a netting term of one names P or C."""
+    names = {f.name for f in fields(cls)}
+    return frozenset(n for n in money_fields(cls) if f"{n}_pc" in names)

@@ -1,7 +1,7 @@
 """``[countries.XX.netting]``: what a CASS operation bills per record, as lists of money fields.
 
 Each term is a money field of the record, added; a ``-`` in front subtracts it.  Correction
-terms may name the P/C indicator the field must carry (``weight_charge/P``).  A list left out
+terms name the P/C indicator a field that has one must carry (``weight_charge/P``).  A list left out
 keeps opencass's default (SETTLEMENT.md's formula for export, every charge billed for import)::
 
     [countries.DE-I.netting]
@@ -16,10 +16,16 @@ and never a failed close.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from opencass.config.reader import Table
-from opencass.model import AwbRecord, CorrectionRecord, ImportRecord, money_fields
+from opencass.model import (
+    AwbRecord,
+    CorrectionRecord,
+    ImportRecord,
+    indicator_fields,
+    money_fields,
+)
 
 __all__ = ["NettingConfig", "read_netting"]
 
@@ -34,10 +40,6 @@ class NettingConfig:
     awb: Terms | None = None
     correction: CorrectionTerms | None = None
     imports: Terms | None = None
-
-
-def _with_pc(cls: type) -> frozenset[str]:
-    return frozenset(f.name[:-3] for f in fields(cls) if f.name.endswith("_pc"))
 
 
 def _term(t: Table, key: str, text: str, allowed: frozenset[str]) -> tuple[str, str, int] | None:
@@ -55,7 +57,7 @@ def _list(t: Table, name: str, cls: type, pc: bool) -> tuple[tuple[str, str, int
     if name not in t.data:
         t.read.add(name)
         return None
-    allowed, with_pc = money_fields(cls), _with_pc(cls) if pc else frozenset()
+    allowed, with_pc = money_fields(cls), indicator_fields(cls) if pc else frozenset()
     out: list[tuple[str, str, int]] = []
     seen: set[tuple[str, str]] = set()
     for key, text in t.items(name, str):
@@ -65,6 +67,8 @@ def _list(t: Table, name: str, cls: type, pc: bool) -> tuple[tuple[str, str, int
         field, indicator, _sign = term
         if indicator and (indicator not in ("P", "C") or field not in with_pc):
             t.add(key, f"{text!r}: only a field with a P/C indicator takes /P or /C")
+        elif field in with_pc and not indicator:
+            t.add(key, f"{text!r}: {field} has a P/C indicator: write {field}/P or {field}/C")
         elif (field, indicator) in seen:
             t.add(key, f"{text!r} appears twice")
         else:

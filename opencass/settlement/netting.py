@@ -56,7 +56,7 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 
 from opencass.config.model import Country
@@ -68,6 +68,7 @@ from opencass.model import (
     CorrectionRecord,
     ImportCorrection,
     ImportRecord,
+    indicator_fields,
     minor_units,
     money_fields,
     quantize,
@@ -110,9 +111,6 @@ __all__ = [
 # Exact for any amount a 12-digit field can hold times an 11-character rate, and for sums of
 # millions of them; quantize() passes its own rounding, so the context's is never used.
 _EXACT = Context(prec=64)
-
-# Decimal fields of the records that are not money and so can never be a netting term.
-
 
 # --- errors -------------------------------------------------------------------------------------
 
@@ -158,7 +156,7 @@ class ConservationError(NettingError, InternalError, RuntimeError):
 
 _AWB_MONEY = money_fields(AwbRecord)
 _CORRECTION_MONEY = money_fields(CorrectionRecord)
-_CORRECTION_PC = frozenset(f.name for f in fields(CorrectionRecord) if f.name.endswith("_pc"))
+_CORRECTION_PC = indicator_fields(CorrectionRecord)
 _IMPORT_MONEY = money_fields(ImportRecord)
 
 
@@ -220,7 +218,7 @@ class CorrectionTerms:
         for name, indicator, sign in self.terms:
             if name not in _CORRECTION_MONEY:
                 raise TermsError(f"correction term {name!r} is not a money field of a correction")
-            has_pc = f"{name}_pc" in _CORRECTION_PC
+            has_pc = name in _CORRECTION_PC
             if has_pc and indicator not in ("P", "C"):
                 raise TermsError(f"correction term {name!r} needs indicator P or C")
             if not has_pc and indicator != "":

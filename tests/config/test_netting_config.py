@@ -12,6 +12,13 @@ import pytest
 
 from opencass.cli.samples import sample_import_file
 from opencass.config import ConfigError, init_demo, load_config
+from opencass.model import (
+    AwbRecord,
+    CorrectionRecord,
+    ImportRecord,
+    indicator_fields,
+    money_fields,
+)
 from opencass.settlement.netting import (
     DEFAULT_CORRECTION_TERMS,
     DEFAULT_NETTING,
@@ -85,6 +92,8 @@ def test_configured_terms_are_the_operations_own(demo: Path) -> None:
          "takes /P or /C"),
         ('correction = ["weight_charge/X"]', "countries.DE-I.netting.correction[0]",
          "takes /P or /C"),
+        ('correction = ["weight_charge"]', "countries.DE-I.netting.correction[0]",
+         "write weight_charge/P or weight_charge/C"),
         ('imports = ["fee"]', "countries.DE-I.netting.imports", "unknown"),
     ],
 )  # fmt: skip
@@ -93,3 +102,19 @@ def test_bad_terms_are_configuration_problems(
 ) -> None:
     found = _problems(_with(demo, f"[countries.DE-I.netting]\n{table}\n"))
     assert any(k == key and reason in r for k, r in found), found
+
+
+def test_whatever_the_configuration_accepts_the_close_can_build(demo: Path) -> None:
+    # every money field of every record kind, as the configuration would take it: the terms
+    # build (a typo is a configuration problem, never a failed close)
+    def terms(cls: type, pc: bool) -> list[str]:
+        with_pc = indicator_fields(cls) if pc else frozenset()
+        return [f"{n}/P" if n in with_pc else n for n in sorted(money_fields(cls))]
+
+    lists = {"awb": terms(AwbRecord, False), "correction": terms(CorrectionRecord, True),
+             "import": terms(ImportRecord, False)}  # fmt: skip
+    body = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in lists.items())
+    config = load_config(_with(demo, f"[countries.DE.netting]\n{body}"))
+    built = netting_of(config.countries["DE"])
+    assert len(built.awb.terms) == len(lists["awb"]) and len(built.imports.terms) == 9
+    assert ("weight_charge", "P", 1) in built.correction.terms
