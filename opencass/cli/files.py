@@ -54,10 +54,6 @@ def decode_path(path: Path, *, keep_records: bool, workers: int = 0) -> DecodeRe
     if kind == "xml":
         from opencass.codecs import onerecord
 
-        size = path.stat().st_size
-        if size > MAX_XML_BYTES:
-            too_big = finding("FILE_TOO_LARGE", f"{size} bytes, at most {MAX_XML_BYTES} allowed")
-            return DecodeResult("xml", None, None, [too_big], {"errors": 1, "warnings": 0})
         # validating keeps no record (memory bounded whatever the size); converting needs them
         sink = None if keep_records else _Discard()
         return onerecord.decode_submission_file(path, max_bytes=MAX_XML_BYTES, sink=sink)

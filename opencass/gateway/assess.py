@@ -304,10 +304,6 @@ class _XmlSink:
 def _read_xml(path: Path, judge: _Judge) -> None:
     from opencass.codecs import onerecord
 
-    size = path.stat().st_size
-    if size > judge.job.max_xml_bytes:
-        judge.add([finding("FILE_TOO_LARGE", f"{size} bytes; at most {judge.job.max_xml_bytes}")])
-        return
     before = len(judge.findings)
     result = onerecord.decode_submission_file(
         path, max_bytes=judge.job.max_xml_bytes, sink=_XmlSink(judge)

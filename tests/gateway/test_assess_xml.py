@@ -104,3 +104,17 @@ async def test_the_decoders_findings_come_before_the_rules(tmp_path: Path) -> No
         assert codes.index("AWB_CHECK_DIGIT") < codes.index("AGENT_UNKNOWN"), codes
     finally:
         await store.close()
+
+
+async def test_a_submission_over_the_xml_limit_is_refused_unread(tmp_path: Path) -> None:
+    config = demo_config(tmp_path)
+    store = await open_store(config.gateway.database)
+    try:
+        data = encode_submission(sample_billing_file(PERIOD_START))
+        path = await spooled(store, config, data, name="billing.xml")
+        summary = assess(replace(job(config, path), max_xml_bytes=len(data) - 1))
+        assert summary.outcome == "rejected"
+        assert [f.code for f in await store.findings("F1")] == ["FILE_TOO_LARGE"]
+        assert _booked(config.gateway.database) == []
+    finally:
+        await store.close()
