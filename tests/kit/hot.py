@@ -335,3 +335,46 @@ def assert_same_record(a: Any, b: Any) -> None:
     """``a == b`` and every amount has the same digits and exponent (``2.50`` is not ``2.5``)."""
     assert a == b
     assert decimal_exponents(a) == decimal_exponents(b)
+
+
+def bulk_records(dialect: Dialect = HANDOFF, n: int = 60) -> list[DetailRecord]:
+    """``n`` AWBs of several agents (the common case a large file is made of) with the
+    uncommon among them: itemised charges, a foreign currency with its rate, a void AWB, an AWB
+    record id of the participant dialect, a CCA pair."""
+    out: list[DetailRecord] = []
+    for i in range(n):
+        seven = f"{1_000_000 + i * 37:07d}"
+        code = agent(f"2347006{850 + i % 7:03d}")
+        if i % 11 == 5:
+            awb = make_awb(
+                dialect, seven=seven, agent_code=code, other_charges_carrier_prepaid=money(7)
+            )
+            out += [awb, make_other_charges("AW1", (("MY", "C", "P", "7.00"),), seven=seven)]
+        elif i % 13 == 7:
+            out.append(
+                make_awb(
+                    dialect,
+                    seven=seven,
+                    agent_code=code,
+                    currency="USD",
+                    rate_of_exchange=Decimal("1.08000"),
+                )
+            )
+        elif i % 17 == 3:
+            out.append(
+                make_awb(
+                    dialect,
+                    seven=seven,
+                    agent_code=code,
+                    use_indicator="V",
+                    weight_charge_prepaid=money(0),
+                    commission=money(0),
+                )
+            )
+        else:
+            rid = "AWB" if dialect is not HANDOFF and i % 3 == 0 else "AWM"
+            out.append(make_awb(dialect, seven=seven, agent_code=code, record_id=rid))
+        if i == n // 2:
+            cco = make_correction("CCO", seven="6782807", reference="000123")
+            out += [cco, replace(cco, record_id="CCR", weight_charge=money(500))]
+    return out

@@ -24,6 +24,9 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from opencass.codecs.checks import FileChecker, hash_total, locate
 from opencass.codecs.hot.layouts import (
     DIALECTS,
@@ -40,6 +43,14 @@ from opencass.codecs.hot.records import (
     check_fields,
     currency_units,
     decoder_for,
+)
+from opencass.codecs.hot.vector import (
+    CleanRows,
+    Expect,
+    LineBlock,
+    clean_rows,
+    runs,
+    split_lines,
 )
 from opencass.findings import Finding, Scope, Severity, finding
 from opencass.model import (
@@ -178,6 +189,116 @@ class HotReader:
                 self._extend(self._locate(issues))
             self.text = text
             yield line_no, rec
+
+    def scan(self, data: bytes) -> Iterator[tuple[int, Any] | CleanRows]:
+        """Like ``feed``, but runs of clean AWB records come as ``CleanRows`` (arrays, no
+        record object per line); every other line comes as ``feed`` gives it, in file order.
+
+        The reader's state afterwards (counts, AWBs seen, hash, findings, line) is what
+        ``feed`` would have left: ``tests/codecs/test_hot_vector.py`` holds the two equal.
+        """
+        buf = self._rest + data
+        cut = buf.rfind(b"\n") + 1
+        rest, block = buf[cut:], buf[:cut]
+        self._rest = b""
+        if block and not self._started:  # the header line
+            end = block.find(b"\n") + 1
+            yield from self.feed(block[:end])
+            block = block[end:]
+        if block and self._awb_layout() is None:  # after the trailer, or an import file
+            yield from self.feed(block)
+        elif block:
+            screened = not block.translate(None, _TEXT_BYTES)
+            if screened and block.count(b"\r") == block.count(b"\r\n"):
+                yield from self._scan_block(block)
+            else:
+                yield from self.feed(block)
+        self._rest = rest
+
+    def _awb_layout(self) -> Layout | None:
+        """The AWB layout while the body of an export file is being read, else None."""
+        if not self._in_body or self._layouts is None or self._layouts.dialect is Dialect.IMPORT:
+            return None
+        return self._layouts.details["AWM"]
+
+    def _scan_block(self, block: bytes) -> Iterator[tuple[int, Any] | CleanRows]:
+        layout = self._awb_layout()
+        assert layout is not None and self.checker is not None
+        lb = split_lines(block)
+        fast, keys = self._fast_lines(block, lb, layout)
+        row_of = np.cumsum(lb.regular) - 1
+        first = self.line + 1
+        for a, b, clean in runs(fast):
+            if clean and self._in_body and self.checker._oc_sums:  # itemised charges pending
+                yield from self.feed(block[lb.starts[a] : lb.ends[a]])
+                a += 1
+            if not self._in_body:  # a trailer, or the record limit, came before
+                yield from self.feed(block[lb.starts[a] :])
+                return
+            if a >= b:
+                continue
+            if not clean:
+                yield from self.feed(block[lb.starts[a] : lb.ends[b - 1]])
+                continue
+            r = int(row_of[a])
+            batch = CleanRows(
+                layout,
+                np.arange(first + a, first + b, dtype=np.int64),
+                lb.rows[r : r + b - a],
+                keys[r : r + b - a],
+            )
+            self._take(batch)
+            yield batch
+
+    def _fast_lines(
+        self, block: bytes, lb: LineBlock, layout: Layout
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+        """Lines of the block that are clean AWB records (see ``vector``) and bill an AWB that
+        neither the file so far nor another line of the block bills; and their AWB keys."""
+        assert self.checker is not None
+        n, m = len(lb.starts), lb.rows
+        fast = np.zeros(n, dtype=np.bool_)
+        reg = np.flatnonzero(lb.regular)
+        line_nos = self.line + 1 + reg
+        ids = [rid.encode() for rid, lay in self._decoders.items() if lay[0] is layout]
+        rid = m[:, :3].copy().view("S3").ravel()
+        awb = np.isin(rid, np.array(ids, dtype="S3"))
+        cand = awb & (line_nos <= self.max_records + 1)
+        header = self.checker.header
+        ok, keys = clean_rows(m, layout, Expect(header.airline_prefix, header.currency))
+        # an AWB seen twice in the block, or before it, goes the per-record way (which
+        # reports it); so does one that a trimmed line of the block may bill
+        twice = np.zeros(len(reg), dtype=np.bool_)
+        _, inverse, counts = np.unique(keys[awb], return_inverse=True, return_counts=True)
+        twice[awb] = counts[inverse.ravel()] > 1
+        seen = self.checker._awbs
+        cand &= ok & ~twice
+        idx = np.flatnonzero(cand)
+        if seen:
+            before = np.fromiter((k in seen for k in keys[idx].tolist()), np.bool_, len(idx))
+            cand[idx[before]] = False
+        odd = _odd_keys(block, lb, layout)
+        if odd:
+            cand &= ~np.isin(keys, np.array(sorted(odd), dtype=np.int64))
+        fast[reg] = cand
+        return fast, keys
+
+    def _take(self, batch: CleanRows) -> None:
+        """The reader's and checker's state after the clean records of ``batch``."""
+        checker = self.checker
+        assert checker is not None
+        ids = batch.rows[:, :3].copy().view("S3").ravel()
+        for rid in np.unique(ids).tolist():
+            checker.counts[rid.decode()] += int(np.count_nonzero(ids == rid))
+        keys = batch.keys
+        checker._awbs.update(keys.tolist())
+        checker.serial_sum += int((keys % 100_000_000).sum())
+        # the last record may be itemised by a later line: the checker keeps it as it would
+        checker._oc_parent, checker._oc_parent_line = batch.record(-1), int(batch.lines[-1])
+        self.line = int(batch.lines[-1])
+        self.text = batch.text(len(batch) - 1)
+        start, end = self._decoders["AWM"][2]["currency"]
+        self._mu = currency_units(self.text[start - 1 : end])
 
     def _split(self, block: bytes) -> list[str | bytes]:
         """The lines of ``block`` (which ends with a newline) as text.
@@ -466,3 +587,17 @@ class HotReader:
     def _columns(self, name: str) -> tuple[int, int] | None:
         assert self._layouts is not None
         return next((f.columns for f in self._layouts.trailer.fields if f.name == name), None)
+
+
+def _odd_keys(block: bytes, lb: LineBlock, layout: Layout) -> set[int]:
+    """The AWB keys that the block's lines of other lengths (trimmed lines) may bill."""
+    cols = {f.name: (f.start - 1, f.end) for f in layout.fields}
+    (pa, pb), (sa, sb) = cols["airline_prefix"], cols["awb_serial"]
+    out = set()
+    for i in np.flatnonzero(~lb.regular).tolist():
+        start = int(lb.starts[i])
+        line = block[start : start + int(lb.lengths[i])].ljust(RECORD_LENGTH)
+        awb = line[pa:pb] + line[sa:sb]
+        if awb.isdigit():
+            out.add(int(awb))
+    return out
