@@ -36,10 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from opencass.clock import Clock, stamp, system_clock
 from opencass.codecs import detect_format
 from opencass.codecs.checks import FileChecker
 from opencass.codecs.hot.reader import HotReader
+from opencass.codecs.hot.vector import CleanRows, date_number
 from opencass.codecs.payload import to_payload
 from opencass.findings import Finding, Scope, Severity, finding
 from opencass.gateway.validate import PARALLEL_MIN_BYTES, _boundaries, file_chunks
@@ -136,6 +139,8 @@ class _Judge:
         self.rows: list[tuple[Any, ...]] = []
         self.staged = 0
         self.records = 0
+        self._agent_set: frozenset[str] | None = None
+        self._agent_array: Any = None
 
     def reject(self, f: Finding, key: int) -> None:
         """Add a record-level finding of the record staged under ``key`` (its line, or the
@@ -235,6 +240,60 @@ class _Judge:
         if len(self.rows) >= BATCH:
             self.flush()
 
+    def on_rows(self, rows: CleanRows, d: Dialect | None) -> None:
+        """Check and stage a batch of clean AWB records the way ``on_record`` would, in array
+        operations; a row some rule finds fault with goes through ``on_record`` itself."""
+        verdict, header = self.verdict, self.header
+        if verdict is None or header is None or d is None:
+            self.records += len(rows)
+            return
+        agents = rows.column("agent_code")
+        odd = ~np.isin(np.array(agents), self._agents(verdict.agents))
+        if verdict.prefixes is not None:
+            odd |= ~np.isin(np.array(rows.column("airline_prefix")), sorted(verdict.prefixes))
+        period = verdict.period
+        late = np.zeros(len(rows), dtype=np.bool_)
+        if period is not None:
+            executed = rows.dates("execution_date")
+            late = executed < date_number(period.billing_from)
+            odd |= executed > date_number(period.billing_to)
+        if verdict.tax is not None:
+            odd |= rows.nonzero("tax_due_airline") | rows.nonzero("tax_due_agent")
+        texts = rows.texts()
+        lines = rows.lines.tolist()
+        for i in np.flatnonzero(odd).tolist():  # in line order, as on_record would meet them
+            self.on_record(rows.record(i), lines[i], texts[i], d)
+        keep = ~odd
+        self.records += int(np.count_nonzero(keep))
+        kept = np.flatnonzero(keep).tolist()
+        if not kept:
+            return
+        ids, prefixes, serials = (
+            rows.record_ids(),
+            rows.column("airline_prefix"),
+            rows.column("awb_serial"),
+        )
+        currencies, flags = rows.column("currency"), late.tolist()
+        job, op, code, fmt = (
+            self.job.file_id,
+            header.operation,
+            period.code if period else None,
+            f"hot-{d}",
+        )
+        self.rows.extend(
+            (job, lines[i], ids[i], op, code, prefixes[i], serials[i], agents[i], "", currencies[i],
+             int(flags[i]), fmt, texts[i])
+            for i in kept
+        )  # fmt: skip
+        if len(self.rows) >= BATCH:
+            self.flush()
+
+    def _agents(self, agents: frozenset[str]) -> Any:
+        """The agent codes as a sorted array (made once per file)."""
+        if self._agent_array is None or self._agent_set is not agents:
+            self._agent_set, self._agent_array = agents, np.array(sorted(agents))
+        return self._agent_array
+
     def check_tax(self, rec: AwbRecord, line: int | None, period: PeriodWindow | None) -> None:
         """``TAX_MISMATCH`` for each side whose tax differs from the country's rules."""
         assert self.verdict is not None and self.verdict.tax is not None
@@ -256,9 +315,13 @@ def _read_hot(path: Path, judge: _Judge, piece: Piece | None = None) -> HotReade
     """Read the whole file, or one slice of it (``piece``: start, end, first line, header end)."""
     reader = HotReader(max_records=judge.job.max_records, max_findings=MAX_FINDINGS)
 
-    def take(events: Iterable[tuple[int, Any]]) -> None:
+    def take(events: Iterable[tuple[int, Any] | CleanRows]) -> None:
         on_record = judge.on_record
-        for line, rec in events:
+        for event in events:
+            if type(event) is CleanRows:
+                judge.on_rows(event, reader.dialect)
+                continue
+            line, rec = event  # type: ignore[misc]
             kind = type(rec)
             if kind is BillingHeader:
                 judge.on_header(rec)
@@ -267,14 +330,14 @@ def _read_hot(path: Path, judge: _Judge, piece: Piece | None = None) -> HotReade
 
     if piece is None:
         for chunk in file_chunks(path):
-            take(reader.feed(chunk))
+            take(reader.scan(chunk))
         take(reader.close())
     else:
         start, end, first_line, header_end = piece
         take(reader.feed(next(file_chunks(path, 0, header_end))))
         reader.line = first_line - 1
         for chunk in file_chunks(path, max(start, header_end), end):
-            take(reader.feed(chunk))
+            take(reader.scan(chunk))
         take(reader.close(end_of_file=False))
     judge.add(reader.findings)
     # The reader keeps at most MAX_FINDINGS; its counts stay exact, so add what it left out.

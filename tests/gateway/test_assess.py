@@ -17,6 +17,7 @@ from tests.kit.gateway import (
     NOW,
     PERIOD_CODE,
     PERIOD_START,
+    big_billing_file,
     job,
     sample_bytes,
     spooled,
@@ -170,29 +171,9 @@ async def _whole(
     return summary.outcome, found, await store.ledger_count(file_id)
 
 
-def _big_file() -> bytes:
-    """The sample's records many times over (distinct AWBs), as one demo billing file."""
-    from dataclasses import replace as dc_replace
-
-    from opencass.cli.samples import sample_billing_file
-    from opencass.codecs import hot
-    from opencass.model import AwbRecord, CorrectionRecord, OtherChargesRecord
-
-    base = sample_billing_file(PERIOD_START)
-    records = []
-    for i in range(300):
-        for r in base.records:
-            serial7 = f"{(int(r.awb_serial[:7]) + i * 10) % 10**7:07d}"
-            serial = serial7 + str(int(serial7) % 7)
-            if isinstance(r, AwbRecord | CorrectionRecord | OtherChargesRecord):
-                records.append(dc_replace(r, awb_serial=serial))
-    trailer = hot.build_trailer(base.header, records, base.dialect, office="FRA")
-    return hot.encode(dc_replace(base, records=tuple(records), trailer=trailer))
-
-
 async def test_sliced_assessment_equals_whole(env: tuple[Config, SqliteStore]) -> None:
     config, store = env
-    data = _big_file()
+    data = big_billing_file()
     lines = data.decode().splitlines()
     n = len(lines)
     # A duplicate across the slices, a correction pair split across them, a bad amount.

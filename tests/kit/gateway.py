@@ -99,6 +99,22 @@ def job(
     )
 
 
+def big_billing_file(copies: int = 300) -> bytes:
+    """The demo billing file's records ``copies`` times over (distinct AWBs), as one file."""
+    from opencass.model import AwbRecord, CorrectionRecord, OtherChargesRecord
+
+    base = sample_billing_file(PERIOD_START)
+    records = []
+    for i in range(copies):
+        for r in base.records:
+            serial7 = f"{(int(r.awb_serial[:7]) + i * 10) % 10**7:07d}"
+            serial = serial7 + str(int(serial7) % 7)
+            if isinstance(r, AwbRecord | CorrectionRecord | OtherChargesRecord):
+                records.append(replace(r, awb_serial=serial))
+    trailer = hot.build_trailer(base.header, records, base.dialect, office="FRA")
+    return hot.encode(replace(base, records=tuple(records), trailer=trailer))
+
+
 def with_lines(data: bytes, edit: dict[int, str]) -> bytes:
     """``data`` with some 0-based lines replaced."""
     lines = data.decode("ascii").splitlines()
@@ -112,6 +128,7 @@ __all__ = [
     "PERIOD_CODE",
     "PERIOD_START",
     "TODAY",
+    "big_billing_file",
     "demo_config",
     "job",
     "replace",

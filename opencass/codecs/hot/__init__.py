@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from opencass.codecs.hot.layouts import DIALECTS, RECORD_LENGTH, Field, Kind, Layout, detect_dialect
 from opencass.codecs.hot.reader import HotReader
 from opencass.codecs.hot.records import EncodeError, check_fields, decoder_for, encode_record
+from opencass.codecs.hot.vector import CleanRows
 from opencass.codecs.hot.writer import HotWriter, build_trailer, encode
 from opencass.codecs.result import DecodeResult
 from opencass.model import BillingFile, BillingHeader, DetailRecord
@@ -44,9 +45,13 @@ def decode_chunks(chunks: Iterable[bytes], *, keep_records: bool = True) -> Deco
     records: list[DetailRecord] = []
     n = 0
 
-    def take(events: Iterable[tuple[int, object]]) -> None:
+    def take(events: Iterable[tuple[int, object] | CleanRows]) -> None:
         nonlocal n, header
-        for _line, rec in events:
+        for event in events:
+            if type(event) is CleanRows:  # only when records are not kept
+                n += len(event)
+                continue
+            _line, rec = event  # type: ignore[misc]
             n += 1
             if keep_records:
                 if isinstance(rec, BillingHeader):
@@ -55,7 +60,7 @@ def decode_chunks(chunks: Iterable[bytes], *, keep_records: bool = True) -> Deco
                     records.append(rec)  # type: ignore[arg-type]
 
     for chunk in chunks:
-        take(reader.feed(chunk))
+        take(reader.feed(chunk) if keep_records else reader.scan(chunk))
     take(reader.close())
     file = None
     if (

@@ -229,9 +229,11 @@ class HotReader:
         row_of = np.cumsum(lb.regular) - 1
         first = self.line + 1
         for a, b, clean in runs(fast):
-            if clean and self._in_body and self.checker._oc_sums:  # itemised charges pending
-                yield from self.feed(block[lb.starts[a] : lb.ends[a]])
-                a += 1
+            if clean and self._in_body and self.checker._oc_sums:
+                # the itemised charges of the record before: compared as the next record would
+                pending: list[Finding] = []
+                self.checker._flush_other_charges(pending)
+                self._extend(self._locate(pending))
             if not self._in_body:  # a trailer, or the record limit, came before
                 yield from self.feed(block[lb.starts[a] :])
                 return
