@@ -350,6 +350,19 @@ def bulk_records(dialect: Dialect = HANDOFF, n: int = 60) -> list[DetailRecord]:
                 dialect, seven=seven, agent_code=code, other_charges_carrier_prepaid=money(7)
             )
             out += [awb, make_other_charges("AW1", (("MY", "C", "P", "7.00"),), seven=seven)]
+        elif i % 19 == 9:  # itemised in a currency of other minor units
+            yen = make_awb(
+                dialect,
+                seven=seven,
+                agent_code=code,
+                currency="JPY",
+                rate_of_exchange=Decimal("0.00610"),
+                other_charges_carrier_prepaid=money(700, "JPY"),
+            )
+            out += [
+                yen,
+                make_other_charges("AW1", (("MY", "C", "P", "700"),), seven=seven, currency="JPY"),
+            ]
         elif i % 13 == 7:
             out.append(
                 make_awb(

@@ -222,35 +222,62 @@ class HotReader:
         return self._layouts.details["AWM"]
 
     def _scan_block(self, block: bytes) -> Iterator[tuple[int, Any] | CleanRows]:
+        """The block's other lines through ``feed``, in order, each in the state the clean
+        records before it leave; then the clean records as one batch."""
         layout = self._awb_layout()
-        assert layout is not None and self.checker is not None
+        checker = self.checker
+        assert layout is not None and checker is not None
         lb = split_lines(block)
         fast, keys = self._fast_lines(block, lb, layout)
+        first, n = self.line + 1, len(fast)
         row_of = np.cumsum(lb.regular) - 1
-        first = self.line + 1
+        itemising = self._itemising(lb)
+        end = n
         for a, b, clean in runs(fast):
-            if clean and self._in_body and self.checker._oc_sums:
-                # the itemised charges of the record before: compared as the next record would
-                pending: list[Finding] = []
-                self.checker._flush_other_charges(pending)
-                self._extend(self._locate(pending))
             if not self._in_body:  # a trailer, or the record limit, came before
+                end = a
                 yield from self.feed(block[lb.starts[a] :])
-                return
-            if a >= b:
+                break
+            if clean:
+                if checker._oc_sums:  # the itemised charges of the record before, compared
+                    pending: list[Finding] = []  # as this record's arrival would compare them
+                    checker._flush_other_charges(pending)
+                    self._extend(self._locate(pending))
                 continue
-            if not clean:
-                yield from self.feed(block[lb.starts[a] : lb.ends[b - 1]])
-                continue
-            r = int(row_of[a])
-            batch = CleanRows(
-                layout,
-                np.arange(first + a, first + b, dtype=np.int64),
-                lb.rows[r : r + b - a],
-                keys[r : r + b - a],
-            )
+            if a:  # a clean record just before: the currency and parent it leaves
+                self._after_clean(lb.rows[row_of[a - 1]], first + a - 1, layout, itemising[a:b])
+            self.line = first + a - 1
+            yield from self.feed(block[lb.starts[a] : lb.ends[b - 1]])
+        else:
+            self.line = first + n - 1
+            if n and fast[-1]:
+                self._after_clean(lb.rows[row_of[-1]], first + n - 1, layout, True)
+        picked = np.flatnonzero(fast[:end])
+        if len(picked):
+            rows = row_of[picked]
+            batch = CleanRows(layout, picked + first, lb.rows[rows], keys[rows])
             self._take(batch)
             yield batch
+
+    def _after_clean(self, row: Any, line: int, layout: Layout, itemised: Any) -> None:
+        """The state a clean record leaves for the lines after it: its currency's minor units
+        (itemised amounts are read with them) and, when a line after it may itemise it, the
+        record itself as the parent of those charges."""
+        cols = self._decoders["AWM"][2]
+        start, end = cols["currency"]
+        self._mu = currency_units(row[start - 1 : end].tobytes().decode("ascii"))
+        if np.any(itemised):
+            assert self.checker is not None
+            text = row.tobytes().decode("ascii")
+            self.checker._oc_parent = decoder_for(layout)(text, 2)
+            self.checker._oc_parent_line = line
+
+    def _itemising(self, lb: LineBlock) -> npt.NDArray[np.bool_]:
+        """Lines that may itemise a record before them (and odd lines, which might)."""
+        out = ~lb.regular
+        ids = lb.rows[:, :3].copy().view("S3").ravel()
+        out[lb.regular] = np.isin(ids, np.array([r.encode() for r in OTHER_CHARGES.record_ids]))
+        return out
 
     def _fast_lines(
         self, block: bytes, lb: LineBlock, layout: Layout
@@ -286,21 +313,15 @@ class HotReader:
         return fast, keys
 
     def _take(self, batch: CleanRows) -> None:
-        """The reader's and checker's state after the clean records of ``batch``."""
+        """The checker's counts, AWBs seen and hash after the clean records of ``batch``."""
         checker = self.checker
         assert checker is not None
-        ids = batch.rows[:, :3].copy().view("S3").ravel()
-        for rid in np.unique(ids).tolist():
-            checker.counts[rid.decode()] += int(np.count_nonzero(ids == rid))
+        ids, counts = np.unique(batch.rows[:, :3].copy().view("S3").ravel(), return_counts=True)
+        for rid, count in zip(ids.tolist(), counts.tolist(), strict=True):
+            checker.counts[rid.decode()] += count
         keys = batch.keys
         checker._awbs.update(keys.tolist())
         checker.serial_sum += int((keys % 100_000_000).sum())
-        # the last record may be itemised by a later line: the checker keeps it as it would
-        checker._oc_parent, checker._oc_parent_line = batch.record(-1), int(batch.lines[-1])
-        self.line = int(batch.lines[-1])
-        self.text = batch.text(len(batch) - 1)
-        start, end = self._decoders["AWM"][2]["currency"]
-        self._mu = currency_units(self.text[start - 1 : end])
 
     def _split(self, block: bytes) -> list[str | bytes]:
         """The lines of ``block`` (which ends with a newline) as text.
