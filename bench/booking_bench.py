@@ -128,7 +128,10 @@ def main() -> None:
         for label in modules:
             config_dir, spec = setup(work / label, a.agents)
             configs[label] = load_config(config_dir)
-        spec = Spec(agent_list=spec.agent_list)
+        # the period of today (setup), never a period closed already
+        spec = Spec(
+            agent_list=spec.agent_list, period_start=spec.period_start, period_end=spec.period_end
+        )
         awbs = round(a.records / 1.21)  # itemised charges and corrections come on top
         files = {"A": (1, 1), "B": (2_000_001, 1), "C": (1, 2)}
         for name, (first, number) in files.items():

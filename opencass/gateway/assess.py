@@ -247,6 +247,9 @@ class _Judge:
         if verdict is None or header is None or d is None:
             self.records += len(rows)
             return
+        if rows.itemised:
+            self._stage_itemised(rows, header.operation, verdict.period, f"hot-{d}")
+            return
         agents = rows.column("agent_code")
         odd = ~np.isin(np.array(agents), self._agents(verdict.agents))
         if verdict.prefixes is not None:
@@ -285,6 +288,27 @@ class _Judge:
              int(flags[i]), fmt, texts[i])
             for i in kept
         )  # fmt: skip
+        if len(self.rows) >= BATCH:
+            self.flush()
+
+    def _stage_itemised(
+        self, rows: CleanRows, op: str, period: PeriodWindow | None, fmt: str
+    ) -> None:
+        """Stage a batch of itemised charges (no participant rule applies to them)."""
+        self.records += len(rows)
+        code, job = period.code if period else None, self.job.file_id
+        self.rows.extend(
+            (job, line, rid, op, code, prefix, serial, "", reference.rstrip(), "", 0, fmt, text)
+            for line, rid, prefix, serial, reference, text in zip(
+                rows.lines.tolist(),
+                rows.record_ids(),
+                rows.column("airline_prefix"),
+                rows.column("awb_serial"),
+                rows.column("reference"),
+                rows.texts(),
+                strict=True,
+            )
+        )
         if len(self.rows) >= BATCH:
             self.flush()
 

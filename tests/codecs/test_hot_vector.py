@@ -34,7 +34,11 @@ FIELD_OPS = {
     "date": {d: [f for f in fs if f.kind in (Kind.DATE, Kind.DATEOPT)] for d, fs in FIELDS.items()},
     "currency": {d: [f for f in fs if f.kind is Kind.CUR] for d, fs in FIELDS.items()},
 }
-OPS = ["field", "field", "flag", "date", "currency", "byte", "dup", "trim", "blank", "drop"]
+OPS = ["field", "field", "flag", "date", "currency", "slot", "byte", "dup", "trim", "blank", "drop"]
+SLOTS = st.sampled_from(
+    ["MYCP000000000700", "MYCP000000000699", "SCAC000000000001", "  CP000000000700",
+     "MYXP000000000700", "MYCP00000000070A", "#YCP000000000700", "mycc000000000007", " " * 16]
+)  # fmt: skip
 
 
 def _value(op: str, width: int) -> st.SearchStrategy[str]:
@@ -133,6 +137,14 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, int, int]:
             f = draw(st.sampled_from(FIELD_OPS[op][HANDOFF if name == "handoff" else PARTICIPANT]))
             value = draw(_value(op, f.width))
             lines[i] = lines[i][: f.start - 1] + value + lines[i][f.end :]
+        elif op == "slot":  # an itemised charge of an AW1 line changed, added or blanked
+            aw1 = [k for k, line in enumerate(lines) if line.startswith("AW1")]
+            i, k = draw(st.sampled_from(aw1 or [i])), draw(st.integers(-1, 3))
+            if k < 0:  # another AWB's number (prefix and serial), or one off
+                key = draw(st.sampled_from([f"{int(lines[i][5:16]) + 1:011d}", "16010000373"]))
+                lines[i] = lines[i][:5] + key + lines[i][16:]
+            else:
+                lines[i] = lines[i][: 24 + 16 * k] + draw(SLOTS) + lines[i][40 + 16 * k :]
         elif op == "byte":
             col = draw(st.integers(0, 249))
             c = chr(draw(BYTES))

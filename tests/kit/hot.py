@@ -350,6 +350,15 @@ def bulk_records(dialect: Dialect = HANDOFF, n: int = 60) -> list[DetailRecord]:
                 dialect, seven=seven, agent_code=code, other_charges_carrier_prepaid=money(7)
             )
             out += [awb, make_other_charges("AW1", (("MY", "C", "P", "7.00"),), seven=seven)]
+        elif i % 23 == 1:  # itemised over two lines
+            awb = make_awb(
+                dialect, seven=seven, agent_code=code, other_charges_agent_collect=money(12)
+            )
+            out += [
+                awb,
+                make_other_charges("AW1", (("AW", "A", "C", "5.00"),), seven=seven),
+                make_other_charges("AW1", (("AW", "A", "C", "7.00"),), seven=seven),
+            ]
         elif i % 19 == 9:  # itemised in a currency of other minor units
             yen = make_awb(
                 dialect,

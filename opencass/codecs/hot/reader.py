@@ -49,8 +49,10 @@ from opencass.codecs.hot.vector import (
     Expect,
     LineBlock,
     clean_rows,
+    itemised_rows,
     runs,
     split_lines,
+    totals,
 )
 from opencass.findings import Finding, Scope, Severity, finding
 from opencass.model import (
@@ -228,7 +230,9 @@ class HotReader:
         checker = self.checker
         assert layout is not None and checker is not None
         lb = split_lines(block)
-        fast, keys = self._fast_lines(block, lb, layout)
+        awb, keys = self._fast_lines(block, lb, layout)
+        aw1, aw1_keys, units = self._fast_itemised(lb, awb, layout)
+        fast = awb | aw1
         first, n = self.line + 1, len(fast)
         row_of = np.cumsum(lb.regular) - 1
         itemising = self._itemising(lb)
@@ -245,28 +249,38 @@ class HotReader:
                     self._extend(self._locate(pending))
                 continue
             if a:  # a clean record just before: the currency and parent it leaves
-                self._after_clean(lb.rows[row_of[a - 1]], first + a - 1, layout, itemising[a:b])
+                # (a line of the next block may itemise it too, past lines that are no record)
+                may = b == n or bool(itemising[a:b].any())
+                self._after_clean(lb.rows[row_of[a - 1]], first + a - 1, layout, may)
             self.line = first + a - 1
             yield from self.feed(block[lb.starts[a] : lb.ends[b - 1]])
         else:
             self.line = first + n - 1
             if n and fast[-1]:
                 self._after_clean(lb.rows[row_of[-1]], first + n - 1, layout, True)
-        picked = np.flatnonzero(fast[:end])
+        picked = np.flatnonzero(awb[:end])
         if len(picked):
             rows = row_of[picked]
             batch = CleanRows(layout, picked + first, lb.rows[rows], keys[rows])
             self._take(batch)
             yield batch
+        picked = np.flatnonzero(aw1[:end])
+        if len(picked):
+            rows = row_of[picked]
+            batch = CleanRows(
+                OTHER_CHARGES, picked + first, lb.rows[rows], aw1_keys[picked], units[picked]
+            )
+            self._take(batch)
+            yield batch
 
-    def _after_clean(self, row: Any, line: int, layout: Layout, itemised: Any) -> None:
+    def _after_clean(self, row: Any, line: int, layout: Layout, itemised: bool) -> None:
         """The state a clean record leaves for the lines after it: its currency's minor units
         (itemised amounts are read with them) and, when a line after it may itemise it, the
         record itself as the parent of those charges."""
         cols = self._decoders["AWM"][2]
         start, end = cols["currency"]
         self._mu = currency_units(row[start - 1 : end].tobytes().decode("ascii"))
-        if np.any(itemised):
+        if itemised:
             assert self.checker is not None
             text = row.tobytes().decode("ascii")
             self.checker._oc_parent = decoder_for(layout)(text, 2)
@@ -312,6 +326,63 @@ class HotReader:
         fast[reg] = cand
         return fast, keys
 
+    def _fast_itemised(
+        self, lb: LineBlock, fast: npt.NDArray[np.bool_], layout: Layout
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Lines of AW1 records that the per-record path would take without a finding: they
+        follow a clean AWB record (``fast``) of their own AWB, nothing but AW1 lines between,
+        add up to its four other-charges totals, and a clean AWB record follows them (its
+        arrival compares the sums); with each row's AWB key and minor units."""
+        assert self.checker is not None
+        n, m = len(fast), lb.rows
+        row_of = np.cumsum(lb.regular) - 1
+        rid = np.zeros(n, dtype="S3")
+        rid[lb.regular] = m[:, :3].copy().view("S3").ravel()
+        aw1 = (rid == b"AW1") & (self.line + 1 + np.arange(n) <= self.max_records + 1)
+        out = np.zeros(n, dtype=np.bool_)
+        keys = np.zeros(n, dtype=np.int64)
+        units = np.zeros(n, dtype=np.int64)
+        lines = np.flatnonzero(aw1)
+        if not len(lines):
+            return out, keys, units
+        parent = np.maximum.accumulate(np.where(aw1, -1, np.arange(n)))[lines]
+        sub = m[row_of[lines]]
+        ok, sums = itemised_rows(sub)
+        prefix = self.checker.header.airline_prefix
+        if prefix:
+            ok &= (sub[:, 5:8] == np.frombuffer(prefix.encode(), np.uint8)).all(axis=1)
+        has = parent >= 0
+        ok &= has
+        parent = np.where(has, parent, 0)
+        ok &= fast[parent]
+        cols = {f.name: (f.start - 1, f.end) for f in layout.fields}
+        parent_rows = m[row_of[parent]]
+        mine = _digits_of(sub, 5, 16)
+        theirs = _digits_of(parent_rows, *cols["airline_prefix"]) * 10**8 + _digits_of(
+            parent_rows, *cols["awb_serial"]
+        )
+        ok &= mine == theirs
+        # per parent: every AW1 fine, the sums equal, a clean AWB record right after the group
+        bad = np.zeros(n, dtype=np.int64)
+        np.add.at(bad, parent, ~ok)
+        total = np.zeros((n, 4), dtype=np.int64)
+        np.add.at(total, parent, sums)
+        last = np.full(n, -1, dtype=np.int64)
+        np.maximum.at(last, parent, lines)
+        after = last[parent] + 1
+        follows = np.zeros(len(lines), dtype=np.bool_)
+        inside = after < n
+        follows[inside] = fast[after[inside]]
+        match = (total[parent] == totals(parent_rows, layout)).all(axis=1)
+        good = ok & (bad[parent] == 0) & match & follows
+        out[lines[good]] = True
+        keys[lines] = mine
+        ca, cb = cols["currency"]
+        codes = parent_rows[:, ca:cb].copy().view("S3").ravel()
+        for code in np.unique(codes[good]).tolist():
+            units[lines[good & (codes == code)]] = currency_units(code.decode("ascii"))
+        return out, keys, units
+
     def _take(self, batch: CleanRows) -> None:
         """The checker's counts, AWBs seen and hash after the clean records of ``batch``."""
         checker = self.checker
@@ -320,7 +391,8 @@ class HotReader:
         for rid, count in zip(ids.tolist(), counts.tolist(), strict=True):
             checker.counts[rid.decode()] += count
         keys = batch.keys
-        checker._awbs.update(keys.tolist())
+        if not batch.itemised:  # an AWB billed; itemised charges only add to the hash
+            checker._awbs.update(keys.tolist())
         checker.serial_sum += int((keys % 100_000_000).sum())
 
     def _split(self, block: bytes) -> list[str | bytes]:
@@ -610,6 +682,13 @@ class HotReader:
     def _columns(self, name: str) -> tuple[int, int] | None:
         assert self._layouts is not None
         return next((f.columns for f in self._layouts.trailer.fields if f.name == name), None)
+
+
+def _digits_of(m: npt.NDArray[np.uint8], a: int, b: int) -> npt.NDArray[np.int64]:
+    out = np.zeros(len(m), dtype=np.int64)
+    for col in range(a, b):
+        out = out * 10 + (m[:, col].astype(np.int64) - 48)
+    return out
 
 
 def _odd_keys(block: bytes, lb: LineBlock, layout: Layout) -> set[int]:

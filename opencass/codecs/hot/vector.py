@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from opencass.codecs.hot.layouts import RECORD_LENGTH, Kind, Layout
+from opencass.codecs.hot.layouts import (
+    OC_SLOT,
+    OC_SLOTS,
+    OTHER_CHARGES,
+    RECORD_LENGTH,
+    Kind,
+    Layout,
+)
 from opencass.codecs.hot.records import Malformed, currency_units, decoder_for
 
 __all__ = ["CleanRows", "LineBlock", "clean_rows", "split_lines"]
@@ -227,13 +234,19 @@ class CleanRows:
     lines: Ints
     rows: Bytes
     keys: Ints  # prefix and serial as one integer (PPPSSSSSSSS)
+    units: Ints | None = None  # itemised rows: the minor units of the record they itemise
 
     def __len__(self) -> int:
         return len(self.lines)
 
+    @property
+    def itemised(self) -> bool:
+        """A batch of itemised other charges (AW1) rather than of AWB records."""
+        return self.layout is OTHER_CHARGES
+
     def column(self, name: str) -> list[str]:
         """A text column, right blanks kept (as fixed-width fields are)."""
-        a, b = _plan(self.layout).columns[name]
+        a, b = self._columns()[name]
         part = np.ascontiguousarray(self.rows[:, a:b])
         return part.view(f"S{b - a}").ravel().astype(f"U{b - a}").tolist()
 
@@ -243,11 +256,11 @@ class CleanRows:
 
     def dates(self, name: str) -> Ints:
         """A date column as YYYYMMDD integers."""
-        return ymd(self.rows, _plan(self.layout).columns[name][0])[1]
+        return ymd(self.rows, self._columns()[name][0])[1]
 
     def nonzero(self, name: str) -> Bools:
         """Rows whose digit field ``name`` is not all zeros."""
-        a, b = _plan(self.layout).columns[name]
+        a, b = self._columns()[name]
         return ~_every(self.rows[:, a:b] == _ZERO)
 
     def texts(self) -> list[str]:
@@ -262,12 +275,11 @@ class CleanRows:
 
     def record(self, i: int) -> Any:
         """Row ``i`` decoded by the per-record decoder (it is well formed)."""
-        text = self.text(i)
-        return decoder_for(self.layout)(text, 2)
+        units = 2 if self.units is None else int(self.units[i])
+        return decoder_for(self.layout)(self.text(i), units)
 
-    def take(self, keep: Bools) -> CleanRows:
-        """The rows where ``keep`` holds."""
-        return CleanRows(self.layout, self.lines[keep], self.rows[keep], self.keys[keep])
+    def _columns(self) -> dict[str, tuple[int, int]]:
+        return _plan_itemised() if self.itemised else _plan(self.layout).columns
 
 
 def date_number(day: date) -> int:
@@ -306,6 +318,60 @@ def clean_rows(m: Bytes, layout: Layout, expect: Expect) -> tuple[Bools, Ints]:
     ua = cols["use_indicator"][0]
     ok &= m[:, ua] == ord("R")
     return ok, keys
+
+
+#: The itemised other-charge groups, in the order ``totals`` gives the record's own totals.
+GROUPS = (
+    ("C", "P", "other_charges_carrier_prepaid"),
+    ("A", "P", "other_charges_agent_prepaid"),
+    ("C", "C", "other_charges_carrier_collect"),
+    ("A", "C", "other_charges_agent_collect"),
+)
+
+
+def itemised_rows(m: Bytes) -> tuple[Bools, Ints]:
+    """AW1 rows whose prefix, serial and slots the per-record decoder accepts (slots used up
+    to the first blank one, each a letter-or-digit code, A/C, P/C and 12 digits), and each
+    row's itemised amounts added up per group of ``GROUPS`` (in minor units)."""
+    cols = _plan_itemised()
+    ok = _all_digits(m, *cols["airline_prefix"]) & _all_digits(m, *cols["awb_serial"])
+    a, b = cols["charges"]
+    slots = m[:, a:b].reshape(len(m), OC_SLOTS, OC_SLOT)
+    blank = (slots == _SPACE).all(axis=2)
+    ok &= ~(~blank & np.logical_or.accumulate(blank, axis=1)).any(axis=1)
+    code = slots[:, :, :2]
+    alnum = ((code >= _ZERO) & (code <= _NINE)) | ((code | 0x20) >= ord("a")) & (
+        (code | 0x20) <= ord("z")
+    )
+    ent, pc = slots[:, :, 2], slots[:, :, 3]
+    digits = slots[:, :, 4:]
+    fine = (
+        alnum.all(axis=2)
+        & ((ent == ord("A")) | (ent == ord("C")))
+        & ((pc == ord("P")) | (pc == ord("C")))
+        & ((digits >= _ZERO) & (digits <= _NINE)).all(axis=2)
+    )
+    ok &= (fine | blank).all(axis=1)
+    amount = np.zeros((len(m), OC_SLOTS), dtype=np.int64)
+    for col in range(4, OC_SLOT):
+        amount = amount * 10 + (slots[:, :, col].astype(np.int64) - _ZERO)
+    amount[blank] = 0
+    sums = np.stack(
+        [np.where((ent == ord(e)) & (pc == ord(p)), amount, 0).sum(axis=1) for e, p, _ in GROUPS],
+        axis=1,
+    )
+    return ok, sums
+
+
+def totals(m: Bytes, layout: Layout) -> Ints:
+    """The four other-charges totals of AWB rows (minor units), in the order of ``GROUPS``."""
+    cols = _plan(layout).columns
+    return np.stack([_number(m, *cols[name]) for _, _, name in GROUPS], axis=1)
+
+
+@cache
+def _plan_itemised() -> dict[str, tuple[int, int]]:
+    return {f.name: (f.start - 1, f.end) for f in OTHER_CHARGES.fields}
 
 
 def runs(mask: Bools) -> Iterator[tuple[int, int, bool]]:
