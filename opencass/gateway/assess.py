@@ -328,9 +328,8 @@ class _Judge:
     def flush(self) -> None:
         if not self.rows:
             return
-        table = staging_table(self.job.file_id, self.part)
         # The sandbox stages into a TEMP table of this connection: judged the same, never stored.
-        stage(self.conn, table, self.rows, temp=self.job.sandbox)
+        stage(self.conn, self.job.file_id, self.part, self.rows, temp=self.job.sandbox)
         self.staged += len(self.rows)
         self.rows.clear()
 

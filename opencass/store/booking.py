@@ -50,15 +50,65 @@ def connect_for_booking(database: str | Path) -> sqlite3.Connection:
 
 
 def stage(
-    conn: sqlite3.Connection, table: str, rows: Sequence[tuple[Any, ...]], *, temp: bool
+    conn: sqlite3.Connection,
+    file_id: str,
+    part: int,
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    temp: bool,
 ) -> None:
-    """Add ``rows`` (the ``staging`` table's columns) to the staging table ``table``, in a
-    transaction of their own; ``temp``: the sandbox's TEMP table of this connection."""
-    kind = "TEMP " if temp else ""
-    conn.execute("BEGIN" if temp else "BEGIN IMMEDIATE")
-    conn.execute(f"CREATE {kind}TABLE IF NOT EXISTS {table} AS SELECT * FROM main.staging WHERE 0")
+    """Add ``rows`` (the ``staging`` table's columns) to the staging table of ``file_id``'s
+    slice ``part``, in a transaction of their own.
+
+    A staging table lives in a database file of its own beside the store (``intake-staging/``,
+    attached to the connection, no journal, no fsync): staging never takes the store's write
+    lock nor goes through its WAL, and dropping it is deleting a file.  A crash leaves the file,
+    which the next attempt deletes.  ``temp``: the sandbox's TEMP table of this connection.
+    """
+    if temp:
+        name = f"staging_{_checked(file_id)}_{int(part)}"
+        conn.execute("BEGIN")
+        conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {name} AS SELECT * FROM main.staging WHERE 0"
+        )
+        table = f"temp.{name}"
+    else:
+        table = _attach(conn, file_id, part)
+        conn.execute("BEGIN")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM main.staging WHERE 0")
     conn.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     conn.execute("COMMIT")
+
+
+def _checked(file_id: str) -> str:
+    if not file_id.isalnum():
+        raise ValueError(f"unexpected file id {file_id!r}")
+    return file_id
+
+
+def _staging_dir(conn: sqlite3.Connection) -> Path:
+    main = next(row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main")
+    return Path(main).parent / "intake-staging"
+
+
+def _attached(conn: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in conn.execute("PRAGMA database_list")}
+
+
+def _attach(conn: sqlite3.Connection, file_id: str, part: int, *, create: bool = True) -> str:
+    """The staging table of a slice, its file attached to ``conn`` (made when ``create``);
+    "" when there is no such file."""
+    schema = f"staging_{_checked(file_id)}_{int(part)}"
+    if schema not in _attached(conn):
+        folder = _staging_dir(conn)
+        path = folder / f"{file_id}_{int(part)}.db"
+        if not create and not path.exists():
+            return ""
+        folder.mkdir(exist_ok=True)
+        conn.execute("ATTACH DATABASE ? AS " + schema, (str(path),))
+        conn.execute(f"PRAGMA {schema}.journal_mode = OFF")
+        conn.execute(f"PRAGMA {schema}.synchronous = OFF")
+    return f"{schema}.rows"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +202,6 @@ def book_assessed(
         keep = " WHERE line NOT IN (SELECT line FROM rejected_lines)" if rejected else ""
         for table in staged_tables(conn, move.file_id, parts, temp=False):
             conn.execute(_BOOK.format(table=table, keep=keep))
-    drop_staging(conn, move.file_id)
     _replace_findings(conn, move.file_id, findings)
     booked = int(
         conn.execute("SELECT COUNT(*) FROM ledger WHERE file_id = ?", (move.file_id,)).fetchone()[0]
@@ -160,18 +209,20 @@ def book_assessed(
     counts = {**move.counts, "booked": booked}
     conn.execute("UPDATE files SET counts = ? WHERE id = ?", (_json(counts), move.file_id))
     conn.execute("COMMIT")
+    drop_staging(conn, move.file_id)  # after the commit: a crash before it keeps them
     return booked
 
 
 def duplicates_across(conn: sqlite3.Connection, file_id: str, part: int) -> list[tuple[int, str]]:
     """(first line in slice ``part``, prefix + serial) of the originals an earlier slice of the
     same file also stages."""
-    later = staging_table(file_id, part)
+    tables = [_attach(conn, file_id, k, create=False) for k in range(part + 1)]
+    later = tables[part]
     found: dict[str, int] = {}
-    for earlier in range(part):
+    for earlier in filter(None, tables[:part]) if later else ():
         rows = conn.execute(
             f"SELECT MIN(b.line), b.airline_prefix || b.awb_serial FROM {later} AS b"
-            f" JOIN {staging_table(file_id, earlier)} AS a"
+            f" JOIN {earlier} AS a"
             " ON a.airline_prefix = b.airline_prefix AND a.awb_serial = b.awb_serial"
             f" WHERE a.record_type IN {_ORIGINALS} AND b.record_type IN {_ORIGINALS}"
             " GROUP BY 2"
@@ -182,16 +233,22 @@ def duplicates_across(conn: sqlite3.Connection, file_id: str, part: int) -> list
 
 
 def staging_table(file_id: str, part: int = 0) -> str:
-    """A staging table of the file (one per slice; dropped whole at commit: no index, no
-    row deletes)."""
-    if not file_id.isalnum():
-        raise ValueError(f"unexpected file id {file_id!r}")
-    return f"staging_{file_id}_{int(part)}"
+    """The staging table of a file's slice, as SQL names it once ``stage`` or ``staged_tables``
+    attached its file (one per slice; deleted whole after the commit)."""
+    return f"staging_{_checked(file_id)}_{int(part)}.rows"
 
 
 def drop_staging(conn: sqlite3.Connection, file_id: str) -> None:
-    """Drop every staging table of a file (left by a crashed attempt, or used)."""
-    prefix = staging_table(file_id, 0)[:-1]
+    """Delete every staging table of a file (left by a crashed attempt, or used); outside a
+    transaction."""
+    prefix = f"staging_{_checked(file_id)}_"
+    for schema in sorted(_attached(conn)):
+        if schema.startswith(prefix):
+            conn.execute(f"DETACH DATABASE {schema}")
+    folder = _staging_dir(conn)
+    for path in folder.glob(f"{file_id}_*.db*") if folder.exists() else ():
+        path.unlink(missing_ok=True)
+    # tables of the layout before the staging files (a crash before an upgrade)
     names = conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?",
         (len(prefix), prefix),
@@ -238,13 +295,28 @@ def _snapshot(conn: sqlite3.Connection) -> tuple[int, int]:
 def staged_tables(
     conn: sqlite3.Connection, file_id: str, parts: int, *, temp: bool = True
 ) -> list[str]:
-    """The staging tables of a file that exist (in the store, or with ``temp`` also TEMP ones of
-    the sandbox)."""
-    names = [staging_table(file_id, part) for part in range(parts)]
-    sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-    if temp:
-        sql += " UNION ALL SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ?"
-    return [name for name in names if conn.execute(sql, (name,) * (2 if temp else 1)).fetchone()]
+    """The staging tables of a file that exist, their files attached (with ``temp`` also the
+    sandbox's TEMP ones); call it outside a transaction (it may attach)."""
+    out = []
+    for part in range(parts):
+        name = f"staging_{_checked(file_id)}_{int(part)}"
+        if (
+            temp
+            and conn.execute(
+                "SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ?", (name,)
+            ).fetchone()
+        ):
+            out.append(f"temp.{name}")
+            continue
+        table = _attach(conn, file_id, part, create=False)
+        if (
+            table
+            and conn.execute(
+                f"SELECT 1 FROM {name}.sqlite_master WHERE type = 'table' AND name = 'rows'"
+            ).fetchone()
+        ):
+            out.append(table)
+    return out
 
 
 #: Staged originals already in the ledger (``{table}``: a staging table; parameter: the ledger

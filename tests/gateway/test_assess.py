@@ -53,20 +53,23 @@ async def test_assessing_twice_books_once(env: tuple[Config, SqliteStore]) -> No
 async def test_staging_left_by_a_crashed_attempt_is_dropped(
     env: tuple[Config, SqliteStore],
 ) -> None:
+    from opencass.store.booking import connect_for_booking, stage
+
     config, store = env
     path = await spooled(store, config, sample_bytes())
-    conn = sqlite3.connect(config.gateway.database)
-    conn.execute("CREATE TABLE staging_F1_0 AS SELECT * FROM staging WHERE 0")
-    conn.execute(
-        "INSERT INTO staging_F1_0 VALUES ('F1', 99, 'AWM', 'DE', NULL, '997', '00000000', '', '',"
-        " 'EUR', 0, 'json', '{}')"
-    )
-    conn.commit()
+    stale = ("F1", 99, "AWM", "DE", None, "997", "00000000", "", "", "EUR", 0, "json", "{}")
+    with closing(connect_for_booking(config.gateway.database)) as conn:
+        stage(conn, "F1", 0, [stale], temp=False)  # a slice's staging file, left by a crash
+        # and a staging table of the layout before staging files
+        conn.execute("CREATE TABLE staging_F1_1 AS SELECT * FROM staging WHERE 0")
+    staging = config.gateway.database.parent / "intake-staging"
+    assert [p.name for p in staging.iterdir()] == ["F1_0.db"]
     assess(job(config, path))
     assert await store.ledger_count("F1") == 6  # the stale row was not booked
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert list(staging.iterdir()) == []  # nor is any staging file left after the commit
+    with closing(sqlite3.connect(config.gateway.database)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert not any(t.startswith("staging_F1") for t in tables)
-    conn.close()
 
 
 async def test_unknown_agent_rejects_only_its_record(env: tuple[Config, SqliteStore]) -> None:

@@ -231,6 +231,8 @@ async def test_the_sandbox_finds_the_same_and_books_nothing(
     assert await findings(store, "S1") == [("AWB_ALREADY_BILLED", n) for n in (2, 4, 5)]
     assert ledger(config, "SELECT COUNT(*) FROM ledger WHERE file_id = 'S1'") == [(0,)]
     assert ledger(config, "SELECT name FROM sqlite_master WHERE name LIKE 'staging_S1%'") == []
+    staging = config.gateway.database.parent / "intake-staging"
+    assert not list(staging.glob("S1_*")) if staging.exists() else True
 
 
 async def test_xml_submission_second_original_is_not_booked(
@@ -323,13 +325,13 @@ async def test_a_withdrawal_between_slice_check_and_commit_is_seen(
 
 
 def test_the_ledger_is_probed_through_its_awb_index(tmp_path: Path) -> None:
-    from opencass.store.booking import JOIN_LEDGER
+    from opencass.store.booking import JOIN_LEDGER, stage, staging_table
     from opencass.store.connect import connect_sync, migrate_sync
 
     conn = connect_sync(tmp_path / "x.sqlite")
     migrate_sync(conn)
-    conn.execute("CREATE TABLE staging_F1_0 AS SELECT * FROM staging WHERE 0")
-    sql = "EXPLAIN QUERY PLAN " + JOIN_LEDGER.format(table="staging_F1_0")
+    stage(conn, "F1", 0, [], temp=False)  # the slice's own file, attached
+    sql = "EXPLAIN QUERY PLAN " + JOIN_LEDGER.format(table=staging_table("F1", 0))
     plan = [str(r[3]) for r in conn.execute(sql, (0,))]
     assert plan[0] == "SCAN s"
     assert any(p.startswith("SEARCH l USING INDEX ledger_by_awb") for p in plan), plan
