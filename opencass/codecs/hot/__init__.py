@@ -73,9 +73,14 @@ def decode_chunks(chunks: Iterable[bytes], *, keep_records: bool = True) -> Deco
         file = BillingFile(
             reader.dialect, header, tuple(records), reader.trailer, reader.line_ending
         )
+    return _result(reader, n, file)
+
+
+def _result(reader: HotReader, records: int, file: BillingFile | None) -> DecodeResult:
+    """The reader's findings and counts as a DecodeResult."""
     counts = {
         "lines": reader.line,
-        "records": n,
+        "records": records,
         "errors": reader.errors,
         "warnings": reader.warnings,
     }

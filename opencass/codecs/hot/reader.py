@@ -49,6 +49,7 @@ from opencass.codecs.hot.vector import (
     Expect,
     LineBlock,
     clean_rows,
+    integers,
     itemised_rows,
     runs,
     split_lines,
@@ -357,8 +358,8 @@ class HotReader:
         ok &= fast[parent]
         cols = {f.name: (f.start - 1, f.end) for f in layout.fields}
         parent_rows = m[row_of[parent]]
-        mine = _digits_of(sub, 5, 16)
-        theirs = _digits_of(parent_rows, *cols["airline_prefix"]) * 10**8 + _digits_of(
+        mine = integers(sub, 5, 16)
+        theirs = integers(parent_rows, *cols["airline_prefix"]) * 10**8 + integers(
             parent_rows, *cols["awb_serial"]
         )
         ok &= mine == theirs
@@ -682,13 +683,6 @@ class HotReader:
     def _columns(self, name: str) -> tuple[int, int] | None:
         assert self._layouts is not None
         return next((f.columns for f in self._layouts.trailer.fields if f.name == name), None)
-
-
-def _digits_of(m: npt.NDArray[np.uint8], a: int, b: int) -> npt.NDArray[np.int64]:
-    out = np.zeros(len(m), dtype=np.int64)
-    for col in range(a, b):
-        out = out * 10 + (m[:, col].astype(np.int64) - 48)
-    return out
 
 
 def _odd_keys(block: bytes, lb: LineBlock, layout: Layout) -> set[int]:

@@ -39,7 +39,21 @@ from opencass.codecs.hot.layouts import (
 )
 from opencass.codecs.hot.records import Malformed, currency_units, decoder_for
 
-__all__ = ["CleanRows", "LineBlock", "clean_rows", "split_lines"]
+__all__ = [
+    "GROUPS",
+    "CleanRows",
+    "Expect",
+    "LineBlock",
+    "clean_rows",
+    "date_number",
+    "integers",
+    "itemised_rows",
+    "runs",
+    "split_lines",
+    "totals",
+    "well_formed",
+    "ymd",
+]
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
@@ -144,7 +158,7 @@ def _plan(layout: Layout) -> _Plan:
     )
 
 
-def _number(m: Bytes, a: int, b: int) -> Ints:
+def integers(m: Bytes, a: int, b: int) -> Ints:
     """The digits m[:, a:b] as integers (only meaningful where they are digits)."""
     out = np.zeros(len(m), dtype=np.int64)
     for col in range(a, b):
@@ -159,7 +173,7 @@ def _all_digits(m: Bytes, a: int, b: int) -> Bools:
 
 def ymd(m: Bytes, a: int) -> tuple[Bools, Ints]:
     """Whether the six digits at ``a`` are a valid YYMMDD date, and the date as YYYYMMDD."""
-    yy, mm, dd = _number(m, a, a + 2), _number(m, a + 2, a + 4), _number(m, a + 4, a + 6)
+    yy, mm, dd = integers(m, a, a + 2), integers(m, a + 2, a + 4), integers(m, a + 4, a + 6)
     year = np.where(yy < 80, 2000 + yy, 1900 + yy)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month = np.clip(mm, 0, 12)
@@ -302,10 +316,10 @@ def clean_rows(m: Bytes, layout: Layout, expect: Expect) -> tuple[Bools, Ints]:
     ok = well_formed(m, layout)
     cols = _plan(layout).columns
     (pa, pb), (sa, sb), (aa, ab) = cols["airline_prefix"], cols["awb_serial"], cols["agent_code"]
-    serial = _number(m, sa, sb)
-    keys = _number(m, pa, pb) * 100_000_000 + serial
+    serial = integers(m, sa, sb)
+    keys = integers(m, pa, pb) * 100_000_000 + serial
     ok &= serial // 10 % 7 == serial % 10
-    agent = _number(m, aa, ab)
+    agent = integers(m, aa, ab)
     ok &= agent // 10 % 7 == agent % 10
     if expect.prefix:
         ok &= (m[:, pa:pb] == np.frombuffer(expect.prefix.encode("ascii"), np.uint8)).all(axis=1)
@@ -366,7 +380,7 @@ def itemised_rows(m: Bytes) -> tuple[Bools, Ints]:
 def totals(m: Bytes, layout: Layout) -> Ints:
     """The four other-charges totals of AWB rows (minor units), in the order of ``GROUPS``."""
     cols = _plan(layout).columns
-    return np.stack([_number(m, *cols[name]) for _, _, name in GROUPS], axis=1)
+    return np.stack([integers(m, *cols[name]) for _, _, name in GROUPS], axis=1)
 
 
 @cache
