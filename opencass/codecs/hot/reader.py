@@ -212,7 +212,7 @@ class HotReader:
             yield from self.feed(block)
         elif block:
             screened = not block.translate(None, _TEXT_BYTES)
-            if screened and block.count(b"\r") == block.count(b"\r\n"):
+            if screened and (b"\r" not in block or block.count(b"\r") == block.count(b"\r\n")):
                 yield from self._scan_block(block)
             else:
                 yield from self.feed(block)
@@ -236,7 +236,8 @@ class HotReader:
         fast = awb | aw1
         first, n = self.line + 1, len(fast)
         row_of = np.cumsum(lb.regular) - 1
-        itemising = self._itemising(lb)
+        # how many lines before each may itemise a record (a line of a slow group that may)
+        itemising = np.concatenate(([0], np.cumsum(self._itemising(lb)))).tolist()
         end = n
         for a, b, clean in runs(fast):
             if not self._in_body:  # a trailer, or the record limit, came before
@@ -251,7 +252,7 @@ class HotReader:
                 continue
             if a:  # a clean record just before: the currency and parent it leaves
                 # (a line of the next block may itemise it too, past lines that are no record)
-                may = b == n or bool(itemising[a:b].any())
+                may = b == n or itemising[b] > itemising[a]
                 self._after_clean(lb.rows[row_of[a - 1]], first + a - 1, layout, may)
             self.line = first + a - 1
             yield from self.feed(block[lb.starts[a] : lb.ends[b - 1]])
