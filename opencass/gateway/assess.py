@@ -253,7 +253,8 @@ class _Judge:
         agents = rows.column("agent_code")
         odd = ~np.isin(np.array(agents), self._agents(verdict.agents))
         if verdict.prefixes is not None:
-            odd |= ~np.isin(np.array(rows.column("airline_prefix")), sorted(verdict.prefixes))
+            owned = np.array(sorted(verdict.prefixes), dtype=str)
+            odd |= ~np.isin(np.array(rows.column("airline_prefix")), owned)
         period = verdict.period
         late = np.zeros(len(rows), dtype=np.bool_)
         if period is not None:
@@ -315,7 +316,7 @@ class _Judge:
     def _agents(self, agents: frozenset[str]) -> Any:
         """The agent codes as a sorted array (made once per file)."""
         if self._agent_array is None or self._agent_set is not agents:
-            self._agent_set, self._agent_array = agents, np.array(sorted(agents))
+            self._agent_set, self._agent_array = agents, np.array(sorted(agents), dtype=str)
         return self._agent_array
 
     def check_tax(self, rec: AwbRecord, line: int | None, period: PeriodWindow | None) -> None:

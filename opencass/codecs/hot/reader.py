@@ -13,6 +13,9 @@ field diagnostics when it fails) → the cross-record checks.  File-level errors
 framing, header, trailer) reject the whole file; record-level errors reject the record, which
 is still yielded so that a caller can show it, with its line in ``rejected_lines``.
 
+``scan`` is ``feed`` for large files: ``vector`` checks each block's lines as arrays and only
+the lines it cannot vouch for take the per-record path (see ``scan``).
+
 Framing: the first line must be a header (``AAA``/``ALS``); the dialect is read from it.  A
 second header, records after the trailer or a missing trailer are file errors.  An empty line
 is skipped with a warning.
@@ -194,8 +197,9 @@ class HotReader:
             yield line_no, rec
 
     def scan(self, data: bytes) -> Iterator[tuple[int, Any] | CleanRows]:
-        """Like ``feed``, but runs of clean AWB records come as ``CleanRows`` (arrays, no
-        record object per line); every other line comes as ``feed`` gives it, in file order.
+        """Like ``feed``, but the clean AWB records of each block (and itemised charges that add
+        up to their totals) come as ``CleanRows`` batches (arrays, no record object per line),
+        after the block's other lines, which come as ``feed`` gives them, in file order.
 
         The reader's state afterwards (counts, AWBs seen, hash, findings, line) is what
         ``feed`` would have left: ``tests/codecs/test_hot_vector.py`` holds the two equal.
