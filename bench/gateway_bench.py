@@ -218,10 +218,19 @@ async def bench_big(d: Daemon, spec: Spec, records_wanted: int, work: Path) -> N
     counts = next(line for line in report.splitlines() if line.startswith("Counts"))
     booked = next(c for c in counts.split(":", 1)[1].split(",") if "booked" in c).strip()
     verdict = f"{outcome.split(':')[1].strip()}, {booked}"
+    # the baseline: validating the same file with 2 processes (parsing, no booking), now that
+    # the gateway is idle
+    from opencass.gateway.validate import validate_hot_file
+
+    started = time.perf_counter()
+    await asyncio.to_thread(validate_hot_file, path, workers=2)
+    base = time.perf_counter() - started
     print(
         f"{n:,}-record HOT file ({path.stat().st_size / 2**20:,.0f} MiB): upload "
         f"{closed - t:.1f} s, upload closed → report {answered - closed:.1f} s ({verdict});"
-        f" peak RSS gateway {peak[0]:,.0f} MB, gateway + workers {peak[1]:,.0f} MB"
+        f" peak RSS gateway {peak[0]:,.0f} MB, gateway + workers {peak[1]:,.0f} MB;"
+        f" baseline `validate` of the file, 2 processes, {base:.1f} s:"
+        f" ratio {(answered - closed) / base:.1f}"
     )
 
 
