@@ -540,6 +540,11 @@ class Intake:
 
     async def reconcile(self) -> list[FileRow]:
         """Before serving: record orphaned spool files, then return every unfinished file."""
+        from opencass.store.booking import clear_staging
+
+        left = await asyncio.to_thread(clear_staging, self.settings.database)
+        if left:
+            log.info("staging_files_removed", count=left)
         await self._record_orphans()
         return await self.store.files_in_states(states.UNFINISHED)
 

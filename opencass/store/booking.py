@@ -32,6 +32,7 @@ __all__ = [
     "billed_before",
     "billed_now",
     "book_assessed",
+    "clear_staging",
     "connect_for_booking",
     "drop_staging",
     "duplicates_across",
@@ -236,6 +237,16 @@ def staging_table(file_id: str, part: int = 0) -> str:
     """The staging table of a file's slice, as SQL names it once ``stage`` or ``staged_tables``
     attached its file (one per slice; deleted whole after the commit)."""
     return f"staging_{_checked(file_id)}_{int(part)}.rows"
+
+
+def clear_staging(database: str | Path) -> int:
+    """Delete every staging file beside the store (before the daemon serves, when no
+    assessment runs: one a crash left between a booking's commit and its cleanup); how many."""
+    folder = Path(database).parent / "intake-staging"
+    found = sorted(folder.glob("*.db*")) if folder.exists() else []
+    for path in found:
+        path.unlink(missing_ok=True)
+    return len(found)
 
 
 def drop_staging(conn: sqlite3.Connection, file_id: str) -> None:

@@ -7,6 +7,7 @@ import sqlite3
 from contextlib import closing
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -70,6 +71,24 @@ async def test_staging_left_by_a_crashed_attempt_is_dropped(
     with closing(sqlite3.connect(config.gateway.database)) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert not any(t.startswith("staging_F1") for t in tables)
+
+
+def test_staging_files_are_cleared_before_the_daemon_serves(tmp_path: Path) -> None:
+    """A crash between a booking's commit and its cleanup leaves a staging file: the daemon
+    deletes every one before it serves (``Intake.reconcile``)."""
+    from opencass.store.booking import clear_staging, connect_for_booking, stage
+    from opencass.store.connect import migrate_sync
+
+    database = tmp_path / "data" / "opencass.db"
+    database.parent.mkdir()
+    with closing(connect_for_booking(database)) as conn:
+        migrate_sync(conn)
+        stage(conn, "F9", 0, [], temp=False)
+        stage(conn, "F9", 1, [], temp=False)
+    assert len(list((tmp_path / "data" / "intake-staging").iterdir())) == 2
+    assert clear_staging(database) == 2
+    assert list((tmp_path / "data" / "intake-staging").iterdir()) == []
+    assert clear_staging(database) == 0
 
 
 async def test_unknown_agent_rejects_only_its_record(env: tuple[Config, SqliteStore]) -> None:
