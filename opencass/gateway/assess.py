@@ -41,6 +41,7 @@ import numpy as np
 from opencass.clock import Clock, stamp, system_clock
 from opencass.codecs import detect_format
 from opencass.codecs.checks import FileChecker
+from opencass.codecs.hot.layouts import CORRECTION
 from opencass.codecs.hot.reader import HotReader
 from opencass.codecs.hot.vector import CleanRows, date_number
 from opencass.codecs.payload import to_payload
@@ -261,7 +262,8 @@ class _Judge:
             executed = rows.dates("execution_date")
             late = executed < date_number(period.billing_from)
             odd |= executed > date_number(period.billing_to)
-        if verdict.tax is not None:
+        correcting = rows.layout is CORRECTION
+        if verdict.tax is not None and not correcting:  # tax to compare: the per-record way
             odd |= rows.nonzero("tax_due_airline") | rows.nonzero("tax_due_agent")
         texts = rows.texts()
         lines = rows.lines.tolist()
@@ -284,9 +286,10 @@ class _Judge:
             period.code if period else None,
             f"hot-{d}",
         )
+        refs = [r.rstrip() for r in rows.column("reference")] if correcting else [""] * len(rows)
         self.rows.extend(
-            (job, lines[i], ids[i], op, code, prefixes[i], serials[i], agents[i], "", currencies[i],
-             int(flags[i]), fmt, texts[i])
+            (job, lines[i], ids[i], op, code, prefixes[i], serials[i], agents[i], refs[i],
+             currencies[i], int(flags[i]), fmt, texts[i])
             for i in kept
         )  # fmt: skip
         if len(self.rows) >= BATCH:

@@ -185,3 +185,21 @@ def test_participant_dialect_is_read_by_ids_of_its_own() -> None:
     assert {line[:3] for line in lines} >= {"AWB", "AWM"}
     assert_same(join(lines))
     assert Dialect.PARTICIPANT
+
+
+def test_correction_halves_seen_before_or_twice_agree() -> None:
+    """A pair whose original the file already holds pending (an earlier block), an original
+    given twice in a row, a revision first: the per-record way reports them; so must scan."""
+    lines = list(BASES["handoff"])
+    cco = next(
+        i for i, line in enumerate(lines) if line.startswith("CCO") and lines[i + 1][:3] == "CCR"
+    )
+    early = [*lines[:2], lines[cco], *lines[2:]]  # the original, long before its pair
+    assert_same(join(early), 251 * 8)
+    twice = [*lines[: cco + 1], lines[cco], *lines[cco + 1 :]]  # CCO CCO CCR
+    assert_same(join(twice), 251 * 8)
+    assert_same(join(twice))
+    originals = [*lines[: cco + 1], lines[cco], *lines[cco + 2 :]]  # CCO CCO, no CCR
+    assert_same(join(originals))
+    swapped = [*lines[:cco], lines[cco + 1], lines[cco], *lines[cco + 2 :]]  # CCR CCO
+    assert assert_same(join(swapped)) > 0

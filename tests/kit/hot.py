@@ -399,4 +399,18 @@ def bulk_records(dialect: Dialect = HANDOFF, n: int = 60) -> list[DetailRecord]:
         if i == n // 2:
             cco = make_correction("CCO", seven="6782807", reference="000123")
             out += [cco, replace(cco, record_id="CCR", weight_charge=money(500))]
+        if i % 9 == 4:  # corrections: a DCM revision first, a CCA whose charges are itemised
+            dco = make_correction("DCO", seven=seven, reference=f"D{i:05d}")
+            out += [replace(dco, record_id="DCR", weight_charge=money(400)), dco]
+        if i == n // 3:
+            cco = make_correction(
+                "CCO", seven=seven, reference="000777", other_charges_carrier=money(3)
+            )
+            out += [
+                cco,
+                make_other_charges(
+                    "CC3", (("MY", "C", "P", "3.00"),), seven=seven, reference="000777"
+                ),
+                replace(cco, record_id="CCR", weight_charge=money(500)),
+            ]
     return out

@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from opencass.codecs.checks import FileChecker, hash_total, locate
 from opencass.codecs.hot.layouts import (
+    CORRECTION,
     DIALECTS,
     OTHER_CHARGES,
     RECORD_LENGTH,
@@ -237,7 +238,8 @@ class HotReader:
         lb = split_lines(block)
         awb, keys = self._fast_lines(block, lb, layout)
         aw1, aw1_keys, units = self._fast_itemised(lb, awb, layout)
-        fast = awb | aw1
+        cca, cca_keys = self._fast_pairs(lb)
+        fast = awb | aw1 | cca
         first, n = self.line + 1, len(fast)
         row_of = np.cumsum(lb.regular) - 1
         # how many lines before each may itemise a record (a line of a slow group that may)
@@ -257,38 +259,37 @@ class HotReader:
             if a:  # a clean record just before: the currency and parent it leaves
                 # (a line of the next block may itemise it too, past lines that are no record)
                 may = b == n or itemising[b] > itemising[a]
-                self._after_clean(lb.rows[row_of[a - 1]], first + a - 1, layout, may)
+                self._after_clean(lb.rows[row_of[a - 1]], first + a - 1, may)
             self.line = first + a - 1
             yield from self.feed(block[lb.starts[a] : lb.ends[b - 1]])
         else:
             self.line = first + n - 1
             if n and fast[-1]:
-                self._after_clean(lb.rows[row_of[-1]], first + n - 1, layout, True)
-        picked = np.flatnonzero(awb[:end])
-        if len(picked):
-            rows = row_of[picked]
-            batch = CleanRows(layout, picked + first, lb.rows[rows], keys[rows])
-            self._take(batch)
-            yield batch
-        picked = np.flatnonzero(aw1[:end])
-        if len(picked):
-            rows = row_of[picked]
-            batch = CleanRows(
-                OTHER_CHARGES, picked + first, lb.rows[rows], aw1_keys[picked], units[picked]
-            )
-            self._take(batch)
-            yield batch
+                self._after_clean(lb.rows[row_of[-1]], first + n - 1, True)
+        batches = (  # keys (and units) by line
+            (awb, layout, _by_line(lb, keys), None),
+            (cca, CORRECTION, _by_line(lb, cca_keys), None),
+            (aw1, OTHER_CHARGES, aw1_keys, units),
+        )
+        for mask, kind, line_keys, line_units in batches:
+            picked = np.flatnonzero(mask[:end])
+            if len(picked):
+                rows = lb.rows[row_of[picked]]
+                more = None if line_units is None else line_units[picked]
+                batch = CleanRows(kind, picked + first, rows, line_keys[picked], more)
+                self._take(batch)
+                yield batch
 
-    def _after_clean(self, row: Any, line: int, layout: Layout, itemised: bool) -> None:
-        """The state a clean record leaves for the lines after it: its currency's minor units
-        (itemised amounts are read with them) and, when a line after it may itemise it, the
-        record itself as the parent of those charges."""
-        cols = self._decoders["AWM"][2]
-        start, end = cols["currency"]
-        self._mu = currency_units(row[start - 1 : end].tobytes().decode("ascii"))
+    def _after_clean(self, row: Any, line: int, itemised: bool) -> None:
+        """The state a clean record (an AWB or a correction) leaves for the lines after it: its
+        currency's minor units (itemised amounts are read with them) and, when a line after it
+        may itemise it, the record itself as the parent of those charges."""
+        text = row.tobytes().decode("ascii")
+        layout = self._decoders[text[:3]][0]
+        start, end = self._decoders[text[:3]][2]["currency"]
+        self._mu = currency_units(text[start - 1 : end])
         if itemised:
             assert self.checker is not None
-            text = row.tobytes().decode("ascii")
             self.checker._oc_parent = decoder_for(layout)(text, 2)
             self.checker._oc_parent_line = line
 
@@ -389,6 +390,65 @@ class HotReader:
             units[lines[good & (codes == code)]] = currency_units(code.decode("ascii"))
         return out, keys, units
 
+    def _fast_pairs(self, lb: LineBlock) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+        """Lines of correction pairs the per-record path would take without a finding: an
+        original and its revision (CCO/CCR, DCO/DCR, either first) on adjacent lines, each
+        clean by itself, of one AWB and reference, which neither the file so far nor another
+        line of the block corrects; and each row's AWB key."""
+        assert self.checker is not None
+        n, m = len(lb.starts), lb.rows
+        out, keys = np.zeros(n, dtype=np.bool_), np.zeros(len(m), dtype=np.int64)
+        if not bool(lb.regular.all()) or n < 2:  # a trimmed line: the per-record way
+            return out, keys
+        rid = m[:, :3].copy().view("S3").ravel()
+        ids = [r.encode() for r in ("CCO", "CCR", "DCO", "DCR") if r in self._decoders]
+        idx = np.flatnonzero(np.isin(rid, np.array(ids, dtype="S3")))  # rows = lines here
+        if len(idx) < 2:
+            return out, keys
+        sub = m[idx]
+        header = self.checker.header
+        ok, keys[idx] = clean_rows(sub, CORRECTION, Expect(header.airline_prefix, header.currency))
+        ok &= self.line + 1 + idx <= self.max_records + 1
+        # what pairs them: CC or DC, the AWB and the reference (every line of a paired type
+        # counted, clean or not: each one is paired)
+        cols = [0, 1, *range(*_CORRECTION_COLUMNS["airline_prefix"])]
+        cols += [
+            *range(*_CORRECTION_COLUMNS["awb_serial"]),
+            *range(*_CORRECTION_COLUMNS["reference"]),
+        ]
+        code = np.ascontiguousarray(sub[:, cols]).view(f"S{len(cols)}").ravel()
+        _, inverse, counts = np.unique(code, return_inverse=True, return_counts=True)
+        twice = counts[inverse.ravel()] == 2  # this pair alone in the block
+        j = np.flatnonzero((idx[1:] == idx[:-1] + 1) & ok[:-1] & ok[1:] & twice[:-1])
+        j = j[(code[j] == code[j + 1]) & (sub[j, 2] != sub[j + 1, 2])]  # one O, one R
+        if len(j):  # pairs may not overlap (O R O R...: take every other)
+            j = j[np.concatenate(([True], np.diff(j) > 1))]
+        checker = self.checker
+        for k in j.tolist():
+            i = int(idx[k])
+            key = self._pair_key(rid[i], m[i])
+            if (
+                key in checker._originals
+                or key in checker._revisions
+                or (rid[i].decode(), key) in checker._paired
+                or (rid[i + 1].decode(), key) in checker._paired
+            ):
+                continue
+            out[i] = out[i + 1] = True
+        return out, keys
+
+    @staticmethod
+    def _pair_key(rid: bytes, row: Any) -> tuple[str, str, str, str]:
+        text = row.tobytes().decode("ascii")
+        cols = _CORRECTION_COLUMNS
+        kind = "CCA" if rid[:1] == b"C" else "DCM"
+        return (
+            kind,
+            text[slice(*cols["airline_prefix"])],
+            text[slice(*cols["awb_serial"])],
+            text[slice(*cols["reference"])].rstrip(),
+        )
+
     def _take(self, batch: CleanRows) -> None:
         """The checker's counts, AWBs seen and hash after the clean records of ``batch``."""
         checker = self.checker
@@ -397,7 +457,10 @@ class HotReader:
         for rid, count in zip(ids.tolist(), counts.tolist(), strict=True):
             checker.counts[rid.decode()] += count
         keys = batch.keys
-        if not batch.itemised:  # an AWB billed; itemised charges only add to the hash
+        if batch.layout is CORRECTION:  # pairs, each half paired with the other
+            for rid, row in zip(batch.record_ids(), batch.rows, strict=True):
+                checker._paired.add((rid, self._pair_key(rid[:1].encode(), row)))
+        elif not batch.itemised:  # an AWB billed; itemised charges only add to the hash
             checker._awbs.update(keys.tolist())
         checker.serial_sum += int((keys % 100_000_000).sum())
 
@@ -688,6 +751,16 @@ class HotReader:
     def _columns(self, name: str) -> tuple[int, int] | None:
         assert self._layouts is not None
         return next((f.columns for f in self._layouts.trailer.fields if f.name == name), None)
+
+
+def _by_line(lb: LineBlock, per_row: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Values given per regular row, by line (0 on the other lines)."""
+    out = np.zeros(len(lb.regular), dtype=np.int64)
+    out[lb.regular] = per_row
+    return out
+
+
+_CORRECTION_COLUMNS = {f.name: (f.start - 1, f.end) for f in CORRECTION.fields}
 
 
 def _odd_keys(block: bytes, lb: LineBlock, layout: Layout) -> set[int]:

@@ -311,8 +311,9 @@ class Expect:
 
 def clean_rows(m: Bytes, layout: Layout, expect: Expect) -> tuple[Bools, Ints]:
     """Rows of ``m`` (all of ``layout``'s record type) that decode and pass every check
-    ``FileChecker`` runs on a clean AWB record, except the file-wide duplicate check (the
-    caller's); and each row's AWB key (prefix and serial as one integer)."""
+    ``FileChecker`` runs on a clean AWB (or correction) record by itself, not those across
+    records (duplicates, pairs: the caller's); and each row's AWB key (prefix and serial as
+    one integer)."""
     ok = well_formed(m, layout)
     cols = _plan(layout).columns
     (pa, pb), (sa, sb), (aa, ab) = cols["airline_prefix"], cols["awb_serial"], cols["agent_code"]
@@ -329,8 +330,8 @@ def clean_rows(m: Bytes, layout: Layout, expect: Expect) -> tuple[Bools, Ints]:
         ra, rb = cols["rate_of_exchange"]
         rate = m[:, ra:rb]
         ok &= same | ((rate != _ZERO) & (rate != _POINT)).any(axis=1)
-    ua = cols["use_indicator"][0]
-    ok &= m[:, ua] == ord("R")
+    if "use_indicator" in cols:  # an AWB: revenue (a correction has no use)
+        ok &= m[:, cols["use_indicator"][0]] == ord("R")
     return ok, keys
 
 
