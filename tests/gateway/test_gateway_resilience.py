@@ -155,11 +155,12 @@ async def test_a_full_disk_never_loses_an_audit_row_and_pauses_intake(
                          known_hosts=None, agent_path=None) as conn,
         conn.start_sftp_client() as sftp,
     ):  # fmt: skip
-        for _ in range(100):
-            if not gateway.healthy():
+        assert gateway.intake is not None
+        for _ in range(100):  # the store reports the failure, then intake pauses (a callback)
+            if not gateway.healthy() and not gateway.intake.accepting:
                 break
             await asyncio.sleep(0.02)
-        assert not gateway.healthy() and gateway.intake is not None
+        assert not gateway.healthy()
         assert not gateway.intake.accepting
         async with sftp.open("/inbox/while-full.hot", "wb") as f:
             await f.write(_variant(41))
