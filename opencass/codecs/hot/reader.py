@@ -53,6 +53,7 @@ from opencass.codecs.hot.vector import (
     Expect,
     LineBlock,
     clean_rows,
+    columns,
     integers,
     itemised_rows,
     runs,
@@ -357,14 +358,15 @@ class HotReader:
         ok, sums = itemised_rows(sub)
         prefix = self.checker.header.airline_prefix
         if prefix:
-            ok &= (sub[:, 5:8] == np.frombuffer(prefix.encode(), np.uint8)).all(axis=1)
+            pa, pb = columns(OTHER_CHARGES)["airline_prefix"]
+            ok &= (sub[:, pa:pb] == np.frombuffer(prefix.encode(), np.uint8)).all(axis=1)
         has = parent >= 0
         ok &= has
         parent = np.where(has, parent, 0)
         ok &= fast[parent]
-        cols = {f.name: (f.start - 1, f.end) for f in layout.fields}
+        cols, own = columns(layout), columns(OTHER_CHARGES)
         parent_rows = m[row_of[parent]]
-        mine = integers(sub, 5, 16)
+        mine = integers(sub, own["airline_prefix"][0], own["awb_serial"][1])
         theirs = integers(parent_rows, *cols["airline_prefix"]) * 10**8 + integers(
             parent_rows, *cols["awb_serial"]
         )
@@ -760,13 +762,12 @@ def _by_line(lb: LineBlock, per_row: npt.NDArray[np.int64]) -> npt.NDArray[np.in
     return out
 
 
-_CORRECTION_COLUMNS = {f.name: (f.start - 1, f.end) for f in CORRECTION.fields}
+_CORRECTION_COLUMNS = columns(CORRECTION)
 
 
 def _odd_keys(block: bytes, lb: LineBlock, layout: Layout) -> set[int]:
     """The AWB keys that the block's lines of other lengths (trimmed lines) may bill."""
-    cols = {f.name: (f.start - 1, f.end) for f in layout.fields}
-    (pa, pb), (sa, sb) = cols["airline_prefix"], cols["awb_serial"]
+    (pa, pb), (sa, sb) = columns(layout)["airline_prefix"], columns(layout)["awb_serial"]
     out = set()
     for i in np.flatnonzero(~lb.regular).tolist():
         start = int(lb.starts[i])

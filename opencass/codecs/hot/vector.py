@@ -45,6 +45,7 @@ __all__ = [
     "Expect",
     "LineBlock",
     "clean_rows",
+    "columns",
     "date_number",
     "integers",
     "itemised_rows",
@@ -154,7 +155,7 @@ def _plan(layout: Layout) -> _Plan:
         tuple(dates),
         tuple(odates),
         currency,
-        {f.name: (f.start - 1, f.end) for f in layout.fields},
+        columns(layout),
     )
 
 
@@ -293,7 +294,7 @@ class CleanRows:
         return decoder_for(self.layout)(self.text(i), units)
 
     def _columns(self) -> dict[str, tuple[int, int]]:
-        return _plan_itemised() if self.itemised else _plan(self.layout).columns
+        return columns(OTHER_CHARGES) if self.itemised else _plan(self.layout).columns
 
 
 def date_number(day: date) -> int:
@@ -348,7 +349,7 @@ def itemised_rows(m: Bytes) -> tuple[Bools, Ints]:
     """AW1 rows whose prefix, serial and slots the per-record decoder accepts (slots used up
     to the first blank one, each a letter-or-digit code, A/C, P/C and 12 digits), and each
     row's itemised amounts added up per group of ``GROUPS`` (in minor units)."""
-    cols = _plan_itemised()
+    cols = columns(OTHER_CHARGES)
     ok = _all_digits(m, *cols["airline_prefix"]) & _all_digits(m, *cols["awb_serial"])
     a, b = cols["charges"]
     slots = m[:, a:b].reshape(len(m), OC_SLOTS, OC_SLOT)
@@ -385,8 +386,9 @@ def totals(m: Bytes, layout: Layout) -> Ints:
 
 
 @cache
-def _plan_itemised() -> dict[str, tuple[int, int]]:
-    return {f.name: (f.start - 1, f.end) for f in OTHER_CHARGES.fields}
+def columns(layout: Layout) -> dict[str, tuple[int, int]]:
+    """Each field of ``layout`` as a 0-based ``[start, end)`` slice of a row."""
+    return {f.name: (f.start - 1, f.end) for f in layout.fields}
 
 
 def runs(mask: Bools) -> Iterator[tuple[int, int, bool]]:
