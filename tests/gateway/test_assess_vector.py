@@ -131,7 +131,9 @@ async def test_a_clean_file_is_booked_from_batches(
     )
     assert outcome == "accepted" and found == []
     awm = sum(line.startswith("AWM") for line in lines)
-    assert seen.count("AWM") == seen.count("AW1") == 0 < awm
+    assert (
+        seen.count("AWM") == seen.count("AW1") == seen.count("CCO") == seen.count("CCR") == 0 < awm
+    )
     assert counts["booked"] == len(lines) - 2 == len(booked)
     late_rows = [row for row in booked if row[1] == "AWM" and row[9]]
     assert len(late_rows) == sum(
