@@ -29,7 +29,6 @@ from opencass.codecs import hot
 from opencass.codecs.checks import FileChecker
 from opencass.codecs.hot.layouts import DIALECTS
 from opencass.codecs.hot.reader import DEFAULT_MAX_FINDINGS, DEFAULT_MAX_RECORDS, HotReader
-from opencass.codecs.hot.vector import CleanRows
 from opencass.codecs.result import DecodeResult
 from opencass.findings import Finding, Severity, finding
 from opencass.model import BillingTrailer, Dialect
@@ -75,7 +74,8 @@ def _read_slice(path: Path, header_end: int, start: int, end: int, first_line: i
     n = sum(1 for _ in reader.feed(header))
     reader.line = (first_line or 2) - 1
     for chunk in file_chunks(path, start, end):
-        n += sum(len(x) if type(x) is CleanRows else 1 for x in reader.scan(chunk))
+        # a batch of clean records counts its records; anything else is one
+        n += sum(1 if type(x) is tuple else len(x) for x in reader.scan(chunk))
     n += sum(1 for _ in reader.close(end_of_file=False))
     return _Slice(
         findings=reader.findings,

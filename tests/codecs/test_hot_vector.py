@@ -59,7 +59,7 @@ def _value(op: str, width: int) -> st.SearchStrategy[str]:
 
 
 def _read(data: bytes, chunk: int, *, vector: bool, max_records: int) -> tuple[Any, list[Any]]:
-    reader = HotReader(max_records=max_records)
+    reader = HotReader(max_records=max_records, vector_min_bytes=0)
     events: list[Any] = []
 
     def take(items: Any) -> None:
@@ -100,7 +100,7 @@ def assert_same(data: bytes, chunk: int = 1 << 20, max_records: int = 5_000_000)
     assert sorted(fast_events, key=lambda e: e[0]) == slow_events
     assert _state(fast) == _state(slow)
     batched = 0
-    reader = HotReader(max_records=max_records)
+    reader = HotReader(max_records=max_records, vector_min_bytes=0)
     for i in range(0, len(data), chunk):
         batched += sum(len(x) for x in reader.scan(data[i : i + chunk]) if isinstance(x, CleanRows))
     return batched
@@ -203,3 +203,26 @@ def test_correction_halves_seen_before_or_twice_agree() -> None:
     assert_same(join(originals))
     swapped = [*lines[:cco], lines[cco + 1], lines[cco], *lines[cco + 2 :]]  # CCR CCO
     assert assert_same(join(swapped)) > 0
+
+
+def test_a_small_file_is_read_per_record_and_numpy_is_never_imported() -> None:
+    """Below ``VECTOR_MIN_BYTES`` a block goes the per-record way: a command reading a small
+    file (the demo's, an XML message) does not pay numpy's import; a large block is batched."""
+    import subprocess
+    import sys
+
+    from opencass.codecs.hot.reader import VECTOR_MIN_BYTES
+
+    small = join(BASES["handoff"])
+    assert len(small) < VECTOR_MIN_BYTES
+    code = (
+        "import sys; from opencass.codecs import hot; "
+        f"r = hot.decode({small!r}, keep_records=False); "
+        "print(r.valid, r.counts['records'], 'numpy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", str(len(BASES["handoff"])), "False"]
+    assert not any(isinstance(x, CleanRows) for x in HotReader().scan(small))
+    big = join(file_lines(bulk_records(HANDOFF, 400)))
+    assert len(big) >= VECTOR_MIN_BYTES
+    assert any(isinstance(x, CleanRows) for x in HotReader().scan(big))

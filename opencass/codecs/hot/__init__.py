@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from opencass.codecs.hot.layouts import DIALECTS, RECORD_LENGTH, Field, Kind, Layout, detect_dialect
 from opencass.codecs.hot.reader import HotReader
 from opencass.codecs.hot.records import EncodeError, check_fields, decoder_for, encode_record
-from opencass.codecs.hot.vector import CleanRows
 from opencass.codecs.hot.writer import HotWriter, build_trailer, encode
 from opencass.codecs.result import DecodeResult
 from opencass.model import BillingFile, BillingHeader, DetailRecord
@@ -45,19 +45,19 @@ def decode_chunks(chunks: Iterable[bytes], *, keep_records: bool = True) -> Deco
     records: list[DetailRecord] = []
     n = 0
 
-    def take(events: Iterable[tuple[int, object] | CleanRows]) -> None:
+    def take(events: Iterable[Any]) -> None:
         nonlocal n, header
         for event in events:
-            if type(event) is CleanRows:  # only when records are not kept
+            if type(event) is not tuple:  # a batch of clean records (records not kept)
                 n += len(event)
                 continue
-            _line, rec = event  # type: ignore[misc]
+            _line, rec = event
             n += 1
             if keep_records:
                 if isinstance(rec, BillingHeader):
                     header = rec
                 elif reader.trailer is None or rec is not reader.trailer:
-                    records.append(rec)  # type: ignore[arg-type]
+                    records.append(rec)
 
     for chunk in chunks:
         take(reader.feed(chunk) if keep_records else reader.scan(chunk))

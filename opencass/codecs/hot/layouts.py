@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
 from opencass.model import (
     IMPORT_HEADER_IDS,
@@ -499,6 +500,12 @@ ALL_LAYOUTS = (
     IMPORT,
     TRAILER_IMPORT,
 )
+
+
+@cache
+def columns(layout: Layout) -> dict[str, tuple[int, int]]:
+    """Each field of ``layout`` as a 0-based ``[start, end)`` slice of a line."""
+    return {f.name: (f.start - 1, f.end) for f in layout.fields}
 
 
 def detect_dialect(header_line: str) -> Dialect:

@@ -25,10 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from opencass.codecs.checks import FileChecker, hash_total, locate
 from opencass.codecs.hot.layouts import (
@@ -38,6 +35,7 @@ from opencass.codecs.hot.layouts import (
     RECORD_LENGTH,
     DialectLayouts,
     Layout,
+    columns,
     detect_dialect,
     group_counts,
 )
@@ -47,18 +45,6 @@ from opencass.codecs.hot.records import (
     check_fields,
     currency_units,
     decoder_for,
-)
-from opencass.codecs.hot.vector import (
-    CleanRows,
-    Expect,
-    LineBlock,
-    clean_rows,
-    columns,
-    integers,
-    itemised_rows,
-    runs,
-    split_lines,
-    totals,
 )
 from opencass.findings import Finding, Scope, Severity, finding
 from opencass.model import (
@@ -73,10 +59,19 @@ from opencass.model import (
     RawRecord,
 )
 
+if TYPE_CHECKING:  # the vector path imports numpy when a large block first needs it
+    import numpy as np
+    import numpy.typing as npt
+
+    from opencass.codecs.hot.vector import CleanRows, LineBlock
+
 __all__ = ["DEFAULT_MAX_RECORDS", "HotReader"]
 
 DEFAULT_MAX_RECORDS = 5_000_000
 DEFAULT_MAX_FINDINGS = 10_000
+# A block shorter than this is read per record by ``scan`` too: arrays pay off on hundreds of
+# lines, and a command reading a small file never imports numpy.
+VECTOR_MIN_BYTES = 64 << 10
 _HEADER_IDS = ("AAA", "ALS", *IMPORT_HEADER_IDS)
 # Bytes a HOT line may hold (printable ASCII) plus the line end.
 _TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\r\n"
@@ -92,8 +87,10 @@ class HotReader:
         *,
         max_records: int = DEFAULT_MAX_RECORDS,
         max_findings: int = DEFAULT_MAX_FINDINGS,
+        vector_min_bytes: int = VECTOR_MIN_BYTES,
     ) -> None:
         self.max_records = max_records
+        self.vector_min_bytes = vector_min_bytes  # smaller blocks: per record (no numpy)
         self.max_findings = max_findings
         self.findings: list[Finding] = []
         self.errors = 0
@@ -217,7 +214,8 @@ class HotReader:
         if block and self._awb_layout() is None:  # after the trailer, or an import file
             yield from self.feed(block)
         elif block:
-            screened = not block.translate(None, _TEXT_BYTES)
+            screened = len(block) >= self.vector_min_bytes
+            screened = screened and not block.translate(None, _TEXT_BYTES)
             if screened and (b"\r" not in block or block.count(b"\r") == block.count(b"\r\n")):
                 yield from self._scan_block(block)
             else:
@@ -233,6 +231,10 @@ class HotReader:
     def _scan_block(self, block: bytes) -> Iterator[tuple[int, Any] | CleanRows]:
         """The block's other lines through ``feed``, in order, each in the state the clean
         records before it leave; then the clean records as one batch."""
+        import numpy as np
+
+        from opencass.codecs.hot.vector import CleanRows, runs, split_lines
+
         layout = self._awb_layout()
         checker = self.checker
         assert layout is not None and checker is not None
@@ -296,6 +298,8 @@ class HotReader:
 
     def _itemising(self, lb: LineBlock) -> npt.NDArray[np.bool_]:
         """Lines that may itemise a record before them (and odd lines, which might)."""
+        import numpy as np
+
         out = ~lb.regular
         ids = lb.rows[:, :3].copy().view("S3").ravel()
         out[lb.regular] = np.isin(ids, np.array([r.encode() for r in OTHER_CHARGES.record_ids]))
@@ -306,6 +310,10 @@ class HotReader:
     ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
         """Lines of the block that are clean AWB records (see ``vector``) and bill an AWB that
         neither the file so far nor another line of the block bills; and their AWB keys."""
+        import numpy as np
+
+        from opencass.codecs.hot.vector import Expect, clean_rows
+
         assert self.checker is not None
         n, m = len(lb.starts), lb.rows
         fast = np.zeros(n, dtype=np.bool_)
@@ -341,6 +349,10 @@ class HotReader:
         follow a clean AWB record (``fast``) of their own AWB, nothing but AW1 lines between,
         add up to its four other-charges totals, and a clean AWB record follows them (its
         arrival compares the sums); with each row's AWB key and minor units."""
+        import numpy as np
+
+        from opencass.codecs.hot.vector import integers, itemised_rows, totals
+
         assert self.checker is not None
         n, m = len(fast), lb.rows
         row_of = np.cumsum(lb.regular) - 1
@@ -371,19 +383,7 @@ class HotReader:
             parent_rows, *cols["awb_serial"]
         )
         ok &= mine == theirs
-        # per parent: every AW1 fine, the sums equal, a clean AWB record right after the group
-        bad = np.zeros(n, dtype=np.int64)
-        np.add.at(bad, parent, ~ok)
-        total = np.zeros((n, 4), dtype=np.int64)
-        np.add.at(total, parent, sums)
-        last = np.full(n, -1, dtype=np.int64)
-        np.maximum.at(last, parent, lines)
-        after = last[parent] + 1
-        follows = np.zeros(len(lines), dtype=np.bool_)
-        inside = after < n
-        follows[inside] = fast[after[inside]]
-        match = (total[parent] == totals(parent_rows, layout)).all(axis=1)
-        good = ok & (bad[parent] == 0) & match & follows
+        good = _groups_fit(ok, sums, parent, lines, fast, totals(parent_rows, layout))
         out[lines[good]] = True
         keys[lines] = mine
         ca, cb = cols["currency"]
@@ -397,6 +397,10 @@ class HotReader:
         original and its revision (CCO/CCR, DCO/DCR, either first) on adjacent lines, each
         clean by itself, of one AWB and reference, which neither the file so far nor another
         line of the block corrects; and each row's AWB key."""
+        import numpy as np
+
+        from opencass.codecs.hot.vector import Expect, clean_rows
+
         assert self.checker is not None
         n, m = len(lb.starts), lb.rows
         out, keys = np.zeros(n, dtype=np.bool_), np.zeros(len(m), dtype=np.int64)
@@ -453,6 +457,8 @@ class HotReader:
 
     def _take(self, batch: CleanRows) -> None:
         """The checker's counts, AWBs seen and hash after the clean records of ``batch``."""
+        import numpy as np
+
         checker = self.checker
         assert checker is not None
         ids, counts = np.unique(batch.rows[:, :3].copy().view("S3").ravel(), return_counts=True)
@@ -755,8 +761,38 @@ class HotReader:
         return next((f.columns for f in self._layouts.trailer.fields if f.name == name), None)
 
 
+def _groups_fit(
+    ok: npt.NDArray[np.bool_],
+    sums: npt.NDArray[np.int64],
+    parent: npt.NDArray[np.int64],
+    lines: npt.NDArray[np.int64],
+    fast: npt.NDArray[np.bool_],
+    totals: npt.NDArray[np.int64],
+) -> npt.NDArray[np.bool_]:
+    """AW1 lines whose group is clean: every AW1 of their parent fine, the group's sums equal
+    to the parent's ``totals``, a clean AWB record right after the group."""
+    import numpy as np
+
+    n = len(fast)
+    bad = np.zeros(n, dtype=np.int64)
+    np.add.at(bad, parent, ~ok)
+    total = np.zeros((n, 4), dtype=np.int64)
+    np.add.at(total, parent, sums)
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last, parent, lines)
+    after = last[parent] + 1
+    follows = np.zeros(len(lines), dtype=np.bool_)
+    inside = after < n
+    follows[inside] = fast[after[inside]]
+    match = (total[parent] == totals).all(axis=1)
+    good: npt.NDArray[np.bool_] = ok & (bad[parent] == 0) & match & follows
+    return good
+
+
 def _by_line(lb: LineBlock, per_row: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Values given per regular row, by line (0 on the other lines)."""
+    import numpy as np
+
     out = np.zeros(len(lb.regular), dtype=np.int64)
     out[lb.regular] = per_row
     return out
@@ -767,6 +803,8 @@ _CORRECTION_COLUMNS = columns(CORRECTION)
 
 def _odd_keys(block: bytes, lb: LineBlock, layout: Layout) -> set[int]:
     """The AWB keys that the block's lines of other lengths (trimmed lines) may bill."""
+    import numpy as np
+
     (pa, pb), (sa, sb) = columns(layout)["airline_prefix"], columns(layout)["awb_serial"]
     out = set()
     for i in np.flatnonzero(~lb.regular).tolist():

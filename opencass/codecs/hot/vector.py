@@ -36,6 +36,7 @@ from opencass.codecs.hot.layouts import (
     RECORD_LENGTH,
     Kind,
     Layout,
+    columns,
 )
 from opencass.codecs.hot.records import Malformed, currency_units, decoder_for
 
@@ -383,12 +384,6 @@ def totals(m: Bytes, layout: Layout) -> Ints:
     """The four other-charges totals of AWB rows (minor units), in the order of ``GROUPS``."""
     cols = _plan(layout).columns
     return np.stack([integers(m, *cols[name]) for _, _, name in GROUPS], axis=1)
-
-
-@cache
-def columns(layout: Layout) -> dict[str, tuple[int, int]]:
-    """Each field of ``layout`` as a 0-based ``[start, end)`` slice of a row."""
-    return {f.name: (f.start - 1, f.end) for f in layout.fields}
 
 
 def runs(mask: Bools) -> Iterator[tuple[int, int, bool]]:
