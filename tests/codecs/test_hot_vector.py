@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from opencass.codecs.hot.layouts import Kind
 from opencass.codecs.hot.reader import HotReader
 from opencass.codecs.hot.vector import CleanRows, split_lines
-from opencass.model import Dialect
 from tests.kit.hot import HANDOFF, PARTICIPANT, awb_layout, bulk_records, file_lines, join
 
 SETTINGS = settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
@@ -183,8 +182,8 @@ def test_a_duplicate_across_blocks_and_a_late_itemisation_agree() -> None:
 def test_participant_dialect_is_read_by_ids_of_its_own() -> None:
     lines = BASES["participant"]
     assert {line[:3] for line in lines} >= {"AWB", "AWM"}
-    assert_same(join(lines))
-    assert Dialect.PARTICIPANT
+    batched = assert_same(join(lines))
+    assert batched > len(lines) * 0.6  # AWB and AWM records both batched
 
 
 def test_correction_halves_seen_before_or_twice_agree() -> None:

@@ -21,7 +21,7 @@ per record.  ``HotReader.scan`` interleaves those batches with the per-record pa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from typing import Any
@@ -114,7 +114,6 @@ class _Plan:
     dates: tuple[int, ...]
     optional_dates: tuple[int, ...]
     currency: int | None
-    columns: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> [start, end)
 
 
 @cache
@@ -156,7 +155,6 @@ def _plan(layout: Layout) -> _Plan:
         tuple(dates),
         tuple(odates),
         currency,
-        columns(layout),
     )
 
 
@@ -239,9 +237,11 @@ def _known_currency(codes: Bytes) -> Bools:
 
 @dataclass(slots=True)
 class CleanRows:
-    """A run of consecutive lines that are clean AWB records, as arrays.
+    """A block's clean records of one layout — AWBs, correction pairs or itemised charges —
+    as arrays.
 
-    ``lines`` are the file's line numbers, ``rows`` the 250-byte lines.  Columns come out as
+    ``lines`` are the file's line numbers (ascending, not always consecutive), ``rows`` the
+    250-byte lines.  Columns come out as
     arrays (``column``), texts as one list (``texts``); ``record(i)`` decodes one row the
     per-record way, for a caller whose own rules find fault with it.
     """
@@ -295,7 +295,7 @@ class CleanRows:
         return decoder_for(self.layout)(self.text(i), units)
 
     def _columns(self) -> dict[str, tuple[int, int]]:
-        return columns(OTHER_CHARGES) if self.itemised else _plan(self.layout).columns
+        return columns(self.layout)
 
 
 def date_number(day: date) -> int:
@@ -317,7 +317,7 @@ def clean_rows(m: Bytes, layout: Layout, expect: Expect) -> tuple[Bools, Ints]:
     records (duplicates, pairs: the caller's); and each row's AWB key (prefix and serial as
     one integer)."""
     ok = well_formed(m, layout)
-    cols = _plan(layout).columns
+    cols = columns(layout)
     (pa, pb), (sa, sb), (aa, ab) = cols["airline_prefix"], cols["awb_serial"], cols["agent_code"]
     serial = integers(m, sa, sb)
     keys = integers(m, pa, pb) * 100_000_000 + serial
@@ -382,7 +382,7 @@ def itemised_rows(m: Bytes) -> tuple[Bools, Ints]:
 
 def totals(m: Bytes, layout: Layout) -> Ints:
     """The four other-charges totals of AWB rows (minor units), in the order of ``GROUPS``."""
-    cols = _plan(layout).columns
+    cols = columns(layout)
     return np.stack([integers(m, *cols[name]) for _, _, name in GROUPS], axis=1)
 
 
