@@ -87,7 +87,7 @@ def final_close(
     from opencass.billing.remittance import expect_remittance
 
     if result is None:
-        result = run_close(config, country, period, reference, stage=FINAL)
+        result = run_close(config, country, period, reference, stage=FINAL, workers=workers)
     written = write_documents(config, result, workers=workers)
     outcome = FinalOutcome(len(written), [], list(written))
     if reports:

@@ -118,7 +118,7 @@ def _netted(
     config: Config, country: str, period: Period, reference: datetime, stage: str, out: TextIO
 ) -> CloseResult:
     """Net the period and print its totals (nothing written yet)."""
-    result = run_close(config, country, period.code, reference, stage=stage)
+    result = run_close(config, country, period.code, reference, stage=stage, workers=2)
     report = close_report(result, country, period.code, reference)
     out.write(f"{stage.capitalize()} {report[0].lower()}{report[1:]}")
     return result

@@ -47,7 +47,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -87,6 +87,7 @@ from opencass.settlement.netting import (
     ConservationError,
     Item,
     ItemAmount,
+    ItemKind,
     LineTotal,
     Netting,
     PeriodSettlement,
@@ -105,12 +106,15 @@ __all__ = [
     "LedgerSource",
     "PlannedDocument",
     "RowsSource",
+    "Runner",
     "agent_statement_csv",
     "airline_settlement_csv",
     "close_period",
     "collect_items",
     "format_amount",
     "handoff_file",
+    "in_turn",
+    "part_of",
     "stamp_of",
 ]
 
@@ -171,14 +175,35 @@ class CloseResult:
 class LedgerSource(Protocol):
     """Where a close reads the period's booked rows (a list in memory, or the ledger)."""
 
-    def booking_order(self) -> Iterable[BookedRow]:
-        """Every row, by ledger id."""
+    def booking_order(self, part: tuple[int, int] | None = None) -> Iterable[BookedRow]:
+        """Every row, by ledger id; ``part`` = (k, n): only the rows of the AWBs in part k of
+        n (``part_of``)."""
 
     def rows_of_agent(self, agent_code: str) -> Iterable[BookedRow]:
         """The rows of one agent code, in hand-off order (see ``HANDOFF_ORDER``)."""
 
     def rows_of_airline(self, airline_prefix: str) -> Iterable[BookedRow]:
         """The rows of one airline prefix, in hand-off order."""
+
+
+def part_of(awb_serial: str, parts: int) -> int:
+    """The part (0 … ``parts`` − 1) whose netting takes the rows of the AWB ``awb_serial``:
+    the code of its second-to-last character modulo ``parts`` (the last is a check digit,
+    0–6, which would split unevenly), 0 for a serial shorter than two characters.  Every row of
+    one AWB, both halves of a correction included, falls in one part.  ``opencass.store.ledger``
+    selects a part in SQL by the same rule."""
+    return ord(awb_serial[-2]) % parts if len(awb_serial) >= 2 else 0
+
+
+#: Runs independent jobs and returns their results in order.  A close's caller may run them
+#: side by side in processes of their own (``opencass.billing.closing.forked``); a job's
+#: result must then be picklable.
+Runner = Callable[[Sequence[Callable[[], Any]]], list[Any]]
+
+
+def in_turn(jobs: Sequence[Callable[[], Any]]) -> list[Any]:
+    """The ``Runner`` that runs the jobs one after the other, in this process."""
+    return [job() for job in jobs]
 
 
 def handoff_key(r: BookedRow) -> tuple[str, str, str, str, int]:
@@ -194,8 +219,11 @@ class RowsSource:
         self._agents: dict[str, list[BookedRow]] | None = None
         self._airlines: dict[str, list[BookedRow]] | None = None
 
-    def booking_order(self) -> Iterable[BookedRow]:
-        return self.rows
+    def booking_order(self, part: tuple[int, int] | None = None) -> Iterable[BookedRow]:
+        if part is None:
+            return self.rows
+        k, n = part
+        return [r for r in self.rows if part_of(r.awb_serial, n) == k]
 
     def _group(self, attr: str) -> dict[str, list[BookedRow]]:
         groups: dict[str, list[BookedRow]] = defaultdict(list)
@@ -310,6 +338,12 @@ class IdSet:
         for i in ids:
             self.add(i)
 
+    def merge(self, other: IdSet) -> None:
+        """Add every id of ``other``."""
+        size = max(len(self.bits), len(other.bits))
+        both = int.from_bytes(self.bits, "little") | int.from_bytes(other.bits, "little")
+        self.bits = bytearray(both.to_bytes(size, "little"))
+
     def __contains__(self, i: object) -> bool:
         if not isinstance(i, int) or i < 0:
             return False
@@ -323,7 +357,7 @@ class _Netted:
 
     amounts: list[ItemAmount]
     written: IdSet  # ledger ids of AWBs and paired corrections
-    unpaired: list[CorrectionRecord | ImportRecord]
+    unpaired: list[tuple[int, CorrectionRecord | ImportRecord]]  # (ledger id, half), by id
     awbs: int
     non_revenue: int
     taxed: dict[int, tuple[Decimal, Decimal]]  # document rounding: ledger id -> computed tax
@@ -342,6 +376,16 @@ class Breakdown:
     def add(self, item: Item, amount: ItemAmount) -> None:
         for sums in (self.agents[amount.agent_code], self.airlines[amount.airline_prefix]):
             add_vat(sums, item, amount.amount, self.currency, self.engine)
+
+    def merge(self, agents: dict[str, VatSums], airlines: dict[str, VatSums]) -> None:
+        """Add the sums of another part of the close."""
+        for mine, theirs in ((self.agents, agents), (self.airlines, airlines)):
+            for code, sums in theirs.items():
+                into = mine[code]
+                for key, (base, tax) in sums.items():
+                    entry = into.setdefault(key, [ZERO, ZERO])
+                    entry[0] += base
+                    entry[1] += tax
 
 
 def _shared(it: ItemAmount, names: dict[str, str]) -> ItemAmount:
@@ -400,7 +444,7 @@ def _net(
             written.update((row.id, other[0]))
             if vat is not None:
                 vat.add(pair, amounts[-1])
-    unpaired = [rec for _, rec in sorted(waiting.values(), key=lambda w: w[0])]
+    unpaired = sorted(waiting.values(), key=lambda w: w[0])
     return _Netted(amounts, written, unpaired, awbs, non_revenue, taxed, vat)
 
 
@@ -484,7 +528,7 @@ def _handoff_from_rows(
     for row in rows_of():
         if row.id not in written:
             continue
-        late = row.late and row.record_type in _AWB_TYPES
+        late = bool(row.late) and row.record_type in _AWB_TYPES
         rec = None
         if taxes is not None and row.record_type in _AWB_TYPES:
             rec = taxes.record(row)
@@ -639,8 +683,15 @@ def close_period(
     adjustments: Iterable[Adjustment] = (),
     preliminary: bool = False,
     tax: TaxEngine | None = None,
+    run: Runner | None = None,
+    parts: int = 1,
 ) -> CloseResult:
     """Net the period's booked rows and plan every document (nothing is written here).
+
+    ``run`` and ``parts``: net the rows in ``parts`` parts by AWB (``part_of``), the jobs run
+    by ``run`` (e.g. in processes of their own); the result is the same as netting them in one
+    pass.  When several parts meet data netting cannot use, the error raised is the first
+    part's.
 
     ``adjustments`` (accepted disputes) are netted with the rows.  A ``preliminary`` close
     plans statements only (no hand-off files), their kinds named ``prelim-…``.
@@ -656,7 +707,7 @@ def close_period(
     # CASS Import bills charges as the billing party gives them: no VAT is computed on them
     tax = tax if tax is not None and tax.active and country.kind == "export" else None
     netting = netting_of(country)
-    netted, settlement = _settle(source, country.currency, adjustments, tax, netting)
+    netted, settlement = _settle(source, country.currency, adjustments, tax, netting, run, parts)
     statements = {s.agent_code: s for s in settlement.agents}
     settlements = {s.airline_prefix: s for s in settlement.airlines}
     taxes = _Taxes(tax, netted.taxed) if tax else None
@@ -669,7 +720,7 @@ def close_period(
     return CloseResult(
         settlement=settlement,
         planned=tuple(docs),
-        unpaired=tuple(netted.unpaired),
+        unpaired=tuple(rec for _, rec in netted.unpaired),
         unassigned_agents=tuple(sorted(set(statements) - {c for v in agents.values() for c in v})),
         unassigned_airlines=tuple(
             sorted(set(settlements) - {p for v in airlines.values() for p in v})
@@ -713,15 +764,86 @@ def _plan_parties(
             )  # fmt: skip
 
 
+#: A part of a close netted by a job of its own, in a form cheap to pickle: (amounts as
+#: tuples of strings, the written ids' bitmap, the unpaired halves, AWBs, non-revenue AWBs,
+#: document-rounded taxes, the VAT sums per agent and per airline or None).
+_Packed = tuple[
+    list[tuple[str, str, str, str, str, str]], bytes,
+    list[tuple[int, CorrectionRecord | ImportRecord]], int, int,
+    dict[int, tuple[Decimal, Decimal]], tuple[dict[str, VatSums], dict[str, VatSums]] | None,
+]  # fmt: skip
+
+
+def _net_part(
+    source: LedgerSource,
+    part: tuple[int, int],
+    currency: str,
+    tax: TaxEngine | None,
+    netting: Netting,
+) -> _Packed:
+    """Net one part of the period's AWBs, packed."""
+    n = _net(source.booking_order(part), currency, tax, netting)
+    amounts = [
+        (a.airline_prefix, a.awb_serial, a.kind.value, a.reference, a.agent_code, str(a.amount))
+        for a in n.amounts
+    ]
+    vat = (dict(n.vat.agents), dict(n.vat.airlines)) if n.vat is not None else None
+    return amounts, bytes(n.written.bits), n.unpaired, n.awbs, n.non_revenue, n.taxed, vat
+
+
+def _unpack(packed: Sequence[_Packed], currency: str, tax: TaxEngine | None) -> _Netted:
+    """The parts netted apart, as one: what netting them all in one pass gives."""
+    engine = tax.fresh() if tax is not None and tax.active else None
+    out = _Netted([], IdSet(), [], 0, 0, {}, Breakdown(engine, currency) if engine else None)
+    names: dict[str, str] = {}
+    kinds = {k.value: k for k in ItemKind}
+    for amounts, bits, unpaired, awbs, non_revenue, taxed, vat in packed:
+        out.amounts += (
+            ItemAmount(names.setdefault(p, p), s, kinds[k], r, names.setdefault(a, a), Decimal(v))
+            for p, s, k, r, a, v in amounts
+        )
+        written = IdSet()
+        written.bits = bytearray(bits)
+        out.written.merge(written)
+        out.unpaired += unpaired
+        out.awbs += awbs
+        out.non_revenue += non_revenue
+        out.taxed.update(taxed)
+        if out.vat is not None and vat is not None:
+            out.vat.merge(*vat)
+    out.unpaired.sort(key=lambda u: u[0])
+    return out
+
+
+def _net_all(
+    source: LedgerSource,
+    currency: str,
+    tax: TaxEngine | None,
+    netting: Netting,
+    run: Runner | None,
+    parts: int,
+) -> _Netted:
+    """Net every booked row: in one pass, or in ``parts`` parts by AWB run by ``run`` (side by
+    side, when the caller's runner forks).  Tax rounded per document keeps running totals per
+    agent in booking order across AWBs, so such a close is netted in one pass."""
+    document = tax is not None and tax.active and tax.invoicing.tax_rounding == "document"
+    if run is None or parts < 2 or document:
+        return _net(source.booking_order(), currency, tax, netting)
+    jobs = [partial(_net_part, source, (k, parts), currency, tax, netting) for k in range(parts)]
+    return _unpack(run(jobs), currency, tax)
+
+
 def _settle(
     source: LedgerSource,
     currency: str,
     adjustments: tuple[Adjustment, ...],
     tax: TaxEngine | None = None,
     netting: Netting = DEFAULT_NETTING,
+    run: Runner | None = None,
+    parts: int = 1,
 ) -> tuple[_Netted, PeriodSettlement]:
     """Net the rows in booking order with the adjustments, settle, check conservation."""
-    netted = _net(source.booking_order(), currency, tax, netting)
+    netted = _net_all(source, currency, tax, netting, run, parts)
     for a in adjustments:
         netted.amounts.append(netting.amount(a, currency))
         if netted.vat is not None:

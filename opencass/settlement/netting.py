@@ -56,8 +56,9 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Context, Decimal, localcontext
+from operator import attrgetter
 
 from opencass.config.model import Country
 from opencass.errors import ConfigurationError, InputError, InternalError, OpencassError
@@ -575,6 +576,7 @@ class PeriodSettlement:
 
 
 _CORRECTIONS = frozenset({ItemKind.CCA, ItemKind.DCM, ItemKind.IMPORT_CORRECTION})
+_ORDER = attrgetter(*(f.name for f in fields(ItemAmount)))  # the fields ``order=True`` compares
 
 
 def _sum(amounts: Iterable[Decimal], currency: str) -> Decimal:
@@ -586,10 +588,12 @@ def _lines(items: tuple[ItemAmount, ...], currency: str) -> tuple[LineTotal, ...
     grouped: dict[tuple[str, str], list[Decimal]] = defaultdict(list)
     for it in items:
         grouped[(it.agent_code, it.airline_prefix)].append(it.amount)
-    return tuple(
-        LineTotal(agent, airline, _sum(amounts, currency), len(amounts))
-        for (agent, airline), amounts in sorted(grouped.items())
-    )
+    zero = quantize(ZERO, currency)
+    with localcontext(_EXACT):  # once for all lines: a large period has 400,000 of them
+        return tuple(
+            LineTotal(agent, airline, sum(amounts, zero), len(amounts))
+            for (agent, airline), amounts in sorted(grouped.items())
+        )
 
 
 def _agents(
@@ -665,7 +669,7 @@ def settle_amounts(
     count the AWB records among them, for the summary."""
     minor_units(period_currency)
     non_revenue = non_revenue_awbs
-    ordered = tuple(sorted(amounts))
+    ordered = tuple(sorted(amounts, key=_ORDER))  # ItemAmount's order, compared in C
     lines = _lines(ordered, period_currency)
     agents = _agents(lines, ordered, period_currency)
     airlines = _airlines(lines, period_currency)

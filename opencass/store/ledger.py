@@ -89,18 +89,35 @@ _HANDOFF_ORDER = " ORDER BY l.airline_prefix, l.awb_serial, l.record_type, l.ref
 
 def _rows(conn: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> Iterator[BookedRow]:
     cur = conn.execute(sql, args)
+    make = BookedRow._make
     while batch := cur.fetchmany(10_000):
-        for r in batch:
-            yield BookedRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9])
+        yield from map(make, batch)
+
+
+# ``opencass.settlement.close.part_of`` in SQL: the code of the serial's second-to-last
+# character modulo the number of parts (0 for a shorter serial)
+_PART = (
+    " AND (CASE WHEN length(l.awb_serial) >= 2 THEN unicode(substr(l.awb_serial, -2, 1))"
+    " ELSE 0 END) % ? = ?"
+)
 
 
 def booked_rows(
-    database: Path, country: str, period: str, snapshot: LedgerSnapshot | None = None
+    database: Path,
+    country: str,
+    period: str,
+    snapshot: LedgerSnapshot | None = None,
+    part: tuple[int, int] | None = None,
 ) -> Iterator[BookedRow]:
-    """The period's booked ledger rows (as of ``snapshot``, or now), in booking order."""
+    """The period's booked ledger rows (as of ``snapshot``, or now), in booking order;
+    ``part`` = (k, n): the rows of the AWBs in part k of n only (``part_of``)."""
     with closing(connect_read_only(database)) as conn:
-        args = (country, period, *_as_of(snapshot))
-        yield from _rows(conn, _COLUMNS + _BOOKED_WHERE + " ORDER BY l.id", args)
+        args: tuple[object, ...] = (country, period, *_as_of(snapshot))
+        where = _BOOKED_WHERE
+        if part is not None:
+            where += _PART
+            args += (part[1], part[0])
+        yield from _rows(conn, _COLUMNS + where + " ORDER BY l.id", args)
 
 
 class LedgerRows:
@@ -121,8 +138,8 @@ class LedgerRows:
             self._conn, self._pid = connect_read_only(self.database), os.getpid()
         return self._conn
 
-    def booking_order(self) -> Iterator[BookedRow]:
-        return booked_rows(self.database, self.country, self.period, self.snapshot)
+    def booking_order(self, part: tuple[int, int] | None = None) -> Iterator[BookedRow]:
+        return booked_rows(self.database, self.country, self.period, self.snapshot, part)
 
     def _of(self, column: str, value: str) -> list[BookedRow]:
         where = _BOOKED_WHERE
@@ -175,7 +192,7 @@ _REPORT_COLUMNS = _COLUMNS + ", l.period" + _JOIN + " WHERE " + _BOOKED + " AND 
 def _row(r: Sequence[Any]) -> BookedRow:
     return BookedRow(
         int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]),
-        bool(r[7]), str(r[8]), str(r[9]),
+        int(r[7]), str(r[8]), str(r[9]),
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ import os
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -201,3 +202,126 @@ def test_a_failing_builder_fails_the_write(tmp_path: Path) -> None:
         write_documents(config, result, workers=2)
     published = [p for p in config.gateway.mailboxes_dir.rglob("*") if p.suffix == ".hot"]
     assert published == []  # nothing renamed into place when a document could not be built
+
+
+def _odd_rows() -> list[BookedRow]:
+    """``_rows`` with what pairing in parts must handle: an original whose revision comes much
+    later, a revision without its original, and an AWB the ledger holds twice."""
+    rows = _rows()
+    n = len(rows)
+    halves = [r for r in rows if r.record_type in ("CCO", "CCR")]
+    original, revised = halves[0], halves[1]
+    assert (original.record_type, revised.record_type) == ("CCO", "CCR")
+    late = revised._replace(id=n + 1)  # the revision of the first pair, booked last
+    rows = [r for r in rows if r.id != revised.id] + [late]
+    lone = halves[3]._replace(id=n + 2)  # a second copy of a revision: left unpaired
+    awb = next(r for r in rows if r.record_type == "AWM")
+    return [*rows, lone, awb._replace(id=n + 3)]
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_netting_in_parts_equals_netting_in_one_pass(tmp_path: Path, parts: int) -> None:
+    from opencass.settlement.close import in_turn
+
+    rows = _odd_rows()
+    db = tmp_path / "opencass.db"
+    _ledger(db, rows)
+    agents, airlines = _parties()
+    results = []
+    for source, run in (
+        (RowsSource(rows), None),
+        (RowsSource(rows), in_turn),
+        (LedgerRows(db, "DE", "20261101M"), in_turn),
+    ):
+        results.append(
+            close_period(
+                source,
+                country=COUNTRY,
+                period=PERIOD,
+                reference=REFERENCE,
+                agents=agents,
+                airlines=airlines,
+                run=run,
+                parts=parts,
+            )
+        )
+    one, *split = results
+    assert one.unpaired and one.settlement.summary.corrections
+    for r in split:
+        assert r.settlement == one.settlement
+        assert r.unpaired == one.unpaired
+        assert r.documents == one.documents
+
+
+def test_a_part_is_the_same_rows_in_sql_and_in_memory(tmp_path: Path) -> None:
+    from opencass.settlement.close import part_of
+
+    rows = _rows()[:40]
+    serials = ["", "7", "A", "12", "1A", "ÄÖ", "62144154", "00000001", "9" * 11]
+    rows += [rows[i]._replace(id=1000 + i, awb_serial=s) for i, s in enumerate(serials)]
+    db = tmp_path / "opencass.db"
+    _ledger(db, rows)
+    ledger, memory = LedgerRows(db, "DE", "20261101M"), RowsSource(rows)
+    for n in (2, 3):
+        seen = []
+        for k in range(n):
+            ids = [r.id for r in ledger.booking_order((k, n))]
+            assert ids == [r.id for r in memory.booking_order((k, n))]
+            assert all(part_of(r.awb_serial, n) == k for r in ledger.booking_order((k, n)))
+            seen += ids
+        assert sorted(seen) == [r.id for r in rows]  # every row in exactly one part
+    assert len({part_of(r.awb_serial, 2) for r in rows}) == 2
+
+
+def test_run_close_nets_in_two_processes_as_in_one(tmp_path: Path) -> None:
+    import opencass.settlement.close as close_module
+
+    rows = _odd_rows()
+    config = _config(tmp_path)
+    _ledger(config.gateway.database, rows)
+    one = run_close(config, "DE", "20261101M", REFERENCE)
+    pids = tmp_path / "pids"
+    net_part = close_module._net_part
+
+    def spy(*args: object) -> object:
+        with pids.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return net_part(*args)  # type: ignore[arg-type]
+
+    close_module._net_part = spy  # type: ignore[assignment]
+    try:
+        two = run_close(config, "DE", "20261101M", REFERENCE, workers=2)
+    finally:
+        close_module._net_part = net_part
+    assert len(set(pids.read_text().split())) == 2  # the parts were netted by two processes
+    assert two.settlement == one.settlement
+    assert two.unpaired == one.unpaired
+    assert two.documents == one.documents
+
+
+def _exit_hard() -> int:
+    os._exit(3)
+
+
+class _UnpicklableError(Exception):
+    def __reduce__(self) -> Any:
+        raise TypeError("no")
+
+
+def _raise_unpicklable() -> int:
+    raise _UnpicklableError("the reason")
+
+
+def test_forked_jobs_return_in_order_and_raise_what_a_child_raised() -> None:
+    from opencass.billing.closing import forked
+
+    assert forked([lambda: os.getpid(), lambda: "b", lambda: [3]])[1:] == ["b", [3]]
+    assert forked([lambda: os.getpid(), lambda: os.getpid()])[1] != os.getpid()
+    with pytest.raises(ZeroDivisionError):
+        forked([lambda: 1, lambda: 1 // 0])
+    with pytest.raises(KeyError):  # the first failed job's exception, every job waited for
+        forked([lambda: {}["x"], lambda: 1 // 0])
+    with pytest.raises(RuntimeError, match="failed"):
+        forked([lambda: 1, _exit_hard])
+    with pytest.raises(RuntimeError, match="_UnpicklableError: the reason"):
+        forked([lambda: 1, _raise_unpicklable])
