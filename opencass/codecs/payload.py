@@ -7,13 +7,14 @@ reads one canonical model whatever format the airline used.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from opencass.codecs.hot.layouts import DIALECTS
-from opencass.codecs.hot.records import decoder_for
+from opencass.codecs.hot.records import decoder_for, values_decoder
 from opencass.model import (
     AwbRecord,
     CorrectionRecord,
@@ -76,12 +77,40 @@ def to_payload(rec: DetailRecord, hot_line: str | None, dialect: Dialect | None)
     return "json", to_json(rec)
 
 
+def payload_values(
+    fmt: str, names: tuple[str, ...], model: type
+) -> Callable[[str, str], tuple[Any, ...] | None] | None:
+    """For payloads of format ``fmt``: ``values(text, currency_hint)``, the values of the
+    fields ``names`` that ``from_payload`` would decode, when the line's record is a ``model``
+    (None otherwise: decode it with ``from_payload``); None for a format that is not HOT."""
+    if not fmt.startswith("hot-"):
+        return None
+    details = DIALECTS[Dialect(fmt.removeprefix("hot-"))].details
+    decoders = {
+        rid: values_decoder(layout, names)
+        for rid, layout in details.items()
+        if layout.model is model and set(names) <= {f.name for f in layout.fields}
+    }
+
+    def values(text: str, currency_hint: str) -> tuple[Any, ...] | None:
+        decode = decoders.get(text[:3])
+        if decode is None:
+            return None
+        return decode(text, _payload_units(currency_hint))
+
+    return values
+
+
+def _payload_units(currency_hint: str) -> int:
+    """The minor units a stored HOT line's amounts are read with."""
+    return minor_units(currency_hint) if currency_hint else 2
+
+
 def from_payload(fmt: str, text: str, currency_hint: str = "") -> DetailRecord:
     """The model record of a stored payload."""
     if fmt == "json":
         return from_json(text)
     layouts = DIALECTS[Dialect(fmt.removeprefix("hot-"))]
     layout = layouts.details[text[:3]]
-    mu = minor_units(currency_hint) if currency_hint else 2
-    rec: DetailRecord = decoder_for(layout)(text, mu)
+    rec: DetailRecord = decoder_for(layout)(text, _payload_units(currency_hint))
     return rec

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from decimal import Context, Decimal, localcontext
 from operator import attrgetter
@@ -100,6 +100,7 @@ __all__ = [
     "PeriodSettlement",
     "TermsError",
     "awb_due",
+    "awb_due_of",
     "check_conservation",
     "correction_due",
     "import_due",
@@ -371,12 +372,33 @@ def _round(amount: Decimal, currency: str, what: str) -> Decimal:
 
 def awb_due(rec: AwbRecord, period_currency: str, terms: NettingTerms = DEFAULT_TERMS) -> Decimal:
     """An AWB's amount due airline in ``period_currency``, rounded at the AWB level."""
-    what = f"AWB {rec.awb}"
+    values = [getattr(rec, name) for name, _ in terms.terms]
+    return awb_due_of(
+        rec.awb, rec.charges_due, values, rec.currency, rec.rate_of_exchange, period_currency,
+        terms,
+    )  # fmt: skip
+
+
+def awb_due_of(
+    awb: str,
+    charges_due: bool,
+    values: Sequence[Decimal],
+    currency: str,
+    rate_of_exchange: Decimal,
+    period_currency: str,
+    terms: NettingTerms = DEFAULT_TERMS,
+) -> Decimal:
+    """``awb_due`` from the AWB's number, whether charges are due, the values of the terms'
+    fields (in the terms' order), its currency and rate: for a reader that decodes only
+    those fields of a stored line (``opencass.settlement.close``)."""
+    what = f"AWB {awb}"
     with localcontext(_EXACT):
-        if not rec.charges_due:
+        if not charges_due:
             return _round(ZERO, period_currency, what)
-        raw = terms.apply(rec)
-        converted = _convert(raw, rec.currency, rec.rate_of_exchange, period_currency, what)
+        raw = ZERO
+        for value, (_, sign) in zip(values, terms.terms, strict=True):
+            raw += value if sign > 0 else -value
+        converted = _convert(raw, currency, rate_of_exchange, period_currency, what)
         return _round(converted, period_currency, what)
 
 
