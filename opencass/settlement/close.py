@@ -62,7 +62,7 @@ from opencass.codecs.onerecord import (
     StatementLine,
     encode_statement,
 )
-from opencass.codecs.payload import from_payload, payload_values
+from opencass.codecs.payload import from_payload
 from opencass.config.model import Country, Period
 from opencass.model import (
     ZERO,
@@ -91,11 +91,11 @@ from opencass.settlement.netting import (
     LineTotal,
     Netting,
     PeriodSettlement,
-    awb_due_of,
     check_conservation,
     netting_of,
     settle_amounts,
 )
+from opencass.settlement.stored import AWB_TYPES, netted_awbs
 from opencass.settlement.tax import TaxEngine
 from opencass.settlement.taxsplit import VatSums, add_vat, vat_rows
 
@@ -397,38 +397,6 @@ def _shared(it: ItemAmount, names: dict[str, str]) -> ItemAmount:
     return ItemAmount(prefix, it.awb_serial, it.kind, it.reference, agent, it.amount)
 
 
-_AWB_FIELDS = ("airline_prefix", "awb_serial", "agent_code", "use_indicator", "currency")
-_UNKNOWN: Any = object()
-
-
-class _QuickAwbs:
-    """Nets a stored AWB line from the few fields netting reads (``payload_values``: every
-    check of the full decoder, no record built, no other amount converted): the same item
-    amount as decoding the record and netting it, at half the cost.  Only for a close without
-    tax rules (the tax engine reads the whole record)."""
-
-    def __init__(self, netting: Netting, currency: str) -> None:
-        self.terms, self.currency = netting.awb, currency
-        self.names = (*_AWB_FIELDS, "rate_of_exchange", *(n for n, _ in netting.awb.terms))
-        self.formats: dict[str, Callable[[str, str], tuple[Any, ...] | None] | None] = {}
-
-    def __call__(self, row: BookedRow) -> tuple[ItemAmount, bool] | None:
-        """(its item amount, whether charges are due), or None: decode the record instead."""
-        values = self.formats.get(row.payload_format, _UNKNOWN)
-        if values is _UNKNOWN:
-            fmt = row.payload_format
-            values = self.formats[fmt] = payload_values(fmt, self.names, AwbRecord)
-        got = values(row.payload, row.currency) if values is not None else None
-        if got is None:
-            return None
-        prefix, serial, agent, use, currency, rate, *terms = got
-        due = use == "R"  # AwbRecord.charges_due
-        amount = awb_due_of(
-            f"{prefix}-{serial}", due, terms, currency, rate, self.currency, self.terms
-        )
-        return ItemAmount(prefix, serial, ItemKind.AWB, "", agent, amount), due
-
-
 def _net(
     rows: Iterable[BookedRow],
     currency: str,
@@ -445,11 +413,11 @@ def _net(
     names: dict[str, str] = {}  # one string object per prefix and agent code, not per item
     waiting: dict[tuple[bool, tuple[str, str, str, str]], tuple[int, Any]] = {}
     awbs = non_revenue = 0
-    quick = _QuickAwbs(netting, currency) if engine is None else None
-    for row in rows:
+    # without tax rules, AWB lines are netted without building their records
+    pairs = netted_awbs(rows, netting, currency) if engine is None else ((r, None) for r in rows)
+    for row, got in pairs:
         if row.record_type not in _NETTED:
             continue
-        got = quick(row) if quick is not None and row.record_type in _AWB_TYPES else None
         if got is not None:
             awbs += 1
             non_revenue += not got[1]
@@ -539,9 +507,6 @@ def handoff_file(
     return "".join(parts).encode("ascii")
 
 
-_AWB_TYPES = frozenset({"AWM", "AWB"})
-
-
 def _dialect(country: Country) -> Dialect:
     """The dialect of an operation's hand-off files: CASS Import's, or the export hand-off."""
     return Dialect.IMPORT if country.kind == "import" else Dialect.HANDOFF
@@ -569,9 +534,9 @@ def _handoff_from_rows(
     for row in rows_of():
         if row.id not in written:
             continue
-        late = bool(row.late) and row.record_type in _AWB_TYPES
+        late = bool(row.late) and row.record_type in AWB_TYPES
         rec = None
-        if taxes is not None and row.record_type in _AWB_TYPES:
+        if taxes is not None and row.record_type in AWB_TYPES:
             rec = taxes.record(row)
         elif row.payload_format == copyable:
             parts.append(w.copy_line(row.payload, late=late))

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from opencass.codecs.hot.records import Malformed, decoder_for, values_decoder
 from opencass.codecs.hot.writer import encode_record
 from opencass.model import AwbRecord, BookedRow, Dialect, minor_units, money_fields
-from opencass.settlement import close
+from opencass.settlement import close, stored
 from opencass.settlement.netting import Netting, NettingTerms
 from tests.kit.hot import awb_layout, make_awb
 
@@ -119,16 +119,25 @@ def test_netting_from_a_few_fields_equals_netting_the_record(
         n = close._net(rows, "EUR", None, netting)
         return (n.amounts, n.written.bits, n.awbs, n.non_revenue)
 
-    quick = _outcome(net)
-    with mock.patch.object(close, "_QuickAwbs", lambda *_: None):
-        decoded = _outcome(net)
-    assert quick == decoded
+    with mock.patch.object(stored.VectorAwbs, "min_rows", 1):
+        vector = _outcome(net)  # the lines the arrays take, then QuickAwbs for the others
+    with mock.patch.object(stored.VectorAwbs, "__call__", lambda _, b: [None] * len(b)):
+        quick = _outcome(net)
+        with mock.patch.object(stored.QuickAwbs, "__call__", lambda *_: None):
+            decoded = _outcome(net)
+    assert vector == quick == decoded
 
 
-def test_a_clean_stored_awb_takes_the_quick_path() -> None:
-    # the property tests above would pass if the quick path were never taken
+def test_clean_stored_awbs_take_the_arrays_and_the_quick_path() -> None:
+    # the property tests above would pass if neither shortcut were ever taken
     line = encode_record(awb_layout(Dialect.HANDOFF), make_awb(), 2)
-    quick = close._QuickAwbs(close.DEFAULT_NETTING, "EUR")
+    usd = encode_record(awb_layout(Dialect.HANDOFF), make_awb(currency="USD"), 2)
+    batch = [_row(n, line if n % 3 else usd, "EUR", Dialect.HANDOFF) for n in range(1, 100)]
+    got = stored.VectorAwbs(close.DEFAULT_NETTING, "EUR")(batch)
+    assert [g is not None for g in got] == [n % 3 != 0 for n in range(1, 100)]
+    assert got[0] is not None and got[0][0].amount == Decimal("3289.00")  # 3462 − 173
+    assert stored.VectorAwbs(close.DEFAULT_NETTING, "EUR")(batch[:10]) == [None] * 10
+    quick = stored.QuickAwbs(close.DEFAULT_NETTING, "EUR")
     got = quick(_row(1, line, "EUR", Dialect.HANDOFF))
     assert got is not None
     item, due = got
