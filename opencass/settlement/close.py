@@ -786,28 +786,39 @@ def _net_part(
     currency: str,
     tax: TaxEngine | None,
     netting: Netting,
-) -> _Packed:
-    """Net one part of the period's AWBs, packed."""
+    pack: bool = True,
+) -> _Packed | _Netted:
+    """Net one part of the period's AWBs; packed to be sent from another process (the part a
+    runner runs here, the first, need not be)."""
     n = _net(source.booking_order(part), currency, tax, netting)
+    if not pack:
+        return n
+    _, *rest = _repack(n)
     amounts = [
         (a.airline_prefix, a.awb_serial, a.kind.value, a.reference, a.agent_code, str(a.amount))
         for a in n.amounts
     ]
-    vat = (dict(n.vat.agents), dict(n.vat.airlines)) if n.vat is not None else None
-    return amounts, bytes(n.written.bits), n.unpaired, n.awbs, n.non_revenue, n.taxed, vat
+    return (amounts, *rest)  # type: ignore[return-value]
 
 
-def _unpack(packed: Sequence[_Packed], currency: str, tax: TaxEngine | None) -> _Netted:
+def _unpack(parts: Sequence[_Packed | _Netted], currency: str, tax: TaxEngine | None) -> _Netted:
     """The parts netted apart, as one: what netting them all in one pass gives."""
     engine = tax.fresh() if tax is not None and tax.active else None
     out = _Netted([], IdSet(), [], 0, 0, {}, Breakdown(engine, currency) if engine else None)
     names: dict[str, str] = {}
     kinds = {k.value: k for k in ItemKind}
-    for amounts, bits, unpaired, awbs, non_revenue, taxed, vat in packed:
-        out.amounts += (
-            ItemAmount(names.setdefault(p, p), s, kinds[k], r, names.setdefault(a, a), Decimal(v))
-            for p, s, k, r, a, v in amounts
-        )
+    for part in parts:
+        if isinstance(part, _Netted):  # netted here: its amounts are taken as they are
+            out.amounts += part.amounts
+            part = _repack(part)
+        else:
+            out.amounts += (
+                ItemAmount(
+                    names.setdefault(p, p), s, kinds[k], r, names.setdefault(a, a), Decimal(v)
+                )
+                for p, s, k, r, a, v in part[0]
+            )
+        _, bits, unpaired, awbs, non_revenue, taxed, vat = part
         written = IdSet()
         written.bits = bytearray(bits)
         out.written.merge(written)
@@ -819,6 +830,12 @@ def _unpack(packed: Sequence[_Packed], currency: str, tax: TaxEngine | None) -> 
             out.vat.merge(*vat)
     out.unpaired.sort(key=lambda u: u[0])
     return out
+
+
+def _repack(n: _Netted) -> _Packed:
+    """A part netted here in ``_Packed``'s shape, but for its amounts (taken as they are)."""
+    vat = (dict(n.vat.agents), dict(n.vat.airlines)) if n.vat is not None else None
+    return [], bytes(n.written.bits), n.unpaired, n.awbs, n.non_revenue, n.taxed, vat
 
 
 def _net_all(
@@ -835,7 +852,9 @@ def _net_all(
     document = tax is not None and tax.active and tax.invoicing.tax_rounding == "document"
     if run is None or parts < 2 or document:
         return _net(source.booking_order(), currency, tax, netting)
-    jobs = [partial(_net_part, source, (k, parts), currency, tax, netting) for k in range(parts)]
+    jobs = [
+        partial(_net_part, source, (k, parts), currency, tax, netting, k > 0) for k in range(parts)
+    ]
     return _unpack(run(jobs), currency, tax)
 
 

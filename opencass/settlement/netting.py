@@ -607,14 +607,22 @@ def _sum(amounts: Iterable[Decimal], currency: str) -> Decimal:
 
 
 def _lines(items: tuple[ItemAmount, ...], currency: str) -> tuple[LineTotal, ...]:
-    grouped: dict[tuple[str, str], list[Decimal]] = defaultdict(list)
+    # by agent, then by airline: sorting 5,000 agents and each one's airlines is cheaper than
+    # sorting 400,000 (agent, airline) pairs, and gives the same order
+    grouped: dict[str, dict[str, list[Decimal]]] = defaultdict(dict)
     for it in items:
-        grouped[(it.agent_code, it.airline_prefix)].append(it.amount)
+        by_airline = grouped[it.agent_code]
+        amounts = by_airline.get(it.airline_prefix)
+        if amounts is None:
+            by_airline[it.airline_prefix] = [it.amount]
+        else:
+            amounts.append(it.amount)
     zero = quantize(ZERO, currency)
     with localcontext(_EXACT):  # once for all lines: a large period has 400,000 of them
         return tuple(
             LineTotal(agent, airline, sum(amounts, zero), len(amounts))
-            for (agent, airline), amounts in sorted(grouped.items())
+            for agent, by_airline in sorted(grouped.items())
+            for airline, amounts in sorted(by_airline.items())
         )
 
 
