@@ -17,6 +17,7 @@ import pickle
 import secrets
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -93,20 +94,30 @@ def dispute_adjustments(database: Path, country: str, period: str) -> list[Adjus
     ]
 
 
+_GC = threading.Lock()
+_gc_users: list[tuple[int, int, int]] = []  # the thresholds before the first user, per user
+
+
 @contextlib.contextmanager
 def fewer_collections() -> Iterator[None]:
     """Collect garbage less often for a while: a close makes millions of small objects that
     live to its end, and CPython's default (a young collection every 700 allocations, each
     older generation every 10 of the one below) cost a 1M-AWB close about a tenth of its
-    time.  A close makes few reference cycles; the thresholds come back afterwards."""
-    before = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)
-    gc.freeze()  # what exists already is never traversed (nor its pages touched in a child)
+    time; what exists when it starts is frozen (``gc.freeze``: never traversed again, nor its
+    pages touched in a forked child).  A close makes few reference cycles.  Closes running in
+    threads of one process share it: the last one to end restores the thresholds."""
+    with _GC:
+        _gc_users.append(gc.get_threshold() if not _gc_users else _gc_users[0])
+        gc.set_threshold(50_000, 20, 100)
+        gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
+        with _GC:
+            before = _gc_users.pop()
+            if not _gc_users:
+                gc.unfreeze()
+                gc.set_threshold(*before)
 
 
 def run_close(

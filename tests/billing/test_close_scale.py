@@ -368,3 +368,17 @@ def test_netting_in_parts_with_tax_equals_one_pass(tmp_path: Path, rounding: str
     vat = [d for d in one.documents if d.name.endswith(".csv") and b"\nVAT," in b"\n" + d.data]
     taxed = [d for d in vat if not re.search(rb",VAT,[^,]*,0\.00,", d.data)]
     assert taxed, "the generated period must carry VAT for this test to compare anything"
+
+
+def test_fewer_collections_restores_the_thresholds_when_the_last_close_ends() -> None:
+    import gc
+
+    from opencass.billing.closing import fewer_collections
+
+    before = gc.get_threshold()
+    with fewer_collections():
+        assert gc.get_threshold()[0] == 50_000 and gc.get_freeze_count() > 0
+        with fewer_collections():  # another close, in another thread of the process
+            pass
+        assert gc.get_threshold()[0] == 50_000 and gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
