@@ -7,13 +7,13 @@ reads one canonical model whatever format the airline used.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from opencass.codecs.hot.layouts import DIALECTS
+from opencass.codecs.hot.layouts import DIALECTS, Layout
 from opencass.codecs.hot.records import decoder_for, values_decoder
 from opencass.model import (
     AwbRecord,
@@ -83,9 +83,9 @@ def payload_values(
     """For payloads of format ``fmt``: ``values(text, currency_hint)``, the values of the
     fields ``names`` that ``from_payload`` would decode, when the line's record is a ``model``
     (None otherwise: decode it with ``from_payload``); None for a format that is not HOT."""
-    if not fmt.startswith("hot-"):
+    details = hot_details(fmt)
+    if details is None:
         return None
-    details = DIALECTS[Dialect(fmt.removeprefix("hot-"))].details
     decoders = {
         rid: values_decoder(layout, names)
         for rid, layout in details.items()
@@ -106,11 +106,21 @@ def _payload_units(currency_hint: str) -> int:
     return minor_units(currency_hint) if currency_hint else 2
 
 
+def hot_details(fmt: str) -> Mapping[str, Layout] | None:
+    """The detail layouts, by record id, of stored lines of format ``fmt`` (``hot-<dialect>``);
+    None for a format that is not HOT.  Raises ValueError for a dialect opencass has not."""
+    if not fmt.startswith("hot-"):
+        return None
+    return DIALECTS[Dialect(fmt.removeprefix("hot-"))].details
+
+
 def from_payload(fmt: str, text: str, currency_hint: str = "") -> DetailRecord:
     """The model record of a stored payload."""
     if fmt == "json":
         return from_json(text)
-    layouts = DIALECTS[Dialect(fmt.removeprefix("hot-"))]
-    layout = layouts.details[text[:3]]
+    details = hot_details(fmt)
+    if details is None:
+        raise ValueError(f"{fmt!r} is not a payload format")
+    layout = details[text[:3]]
     rec: DetailRecord = decoder_for(layout)(text, _payload_units(currency_hint))
     return rec

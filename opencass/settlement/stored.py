@@ -24,9 +24,9 @@ from decimal import Decimal
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from opencass.codecs.hot.layouts import DIALECTS, Kind, Layout, columns
-from opencass.codecs.payload import payload_values
-from opencass.model import AwbRecord, BookedRow, Dialect, minor_units
+from opencass.codecs.hot.layouts import Kind, Layout, columns
+from opencass.codecs.payload import hot_details, payload_values
+from opencass.model import AwbRecord, BookedRow, minor_units
 from opencass.settlement.netting import ItemAmount, ItemKind, Netting, awb_due_of
 
 if TYPE_CHECKING:  # numpy is imported when a batch is netted, not with the package
@@ -112,9 +112,11 @@ class VectorAwbs:
     def _plan(self, fmt: str, rid: str) -> _Plan | None:
         key = (fmt, rid)
         if key not in self.plans:
-            layout = None
-            if fmt.startswith("hot-") and fmt[4:] in {d.value for d in Dialect}:
-                layout = DIALECTS[Dialect(fmt[4:])].details.get(rid)
+            try:
+                details = hot_details(fmt)
+            except ValueError:  # not a dialect: QuickAwbs and the decoder refuse it
+                details = None
+            layout = details.get(rid) if details is not None else None
             ok = layout is not None and layout.model is AwbRecord
             self.plans[key] = _Plan(layout, self.netting) if ok and layout else None
         return self.plans[key]
