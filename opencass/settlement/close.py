@@ -793,12 +793,11 @@ def _net_part(
     n = _net(source.booking_order(part), currency, tax, netting)
     if not pack:
         return n
-    _, *rest = _repack(n)
     amounts = [
         (a.airline_prefix, a.awb_serial, a.kind.value, a.reference, a.agent_code, str(a.amount))
         for a in n.amounts
     ]
-    return (amounts, *rest)  # type: ignore[return-value]
+    return _packed(n, amounts)
 
 
 def _unpack(parts: Sequence[_Packed | _Netted], currency: str, tax: TaxEngine | None) -> _Netted:
@@ -810,7 +809,7 @@ def _unpack(parts: Sequence[_Packed | _Netted], currency: str, tax: TaxEngine | 
     for part in parts:
         if isinstance(part, _Netted):  # netted here: its amounts are taken as they are
             out.amounts += part.amounts
-            part = _repack(part)
+            part = _packed(part, [])
         else:
             out.amounts += (
                 ItemAmount(
@@ -832,10 +831,10 @@ def _unpack(parts: Sequence[_Packed | _Netted], currency: str, tax: TaxEngine | 
     return out
 
 
-def _repack(n: _Netted) -> _Packed:
-    """A part netted here in ``_Packed``'s shape, but for its amounts (taken as they are)."""
+def _packed(n: _Netted, amounts: list[tuple[str, str, str, str, str, str]]) -> _Packed:
+    """``n`` in ``_Packed``'s shape, with ``amounts`` as its amounts."""
     vat = (dict(n.vat.agents), dict(n.vat.airlines)) if n.vat is not None else None
-    return [], bytes(n.written.bits), n.unpaired, n.awbs, n.non_revenue, n.taxed, vat
+    return amounts, bytes(n.written.bits), n.unpaired, n.awbs, n.non_revenue, n.taxed, vat
 
 
 def _net_all(

@@ -213,7 +213,8 @@ def _party(agent: bool, prop: str, base: str, code: str) -> str:
 
 class _SubtotalWriter:
     """A statement's subtotal nodes with their constant parts escaped once (an airline's
-    statement has a subtotal per agent).  Byte-identical to ``_subtotal``."""
+    statement has a subtotal per agent): what ``_value`` and the party node make of
+    each part, written at once."""
 
     def __init__(self, base: str, about: str, currency: str, agent: bool, prop: str) -> None:
         self.node = rx.escape_attr(about + "#subtotal-")
@@ -237,19 +238,6 @@ class _SubtotalWriter:
             + f'<cass:amount><cargo:CurrencyValue rdf:about="{node}{self.value}{amount:f}'
             + self.end
         )
-
-
-def _subtotal(
-    iris: Iris, about: str, currency: str, agent: bool, prop: str, code: str, amount: Decimal
-) -> str:
-    """One subtotal node, written part by part (``_SubtotalWriter`` writes it faster)."""
-    node = f"{about}#subtotal-{code}"
-    return (
-        rx.open_node("cass:hasSubtotal", "cass:StatementSubtotal", node)
-        + (_company if agent else _carrier)(prop, iris, code)
-        + _value(node + "-amount", currency, amount)
-        + rx.close_node("cass:hasSubtotal", "cass:StatementSubtotal")
-    )
 
 
 def _value(about: str, currency: str, value: Decimal, prop: str = "cass:amount") -> str:
