@@ -18,6 +18,7 @@ mode: fixed dates and document id), so the same story gives the same bytes.
 
 from __future__ import annotations
 
+import bisect
 import io
 import os
 import threading
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT, TA_RIGHT
@@ -45,11 +47,13 @@ I18N_DOMAIN = "reports"
 __all__ = [
     "FontMissingError",
     "GridTable",
+    "TextLine",
     "font_for",
     "register_fonts",
     "render_pdf",
     "styles",
     "table_style",
+    "wrapped",
 ]
 
 
@@ -203,6 +207,44 @@ def table_style(lang: str, *, header_rows: int = 1, numeric_from: int | None = N
     return TableStyle(cmds)
 
 
+class TextLine(Flowable):  # type: ignore[misc]
+    """A line of plain text (no markup) in a paragraph style: what a one-line ``Paragraph``
+    draws, without its parsing and layout, for the many headings of a long report.  Text
+    wider than the frame is laid out by a ``Paragraph`` instead (wrapped, never clipped)."""
+
+    def __init__(self, text: str, style: ParagraphStyle) -> None:
+        super().__init__()
+        self.text, self.style = text, style
+        self.spaceBefore, self.spaceAfter = style.spaceBefore, style.spaceAfter
+        self._para: Paragraph | None = None
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        st = self.style
+        width = pdfmetrics.stringWidth(self.text, st.fontName, st.fontSize)
+        if width > availWidth:
+            self._para = Paragraph(escape(self.text), st)
+            result: tuple[float, float] = self._para.wrap(availWidth, availHeight)
+            return result
+        self._para = None
+        self.width, self.height = width, st.leading
+        return width, st.leading
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        if self._para is None:
+            return []
+        parts: list[Flowable] = self._para.split(availWidth, availHeight)
+        return parts
+
+    def draw(self) -> None:
+        if self._para is not None:
+            self._para.drawOn(self.canv, 0, 0)
+            return
+        c, st = self.canv, self.style
+        c.setFont(st.fontName, st.fontSize)
+        c.setFillColor(st.textColor)
+        c.drawString(0, self.height - st.fontSize, self.text)
+
+
 _HEAD_BG = colors.Color(0.9, 0.92, 0.95)
 # Laid-out header paragraphs by (lang, size, texts, widths): drawn again in every table piece.
 _HEADERS: dict[tuple[Any, ...], tuple[list[Paragraph], float]] = {}
@@ -225,14 +267,43 @@ def _fitting(text: str, style: ParagraphStyle, width: float, lang: str) -> Parag
     )
 
 
+def wrapped(text: str, font: str, size: float, width: float, lang: str) -> list[str]:
+    """``text`` broken into lines no wider than ``width`` (points) in ``font`` at ``size``:
+    between words, or between any two characters in Chinese and Japanese (or inside a word
+    longer than the line)."""
+    if pdfmetrics.stringWidth(text, font, size) <= width:
+        return [text]
+    lines: list[str] = []
+    line = ""
+    units = list(text) if lang in ("zh", "ja") else text.split(" ")
+    glue = "" if lang in ("zh", "ja") else " "
+    for unit in units:
+        trial = f"{line}{glue}{unit}" if line else unit
+        if pdfmetrics.stringWidth(trial, font, size) <= width:
+            line = trial
+            continue
+        if line:
+            lines.append(line)
+        line = ""
+        for char in unit:  # a word longer than the line is broken where it must be
+            if line and pdfmetrics.stringWidth(line + char, font, size) > width:
+                lines.append(line)
+                line = ""
+            line += char
+    if line:
+        lines.append(line)
+    return lines
+
+
 class GridTable(Flowable):  # type: ignore[misc]
     """A plain grid table of one-line text cells, drawn straight onto the canvas.
 
     Much faster than platypus ``Table`` for long lists (one text object per piece, no cell
-    objects): header cells wrap (bold paragraphs), body cells are single lines, clipped with
-    "…" when wider than their column; ``align`` gives "L" or "R" per column.  Splits between
-    rows across pages, repeating the header; the ``total`` row (bold, ruled above) ends the
-    last piece.
+    objects): header cells wrap (bold paragraphs); body cells are single lines, clipped with
+    "…" when wider than their column, except in the ``wrap`` columns, whose text runs on to
+    as many lines as it needs (between words; anywhere in Chinese and Japanese); ``align``
+    gives "L" or "R" per column.  Splits between rows across pages, repeating the header;
+    the ``total`` row (bold, ruled above) ends the last piece.
     """
 
     def __init__(
@@ -245,21 +316,27 @@ class GridTable(Flowable):  # type: ignore[misc]
         align: str | None = None,
         total: Sequence[str] | None = None,
         font_size: float = 7,
+        wrap: Sequence[int] = (),
         _head: list[Paragraph] | None = None,
+        _starts: list[int] | None = None,
     ) -> None:
         super().__init__()
         self.header = list(header)
-        self.rows = [list(r) for r in rows]
+        self.rows = rows  # not copied: a split slices the list (pointers), never the rows
         self.widths = [float(w) for w in widths]
+        # where each row begins among the lines drawn (None: a line per row)
+        self._starts = _starts
         self.lang = lang
         self.align = align or "L" * len(self.widths)
         self.total = list(total) if total is not None else None
         self.size = font_size
         self.row_h = font_size * 1.45
         self.regular, self.bold = font_for(lang)
+        if wrap:
+            self.rows, self._starts = self._run_on(rows, wrap)
         self._head_h = 0.0
+        key = self._key = (lang, font_size, tuple(self.header), tuple(self.widths))
         if _head is None:  # the same header (a table per airline...) is laid out once
-            key = (lang, font_size, tuple(self.header), tuple(self.widths))
             cached = _HEADERS.get(key)
             if cached is None:
                 st = styles(lang)["cell_b"]
@@ -291,17 +368,54 @@ class GridTable(Flowable):  # type: ignore[misc]
         self.height = self._measure_head() + self._body_rows() * self.row_h
         return self.width, self.height
 
+    def _run_on(
+        self, rows: Sequence[Sequence[str]], columns: Sequence[int]
+    ) -> tuple[Sequence[Sequence[str]], list[int] | None]:
+        """``rows`` as the lines drawn, the text of the ``columns`` too wide for them run on
+        to the lines below; and where each row begins (None: every row is one line)."""
+        lines: list[Sequence[str]] = []
+        starts: list[int] = []
+        for row in rows:
+            starts.append(len(lines))
+            broken = {
+                i: wrapped(str(row[i]), self.regular, self.size, self.widths[i] - 4, self.lang)
+                for i in columns
+                if row[i]
+            }
+            depth = max((len(v) for v in broken.values()), default=1)
+            if depth == 1:
+                lines.append(row)
+                continue
+            lines.append([broken[i][0] if i in broken else v for i, v in enumerate(row)])
+            for k in range(1, depth):
+                lines.append(
+                    [broken[i][k] if i in broken and k < len(broken[i]) else "" for i in
+                     range(len(row))]
+                )  # fmt: skip
+        if len(lines) == len(starts):
+            return rows, None
+        return lines, starts
+
+    def _cut(self, fit: int) -> int:
+        """The most lines, up to ``fit``, that end a row."""
+        if self._starts is None or fit >= len(self.rows) or fit <= 0:
+            return fit
+        return self._starts[bisect.bisect_right(self._starts, fit) - 1]
+
     def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
-        fit = int((availHeight - self._measure_head()) // self.row_h)
+        fit = self._cut(int((availHeight - self._measure_head()) // self.row_h))
         if fit < 2 or fit >= self._body_rows():
             return []
+        starts = self._starts
         first = GridTable(
             self.header, self.rows[:fit], self.widths, lang=self.lang, align=self.align,
             font_size=self.size, _head=self._head,
+            _starts=None if starts is None else [i for i in starts if i < fit],
         )  # fmt: skip
         rest = GridTable(
             self.header, self.rows[fit:], self.widths, lang=self.lang, align=self.align,
             total=self.total, font_size=self.size, _head=self._head,
+            _starts=None if starts is None else [i - fit for i in starts if i >= fit],
         )  # fmt: skip
         return [first, rest]
 
@@ -335,17 +449,32 @@ class GridTable(Flowable):  # type: ignore[misc]
             xs.append(xs[-1] + w)
         top = self.height
         c.saveState()
-        c.setFillColor(_HEAD_BG)
-        c.rect(0, top - head_h, total_w, head_h, stroke=0, fill=1)
-        c.setFillColor(colors.black)
-        for p, x in zip(self._head, xs, strict=False):
-            p.drawOn(c, x + 2, top - 1.5 - p.height)
+        c.translate(0, top - head_h)
+        c.doForm(self._header_form(xs, head_h, total_w))
+        c.translate(0, head_h - top)
         body = [(r, self.regular) for r in self.rows]
         if self.total is not None:
             body.append((self.total, self.bold))
         self._draw_text(body, xs, top - head_h)
         self._draw_rules(len(body), xs, top, head_h, total_w)
         c.restoreState()
+
+    def _header_form(self, xs: list[float], head_h: float, total_w: float) -> str:
+        """The name of a form XObject holding the header (shaded, its words laid out), drawn
+        once per document and referenced by every piece of every table with that header."""
+        c = self.canv
+        forms: dict[Any, str] = c.__dict__.setdefault("_opencass_header_forms", {})
+        name = forms.get(self._key)
+        if name is None:
+            name = forms[self._key] = f"GridHead{len(forms)}"
+            c.beginForm(name, 0, 0, total_w, head_h)
+            c.setFillColor(_HEAD_BG)
+            c.rect(0, 0, total_w, head_h, stroke=0, fill=1)
+            c.setFillColor(colors.black)
+            for p, x in zip(self._head, xs, strict=False):
+                p.drawOn(c, x + 2, head_h - 1.5 - p.height)
+            c.endForm()
+        return name
 
     def _draw_text(self, body: list[tuple[Any, str]], xs: list[float], y: float) -> None:
         """The cells' texts, row by row from ``y`` down, in one text object."""
@@ -394,12 +523,11 @@ class GridTable(Flowable):  # type: ignore[misc]
             edges = {0, len(xs) - 1} | {i for i, v in enumerate(self.total) if v and i}
             edges |= {i + 1 for i, v in enumerate(self.total) if v and self.align[i] == "R"}
             lines += [(xs[i], 0.0, xs[i], bottom) for i in sorted(edges) if i < len(xs)]
-        y = top
-        lines.append((0.0, y, total_w, y))
-        y -= head_h
-        for _ in range(rows + 1):
-            lines.append((0.0, y, total_w, y))
-            y -= self.row_h
+        lines.append((0.0, top, total_w, top))
+        y = top - head_h
+        ruled = range(rows + 1) if self._starts is None else [*self._starts, *range(
+            len(self.rows), rows + 1)]  # fmt: skip
+        lines += [(0.0, y - i * self.row_h, total_w, y - i * self.row_h) for i in ruled]
         c.lines(lines)
         if self.total is not None:
             c.setStrokeColor(colors.black)

@@ -48,6 +48,8 @@ __all__ = ["AGENT", "AIRLINE", "Mismatch", "Portion", "TaxEngine", "airport_coun
 
 AIRLINE, AGENT = "airline", "agent"
 _Context = tuple[date, bool, bool, bool]  # tax point, domestic, agent registered, established
+# per base: the record's field, the (side, category, rate) it is summed in, the rule (or None)
+_Plan = tuple[tuple[str, tuple[str, str, Decimal], "TaxRule | None"], ...]
 _FIELDS = {  # base -> the AwbRecord field holding it
     "weight": "weight_charge_prepaid",
     "valuation": "valuation_charge_prepaid",
@@ -117,6 +119,7 @@ class TaxEngine:
         # what decides a rule, memoised: a period has few days, routes and parties
         self._rules: dict[tuple[_Context, str], TaxRule | None] = {}
         self._routes: dict[tuple[str, str], bool] = {}
+        self._plans: dict[_Context, _Plan] = {}
 
     @classmethod
     def for_config(cls, config: Config, country: Country, period: Period | None) -> TaxEngine:
@@ -197,24 +200,34 @@ class TaxEngine:
         """The record's non-zero bases per (side, category, rate), airline side first."""
         if not rec.charges_due:
             return []
-        sums: dict[tuple[str, str, Decimal], list[object]] = {}
         context = self._context(rec, invoice_day)
+        plan = self._plans.get(context)
+        if plan is None:
+            plan = self._plans[context] = self._plan(context)
+        sums: dict[tuple[str, str, Decimal], tuple[Decimal, TaxRule | None]] = {}
+        for field, key, rule in plan:
+            value: Decimal = getattr(rec, field)
+            if value:
+                entry = sums.get(key)
+                sums[key] = (ZERO + value if entry is None else entry[0] + value, rule)
+        return [
+            Portion(side, cat, rate, base, rule)
+            for (side, cat, rate), (base, rule) in sums.items()
+        ]
+
+    def _plan(self, context: _Context) -> _Plan:
+        """Per base of a context, in order: the record field, its (side, category, rate) and
+        the rule taxing it (what ``portions`` sums, decided once per context)."""
+        plan: list[tuple[str, tuple[str, str, Decimal], TaxRule | None]] = []
         for side, bases in ((AIRLINE, AIRLINE_BASES), (AGENT, AGENT_BASES)):
             for base in bases:
-                value: Decimal = getattr(rec, _FIELDS[base])
-                if not value:
-                    continue
                 rule = self._rule(context, base)
                 if rule is None:
                     key = (side, self.invoicing.untaxed_category, Decimal(0))
                 else:
                     key = (side, rule.category, rule.rate)
-                entry = sums.setdefault(key, [ZERO, rule])
-                entry[0] = entry[0] + value  # type: ignore[operator]
-        return [
-            Portion(side, cat, rate, base, rule)  # type: ignore[arg-type]
-            for (side, cat, rate), (base, rule) in sums.items()
-        ]
+                plan.append((_FIELDS[base], key, rule))
+        return tuple(plan)
 
     def _round(self, value: Decimal, currency: str, rule: TaxRule | None) -> Decimal:
         unit = Decimal(1).scaleb(-minor_units(currency))

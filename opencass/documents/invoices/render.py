@@ -8,13 +8,12 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib.units import mm
-from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Paragraph, Spacer, Table
 
 from opencass.documents.i18n import Translator
 from opencass.documents.invoices.model import CREDIT_NOTE, Invoice, Party
 from opencass.documents.invoices.texts import category_name, line_name, tr
-from opencass.documents.pdf import font_for, render_pdf, styles, table_style
+from opencass.documents.pdf import GridTable, render_pdf, styles, table_style
 from opencass.model import minor_units
 
 I18N_DOMAIN = "invoices"
@@ -69,7 +68,6 @@ class _InvoicePage:
         self.st = styles(inv.language)
         self.sign, self.cur = inv.sign, inv.data.currency
         self.places = minor_units(self.cur)
-        self.regular = font_for(inv.language)[0]
 
     def _(self, text: str) -> str:
         return self.t.gettext(text)
@@ -84,12 +82,6 @@ class _InvoicePage:
 
     def p(self, text: str, style: str = "cell") -> Paragraph:
         return Paragraph(text, self.st[style])
-
-    def cell(self, text: str, width: float) -> str | Paragraph:
-        """Plain text when it fits the column (fast), else a wrapping paragraph."""
-        if stringWidth(text, self.regular, 7) <= width - 5:
-            return text
-        return self.p(escape(text))
 
     def _table(self, rows: list[list[Any]], widths: list[float], **style: Any) -> Table:
         table = Table(rows, colWidths=widths, repeatRows=1 if style.get("numeric_from") else 0)
@@ -121,28 +113,37 @@ class _InvoicePage:
         return [self._table(rows, [55 * mm, 125 * mm], header_rows=0)]
 
     def lines(self) -> list[Any]:
-        # Plain strings (not Paragraphs) in the number cells: a long invoice renders much faster.
         inv, t, _, num = self.inv, self.t, self._, self.num
-        rows: list[list[Any]] = [
-            [_("No."), _("Description"), _("VAT"), _("Net amount"), _("VAT amount"), _("Amount")]
-        ]
-        for line in inv.data.lines:
-            rows.append([
-                line.id, self.cell(line_name(t, line, inv.airline(line.airline_prefix)), 75 * mm),
+        header = [_("No."), _("Description"), _("VAT"), _("Net amount"), _("VAT amount"),
+                  _("Amount")]  # fmt: skip
+        rows = [
+            [
+                line.id, line_name(t, line, inv.airline(line.airline_prefix)),
                 f"{category_name(t, line.category)} {t.number(line.rate)} %", num(line.base),
                 num(line.tax), num(line.base + line.tax),
-            ])  # fmt: skip
+            ]
+            for line in inv.data.lines
+        ]  # fmt: skip
         widths = [10 * mm, 75 * mm, 31 * mm, 22 * mm, 20 * mm, 22 * mm]
-        return [self.p(escape(_("Lines")), "h1"), self._table(rows, widths, numeric_from=3)]
+        return [self.p(escape(_("Lines")), "h1"), self._grid(header, rows, widths, "LLLRRR")]
+
+    def _grid(
+        self, header: list[str], rows: list[list[str]], widths: list[float], align: str
+    ) -> GridTable:
+        """A long table: drawn as a grid, the descriptions run on to more lines (wrapped,
+        never clipped)."""
+        return GridTable(header, rows, widths, lang=self.inv.language, align=align, wrap=(0, 1))
 
     def airlines(self) -> list[Any]:
         inv, _ = self.inv, self._
-        rows: list[list[Any]] = [[_("Airline"), _("Items"), _("Amount")]]
-        for a in inv.data.airlines:
-            name = f"{inv.airline(a.airline_prefix)} ({a.airline_prefix})"
-            rows.append([self.cell(name, 120 * mm), self.t.number(a.items), self.num(a.amount)])
+        rows = [
+            [f"{inv.airline(a.airline_prefix)} ({a.airline_prefix})", self.t.number(a.items),
+             self.num(a.amount)]
+            for a in inv.data.airlines
+        ]  # fmt: skip
         widths = [120 * mm, 25 * mm, 35 * mm]
-        return [self.p(escape(_("Per airline")), "h1"), self._table(rows, widths, numeric_from=1)]
+        header = [_("Airline"), _("Items"), _("Amount")]
+        return [self.p(escape(_("Per airline")), "h1"), self._grid(header, rows, widths, "LRR")]
 
     def taxes(self) -> list[Any]:
         t, _, num = self.t, self._, self.num

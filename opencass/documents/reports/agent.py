@@ -18,7 +18,7 @@ from typing import Any
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, Spacer
 
-from opencass.documents.pdf import render_pdf, styles
+from opencass.documents.pdf import TextLine, render_pdf, styles
 from opencass.documents.reports.common import (
     Context,
     Workbook,
@@ -198,14 +198,14 @@ def sales_report_pdf(ctx: Context, report: AgentReport) -> bytes:
     party = f"{report.agent_code} {report.agent_name}".strip()
     story: list[Any] = heading_block(ctx, title, party)
     for s in report.sections:
-        story.append(Paragraph(f"{_('Airline')} {_airline_label(s)}", st["h1"]))
-        story.append(Paragraph(_("Air waybills"), st["h2"]))
+        story.append(TextLine(f"{_('Airline')} {_airline_label(s)}", st["h1"]))
+        story.append(TextLine(_("Air waybills"), st["h2"]))
         story += _awb_table(ctx, s)
         if s.corrections:
-            story.append(Paragraph(_("Corrections (CCA/DCM)"), st["h2"]))
+            story.append(TextLine(_("Corrections (CCA/DCM)"), st["h2"]))
             story += _correction_table(ctx, s)
         if s.disputes:
-            story.append(Paragraph(_("Disputes"), st["h2"]))
+            story.append(TextLine(_("Disputes"), st["h2"]))
             story += _dispute_table(ctx, s)
     if not report.sections:
         story.append(Paragraph(_("Nothing was billed to you in this period."), st["body"]))

@@ -96,12 +96,11 @@ def pdf_table(
 ) -> list[Any]:
     """A grid table (``GridTable``: fast, splits across pages with its header); columns from
     ``numeric_from`` on are right-aligned; ``total`` is the bold last row.  Text wider than its
-    column is clipped ("…"); ``wrap`` is accepted for symmetry and ignored."""
-    del wrap
+    column runs on to more lines in the ``wrap`` columns, and is clipped ("…") elsewhere."""
     n = len(header)
     align = "L" * n if numeric_from is None else "L" * numeric_from + "R" * (n - numeric_from)
-    body = [list(r) for r in rows] or [["–"] + [""] * (n - 1)]
-    return [GridTable(header, body, widths, lang=ctx.lang, align=align, total=total)]
+    body = rows or [["–"] + [""] * (n - 1)]
+    return [GridTable(header, body, widths, lang=ctx.lang, align=align, total=total, wrap=wrap)]
 
 
 def _fonts(lang: str) -> tuple[str, str]:
