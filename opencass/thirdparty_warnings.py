@@ -10,6 +10,7 @@ reads ``PYTEST_FILTERS``.  Review the list when the lock file is refreshed.
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -66,12 +67,16 @@ SILENCED: tuple[Silenced, ...] = (
 )
 
 
-def _category(dotted: str) -> type[Warning]:
+def _category(dotted: str, *, import_it: bool = True) -> type[Warning]:
+    """The warning class named ``dotted``; without ``import_it``, ``Warning`` for a class of
+    a library not imported yet (its message and module still name the warning exactly)."""
     module, _, name = dotted.rpartition(".")
     if not module:  # a built-in category
         found = getattr(__import__("builtins"), name)
         assert isinstance(found, type) and issubclass(found, Warning)
         return found
+    if not import_it and module not in sys.modules:
+        return Warning
     try:
         imported = __import__(module, fromlist=[name])
     except ImportError:  # the library is not installed: nothing of it to silence
@@ -86,11 +91,11 @@ class _Absent(Warning):
 
 
 def install() -> None:
-    """Silence the named third-party warnings in this process (idempotent)."""
+    """Silence the named third-party warnings in this process (idempotent).  A library is
+    not imported for its warning class (a command's start-up would pay for it)."""
     for s in SILENCED:
-        warnings.filterwarnings(
-            "ignore", message=s.message, category=_category(s.category), module=s.module
-        )
+        category = _category(s.category, import_it=False)
+        warnings.filterwarnings("ignore", message=s.message, category=category, module=s.module)
 
 
 def pytest_filters() -> list[str]:

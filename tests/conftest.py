@@ -8,6 +8,7 @@ running on 127.0.0.1).  A test module defining a fixture of the same name uses i
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +19,11 @@ from opencass.config.model import Config
 from opencass.store import SqliteStore, open_store
 from tests.kit.daemon import Running, running_demo
 from tests.kit.gateway import demo_config
+
+# Every check of the configuration runs in the tests (and in the processes they start): an
+# answer remembered by an earlier test or run must not stand in for the check under test.
+# tests/config/test_remembered.py turns remembering on where it tests it.
+os.environ["OPENCASS_CACHE_DIR"] = "off"
 
 
 def pytest_configure(config: pytest.Config) -> None:

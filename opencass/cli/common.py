@@ -7,11 +7,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from opencass.config.model import Config
 from opencass.config.reader import ConfigError
 from opencass.errors import EXIT_INTERNAL, OpencassError, exit_code
+
+if TYPE_CHECKING:  # the model costs a command that reads no configuration (validate) ~30 ms
+    from opencass.config.model import Config
 
 __all__ = ["fail", "load", "run"]
 

@@ -33,8 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import partial
 
 from opencass.config.reader import Table
+from opencass.config.remembered import remembered
 
 __all__ = [
     "OPTIONS",
@@ -137,21 +139,32 @@ class RiskPolicy:
     security_warning_days: int = 30
 
 
+def _schwifty(kind: str, value: str) -> str:
+    """``value`` as schwifty writes an IBAN (compact) or a BIC; ValueError with its reason."""
+    import schwifty
+    from schwifty.exceptions import SchwiftyException
+
+    try:
+        if kind == "IBAN":
+            return str(schwifty.IBAN(value).compact)
+        return str(schwifty.BIC(value))
+    except SchwiftyException as e:
+        raise ValueError(str(e)) from None
+
+
 def _account(t: Table, default_holder: str) -> BankAccount | None:
     iban, bic = t.opt("iban", str, ""), t.opt("bic", str, "")
     holder = t.opt("holder", str, default_holder)
     if not iban and not bic:
         return None
-    from schwifty import BIC, IBAN
-    from schwifty.exceptions import SchwiftyException
-
+    answers = remembered()
     try:
-        iban = IBAN(iban).compact
-    except SchwiftyException as e:
+        iban = answers.check("iban", iban, partial(_schwifty, "IBAN", iban))
+    except ValueError as e:
         t.problem("iban", f"{iban!r} is not a valid IBAN: {e}")
     try:
-        bic = str(BIC(bic))
-    except SchwiftyException as e:
+        bic = answers.check("bic", bic, partial(_schwifty, "BIC", bic))
+    except ValueError as e:
         t.problem("bic", f"{bic!r} is not a valid BIC: {e}")
     if not holder:
         t.problem("holder", "the account holder's name is needed")

@@ -9,11 +9,29 @@ types, a passphrase-protected key) is asked of ``asyncssh``, the SSH stack the g
 
 from __future__ import annotations
 
+from functools import partial
+
+from opencass.config.remembered import problem
+
 __all__ = ["private_key_error", "public_key_error"]
 
 
 def public_key_error(line: str) -> str | None:
-    """Why ``line`` is not an OpenSSH public key line as the gateway reads it, or None."""
+    """Why ``line`` is not an OpenSSH public key line as the gateway reads it, or None; a
+    key found good is remembered (``remembered``)."""
+    return problem("public-key", line, partial(_public_key_error, line))
+
+
+def private_key_error(data: bytes) -> str | None:
+    """Why ``data`` is not an unencrypted private key the gateway can use, or None; a key
+    found good is remembered by the SHA-256 of its bytes."""
+    import hashlib
+
+    digest = hashlib.sha256(data).hexdigest()
+    return problem("private-key-sha256", digest, partial(_private_key_error, data))
+
+
+def _public_key_error(line: str) -> str | None:
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
@@ -32,8 +50,7 @@ def public_key_error(line: str) -> str | None:
     return None
 
 
-def private_key_error(data: bytes) -> str | None:
-    """Why ``data`` is not an unencrypted private key the gateway can use, or None."""
+def _private_key_error(data: bytes) -> str | None:
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
     from cryptography.hazmat.primitives.serialization import (

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 
 from opencass.config.reader import Table
+from opencass.config.remembered import problem
 
 __all__ = [
     "Contact",
@@ -132,7 +134,11 @@ def read_contact(t: Table) -> Contact | None:
 
 def tax_id_problem(value: str) -> str | None:
     """Why ``value`` is not a valid VAT id (None: valid, or a format python-stdnum does not
-    know, which is accepted as written)."""
+    know, which is accepted as written); a valid one is remembered (``remembered``)."""
+    return problem("vat", value, partial(_tax_id_problem, value))
+
+
+def _tax_id_problem(value: str) -> str | None:
     from stdnum import get_cc_module
     from stdnum.exceptions import ValidationError
 

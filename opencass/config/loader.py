@@ -24,7 +24,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -54,6 +54,7 @@ from opencass.config.netting import read_netting
 from opencass.config.policies import DisputePolicy, RemittancePolicy
 from opencass.config.push import read_push
 from opencass.config.reader import ConfigError, Problem, Table
+from opencass.config.remembered import problem, remembered
 from opencass.config.subscriptions import read_subscriptions
 from opencass.model import agent_check_digit, is_currency, is_recipient_code
 
@@ -94,6 +95,17 @@ def _zone(name: str) -> ZoneInfo | None:
 
 
 def _language_problem(tag: str) -> str | None:
+    """Why ``tag`` is not a language of the CLDR data; a good one is remembered (babel costs
+    a short command more than the rest of its start-up)."""
+    return problem("language", tag, partial(_cldr_language_problem, tag))
+
+
+def _known_currency(code: str) -> bool:
+    """``is_currency``, remembered when true."""
+    return problem("currency", code, lambda: None if is_currency(code) else "unknown") is None
+
+
+def _cldr_language_problem(tag: str) -> str | None:
     from babel import Locale, UnknownLocaleError
 
     if not LANGUAGE.fullmatch(tag):
@@ -524,7 +536,7 @@ def _check_gateway(t: Table, settings: GatewaySettings) -> None:
 def _country(t: Table, code: str) -> Country:
     name, currency, timezone = t.text("name"), t.req("currency", str), t.req("timezone", str)
     language = t.opt("language", str, "en")
-    if currency is not None and not is_currency(currency):
+    if currency is not None and not _known_currency(currency):
         t.problem("currency", f"{currency!r} is not an ISO 4217 currency code")
     if timezone is not None and _zone(timezone) is None:
         t.problem("timezone", f"{timezone!r} is not an IANA time zone, e.g. Europe/Berlin")
@@ -689,6 +701,7 @@ def load_config(directory: Path) -> Config:
     countries = loader.countries()
     companies, users = loader.participants(countries)
     calendars = loader.calendars(countries)
+    remembered().save()  # the checks that passed, for the next process
     if loader.problems:
         raise ConfigError(sorted(loader.problems, key=lambda p: p.file))
     return Config(loader.dir, gateway, countries, companies, users, calendars)

@@ -211,8 +211,7 @@ class TaxEngine:
                 entry = sums.get(key)
                 sums[key] = (ZERO + value if entry is None else entry[0] + value, rule)
         return [
-            Portion(side, cat, rate, base, rule)
-            for (side, cat, rate), (base, rule) in sums.items()
+            Portion(side, cat, rate, base, rule) for (side, cat, rate), (base, rule) in sums.items()
         ]
 
     def _plan(self, context: _Context) -> _Plan:
