@@ -95,7 +95,8 @@ bench: venv system catalogs bytecode
 	$(PY) -m bench.gateway_bench
 	$(PY) -m bench.close_bench
 	$(PY) -m bench.status_bench
-	$(PY) -m bench.reports_bench
+	$(PY) -m bench.xml_bench
+	$(PY) -m bench.reports_bench --awbs 1000000 --airlines 100
 	$(PY) -m bench.invoices_bench
 	$(PY) -m bench.outbox_bench
 

@@ -26,6 +26,7 @@ __all__ = [
     "LedgerRows",
     "PeriodCounts",
     "accepted_disputes",
+    "airline_rows_sql",
     "booked_rows",
     "booked_rows_of_awb",
     "disputes_of_period",
@@ -219,6 +220,15 @@ def rows_of_agents(
     return out
 
 
+def airline_rows_sql(periods: int) -> str:
+    """The query of ``rows_of_airline`` for ``periods`` periods.  It reads the airline's rows
+    through ``ledger_by_awb``: left to choose, SQLite scans every row of the periods
+    (``ledger_by_period_file``) for the one airline, 12 times slower with 100 airlines."""
+    marks = ",".join("?" * periods)
+    columns = _REPORT_COLUMNS.replace("FROM ledger l", "FROM ledger l INDEXED BY ledger_by_awb")
+    return f"{columns} AND l.airline_prefix = ? AND l.period IN ({marks}) ORDER BY l.id"
+
+
 def rows_of_airline(
     database: Path,
     country: str,
@@ -234,8 +244,7 @@ def rows_of_airline(
         out[p] = []
     if not wanted or not database.exists():
         return dict(out)
-    marks = ",".join("?" * len(wanted))
-    sql = f"{_REPORT_COLUMNS} AND l.airline_prefix = ? AND l.period IN ({marks}) ORDER BY l.id"
+    sql = airline_rows_sql(len(wanted))
     with closing(connect_read_only(database)) as conn:
         for r in conn.execute(sql, (*_as_of(snapshot), country, prefix, *wanted)):
             out[str(r[10])].append(_row(r))

@@ -11,6 +11,8 @@ from opencass.store import SqliteStore
 from opencass.store.ledger import (
     LedgerRows,
     PeriodCounts,
+    _as_of,
+    airline_rows_sql,
     booked_rows,
     period_counts,
     rows_of_agents,
@@ -76,3 +78,24 @@ async def test_without_a_snapshot_the_reads_are_of_now(config: Config, store: Sq
     counted = period_counts(db, "DE", PERIOD_CODE, snapshot)
     assert counted == PeriodCounts(len(list(booked_rows(db, "DE", PERIOD_CODE, snapshot))), 1)
     assert period_counts(db, "DE", "20991201M") == PeriodCounts(0, 0)
+
+
+async def test_an_airlines_rows_are_read_through_its_own_index(
+    config: Config, store: SqliteStore
+) -> None:
+    """Defect: SQLite read every row of the periods for one airline's report (0.44 s for
+    12,000 rows of a 1.2M-row period, 100 airlines); the query now searches the airline's
+    rows by ``ledger_by_awb``, and gives the same rows."""
+    db = config.gateway.database
+    await _book(store, config, "F1", "first.hot")
+    rows = list(booked_rows(db, "DE", PERIOD_CODE))
+    prefix = rows[0].airline_prefix
+    with sqlite3.connect(db) as conn:
+        args = (*_as_of(None), "DE", prefix, PERIOD_CODE)
+        plan = " ".join(
+            r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + airline_rows_sql(1), args)
+        )
+    assert "USING INDEX ledger_by_awb (country=? AND airline_prefix=?)" in plan, plan
+    assert "ledger_by_period" not in plan
+    got = rows_of_airline(db, "DE", [PERIOD_CODE, "209912"], prefix)
+    assert got == {PERIOD_CODE: [r for r in rows if r.airline_prefix == prefix], "209912": []}
