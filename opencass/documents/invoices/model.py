@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from types import MappingProxyType
 
 from opencass.config.legal import Contact, PostalAddress
 from opencass.documents.invoices.content import InvoiceData
@@ -113,4 +116,10 @@ class Invoice:
 
     def airline(self, prefix: str) -> str:
         """The airline's legal name for ``prefix`` (the prefix when unknown)."""
-        return dict(self.airline_names).get(prefix, prefix)
+        return _names(self.airline_names).get(prefix, prefix)
+
+
+@lru_cache(maxsize=16)
+def _names(airline_names: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
+    """``airline_names`` as a mapping, made once (an invoice asks it for every line)."""
+    return MappingProxyType(dict(airline_names))
