@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import subprocess
 import threading
 from dataclasses import replace
 from decimal import Decimal
@@ -344,3 +345,28 @@ def test_no_issuer_is_an_error(vat: tuple[Config, CloseResult]) -> None:
     with pytest.raises(InvoiceError, match="no company"):
         _docs(config, result)
     assert _rows(config) == []
+
+
+def test_long_descriptions_and_amounts_run_on_never_clipped(
+    vat: tuple[Config, CloseResult], tmp_path: Path
+) -> None:
+    """The invoice's tables are grid tables: a description or an amount wider than its column
+    runs on to the next line; nothing is clipped ("…") and every word is in the PDF."""
+    config, result = vat
+    inv = build_invoices(config, "DE", PERIOD_CODE, AT, result, config.gateway.database)[0]
+    prefix = inv.data.lines[0].airline_prefix
+    name = "Compagnie Nationale de Fret & Transports <Aériens> Intercontinentaux Réunis SA"
+    big = replace(inv.data.lines[0], base=Decimal("98765432109876.54"))
+    data = replace(inv.data, lines=(big, *inv.data.lines[1:]) * 40)
+    inv = replace(inv, language="en", airline_names=((prefix, name),), data=data)
+    pdf, _xml = render_invoice(inv)
+    path = tmp_path / "long.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run(
+        ["pdftotext", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    assert "…" not in text
+    words = text.split()
+    for word in name.split():
+        assert words.count(word) >= 40, word
+    assert text.count("\f") >= 2  # the lines ran over several pages

@@ -130,9 +130,10 @@ class _InvoicePage:
     def _grid(
         self, header: list[str], rows: list[list[str]], widths: list[float], align: str
     ) -> GridTable:
-        """A long table: drawn as a grid, the descriptions run on to more lines (wrapped,
-        never clipped)."""
-        return GridTable(header, rows, widths, lang=self.inv.language, align=align, wrap=(0, 1))
+        """A long table drawn as a grid; text wider than its column, in any column, runs on to
+        more lines (an invoice's descriptions and amounts are never clipped)."""
+        every = tuple(range(len(header)))
+        return GridTable(header, rows, widths, lang=self.inv.language, align=align, wrap=every)
 
     def airlines(self) -> list[Any]:
         inv, _ = self.inv, self._
