@@ -208,8 +208,8 @@ class TaxEngine:
         for field, key, rule in plan:
             value: Decimal = getattr(rec, field)
             if value:
-                entry = sums.get(key)
-                sums[key] = (ZERO + value if entry is None else entry[0] + value, rule)
+                entry = sums.get(key)  # the first base's rule stands for its key, as it did
+                sums[key] = (ZERO + value, rule) if entry is None else (entry[0] + value, entry[1])
         return [
             Portion(side, cat, rate, base, rule) for (side, cat, rate), (base, rule) in sums.items()
         ]

@@ -231,3 +231,14 @@ def test_computed_tax_is_conserved_in_netting(
     tax = sum(r.tax_due_airline for r in recs)
     slack = D("0.005") if document else D("0.005") * len(recs)
     assert abs(tax - exact) <= slack
+
+
+def test_bases_summed_under_one_key_keep_the_first_bases_rule(germany: Country) -> None:
+    """Two rules of the same category and rate on different bases: their bases are summed in
+    one portion, taxed by the rule of the first base met (airline side: the weight charge)."""
+    weight = TaxRule(START, None, D(19), "S", bases=("weight",), rounding="half_up")
+    others = TaxRule(START, None, D(19), "S", bases=("valuation",), rounding="down")
+    engine = _engine(germany, weight, others)
+    rec = _domestic(valuation_charge_prepaid=D("10.00"))
+    (airline,) = [p for p in engine.portions(rec) if p.side == "airline"]
+    assert airline.base == D("1010.00") and airline.rule is weight
