@@ -17,11 +17,12 @@ PIP_TOOLS = pip==26.3 pip-tools==7.7.0
 # Debian packages the product and the tests use: PDF fonts (DejaVu; WenQuanYi Micro Hei for
 # Chinese; IPAGothic for Japanese), poppler-utils (pdftotext reads reports back), OpenSSH (the
 # reference SFTP client and server), rclone, lftp and curl (SFTP clients the tests upload with),
-# faketime (make test-dates).
+# faketime (make test-dates), PostgreSQL (the tests run the store on a private throw-away
+# cluster of its binaries as well as on SQLite; the product needs it only with [store] url).
 SYSTEM_PACKAGES = fonts-dejavu-core fonts-wqy-microhei fonts-ipafont-gothic poppler-utils \
-  openssh-client openssh-server rclone lftp curl faketime
+  openssh-client openssh-server rclone lftp curl faketime postgresql
 
-.PHONY: all venv system catalogs bytecode test test-dates lint docs bench soak run lock lock-upgrade clean fonts sshd
+.PHONY: all venv system catalogs bytecode test test-postgresql test-dates lint docs bench soak run lock lock-upgrade clean fonts sshd
 
 all: test
 
@@ -59,9 +60,25 @@ catalogs: venv
 bytecode: venv
 	$(PY) -m compileall -q -j 0 opencass >/dev/null
 
+# The whole suite on SQLite (tests/store on PostgreSQL as well), then the end-to-end flows
+# that go through every part of the store again on PostgreSQL: a private throw-away server
+# (tests/kit/pg.py; OPENCASS_TEST_PG_URL names another). `make test-postgresql` runs the whole
+# suite on PostgreSQL (about as long again as `make test`).
+PG_TESTS = tests/gateway/test_lifecycle.py tests/gateway/test_import_lifecycle.py \
+  tests/gateway/test_booking_rules.py tests/gateway/test_assess_xml.py \
+  tests/billing/test_disputes.py tests/billing/test_camt.py tests/billing/test_withdrawal.py \
+  tests/billing/test_risk.py tests/billing/test_payfiles.py tests/identity/test_migration.py \
+  tests/outbox/test_outbox_e2e.py
+
 test: venv catalogs bytecode
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
 	OPENCASS_REQUIRE_TOOLS=1 $(PY) -m pytest -q -p no:cacheprovider
+	OPENCASS_REQUIRE_TOOLS=1 OPENCASS_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider \
+	  $(PG_TESTS)
+
+test-postgresql: venv catalogs bytecode
+	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
+	OPENCASS_REQUIRE_TOOLS=1 OPENCASS_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider
 
 # The end-to-end tests under libfaketime at dates where calendars and clocks turn.
 # (a month's last day at 23:30 in Berlin, 1 January, the last Sunday of March just after

@@ -44,9 +44,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def setup(root: Path, agents: int) -> tuple[Path, Spec]:
+def setup(root: Path, agents: int, store: str = "sqlite") -> tuple[Path, Spec]:
     """A demo configuration plus an agent company holding ``agents`` agent codes; the files
-    bill the demo calendar's period of today (never a period closed already)."""
+    bill the demo calendar's period of today (never a period closed already).  ``store``
+    "postgresql": the store in a new database of a private PostgreSQL server (fsync on)."""
     config = root / "config"
     today = system_clock().date()
     init_demo(config, today=today, sftp_port=free_port())
@@ -60,7 +61,12 @@ def setup(root: Path, agents: int) -> tuple[Path, Spec]:
     gateway = config / "gateway.toml"
     text = gateway.read_text().replace("max_unauthenticated_per_address = 16",
                                        "max_unauthenticated_per_address = 256")  # fmt: skip
-    gateway.write_text(text.replace("max_unauthenticated = 64", "max_unauthenticated = 256"))
+    text = text.replace("max_unauthenticated = 64", "max_unauthenticated = 256")
+    if store == "postgresql":
+        from tests.kit.pg import pg_server
+
+        text += f'\n[store]\nurl = "{pg_server(durable=True).new_database()}"\n'
+    gateway.write_text(text)
     (config / "participants" / "bigagent.toml").write_text(
         '[company]\nid = "bigagent"\nkind = "agent"\nlegal_name = "Bench Forwarding"\n'
         'countries = ["DE"]\n[company.agent_codes]\nDE = ['
@@ -350,7 +356,8 @@ async def main_async(a: argparse.Namespace) -> None:
     """Run every benchmark against one daemon."""
     with tempfile.TemporaryDirectory(prefix="opencass-bench-", dir=a.tmp) as tmp:
         work = Path(tmp)
-        config, spec = setup(work, a.agents)
+        config, spec = setup(work, a.agents, a.store)
+        print(f"store: {a.store}")
         if a.ledger is not None:
             rows = seed_ledger(config, a.ledger)
             print(f"the store holds a ledger of {rows:,} rows ({a.ledger})")
@@ -387,6 +394,10 @@ def main() -> None:
         help="start from a copy of this store (e.g. bench.status_bench --months 12's)",
     )  # fmt: skip
     p.add_argument("--tmp", default=None, help="where the benchmark's directory is made")
+    p.add_argument(
+        "--store", choices=("sqlite", "postgresql"), default="sqlite",
+        help="the store: SQLite, or a private PostgreSQL server started for the run",
+    )  # fmt: skip
     a = p.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; wall-clock figures")
     asyncio.run(main_async(a))

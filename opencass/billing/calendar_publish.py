@@ -44,6 +44,7 @@ from typing import Any
 import structlog
 
 from opencass.clock import Clock
+from opencass.config.database import Database
 from opencass.config.model import Company, Config
 from opencass.documents.calendar import (
     LANGUAGES,
@@ -168,7 +169,7 @@ class _Published:
     first: bool
 
 
-def publish_sync(config: Config, database: Path, now: datetime) -> int:
+def publish_sync(config: Config, database: Database, now: datetime) -> int:
     """Publish changed calendars into the outboxes (blocking); how many calendars were written."""
     now = now.astimezone(UTC).replace(microsecond=0)
     with _serial, closing(connect_sync(database)) as conn:

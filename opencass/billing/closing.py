@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from opencass.billing.closelock import held_by_nobody, take
+from opencass.config.database import Database
 from opencass.config.model import CompanyKind, Config, PeriodError, find_period
 from opencass.events import Event, EventType, event
 from opencass.files import OUTBOX, fsync_dir
@@ -83,7 +84,7 @@ def _participants(config: Config, country: str) -> tuple[dict[str, tuple[str, ..
     return agents, airlines
 
 
-def dispute_adjustments(database: Path, country: str, period: str) -> list[Adjustment]:
+def dispute_adjustments(database: Database, country: str, period: str) -> list[Adjustment]:
     """The accepted disputes the final billing of ``period`` carries, as netting items
     (corrected − billed, reference = the dispute id)."""
     rows = accepted_disputes(database, country, period)

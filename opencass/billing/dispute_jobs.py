@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from opencass.billing.closing import PRELIMINARY, close_events, run_close, write_documents
 from opencass.billing.disputes import operator_companies
 from opencass.billing.jobs import JobContext, MilestoneJob
+from opencass.config.database import Database
 from opencass.config.model import Config, Period
 from opencass.events import Event, EventType, event
 from opencass.store.connect import connect_sync
@@ -56,7 +56,7 @@ def escalation_time(period: Period, config: Config) -> datetime:
 
 
 def escalate_period(
-    database: Path, config: Config, country: str, period: str, now: datetime
+    database: Database, config: Config, country: str, period: str, now: datetime
 ) -> int:
     """Flag the period's unanswered disputes escalated and tell the operators; how many."""
     operators: list[str | None] = list(operator_companies(config)) or [None]

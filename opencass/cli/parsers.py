@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_payment_parser,
         add_outbox_parser,
         add_users_parser,
+        add_store_parser,
     ):
         add(sub, common)
     r = sub.add_parser("receipt", parents=[common], help="receipts")
@@ -269,6 +270,24 @@ def add_outbox_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("--format", choices=("text", "json"), default="text")
     r = osub.add_parser("retry", parents=[common], help="queue a dead letter again")
     r.add_argument("id", type=int, help="the delivery id (from `outbox status`)")
+
+
+def add_store_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``store migrate`` and ``store copy`` to the ``opencass`` sub-parsers ``sub``."""
+    p = sub.add_parser("store", parents=[common], help="the store: migrate, copy to PostgreSQL")
+    ssub = p.add_subparsers(dest="store_command", required=True, parser_class=type(p))
+    ssub.add_parser(
+        "migrate", parents=[common], help="bring the configured store's schema up to date"
+    )
+    c = ssub.add_parser(
+        "copy", parents=[common], help="copy every row into another (empty) store, then check"
+    )
+    c.add_argument(
+        "--from", dest="source", metavar="URL",
+        help="the store copied: sqlite:///path/opencass.db or postgresql://… (default: the"
+        " configured one)",
+    )  # fmt: skip
+    c.add_argument("--to", dest="target", metavar="URL", required=True, help="the empty store")
 
 
 def add_push_server_parser(

@@ -48,6 +48,7 @@ from opencass.config.model import (
     PdfSigningSettings,
     Period,
     Role,
+    StoreSettings,
     User,
 )
 from opencass.config.netting import read_netting
@@ -231,9 +232,11 @@ class _Loader:
                 t.problem(name, f"no such file: {path}")
         certificates = self.certificates(t, settings)
         pdf_signing = self.pdf_signing(t, settings)
+        store = _store(root.table("store"))
         root.close()
         return dataclasses.replace(
             settings,
+            store=store,
             certificates=certificates,
             pdf_signing=pdf_signing,
             host_key=self.resolve(settings.host_key),
@@ -486,6 +489,14 @@ class _Loader:
                 if latest is None or p.billing_to > latest[0].billing_to:
                     latest = (p, file, key)
         return {c: tuple(i[0] for i in items) for c, items in by_country.items()}
+
+
+def _store(t: Table) -> StoreSettings:
+    """``[store]``: an empty URL (SQLite) or a PostgreSQL one."""
+    url = t.opt("url", str, "")
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        t.problem("url", f"{url!r} is not a PostgreSQL URL (postgresql://user@host/database)")
+    return StoreSettings(url=url)
 
 
 def _read_settings(t: Table, cls: type[S]) -> S:

@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from opencass.config.banking import Banking, Collection, RiskPolicy
+from opencass.config.database import Database, PgUrl
 from opencass.config.invoicing import Invoicing
 from opencass.config.legal import Contact, PostalAddress
 from opencass.config.netting import NettingConfig
@@ -123,6 +124,16 @@ class PdfSigningSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """``[store]`` in gateway.toml: where the ledger is.  Empty ``url``: SQLite, the file
+    ``opencass.db`` in the data directory (the default, nothing to install); a libpq URI
+    ``postgresql://user@host:port/database``: PostgreSQL (a password is best given as libpq
+    takes it outside this file: ``PGPASSWORD`` or ``~/.pgpass``)."""
+
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """``gateway.toml``: where the gateway listens and keeps its data."""
 
@@ -145,6 +156,7 @@ class GatewaySettings:
     pdf_signing: PdfSigningSettings = field(default_factory=PdfSigningSettings)
     users_poll_seconds: float = 1.0  # how often the store is asked for user changes
     risk_check_seconds: float = 3600.0  # how often agents' exposure alerts are checked
+    store: StoreSettings = field(default_factory=StoreSettings)  # [store], beside [gateway]
 
     @property
     def mailboxes_dir(self) -> Path:
@@ -162,8 +174,10 @@ class GatewaySettings:
         return self.data_dir / "archive"
 
     @property
-    def database(self) -> Path:
-        """The SQLite ledger."""
+    def database(self) -> Database:
+        """The store: the SQLite file in the data directory, or ``[store] url``."""
+        if self.store.url:
+            return PgUrl(self.store.url)
         return self.data_dir / "opencass.db"
 
 

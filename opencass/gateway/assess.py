@@ -82,6 +82,7 @@ from opencass.store.booking import (
     staged_tables,
     staging_table,
 )
+from opencass.store.connect import is_pg
 from opencass.store.tx import write_lock
 
 __all__ = [
@@ -586,7 +587,7 @@ def assess_slice(job: AssessJob, part: int, piece: Piece) -> SliceResult:
         reader = _read_hot(Path(job.spool_path), judge, piece)
         judge.flush()
         # This slice's originals against the ledger, in parallel with the other slices.
-        mine = staging_table(job.file_id, part)
+        mine = staging_table(job.file_id, part, pg=is_pg(conn))
         billed = billed_before(conn, [mine] if judge.staged else [])
         if reader.checker is not None:
             # The AWBs seen are in the staging table; the merge finds duplicates across slices

@@ -42,7 +42,7 @@ from opencass.codecs.onerecord.safe import SAFE_OPTIONS, Rejected, check_prolog,
 from opencass.config.model import Config
 from opencass.findings import finding
 from opencass.store.booking import Moved, move_message
-from opencass.store.connect import connect_sync
+from opencass.store.connect import connect_sync, database_at
 from opencass.store.events import record_events
 from opencass.store.rows import utc_stamp
 from opencass.store.tx import savepoint, transaction
@@ -131,7 +131,7 @@ def assess_message(
         except Rejected as r:
             result = MessageOutcome("rejected", [r.finding])
     kind = registered.kind if registered else "unknown"
-    conn = connect_sync(Path(database))
+    conn = connect_sync(database_at(database))
     try:
         with transaction(conn) as tx:
             if registered is not None and root is not None:

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import structlog
 
 from opencass.clock import system_clock
+from opencass.config.database import Database
 from opencass.config.model import Config
 from opencass.documents.notifications import render
 from opencass.errors import PeerError
@@ -124,7 +125,7 @@ class OutboxService:
         self,
         get_config: Callable[[], Config],
         *,
-        database: Path | None = None,
+        database: Database | None = None,
         clock: Callable[[], datetime] | None = None,
         pusher: Any = None,
         audit: Callable[..., Awaitable[None]] | None = None,

@@ -7,7 +7,9 @@ its own (``connect``): ``booking`` (staging and booking a file in one transactio
 ``ledger`` (the booked rule and the close's snapshot), ``closes``, ``disputes``,
 ``withdrawals``, ``remittance``, ``invoices``, ``calendars``, ``events`` and ``queue``; ``tx``
 holds the transaction helpers.
-A PostgreSQL backend is a second set of these modules behind the same functions.
+On PostgreSQL (``[store] url``) the same functions run on ``pg.PgConnection``, which takes
+their SQL as written for SQLite and runs it in PostgreSQL's terms (``pg_schema``: its own
+migrations); ``copy`` moves an installation between the two.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from opencass.findings import Finding
-from opencass.store.connect import connect_sync
+from opencass.store.connect import Database, PgUrl, connect_sync, database_at, is_pg
 from opencass.store.sqlite import INSERT_EVENT, INSERT_FINDING, finding_rows
 
 __all__ = [
@@ -43,9 +43,9 @@ __all__ = [
 ]
 
 
-def connect_for_booking(database: str | Path) -> sqlite3.Connection:
+def connect_for_booking(database: str | Database) -> sqlite3.Connection:
     """A connection for one assessment (a larger page cache: bulk inserts into indexes)."""
-    conn = connect_sync(Path(database))
+    conn = connect_sync(database_at(database))
     conn.execute("PRAGMA cache_size = -16384")  # 16 MiB
     return conn
 
@@ -65,7 +65,11 @@ def stage(
     attached to the connection, no journal, no fsync): staging never takes the store's write
     lock nor goes through its WAL, and dropping it is deleting a file.  A crash leaves the file,
     which the next attempt deletes.  ``temp``: the sandbox's TEMP table of this connection.
+    On PostgreSQL the staging table is an UNLOGGED table of the store (no WAL), filled by COPY.
     """
+    if is_pg(conn):
+        _stage_pg(conn, file_id, part, rows, temp=temp)
+        return
     if temp:
         name = f"staging_{_checked(file_id)}_{int(part)}"
         conn.execute("BEGIN")
@@ -78,6 +82,17 @@ def stage(
         conn.execute("BEGIN")
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM main.staging WHERE 0")
     conn.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+
+
+def _stage_pg(
+    conn: Any, file_id: str, part: int, rows: Sequence[tuple[Any, ...]], *, temp: bool
+) -> None:
+    name = f"staging_{_checked(file_id)}_{int(part)}"
+    kind = "TEMP" if temp else "UNLOGGED"
+    conn.execute("BEGIN")
+    conn.execute(f"CREATE {kind} TABLE IF NOT EXISTS {name} (LIKE staging)")
+    conn.copy_rows(name, rows)
     conn.execute("COMMIT")
 
 
@@ -217,7 +232,14 @@ def book_assessed(
 def duplicates_across(conn: sqlite3.Connection, file_id: str, part: int) -> list[tuple[int, str]]:
     """(first line in slice ``part``, prefix + serial) of the originals an earlier slice of the
     same file also stages."""
-    tables = [_attach(conn, file_id, k, create=False) for k in range(part + 1)]
+    if is_pg(conn):
+        staged = set(_staged_pg(conn, file_id, part + 1, temp=False))
+        tables = [
+            t if t in staged else ""
+            for t in (staging_table(file_id, k, pg=True) for k in range(part + 1))
+        ]
+    else:
+        tables = [_attach(conn, file_id, k, create=False) for k in range(part + 1)]
     later = tables[part]
     found: dict[str, int] = {}
     for earlier in filter(None, tables[:part]) if later else ():
@@ -233,15 +255,20 @@ def duplicates_across(conn: sqlite3.Connection, file_id: str, part: int) -> list
     return sorted(((line, key) for key, line in found.items()))
 
 
-def staging_table(file_id: str, part: int = 0) -> str:
+def staging_table(file_id: str, part: int = 0, *, pg: bool = False) -> str:
     """The staging table of a file's slice, as SQL names it once ``stage`` or ``staged_tables``
-    attached its file (one per slice; deleted whole after the commit)."""
-    return f"staging_{_checked(file_id)}_{int(part)}.rows"
+    attached its file (one per slice; deleted whole after the commit); on PostgreSQL
+    (``pg``) a table of the store."""
+    name = f"staging_{_checked(file_id)}_{int(part)}"
+    return name if pg else f"{name}.rows"
 
 
-def clear_staging(database: str | Path) -> int:
+def clear_staging(database: str | Database) -> int:
     """Delete every staging file beside the store (before the daemon serves, when no
-    assessment runs: one a crash left between a booking's commit and its cleanup); how many."""
+    assessment runs: one a crash left between a booking's commit and its cleanup); how many.
+    On PostgreSQL none: another node may be staging (a file's next attempt drops its own)."""
+    if isinstance(database_at(database), PgUrl):
+        return 0
     folder = Path(database).parent / "intake-staging"
     found = sorted(folder.glob("*.db*")) if folder.exists() else []
     for path in found:
@@ -253,6 +280,15 @@ def drop_staging(conn: sqlite3.Connection, file_id: str) -> None:
     """Delete every staging table of a file (left by a crashed attempt, or used); outside a
     transaction."""
     prefix = f"staging_{_checked(file_id)}_"
+    if is_pg(conn):
+        names = conn.execute(
+            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r'"
+            " AND left(c.relname, ?) = ? AND pg_table_is_visible(c.oid)",
+            (len(prefix), prefix.lower()),  # unquoted names are folded to lower case
+        ).fetchall()
+        for (name,) in names:
+            conn.execute(f"DROP TABLE IF EXISTS {name}")
+        return
     for schema in sorted(_attached(conn)):
         if schema.startswith(prefix):
             conn.execute(f"DETACH DATABASE {schema}")
@@ -308,6 +344,8 @@ def staged_tables(
 ) -> list[str]:
     """The staging tables of a file that exist, their files attached (with ``temp`` also the
     sandbox's TEMP ones); call it outside a transaction (it may attach)."""
+    if is_pg(conn):
+        return _staged_pg(conn, file_id, parts, temp=temp)
     out = []
     for part in range(parts):
         name = f"staging_{_checked(file_id)}_{int(part)}"
@@ -330,6 +368,17 @@ def staged_tables(
     return out
 
 
+def _staged_pg(conn: Any, file_id: str, parts: int, *, temp: bool) -> list[str]:
+    out = []
+    for part in range(parts):
+        name = f"staging_{_checked(file_id)}_{int(part)}"
+        if temp and conn.execute("SELECT to_regclass(?)", (f"pg_temp.{name}",)).fetchone()[0]:
+            out.append(f"pg_temp.{name}")
+        elif conn.execute("SELECT to_regclass(?)", (f"public.{name}",)).fetchone()[0]:
+            out.append(name)
+    return out
+
+
 #: Staged originals already in the ledger (``{table}``: a staging table; parameter: the ledger
 #: row id after which to look).  CROSS JOIN keeps the staging table outside: one probe of the
 #: index ``ledger_by_awb`` per staged row, no scan of the ledger.
@@ -339,7 +388,8 @@ JOIN_LEDGER = (
     " ON l.country = s.country AND l.airline_prefix = s.airline_prefix"
     " AND l.awb_serial = s.awb_serial"
     f" WHERE s.record_type IN {_ORIGINALS} AND l.record_type IN {_ORIGINALS}"
-    " AND l.withdrawn = 0 AND l.id > ? GROUP BY s.line"
+    " AND l.withdrawn = 0 AND l.id > ? GROUP BY s.line, s.record_type, s.airline_prefix,"
+    " s.awb_serial"
 )
 
 
@@ -373,7 +423,8 @@ def _join_new(conn: sqlite3.Connection, tables: list[str], since: int) -> list[A
             f" FROM {table} AS s CROSS JOIN billed_since AS k"
             " ON k.country = s.country AND k.airline_prefix = s.airline_prefix"
             " AND k.awb_serial = s.awb_serial"
-            f" WHERE s.record_type IN {_ORIGINALS} GROUP BY s.line"
+            f" WHERE s.record_type IN {_ORIGINALS}"
+            " GROUP BY s.line, s.record_type, s.airline_prefix, s.awb_serial"
         )
     ]
 

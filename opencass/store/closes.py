@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from pathlib import Path
 
+from opencass.config.database import Database
 from opencass.store.connect import connect_sync
 from opencass.store.tx import transaction
 
@@ -24,7 +24,7 @@ class Claim:
 
 
 def claim_close(
-    database: Path,
+    database: Database,
     country: str,
     period: str,
     stage: str,
@@ -55,7 +55,7 @@ def claim_close(
 
 
 def finish_close(
-    database: Path, country: str, period: str, stage: str, documents: int | None, at: str
+    database: Database, country: str, period: str, stage: str, documents: int | None, at: str
 ) -> None:
     """Mark a claimed close completed with its document count; ``None`` withdraws a claim
     that is not completed (the close failed before writing anything)."""

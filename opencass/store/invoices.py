@@ -91,7 +91,8 @@ _CURRENT = (
 _BY_NUMBER = f"SELECT {_COLUMNS} FROM invoices WHERE issuer = ? AND number = ?"
 _BUMP = (
     "INSERT INTO invoice_series (issuer, country, year, series, last) VALUES (?, ?, ?, ?, 1)"
-    " ON CONFLICT (issuer, country, year, series) DO UPDATE SET last = last + 1 RETURNING last"
+    " ON CONFLICT (issuer, country, year, series)"
+    " DO UPDATE SET last = invoice_series.last + 1 RETURNING last"
 )
 _INSERT = (
     "INSERT INTO invoices (number, issuer, country, year, seq, series, period, agent_code,"

@@ -14,11 +14,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from opencass.config.database import Database
 from opencass.model import BookedRow, LedgerSnapshot
-from opencass.store.connect import connect_read_only
+from opencass.store.connect import connect_read_only, has_table
 from opencass.store.disputes import DisputeRow, accepted_adjustments
 
 __all__ = [
@@ -48,7 +48,7 @@ _BOOKED = (
 _LATEST = (1 << 63) - 1  # "now": every row so far, every withdrawal so far
 
 
-def take_snapshot(database: Path, country: str, period: str) -> LedgerSnapshot:
+def take_snapshot(database: Database, country: str, period: str) -> LedgerSnapshot:
     """The snapshot of the period's booked ledger now: nothing booked after it (a higher
     ledger id) is in it, and nothing withdrawn after it (a later withdrawal row) leaves it.  A
     file's rows are booked in the one transaction that moves it to ``assessed``, and a booked
@@ -104,7 +104,7 @@ _PART = (
 
 
 def booked_rows(
-    database: Path,
+    database: Database,
     country: str,
     period: str,
     snapshot: LedgerSnapshot | None = None,
@@ -126,7 +126,7 @@ class LedgerRows:
     pass in booking order to net, then one query per document), never all held at once."""
 
     def __init__(
-        self, database: Path, country: str, period: str, snapshot: LedgerSnapshot | None = None
+        self, database: Database, country: str, period: str, snapshot: LedgerSnapshot | None = None
     ) -> None:
         self.database, self.country, self.period = database, country, period
         self.snapshot = snapshot
@@ -163,7 +163,7 @@ class LedgerRows:
 
 
 def period_counts(
-    database: Path, country: str, period: str, snapshot: LedgerSnapshot | None = None
+    database: Database, country: str, period: str, snapshot: LedgerSnapshot | None = None
 ) -> PeriodCounts:
     """Booked records and the files they come from, for one country and period.
 
@@ -198,7 +198,7 @@ def _row(r: Sequence[Any]) -> BookedRow:
 
 
 def rows_of_agents(
-    database: Path,
+    database: Database,
     country: str,
     period: str,
     codes: Iterable[str],
@@ -230,7 +230,7 @@ def airline_rows_sql(periods: int) -> str:
 
 
 def rows_of_airline(
-    database: Path,
+    database: Database,
     country: str,
     periods: Iterable[str],
     prefix: str,
@@ -251,16 +251,13 @@ def rows_of_airline(
     return dict(out)
 
 
-def disputes_of_period(database: Path, country: str, period: str) -> list[dict[str, Any]]:
+def disputes_of_period(database: Database, country: str, period: str) -> list[dict[str, Any]]:
     """The disputes of the period's AWBs as column → value; empty when the store has no
     disputes table."""
     if not database.exists():
         return []
     with closing(connect_read_only(database)) as conn:
-        found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'disputes'"
-        ).fetchone()
-        if not found:
+        if not has_table(conn, "disputes"):
             return []
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
@@ -270,7 +267,7 @@ def disputes_of_period(database: Path, country: str, period: str) -> list[dict[s
     return [dict(r) for r in rows]
 
 
-def accepted_disputes(database: Path, country: str, period: str) -> list[DisputeRow]:
+def accepted_disputes(database: Database, country: str, period: str) -> list[DisputeRow]:
     """The accepted disputes the final billing of ``period`` carries; none in a store from
     before the disputes migration."""
     if not database.exists():

@@ -18,6 +18,8 @@ from opencass.events import Event
 from opencass.findings import Finding, Scope, Severity
 from opencass.store.connect import (
     PRAGMAS,
+    Database,
+    PgUrl,
     connect_sync,
     migrate_sync,
 )
@@ -79,7 +81,9 @@ class AuditWriteError(InternalError, RuntimeError):
 class SqliteStore:
     """The ledger in one SQLite file."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, path: Database, clock: Clock = system_clock
+    ) -> None:
         self._db = conn
         self.path = path
         self.clock = clock  # the time every row it writes is stamped with
@@ -365,8 +369,13 @@ class SqliteStore:
             await self._db.close()
 
 
-async def open_store(path: Path, clock: Clock = system_clock) -> SqliteStore:
-    """Open (creating if needed) the store at ``path`` and bring its schema up to date."""
+async def open_store(path: Database, clock: Clock = system_clock) -> SqliteStore:
+    """Open (creating if needed) the store at ``path`` and bring its schema up to date (a
+    ``PgUrl``: the same store on PostgreSQL, its statements run in a worker thread)."""
+    if isinstance(path, PgUrl):
+        from opencass.store.pg import open_pg
+
+        return SqliteStore(await open_pg(path.url), path, clock)  # type: ignore[arg-type]
     path.parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(_migrate_file, path)
     conn = await aiosqlite.connect(path, isolation_level=None)
@@ -384,7 +393,7 @@ def _migrate_file(path: Path) -> None:
         conn.close()
 
 
-def record_events_now(database: Path, events: Iterable[Event], at: str) -> int:
+def record_events_now(database: Database, events: Iterable[Event], at: str) -> int:
     """Record business events from a synchronous caller in a transaction of their own (a key
     already recorded is skipped); how many were new."""
     with contextlib.closing(connect_sync(database)) as conn, transaction(conn):

@@ -20,6 +20,7 @@ from opencass.gateway.app import Gateway
 from opencass.store import open_store
 from opencass.store.connect import connect_sync, migrate_sync
 from tests.kit.calendar import calendar_config, edit_period, load, pdf_text
+from tests.kit.db import db_connect
 from tests.kit.gateway import steady_clock
 
 T1 = datetime(2026, 6, 2, 10, 0, tzinfo=UTC)
@@ -53,7 +54,7 @@ def _file(config: Config, company: str, name: str) -> bytes:
 
 
 def _events(config: Config) -> list[dict[str, object]]:
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         conn.row_factory = sqlite3.Row
         rows = conn.execute("SELECT * FROM events ORDER BY id").fetchall()
     return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
@@ -209,7 +210,7 @@ def test_superseded_and_stray_calendar_files_are_removed(config_dir: Path) -> No
     config, count = _publish(config_dir, T3)
     assert count == 0
     assert _outbox(config, "agent1") == sorted([other, *_names(S1, "DE", 2026)])
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         years = conn.execute("SELECT DISTINCT year FROM calendar_publications WHERE country='DE'")
         assert [y for (y,) in years] == [2026]
 

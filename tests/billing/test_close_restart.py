@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from opencass.codecs.hot.writer import HotWriter
 from opencass.config import init_demo, load_config
 from opencass.model import AwbRecord, CorrectionRecord, Dialect, OtherChargesRecord
 from opencass.store.connect import connect_sync, migrate_sync
+from tests.kit.db import db_connect
 from tests.kit.gateway import CLOCK_ENV, PERIOD_CODE, PERIOD_START, TODAY
 
 PERIOD_END = PERIOD_START.replace(day=monthrange(PERIOD_START.year, PERIOD_START.month)[1])
@@ -104,7 +104,7 @@ def _outputs(config_dir: Path) -> dict[str, bytes]:
 
 def _closes(config_dir: Path) -> list[tuple[str, str | None]]:
     database = load_config(config_dir).gateway.database
-    with closing(sqlite3.connect(database)) as conn:
+    with closing(db_connect(database)) as conn:
         return conn.execute("SELECT kind, completed_at FROM closes").fetchall()
 
 

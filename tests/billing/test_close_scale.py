@@ -32,6 +32,7 @@ from opencass.settlement.close import (
 )
 from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.ledger import LedgerRows
+from tests.kit.db import db_connect
 
 SPEC = Spec(awbs=600, agents=12, airlines=3, seed=7)
 COUNTRY = Country("DE", "Germany", "EUR", "Europe/Berlin", office="FRA")
@@ -198,7 +199,7 @@ def test_a_failing_builder_fails_the_write(tmp_path: Path) -> None:
     config = _config(tmp_path)
     _ledger(config.gateway.database, rows)
     result = run_close(config, "DE", "20261101M", REFERENCE)
-    sqlite3.connect(config.gateway.database).execute("DROP TABLE ledger").connection.commit()
+    db_connect(config.gateway.database).execute("DROP TABLE ledger").connection.commit()
     with pytest.raises((RuntimeError, sqlite3.Error)):
         write_documents(config, result, workers=2)
     published = [p for p in config.gateway.mailboxes_dir.rglob("*") if p.suffix == ".hot"]

@@ -480,7 +480,9 @@ async def test_scheduler_escalates_at_the_policy_time(world: World) -> None:
         runs.append(code)
         return code
 
-    for now, escalated in ((due - timedelta(seconds=1), 0), (due, 1)):
+    # an hour before (not a second: the scheduler plans the job on the wall clock, and a
+    # preliminary close that takes over a second would let it fire before the shutdown)
+    for now, escalated in ((due - timedelta(hours=1), 0), (due, 1)):
         sched = CloseScheduler(
             world.config, world.store, now=lambda n=now: n, run=final,  # type: ignore[misc]
             write=lambda c, r: [], jobs=milestone_jobs(),

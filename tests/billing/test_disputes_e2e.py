@@ -8,7 +8,6 @@ and its Agent Correction Cut-Off is weeks ahead, so the dispute is on time.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from decimal import Decimal
 
 import asyncssh
@@ -20,6 +19,7 @@ from opencass.codecs.onerecord.dispute import (
     encode_dispute,
 )
 from tests.kit.daemon import Running
+from tests.kit.db import db_connect
 from tests.kit.gateway import PERIOD_CODE, sample_bytes
 
 IRI = "urn:uuid:6f1c2a7e-0000-4000-8000-0000000e2e01"
@@ -76,7 +76,7 @@ async def test_dispute_opened_and_accepted_over_sftp(gw: Running) -> None:
     assert "Outcome:      accepted" in await _answer(gw, "demoair", "accept.xml")
 
     db = gw.gateway.current_config().gateway.database
-    with sqlite3.connect(db) as conn:
+    with db_connect(db) as conn:
         status, corrected, period = conn.execute(
             "SELECT status, corrected_amount, adjust_period FROM disputes WHERE request_iri = ?",
             (IRI,),

@@ -5,7 +5,6 @@ Every pain file is checked by a second validator (xmlschema) and read back by it
 from __future__ import annotations
 
 import io
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -30,6 +29,7 @@ from opencass.store.payruns import open_claims
 from opencass.store.remittance import record_default
 from opencass.store.tx import transaction
 from tests.kit.camt import Ntry, Tx, camt
+from tests.kit.db import db_connect
 from tests.kit.gateway import NOW, PERIOD_CODE, demo_config, job, sample_bytes, spooled
 
 XSD = Path(__file__).parents[2] / "opencass" / "codecs" / "iso20022" / "xsd"
@@ -72,7 +72,7 @@ def _ops(config: Config) -> Path:
 
 
 def _rows(config: Config, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         return list(conn.execute(sql, args).fetchall())
 
 

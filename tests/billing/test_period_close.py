@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import sqlite3
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from opencass.settlement import close as close_module
 from opencass.settlement.netting import ConservationError, PeriodSettlement, settle
 from opencass.settlement.tax import TaxEngine
 from opencass.store import open_store
+from tests.kit.db import db_connect
 from tests.kit.gateway import (
     NOW,
     PERIOD_CODE,
@@ -199,7 +199,7 @@ async def test_final_close_is_dated_at_billing_availability(booked: Config) -> N
 
 
 async def test_withdrawn_records_leave_the_close(booked: Config) -> None:
-    conn = sqlite3.connect(booked.gateway.database)
+    conn = db_connect(booked.gateway.database)
     conn.execute("UPDATE ledger SET withdrawn = 1 WHERE agent_code = ?", (AGENT2,))
     conn.commit()
     conn.close()

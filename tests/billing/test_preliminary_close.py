@@ -21,6 +21,7 @@ from opencass.gateway.assess import assess
 from opencass.gateway.scheduler import CloseScheduler
 from opencass.settlement.close import CloseResult, stamp_of
 from opencass.store import SqliteStore, open_store
+from tests.kit.db import db_connect
 from tests.kit.gateway import PERIOD_CODE, demo_config, job, sample_bytes, spooled
 
 AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -59,7 +60,7 @@ def _names(config: Config, company: str) -> list[str]:
 
 
 def _db(config: Config) -> sqlite3.Connection:
-    conn = sqlite3.connect(config.gateway.database)
+    conn = db_connect(config.gateway.database)
     conn.row_factory = sqlite3.Row
     return conn
 

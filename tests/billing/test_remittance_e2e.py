@@ -16,6 +16,7 @@ from pathlib import Path
 from opencass.cli.samples import DEMO_AGENTS
 from opencass.config import init_demo
 from tests.kit.camt import Ntry, Tx, camt
+from tests.kit.db import db_connect
 from tests.kit.gateway import CLOCK_ENV, PERIOD_CODE, TODAY, free_port, sample_bytes
 
 AGENT1, AGENT2 = DEMO_AGENTS
@@ -73,7 +74,7 @@ def test_bank_statement_in_the_operator_inbox_pays_the_agent(tmp_path: Path) -> 
         closed = _cli(config, "period", "close", "--country", "DE", "--period", PERIOD_CODE,
                       "--final")  # fmt: skip
         assert closed.returncode == 0, closed.stderr
-        with sqlite3.connect(db) as conn:
+        with db_connect(db) as conn:
             expected = dict(
                 conn.execute(
                     "SELECT agent_code, amount FROM remittance_expected WHERE period = ?",
@@ -97,7 +98,7 @@ def test_bank_statement_in_the_operator_inbox_pays_the_agent(tmp_path: Path) -> 
         )
         _drop(mailboxes / "cassops" / "inbox", "statement.xml", statement)
         _wait_archived(db, 2)
-        with sqlite3.connect(db) as conn:
+        with db_connect(db) as conn:
             file_row = conn.execute(
                 "SELECT dialect, outcome FROM files WHERE company = 'cassops'"
             ).fetchone()

@@ -4,7 +4,6 @@ a failed review, the alerts raised once per level and period, the security's exp
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -20,6 +19,7 @@ from opencass.config.loader import load_config
 from opencass.config.model import Config
 from opencass.gateway.assess import assess
 from opencass.store import open_store
+from tests.kit.db import db_connect
 from tests.kit.gateway import NOW, PERIOD_CODE, TODAY, demo_config, job, sample_bytes, spooled
 
 AGENT1, AGENT2 = DEMO_AGENTS
@@ -60,13 +60,13 @@ def _report(config: Config, capsys: pytest.CaptureFixture[str]) -> dict[str, dic
 
 
 def _expected(config: Config) -> dict[str, Decimal]:
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         rows = conn.execute("SELECT agent_code, amount FROM remittance_expected").fetchall()
     return {a: D(x) for a, x in rows}
 
 
 def _alerts(config: Config) -> list[tuple[str, str, str]]:
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         return conn.execute(
             "SELECT company, json_extract(data, '$.level'), agent_code FROM events"
             " WHERE type = 'risk.alert' ORDER BY agent_code, json_extract(data, '$.level'), company"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from opencass.gateway.assess import assess
 from opencass.gateway.messages import assess_message, message_kind
 from opencass.store import SqliteStore
 from tests.kit.daemon import Running
+from tests.kit.db import db_connect
 from tests.kit.docs import withdrawal_example
 from tests.kit.gateway import NOW, PERIOD_CODE, job, sample_bytes, spooled
 
@@ -78,7 +78,7 @@ def test_documented_example_decodes_and_is_dispatched_as_a_withdrawal() -> None:
 
 
 def rows(config: Config, sql: str, *args: object) -> list[tuple]:  # type: ignore[type-arg]
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         return conn.execute(sql, args).fetchall()
 
 
@@ -178,7 +178,7 @@ async def test_refusals_change_nothing(env: tuple[Config, SqliteStore]) -> None:
             ["WITHDRAWAL_NOT_BOOKED"],
         )
     # a close of the period started ahead of the calendar freezes it too
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         conn.execute(
             "INSERT INTO closes (country, period, kind, reference, started_at)"
             " VALUES ('DE', ?, 'preliminary', 'x', 'x')",
@@ -229,7 +229,7 @@ async def test_upload_withdraw_resubmit_end_to_end(gw: Running) -> None:
     assert "Outcome:      accepted" in text and "withdrawn_records" in text
     assert await store.ledger_count() == 0
     database = gw.gateway.current_config().gateway.database
-    with sqlite3.connect(database) as conn:
+    with db_connect(database) as conn:
         assert conn.execute("SELECT file_id FROM withdrawals").fetchall() == [(file_id,)]
         events = conn.execute("SELECT type, object_ref FROM events").fetchall()
     assert ("withdrawal.done", file_id) in events

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from opencass.identity.handler import write_plan
 from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.tx import transaction
 from opencass.store.users import users_state
+from tests.kit.db import db_connect
 from tests.kit.gateway import NOW
 
 
@@ -75,7 +75,7 @@ def test_list_show_export_after_self_service(
         Change("add-user", "a1-clerk", full_name="Jana", email="j@a1.example", roles=("input",)),
         Change("suspend-user", "a1-clerk"),
     )
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         conn.execute(
             "INSERT INTO audit (at, event, company, user) VALUES"
             " ('2026-11-17T09:00:00+00:00', 'login_ok', 'agent1', 'agent1')"

@@ -22,6 +22,7 @@ from opencass.documents.invoices.ubl import CAC, CBC
 from opencass.documents.signing import verify_pdf
 from opencass.settlement.close import CloseResult
 from opencass.settlement.tax import TaxEngine
+from tests.kit.db import db_connect
 from tests.kit.en16931 import check_cii, check_ubl
 from tests.kit.gateway import PERIOD_CODE, demo_config, sample_bytes
 from tests.kit.invoice import AGENT1, AGENT2, AT, book_and_close
@@ -280,10 +281,9 @@ def test_a_participant_may_take_ubl_only(tmp_path: Path) -> None:
 
 
 def _rows(config: Config) -> list[tuple[str, str, str, int, str, str, str]]:
-    import sqlite3
     from contextlib import closing
 
-    with closing(sqlite3.connect(config.gateway.database)) as conn:
+    with closing(db_connect(config.gateway.database)) as conn:
         return conn.execute(
             "SELECT number, agent_code, kind, revision, role, corrects, total FROM invoices"
             " ORDER BY year, series, seq"

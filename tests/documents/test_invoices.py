@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import sqlite3
 import subprocess
 import threading
 from dataclasses import replace
@@ -32,6 +31,7 @@ from opencass.model import quantize
 from opencass.settlement.close import CloseResult
 from opencass.settlement.netting import AgentStatement
 from opencass.store.withdrawals import withdraw_file
+from tests.kit.db import db_connect
 from tests.kit.gateway import PERIOD_CODE, sample_bytes
 from tests.kit.invoice import (
     AGENT1,
@@ -61,7 +61,7 @@ def _docs(config: Config, result: CloseResult, **kw: object) -> dict[str, bytes]
 
 
 def _rows(config: Config) -> list[tuple[str, int, str, str]]:
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         return conn.execute(
             "SELECT number, seq, agent_code, kind FROM invoices ORDER BY seq"
         ).fetchall()
@@ -278,7 +278,7 @@ def test_invoices_read_the_ledger_as_the_close_read_it(vat: tuple[Config, CloseR
     the snapshot the invoices no longer match the statements and are refused."""
     config, result = vat
     assert result.snapshot is not None
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         (file_id,) = conn.execute("SELECT file_id FROM ledger LIMIT 1").fetchone()
         withdraw_file(
             conn, file_id=file_id, request_id=file_id, company="demoair", user="demoair",
@@ -297,8 +297,9 @@ def test_other_money_than_issued_is_corrected_not_reissued(
     change): it is cancelled by a credit note and invoiced anew, never changed in place."""
     config, result = vat
     _docs(config, result)
-    with sqlite3.connect(config.gateway.database) as conn:
-        conn.execute("DROP TRIGGER invoices_append_only_update")
+    with db_connect(config.gateway.database) as conn:
+        on = "" if isinstance(config.gateway.database, Path) else " ON invoices"  # PostgreSQL
+        conn.execute("DROP TRIGGER invoices_append_only_update" + on)
         conn.execute("UPDATE invoices SET data_hash = 'x' WHERE agent_code = ?", (AGENT1,))
     docs = _docs(config, result)
     corrections = sorted(k for k in docs if f"{PERIOD_CODE}-" in k)

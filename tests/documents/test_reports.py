@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import shutil
-import sqlite3
 import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -36,7 +34,9 @@ from opencass.documents.reports import (
 from opencass.gateway.assess import assess
 from opencass.settlement.close import CloseResult, Document
 from opencass.store import open_store
+from opencass.store.connect import has_table as store_has_table
 from opencass.store.withdrawals import withdraw_file
+from tests.kit.db import add_request_file, db_connect, moved_store
 from tests.kit.gateway import PERIOD_CODE, demo_config, job, sample_bytes, spooled
 from tests.kit.tools import needs_tool
 
@@ -324,17 +324,16 @@ def test_each_language_renders_translated_and_formatted(
 
 def _moved(config: Config, tmp_path: Path) -> Config:
     """The closed demo's store, copied: free to change."""
-    moved = replace(config, gateway=replace(config.gateway, data_dir=tmp_path))
-    shutil.copy(config.gateway.database, moved.gateway.database)
-    return moved
+    return moved_store(config, tmp_path)
 
 
 def _withdraw_agent1_file(config: Config) -> None:
     """Withdraw, as the withdrawal handler does, the file holding AGENT1's AWBs."""
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         (file_id,) = conn.execute(
             "SELECT file_id FROM ledger WHERE agent_code = ? LIMIT 1", (AGENT1,)
         ).fetchone()
+        add_request_file(conn, "W1", "demoair")
         withdraw_file(
             conn, file_id=file_id, request_id="W1", company="demoair", user="demoair",
             at="2030-01-02T03:04:05Z", country="DE", period=PERIOD_CODE, reason="test",
@@ -363,7 +362,7 @@ def test_a_tampered_ledger_is_refused(closed: tuple[Config, CloseResult], tmp_pa
     the snapshot too: the reports do not show what the statements do not."""
     config, result = closed
     moved = _moved(config, tmp_path)
-    with sqlite3.connect(moved.gateway.database) as conn:
+    with db_connect(moved.gateway.database) as conn:
         conn.execute(
             "UPDATE ledger SET withdrawn = 1 WHERE record_type IN ('AWM', 'AWB')"
             " AND agent_code = ?",
@@ -387,12 +386,9 @@ def test_disputes_in_the_store_reach_the_agent_report(
     closed: tuple[Config, CloseResult], tmp_path: Path
 ) -> None:
     config, result = closed
-    moved = replace(config, gateway=replace(config.gateway, data_dir=tmp_path))
-    shutil.copy(config.gateway.database, moved.gateway.database)
-    with sqlite3.connect(moved.gateway.database) as conn:
-        has_table = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'disputes'"
-        ).fetchone()
+    moved = moved_store(config, tmp_path)
+    with db_connect(moved.gateway.database) as conn:
+        has_table = store_has_table(conn, "disputes")
         if not has_table:
             pytest.skip("the store has no disputes table yet")
         values = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from contextlib import closing
 from datetime import timedelta
 from decimal import Decimal
@@ -14,6 +13,7 @@ import pytest
 from opencass.config.model import Config, CountryState
 from opencass.gateway.assess import assess
 from opencass.store import SqliteStore
+from tests.kit.db import db_connect
 from tests.kit.gateway import (
     NOW,
     PERIOD_CODE,
@@ -59,18 +59,23 @@ async def test_staging_left_by_a_crashed_attempt_is_dropped(
     config, store = env
     path = await spooled(store, config, sample_bytes())
     stale = ("F1", 99, "AWM", "DE", None, "997", "00000000", "", "", "EUR", 0, "json", "{}")
-    with closing(connect_for_booking(config.gateway.database)) as conn:
-        stage(conn, "F1", 0, [stale], temp=False)  # a slice's staging file, left by a crash
-        # and a staging table of the layout before staging files
-        conn.execute("CREATE TABLE staging_F1_1 AS SELECT * FROM staging WHERE 0")
-    staging = config.gateway.database.parent / "intake-staging"
-    assert [p.name for p in staging.iterdir()] == ["F1_0.db"]
+    db = config.gateway.database
+    with closing(connect_for_booking(db)) as conn:
+        stage(conn, "F1", 0, [stale], temp=False)  # a slice's staging, left by a crash
+        if isinstance(db, Path):  # and a staging table of the layout before staging files
+            conn.execute("CREATE TABLE staging_F1_1 AS SELECT * FROM staging WHERE 0")
+            staging = db.parent / "intake-staging"
+            assert [p.name for p in staging.iterdir()] == ["F1_0.db"]
     assess(job(config, path))
     assert await store.ledger_count("F1") == 6  # the stale row was not booked
-    assert list(staging.iterdir()) == []  # nor is any staging file left after the commit
-    with closing(sqlite3.connect(config.gateway.database)) as conn:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert not any(t.startswith("staging_F1") for t in tables)
+    if isinstance(db, Path):
+        assert list(staging.iterdir()) == []  # nor is any staging file left after the commit
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    else:
+        sql = "SELECT tablename FROM pg_tables"
+    with closing(db_connect(db)) as conn:
+        tables = {r[0].lower() for r in conn.execute(sql)}
+    assert not any(t.startswith("staging_f1") for t in tables)
 
 
 def test_staging_files_are_cleared_before_the_daemon_serves(tmp_path: Path) -> None:
@@ -207,7 +212,7 @@ async def test_sliced_assessment_equals_whole(env: tuple[Config, SqliteStore]) -
     edited = ("\n".join(lines) + "\n").encode()
     whole = await _whole(config, store, edited, "W1")
     # the same AWBs are assessed again below: withdraw W1 first (an AWB is billed once)
-    with closing(sqlite3.connect(config.gateway.database)) as conn, conn:
+    with closing(db_connect(config.gateway.database)) as conn, conn:
         conn.execute("UPDATE ledger SET withdrawn = 1 WHERE file_id = 'W1'")
     sliced = await _sliced(config, store, edited, "S1")
     assert whole == sliced

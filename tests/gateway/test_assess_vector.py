@@ -11,7 +11,6 @@ the rules disagree with), besides the codec's own faults.
 from __future__ import annotations
 
 import random
-import sqlite3
 from contextlib import closing
 from datetime import timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from opencass.codecs.hot.reader import HotReader
 from opencass.config.model import Config
 from opencass.gateway.assess import assess
 from opencass.store import SqliteStore
+from tests.kit.db import db_connect
 from tests.kit.gateway import PERIOD_START, big_billing_file, job, spooled
 from tests.kit.hot import agent
 
@@ -70,7 +70,7 @@ async def _assess(config: Config, store: SqliteStore, data: bytes, file_id: str)
         (f.code, f.severity, f.line, f.field, f.columns, f.message)
         for f in await store.findings(file_id)
     ]
-    with closing(sqlite3.connect(config.gateway.database)) as conn, conn:
+    with closing(db_connect(config.gateway.database)) as conn, conn:
         booked = conn.execute(
             "SELECT line, record_type, country, period, airline_prefix, awb_serial, agent_code,"
             " reference, currency, late, payload_format, payload FROM ledger"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -12,11 +11,12 @@ from opencass.codecs.onerecord import decode_submission, encode_submission
 from opencass.gateway.assess import assess
 from opencass.model import AwbRecord
 from opencass.store import open_store
+from tests.kit.db import db_connect
 from tests.kit.gateway import PERIOD_START, demo_config, job, spooled
 
 
 def _booked(database: Path) -> list[tuple[str, str]]:
-    with closing(sqlite3.connect(database)) as conn:
+    with closing(db_connect(database)) as conn:
         return conn.execute("SELECT record_type, awb_serial FROM ledger ORDER BY id").fetchall()
 
 

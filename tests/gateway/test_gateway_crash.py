@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from opencass.config import init_demo
+from tests.kit.db import db_connect
 from tests.kit.gateway import CLOCK_ENV, TODAY, free_port, sample_bytes
 
 STEPS = ["claimed", "recorded", "assessed", "answered", "answered-recorded", "archived"]
@@ -37,7 +38,7 @@ def _wait_archived(db: Path, timeout: float = 60) -> list[tuple[str, str]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if db.exists():
-            with sqlite3.connect(db) as conn:
+            with db_connect(db) as conn:
                 rows = conn.execute("SELECT id, state FROM files").fetchall()
             if rows and all(state == "archived" for _, state in rows):
                 return rows

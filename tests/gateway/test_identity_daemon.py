@@ -17,6 +17,7 @@ import pytest
 from opencass.cli.samples import write_samples
 from opencass.codecs.onerecord.users import UserChangeRequest as Change
 from tests.kit.daemon import Running
+from tests.kit.db import db_connect
 from tests.kit.gateway import TODAY, sample_bytes
 from tests.kit.identity import admin, keygen, openssh_sftp, report_text, sign_certificate
 
@@ -76,7 +77,7 @@ async def test_the_change_is_in_the_audit_with_who_when_and_what(
     db = gw.gateway.current_config().gateway.database
 
     def read_then_delete() -> tuple[list[Any], list[Any]]:
-        with sqlite3.connect(db) as conn:
+        with db_connect(db) as conn:
             rows = conn.execute(
                 "SELECT actor, actor_company, action, user, at FROM user_changes"
             ).fetchall()
@@ -421,7 +422,7 @@ async def test_a_removed_users_history_stays_with_its_company(gw: Running, tmp_p
     await gw.upload("demoair", "remove.xml", admin(Change("remove-user", "air-clerk")))
     assert "accepted" in await report_text(gw, "demoair", "remove.xml")
     db = gw.gateway.current_config().gateway.database
-    with sqlite3.connect(db) as conn:
+    with db_connect(db) as conn:
         files = conn.execute(
             "SELECT user, outcome FROM files WHERE name = 'november.hot'"
         ).fetchall()

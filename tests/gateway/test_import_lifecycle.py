@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import sqlite3
 import subprocess
 from argparse import Namespace
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from opencass.config import init_demo, load_config
 from opencass.model import BillingFile, BillingHeader, Dialect, ImportRecord, awb_check_digit
 from tests.kit.camt import Ntry, Tx, camt
 from tests.kit.daemon import running
+from tests.kit.db import db_connect
 from tests.kit.gateway import NOW, PERIOD_CODE, PERIOD_START, TODAY
 from tests.kit.sftp import openssh_args
 
@@ -57,7 +57,7 @@ def _more_as_xml() -> bytes:
 
 
 def _rows(database: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(database) as conn:
+    with db_connect(database) as conn:
         return [tuple(r) for r in conn.execute(sql, args).fetchall()]
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import re
-import sqlite3
 from argparse import Namespace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,6 +36,7 @@ from opencass.codecs.onerecord.withdrawal import WithdrawalRequest, encode_withd
 from opencass.config import init_demo, load_config
 from tests.kit.camt import Ntry, Tx, camt
 from tests.kit.daemon import running
+from tests.kit.db import db_connect
 from tests.kit.gateway import NOW, PERIOD_CODE, TODAY, sample_bytes
 
 XSD = Path(__file__).parents[2] / "opencass" / "codecs" / "iso20022" / "xsd"
@@ -47,7 +47,7 @@ BASE = "https://gw.example"
 
 
 def _rows(database: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    with sqlite3.connect(database) as conn:
+    with db_connect(database) as conn:
         return [tuple(r) for r in conn.execute(sql, args).fetchall()]
 
 

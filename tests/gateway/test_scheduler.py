@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from opencass.gateway.scheduler import FINAL, CloseScheduler, job_id
 from opencass.settlement.close import CloseResult
 from opencass.store import SqliteStore
 from opencass.store.schema import LATEST, MIGRATIONS
+from tests.kit.db import db_connect
 from tests.kit.gateway import PERIOD_CODE, job, sample_bytes, spooled
 
 AGENT1 = DEMO_AGENTS[0]
@@ -239,5 +239,5 @@ def test_migration_2_upgrades_a_version_1_store(tmp_path: Path) -> None:
     assert [tuple(r) for r in conn.execute("SELECT version FROM schema_version")] == [(LATEST,)]
     assert conn.execute("SELECT COUNT(*) FROM closes").fetchone()[0] == 0
     conn.close()
-    with sqlite3.connect(db) as again:
+    with db_connect(db) as again:
         assert again.execute("SELECT MAX(version) FROM schema_version").fetchone() == (LATEST,)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-import sqlite3
 import subprocess
 from collections import Counter
 from datetime import date
@@ -22,6 +21,7 @@ from opencass.config.model import Config
 from opencass.identity.directory import build_directory
 from opencass.identity.migration import ExportError, Outcome, plan_migration, read_export
 from opencass.store.users import UsersState
+from tests.kit.db import db_connect
 from tests.kit.gateway import NOW, TODAY
 
 EXPORT = Path(__file__).parents[1] / "data" / "users" / "legacy-export.csv"
@@ -175,5 +175,5 @@ def test_the_command_migrates_reports_and_runs_again_unchanged(
 
 
 def _changes(config: Config) -> int:
-    with sqlite3.connect(config.gateway.database) as conn:
+    with db_connect(config.gateway.database) as conn:
         return int(conn.execute("SELECT COUNT(*) FROM user_changes").fetchone()[0])

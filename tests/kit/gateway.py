@@ -17,6 +17,7 @@ from opencass.config.model import Config
 from opencass.gateway.assess import AssessJob
 from opencass.gateway.context import submission_context
 from opencass.store import NewFile, SqliteStore
+from tests.kit.pg import pg_server
 
 # Every test runs at one fixed instant, never at today's date: the daemon, the commands and
 # the demo calendar get a clock that starts there (``make test-dates`` moves it, and the wall
@@ -34,10 +35,25 @@ def steady_clock() -> SteadyClock:
     return SteadyClock(NOW)
 
 
-def demo_config(tmp_path: Path, port: int = 0) -> Config:
-    """The demo configuration written into ``tmp_path/config``."""
+def demo_config(tmp_path: Path, port: int = 0, backend: str = "") -> Config:
+    """The demo configuration written into ``tmp_path/config``; its store on ``backend``
+    ("sqlite" or "postgresql"; by default ``OPENCASS_TEST_STORE``'s, else SQLite): on
+    PostgreSQL a new database of the tests' server (``tests.kit.pg``)."""
     init_demo(tmp_path / "config", sftp_port=port or 2222, today=TODAY)
+    if (backend or store_backend()) == "postgresql":
+        url = pg_server().new_database()
+        with (tmp_path / "config" / "gateway.toml").open("a", encoding="utf-8") as f:
+            f.write(f'\n[store]\nurl = "{url}"\n')
     return load_config(tmp_path / "config")
+
+
+def store_backend() -> str:
+    """The store the tests run on: ``OPENCASS_TEST_STORE`` (sqlite, the default, or
+    postgresql)."""
+    backend = os.environ.get("OPENCASS_TEST_STORE", "sqlite") or "sqlite"
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"OPENCASS_TEST_STORE={backend!r}: sqlite or postgresql")
+    return backend
 
 
 def sample_bytes() -> bytes:

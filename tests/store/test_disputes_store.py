@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from opencass.store.connect import connect_sync, migrate_sync
+from opencass.store.connect import Database, connect_sync, migrate_sync
 from opencass.store.disputes import (
     DisputeRow,
     accepted_adjustments,
@@ -23,8 +22,8 @@ from opencass.store.disputes import (
 AT = "2026-12-03T10:00:00+00:00"
 
 
-def _conn(tmp_path: Path) -> sqlite3.Connection:
-    conn = connect_sync(tmp_path / "x.db")
+def _conn(db: Database) -> sqlite3.Connection:
+    conn = connect_sync(db)
     migrate_sync(conn)
     return conn
 
@@ -57,8 +56,8 @@ def _row(
     return DisputeRow(**values)  # type: ignore[arg-type]
 
 
-def test_open_disputed_amounts_sums_pending_positive_amounts_per_agent(tmp_path: Path) -> None:
-    conn = _conn(tmp_path)
+def test_open_disputed_amounts_sums_pending_positive_amounts_per_agent(db: Database) -> None:
+    conn = _conn(db)
     insert_dispute(conn, _row(1, "1234567", "10.50"))
     insert_dispute(conn, _row(2, "1234567", "4.25"))
     insert_dispute(conn, _row(3, "7654321", "20.00"))
@@ -77,8 +76,8 @@ def test_open_disputed_amounts_sums_pending_positive_amounts_per_agent(tmp_path:
     assert open_disputed_amounts(conn, "DE", "20260101M") == {}
 
 
-def test_rows_round_trip_and_updates_are_compare_and_set(tmp_path: Path) -> None:
-    conn = _conn(tmp_path)
+def test_rows_round_trip_and_updates_are_compare_and_set(db: Database) -> None:
+    conn = _conn(db)
     row = _row(1, "1234567", "10.50")
     insert_dispute(conn, row)
     assert dispute_by_iri(conn, "urn:uuid:1") == row
@@ -100,8 +99,8 @@ def test_rows_round_trip_and_updates_are_compare_and_set(tmp_path: Path) -> None
     assert accepted.corrected_amount == Decimal("95.00") and accepted.updated_at == later
 
 
-def test_history_is_append_only_and_ordered(tmp_path: Path) -> None:
-    conn = _conn(tmp_path)
+def test_history_is_append_only_and_ordered(db: Database) -> None:
+    conn = _conn(db)
     insert_dispute(conn, _row(1, "1234567", "10.50"))
     add_history(
         conn,

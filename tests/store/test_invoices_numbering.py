@@ -1,16 +1,16 @@
-"""Gap-free invoice numbers in a real SQLite store: concurrency, re-runs, crashes, years."""
+"""Gap-free invoice numbers in a real store (SQLite, PostgreSQL): concurrency, re-runs, years."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import sqlite3
 import threading
-from pathlib import Path
 
 import pytest
 
-from opencass.store.connect import connect_sync, migrate_sync
+from opencass.store.connect import Database, connect_sync, database_at, migrate_sync
 from opencass.store.invoices import (
     NumberRequest,
     allocate,
@@ -20,8 +20,8 @@ from opencass.store.invoices import (
 WORKERS, EACH = 4, 25
 
 
-def _store(tmp_path: Path) -> Path:
-    path = tmp_path / "opencass.db"
+def _store(db: Database) -> Database:
+    path = db
     conn = connect_sync(path)
     migrate_sync(conn)
     conn.close()
@@ -37,14 +37,14 @@ def _request(agent: str, *, year: int = 2026, period: str = "20261101M", digest:
     )  # fmt: skip
 
 
-def _numbers(path: Path) -> list[tuple[str, int]]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT number, seq FROM invoices ORDER BY seq").fetchall()
+def _numbers(path: Database) -> list[tuple[str, int]]:
+    with contextlib.closing(connect_sync(path)) as conn:
+        return [tuple(r) for r in conn.execute("SELECT number, seq FROM invoices ORDER BY seq")]
 
 
 def _allocate_many(path: str, worker: int) -> list[str]:
     """One transaction per invoice, so the workers interleave."""
-    conn = connect_sync(Path(path))
+    conn = connect_sync(database_at(path))
     try:
         return [
             allocate(conn, [_request(f"{worker:02d}{i:09d}")])[0][0].number for i in range(EACH)
@@ -58,8 +58,8 @@ def test_number_format() -> None:
     assert format_number("FR", 2027, 1234567) == "FR-2027-1234567"
 
 
-def test_processes_allocating_at_once_get_1_to_n(tmp_path: Path) -> None:
-    path = _store(tmp_path)
+def test_processes_allocating_at_once_get_1_to_n(db: Database) -> None:
+    path = _store(db)
     method = "fork" if threading.active_count() == 1 else "forkserver"
     with multiprocessing.get_context(method).Pool(WORKERS) as pool:
         got = pool.starmap(_allocate_many, [(str(path), w) for w in range(WORKERS)])
@@ -69,8 +69,8 @@ def test_processes_allocating_at_once_get_1_to_n(tmp_path: Path) -> None:
     assert _numbers(path) == [(n, i) for i, n in enumerate(expected, 1)]
 
 
-def test_threads_allocating_at_once_get_1_to_n(tmp_path: Path) -> None:
-    path = _store(tmp_path)
+def test_threads_allocating_at_once_get_1_to_n(db: Database) -> None:
+    path = _store(db)
     results: list[list[str]] = [[] for _ in range(WORKERS)]
 
     def run(w: int) -> None:
@@ -85,8 +85,8 @@ def test_threads_allocating_at_once_get_1_to_n(tmp_path: Path) -> None:
     assert numbers == [format_number("DE", 2026, s) for s in range(1, WORKERS * EACH + 1)]
 
 
-def test_rerun_reuses_numbers_and_issue_time(tmp_path: Path) -> None:
-    conn = connect_sync(_store(tmp_path))
+def test_rerun_reuses_numbers_and_issue_time(db: Database) -> None:
+    conn = connect_sync(_store(db))
     first = [i for (i,) in allocate(conn, [_request("a"), _request("b")])]
     later = _request("a")
     again = [i for (i,) in allocate(conn, [_request("b"), later, _request("c")])]
@@ -99,8 +99,8 @@ def test_rerun_reuses_numbers_and_issue_time(tmp_path: Path) -> None:
     assert again[1].issued_at == first[0].issued_at
 
 
-def test_sequences_are_per_issuer_country_and_year(tmp_path: Path) -> None:
-    conn = connect_sync(_store(tmp_path))
+def test_sequences_are_per_issuer_country_and_year(db: Database) -> None:
+    conn = connect_sync(_store(db))
     got = [i for (i,) in allocate(
         conn,
         [
@@ -120,9 +120,9 @@ def test_sequences_are_per_issuer_country_and_year(tmp_path: Path) -> None:
     ]
 
 
-def test_a_failed_batch_takes_no_number(tmp_path: Path) -> None:
+def test_a_failed_batch_takes_no_number(db: Database) -> None:
     """A batch that fails half-way (here: a row the store refuses) rolls back whole: no gap."""
-    path = _store(tmp_path)
+    path = _store(db)
     conn = connect_sync(path)
     allocate(conn, [_request("a")])
     broken = dataclasses.replace(_request("x"), company=None)  # type: ignore[arg-type]
@@ -132,11 +132,11 @@ def test_a_failed_batch_takes_no_number(tmp_path: Path) -> None:
     assert [n for n, _ in _numbers(path)] == ["DE-2026-000001", "DE-2026-000002"]
 
 
-def test_other_money_is_a_correction_never_a_change(tmp_path: Path) -> None:
+def test_other_money_is_a_correction_never_a_change(db: Database) -> None:
     """The standing invoice is cancelled by a credit note and issued anew, both referring to
     it, in the same sequence; the cancelled one's money comes back for the credit note; a
     second correction cancels the first correction's invoice."""
-    path = _store(tmp_path)
+    path = _store(db)
     conn = connect_sync(path)
     ((first,),) = allocate(conn, [dataclasses.replace(_request("a"), content="{v1}")])
     corrected = dataclasses.replace(
@@ -162,8 +162,8 @@ def test_other_money_is_a_correction_never_a_change(tmp_path: Path) -> None:
     )  # fmt: skip
 
 
-def test_issued_invoices_are_append_only(tmp_path: Path) -> None:
-    path = _store(tmp_path)
+def test_issued_invoices_are_append_only(db: Database) -> None:
+    path = _store(db)
     conn = connect_sync(path)
     allocate(conn, [_request("a")])
     with pytest.raises(sqlite3.IntegrityError, match="never changes"):

@@ -32,7 +32,7 @@ from opencass.config.policies import DisputePolicy, RemittancePolicy
 from opencass.gateway.assess import assess
 from opencass.gateway.scheduler import CloseScheduler
 from opencass.store import open_store
-from opencass.store.connect import connect_sync, migrate_sync
+from opencass.store.connect import connect_migrated, connect_sync
 from tests.kit.gateway import NOW, PERIOD_CODE, job, sample_bytes, spooled
 
 MILESTONE_JOBS = {job.kind: job for job in remittance_jobs()}
@@ -43,9 +43,7 @@ D = Decimal
 
 @pytest.fixture
 def conn(config: Config) -> Iterator[sqlite3.Connection]:
-    config.gateway.database.parent.mkdir(parents=True, exist_ok=True)
-    c = connect_sync(config.gateway.database)
-    migrate_sync(c)
+    c = connect_migrated(config.gateway.database)
     yield c
     c.close()
 
@@ -233,8 +231,8 @@ def test_on_time_payment_settles_without_irregularity(
     p = _period(config)
     _expect(conn, p, {AGENT1: "1000.00", AGENT2: "-50.00"})
     rd = p.remittance_day
-    code, out, _ = _record(config, _noon(rd), amount="1000.00", date=rd.isoformat())
-    assert code == 0, out
+    code, out, err = _record(config, _noon(rd), amount="1000.00", date=rd.isoformat())
+    assert code == 0, out + err
     assert f"for DE {p.code}" in out  # the period was found without --period
     assert check_period(config, "DE", p.code, rd + timedelta(days=1), NOW) == 0  # nothing to say
     assert check_period(config, "DE", p.code, rd + timedelta(days=6), NOW) == 0

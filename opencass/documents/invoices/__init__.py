@@ -34,11 +34,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
 
+from opencass.config.database import Database
 from opencass.config.invoicing import Invoicing
 from opencass.config.model import (
     Company,
@@ -196,7 +196,7 @@ def _local(moment: datetime, zone: str) -> datetime:
 
 
 def _content(
-    database: Path,
+    database: Database,
     country: str,
     period: Period,
     currency: str,
@@ -258,7 +258,7 @@ def build_invoices(
     period: str | Period,
     reference: datetime,
     result: CloseResult,
-    database: Path,
+    database: Database,
     *,
     pool: Workers | None = None,
     now: datetime | None = None,
@@ -338,7 +338,7 @@ def _money_of(draft: _Draft, issued: Issued) -> InvoiceData:
 
 
 def _contents(
-    database: Path,
+    database: Database,
     c: Country,
     p: Period,
     result: CloseResult,
@@ -480,7 +480,7 @@ def render_invoices(
     period: str | Period,
     reference: datetime,
     result: CloseResult,
-    database: Path,
+    database: Database,
     *,
     workers: int | None = None,
     now: datetime | None = None,

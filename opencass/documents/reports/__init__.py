@@ -31,9 +31,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import TypeVar
 
+from opencass.config.database import Database
 from opencass.config.model import (
     CompanyKind,
     Config,
@@ -105,7 +105,7 @@ class AgentTask:
 class AgentBatch:
     """A job: the reports of several agent codes (their rows read in one query)."""
 
-    database: Path
+    database: Database
     stamp: str
     tasks: tuple[AgentTask, ...]
     airline_names: dict[str, str] = field(default_factory=dict)
@@ -118,7 +118,7 @@ class AgentBatch:
 class AirlineJob:
     """A job: one airline prefix's analysis, statistics and notifications."""
 
-    database: Path
+    database: Database
     stamp: str
     ctx: Context
     prefix: str

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+from opencass.config.database import Database
 from opencass.documents.reports.data import DisputeLine
 from opencass.store import ledger
 
@@ -32,6 +32,6 @@ def _line(d: dict[str, Any]) -> DisputeLine:
     )
 
 
-def disputes_of_period(database: Path, country: str, period: str) -> list[DisputeLine]:
+def disputes_of_period(database: Database, country: str, period: str) -> list[DisputeLine]:
     """The disputes of the period's AWBs as report lines; empty without a disputes table."""
     return [_line(d) for d in ledger.disputes_of_period(database, country, period)]

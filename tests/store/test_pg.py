@@ -1,0 +1,106 @@
+"""The PostgreSQL connection (``opencass.store.pg``): the dialect it translates, its rows, one
+writer at a time across connections, and a server restart survived."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+
+from opencass.store.pg import connect_pg, translate
+from tests.kit.pg import _start_private, pg_server
+
+
+@pytest.mark.parametrize(
+    ("sqlite", "postgresql"),
+    [
+        (
+            "INSERT OR IGNORE INTO risk_alerts (country) VALUES (?)",
+            "INSERT INTO risk_alerts (country) VALUES (%s) ON CONFLICT DO NOTHING",
+        ),
+        (
+            "INSERT OR REPLACE INTO remittance_lines VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO remittance_lines (country, period, agent_code, airline_prefix, amount)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (country, period, agent_code,"
+            " airline_prefix) DO UPDATE SET amount = EXCLUDED.amount",
+        ),
+        (
+            "SELECT GROUP_CONCAT(w.user) FROM downloads w WHERE a IS b AND c IS NOT ?",
+            "SELECT string_agg((w.\"user\")::text, ',') FROM downloads w"
+            " WHERE a IS NOT DISTINCT FROM b AND c IS DISTINCT FROM %s",
+        ),
+        (
+            "SELECT 'a ? b %', x FROM ledger l INDEXED BY ledger_by_awb WHERE y LIKE 'z%' AND"
+            " w IS NULL AND v IS NOT NULL",
+            "SELECT 'a ? b %%', x FROM ledger l WHERE y LIKE 'z%%' AND w IS NULL AND v IS NOT NULL",
+        ),
+        (
+            "SELECT json_extract(detail, '$.mandate_id') FROM t",
+            "SELECT (detail::jsonb ->> 'mandate_id') FROM t",
+        ),
+        (
+            "SELECT users.name, user_access.user FROM users",
+            'SELECT users.name, user_access."user" FROM users',
+        ),
+    ],
+)
+def test_the_dialect_is_translated(sqlite: str, postgresql: str) -> None:
+    assert translate(sqlite) == postgresql
+
+
+def test_rows_are_read_by_position_and_by_name() -> None:
+    conn = connect_pg(pg_server().new_database())
+    row = conn.execute("SELECT 1 AS a, 'x' AS b, SUM(2) AS c").fetchone()
+    assert (row[0], row["b"], row["c"], row.keys()) == (1, "x", 2, ["a", "b", "c"])
+    assert dict(row) == {"a": 1, "b": "x", "c": 2} and row == (1, "x", 2)
+    assert isinstance(row["c"], int)  # SUM of integers is NUMERIC: whole, it comes as int
+    conn.close()
+
+
+def test_writers_wait_for_each_other_across_connections() -> None:
+    """BEGIN IMMEDIATE is one lock for every connection (and node): the second writer starts
+    after the first commits and then reads what it wrote."""
+    url = pg_server().new_database()
+    first, second = connect_pg(url), connect_pg(url)
+    first.execute("BEGIN IMMEDIATE")
+    first.execute("INSERT INTO outbox_cursor VALUES ('n', 1)")
+    seen: list[object] = []
+
+    def write() -> None:
+        second.execute("BEGIN IMMEDIATE")
+        seen.append(second.execute("SELECT event_id FROM outbox_cursor").fetchone())
+        second.execute("UPDATE outbox_cursor SET event_id = event_id + 1")
+        second.execute("COMMIT")
+
+    t = threading.Thread(target=write)
+    t.start()
+    time.sleep(0.5)
+    assert seen == []  # still waiting for the lock
+    first.execute("COMMIT")
+    t.join(10)
+    assert seen == [(1,)]
+    assert first.execute("SELECT event_id FROM outbox_cursor").fetchone() == (2,)
+    first.close()
+    second.close()
+
+
+def test_a_connection_survives_a_server_restart() -> None:
+    """The statement that meets the dropped connection fails; the next one reconnects."""
+    server = _start_private()
+    try:
+        url = server.new_database(empty=True)
+        conn = connect_pg(url)
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert server._home is not None and server._stop is not None
+        restart = [*server._stop[:-3], "-m", "fast", "-l", str(server._home / "log"), "restart"]
+        subprocess.run(restart, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with pytest.raises(sqlite3.OperationalError, match=r"terminat|closed|connection"):
+            conn.execute("SELECT 2")
+        assert conn.execute("SELECT 3").fetchone() == (3,)
+        assert not conn.in_transaction
+        conn.close()
+    finally:
+        server.stop()
