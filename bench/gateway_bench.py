@@ -65,7 +65,9 @@ def setup(root: Path, agents: int, store: str = "sqlite") -> tuple[Path, Spec]:
     if store == "postgresql":
         from tests.kit.pg import pg_server
 
-        text += f'\n[store]\nurl = "{pg_server(durable=True).new_database()}"\n'
+        text = text.replace(
+            '[store]\nurl = ""', f'[store]\nurl = "{pg_server(durable=True).new_database()}"'
+        )
     gateway.write_text(text)
     (config / "participants" / "bigagent.toml").write_text(
         '[company]\nid = "bigagent"\nkind = "agent"\nlegal_name = "Bench Forwarding"\n'

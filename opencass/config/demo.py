@@ -166,11 +166,23 @@ def _settings_toml(table: str, settings: Any) -> list[str]:
         value = getattr(settings, f.name)
         if not is_dataclass(value):  # nested settings tables follow
             lines.append(f"{f.name} = {_toml(value)}")
+    tables = []  # top-level tables of the file ([store]) come last
     for f in fields(settings):
         value = getattr(settings, f.name)
         if is_dataclass(value) and not isinstance(value, type):
-            lines += ["", *_settings_toml(f"{table}.{f.name}", value)]
-    return lines
+            name = f.metadata.get("toml")
+            if name:
+                tables += ["", *_STORE_NOTE, *_settings_toml(name, value)]
+            else:
+                lines += ["", *_settings_toml(f"{table}.{f.name}", value)]
+    return lines + tables
+
+
+_STORE_NOTE = (
+    "# The store: empty url, SQLite (opencass.db in data_dir); a PostgreSQL database:",
+    '# url = "postgresql://opencass@db.example.org/opencass" (the password from PGPASSWORD or',
+    "# ~/.pgpass). `opencass store copy --to postgresql://...` moves an installation.",
+)
 
 
 def gateway_toml(sftp_port: int) -> str:

@@ -8,12 +8,14 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from opencass.config.model import Company, Config, Period, User
 
 T = TypeVar("T")
 
-SECRET_FIELDS = ("password_hash",)  # said to have changed, never shown
+# said to have changed, never shown (a store URL may hold a password)
+SECRET_FIELDS = ("password_hash", "store.url")
 
 
 def _show(value: object) -> str:
@@ -45,7 +47,7 @@ def field_changes(old: Any, new: Any, prefix: str = "") -> list[str]:
             out += field_changes(a, b, f"{prefix}{f.name}.")
         elif f.name == "public_keys":
             out.append(f"{prefix}public keys changed ({len(a)} → {len(b)})")
-        elif f.name in SECRET_FIELDS:
+        elif f.name in SECRET_FIELDS or f"{prefix}{f.name}" in SECRET_FIELDS:
             out.append(f"{prefix}{f.name} changed")
         else:
             out.append(f"{prefix}{f.name} {_show(a)} → {_show(b)}")
@@ -86,13 +88,27 @@ RESTART_ONLY = (
 )  # fmt: skip
 
 
+def _store_url(url: str) -> str:
+    """A store URL to show: its password, if it holds one, hidden."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url or "(SQLite in data_dir)"
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def restart_only_changes(old: Config, new: Config) -> list[str]:
-    """``gateway.<name> old → new`` for each changed setting that only a restart applies."""
-    return [
+    """``gateway.<name> old → new`` for each changed setting that only a restart applies (and
+    ``store.url``: the daemon and the work it starts must use one store)."""
+    out = [
         f"gateway.{name} {_show(getattr(old.gateway, name))} → {_show(getattr(new.gateway, name))}"
         for name in RESTART_ONLY
         if getattr(old.gateway, name) != getattr(new.gateway, name)
     ]
+    before, after = old.gateway.store.url, new.gateway.store.url
+    if before != after:
+        out.append(f"store.url {_store_url(before)} → {_store_url(after)}")
+    return out
 
 
 def diff_configs(old: Config, new: Config) -> list[str]:

@@ -504,7 +504,9 @@ def _read_settings(t: Table, cls: type[S]) -> S:
     values: dict[str, Any] = {}
     for f in dataclasses.fields(defaults):
         default = getattr(defaults, f.name)
-        if dataclasses.is_dataclass(default):
+        if f.metadata.get("toml"):  # a top-level table of the file, read by its own reader
+            values[f.name] = default
+        elif dataclasses.is_dataclass(default):
             values[f.name] = _read_settings(t.table(f.name), cast(Any, type(default)))
         elif isinstance(default, Path):
             values[f.name] = Path(t.opt(f.name, str, str(default)))

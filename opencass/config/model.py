@@ -156,7 +156,8 @@ class GatewaySettings:
     pdf_signing: PdfSigningSettings = field(default_factory=PdfSigningSettings)
     users_poll_seconds: float = 1.0  # how often the store is asked for user changes
     risk_check_seconds: float = 3600.0  # how often agents' exposure alerts are checked
-    store: StoreSettings = field(default_factory=StoreSettings)  # [store], beside [gateway]
+    # [store]: a table of its own in gateway.toml, beside [gateway] (not [gateway.store])
+    store: StoreSettings = field(default_factory=StoreSettings, metadata={"toml": "store"})
 
     @property
     def mailboxes_dir(self) -> Path:

@@ -104,7 +104,7 @@ def _q(name: str) -> str:
 def _upsert(table: str, sql: str) -> str:
     cols, key, _ = TABLES[table]
     m = re.match(r"\s*INSERT INTO \w+\s*\(([^)]*)\)", sql)
-    given = [c.strip() for c in m[1].split(",")] if m else list(cols)
+    given = [c.strip().strip('"') for c in m[1].split(",")] if m else list(cols)
     if not m:
         sql = re.sub(
             r"INTO (\w+)", lambda t: f"INTO {t[1]} ({', '.join(map(_q, cols))})", sql, count=1
@@ -146,9 +146,11 @@ _INSERT = re.compile(r"^\s*INSERT INTO (\w+)", re.I)
 
 @functools.lru_cache(maxsize=2048)
 def _returning(sql: str) -> str | None:
-    """``sql`` with its new row's identity returned (for ``lastrowid``), or None."""
+    """``sql`` with its new row's identity returned (for ``lastrowid``), or None.  Only an
+    INSERT of VALUES: an INSERT … SELECT may add a million rows (a booking), none returned."""
     m = _INSERT.match(sql)
-    if not m or "RETURNING" in sql.upper() or m[1] not in TABLES:
+    upper = sql.upper()
+    if not m or "RETURNING" in upper or "SELECT" in upper or m[1] not in TABLES:
         return None
     identity = TABLES[m[1]][2]
     return f"{sql} RETURNING {identity}" if identity else None
@@ -159,11 +161,8 @@ def _returning(sql: str) -> str | None:
 
 def _error(e: psycopg.Error) -> sqlite3.Error:
     """``e`` as the sqlite3 error class the store's callers catch."""
-    kind = (
-        sqlite3.IntegrityError
-        if isinstance(e, psycopg.errors.IntegrityError)
-        else (sqlite3.OperationalError)
-    )
+    integrity = isinstance(e, psycopg.errors.IntegrityError)
+    kind = sqlite3.IntegrityError if integrity else sqlite3.OperationalError
     diag = getattr(e, "diag", None)
     out = kind((diag and diag.message_primary) or str(e).strip())
     out.__cause__ = e
@@ -249,10 +248,9 @@ class PgConnection:
         if self._in_work:
             return
         try:
-            fresh = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory)
+            fresh = _open(self.url)
         except psycopg.Error as e:
             raise _error(e) from e
-        fresh.adapters.register_loader("numeric", _Numeric)
         self._conn = fresh
 
     @property
@@ -346,13 +344,27 @@ def _params(params: Sequence[Any] | dict[str, Any]) -> Any:
     return [int(p) if isinstance(p, bool) else p for p in params]
 
 
+#: as SQLite's busy_timeout: a writer that waits a minute for the lock gives up with an error
+LOCK_TIMEOUT_MS = 60_000
+
+
+def _open(url: str) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(
+        url,
+        autocommit=True,
+        row_factory=_row_factory,
+        options=f"-c lock_timeout={LOCK_TIMEOUT_MS}",
+    )
+    conn.adapters.register_loader("numeric", _Numeric)
+    return conn
+
+
 def connect_pg(url: str) -> PgConnection:
     """A connection to the PostgreSQL store at ``url`` (autocommit; BEGIN explicitly)."""
     try:
-        conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory)
+        conn = _open(url)
     except psycopg.Error as e:
         raise _error(e) from e
-    conn.adapters.register_loader("numeric", _Numeric)
     return PgConnection(conn, url)
 
 
@@ -449,9 +461,9 @@ async def open_pg(url: str) -> AsyncPgConnection:
     """The daemon's connection to the PostgreSQL store at ``url``, its schema brought up to
     date."""
 
-    def _open() -> PgConnection:
+    def _migrated() -> PgConnection:
         conn = connect_pg(url)
         migrate_pg(conn)
         return conn
 
-    return AsyncPgConnection(await asyncio.to_thread(_open))
+    return AsyncPgConnection(await asyncio.to_thread(_migrated))

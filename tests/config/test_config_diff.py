@@ -97,3 +97,17 @@ def test_companies_keys_and_secrets(old: Config) -> None:
         "user changed: agent2: public keys changed (1 → 0); password_hash changed",
     ]
     assert "scrypt" not in "".join(diff_configs(old, new))
+
+
+def test_a_new_store_url_needs_a_restart_and_its_password_is_never_shown(old: Config) -> None:
+    from opencass.config.diff import restart_only_changes
+    from opencass.config.model import StoreSettings
+
+    url = "postgresql://cass:s3cret@db.example.org:5432/opencass"
+    new = replace(old, gateway=replace(old.gateway, store=StoreSettings(url=url)))
+    (line,) = restart_only_changes(old, new)
+    assert line == (
+        "store.url (SQLite in data_dir) → postgresql://cass:***@db.example.org:5432/opencass"
+    )
+    shown = "\n".join(diff_configs(old, new))
+    assert "store.url changed" in shown and "s3cret" not in shown

@@ -41,10 +41,16 @@ def demo_config(tmp_path: Path, port: int = 0, backend: str = "") -> Config:
     PostgreSQL a new database of the tests' server (``tests.kit.pg``)."""
     init_demo(tmp_path / "config", sftp_port=port or 2222, today=TODAY)
     if (backend or store_backend()) == "postgresql":
-        url = pg_server().new_database()
-        with (tmp_path / "config" / "gateway.toml").open("a", encoding="utf-8") as f:
-            f.write(f'\n[store]\nurl = "{url}"\n')
+        set_store_url(tmp_path / "config", pg_server().new_database())
     return load_config(tmp_path / "config")
+
+
+def set_store_url(config_dir: Path, url: str) -> None:
+    """Point the demo configuration in ``config_dir`` at the store ``url``."""
+    toml = config_dir / "gateway.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert '[store]\nurl = ""' in text, "the demo's gateway.toml has an empty [store] url"
+    toml.write_text(text.replace('[store]\nurl = ""', f'[store]\nurl = "{url}"'), "utf-8")
 
 
 def store_backend() -> str:
