@@ -38,7 +38,6 @@ import threading
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -285,7 +284,7 @@ def _remove_superseded(conn: sqlite3.Connection, config: Config) -> None:
 
 async def publish_calendars(config: Config, store: Any, *, now: datetime) -> int:
     """Publish the participants' calendars off the event loop; how many were written."""
-    return await asyncio.to_thread(publish_sync, config, Path(store.path), now)
+    return await asyncio.to_thread(publish_sync, config, store.path, now)
 
 
 async def publish_hook(config: Config, store: Any, clock: Clock) -> int:

@@ -40,7 +40,7 @@ from opencass.errors import PeerError
 from opencass.files import sync_filesystem, write_atomic
 from opencass.outbox.notify import document_source, plan
 from opencass.store import queue as q
-from opencass.store.connect import connect_sync, migrate_sync
+from opencass.store.connect import connect_migrated
 from opencass.store.events import StoredEvent, events_after
 
 __all__ = ["DeliveryError", "OutboxService", "OutboxStats"]
@@ -161,10 +161,7 @@ class OutboxService:
         return await loop.run_in_executor(self._exec, functools.partial(fn, self._db, *args))
 
     def _open(self) -> None:
-        path = self._database or self._config().gateway.database
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = connect_sync(path)
-        migrate_sync(conn)
+        conn = connect_migrated(self._database or self._config().gateway.database)
         conn.row_factory = None
         self._db = conn
 

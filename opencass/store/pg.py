@@ -94,6 +94,7 @@ _SUBSTR = re.compile(r"unicode\(substr\(([\w.]+), -(\d+), 1\)\)")
 
 
 _IS_NOT = re.compile(r"\bIS NOT (?!NULL\b|DISTINCT\b|TRUE\b|FALSE\b)")
+_EMPTY_IN = re.compile(r"\bIN \(\s*\)")
 _IS = re.compile(r"\bIS (?!NOT\b|NULL\b|DISTINCT\b|TRUE\b|FALSE\b)")
 
 
@@ -120,6 +121,7 @@ def _words(part: str) -> str:
     part = part.replace("CROSS JOIN", "JOIN").replace(" WITHOUT ROWID", "")
     part = _IS_NOT.sub("IS DISTINCT FROM ", part)  # SQLite's IS: equal, NULL included
     part = _IS.sub("IS NOT DISTINCT FROM ", part)
+    part = _EMPTY_IN.sub("IN (SELECT NULL WHERE FALSE)", part)  # SQLite's empty list
     return re.sub(r"(?<![\w\"])user(?![\w\"])", '"user"', part)
 
 
@@ -172,12 +174,19 @@ def _error(e: psycopg.Error) -> sqlite3.Error:
 class PgCursor:
     """The result of one statement: rows, ``rowcount`` and ``lastrowid`` as sqlite3 gives them."""
 
-    __slots__ = ("_rows", "lastrowid", "rowcount")
+    __slots__ = ("_rows", "description", "lastrowid", "rowcount")
 
-    def __init__(self, rows: list[Any], rowcount: int, lastrowid: int | None = None) -> None:
+    def __init__(
+        self,
+        rows: list[Any],
+        rowcount: int,
+        lastrowid: int | None = None,
+        description: list[tuple[Any, ...]] | None = None,
+    ) -> None:
         self._rows = rows
         self.rowcount = rowcount
         self.lastrowid = lastrowid
+        self.description = description  # DB-API: (name, None × 6) per column, as sqlite3
 
     def fetchone(self) -> Any:
         """The next row, or None."""
@@ -237,7 +246,8 @@ class PgConnection:
             self.total_changes += count
         if returning:
             return PgCursor([], count, rows[-1][0] if rows else None)
-        return PgCursor(rows, count)
+        names = [(d.name, *(None,) * 6) for d in cur.description or ()]
+        return PgCursor(rows, count, None, names or None)
 
     def _reconnect_if_lost(self) -> None:
         """A connection the server dropped (a restart, a failover) is made again before the

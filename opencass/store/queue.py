@@ -152,7 +152,8 @@ def advance(
         added = conn.total_changes - before
         conn.execute(
             "INSERT INTO outbox_cursor (name, event_id) VALUES (?, ?)"
-            " ON CONFLICT(name) DO UPDATE SET event_id = MAX(event_id, excluded.event_id)",
+            " ON CONFLICT(name) DO UPDATE SET event_id = excluded.event_id"
+            " WHERE excluded.event_id > outbox_cursor.event_id",
             (name, plans[-1][0]),
         )
     return added

@@ -18,14 +18,22 @@ import pytest
 from opencass.cli.period import cmd_period
 from opencass.cli.samples import DEMO_AGENTS, DEMO_CONSIGNEE, sample_import_file
 from opencass.codecs import hot, onerecord
-from opencass.config import init_demo, load_config
+from opencass.config import load_config
 from opencass.config.model import Config
 from opencass.gateway.assess import assess
 from opencass.model import BillingFile, BillingHeader, Dialect, ImportRecord, awb_check_digit
 from opencass.settlement.close import stamp_of
 from opencass.settlement.netting import settle
 from opencass.store import open_store
-from tests.kit.gateway import PERIOD_CODE, PERIOD_START, TODAY, job, sample_bytes, spooled
+from tests.kit.gateway import (
+    PERIOD_CODE,
+    PERIOD_START,
+    TODAY,
+    init_demo_store,
+    job,
+    sample_bytes,
+    spooled,
+)
 
 AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -33,7 +41,7 @@ AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 def demo_config(tmp_path: Path, countries: str = "") -> Config:
     """The demo with Germany's CASS Import operation DE-I (``demo init --with-import``);
     ``countries``: more of ``countries.toml``."""
-    init_demo(tmp_path / "config", today=TODAY, imports=True)
+    init_demo_store(tmp_path / "config", today=TODAY, imports=True)
     path = tmp_path / "config" / "countries.toml"
     path.write_text(path.read_text("utf-8") + countries, "utf-8")
     return load_config(tmp_path / "config")

@@ -9,11 +9,10 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from opencass.config import init_demo
 from opencass.gateway.answers import verify
 from opencass.gateway.app import Gateway
 from tests.kit.daemon import Running
-from tests.kit.gateway import NOW, TODAY, sample_bytes, steady_clock, with_lines
+from tests.kit.gateway import NOW, TODAY, init_demo_store, sample_bytes, steady_clock, with_lines
 
 
 async def test_upload_is_answered_with_report_and_signed_receipt(gw: Running) -> None:
@@ -148,7 +147,7 @@ async def test_a_reload_that_moves_the_data_is_refused_whole(gw: Running) -> Non
 
 async def test_a_file_that_keeps_failing_is_answered_not_left_waiting(tmp_path: Path) -> None:
     config_dir = tmp_path / "config"
-    init_demo(config_dir, today=TODAY)
+    init_demo_store(config_dir, today=TODAY)
     toml = config_dir / "gateway.toml"
     toml.write_text(toml.read_text().replace("rescan_seconds = 30.0", "rescan_seconds = 0.2"))
 

@@ -20,7 +20,6 @@ import pytest
 from opencass.billing.messages import SMALL_MESSAGE_BYTES
 from opencass.billing.registry import message_handlers
 from opencass.codecs.onerecord.withdrawal import WITHDRAWAL_TAG
-from opencass.config import init_demo
 from opencass.gateway import app as app_module
 from opencass.gateway.app import Gateway
 from opencass.gateway.messages import assess_message
@@ -30,6 +29,7 @@ from tests.kit.gateway import (
     NOW,
     TODAY,
     demo_config,
+    init_demo_store,
     sample_bytes,
     spooled,
     steady_clock,
@@ -40,7 +40,7 @@ from tests.kit.gateway import (
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     config_dir = tmp_path / "config"
-    init_demo(config_dir, today=TODAY)
+    init_demo_store(config_dir, today=TODAY)
     gw = Gateway(config_dir, port=0, workers=1, clock=steady_clock())
     await gw.startup()
     task = asyncio.create_task(gw.serve())

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import asyncssh
 
-from opencass.config import init_demo
-from tests.kit.gateway import CLOCK_ENV, TODAY, free_port
+from tests.kit.gateway import CLOCK_ENV, TODAY, free_port, init_demo_store
 
 
 def _events(log: Path) -> list[dict[str, object]]:
@@ -51,7 +50,7 @@ async def _login(port: int, key: Path, user: str) -> bool:
 def test_sighup_reload_and_sigterm(tmp_path: Path) -> None:
     config = tmp_path / "config"
     port = free_port()
-    init_demo(config, sftp_port=port, today=TODAY)
+    init_demo_store(config, sftp_port=port, today=TODAY)
     log = tmp_path / "gateway.log"
     env = {**CLOCK_ENV, "NOTIFY_SOCKET": ""}
     with log.open("wb") as out:

@@ -27,12 +27,12 @@ from opencass.cli.payment import cmd_payment
 from opencass.cli.samples import DEMO_CONSIGNEE, sample_import_file
 from opencass.codecs import hot, onerecord
 from opencass.codecs.onerecord.dispute import DisputeRequest, DisputeStatusUpdate, encode_dispute
-from opencass.config import init_demo, load_config
+from opencass.config import load_config
 from opencass.model import BillingFile, BillingHeader, Dialect, ImportRecord, awb_check_digit
 from tests.kit.camt import Ntry, Tx, camt
 from tests.kit.daemon import running
 from tests.kit.db import db_connect
-from tests.kit.gateway import NOW, PERIOD_CODE, PERIOD_START, TODAY
+from tests.kit.gateway import NOW, PERIOD_CODE, PERIOD_START, TODAY, init_demo_store
 from tests.kit.sftp import openssh_args
 
 OP = "DE-I"
@@ -63,7 +63,7 @@ def _rows(database: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
 
 async def test_an_import_period_from_upload_to_settled_payment(tmp_path: Path) -> None:
     config_dir = tmp_path / "config"
-    init_demo(config_dir, today=TODAY, imports=True)
+    init_demo_store(config_dir, today=TODAY, imports=True)
     config = load_config(config_dir)
     period = next(p for p in config.calendars[OP] if p.code == PERIOD_CODE)
     local = tmp_path / "import-sample.hot"

@@ -33,11 +33,11 @@ from opencass.codecs.onerecord.dispute import (
     encode_dispute,
 )
 from opencass.codecs.onerecord.withdrawal import WithdrawalRequest, encode_withdrawal
-from opencass.config import init_demo, load_config
+from opencass.config import load_config
 from tests.kit.camt import Ntry, Tx, camt
 from tests.kit.daemon import running
 from tests.kit.db import db_connect
-from tests.kit.gateway import NOW, PERIOD_CODE, TODAY, sample_bytes
+from tests.kit.gateway import NOW, PERIOD_CODE, TODAY, init_demo_store, sample_bytes
 
 XSD = Path(__file__).parents[2] / "opencass" / "codecs" / "iso20022" / "xsd"
 
@@ -68,7 +68,7 @@ def _file_id(report: str) -> str:
 
 async def test_a_period_from_upload_to_settled_payment(tmp_path: Path) -> None:
     config_dir = tmp_path / "config"
-    init_demo(config_dir, today=TODAY)
+    init_demo_store(config_dir, today=TODAY)
     config = load_config(config_dir)
     database = config.gateway.database
     period = next(p for p in config.calendars["DE"] if p.code == PERIOD_CODE)

@@ -13,10 +13,9 @@ from pathlib import Path
 import asyncssh
 from prometheus_client.parser import text_string_to_metric_families
 
-from opencass.config import init_demo
 from opencass.gateway.app import Gateway
 from tests.kit import REPO
-from tests.kit.gateway import TODAY, sample_bytes, steady_clock
+from tests.kit.gateway import TODAY, init_demo_store, sample_bytes, steady_clock
 
 DASHBOARD = REPO / "docs" / "grafana-dashboard.json"
 
@@ -36,7 +35,7 @@ def _scrape(port: int) -> dict[str, float]:
 
 async def _gateway(tmp_path: Path, listen: str) -> Gateway:
     config_dir = tmp_path / "config"
-    init_demo(config_dir, today=TODAY)
+    init_demo_store(config_dir, today=TODAY)
     toml = config_dir / "gateway.toml"
     text = toml.read_text()
     assert 'metrics_listen = ""' in text  # off in the demo

@@ -21,11 +21,10 @@ import asyncssh
 import paramiko
 import pytest
 
-from opencass.config import init_demo
 from opencass.gateway import sftp as sftp_module
 from opencass.gateway.app import Gateway
 from opencass.gateway.intake import spool_name
-from tests.kit.gateway import TODAY, sample_bytes, steady_clock
+from tests.kit.gateway import TODAY, init_demo_store, sample_bytes, steady_clock
 from tests.kit.tools import needs_tool
 
 
@@ -80,7 +79,7 @@ class Running:
 @pytest.fixture
 async def gw(tmp_path: Path) -> AsyncIterator[Running]:
     config_dir = tmp_path / "config"
-    init_demo(config_dir, today=TODAY)
+    init_demo_store(config_dir, today=TODAY)
     gateway = Gateway(config_dir, port=0, workers=1, clock=steady_clock())
     await gateway.startup()
     task = asyncio.create_task(gateway.serve())
@@ -269,7 +268,7 @@ async def test_leftovers_of_dead_uploads_are_removed_at_start(tmp_path: Path) ->
     """Defect: kill -9 during an upload left a hidden temp file: never listed, never
     deletable, counted against the quota forever."""
     config_dir = tmp_path / "config"
-    init_demo(config_dir, today=TODAY)
+    init_demo_store(config_dir, today=TODAY)
     inbox = config_dir / "data" / "mailboxes" / "demoair" / "inbox"
     inbox.mkdir(parents=True)
     dead = inbox / ".big.hot.5f3a9c2e11d0.upload"

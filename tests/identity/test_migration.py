@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 
 from opencass.cli import main
-from opencass.config import init_demo
 from opencass.config.loader import load_config
 from opencass.config.model import Config
 from opencass.identity.directory import build_directory
 from opencass.identity.migration import ExportError, Outcome, plan_migration, read_export
 from opencass.store.users import UsersState
 from tests.kit.db import db_connect
-from tests.kit.gateway import NOW, TODAY
+from tests.kit.gateway import NOW, TODAY, init_demo_store
 
 EXPORT = Path(__file__).parents[1] / "data" / "users" / "legacy-export.csv"
 CUTOFF = date(2026, 6, 30)
@@ -41,7 +40,7 @@ def _company(folder: Path, cid: str, kind: str, codes: str) -> None:
 def migrating(tmp_path: Path) -> Config:
     """The demo plus four companies without users: airtwo (998), agent3, agent4, agent5."""
     folder = tmp_path / "config"
-    init_demo(folder, today=TODAY)
+    init_demo_store(folder, today=TODAY)
     _company(folder, "airtwo", "airline", "998")
     for cid, code in (("agent3", A3), ("agent4", A4), ("agent5", A5)):
         _company(folder, cid, "agent", code)

@@ -8,9 +8,10 @@ import re
 from datetime import date
 from pathlib import Path
 
-from opencass.config import init_demo, load_config
+from opencass.config import load_config
 from opencass.config.demo import MILESTONES
 from opencass.config.model import Config
+from tests.kit.gateway import init_demo_store
 
 TODAY = date(2026, 6, 1)
 US_COUNTRY = """
@@ -49,7 +50,7 @@ def _us_calendar() -> str:
 def calendar_config(tmp_path: Path) -> Path:
     """Write the configuration; its directory."""
     directory = tmp_path / "config"
-    init_demo(directory, today=TODAY)
+    init_demo_store(directory, today=TODAY)
     with (directory / "countries.toml").open("a", encoding="utf-8") as f:
         f.write(US_COUNTRY)
     (directory / "calendars" / "US-2026.toml").write_text(_us_calendar(), "utf-8")

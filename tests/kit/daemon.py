@@ -12,9 +12,8 @@ from pathlib import Path
 import asyncssh
 
 from opencass.clock import SteadyClock
-from opencass.config import init_demo
 from opencass.gateway.app import Gateway
-from tests.kit.gateway import TODAY, steady_clock
+from tests.kit.gateway import TODAY, init_demo_store, steady_clock
 
 __all__ = ["Phase", "Running", "running", "running_demo"]
 
@@ -23,7 +22,7 @@ __all__ = ["Phase", "Running", "running", "running_demo"]
 async def running_demo(tmp_path: Path, workers: int = 1) -> AsyncIterator[Running]:
     """The demo configuration in ``tmp_path/config``, its gateway serving on a free port."""
     config_dir = tmp_path / "config"
-    init_demo(config_dir, today=TODAY)
+    init_demo_store(config_dir, today=TODAY)
     gateway = Gateway(config_dir, port=0, workers=workers, clock=steady_clock())
     await gateway.startup()
     task = asyncio.create_task(gateway.serve())

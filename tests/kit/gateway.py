@@ -7,6 +7,7 @@ import socket
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from opencass.cli.samples import sample_billing_file
@@ -33,6 +34,14 @@ CLOCK_ENV = {**os.environ, CLOCK_START_VARIABLE: NOW.isoformat()}
 def steady_clock() -> SteadyClock:
     """A clock that starts at NOW and runs at the real pace (for a daemon under test)."""
     return SteadyClock(NOW)
+
+
+def init_demo_store(directory: Path, **kw: Any) -> Any:
+    """``init_demo`` into ``directory``, its store on the tests' backend (``store_backend``)."""
+    info = init_demo(directory, **kw)
+    if store_backend() == "postgresql":
+        set_store_url(Path(directory), pg_server().new_database())
+    return info
 
 
 def demo_config(tmp_path: Path, port: int = 0, backend: str = "") -> Config:

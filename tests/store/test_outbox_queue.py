@@ -22,7 +22,7 @@ from opencass.config.model import Config, OutboxSettings
 from opencass.events import Event, EventType
 from opencass.outbox.service import OutboxService
 from opencass.store import queue as q
-from opencass.store.connect import connect_sync, migrate_sync
+from opencass.store.connect import connect_migrated
 from opencass.store.events import record_events
 from tests.kit.gateway import TODAY
 
@@ -69,12 +69,9 @@ class Env:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    init_demo(tmp_path / "config", today=TODAY)
-    config = load_config(tmp_path / "config")
-    config.gateway.database.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect_sync(config.gateway.database)
-    migrate_sync(conn)
+def env(config: Config, tmp_path: Path) -> Iterator[Env]:
+    """The demo configuration (each backend in turn: tests/store/conftest.py) and its store."""
+    conn = connect_migrated(config.gateway.database)
     conn.row_factory = None
     e = Env(config, tmp_path / "config", conn, Clock())
     e.settings(max_attempts=3, retry_base_seconds=10.0, retry_max_seconds=15.0)
@@ -268,3 +265,14 @@ def test_outbox_settings_are_read_from_gateway_toml(tmp_path: Path) -> None:
     toml.write_text(toml.read_text().replace("reminder_days = 3", "reminder_days = 5"))
     assert load_config(tmp_path / "c").gateway.outbox.reminder_days == 5
     assert OutboxSettings().max_attempts == 8
+
+
+def test_the_cursor_only_moves_forward(env: Env) -> None:
+    """Defect (PostgreSQL): the cursor's upsert used SQLite's two-argument MAX()."""
+    plan = [q.Planned("agent1", "mailbox", "notification", "n.xml")]
+    env.record(answered(1), answered(2), answered(3))
+    q.advance(env.conn, [(1, plan)], T0)
+    q.advance(env.conn, [(3, plan)], T0)
+    assert q.cursor(env.conn) == 3
+    q.advance(env.conn, [(2, plan)], T0)  # an older pass finishing late
+    assert q.cursor(env.conn) == 3

@@ -38,6 +38,11 @@ from tests.kit.pg import _start_private, pg_server
             "SELECT 'a ? b %%', x FROM ledger l WHERE y LIKE 'z%%' AND w IS NULL AND v IS NOT NULL",
         ),
         (
+            "DELETE FROM t WHERE a NOT IN () OR b IN ()",
+            "DELETE FROM t WHERE a NOT IN (SELECT NULL WHERE FALSE) OR b IN"
+            " (SELECT NULL WHERE FALSE)",
+        ),
+        (
             "SELECT json_extract(detail, '$.mandate_id') FROM t",
             "SELECT (detail::jsonb ->> 'mandate_id') FROM t",
         ),
