@@ -18,6 +18,7 @@ store's callers catch.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import re
 import sqlite3
@@ -183,28 +184,29 @@ class PgCursor:
         lastrowid: int | None = None,
         description: list[tuple[Any, ...]] | None = None,
     ) -> None:
-        self._rows = rows
+        self._rows = collections.deque(rows)  # taken from the front: each row once, O(1)
         self.rowcount = rowcount
         self.lastrowid = lastrowid
         self.description = description  # DB-API: (name, None × 6) per column, as sqlite3
 
     def fetchone(self) -> Any:
         """The next row, or None."""
-        return self._rows.pop(0) if self._rows else None
+        return self._rows.popleft() if self._rows else None
 
     def fetchall(self) -> list[Any]:
         """Every row left."""
-        rows, self._rows = self._rows, []
+        rows = list(self._rows)
+        self._rows.clear()
         return rows
 
     def fetchmany(self, size: int = 1) -> list[Any]:
         """Up to ``size`` rows."""
-        rows, self._rows = self._rows[:size], self._rows[size:]
-        return rows
+        take = self._rows.popleft
+        return [take() for _ in range(min(size, len(self._rows)))]
 
     def __iter__(self) -> Iterator[Any]:
         while self._rows:
-            yield self._rows.pop(0)
+            yield self._rows.popleft()
 
     def close(self) -> None:
         """Nothing to release (the rows are fetched)."""
