@@ -1,5 +1,10 @@
 """One close at a time: an exclusive claim per (country, period, stage), held by the process.
 
+On PostgreSQL (several nodes, and commands run on any machine) the claim is a session lock in
+the database (``opencass.store.cluster.try_session_lock``): held by a connection of its own,
+released by the server when the holder's connection ends, however the holder ends.  On SQLite
+(one machine) it is a file lock:
+
 A close -- the ``period close`` command or the gateway's scheduler -- holds an advisory
 ``flock`` on ``<data_dir>/locks/close_<country>_<period>_<stage>.lock`` for its whole run.  The
 kernel releases it when the holder exits, however it exits (kill -9 included), so a crashed
@@ -16,14 +21,19 @@ import contextlib
 import fcntl
 import json
 import os
+import socket
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
+from opencass.config.database import Database, PgUrl
 from opencass.errors import ConfigurationError
 
 __all__ = [
     "CloseBusy",
+    "Held",
     "close_lock",
     "held_by_nobody",
     "lock_path",
@@ -78,30 +88,87 @@ def _holder(path: Path) -> str:
         info = json.loads(path.read_text() or "{}")
     except (OSError, ValueError):
         return "another process"
+    return _describe(info if isinstance(info, dict) else {})
+
+
+class Held(Protocol):
+    """A claimed close: ``release()`` gives it up."""
+
+    def release(self) -> None: ...
+
+
+class _FileLock:
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+
+    def release(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+def _describe(info: dict[str, object]) -> str:
+    if not info:
+        return "another process"
+    where = f"{info.get('host')}, " if info.get("host") else ""
     return (
-        f"{info.get('by', 'a close')} (process {info.get('pid', '?')}, since {info.get('since')})"
+        f"{info.get('by', 'a close')} ({where}process {info.get('pid', '?')},"
+        f" since {info.get('since')})"
     )
 
 
 def take_close(
-    data_dir: Path, country: str, period: str, stage: str, *, by: str, since: datetime
-) -> int:
-    """Claim the ``stage`` close of ``country`` ``period`` for this process: the lock's
-    descriptor (close it to release), or ``CloseBusy`` naming the run that holds it."""
+    database: Database,
+    data_dir: Path,
+    country: str,
+    period: str,
+    stage: str,
+    *,
+    by: str,
+    since: datetime,
+    node: str = "",
+) -> Held:
+    """Claim the ``stage`` close of ``country`` ``period`` for this process (blocking: a
+    database call on PostgreSQL): the held claim, or ``CloseBusy`` naming the run that holds
+    it.  ``node``: the gateway node claiming it (for ``cluster status``)."""
+    what = f"the {stage} close of {country} {period} is running"
+    holder: dict[str, object] = {
+        "pid": os.getpid(),
+        "by": by,
+        "since": since.isoformat(timespec="seconds"),
+    }
+    if isinstance(database, PgUrl):
+        from opencass.store.cluster import lock_holder, try_session_lock
+
+        name = f"close:{country}:{period}:{stage}"
+        host = socket.gethostname()
+        holder["host"] = host
+        by_node = node or f"{host}:{os.getpid()}"
+        lock = try_session_lock(database, name, by_node, holder, time.time())
+        if lock is None:
+            raise CloseBusy(f"{what}: {_describe(lock_holder(database, name))}")
+        return lock
     path = lock_path(data_dir, country, period, stage)
-    fd = take(path, {"pid": os.getpid(), "by": by, "since": since.isoformat(timespec="seconds")})
+    fd = take(path, holder)
     if fd is None:
-        raise CloseBusy(f"the {stage} close of {country} {period} is running: {_holder(path)}")
-    return fd
+        raise CloseBusy(f"{what}: {_holder(path)}")
+    return _FileLock(fd)
 
 
 @contextlib.contextmanager
 def close_lock(
-    data_dir: Path, country: str, period: str, stage: str, *, by: str, since: datetime
+    database: Database,
+    data_dir: Path,
+    country: str,
+    period: str,
+    stage: str,
+    *,
+    by: str,
+    since: datetime,
 ) -> Iterator[None]:
     """``take_close`` for the duration of a ``with`` block."""
-    fd = take_close(data_dir, country, period, stage, by=by, since=since)
+    held = take_close(database, data_dir, country, period, stage, by=by, since=since)
     try:
         yield
     finally:
-        os.close(fd)
+        held.release()

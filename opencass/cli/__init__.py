@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str | None]] = {
     "payment": ("opencass.cli.payment", "cmd_payment", "now"),
     "outbox": ("opencass.cli.outbox", "cmd_outbox", "now"),
     "store": ("opencass.cli.store", "cmd_store", None),
+    "cluster": ("opencass.cli.cluster", "cmd_cluster", None),
     "demo init": ("opencass.config.commands", "cmd_demo_init", "today"),
     "demo sample": ("opencass.cli.files", "cmd_demo_sample", "today"),
     "demo push-server": ("opencass.cli.push", "cmd_push_server", None),

@@ -169,7 +169,10 @@ def cmd_serve(args: argparse.Namespace, clock: Clock) -> int:
     except ConfigError as e:
         return fail(e, args)
     configure(level)
-    asyncio.run(Gateway(config_dir, port=args.port, fault=_crash_hook(), clock=clock).run())
+    gateway = Gateway(
+        config_dir, port=args.port, fault=_crash_hook(), clock=clock, node=args.node or ""
+    )
+    asyncio.run(gateway.run())
     return EXIT_OK
 
 

@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--format", choices=["text", "json"], default="text")
     sv = sub.add_parser("serve", parents=[common], help="run the gateway daemon")
     sv.add_argument("--port", type=int, help="SFTP port (overrides gateway.toml)")
+    sv.add_argument(
+        "--node", default="",
+        help="this gateway's name among the nodes sharing its store (default: OPENCASS_NODE,"
+        " else the host name)",
+    )  # fmt: skip
     for add in (
         add_period_parser,
         add_dispute_parser,
@@ -58,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_outbox_parser,
         add_users_parser,
         add_store_parser,
+        add_cluster_parser,
     ):
         add(sub, common)
     r = sub.add_parser("receipt", parents=[common], help="receipts")
@@ -288,6 +294,16 @@ def add_store_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         " configured one)",
     )  # fmt: skip
     c.add_argument("--to", dest="target", metavar="URL", required=True, help="the empty store")
+
+
+def add_cluster_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``cluster status`` to the ``opencass`` sub-parsers ``sub``."""
+    p = sub.add_parser("cluster", parents=[common], help="the gateway nodes sharing the store")
+    csub = p.add_subparsers(dest="cluster_command", required=True, parser_class=type(p))
+    s = csub.add_parser(
+        "status", parents=[common], help="the nodes, their last heartbeat and their leases"
+    )
+    s.add_argument("--format", choices=["text", "json"], default="text")
 
 
 def add_push_server_parser(

@@ -108,8 +108,9 @@ def _close(
         stdout.write("  Dry run: nothing written.\n")
         return None
     # one run at a time (CloseBusy names the other one); released however this process ends
+    settings, by = config.gateway, "opencass period close"
     with close_lock(
-        config.gateway.data_dir, country, period.code, stage, by="opencass period close", since=now
+        settings.database, settings.data_dir, country, period.code, stage, by=by, since=now
     ):
         return _close_claimed(args, config, country, period, reference, stdout, now, stage)
 

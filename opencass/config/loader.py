@@ -496,7 +496,10 @@ def _store(t: Table) -> StoreSettings:
     url = t.opt("url", str, "")
     if url and not url.startswith(("postgresql://", "postgres://")):
         t.problem("url", f"{url!r} is not a PostgreSQL URL (postgresql://user@host/database)")
-    return StoreSettings(url=url)
+    lease = t.opt("lease_seconds", float, StoreSettings.lease_seconds)
+    if not 3 <= lease <= 3600:
+        t.problem("lease_seconds", f"{lease} is not between 3 and 3600 seconds")
+    return StoreSettings(url=url, lease_seconds=lease)
 
 
 def _read_settings(t: Table, cls: type[S]) -> S:
@@ -718,3 +721,22 @@ def load_config(directory: Path) -> Config:
     if loader.problems:
         raise ConfigError(sorted(loader.problems, key=lambda p: p.file))
     return Config(loader.dir, gateway, countries, companies, users, calendars)
+
+
+def config_digest(directory: Path) -> str:
+    """The SHA-256 (first 16 hex digits) of the files a configuration is read from, in name
+    order: equal on two nodes running the same configuration (``cluster status`` compares)."""
+    import hashlib
+
+    directory = Path(directory)
+    h = hashlib.sha256()
+    paths = [directory / "gateway.toml", directory / "countries.toml"]
+    for folder in ("participants", "calendars"):
+        paths += sorted(p for p in (directory / folder).glob("*.toml") if p.name[0] != ".")
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        h.update(f"{path.relative_to(directory)}\0{len(data)}\0".encode() + data)
+    return h.hexdigest()[:16]

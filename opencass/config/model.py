@@ -128,9 +128,12 @@ class StoreSettings:
     """``[store]`` in gateway.toml: where the ledger is.  Empty ``url``: SQLite, the file
     ``opencass.db`` in the data directory (the default, nothing to install); a libpq URI
     ``postgresql://user@host:port/database``: PostgreSQL (a password is best given as libpq
-    takes it outside this file: ``PGPASSWORD`` or ``~/.pgpass``)."""
+    takes it outside this file: ``PGPASSWORD`` or ``~/.pgpass``).  ``lease_seconds``: with
+    several gateway nodes on one store, how long what a node holds (a file it processes, the
+    outbox) outlives its last heartbeat before another node takes it over."""
 
     url: str = ""
+    lease_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

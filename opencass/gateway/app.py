@@ -33,11 +33,12 @@ from opencass.billing.calendar_publish import publish_hook
 from opencass.billing.registry import message_handlers, milestone_jobs
 from opencass.clock import Clock, system_clock
 from opencass.config.diff import restart_only_changes
-from opencass.config.loader import ConfigError, diff_configs, load_config
+from opencass.config.loader import ConfigError, config_digest, diff_configs, load_config
 from opencass.config.model import Config
 from opencass.documents.workers import die_with
 from opencass.gateway import systemd
 from opencass.gateway.answers import load_signing_key, public_key_pem
+from opencass.gateway.cluster import Node, default_node_name
 from opencass.gateway.intake import Intake
 from opencass.gateway.metrics import GatewayMetrics, MetricsServer
 from opencass.gateway.pool import WorkerPool
@@ -85,8 +86,14 @@ class Gateway:
         fault: Callable[[str], None] | None = None,
         workers: int | None = None,
         clock: Clock = system_clock,
+        node: str = "",
     ) -> None:
+        """``node``: this gateway's name among the nodes sharing its store (default
+        ``OPENCASS_NODE``, else the host name; each node needs its own)."""
         self.config_dir = config_dir
+        self.node_name = node or default_node_name()
+        self.node: Node | None = None
+        self.config_digest = ""
         self.clock = clock
         self.port_override = port
         self.fault = fault
@@ -131,12 +138,20 @@ class Gateway:
         self.config = config = load_config(self.config_dir)
         settings = config.gateway
         self.store = await open_store(settings.database, self.clock)
+        await self._start_node(settings)
         self.trust = await asyncio.to_thread(load_trust, settings.certificates)
         await self.refresh_users()
         key = await self._start_intake(config)
         await publish_hook(config, self.store, self.clock)  # calendars, when changed
         await self._start_scheduler(config)
-        self.outbox = OutboxService(self.current_config, audit=self.store.audit, clock=self.clock)
+        node = self.node
+        assert node is not None
+        self.outbox = OutboxService(
+            self.current_config,
+            audit=self.store.audit,
+            clock=self.clock,
+            lease=lambda: node.take("outbox"),
+        )
         await self.outbox.start()  # resumes whatever was queued before a stop or crash
         self.sftp = await start_sftp_server(
             self.current_config,
@@ -151,10 +166,26 @@ class Gateway:
             clock=self.clock,
         )
         self._start_metrics(settings.metrics_listen)
-        await self.store.audit("gateway_started", port=self.port)
+        node.listen = f"{settings.listen_host}:{self.port}"
+        await self.store.audit("gateway_started", port=self.port, node=self.node_name)
         log.info("gateway_ready", host=settings.listen_host, port=self.port)
         systemd.notify(f"READY=1\nSTATUS=listening on {settings.listen_host}:{self.port}")
         self.ready.set()
+
+    async def _start_node(self, settings: Any) -> None:
+        """Register this gateway as a node of its store and start its heartbeat."""
+        from opencass import __version__
+
+        self.config_digest = await asyncio.to_thread(config_digest, self.config_dir)
+        self.node = Node(
+            settings.database,
+            self.node_name,
+            lease_seconds=lambda: self.current_config().gateway.store.lease_seconds,
+            listen=f"{settings.listen_host}:{self.port_override or settings.listen_port}",
+            version=__version__,
+            config_digest=lambda: self.config_digest,
+        )
+        await self.node.start()
 
     async def _start_intake(self, config: Config) -> object:
         """The worker pool and intake; files left by a previous run reconciled and queued, the
@@ -180,6 +211,7 @@ class Gateway:
             now=self.clock,
             handlers=(*message_handlers(), *user_handlers()),
             on_done=lambda row, waited: self.metrics.file_done(row.outcome or "", waited),
+            node=self.node,
             **self._hooks(),
         )
         for company in config.companies:
@@ -205,6 +237,7 @@ class Gateway:
             now=self.clock,
             observe=self.metrics.close_done,
             jobs=milestone_jobs(),
+            node=self.node_name,
         )
         await self.closes.start()
 
@@ -380,6 +413,7 @@ class Gateway:
                 await self.store.audit("config_reload_refused", settings=fixed)
             return False
         old, self.config = self.config, new
+        self.config_digest = await asyncio.to_thread(config_digest, self.config_dir)
         try:
             self.trust = await asyncio.to_thread(load_trust, new.gateway.certificates)
         except TrustError as e:
@@ -420,6 +454,8 @@ class Gateway:
             self.pool.shutdown(wait=True, cancel_futures=True)
         if self.metrics_server is not None:
             await asyncio.to_thread(self.metrics_server.close)
+        if self.node is not None:
+            await self.node.stop()  # its leases released: another node takes over at once
         if self.store is not None:
             with contextlib.suppress(Exception):
                 await self.store.audit("gateway_stopped")

@@ -46,6 +46,7 @@ from opencass.gateway.assess import (
     assess_slice,
     plan_slices,
 )
+from opencass.gateway.cluster import Node
 from opencass.gateway.context import submission_context
 from opencass.gateway.mailbox import is_ignored_name
 from opencass.gateway.messages import MessageSummary, assess_message, message_kind
@@ -55,6 +56,8 @@ from opencass.store import FileRow, NewFile, StaleState, Store
 log = structlog.get_logger("opencass.intake")
 
 MAX_ATTEMPTS = 3
+CLUSTER_CLAIM_DELAY = 1.0  # seconds a node waits before claiming a file another node's
+# session may have uploaded (see ``arrived``)
 ignored = is_ignored_name  # dot-files and partial uploads are never claimed
 
 
@@ -136,6 +139,14 @@ def locate(mailboxes: Path, path: Path) -> Located | None:
     return None
 
 
+def _changed_since(path: Path, since: float) -> bool:
+    """True when ``path`` was renamed or changed after ``since`` (or is gone)."""
+    try:
+        return path.stat().st_ctime > since
+    except FileNotFoundError:
+        return True
+
+
 def _no_fault(step: str) -> None:
     return None
 
@@ -170,6 +181,7 @@ class Intake:
         parallel: int = 1,
         handlers: Sequence[MessageHandler],
         on_done: Callable[[FileRow, float], None] | None = None,
+        node: Node | None = None,
     ) -> None:
         self.get_config = get_config
         self.store = store
@@ -180,6 +192,7 @@ class Intake:
         self.parallel = parallel  # workers a large file may be sliced across
         self.handlers = tuple(handlers)  # XML message kinds besides billing submissions
         self.on_done = on_done  # (the answered file, seconds from its arrival) for metrics
+        self.node = node  # this gateway as a node of several (leases); None: alone, no leases
         self.uploaders: dict[Path, str] = {}  # path → user, reported by the SFTP endpoint
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._claiming: set[Path] = set()
@@ -215,7 +228,10 @@ class Intake:
         if where is None or where.company not in self.get_config().companies:
             return
         self._claiming.add(path)
-        task = self._spawn(self._claim_and_process(path, where))
+        # Beside other nodes, a file this node's SFTP session did not report waits a moment:
+        # the node whose session uploaded it claims it first and records its user.
+        wait = CLUSTER_CLAIM_DELAY if not user and self.node and self.node.others else 0.0
+        task = self._spawn(self._claim_and_process(path, where, wait))
         task.add_done_callback(lambda _t: self._claiming.discard(path))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -224,7 +240,9 @@ class Intake:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _claim_and_process(self, path: Path, where: Located) -> None:
+    async def _claim_and_process(self, path: Path, where: Located, wait: float = 0.0) -> None:
+        if wait:
+            await asyncio.sleep(wait)
         row = await self.claim(path, where)
         if row is not None:
             await self.process(row)
@@ -311,7 +329,14 @@ class Intake:
         self._inflight[row.id] = task
         bound = log.bind(file_id=row.id, company=row.company, user=row.user or None)
         current: FileRow | None = row
+        lease = f"file:{row.id}" if self.node is not None else ""
         try:
+            if lease and not await self.node.take(lease):  # type: ignore[union-attr]
+                lease = ""
+                bound.info("file_held_by_another_node")
+                return
+            if lease:  # what it is now (another node may have moved it before the lease)
+                current = await self.store.get_file(row.id)
             while current is not None and current.state != states.TERMINAL:
                 try:
                     await self._step(current)
@@ -338,6 +363,8 @@ class Intake:
             await self._failed_attempt(current or row)
         finally:
             self._inflight.pop(row.id, None)
+            if lease:
+                await self.node.release(lease)  # type: ignore[union-attr]
 
     async def _failed_attempt(self, row: FileRow) -> int:
         """Count a failed attempt at ``row``; the number so far.  From ``MAX_ATTEMPTS`` on, a
@@ -549,12 +576,19 @@ class Intake:
         return await self.store.files_in_states(states.UNFINISHED)
 
     async def _record_orphans(self) -> None:
-        """Record spooled files the store does not know (a crash or an error after the claim)."""
+        """Record spooled files the store does not know (a crash or an error after the claim).
+        Beside other live nodes, only files spooled longer ago than a lease: a younger one may
+        be another node's, between its claim and its record."""
         known = {Path(r.spool_path) for r in await self.store.files_in_states(states.UNFINISHED)}
+        young = 0.0
+        if self.node is not None and not await self.node.alone():
+            young = self.node.wall() - self.node.lease_seconds()
         for spooled in await asyncio.to_thread(self._spooled_files):
             company, kind = spooled.parent.parent.name, spooled.parent.name
             file_id = spooled.name.partition("__")[0]
             if spooled in known or spooled in self._spooling:
+                continue
+            if young and await asyncio.to_thread(_changed_since, spooled, young):
                 continue
             if await self.store.get_file(file_id) is not None:
                 continue
@@ -587,8 +621,10 @@ class Intake:
         await self._record_orphans()
         for path in await asyncio.to_thread(self.scan_inboxes):
             self.arrived(path)
-        for row in await self.store.files_in_states(states.UNFINISHED):
-            if row.id not in self._inflight and self.accepting:
+        rows = await self.store.files_in_states(states.UNFINISHED)
+        held = await self.node.held_elsewhere("file:") if self.node and rows else set()
+        for row in rows:
+            if row.id not in self._inflight and f"file:{row.id}" not in held and self.accepting:
                 self._spawn(self.process(row))
 
     async def drain(self, timeout: float) -> bool:

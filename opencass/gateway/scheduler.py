@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
@@ -33,7 +32,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from opencass.billing.closelock import CloseBusy, take_close
+from opencass.billing.closelock import CloseBusy, Held, take_close
 from opencass.billing.closing import close_events, run_close, write_documents
 from opencass.billing.final import final_close
 from opencass.billing.jobs import JobContext, MilestoneJob
@@ -79,11 +78,13 @@ class CloseScheduler:
         pool: Executor | None = None,
         observe: Callable[[str, float], None] | None = None,
         jobs: Iterable[MilestoneJob] = (),
+        node: str = "",
     ) -> None:
         """``since``: ignore periods whose Billing Availability is before it (a new deployment
         whose calendar starts in the past need not close the periods it never billed);
         ``jobs``: the milestone jobs run besides the final close (the daemon passes
         ``opencass.billing.registry.milestone_jobs()``)."""
+        self.node = node  # this gateway's node name (in a close lock's holder)
         self.milestones: dict[str, MilestoneJob] = {}
         for job in jobs:
             if job.kind == FINAL or job.kind in self.milestones:
@@ -201,15 +202,18 @@ class CloseScheduler:
 
     # -- one close -------------------------------------------------------------------------------
 
-    async def _claim(self, key: Key) -> int:
-        """Wait until no other run (an operator's ``period close``) holds this close; the
-        lock's descriptor."""
+    async def _claim(self, key: Key) -> Held:
+        """Wait until no other run (an operator's ``period close``, another node's scheduler)
+        holds this close; the held claim."""
         country, code, kind = key
         while True:
             try:
-                data_dir = self.config.gateway.data_dir
-                by = "the gateway's calendar scheduler"
-                return take_close(data_dir, country, code, kind, by=by, since=self.now())
+                settings = self.config.gateway
+                by = "the gateway's calendar scheduler" + (f" on {self.node}" if self.node else "")
+                return await asyncio.to_thread(
+                    take_close, settings.database, settings.data_dir, country, code, kind,
+                    by=by, since=self.now(), node=self.node,
+                )  # fmt: skip
             except CloseBusy as e:
                 log.info("period_close_waits", country=country, period=code, kind=kind, why=str(e))
                 await asyncio.sleep(LOCK_RETRY_SECONDS)
@@ -220,7 +224,7 @@ class CloseScheduler:
         try:
             await self._close_claimed(key)
         finally:
-            os.close(lock)
+            await asyncio.to_thread(lock.release)
             if self.observe is not None:
                 self.observe(key[2], time.monotonic() - started)
 

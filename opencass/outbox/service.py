@@ -130,8 +130,13 @@ class OutboxService:
         pusher: Any = None,
         audit: Callable[..., Awaitable[None]] | None = None,
         fault: Callable[[str], None] | None = None,
+        lease: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
+        """``lease``: beside other gateway nodes, asks whether this one delivers now (one node
+        at a time holds the outbox's lease; the others stand by and take over when it lapses)."""
         self._config = get_config
+        self._lease = lease
+        self.active = lease is None  # whether the last pass delivered (held the lease)
         self._database = database
         self._clock = clock or system_clock
         self._pusher = pusher
@@ -207,7 +212,14 @@ class OutboxService:
 
     async def _pass(self) -> None:
         """One pass of the loop: pushes run in the background, so a slow participant server
-        never holds up the mailboxes."""
+        never holds up the mailboxes.  Skipped while another node holds the outbox."""
+        if self._lease is not None:
+            active = await self._lease()
+            if active != self.active:
+                log.info("outbox_lease", active=active)
+            self.active = active
+            if not active:
+                return
         await self.dispatch()
         await self.check_reminders()
         await self.dispatch()

@@ -64,8 +64,17 @@ def _insert(target: sqlite3.Connection, table: str, columns: tuple[str, ...]) ->
     return lambda rows: target.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
 
+# A node's heartbeat and leases belong to the installation that runs, not to its data.
+_RUNTIME = frozenset({"nodes", "leases"})
+
+
+def _tables() -> list[tuple[str, tuple[tuple[str, ...], tuple[str, ...], str | None]]]:
+    """The tables a copy moves (all but the runtime ones), parents first."""
+    return [(t, layout) for t, layout in table_layout().items() if t not in _RUNTIME]
+
+
 def _empty(target: sqlite3.Connection) -> None:
-    for table in table_layout():
+    for table, _ in _tables():
         if target.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone():
             raise CopyError(f"the target store is not empty (table {table} has rows)")
 
@@ -91,7 +100,7 @@ def copy_store(source: Database, target: Database) -> CopyReport:
         try:
             with transaction(dst):
                 _empty(dst)
-                for table, (columns, key, _) in table_layout().items():
+                for table, (columns, key, _) in _tables():
                     insert = _insert(dst, table, columns)
                     for rows in _batches(src, _select(table, columns, key)):
                         insert(rows)
@@ -115,7 +124,7 @@ def store_digest(conn: sqlite3.Connection) -> CopyReport:
     table in key order (values as text): equal for two stores holding the same rows."""
     out = CopyReport()
     total = hashlib.sha256()
-    for table, (columns, key, _) in table_layout().items():
+    for table, (columns, key, _) in _tables():
         h, n = hashlib.sha256(), 0
         for rows in _batches(conn, _select(table, columns, key)):
             n += len(rows)

@@ -476,7 +476,32 @@ _SCHEMA_13 = """
     CREATE INDEX ledger_by_period_file ON ledger(country, period, file_id, withdrawn);
 """
 
-PG_MIGRATIONS: tuple[tuple[int, str], ...] = ((13, _REFUSE + _SCHEMA_13 + _TRUNCATE),)
+_CLUSTER_14 = """
+    CREATE TABLE nodes (
+        node         TEXT COLLATE "C" PRIMARY KEY,
+        host         TEXT COLLATE "C" NOT NULL,
+        pid          BIGINT NOT NULL,
+        listen       TEXT COLLATE "C" NOT NULL,
+        version      TEXT COLLATE "C" NOT NULL,
+        config       TEXT COLLATE "C" NOT NULL,
+        started_at   DOUBLE PRECISION NOT NULL,
+        heartbeat_at DOUBLE PRECISION NOT NULL,
+        stopped_at   DOUBLE PRECISION
+    );
+    CREATE TABLE leases (
+        name     TEXT COLLATE "C" PRIMARY KEY,
+        node     TEXT COLLATE "C" NOT NULL,
+        taken_at DOUBLE PRECISION NOT NULL,
+        expires  DOUBLE PRECISION NOT NULL,
+        holder   TEXT COLLATE "C" NOT NULL DEFAULT ''
+    );
+    CREATE INDEX leases_by_node ON leases(node);
+"""
+
+PG_MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (13, _REFUSE + _SCHEMA_13 + _TRUNCATE),
+    (14, _CLUSTER_14),
+)
 PG_LATEST = PG_MIGRATIONS[-1][0]
 
 _TABLE = re.compile(r"CREATE TABLE (\w+) \((.*?)\n    \);", re.S)
@@ -512,4 +537,5 @@ def _layout(body: str) -> Layout:
 def table_layout() -> dict[str, Layout]:
     """Every table of the schema, in the order made (a table after those it refers to):
     its columns (but a generated ``rowid``), primary key and identity column."""
-    return {name: _layout(body) for name, body in _TABLE.findall(PG_MIGRATIONS[-1][1])}
+    schema = "".join(sql for _, sql in PG_MIGRATIONS)
+    return {name: _layout(body) for name, body in _TABLE.findall(schema)}

@@ -587,6 +587,33 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX ledger_by_period_file ON ledger(country, period, file_id, withdrawn);
         """,
     ),
+    (
+        14,
+        """
+        -- Several gateway nodes on one store (issue 19): each node's heartbeat, and the leases
+        -- a node holds (a file being processed, the outbox, a close's lock), renewed by its
+        -- heartbeat; times are seconds since the epoch on the nodes' (synchronised) clocks.
+        CREATE TABLE nodes (
+            node         TEXT PRIMARY KEY,
+            host         TEXT NOT NULL,
+            pid          INTEGER NOT NULL,
+            listen       TEXT NOT NULL,
+            version      TEXT NOT NULL,
+            config       TEXT NOT NULL,
+            started_at   REAL NOT NULL,
+            heartbeat_at REAL NOT NULL,
+            stopped_at   REAL
+        );
+        CREATE TABLE leases (
+            name     TEXT PRIMARY KEY,
+            node     TEXT NOT NULL,
+            taken_at REAL NOT NULL,
+            expires  REAL NOT NULL,
+            holder   TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX leases_by_node ON leases(node);
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]
