@@ -182,6 +182,8 @@ _STORE_NOTE = (
     "# The store: empty url, SQLite (opencass.db in data_dir); a PostgreSQL database:",
     '# url = "postgresql://opencass@db.example.org/opencass" (the password from PGPASSWORD or',
     "# ~/.pgpass). `opencass store copy --to postgresql://...` moves an installation.",
+    "# lease_seconds: with several gateway nodes on one store, how long what a node holds",
+    "# outlives its last heartbeat before another node takes it over.",
 )
 
 

@@ -262,10 +262,15 @@ class Intake:
                 return None
             await asyncio.to_thread(fsync_dir, spool)
             self.fault("claimed")
+            if self.node is not None:  # the file is this node's before other nodes can see it
+                await self.node.take(f"file:{file_id}")
             user = self.uploaders.pop(path, "")
-            return await self._record(
+            row = await self._record(
                 target, where.company, where.sandbox, user, now, name=where.name
             )
+            if self.node is not None and (row is None or row.id != file_id):
+                await self.node.release(f"file:{file_id}")  # recorded under another id
+            return row
         finally:
             self._spooling.discard(target)
 
@@ -335,8 +340,10 @@ class Intake:
                 lease = ""
                 bound.info("file_held_by_another_node")
                 return
-            if lease:  # what it is now (another node may have moved it before the lease)
+            if lease:  # what it is now (another node may have finished it before the lease)
                 current = await self.store.get_file(row.id)
+                if current is None or current.state == states.TERMINAL:
+                    return
             while current is not None and current.state != states.TERMINAL:
                 try:
                     await self._step(current)

@@ -130,13 +130,14 @@ def job(
     )
 
 
-def big_billing_file(copies: int = 300) -> bytes:
-    """The demo billing file's records ``copies`` times over (distinct AWBs), as one file."""
+def big_billing_file(copies: int = 300, first: int = 0) -> bytes:
+    """The demo billing file's records ``copies`` times over (distinct AWBs), as one file;
+    ``first``: the copy to start at (files made from disjoint ranges share no AWB)."""
     from opencass.model import AwbRecord, CorrectionRecord, OtherChargesRecord
 
     base = sample_billing_file(PERIOD_START)
     records = []
-    for i in range(copies):
+    for i in range(first, first + copies):
         for r in base.records:
             serial7 = f"{(int(r.awb_serial[:7]) + i * 10) % 10**7:07d}"
             serial = serial7 + str(int(serial7) % 7)

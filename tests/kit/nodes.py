@@ -1,0 +1,136 @@
+"""Several gateway nodes on one machine for end-to-end tests: one configuration, one
+PostgreSQL store, one data directory (mailboxes, spool, archive), each node an ``opencass
+serve`` process on its own SFTP port."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opencass.config import init_demo
+from opencass.config.database import PgUrl
+from opencass.store.connect import connect_sync
+from tests.kit.gateway import CLOCK_ENV, TODAY, free_port, set_store_url
+from tests.kit.pg import pg_server
+
+__all__ = ["Cluster", "NodeProcess"]
+
+
+@dataclass
+class NodeProcess:
+    """One running node: its process, port and log file."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def ready(self) -> bool:
+        return '"gateway_ready"' in self.log.read_text(errors="replace")
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """The node's JSON log lines whose event is ``name``."""
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            if line.startswith("{") and f'"{name}"' in line:
+                with contextlib.suppress(ValueError):
+                    found = json.loads(line)
+                    if found.get("event") == name:
+                        out.append(found)
+        return out
+
+
+@dataclass
+class Cluster:
+    """The shared configuration directory and store; ``start`` adds a node."""
+
+    root: Path
+    lease_seconds: float = 3.0
+    env: dict[str, str] = field(default_factory=lambda: dict(CLOCK_ENV))
+    nodes: dict[str, NodeProcess] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.config = self.root / "config"
+        init_demo(self.config, today=TODAY)
+        self.url = pg_server().new_database()
+        set_store_url(self.config, self.url)
+        toml = self.config / "gateway.toml"
+        text = toml.read_text("utf-8")
+        text = re.sub(r"(?m)^lease_seconds = .*$", f"lease_seconds = {self.lease_seconds}", text)
+        text = re.sub(r"(?m)^rescan_seconds = .*$", "rescan_seconds = 1.0", text)
+        toml.write_text(text, "utf-8")
+        self.data = self.config / "data"
+
+    def configure(self, **gateway: Any) -> None:
+        """Set ``[gateway]`` settings (numbers) in the shared gateway.toml."""
+        toml = self.config / "gateway.toml"
+        text = toml.read_text("utf-8")
+        for key, value in gateway.items():
+            text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+            assert n == 1, key
+        toml.write_text(text, "utf-8")
+
+    def start(
+        self, name: str, *, wait: bool = True, env: dict[str, str] | None = None
+    ) -> NodeProcess:
+        port = free_port()
+        log = self.root / f"node-{name}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "opencass.cli", "serve", "--config", str(self.config),
+                 "--port", str(port), "--node", name],
+                stdout=out, stderr=subprocess.STDOUT, env={**self.env, **(env or {})},
+            )  # fmt: skip
+        node = self.nodes[name] = NodeProcess(name, port, process, log)
+        if wait:
+            self.wait(lambda: node.ready() or node.process.poll() is not None, 90, "ready")
+            assert node.process.poll() is None, log.read_text()
+        return node
+
+    def kill(self, name: str) -> None:
+        """kill -9 the node ``name`` (its worker processes die with it)."""
+        node = self.nodes[name]
+        node.process.send_signal(signal.SIGKILL)
+        node.process.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for node in self.nodes.values():
+            if node.process.poll() is None:
+                node.process.send_signal(signal.SIGTERM)
+        for node in self.nodes.values():
+            try:
+                node.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                node.process.kill()
+                node.process.wait()
+
+    @contextlib.contextmanager
+    def db(self) -> Iterator[Any]:
+        conn = connect_sync(PgUrl(self.url))
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self.db() as conn:
+            return [tuple(r) for r in conn.execute(sql, args).fetchall()]
+
+    @staticmethod
+    def wait(check: Any, timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = check()
+            if found:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"not {what} within {timeout} s")
