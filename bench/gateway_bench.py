@@ -91,10 +91,11 @@ def hot_bytes(spec: Spec, count: int, first_serial: int, awm_only: bool = False)
 class Daemon:
     """``opencass serve`` in a subprocess."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, node: str = "") -> None:
         self.config = config
+        extra = ["--node", node, "--port", str(free_port())] if node else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "opencass.cli", "serve", "--config", str(config)],
+            [sys.executable, "-m", "opencass.cli", "serve", "--config", str(config), *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -242,8 +243,10 @@ async def bench_big(d: Daemon, spec: Spec, records_wanted: int, work: Path) -> N
     )
 
 
-async def bench_concurrent(d: Daemon, spec: Spec, sessions: int, files: int) -> None:
-    """Many sessions at once, each uploading several 1-record files."""
+async def bench_concurrent(nodes: list[Daemon], spec: Spec, sessions: int, files: int) -> None:
+    """Many sessions at once, each uploading several 1-record files (the sessions spread
+    round-robin over the gateway ``nodes``, which share one store and data directory)."""
+    d = nodes[0]
     key = d.config / "keys" / "demoair"
     lat: list[float] = []
     errors = 0
@@ -252,7 +255,8 @@ async def bench_concurrent(d: Daemon, spec: Spec, sessions: int, files: int) -> 
     async def one(s: int) -> None:
         nonlocal errors
         try:
-            async with _client(d.port, key, "demoair") as conn, conn.start_sftp_client() as sftp:
+            port = nodes[s % len(nodes)].port
+            async with _client(port, key, "demoair") as conn, conn.start_sftp_client() as sftp:
                 for i in range(files):
                     serial = 8_000_000 + s * files + i
                     async with sftp.open(f"/inbox/c-{s}-{i}.hot", "wb") as f:
@@ -269,10 +273,12 @@ async def bench_concurrent(d: Daemon, spec: Spec, sessions: int, files: int) -> 
     answered = sorted(p.stat().st_mtime for p in d.outbox.glob("*_validation_*.xml"))[before:]
     offset = time.time() - time.perf_counter()
     waits = [a - (c + offset) for a, c in zip(answered, closes, strict=False)]
+    where = f"{len(nodes)} nodes, " if len(nodes) > 1 else ""
     print(
-        f"{sessions} sessions × {files} files: {len(closes)} uploaded, {errors} errors, all "
-        f"answered in {end - t:.1f} s; upload closed → report p50 {pct(waits, 0.5) * 1000:.0f} ms,"
-        f" p99 {pct(waits, 0.99) * 1000:.0f} ms"
+        f"{where}{sessions} sessions × {files} files: {len(closes)} uploaded, {errors} errors,"
+        f" all answered in {end - t:.1f} s ({len(closes) / (end - t):.1f} files/s); upload"
+        f" closed → report p50 {pct(waits, 0.5) * 1000:.0f} ms, p95"
+        f" {pct(waits, 0.95) * 1000:.0f} ms, p99 {pct(waits, 0.99) * 1000:.0f} ms"
     )
 
 
@@ -363,13 +369,16 @@ async def main_async(a: argparse.Namespace) -> None:
         if a.ledger is not None:
             rows = seed_ledger(config, a.ledger)
             print(f"the store holds a ledger of {rows:,} rows ({a.ledger})")
-        d = Daemon(config)
+        if a.nodes > 1 and a.store != "postgresql":
+            raise SystemExit("several nodes share a PostgreSQL store: --store postgresql")
+        nodes = [Daemon(config, f"n{i}") for i in range(a.nodes)] if a.nodes > 1 else []
+        d = nodes[0] if nodes else Daemon(config)
         wanted = set(a.only.split(","))
         try:
             if "latency" in wanted:
                 await bench_latency(d, spec, a.uploads)
             if "concurrent" in wanted:
-                await bench_concurrent(d, spec, a.sessions, a.files)
+                await bench_concurrent(nodes or [d], spec, a.sessions, a.files)
             if "big" in wanted:
                 await bench_big(d, spec, a.records, work)
             if "throughput" in wanted:
@@ -378,7 +387,8 @@ async def main_async(a: argparse.Namespace) -> None:
             print("".join(d.log[-30:]), file=sys.stderr)
             raise
         finally:
-            d.stop()
+            for daemon in nodes or [d]:
+                daemon.stop()
 
 
 def main() -> None:
@@ -399,6 +409,10 @@ def main() -> None:
     p.add_argument(
         "--store", choices=("sqlite", "postgresql"), default="sqlite",
         help="the store: SQLite, or a private PostgreSQL server started for the run",
+    )  # fmt: skip
+    p.add_argument(
+        "--nodes", type=int, default=1,
+        help="gateway nodes on one store (PostgreSQL); the concurrent sessions spread over them",
     )  # fmt: skip
     a = p.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; wall-clock figures")

@@ -98,6 +98,6 @@ def final_close(
     # the period-closed event comes last, after every document's
     *documents, closed = close_events(config, result, country, period, FINAL, reference)
     outcome.events = [*documents, *outcome.events, closed]
-    expect_remittance(config, country, period, result.settlement, now)
+    expect_remittance(config, country, period, result.settlement, now, created=reference)
     log.info("final_close_done", country=country, period=period, documents=outcome.documents)
     return outcome

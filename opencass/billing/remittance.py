@@ -117,9 +117,12 @@ def expect_remittance(
     period: str,
     settlement: PeriodSettlement,
     now: datetime | None = None,
+    created: datetime | None = None,
 ) -> int:
     """``record_expected`` in its own transaction, for the callers of a final close (blocking:
-    run it in a thread from the event loop); the number of agents.
+    run it in a thread from the event loop); the number of agents.  ``created``: the direct
+    debit collection's creation time (the close's reference time, so that a close run again
+    -- after a crash, on another node -- writes the same file; default ``now``).
 
     A final close that runs after the end of Remittance Day (or of the grace period) -- closed
     late by hand, or run at a start together with the checks it missed, which may then have
@@ -138,7 +141,7 @@ def expect_remittance(
     from opencass.billing.payfiles import collect_direct_debits
     from opencass.billing.risk import risk_check
 
-    collect_direct_debits(config, country, period, when)
+    collect_direct_debits(config, country, period, created or when)
     risk_check(config, country, when, profiles=period)
     for due in (_remittance_due(p), _grace_due_in(p, config)):
         if due <= when:

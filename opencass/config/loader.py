@@ -496,7 +496,7 @@ def _store(t: Table) -> StoreSettings:
     url = t.opt("url", str, "")
     if url and not url.startswith(("postgresql://", "postgres://")):
         t.problem("url", f"{url!r} is not a PostgreSQL URL (postgresql://user@host/database)")
-    lease = t.opt("lease_seconds", float, StoreSettings.lease_seconds)
+    lease = t.opt("lease_seconds", float, StoreSettings().lease_seconds)
     if not 3 <= lease <= 3600:
         t.problem("lease_seconds", f"{lease} is not between 3 and 3600 seconds")
     return StoreSettings(url=url, lease_seconds=lease)

@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+import sqlite3
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ from opencass.store import FileRow, NewFile, StaleState, Store
 log = structlog.get_logger("opencass.intake")
 
 MAX_ATTEMPTS = 3
+RECORD_PATIENCE = 120.0  # seconds a claimed file waits for the store to be recorded
 CLUSTER_CLAIM_DELAY = 1.0  # seconds a node waits before claiming a file another node's
 # session may have uploaded (see ``arrived``)
 ignored = is_ignored_name  # dot-files and partial uploads are never claimed
@@ -265,14 +267,32 @@ class Intake:
             if self.node is not None:  # the file is this node's before other nodes can see it
                 await self.node.take(f"file:{file_id}")
             user = self.uploaders.pop(path, "")
-            row = await self._record(
-                target, where.company, where.sandbox, user, now, name=where.name
-            )
+            row = await self._record_soon(target, where, user, now)
             if self.node is not None and (row is None or row.id != file_id):
                 await self.node.release(f"file:{file_id}")  # recorded under another id
             return row
         finally:
             self._spooling.discard(target)
+
+    async def _record_soon(
+        self, spooled: Path, where: Located, user: str, now: datetime
+    ) -> FileRow | None:
+        """``_record`` a file just claimed, waiting out a store that is unavailable for a
+        while (a database restarting): the file and its uploader are recorded as soon as it is
+        back.  (Past ``RECORD_PATIENCE`` the spooled file is left to the rescans, recorded as
+        an orphan.)"""
+        waited = 0.0
+        while True:
+            try:
+                return await self._record(
+                    spooled, where.company, where.sandbox, user, now, name=where.name
+                )
+            except sqlite3.OperationalError as e:
+                if waited >= RECORD_PATIENCE:
+                    raise
+                log.warning("file_record_waits", path=str(spooled), error=str(e))
+                await asyncio.sleep(0.5)
+                waited += 0.5
 
     async def _record(
         self,
@@ -362,6 +382,10 @@ class Intake:
                     self.on_done(current, waited)
         except StaleState:
             bound.info("file_taken_elsewhere")
+        except sqlite3.OperationalError as e:
+            # the store is unavailable (a database restarting, a lock held too long): not the
+            # file's fault, so not an attempt; the next rescan resumes it
+            bound.warning("file_waits_for_store", error=str(e))
         except Exception:
             # The file stays in its state and the next rescan resumes it; a file that cannot
             # be assessed after MAX_ATTEMPTS tries is answered with INTERNAL_ERROR instead of

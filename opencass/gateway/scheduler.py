@@ -254,8 +254,9 @@ class CloseScheduler:
                     from opencass.billing.remittance import expect_remittance
 
                     await asyncio.to_thread(
-                        expect_remittance, config, country, code, result.settlement, self.now()
-                    )
+                        expect_remittance, config, country, code, result.settlement,
+                        self.now(), reference,
+                    )  # fmt: skip
             else:
                 job = self.milestones[kind]
                 ctx = JobContext(config, self.store, country, period, reference, self.now())

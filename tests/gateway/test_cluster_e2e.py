@@ -7,15 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
+import threading
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import asyncssh
 import pytest
 
-from tests.kit.gateway import CLOCK_ENV, big_billing_file
+from opencass.clock import CLOCK_START_VARIABLE
+from opencass.config import load_config
+from opencass.config.model import find_period
+from tests.kit.gateway import CLOCK_ENV, PERIOD_CODE, big_billing_file
 from tests.kit.nodes import Cluster
+from tests.kit.pg import _start_private
 
 FILES = 500
 RECORDS_PER_COPY = 6  # the demo file's records (AWBs, a correction, other charges)
@@ -30,22 +38,40 @@ def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
         c.stop_all()
 
 
-async def _upload_many(cluster: Cluster, ports: list[int], files: list[tuple[str, bytes]]) -> None:
-    """Upload ``files`` over 20 sessions spread round-robin over ``ports``."""
+async def _upload_many(
+    cluster: Cluster,
+    ports: list[int],
+    files: list[tuple[str, bytes]],
+    retried: list[str] | None = None,
+) -> None:
+    """Upload ``files`` over 20 sessions spread round-robin over ``ports``; an upload refused
+    with an SFTP error is tried again (its name added to ``retried``), a lost connection
+    reconnects."""
     key = str(cluster.config / "keys" / "demoair")
     sessions = 20
 
     async def session(i: int) -> None:
-        async with (
-            asyncssh.connect(
-                "127.0.0.1", ports[i % len(ports)], username="demoair", client_keys=[key],
-                known_hosts=None, agent_path=None,
-            ) as conn,
-            conn.start_sftp_client() as sftp,
-        ):  # fmt: skip
-            for name, data in files[i::sessions]:
-                async with sftp.open(f"/inbox/{name}", "wb") as f:
-                    await f.write(data)
+        todo = list(files[i::sessions])
+        while todo:
+            async with (
+                asyncssh.connect(
+                    "127.0.0.1", ports[i % len(ports)], username="demoair", client_keys=[key],
+                    known_hosts=None, agent_path=None,
+                ) as conn,
+                conn.start_sftp_client() as sftp,
+            ):  # fmt: skip
+                while todo:
+                    name, data = todo[0]
+                    try:
+                        async with sftp.open(f"/inbox/{name}", "wb") as f:
+                            await f.write(data)
+                    except asyncssh.SFTPError:
+                        if retried is None:
+                            raise
+                        retried.append(name)
+                        await asyncio.sleep(0.5)
+                        continue
+                    todo.pop(0)
 
     await asyncio.gather(*(session(i) for i in range(sessions)))
 
@@ -61,6 +87,13 @@ def _status(cluster: Cluster) -> dict:  # type: ignore[type-arg]
 
 def test_files_spread_over_two_nodes_are_each_answered_and_booked_once(cluster: Cluster) -> None:
     a, b = cluster.start("a"), cluster.start("b")
+    twin = subprocess.run(
+        [sys.executable, "-m", "opencass.cli", "serve", "--config", str(cluster.config),
+         "--port", "0", "--node", "a"],
+        capture_output=True, text=True, env=CLOCK_ENV, timeout=60,
+    )  # fmt: skip
+    assert twin.returncode == 2, twin.stderr  # a second process may not run as node a
+    assert f"node a is running on {socket.gethostname()} (process {a.process.pid})" in twin.stderr
     status = _status(cluster)
     assert [(n["node"], n["state"]) for n in status["nodes"]] == [("a", "alive"), ("b", "alive")]
     assert status["same_config"]
@@ -147,3 +180,116 @@ def test_a_node_killed_mid_intake_leaves_its_file_to_the_other(cluster: Cluster)
     status = _status(cluster)
     states = {n["node"]: n["state"] for n in status["nodes"]}
     assert states == {"a": "lost", "b": "alive"}
+
+
+def _documents(root: Path) -> dict[str, bytes]:
+    """Every file of the mailboxes but notifications (named and stamped by when their event
+    was recorded, which differs between two runs on a running clock)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "_notification_" not in p.name
+    }
+
+
+def _booked_cluster(root: Path) -> Cluster:
+    """A cluster whose node booked a billing file of 12,000 records, then stopped."""
+    cluster = Cluster(root)
+    cluster.start("a")
+    inbox = cluster.data / "mailboxes" / "demoair" / "inbox"
+    (inbox / ".b.part").write_bytes(big_billing_file(2000))
+    (inbox / ".b.part").rename(inbox / "november.hot")
+    archived = "SELECT state FROM files"
+    cluster.wait(lambda: cluster.rows(archived) == [("archived",)], 120, "the file booked")
+    cluster.stop_all()
+    cluster.nodes.clear()
+    return cluster
+
+
+def test_a_node_killed_mid_close_leaves_it_to_the_other(tmp_path: Path) -> None:
+    """The period's final close, due when the nodes start, is begun by node a, which is
+    killed; node b takes the close lock and runs it: its documents are byte for byte those of
+    an installation whose close was never interrupted."""
+    killed = _booked_cluster(tmp_path / "killed")
+    calm = killed.copy(tmp_path / "calm")
+    _, period = find_period(load_config(killed.config), "DE", PERIOD_CODE)
+    after = {CLOCK_START_VARIABLE: (period.billing_available + timedelta(minutes=1)).isoformat()}
+    for c in (killed, calm):
+        c.env.update(after)
+    lock = f"close:DE:{PERIOD_CODE}:final"
+    final = f"SELECT started_at, completed_at FROM closes WHERE period = '{PERIOD_CODE}'" + (
+        " AND kind = 'final'"
+    )
+    try:
+        killed.start("a", wait=False)
+        killed.wait(
+            lambda: killed.rows("SELECT node FROM leases WHERE name = ?", (lock,)), 120, "a closing"
+        )
+        time.sleep(0.5)
+        killed.kill("a")
+        [(started, completed)] = killed.rows(final)
+        assert started is not None and completed is None  # a died in the middle of it
+        b = killed.start("b")
+        killed.wait(lambda: killed.rows(final)[0][1] is not None, 300, "the close completed by b")
+        assert b.events("period_closed")
+        calm.start("a")
+        calm.wait(lambda: calm.rows(final)[0][1] is not None, 300, "the close completed")
+    finally:
+        killed.stop_all()
+        calm.stop_all()
+    mailboxes = [c.data / "mailboxes" for c in (killed, calm)]
+    got, expected = _documents(mailboxes[0]), _documents(mailboxes[1])
+    assert got.keys() == expected.keys()
+    assert [k for k in got if got[k] != expected[k]] == []
+    assert len(got) > 10
+    invoices = "SELECT number, agent_code, total FROM invoices ORDER BY number"
+    assert killed.rows(invoices) == calm.rows(invoices) != []
+    assert killed.rows("SELECT COUNT(*) FROM closes WHERE completed_at IS NOT NULL") == calm.rows(
+        "SELECT COUNT(*) FROM closes WHERE completed_at IS NOT NULL"
+    )
+
+
+def test_postgresql_restarted_under_load_loses_nothing(tmp_path: Path) -> None:
+    """The database restarts while two nodes take in 200 files: an upload the gateway cannot
+    take is refused with an error the client retries; every file is answered once and booked
+    once; intake resumes by itself."""
+    server = _start_private()
+    cluster = Cluster(tmp_path, server=server)
+    try:
+        a, b = cluster.start("a"), cluster.start("b")
+        files = [(f"r{i:03d}.hot", big_billing_file(1, first=i)) for i in range(200)]
+        retried: list[str] = []
+        restarted = threading.Event()
+        at_restart: list[int] = []
+
+        def restart_when_busy() -> None:
+            count = "SELECT COUNT(*) FROM files"
+            cluster.wait(lambda: cluster.rows(count)[0][0] >= 40, 120, "40 files in")
+            done = "SELECT COUNT(*) FROM files WHERE state = 'archived'"
+            at_restart.append(cluster.rows(done)[0][0])
+            server.restart()
+            restarted.set()
+
+        thread = threading.Thread(target=restart_when_busy)
+        thread.start()
+        asyncio.run(_upload_many(cluster, [a.port, b.port], files, retried=retried))
+        thread.join()
+        assert restarted.is_set() and at_restart[0] < 200  # in the middle of the intake
+
+        def archived() -> bool:
+            return cluster.rows("SELECT COUNT(*) FROM files WHERE state = 'archived'")[0][0] >= 200
+
+        cluster.wait(archived, 240, "200 files archived")
+        rows = cluster.rows("SELECT name, outcome FROM files ORDER BY name")
+        assert [r[0] for r in rows] == [name for name, _ in files]  # each recorded once
+        assert {r[1] for r in rows} == {"accepted"}
+        [(booked,)] = cluster.rows("SELECT COUNT(*) FROM ledger")
+        assert booked == 200 * RECORDS_PER_COPY
+        outbox = cluster.data / "mailboxes" / "demoair" / "outbox"
+        assert len(list(outbox.glob("*_validation_*.xml"))) == 200
+        waited = [e for n in (a, b) for e in n.events("file_waits_for_store")]
+        beats = [e for n in (a, b) for e in n.events("node_heartbeat_failed")]
+        print(f"retried uploads {len(retried)}, files waiting {len(waited)}, beats {len(beats)}")
+    finally:
+        cluster.stop_all()
+        server.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from opencass.config import init_demo
 from opencass.config.database import PgUrl
 from opencass.store.connect import connect_sync
 from tests.kit.gateway import CLOCK_ENV, TODAY, free_port, set_store_url
-from tests.kit.pg import pg_server
+from tests.kit.pg import PgServer, pg_server
 
 __all__ = ["Cluster", "NodeProcess"]
 
@@ -57,11 +58,13 @@ class Cluster:
     lease_seconds: float = 3.0
     env: dict[str, str] = field(default_factory=lambda: dict(CLOCK_ENV))
     nodes: dict[str, NodeProcess] = field(default_factory=dict)
+    server: PgServer | None = None  # the PostgreSQL server (default: the tests' shared one)
 
     def __post_init__(self) -> None:
         self.config = self.root / "config"
         init_demo(self.config, today=TODAY)
-        self.url = pg_server().new_database()
+        self.server = self.server or pg_server()
+        self.url = self.server.new_database()
         set_store_url(self.config, self.url)
         toml = self.config / "gateway.toml"
         text = toml.read_text("utf-8")
@@ -69,6 +72,20 @@ class Cluster:
         text = re.sub(r"(?m)^rescan_seconds = .*$", "rescan_seconds = 1.0", text)
         toml.write_text(text, "utf-8")
         self.data = self.config / "data"
+
+    def copy(self, root: Path) -> Cluster:
+        """Another installation in ``root`` holding the same: a copy of the configuration and
+        data directory, and of the database (no node of this one may be running)."""
+        shutil.copytree(self.config, root / "config", symlinks=True)
+        other = Cluster.__new__(Cluster)
+        other.root, other.lease_seconds, other.nodes = root, self.lease_seconds, {}
+        other.env = dict(self.env)
+        other.config, other.data = root / "config", root / "config" / "data"
+        other.server = self.server or pg_server()
+        other.url = other.server.clone(self.url)
+        toml = other.config / "gateway.toml"
+        toml.write_text(toml.read_text("utf-8").replace(self.url, other.url), "utf-8")
+        return other
 
     def configure(self, **gateway: Any) -> None:
         """Set ``[gateway]`` settings (numbers) in the shared gateway.toml."""

@@ -76,6 +76,19 @@ class PgServer:
             raise url
         return url
 
+    def restart(self) -> None:
+        """Restart the server (fast: every session is ended; a private server only)."""
+        assert self._home is not None and self._stop is not None
+        restart = [*self._stop[:-3], "-m", "fast", "-l", str(self._home / "log"), "-w", "restart"]
+        subprocess.run(restart, check=True, capture_output=True)
+
+    def clone(self, url: str) -> str:
+        """A new database holding what the database at ``url`` holds (nobody connected)."""
+        name = f"opencass_test_{os.getpid()}_{next(_counter)}"
+        source = url.rsplit("/", 1)[1]
+        self._admin(f"CREATE DATABASE {name} TEMPLATE {source} STRATEGY FILE_COPY")
+        return self.url(name)
+
     def _make_ahead(self) -> None:
         assert self._ready is not None
         while not self._stopped:
