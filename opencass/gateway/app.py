@@ -177,7 +177,7 @@ class Gateway:
         from opencass import __version__
 
         self.config_digest = await asyncio.to_thread(config_digest, self.config_dir)
-        self.node = Node(
+        node = Node(
             settings.database,
             self.node_name,
             lease_seconds=lambda: self.current_config().gateway.store.lease_seconds,
@@ -185,7 +185,12 @@ class Gateway:
             version=__version__,
             config_digest=lambda: self.config_digest,
         )
-        await self.node.start()
+        try:
+            await node.start()  # NodeRunning: another process runs under this name
+        except BaseException:
+            await node.stop()  # (its connection closed; the running node's row untouched)
+            raise
+        self.node = node  # (only a started node is stopped at shutdown)
 
     async def _start_intake(self, config: Config) -> object:
         """The worker pool and intake; files left by a previous run reconciled and queued, the
@@ -268,9 +273,13 @@ class Gateway:
         """Before any client connects: what uploads of a dead gateway left in the inboxes."""
         from opencass.gateway.mailbox import remove_dead_uploads
 
+        busy_for = 0.0  # alone: every temp file is a dead gateway's
+        if self.node is not None and not await self.node.alone():
+            # another node's sessions may be writing theirs: only those idle past any session
+            busy_for = 2 * config.gateway.idle_timeout_seconds + 60
         for company in sorted(config.companies):
             tree = config.gateway.mailboxes_dir / company
-            removed = await asyncio.to_thread(remove_dead_uploads, tree)
+            removed = await asyncio.to_thread(remove_dead_uploads, tree, busy_for)
             if removed:
                 log.warning("dead_uploads_removed", company=company, files=removed)
                 assert self.store is not None

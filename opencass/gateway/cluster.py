@@ -93,6 +93,7 @@ class Node:
         self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
         self.beats = 0
+        self.started = False  # registered: only then does ``stop`` touch the node's row
         self.others = 0  # other live nodes at the last beat
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -133,6 +134,7 @@ class Node:
                 " give each node its own --node name"
             )
         await self._call(cluster.register, info, self.wall())
+        self.started = True
         await self.beat()
         self._task = asyncio.get_running_loop().create_task(self._beat_forever())
         log.info("node_started", node=self.name, lease_seconds=self.lease_seconds())
@@ -163,10 +165,12 @@ class Node:
             with contextlib.suppress(BaseException):
                 await self._task
             self._task = None
-        try:
-            await self._call(cluster.stop_node, self.name, self.wall())
-        except Exception as e:
-            log.warning("node_stop_unrecorded", node=self.name, error=str(e))
+        if self.started:
+            self.started = False
+            try:
+                await self._call(cluster.stop_node, self.name, self.wall())
+            except Exception as e:
+                log.warning("node_stop_unrecorded", node=self.name, error=str(e))
         await self._reset()
         self._exec.shutdown(wait=False)
 

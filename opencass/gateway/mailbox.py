@@ -534,10 +534,12 @@ class StagedUpload(Writing):
             os.close(self.fd)
 
 
-def remove_dead_uploads(tree: Path) -> list[str]:
+def remove_dead_uploads(tree: Path, busy_for: float = 0.0) -> list[str]:
     """At start, before any client connects: remove the hidden temp files of uploads a dead
     gateway left, and staged files untouched for ``STAGED_MAX_AGE_SECONDS``; the removed
-    paths, relative to ``tree`` (blocking)."""
+    paths, relative to ``tree`` (blocking).  ``busy_for``: beside other running gateway nodes
+    (whose sessions write temp files in the same inboxes), a temp file is only dead once
+    untouched for that many seconds."""
     removed: list[str] = []
     now = time.time()  # file ages are judged on the clock that stamped them
     for box in (INBOX, f"{SANDBOX}/{INBOX}"):
@@ -549,8 +551,11 @@ def remove_dead_uploads(tree: Path) -> list[str]:
         for entry in entries:
             if not entry.is_file(follow_symlinks=False):
                 continue
-            old = now - entry.stat(follow_symlinks=False).st_mtime > STAGED_MAX_AGE_SECONDS
-            if is_reserved_name(entry.name) or (is_ignored_name(entry.name) and old):
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+            old = age > STAGED_MAX_AGE_SECONDS
+            if (is_reserved_name(entry.name) and age > busy_for) or (
+                is_ignored_name(entry.name) and old
+            ):
                 _unlink_quietly(Path(entry.path))
                 removed.append(f"{box}/{entry.name}")
     return removed

@@ -10,6 +10,7 @@ append were refused. Each client runs as a process (or library) nobody here wrot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import asyncssh
 import paramiko
 import pytest
 
+from opencass.config import load_config
 from opencass.gateway import sftp as sftp_module
 from opencass.gateway.app import Gateway
 from opencass.gateway.intake import spool_name
@@ -287,6 +289,37 @@ async def test_leftovers_of_dead_uploads_are_removed_at_start(tmp_path: Path) ->
         assert gateway.store is not None
         (event,) = await gateway.store.audit_events("dead_uploads_removed")
         assert sorted(event["data"]["files"]) == [f"inbox/{dead.name}", f"inbox/{stale.name}"]
+    finally:
+        gateway.stop.set()
+        await gateway.shutdown()
+
+
+async def test_beside_another_node_only_long_idle_temp_files_are_dead(tmp_path: Path) -> None:
+    """Several nodes share the inboxes: a node starting while another runs must not remove
+    the temp file of an upload one of that node's sessions is writing."""
+    import time
+
+    from opencass.store import cluster
+    from opencass.store.connect import connect_migrated
+
+    config_dir = tmp_path / "config"
+    init_demo_store(config_dir, today=TODAY)
+    inbox = config_dir / "data" / "mailboxes" / "demoair" / "inbox"
+    inbox.mkdir(parents=True)
+    writing = inbox / ".live.hot.5f3a9c2e11d0.upload"
+    writing.write_bytes(b"x" * 1000)
+    dead = inbox / ".gone.hot.77aa9c2e11d0.upload"
+    dead.write_bytes(b"x" * 1000)
+    hours_ago = time.time() - 3 * 3600  # idle far longer than any session may be
+    os.utime(dead, (hours_ago, hours_ago))
+    database = load_config(config_dir).gateway.database
+    with contextlib.closing(connect_migrated(database)) as conn:
+        other = cluster.NodeInfo("other", "elsewhere", 1, "10.0.0.2:2222", "0.1.0", "c")
+        cluster.register(conn, other, time.time())
+    gateway = Gateway(config_dir, port=0, workers=1, clock=steady_clock(), node="this")
+    await gateway.startup()
+    try:
+        assert writing.exists() and not dead.exists()
     finally:
         gateway.stop.set()
         await gateway.shutdown()
