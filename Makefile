@@ -64,6 +64,9 @@ bytecode: venv
 # that go through every part of the store again on PostgreSQL: a private throw-away server
 # (tests/kit/pg.py; OPENCASS_TEST_PG_URL names another). `make test-postgresql` runs the whole
 # suite on PostgreSQL (about as long again as `make test`).
+# The suite mostly waits (daemons, closes, fsync): two processes halve its time on 2 cores.
+# Each process has its own private PostgreSQL server and temporary directories.
+XDIST ?= -n 2
 PG_TESTS = tests/gateway/test_lifecycle.py tests/gateway/test_import_lifecycle.py \
   tests/gateway/test_booking_rules.py tests/gateway/test_assess_xml.py \
   tests/billing/test_disputes.py tests/billing/test_camt.py tests/billing/test_withdrawal.py \
@@ -72,13 +75,13 @@ PG_TESTS = tests/gateway/test_lifecycle.py tests/gateway/test_import_lifecycle.p
 
 test: venv catalogs bytecode
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
-	OPENCASS_REQUIRE_TOOLS=1 $(PY) -m pytest -q -p no:cacheprovider
+	OPENCASS_REQUIRE_TOOLS=1 $(PY) -m pytest -q -p no:cacheprovider $(XDIST)
 	OPENCASS_REQUIRE_TOOLS=1 OPENCASS_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider \
-	  $(PG_TESTS)
+	  $(XDIST) $(PG_TESTS)
 
 test-postgresql: venv catalogs bytecode
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
-	OPENCASS_REQUIRE_TOOLS=1 OPENCASS_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider
+	OPENCASS_REQUIRE_TOOLS=1 OPENCASS_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider $(XDIST)
 
 # The end-to-end tests under libfaketime at dates where calendars and clocks turn.
 # (a month's last day at 23:30 in Berlin, 1 January, the last Sunday of March just after

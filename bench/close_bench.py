@@ -33,6 +33,7 @@ from opencass.config.model import (
     Country,
     GatewaySettings,
     Period,
+    StoreSettings,
 )
 from opencass.model import AwbRecord, CorrectionRecord, Dialect, OtherChargesRecord
 from opencass.store.connect import connect_sync, migrate_sync
@@ -57,8 +58,9 @@ def _period() -> Period:
     )  # fmt: skip
 
 
-def config_for(data_dir: Path, spec: Spec) -> Config:
-    """A configuration with one company per agent code and per airline prefix."""
+def config_for(data_dir: Path, spec: Spec, store_url: str = "") -> Config:
+    """A configuration with one company per agent code and per airline prefix (``store_url``:
+    the ledger in that PostgreSQL database instead of the data directory's SQLite file)."""
     companies: dict[str, Company] = {}
     for i, code in enumerate(agent_codes(spec)):
         cid = f"agent{i:05d}"
@@ -74,7 +76,7 @@ def config_for(data_dir: Path, spec: Spec) -> Config:
         )  # fmt: skip
     return Config(
         directory=data_dir,
-        gateway=GatewaySettings(data_dir=data_dir),
+        gateway=GatewaySettings(data_dir=data_dir, store=StoreSettings(url=store_url)),
         countries={COUNTRY: Country(COUNTRY, "Germany", "EUR", "Europe/Berlin", office="FRA")},
         companies=companies,
         users={},
@@ -128,12 +130,12 @@ def build_ledger(database: Path, spec: Spec) -> int:
     return total
 
 
-def run(data_dir: Path, spec: Spec) -> dict[str, float]:
+def run(data_dir: Path, spec: Spec, store_url: str = "") -> dict[str, float]:
     """Close the period once (in this process) and measure it."""
     from opencass.billing.closing import run_close, write_documents
     from opencass.store.ledger import booked_rows
 
-    config = config_for(data_dir, spec)
+    config = config_for(data_dir, spec, store_url)
     reference = _period().billing_available
     tb = time.perf_counter()  # the baseline: the period's booked rows read once
     read = sum(1 for _ in booked_rows(config.gateway.database, COUNTRY, PERIOD))
@@ -170,6 +172,21 @@ def run(data_dir: Path, spec: Spec) -> dict[str, float]:
     }
 
 
+def _on_postgresql(database: Path) -> str:
+    """A new database of a private PostgreSQL server (``tests.kit.pg``, fsync on) holding
+    the SQLite ledger ``database`` (``opencass store copy``); its URL."""
+    from opencass.config.database import PgUrl
+    from opencass.store.copy import copy_store
+    from tests.kit.pg import pg_server
+
+    url = pg_server(durable=True).new_database()
+    t0 = time.perf_counter()
+    report = copy_store(database, PgUrl(url))
+    rows = sum(report.rows.values())
+    print(f"copied the ledger into PostgreSQL: {rows:,} rows in {time.perf_counter() - t0:.1f} s")
+    return url
+
+
 def main() -> None:
     """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -181,13 +198,18 @@ def main() -> None:
         help="close the ledger there (e.g. bench/status_bench's, with more periods in it)",
     )  # fmt: skip
     p.add_argument("--runs", type=int, default=3, help="closes to run (median and min)")
+    p.add_argument(
+        "--store", choices=("sqlite", "postgresql"), default="sqlite",
+        help="postgresql: the ledger copied into a private PostgreSQL server (fsync on) first",
+    )  # fmt: skip
+    p.add_argument("--store-url", default="", help=argparse.SUPPRESS)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     spec = Spec(awbs=a.awbs, agents=a.agents, airlines=a.airlines)
     data_dir = a.data_dir or OUT / f"close-{a.awbs}-{a.agents}-{a.airlines}"
     database = data_dir / "opencass.db"
     if a.child:
-        print(json.dumps(run(data_dir, spec)))
+        print(json.dumps(run(data_dir, spec, a.store_url)))
         return
     if not database.exists():
         t0 = time.perf_counter()
@@ -198,6 +220,9 @@ def main() -> None:
         print(f"built ledger: {rows} rows in {time.perf_counter() - t0:.1f} s")
     argv = [sys.executable, "-m", "bench.close_bench", "--child", "--awbs", str(a.awbs)]
     argv += ["--agents", str(a.agents), "--airlines", str(a.airlines)]
+    if a.store == "postgresql":
+        argv += ["--store-url", _on_postgresql(database)]
+    print(f"store: {a.store}")
     if a.data_dir is not None:
         argv += ["--data-dir", str(a.data_dir)]
     totals, bases = [], []

@@ -22,6 +22,13 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def lease_time() -> float:
+    """This machine's clock in seconds since the epoch, for what gateway nodes compare between
+    them (heartbeats, leases, close locks): never the business clock, which a test or a
+    replay may set anywhere -- a lease must run out in real seconds."""
+    return time.time()
+
+
 @dataclass(frozen=True, slots=True)
 class SteadyClock:
     """A clock that reads ``start`` when made and then advances at the real pace."""

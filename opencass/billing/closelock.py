@@ -22,12 +22,12 @@ import fcntl
 import json
 import os
 import socket
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from opencass.clock import lease_time
 from opencass.config.database import Database, PgUrl
 from opencass.errors import ConfigurationError
 
@@ -144,7 +144,7 @@ def take_close(
         host = socket.gethostname()
         holder["host"] = host
         by_node = node or f"{host}:{os.getpid()}"
-        lock = try_session_lock(database, name, by_node, holder, time.time())
+        lock = try_session_lock(database, name, by_node, holder, lease_time())
         if lock is None:
             raise CloseBusy(f"{what}: {_describe(lock_holder(database, name))}")
         return lock

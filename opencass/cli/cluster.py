@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from opencass.clock import lease_time
 from opencass.errors import EXIT_OK
 
 __all__ = ["cluster_status", "cmd_cluster"]
@@ -107,7 +107,7 @@ def cmd_cluster(
     status = cluster_status(
         config.gateway.database,
         config.gateway.store.lease_seconds,
-        time.time() if now is None else now,
+        lease_time() if now is None else now,
     )
     if getattr(args, "format", "text") == "json":
         out.write(json.dumps(status, indent=2) + "\n")

@@ -22,13 +22,13 @@ import asyncio
 import contextlib
 import os
 import socket
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import structlog
 
+from opencass.clock import lease_time
 from opencass.config.database import Database
 from opencass.errors import ConfigurationError
 from opencass.store import cluster
@@ -80,7 +80,7 @@ class Node:
         listen: str,
         version: str,
         config_digest: Callable[[], str],
-        wall: Callable[[], float] = time.time,
+        wall: Callable[[], float] = lease_time,
     ) -> None:
         self.database = database
         self.name = name

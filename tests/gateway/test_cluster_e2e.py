@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -136,7 +137,9 @@ def test_files_spread_over_two_nodes_are_each_answered_and_booked_once(cluster: 
 
 
 def test_a_node_killed_mid_intake_leaves_its_file_to_the_other(cluster: Cluster) -> None:
-    copies = 20_000  # 120,000 records: a few seconds of staging and booking
+    # 120,000 records: a few seconds of staging and booking (OPENCASS_TEST_KILL_COPIES=166667:
+    # the million records, about two minutes)
+    copies = int(os.environ.get("OPENCASS_TEST_KILL_COPIES") or 20_000)
     data = big_billing_file(copies)
     cluster.start("a")
     inbox = cluster.data / "mailboxes" / "demoair" / "inbox"

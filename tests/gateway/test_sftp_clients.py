@@ -297,8 +297,7 @@ async def test_leftovers_of_dead_uploads_are_removed_at_start(tmp_path: Path) ->
 async def test_beside_another_node_only_long_idle_temp_files_are_dead(tmp_path: Path) -> None:
     """Several nodes share the inboxes: a node starting while another runs must not remove
     the temp file of an upload one of that node's sessions is writing."""
-    import time
-
+    from opencass.clock import lease_time
     from opencass.store import cluster
     from opencass.store.connect import connect_migrated
 
@@ -310,12 +309,12 @@ async def test_beside_another_node_only_long_idle_temp_files_are_dead(tmp_path: 
     writing.write_bytes(b"x" * 1000)
     dead = inbox / ".gone.hot.77aa9c2e11d0.upload"
     dead.write_bytes(b"x" * 1000)
-    hours_ago = time.time() - 3 * 3600  # idle far longer than any session may be
+    hours_ago = dead.stat().st_mtime - 3 * 3600  # idle far longer than any session may be
     os.utime(dead, (hours_ago, hours_ago))
     database = load_config(config_dir).gateway.database
     with contextlib.closing(connect_migrated(database)) as conn:
         other = cluster.NodeInfo("other", "elsewhere", 1, "10.0.0.2:2222", "0.1.0", "c")
-        cluster.register(conn, other, time.time())
+        cluster.register(conn, other, lease_time())
     gateway = Gateway(config_dir, port=0, workers=1, clock=steady_clock(), node="this")
     await gateway.startup()
     try:
