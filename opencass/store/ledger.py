@@ -18,7 +18,7 @@ from typing import Any
 
 from opencass.config.database import Database
 from opencass.model import BookedRow, LedgerSnapshot
-from opencass.store.connect import connect_read_only, has_table
+from opencass.store.connect import connect_read_only, has_table, is_pg
 from opencass.store.disputes import DisputeRow, accepted_adjustments
 
 __all__ = [
@@ -89,8 +89,11 @@ _HANDOFF_ORDER = " ORDER BY l.airline_prefix, l.awb_serial, l.record_type, l.ref
 
 
 def _rows(conn: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> Iterator[BookedRow]:
-    cur = conn.execute(sql, args)
     make = BookedRow._make
+    if is_pg(conn):  # a server-side cursor: PostgreSQL's result is never held whole
+        yield from map(make, conn.stream(sql, args))  # type: ignore[attr-defined]
+        return
+    cur = conn.execute(sql, args)
     while batch := cur.fetchmany(10_000):
         yield from map(make, batch)
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
+import itertools
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,6 +45,7 @@ __all__ = [
     "translate",
 ]
 
+_CURSORS = itertools.count(1)  # names of server-side cursors (unique per process)
 WRITE_LOCK = 0x6F70656E63617373 & 0x7FFFFFFFFFFFFFFF  # "opencass": the one writer's lock
 
 
@@ -250,6 +253,28 @@ class PgConnection:
             return PgCursor([], count, rows[-1][0] if rows else None)
         names = [(d.name, *(None,) * 6) for d in cur.description or ()]
         return PgCursor(rows, count, None, names or None)
+
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 10_000) -> Iterator[Any]:
+        """The rows of a query (SQLite's dialect) read in batches of ``size`` through a
+        server-side cursor: a large result is never held whole, as ``execute``'s is (the
+        close reads a period's million rows this way).  Outside a transaction the query runs
+        in a REPEATABLE READ one of its own, ended when the rows are read or abandoned."""
+        self._reconnect_if_lost()
+        own = not self._in_work
+        try:
+            if own:
+                self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            with self._conn.cursor(name=f"opencass_rows_{next(_CURSORS)}") as cur:
+                cur.itersize = size
+                cur.execute(translate(sql), _params(params))
+                while batch := cur.fetchmany(size):
+                    yield from batch
+        except psycopg.Error as e:
+            raise _error(e) from e
+        finally:
+            if own and self._in_work and not self._conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.execute("ROLLBACK")  # a reader's transaction: nothing to keep
 
     def _reconnect_if_lost(self) -> None:
         """A connection the server dropped (a restart, a failover) is made again before the

@@ -109,3 +109,29 @@ def test_a_connection_survives_a_server_restart() -> None:
         conn.close()
     finally:
         server.stop()
+
+
+def test_a_large_result_is_streamed_through_a_server_side_cursor() -> None:
+    """``stream`` reads in batches from a server-side cursor (the close's million rows are
+    never held whole): every row in order, by name too; outside a transaction it ends its own,
+    read to the end or abandoned; inside one it reads that transaction's rows."""
+    conn = connect_pg(pg_server().new_database(empty=True))
+    conn.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, f"v{i}") for i in range(2500)])
+    rows = list(conn.stream("SELECT id, v FROM t WHERE id >= ? ORDER BY id", (10,), size=100))
+    assert [r[0] for r in rows] == list(range(10, 2500)) and rows[5]["v"] == "v15"
+    assert not conn.in_transaction
+    opened = conn.execute("SELECT COUNT(*) FROM pg_cursors").fetchone()[0]
+    assert opened == 0
+    half = conn.stream("SELECT id FROM t ORDER BY id", size=100)
+    assert [next(half)[0] for _ in range(150)] == list(range(150))
+    assert conn.in_transaction  # the stream's own, while it is read
+    half.close()  # abandoned
+    assert not conn.in_transaction
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO t VALUES (?, ?)", (9999, "new"))
+    assert [r[0] for r in conn.stream("SELECT id FROM t WHERE id > ?", (2000,))][-1] == 9999
+    assert conn.in_transaction  # the caller's, left open
+    conn.rollback()
+    assert conn.execute("SELECT COUNT(*) FROM t").fetchone() == (2500,)
+    conn.close()
