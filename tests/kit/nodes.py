@@ -87,15 +87,6 @@ class Cluster:
         toml.write_text(toml.read_text("utf-8").replace(self.url, other.url), "utf-8")
         return other
 
-    def configure(self, **gateway: Any) -> None:
-        """Set ``[gateway]`` settings (numbers) in the shared gateway.toml."""
-        toml = self.config / "gateway.toml"
-        text = toml.read_text("utf-8")
-        for key, value in gateway.items():
-            text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
-            assert n == 1, key
-        toml.write_text(text, "utf-8")
-
     def start(
         self, name: str, *, wait: bool = True, env: dict[str, str] | None = None
     ) -> NodeProcess:
