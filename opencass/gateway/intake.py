@@ -49,7 +49,7 @@ from opencass.gateway.assess import (
 )
 from opencass.gateway.cluster import Node
 from opencass.gateway.context import submission_context
-from opencass.gateway.mailbox import is_ignored_name
+from opencass.gateway.mailbox import is_ignored_name, uploader_of
 from opencass.gateway.messages import MessageSummary, assess_message, message_kind
 from opencass.gateway.pool import BrokenProcessPool
 from opencass.store import FileRow, NewFile, StaleState, Store
@@ -266,7 +266,7 @@ class Intake:
             self.fault("claimed")
             if self.node is not None:  # the file is this node's before other nodes can see it
                 await self.node.take(f"file:{file_id}")
-            user = self.uploaders.pop(path, "")
+            user = self.uploaders.pop(path, "") or await asyncio.to_thread(uploader_of, target)
             row = await self._record_soon(target, where, user, now)
             if self.node is not None and (row is None or row.id != file_id):
                 await self.node.release(f"file:{file_id}")  # recorded under another id
@@ -624,7 +624,8 @@ class Intake:
             if await self.store.get_file(file_id) is not None:
                 continue
             log.info("spool_orphan_recorded", file_id=file_id, company=company)
-            await self._record(spooled, company, kind == "sandbox", "", self.now())
+            user = await asyncio.to_thread(uploader_of, spooled)
+            await self._record(spooled, company, kind == "sandbox", user, self.now())
 
     def _spooled_files(self) -> list[Path]:
         """Every file in the spool, ``<company>/<live|sandbox>/<id>__<name>`` (blocking)."""

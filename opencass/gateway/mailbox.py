@@ -561,6 +561,28 @@ def remove_dead_uploads(tree: Path, busy_for: float = 0.0) -> list[str]:
     return removed
 
 
+# The user who uploaded a file, kept on the file itself (an extended attribute): whichever
+# gateway node claims it -- not always the one whose session received it -- records its user.
+UPLOADER_ATTRIBUTE = "user.opencass.uploader"
+
+
+def mark_uploader(target: int | Path, user: str) -> None:
+    """Mark the file (a path or an open descriptor) as uploaded by ``user`` (blocking).  A file
+    system without user extended attributes keeps no mark: the claiming node then knows the
+    user only if its own session received the file."""
+    if user:
+        with contextlib.suppress(OSError):
+            os.setxattr(target, UPLOADER_ATTRIBUTE, user.encode("utf-8"))
+
+
+def uploader_of(path: Path) -> str:
+    """The user ``mark_uploader`` recorded on a file, or "" (blocking)."""
+    try:
+        return os.getxattr(path, UPLOADER_ATTRIBUTE).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def rename_noreplace(src: Path, dst: Path) -> None:
     """Atomically give ``src`` the name ``dst``; ``FailedError`` if ``dst`` exists (blocking)."""
     try:

@@ -674,7 +674,7 @@ class _MailboxSFTP(asyncssh.SFTPServer):
         with self._boundary("close", up.place.vpath):
             st = os.fstat(up.fd)
             try:
-                await asyncio.to_thread(up.publish)
+                await asyncio.to_thread(_publish, up, self._username)
             except (mb.FailedError, OSError):
                 if not up.keeps_data:
                     self._ep.usage.add(company, -up.size)
@@ -710,6 +710,7 @@ class _MailboxSFTP(asyncssh.SFTPServer):
             st = os.lstat(old.host)
             if not old.host.is_file():
                 raise mb.DeniedError("only files can be renamed")
+            await asyncio.to_thread(mb.mark_uploader, old.host, self._username)
             await asyncio.to_thread(mb.rename_noreplace, old.host, new.host)
             await asyncio.to_thread(files.fsync_dir, new.host.parent)
             self._ep.closed(view.company, new.vpath, st)
@@ -762,6 +763,13 @@ class _Virtual(mb.MailboxError):
     def __init__(self, place: Place) -> None:
         super().__init__(place.vpath)
         self.place = place
+
+
+def _publish(up: mb.Writing, user: str) -> None:
+    """Mark an upload with its user, then publish it (blocking)."""
+    if not up.done:
+        mb.mark_uploader(up.fd, user)
+    up.publish()
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:

@@ -34,7 +34,7 @@ DE_COMPANIES = ("agent1", "agent2", "cassops", "demoair")
 def config_dir(tmp_path: Path) -> Path:
     directory = calendar_config(tmp_path)
     config = load(directory)
-    config.gateway.database.parent.mkdir(parents=True)
+    config.gateway.data_dir.mkdir(parents=True, exist_ok=True)
     with connect_sync(config.gateway.database) as conn:
         migrate_sync(conn)
     return directory

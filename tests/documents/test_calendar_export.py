@@ -249,7 +249,7 @@ def test_ics_is_the_same_bytes_and_uids_on_every_export(config: Config) -> None:
 def test_changed_milestone_keeps_its_uid_and_bumps_sequence(
     config_dir: Path, config: Config
 ) -> None:
-    config.gateway.database.parent.mkdir(parents=True)
+    config.gateway.data_dir.mkdir(parents=True, exist_ok=True)
     conn = connect_sync(config.gateway.database)
     migrate_sync(conn)
     conn.close()

@@ -156,6 +156,42 @@ async def test_lftp_with_a_temp_file(gw: Running) -> None:
     assert "Outcome:      accepted" in await gw.answered("lftp.hot")
 
 
+class _Forgetful(dict[Path, str]):
+    """Fault injection: the intake never hears which user uploaded a file (as when another
+    gateway node's session received it)."""
+
+    def __setitem__(self, key: Path, value: str) -> None:
+        return None
+
+
+@needs_tool("lftp", "lftp uploads under a temporary name, then renames")
+async def test_the_uploader_travels_with_the_file_to_whichever_node_claims_it(
+    gw: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert gw.gateway.intake is not None and gw.gateway.store is not None
+    monkeypatch.setattr(gw.gateway.intake, "uploaders", _Forgetful())
+    direct = gw.file("direct.hot", 17)
+    argv = ["sftp", "-b", "-", "-i", str(gw.key()), "-P", str(gw.port), *SSH_OPTIONS]
+    await gw.run(*argv, "demoair@127.0.0.1", stdin=f"put {direct} /inbox/\n")
+    renamed = gw.file("renamed.hot", 18)
+    ssh = "ssh -a -x " + " ".join([*SSH_OPTIONS, "-i", str(gw.key())])
+    script = (
+        f"set sftp:connect-program '{ssh}'; set xfer:use-temp-file yes; set net:max-retries 1; "
+        f"open -u demoair, sftp://127.0.0.1:{gw.port}; put {renamed} -o /inbox/renamed.hot"
+    )
+    await gw.run("lftp", "-c", script)
+    for name in ("direct.hot", "renamed.hot"):
+        await gw.answered(name)  # (the second repeats the first's AWBs: rejected; no matter)
+    for _ in range(100):
+        rows = await gw.gateway.store.files_in_states(("archived",))
+        if len(rows) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted((r.name, r.user) for r in rows) == [
+        ("direct.hot", "demoair"), ("renamed.hot", "demoair"),
+    ]  # fmt: skip
+
+
 def _curl(gw: Running, *extra: str) -> list[str]:
     return [
         "curl", "-sS", "--fail", "--insecure", "--key", str(gw.key()),
