@@ -25,6 +25,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bench.generate import Spec, agent_codes, airline_prefixes, header, records
+from bench.measure import peak_rss_mb
 from opencass.codecs.hot.writer import HotWriter
 from opencass.config.model import (
     Company,
@@ -157,7 +158,7 @@ def run(data_dir: Path, spec: Spec, store_url: str = "") -> dict[str, float]:
         "corrections": s.corrections,
         "agents": s.agents,
         "airlines": s.airlines,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "child_peak_rss_mb": round(
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
         ),
@@ -183,7 +184,9 @@ def _on_postgresql(database: Path) -> str:
     t0 = time.perf_counter()
     report = copy_store(database, PgUrl(url))
     rows = sum(report.rows.values())
-    print(f"copied the ledger into PostgreSQL: {rows:,} rows in {time.perf_counter() - t0:.1f} s")
+    took = time.perf_counter() - t0
+    print(f"copied the ledger into PostgreSQL: {rows:,} rows in {took:.1f} s, peak RSS "
+          f"{peak_rss_mb():.0f} MB")  # fmt: skip
     return url
 
 
@@ -243,7 +246,7 @@ def main() -> None:
             f"{figures['total_s']} s (net+build {figures['net_and_build_s']} s, write "
             f"{figures['write_s']} s), {figures['documents']:,} documents, "
             f"CPU {figures['cpu_s']} s; peak RSS {figures['peak_rss_mb']} MB "
-            f"(+ {figures['child_peak_rss_mb']} MB in a forked child, pages shared)"
+            f"(a forked child: up to {figures['child_peak_rss_mb']} MB, pages shared)"
         )
     med, base = statistics.median(totals), statistics.median(bases)
     print(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 from bench.generate import Spec, header, records
+from bench.measure import peak_rss_mb
 from opencass.codecs import hot, onerecord
 from opencass.model import BillingFile, BillingHeader, DetailRecord, Dialect
 
@@ -83,15 +83,6 @@ def _baseline(path: Path) -> dict[str, float]:
     return {"s": time.perf_counter() - t, "waybills": n, "records": 0}
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak RSS since its exec (``VmHWM``; ``ru_maxrss`` would include the
-    parent's, inherited over fork)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _run(kind: str, waybills: int) -> dict[str, float]:
     argv = [sys.executable, "-m", "bench.xml_bench", "--child", kind, "--waybills", str(waybills)]
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
@@ -131,7 +122,7 @@ def main() -> None:
     if a.child:
         path = xml_file(a.waybills)
         figures = _subject(path) if a.child == "subject" else _baseline(path)
-        figures["rss_mb"] = _peak_rss_mb()
+        figures["rss_mb"] = peak_rss_mb()
         print(json.dumps(figures))
         return
     bench_xml(a.waybills)

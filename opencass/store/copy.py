@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,6 +52,11 @@ def _select(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
 
 
 def _batches(conn: sqlite3.Connection, sql: str) -> Iterator[list[tuple[Any, ...]]]:
+    if is_pg(conn):  # a server-side cursor: a million-row table is never held whole
+        rows = conn.stream(sql, (), size=_BATCH)  # type: ignore[attr-defined]
+        while batch := [tuple(r) for r in itertools.islice(rows, _BATCH)]:
+            yield batch
+        return
     cur = conn.execute(sql)
     while rows := cur.fetchmany(_BATCH):
         yield [tuple(r) for r in rows]

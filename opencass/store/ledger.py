@@ -151,7 +151,9 @@ class LedgerRows:
             where = where.replace("FROM ledger l", "FROM ledger l INDEXED BY ledger_by_period")
         sql = _COLUMNS + where + f" AND l.{column} = ?" + _HANDOFF_ORDER
         args = (self.country, self.period, *_as_of(self.snapshot), value)
-        return list(_rows(self._db(), sql, args))
+        # one company's rows: a plain query (a server-side cursor costs PostgreSQL four more
+        # round trips, 15,000 times in a large close)
+        return list(map(BookedRow._make, self._db().execute(sql, args)))
 
     def rows_of_agent(self, agent_code: str) -> list[BookedRow]:
         return self._of("agent_code", agent_code)
