@@ -44,8 +44,14 @@ __all__ = [
 
 
 def connect_for_booking(database: str | Database) -> sqlite3.Connection:
-    """A connection for one assessment (a larger page cache: bulk inserts into indexes)."""
-    conn = connect_sync(database_at(database))
+    """A connection for one assessment (a larger page cache: bulk inserts into indexes); on
+    PostgreSQL the worker's kept one (``close()`` hands it back clean)."""
+    at = database_at(database)
+    if isinstance(at, PgUrl):
+        from opencass.store.pg import kept_connection
+
+        return kept_connection(at.url)  # type: ignore[return-value]
+    conn = connect_sync(at)
     conn.execute("PRAGMA cache_size = -16384")  # 16 MiB
     return conn
 

@@ -135,3 +135,38 @@ def test_a_large_result_is_streamed_through_a_server_side_cursor() -> None:
     conn.rollback()
     assert conn.execute("SELECT COUNT(*) FROM t").fetchone() == (2500,)
     conn.close()
+
+
+def test_a_workers_kept_connection_comes_back_clean() -> None:
+    """An assessment's connection is kept for the worker's next file (no new backend per
+    file), but never carries anything over: an open transaction is rolled back, TEMP tables
+    are dropped; a connection the server dropped is made again."""
+    from opencass.config.database import PgUrl
+    from opencass.store.booking import connect_for_booking
+
+    url = pg_server().new_database()
+    first = connect_for_booking(PgUrl(url))
+    backend = first.execute("SELECT pg_backend_pid()").fetchone()[0]
+    first.execute("CREATE TEMP TABLE leftover (a INTEGER)")
+    first.execute("BEGIN")
+    first.execute("INSERT INTO leftover VALUES (1)")
+    first.close()  # handed back, not closed
+    again = connect_for_booking(PgUrl(url))
+    assert again is first and again.execute("SELECT pg_backend_pid()").fetchone()[0] == backend
+    assert again.execute("SELECT to_regclass('pg_temp.leftover')").fetchone()[0] is None
+    again.execute("BEGIN")  # no transaction was left open (a nested BEGIN would warn)
+    again.execute("ROLLBACK")
+    other = connect_pg(url)
+    other.execute("SELECT pg_terminate_backend(?)", (backend,))
+    other.close()
+    time.sleep(0.2)
+    third = connect_for_booking(PgUrl(url))
+    third.execute("BEGIN")  # the dropped connection was made again
+    assert third.execute("SELECT pg_backend_pid()").fetchone()[0] != backend
+    third.execute("ROLLBACK")
+    third.close()
+    elsewhere = pg_server().new_database()  # another store: another connection
+    assert (
+        connect_for_booking(PgUrl(elsewhere)).execute("SELECT current_database()").fetchone()[0]
+        == elsewhere.rsplit("/", 1)[1]
+    )
