@@ -21,11 +21,12 @@ from bench.generate import Spec, header, records
 from opencass.billing.closelock import lock_path
 from opencass.cli.samples import DEMO_AGENTS
 from opencass.codecs.hot.writer import HotWriter
-from opencass.config import init_demo, load_config
+from opencass.config import load_config
+from opencass.config.database import PgUrl
 from opencass.model import AwbRecord, CorrectionRecord, Dialect, OtherChargesRecord
 from opencass.store.connect import connect_sync, migrate_sync
 from tests.kit.db import db_connect
-from tests.kit.gateway import CLOCK_ENV, PERIOD_CODE, PERIOD_START, TODAY
+from tests.kit.gateway import CLOCK_ENV, PERIOD_CODE, PERIOD_START, TODAY, init_demo_store
 
 PERIOD_END = PERIOD_START.replace(day=monthrange(PERIOD_START.year, PERIOD_START.month)[1])
 SPEC = Spec(
@@ -34,11 +35,12 @@ SPEC = Spec(
 
 
 def _demo(root: Path) -> Path:
-    """The demo configuration with a generated billing file of Demo Air booked."""
+    """The demo configuration with a generated billing file of Demo Air booked (the store on
+    the tests' backend)."""
     config_dir = root / "config"
-    init_demo(config_dir, today=TODAY)
+    init_demo_store(config_dir, today=TODAY)
     config = load_config(config_dir)
-    config.gateway.database.parent.mkdir(parents=True, exist_ok=True)
+    config.gateway.data_dir.mkdir(parents=True, exist_ok=True)
     conn = connect_sync(config.gateway.database)
     migrate_sync(conn)
     now = "2026-01-01T00:00:00+00:00"
@@ -142,18 +144,27 @@ def test_close_killed_and_run_again_equals_an_uninterrupted_close(
 
 def _wait_until_holding(proc: subprocess.Popen[bytes], config_dir: Path) -> None:
     """Until ``proc`` holds the final close's lock (its pid in the lock file, read without
-    locking it: a test taking the lock to look would race the close)."""
-    data_dir = load_config(config_dir).gateway.data_dir
-    path = lock_path(data_dir, "DE", PERIOD_CODE, "final")
+    locking it: a test taking the lock to look would race the close; on PostgreSQL the
+    session lock's holder row)."""
+    config = load_config(config_dir)
+    path = lock_path(config.gateway.data_dir, "DE", PERIOD_CODE, "final")
     for _ in range(3000):
-        try:
-            if json.loads(path.read_text() or "{}").get("pid") == proc.pid:
-                return
-        except (FileNotFoundError, ValueError):
-            pass
+        if _holder_pid(config.gateway.database, path) == proc.pid:
+            return
         assert proc.poll() is None, "the first close ended before taking its lock"
         time.sleep(0.02)
     raise AssertionError("the first close never took its lock")
+
+
+def _holder_pid(database: object, path: Path) -> object:
+    if isinstance(database, PgUrl):
+        from opencass.store.cluster import lock_holder
+
+        return lock_holder(database, f"close:DE:{PERIOD_CODE}:final").get("pid")
+    try:
+        return json.loads(path.read_text() or "{}").get("pid")
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def test_two_closes_at_once_one_runs_the_other_is_refused(tmp_path: Path) -> None:

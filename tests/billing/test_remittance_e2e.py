@@ -14,10 +14,18 @@ from decimal import Decimal
 from pathlib import Path
 
 from opencass.cli.samples import DEMO_AGENTS
-from opencass.config import init_demo
+from opencass.config import load_config
+from opencass.config.database import Database
 from tests.kit.camt import Ntry, Tx, camt
 from tests.kit.db import db_connect
-from tests.kit.gateway import CLOCK_ENV, PERIOD_CODE, TODAY, free_port, sample_bytes
+from tests.kit.gateway import (
+    CLOCK_ENV,
+    PERIOD_CODE,
+    TODAY,
+    free_port,
+    init_demo_store,
+    sample_bytes,
+)
 
 AGENT1, AGENT2 = DEMO_AGENTS
 
@@ -39,12 +47,15 @@ def _drop(inbox: Path, name: str, data: bytes) -> None:
     (inbox / f".{name}.part").rename(inbox / name)
 
 
-def _wait_archived(db: Path, count: int, timeout: float = 60) -> None:
+def _wait_archived(db: Database, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            conn = db_connect(db)
+            try:
                 rows = conn.execute("SELECT state FROM files").fetchall()
+            finally:
+                conn.close()
         except sqlite3.OperationalError:  # not created or not migrated yet
             rows = []
         if rows and len(rows) == count and all(r[0] == "archived" for r in rows):
@@ -55,9 +66,9 @@ def _wait_archived(db: Path, count: int, timeout: float = 60) -> None:
 
 def test_bank_statement_in_the_operator_inbox_pays_the_agent(tmp_path: Path) -> None:
     config = tmp_path / "config"
-    init_demo(config, sftp_port=free_port(), today=TODAY)
+    init_demo_store(config, sftp_port=free_port(), today=TODAY)  # on the tests' backend
     data_dir = config / "data"
-    db = data_dir / "opencass.db"
+    db = load_config(config).gateway.database
     mailboxes = data_dir / "mailboxes"
     _drop(mailboxes / "demoair" / "inbox", "november.hot", sample_bytes())
     (mailboxes / "cassops" / "inbox").mkdir(parents=True)  # watched from the start

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from opencass.config import init_demo
+from opencass.config import load_config
+from opencass.config.database import Database
 from tests.kit.db import db_connect
-from tests.kit.gateway import CLOCK_ENV, TODAY, free_port, sample_bytes
+from tests.kit.gateway import CLOCK_ENV, TODAY, free_port, init_demo_store, sample_bytes
 
 STEPS = ["claimed", "recorded", "assessed", "answered", "answered-recorded", "archived"]
 SLICED = "sliced"  # between the parallel slices of a large file and their merge
@@ -34,12 +35,17 @@ def _serve(config: Path, crash_at: str | None, log: Path) -> subprocess.Popen[by
         )
 
 
-def _wait_archived(db: Path, timeout: float = 60) -> list[tuple[str, str]]:
+def _wait_archived(db: Database, timeout: float = 60) -> list[tuple[str, str]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if db.exists():
-            with db_connect(db) as conn:
+            conn = db_connect(db)
+            try:
                 rows = conn.execute("SELECT id, state FROM files").fetchall()
+            except sqlite3.OperationalError:  # not made yet
+                rows = []
+            finally:
+                conn.close()
             if rows and all(state == "archived" for _, state in rows):
                 return rows
         time.sleep(0.1)
@@ -49,7 +55,8 @@ def _wait_archived(db: Path, timeout: float = 60) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("step", [*STEPS, SLICED])
 def test_kill_at_each_step_then_restart(tmp_path: Path, step: str) -> None:
     config = tmp_path / "config"
-    init_demo(config, sftp_port=free_port(), today=TODAY)
+    init_demo_store(config, sftp_port=free_port(), today=TODAY)  # on the tests' backend
+    database = load_config(config).gateway.database
     if step == SLICED:  # make the small sample a "large" file, read in two slices
         toml = config / "gateway.toml"
         text = re.sub(r"(?m)^parallel_min_bytes = .*$", "parallel_min_bytes = 1", toml.read_text())
@@ -67,7 +74,7 @@ def test_kill_at_each_step_then_restart(tmp_path: Path, step: str) -> None:
 
     survivor = _serve(config, None, logfile)
     try:
-        rows = _wait_archived(data_dir / "opencass.db")
+        rows = _wait_archived(database)
     finally:
         survivor.send_signal(signal.SIGTERM)
         survivor.wait(timeout=60)
@@ -79,9 +86,12 @@ def test_kill_at_each_step_then_restart(tmp_path: Path, step: str) -> None:
     assert len(list(outbox.glob("*_validation_*.txt"))) == 1
     assert len(list(outbox.glob("*_receipt_*.xml.sig"))) == 1
     assert not list(outbox.glob(".*"))  # no temp files left behind
-    with sqlite3.connect(data_dir / "opencass.db") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM ledger").fetchone() == (6,)
-        assert conn.execute("SELECT outcome FROM files").fetchone() == ("accepted",)
+    conn = db_connect(database)
+    try:
+        assert tuple(conn.execute("SELECT COUNT(*) FROM ledger").fetchone()) == (6,)
+        assert tuple(conn.execute("SELECT outcome FROM files").fetchone()) == ("accepted",)
+    finally:
+        conn.close()
     assert list(inbox.iterdir()) == []
     assert not list((data_dir / "spool").rglob("F*"))
     assert any(
