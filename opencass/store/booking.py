@@ -16,6 +16,7 @@ Theory of operation (the judging itself is ``opencass.gateway.assess``):
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,9 +46,11 @@ __all__ = [
 
 def connect_for_booking(database: str | Database) -> sqlite3.Connection:
     """A connection for one assessment (a larger page cache: bulk inserts into indexes); on
-    PostgreSQL the worker's kept one (``close()`` hands it back clean)."""
+    PostgreSQL, in a worker process of the gateway's pool, the worker's kept one (``close()``
+    hands it back clean).  Elsewhere (a command, a test assessing in its own process) a
+    connection of its own: a kept one would hold the database open for good."""
     at = database_at(database)
-    if isinstance(at, PgUrl):
+    if isinstance(at, PgUrl) and multiprocessing.parent_process() is not None:
         from opencass.store.pg import kept_connection
 
         return kept_connection(at.url)  # type: ignore[return-value]

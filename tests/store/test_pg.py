@@ -7,9 +7,11 @@ import sqlite3
 import subprocess
 import threading
 import time
+from typing import Any
 
 import pytest
 
+from opencass.config.database import PgUrl
 from opencass.store.pg import connect_pg, translate
 from tests.kit.pg import _start_private, pg_server
 
@@ -141,8 +143,10 @@ def test_a_workers_kept_connection_comes_back_clean() -> None:
     """An assessment's connection is kept for the worker's next file (no new backend per
     file), but never carries anything over: an open transaction is rolled back, TEMP tables
     are dropped; a connection the server dropped is made again."""
-    from opencass.config.database import PgUrl
-    from opencass.store.booking import connect_for_booking
+    from opencass.store.pg import kept_connection
+
+    def connect_for_booking(url: PgUrl) -> Any:  # as the pool's worker processes do
+        return kept_connection(url.url)
 
     url = pg_server().new_database()
     first = connect_for_booking(PgUrl(url))
@@ -170,3 +174,31 @@ def test_a_workers_kept_connection_comes_back_clean() -> None:
         connect_for_booking(PgUrl(elsewhere)).execute("SELECT current_database()").fetchone()[0]
         == elsewhere.rsplit("/", 1)[1]
     )
+    connect_for_booking(PgUrl(elsewhere))._conn.close()  # (held by this test's process)
+
+
+def test_only_the_pools_workers_keep_their_connection() -> None:
+    """A command or a test assessing in its own process opens a connection of its own and
+    closes it: a kept one would hold the database open (``CREATE DATABASE … TEMPLATE`` of it
+    refused, as the test kit's ``moved_store`` found); a worker of a process pool keeps it."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from opencass.store.booking import connect_for_booking
+
+    url = PgUrl(pg_server().new_database())
+    mine = connect_for_booking(url)
+    mine.close()
+    assert mine is not connect_for_booking(url)
+    with ProcessPoolExecutor(1) as pool:
+        backends = {pool.submit(_booking_backend, url).result() for _ in range(3)}
+    assert len(backends) == 1  # one connection for the worker's three jobs
+
+
+def _booking_backend(url: PgUrl) -> int:
+    from opencass.store.booking import connect_for_booking
+
+    conn = connect_for_booking(url)
+    try:
+        return int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+    finally:
+        conn.close()
