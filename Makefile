@@ -72,7 +72,7 @@ PG_TESTS = tests/gateway/test_lifecycle.py tests/gateway/test_import_lifecycle.p
   tests/billing/test_disputes.py tests/billing/test_camt.py tests/billing/test_withdrawal.py \
   tests/billing/test_risk.py tests/billing/test_payfiles.py tests/identity/test_migration.py \
   tests/outbox/test_outbox_e2e.py tests/gateway/test_gateway_e2e.py \
-  tests/gateway/test_gateway_crash.py tests/billing/test_remittance_e2e.py
+  tests/billing/test_remittance_e2e.py
 
 test: venv catalogs bytecode
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
