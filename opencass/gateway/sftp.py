@@ -710,8 +710,7 @@ class _MailboxSFTP(asyncssh.SFTPServer):
             st = os.lstat(old.host)
             if not old.host.is_file():
                 raise mb.DeniedError("only files can be renamed")
-            await asyncio.to_thread(mb.mark_uploader, old.host, self._username)
-            await asyncio.to_thread(mb.rename_noreplace, old.host, new.host)
+            await asyncio.to_thread(_rename_as, old.host, new.host, self._username)
             await asyncio.to_thread(files.fsync_dir, new.host.parent)
             self._ep.closed(view.company, new.vpath, st)
             self._owner.audit("rename", path=old.vpath, to=new.vpath)
@@ -770,6 +769,12 @@ def _publish(up: mb.Writing, user: str) -> None:
     if not up.done:
         mb.mark_uploader(up.fd, user)
     up.publish()
+
+
+def _rename_as(old: Path, new: Path, user: str) -> None:
+    """Mark a file with its uploader, then give it its final name (blocking)."""
+    mb.mark_uploader(old, user)
+    mb.rename_noreplace(old, new)
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:

@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import threading
 import time
-from typing import Any
 
 import pytest
 
@@ -145,17 +144,14 @@ def test_a_workers_kept_connection_comes_back_clean() -> None:
     are dropped; a connection the server dropped is made again."""
     from opencass.store.pg import kept_connection
 
-    def connect_for_booking(url: PgUrl) -> Any:  # as the pool's worker processes do
-        return kept_connection(url.url)
-
     url = pg_server().new_database()
-    first = connect_for_booking(PgUrl(url))
+    first = kept_connection(url)
     backend = first.execute("SELECT pg_backend_pid()").fetchone()[0]
     first.execute("CREATE TEMP TABLE leftover (a INTEGER)")
     first.execute("BEGIN")
     first.execute("INSERT INTO leftover VALUES (1)")
     first.close()  # handed back, not closed
-    again = connect_for_booking(PgUrl(url))
+    again = kept_connection(url)
     assert again is first and again.execute("SELECT pg_backend_pid()").fetchone()[0] == backend
     assert again.execute("SELECT to_regclass('pg_temp.leftover')").fetchone()[0] is None
     again.execute("BEGIN")  # no transaction was left open (a nested BEGIN would warn)
@@ -164,17 +160,15 @@ def test_a_workers_kept_connection_comes_back_clean() -> None:
     other.execute("SELECT pg_terminate_backend(?)", (backend,))
     other.close()
     time.sleep(0.2)
-    third = connect_for_booking(PgUrl(url))
+    third = kept_connection(url)
     third.execute("BEGIN")  # the dropped connection was made again
     assert third.execute("SELECT pg_backend_pid()").fetchone()[0] != backend
     third.execute("ROLLBACK")
     third.close()
     elsewhere = pg_server().new_database()  # another store: another connection
-    assert (
-        connect_for_booking(PgUrl(elsewhere)).execute("SELECT current_database()").fetchone()[0]
-        == elsewhere.rsplit("/", 1)[1]
-    )
-    connect_for_booking(PgUrl(elsewhere))._conn.close()  # (held by this test's process)
+    fourth = kept_connection(elsewhere)
+    assert fourth.execute("SELECT current_database()").fetchone()[0] == elsewhere.rsplit("/")[-1]
+    fourth._conn.close()  # type: ignore[attr-defined]  # (kept by this test's process)
 
 
 def test_only_the_pools_workers_keep_their_connection() -> None:
@@ -188,7 +182,9 @@ def test_only_the_pools_workers_keep_their_connection() -> None:
     url = PgUrl(pg_server().new_database())
     mine = connect_for_booking(url)
     mine.close()
-    assert mine is not connect_for_booking(url)
+    another = connect_for_booking(url)
+    assert another is not mine
+    another.close()
     with ProcessPoolExecutor(1) as pool:
         backends = {pool.submit(_booking_backend, url).result() for _ in range(3)}
     assert len(backends) == 1  # one connection for the worker's three jobs
