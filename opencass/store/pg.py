@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import functools
 import itertools
 import os
@@ -27,6 +28,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -500,16 +502,17 @@ class _AsyncCursor:
 class _Pending:
     """A statement sent to the connection's thread: awaited, or used as ``async with``."""
 
-    __slots__ = ("_call",)
+    __slots__ = ("_call", "_thread")
 
-    def __init__(self, call: Any) -> None:
+    def __init__(self, thread: ThreadPoolExecutor, call: Any) -> None:
+        self._thread = thread
         self._call = call
 
     def __await__(self) -> Any:
         return self._run().__await__()
 
     async def _run(self) -> _AsyncCursor:
-        return _AsyncCursor(await asyncio.to_thread(self._call))
+        return _AsyncCursor(await _on(self._thread, self._call))
 
     async def __aenter__(self) -> _AsyncCursor:
         return await self._run()
@@ -518,26 +521,40 @@ class _Pending:
         return None
 
 
+async def _on(thread: ThreadPoolExecutor, call: Any) -> Any:
+    """``call()`` on ``thread`` (with the caller's context variables, as ``to_thread``)."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(thread, context.run, call)
+
+
 class AsyncPgConnection:
     """``PgConnection`` for the daemon's asyncio store, as the store uses aiosqlite's
-    connection: each statement runs in a worker thread (the event loop never waits on the
-    server); the store's lock keeps one statement at a time."""
+    connection: each statement runs on the connection's own thread (the event loop never
+    waits on the server); the store's lock keeps one statement at a time.
+
+    A thread of its own, as aiosqlite has: the store holds the write lock across awaits, and
+    the loop's shared executor may meanwhile be filled with commands waiting for that very
+    lock -- the holder's next statement would then queue behind them until each gave up."""
 
     def __init__(self, conn: PgConnection) -> None:
         self._conn = conn
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opencass-store")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Pending:
-        return _Pending(functools.partial(self._conn.execute, sql, params))
+        return _Pending(self._thread, functools.partial(self._conn.execute, sql, params))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> _Pending:
-        return _Pending(functools.partial(self._conn.executemany, sql, list(rows)))
+        return _Pending(self._thread, functools.partial(self._conn.executemany, sql, list(rows)))
 
     @property
     def total_changes(self) -> int:
         return self._conn.total_changes
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._conn.close)
+        try:
+            await _on(self._thread, self._conn.close)
+        finally:
+            self._thread.shutdown(wait=False)
 
 
 async def open_pg(url: str) -> AsyncPgConnection:

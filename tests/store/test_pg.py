@@ -198,3 +198,41 @@ def _booking_backend(url: PgUrl) -> int:
         return int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
     finally:
         conn.close()
+
+
+async def test_the_daemons_connection_is_never_starved_by_threads_waiting_for_its_lock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daemon's store holds the write lock across awaits.  While it does, every thread of
+    the event loop's default executor may be blocked in a command waiting for that lock; the
+    holder's next statement must still run (it has a thread of its own), or each waiter ends
+    with a lock timeout instead of its turn."""
+    import asyncio
+    import os
+
+    from opencass.store import pg
+
+    monkeypatch.setattr(pg, "LOCK_TIMEOUT_MS", 4000)
+    url = pg_server().new_database()
+    daemon = await pg.open_pg(url)
+    await daemon.execute("BEGIN IMMEDIATE")
+
+    def write() -> None:
+        conn = connect_pg(url)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("UPDATE outbox_cursor SET event_id = event_id + 1")
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    threads = min(32, (os.cpu_count() or 1) + 4)  # the default executor's size
+    waiting = [asyncio.ensure_future(asyncio.to_thread(write)) for _ in range(threads + 2)]
+    await asyncio.sleep(0.5)  # every thread waits for the lock
+    await daemon.execute("INSERT INTO outbox_cursor VALUES ('n', 0)")
+    await daemon.execute("COMMIT")
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert [o for o in outcomes if o is not None] == []
+    row = await (await daemon.execute("SELECT event_id FROM outbox_cursor")).fetchone()
+    assert row[0] == threads + 2
+    await daemon.close()
