@@ -21,6 +21,9 @@ PIP_TOOLS = pip==26.3 pip-tools==7.7.0
 # cluster of its binaries as well as on SQLite; the product needs it only with [store] url).
 SYSTEM_PACKAGES = fonts-dejavu-core fonts-wqy-microhei fonts-ipafont-gothic poppler-utils \
   openssh-client openssh-server rclone lftp curl faketime postgresql
+# Debian's Chromium for the portal's browser tests (driven by Playwright; it downloads no
+# browser of its own), installed with what it recommends, as it was tried here.
+BROWSER_PACKAGES = chromium
 
 .PHONY: all venv system catalogs bytecode test test-postgresql test-dates lint docs bench soak run lock lock-upgrade clean fonts sshd
 
@@ -35,20 +38,26 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
-system:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+# $(call apt_install,PACKAGES,APT-OPTIONS): install the missing ones (as root), else say which.
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      --no-install-recommends $$missing >/dev/null || exit 1; \
+	      $(2) $$missing >/dev/null || exit 1; \
 	  else \
 	    echo "missing Debian packages:$$missing (run make as root, or: sudo apt-get install$$missing)"; \
 	    [ -z "$(REQUIRE_SYSTEM)" ] || exit 1; \
 	  fi; \
 	fi
+endef
+
+system:
+	$(call apt_install,$(SYSTEM_PACKAGES),--no-install-recommends)
+	$(call apt_install,$(BROWSER_PACKAGES),)
 fonts sshd: system
 
 # Message catalogs (opencass/locale/<lang>/LC_MESSAGES/<domain>.po) compiled to .mo.
@@ -108,7 +117,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check opencass tests bench scripts
 	$(VENV)/bin/mypy opencass/codecs opencass/settlement opencass/config opencass/model.py \
 	  opencass/errors.py opencass/findings.py opencass/files.py opencass/events.py opencass/clock.py \
-	  opencass/identity
+	  opencass/identity opencass/portal
 
 bench: venv system catalogs bytecode
 	$(PY) -m bench.cli_bench
@@ -123,7 +132,7 @@ bench: venv system catalogs bytecode
 
 # Demo: a complete configuration in ./demo (made once), sample files, then the gateway.
 run: venv catalogs bytecode system
-	$(VENV)/bin/opencass demo init $(DEMO) --sftp-port 2222 --with-import
+	$(VENV)/bin/opencass demo init $(DEMO) --sftp-port 2222 --portal-port 8480 --with-import
 	$(VENV)/bin/opencass demo sample $(DEMO)/samples
 	# agent1's own SFTP server (the demo pushes its statements there), stopped with the gateway
 	$(VENV)/bin/opencass demo push-server --dir $(DEMO)/agent1-server --port 2223 \

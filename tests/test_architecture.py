@@ -30,6 +30,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "outbox": ("ground", "config", "store", "documents"),
     "billing": ("ground", "config", "codecs", "settlement", "store", "documents"),
     "identity": ("ground", "config", "codecs", "store", "documents", "billing"),
+    "portal": ("ground", "config", "store", "documents", "billing", "identity"),
     "gateway": (
         "ground",
         "config",
@@ -40,6 +41,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         "outbox",
         "billing",
         "identity",
+        "portal",
     ),
     "cli": (
         "ground",
@@ -51,6 +53,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
         "outbox",
         "billing",
         "identity",
+        "portal",
         "gateway",
     ),
 }

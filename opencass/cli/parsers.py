@@ -111,6 +111,9 @@ def _add_demo_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     i.add_argument("dir", type=Path)
     i.add_argument("--sftp-port", type=int, default=2222)
     i.add_argument(
+        "--portal-port", type=int, default=0, help="serve the participant portal on this port"
+    )
+    i.add_argument(
         "--with-import", action="store_true", help="Germany's CASS Import operation DE-I too"
     )
     add_push_server_parser(dsub, common)

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from opencass.config.demo import DEFAULT_SFTP_PORT, DemoError, DemoInfo, init_demo
+from opencass.config.demo import DEFAULT_SFTP_PORT, DemoError, DemoInfo, demo_password, init_demo
 from opencass.config.loader import load_config
 from opencass.config.model import CompanyKind, Config
 from opencass.config.reader import ConfigError
@@ -96,6 +96,12 @@ def _report_demo(info: DemoInfo) -> None:
     print(f"\nThen log in over SFTP (port {info.sftp_port}) as one of the demo users:")
     for user in info.keys:
         print(f"  {info.sftp_command(user)}")
+    if info.portal_url:
+        print(f"\nThe participant portal: {info.portal_url}")
+        print("Sign in as a demo user with its password, then the code an authenticator app")
+        print("shows for its TOTP secret (or: .venv/bin/python -m opencass.portal.code SECRET):")
+        for user, secret in info.totp.items():
+            print(f"  {user:8} password {demo_password(user):14} TOTP secret {secret}")
     if info.push_port:
         print(
             "\nagent1 has its statements and hand-off files pushed to its own SFTP server"
@@ -113,6 +119,7 @@ def cmd_demo_init(args: argparse.Namespace, today: date) -> int:
         info = init_demo(
             Path(args.dir), today=today, sftp_port=port, push_port=push,
             imports=bool(getattr(args, "with_import", False)),
+            portal_port=getattr(args, "portal_port", 0) or None,
         )  # fmt: skip
     except DemoError as e:
         print(f"opencass: {e}", file=sys.stderr)

@@ -9,9 +9,11 @@ the demo marker) last, so an interrupted run never leaves something that looks l
 
 from __future__ import annotations
 
+import base64
 import calendar
 import json
 import os
+import secrets
 import shlex
 import shutil
 import tempfile
@@ -21,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from opencass.config.loader import load_config
-from opencass.config.model import CompanyKind, GatewaySettings, PdfSigningSettings
+from opencass.config.model import (
+    CompanyKind,
+    Config,
+    GatewaySettings,
+    PdfSigningSettings,
+    PortalSettings,
+)
+from opencass.config.passwords import hash_password
 from opencass.config.reader import ConfigError
 from opencass.errors import ConfigurationError
 
@@ -123,6 +132,8 @@ class DemoInfo:
     keys: dict[str, Path] = field(default_factory=dict)  # user -> private key file
     created: bool = True  # False: the directory already held a demo, left unchanged
     push_port: int | None = None  # agent1's own SFTP server, if the demo pushes to one
+    portal_url: str = ""  # the participant portal, when the demo serves it
+    totp: dict[str, str] = field(default_factory=dict)  # user -> TOTP secret (the portal)
 
     def push_server_command(self) -> str:
         """The command that runs agent1's own SFTP server, which the gateway pushes to."""
@@ -172,7 +183,7 @@ def _settings_toml(table: str, settings: Any) -> list[str]:
         if is_dataclass(value) and not isinstance(value, type):
             name = f.metadata.get("toml")
             if name:
-                tables += ["", *_STORE_NOTE, *_settings_toml(name, value)]
+                tables += ["", *_NOTES.get(name, ()), *_settings_toml(name, value)]
             else:
                 lines += ["", *_settings_toml(f"{table}.{f.name}", value)]
     return lines + tables
@@ -187,9 +198,24 @@ _STORE_NOTE = (
 )
 
 
-def gateway_toml(sftp_port: int) -> str:
+_PORTAL_NOTE = (
+    "# The participant portal (a web interface): off while listen is empty.  tls_certificate",
+    "# and tls_key (PEM): HTTPS; otherwise put it behind a TLS proxy named in trusted_proxies.",
+)
+_NOTES = {"store": _STORE_NOTE, "portal": _PORTAL_NOTE}
+
+
+def demo_password(user: str) -> str:
+    """The demo user's portal password (a demo's, printed for anyone to use)."""
+    return f"{user}-demo"
+
+
+def gateway_toml(sftp_port: int, portal_port: int | None = None) -> str:
     """The demo's ``gateway.toml``: every setting written out, relative paths for the files."""
+    on = portal_port is not None  # 0: on a free port (the tests)
+    portal = PortalSettings(listen=f"{HOST}:{portal_port}") if on else PortalSettings()
     settings = GatewaySettings(
+        portal=portal,
         listen_host=HOST,
         listen_port=sftp_port,
         host_key=Path(HOST_KEY),
@@ -395,7 +421,11 @@ def banking_toml(c: DemoCompany, first_period: str) -> list[str]:
 
 
 def participant_toml(
-    c: DemoCompany, push: str = "", first_period: str = "", imports: bool = False
+    c: DemoCompany,
+    push: str = "",
+    first_period: str = "",
+    imports: bool = False,
+    totp_secret: str = "",
 ) -> str:
     """A demo company's ``participants/<id>.toml`` (``push``: tables to prepend to users;
     ``imports``: with the CASS Import operation DE-I)."""
@@ -424,6 +454,11 @@ def participant_toml(
         'roles = ["admin"]',
         f"public_key_files = {_toml([f'keys/{c.user}.pub'])}",
     ]
+    if totp_secret:  # the portal's demo login: password and second factor
+        lines += [
+            f"password_hash = {_toml(hash_password(demo_password(c.user)))}",
+            f"totp_secret = {_toml(totp_secret)}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -511,7 +546,12 @@ def write_pdf_certificate(root: Path) -> None:
 
 
 def _write_demo(
-    root: Path, sftp_port: int, year: int, push_port: int | None = None, imports: bool = False
+    root: Path,
+    sftp_port: int,
+    year: int,
+    push_port: int | None = None,
+    imports: bool = False,
+    portal_port: int | None = None,
 ) -> None:
     for sub in ("participants", "calendars"):
         (root / sub).mkdir()
@@ -529,13 +569,17 @@ def _write_demo(
     for c in COMPANIES:
         _write_ssh_key(root / "keys" / c.user, f"{c.user}@opencass-demo")
         extra = push if c.id == PUSH_COMPANY else ""
-        toml = participant_toml(c, extra, first_period=f"{year}0101M", imports=imports)
+        on = portal_port is not None
+        secret = base64.b32encode(secrets.token_bytes(20)).decode("ascii") if on else ""
+        toml = participant_toml(
+            c, extra, first_period=f"{year}0101M", imports=imports, totp_secret=secret
+        )
         (root / "participants" / f"{c.id}.toml").write_text(toml, "utf-8")
     for y in (year, year + 1):
         for op in (COUNTRY, IMPORT_OPERATION) if imports else (COUNTRY,):
             (root / "calendars" / f"{op}-{y}.toml").write_text(calendar_toml(y, op), "utf-8")
     (root / "countries.toml").write_text(countries_toml(imports), "utf-8")
-    (root / "gateway.toml").write_text(gateway_toml(sftp_port), "utf-8")
+    (root / "gateway.toml").write_text(gateway_toml(sftp_port, portal_port), "utf-8")
 
 
 # --- init -----------------------------------------------------------------------------------
@@ -560,7 +604,19 @@ def _existing(directory: Path) -> DemoInfo:
     keys = {u: path for u, path in keys.items() if path.is_file()}
     pusher = config.companies.get(PUSH_COMPANY)
     push_port = pusher.push.port if pusher is not None and pusher.push is not None else None
-    return DemoInfo(config.directory, config.gateway.listen_port, keys, False, push_port)
+    return DemoInfo(
+        config.directory, config.gateway.listen_port, keys, False, push_port,
+        *_portal_logins(config),
+    )  # fmt: skip
+
+
+def _portal_logins(config: Config) -> tuple[str, dict[str, str]]:
+    """The portal's address and each demo user's TOTP secret (when the portal is on)."""
+    listen = config.gateway.portal.listen
+    if not listen:
+        return "", {}
+    secrets_ = {u.name: u.totp_secret for u in config.users.values() if u.totp_secret}
+    return f"http://{listen}/", dict(sorted(secrets_.items()))
 
 
 def _publish(staging: Path, directory: Path) -> None:
@@ -576,6 +632,7 @@ def init_demo(
     sftp_port: int = DEFAULT_SFTP_PORT,
     push_port: int | None = None,
     imports: bool = False,
+    portal_port: int | None = None,
 ) -> DemoInfo:
     """Write the demo configuration into ``directory``, or return the demo already there.
 
@@ -598,7 +655,7 @@ def init_demo(
         directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=directory))
         try:
-            _write_demo(staging, sftp_port, year, push_port, imports)
+            _write_demo(staging, sftp_port, year, push_port, imports, portal_port)
             load_config(staging)  # a demo that does not load is a bug: let it raise
             _publish(staging, directory)
         finally:
@@ -606,4 +663,5 @@ def init_demo(
     except OSError as e:
         raise DemoError(f"cannot write the demo into {directory}: {e.strerror or e}") from e
     keys = {user: directory / "keys" / user for user in USERS}
-    return DemoInfo(directory, sftp_port, keys, created=True, push_port=push_port)
+    url, totp = _portal_logins(load_config(directory))
+    return DemoInfo(directory, sftp_port, keys, True, push_port, url, totp)

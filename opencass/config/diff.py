@@ -15,7 +15,7 @@ from opencass.config.model import Company, Config, Period, User
 T = TypeVar("T")
 
 # said to have changed, never shown (a store URL may hold a password)
-SECRET_FIELDS = ("password_hash", "store.url")
+SECRET_FIELDS = ("password_hash", "totp_secret", "store.url")
 
 
 def _show(value: object) -> str:
@@ -108,6 +108,10 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
     before, after = old.gateway.store.url, new.gateway.store.url
     if before != after:
         out.append(f"store.url {_store_url(before)} → {_store_url(after)}")
+    for name in ("listen", "tls_certificate", "tls_key"):  # the portal's socket
+        was, now = getattr(old.gateway.portal, name), getattr(new.gateway.portal, name)
+        if was != now:
+            out.append(f"portal.{name} {was or '(off)'} → {now or '(off)'}")
     return out
 
 

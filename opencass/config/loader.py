@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import itertools
 import math
 import os
@@ -47,6 +48,7 @@ from opencass.config.model import (
     Limits,
     PdfSigningSettings,
     Period,
+    PortalSettings,
     Role,
     StoreSettings,
     User,
@@ -73,6 +75,7 @@ AIRLINE_PREFIX = re.compile(r"[0-9]{3}")
 AGENT_CODE = re.compile(r"[0-9]{11}")
 LANGUAGE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?")
 B64 = "[A-Za-z0-9+/]+={0,2}"
+TOTP_SECRET = re.compile(r"[A-Z2-7]{16,128}")  # RFC 4648 base32, unpadded (``opencass users totp``)
 PASSWORD_HASH = re.compile(rf"scrypt\$[0-9]+\$[0-9]+\$[0-9]+\${B64}\${B64}")  # hash_password
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 MILESTONES = (  # in the order they must fall
@@ -233,16 +236,39 @@ class _Loader:
         certificates = self.certificates(t, settings)
         pdf_signing = self.pdf_signing(t, settings)
         store = _store(root.table("store"))
+        portal = self.portal(root.table("portal"))
         root.close()
         return dataclasses.replace(
             settings,
             store=store,
+            portal=portal,
             certificates=certificates,
             pdf_signing=pdf_signing,
             host_key=self.resolve(settings.host_key),
             signing_key=self.resolve(settings.signing_key),
             data_dir=self.resolve(settings.data_dir),
         )
+
+    def portal(self, t: Table) -> PortalSettings:
+        """``[portal]``: off without ``listen``; TLS files (both or neither) must exist."""
+        listen = t.opt("listen", str, "")
+        if listen:
+            _portal_listen(t, listen)
+        files = {}
+        for name in ("tls_certificate", "tls_key"):
+            value = t.opt(name, str, "")
+            if value:
+                path = self.resolve(Path(value))
+                if not path.is_file():
+                    t.problem(name, f"no such file: {path}")
+                value = str(path)
+            files[name] = value
+        if bool(files["tls_certificate"]) != bool(files["tls_key"]):
+            t.problem("tls_key", "tls_certificate and tls_key go together (both or neither)")
+        idle = t.opt("idle_minutes", float, PortalSettings().idle_minutes)
+        if not 1 <= idle <= 1440:
+            t.problem("idle_minutes", f"{idle} is not between 1 and 1440 minutes")
+        return PortalSettings(listen, trusted_proxies=_proxies(t), idle_minutes=idle, **files)
 
     def pdf_signing(self, t: Table, settings: GatewaySettings) -> PdfSigningSettings:
         """``[gateway.pdf_signing]`` with its files resolved; a named file must exist."""
@@ -411,7 +437,12 @@ class _Loader:
                 "must be a hash as `opencass` writes it (scrypt$N$r$p$salt$hash), never a password"
             )
             t.problem("password_hash", reason)
-        return User(name, company, frozenset(roles), tuple(dict.fromkeys(keys)), password_hash)
+        totp = t.raw("totp_secret", str, required=False)
+        if totp is not None and not TOTP_SECRET.fullmatch(totp):
+            t.problem("totp_secret", "must be a base32 secret of at least 16 characters")
+        return User(
+            name, company, frozenset(roles), tuple(dict.fromkeys(keys)), password_hash, totp
+        )
 
     def own_key(self, t: Table, key: str, line: str, company: str, user: str) -> None:
         """Report a public key configured for users of two companies (whoever holds the
@@ -489,6 +520,23 @@ class _Loader:
                 if latest is None or p.billing_to > latest[0].billing_to:
                     latest = (p, file, key)
         return {c: tuple(i[0] for i in items) for c, items in by_country.items()}
+
+
+def _portal_listen(t: Table, listen: str) -> None:
+    host, sep, port = listen.rpartition(":")
+    if not (host and sep and port.isdigit() and 0 <= int(port) <= 65535):
+        t.problem("listen", f"{listen!r} is not host:port")
+
+
+def _proxies(t: Table) -> tuple[str, ...]:
+    found = t.opt("trusted_proxies", list, [])
+    out = []
+    for p in found:
+        try:
+            out.append(str(ipaddress.ip_network(str(p), strict=False)))
+        except ValueError:
+            t.problem("trusted_proxies", f"{p!r} is not an IP address or network")
+    return tuple(out)
 
 
 def _store(t: Table) -> StoreSettings:

@@ -137,6 +137,31 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PortalSettings:
+    """``[portal]`` in gateway.toml: the participant portal, a web interface served by the
+    daemon beside SFTP (off while ``listen`` is empty).  ``tls_certificate`` and ``tls_key``
+    (PEM files; both or neither): HTTPS, else plain HTTP behind a TLS-terminating reverse
+    proxy whose addresses are in ``trusted_proxies`` (only their ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed).  A session ends after ``idle_minutes`` unused."""
+
+    listen: str = ""  # host:port
+    tls_certificate: str = ""
+    tls_key: str = ""
+    trusted_proxies: tuple[str, ...] = ()
+    idle_minutes: float = 30.0
+
+    @property
+    def enabled(self) -> bool:
+        """True when the portal is configured."""
+        return bool(self.listen)
+
+    @property
+    def tls(self) -> bool:
+        """True when the portal itself speaks HTTPS."""
+        return bool(self.tls_certificate)
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """``gateway.toml``: where the gateway listens and keeps its data."""
 
@@ -161,6 +186,7 @@ class GatewaySettings:
     risk_check_seconds: float = 3600.0  # how often agents' exposure alerts are checked
     # [store]: a table of its own in gateway.toml, beside [gateway] (not [gateway.store])
     store: StoreSettings = field(default_factory=StoreSettings, metadata={"toml": "store"})
+    portal: PortalSettings = field(default_factory=PortalSettings, metadata={"toml": "portal"})
 
     @property
     def mailboxes_dir(self) -> Path:
@@ -237,6 +263,7 @@ class User:
     roles: frozenset[Role]
     public_keys: tuple[str, ...] = ()  # OpenSSH "ssh-ed25519 AAAA... comment" lines
     password_hash: str | None = None  # only if configured; password login is off otherwise
+    totp_secret: str | None = None  # base32; the portal's second factor (RFC 6238)
 
     def can(self, *roles: Role) -> bool:
         """True when the user holds ``admin`` or any of ``roles``."""

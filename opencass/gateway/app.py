@@ -111,6 +111,7 @@ class Gateway:
         self.background: set[asyncio.Task[Any]] = set()
         self.metrics = GatewayMetrics()
         self.metrics_server: MetricsServer | None = None
+        self.portal: Any = None  # opencass.portal.app.Portal when [portal] is configured
         self.directory = Directory({})  # the effective users (files and store)
         self.trust = Trust()  # the operator's user CA keys and revocation list
 
@@ -166,11 +167,30 @@ class Gateway:
             clock=self.clock,
         )
         self._start_metrics(settings.metrics_listen)
+        await self._start_portal(config)
         node.listen = f"{settings.listen_host}:{self.port}"
         await self.store.audit("gateway_started", port=self.port, node=self.node_name)
         log.info("gateway_ready", host=settings.listen_host, port=self.port)
         systemd.notify(f"READY=1\nSTATUS=listening on {settings.listen_host}:{self.port}")
         self.ready.set()
+
+    async def _start_portal(self, config: Config) -> None:
+        """The participant portal, when ``[portal]`` is configured (its sign-in failures count
+        on the SFTP endpoint's ban list)."""
+        if not config.gateway.portal.enabled:
+            return
+        from opencass.portal.app import PortalDeps, start_portal
+
+        assert self.store is not None and self.outbox is not None
+        deps = PortalDeps(
+            config=self.current_config,
+            directory=lambda: self.directory,
+            bans=self.sftp.bans,
+            clock=self.clock,
+            audit=self.store.audit,
+            downloaded=self.outbox.downloaded,
+        )
+        self.portal = await start_portal(deps)
 
     async def _start_node(self, settings: Any) -> None:
         """Register this gateway as a node of its store and start its heartbeat."""
@@ -459,6 +479,8 @@ class Gateway:
             self.sftp.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.sftp.wait_closed(), timeout=5)
+        if self.portal is not None:
+            await self.portal.stop()
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
         if self.metrics_server is not None:

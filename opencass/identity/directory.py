@@ -7,7 +7,7 @@ the store takes it over and remembers the file entry it started from (``file_sha
 edit of that entry in the files is then *not* applied; it is reported as a conflict (``opencass
 check-config``, the daemon's log) until the operator gives the user back to the files with
 ``opencass users reset NAME`` (which forgets the store's state, recorded as a change).  Password
-hashes always come from the files.
+hashes and second-factor secrets always come from the files.
 
 Access to other companies' mailboxes is effective once both companies agreed (or the operator).
 """
@@ -118,8 +118,10 @@ class Directory:
 
 
 def _stored_member(s: StoredUser, file_user: User | None) -> Member:
-    password = file_user.password_hash if file_user and file_user.company == s.company else None
-    user = User(s.name, s.company, roles_of(s.roles), tuple(s.keys), password)
+    same = file_user is not None and file_user.company == s.company
+    password = file_user.password_hash if file_user and same else None
+    totp = file_user.totp_secret if file_user and same else None
+    user = User(s.name, s.company, roles_of(s.roles), tuple(s.keys), password, totp)
     return Member(user, s.source, s.status, s.full_name, s.email, s.legacy_id)
 
 

@@ -1,0 +1,495 @@
+"""The portal's web server: sign-in (password, then a TOTP code), sessions, CSRF, security
+headers, and the pages, served by the daemon in its own event loop (aiohttp).
+
+Guards, in the order a request meets them:
+
+- every response carries the security headers (a CSP allowing scripts, styles and images
+  from the portal itself only, no framing, no sniffing; HSTS when the portal is on HTTPS);
+- a client address banned by the SFTP endpoint's ban list is refused here too, and failed
+  sign-ins here count on that same list (one policy, ``[gateway.ban]``);
+- a page needs a signed-in session, else the browser is sent to the sign-in page;
+- every POST carries its session's CSRF token (the sign-in form: a token in a cookie of its
+  own, set with the form), and a cross-origin ``Origin`` is refused;
+- a company or country is shown only to a user who may act for that company (its own, or
+  one its administrators were granted), and only the countries the company takes part in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import secrets
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import jinja2
+import pyotp
+import structlog
+from aiohttp import web
+
+from opencass.config.model import BanPolicy, Config
+from opencass.config.passwords import dummy_hash, verify_password
+from opencass.documents.choices import LANGUAGES
+from opencass.documents.i18n import negotiate, translator
+from opencass.identity.directory import Directory, Member
+from opencass.portal import pages
+from opencass.portal.sessions import AWAITING_CODE, SIGNED_IN, Session, SessionCodec, load_key
+
+__all__ = ["Portal", "PortalDeps", "start_portal"]
+
+log = structlog.get_logger("opencass.portal")
+
+SESSION: web.RequestKey[Session | None] = web.RequestKey("session", Session)
+COOKIE = "oc_session"
+SIGNIN_COOKIE = "oc_signin"  # the sign-in form's CSRF token
+KEY_FILE = "portal_session.key"
+HERE = Path(__file__).parent
+LANGUAGE_NAMES = {
+    "en": "English", "fr": "Français", "es": "Español", "de": "Deutsch", "zh": "中文",
+    "ja": "日本語",
+}  # fmt: skip
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class Bans(Protocol):
+    """The SFTP endpoint's ban list (``opencass.gateway.mailbox.BanList``), shared."""
+
+    def banned(self, *, ip: str | None = None) -> bool: ...
+    def delay(self, policy: BanPolicy, *, ip: str, user: str) -> float: ...
+    def failure(self, policy: BanPolicy, *, ip: str, user: str | None) -> list[str]: ...
+
+
+@dataclass(slots=True)
+class PortalDeps:
+    """What the portal takes from the gateway."""
+
+    config: Callable[[], Config]
+    directory: Callable[[], Directory]
+    bans: Bans
+    clock: Callable[[], datetime]
+    audit: Callable[..., Awaitable[Any]]
+    downloaded: Callable[[str, str, str, int | None], Awaitable[bool]] | None = None
+    used_codes: dict[str, int] = field(default_factory=dict)  # user -> last TOTP time step
+
+
+_templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_templates.filters["decimal"] = lambda v: Decimal(str(v))
+
+
+def _settings(deps: PortalDeps) -> Any:
+    return deps.config().gateway.portal
+
+
+def client_address(request: web.Request, trusted: tuple[str, ...]) -> str:
+    """The client's address: the peer, or -- when the peer is a trusted proxy -- the last
+    address its ``X-Forwarded-For`` names that is not itself a trusted proxy."""
+    peer = request.remote or ""
+    nets = [ipaddress.ip_network(t) for t in trusted]
+
+    def is_trusted(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in n for n in nets)
+
+    if not nets or not is_trusted(peer):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            return hop
+    return peer
+
+
+def _https(request: web.Request, deps: PortalDeps) -> bool:
+    settings = _settings(deps)
+    if settings.tls:
+        return True
+    if client_address(request, ()) != client_address(request, settings.trusted_proxies):
+        return request.headers.get("X-Forwarded-Proto", "") == "https"
+    return False
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def _lang(request: web.Request, session: Session | None, deps: PortalDeps) -> str:
+    if session is not None and session.lang:
+        return session.lang
+    if session is not None and session.company:
+        company = deps.config().companies.get(session.company)
+        if company is not None:
+            return negotiate(company.language)
+    header = request.headers.get("Accept-Language", "")
+    return negotiate(header.split(",")[0].split(";")[0]) if header else "en"
+
+
+def render(
+    request: web.Request, deps: PortalDeps, name: str, status: int = 200, **values: Any
+) -> web.Response:
+    """The page ``name`` in the session's language."""
+    session: Session | None = request.get(SESSION)
+    lang = _lang(request, session, deps)
+    t = translator(lang, "portal")
+    html = _templates.get_template(name).render(
+        _=t.gettext, t=t, lang=lang, languages=LANGUAGE_NAMES, session=session,
+        csrf=session.csrf if session else "", **values,
+    )  # fmt: skip
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+# -- middlewares ------------------------------------------------------------------------------
+
+
+def _headers_middleware(deps: PortalDeps) -> Any:
+    @web.middleware
+    async def headers(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPException as e:
+            _secure(e.headers, request, deps)
+            raise
+        _secure(response.headers, request, deps)
+        return response
+
+    return headers
+
+
+def _secure(headers: Any, request: web.Request, deps: PortalDeps) -> None:
+    headers["Content-Security-Policy"] = CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "same-origin"
+    if "Cache-Control" not in headers and not request.path.startswith("/static/"):
+        headers["Cache-Control"] = "no-store"
+    if _https(request, deps):
+        headers["Strict-Transport-Security"] = "max-age=31536000"
+
+
+OPEN_PATHS = ("/signin", "/static/")
+
+
+def _session_middleware(deps: PortalDeps, codec: SessionCodec) -> Any:
+    @web.middleware
+    async def sessions(request: web.Request, handler: Any) -> web.StreamResponse:
+        now = deps.clock().timestamp()
+        session = codec.load(request.cookies.get(COOKIE), now)
+        if session is not None and session.stage == SIGNED_IN:
+            member = deps.directory().active(session.user)
+            if member is None or session.company not in member.companies():
+                session = None  # removed, suspended, or its access withdrawn meanwhile
+        request[SESSION] = session
+        open_path = request.path.startswith(OPEN_PATHS)
+        if not open_path and (session is None or session.stage != SIGNED_IN):
+            if request.method == "GET":
+                return see_other("/signin")
+            raise web.HTTPForbidden(text="sign in first")
+        if request.method == "POST" and not request.path.startswith("/signin"):
+            await _check_csrf(request, session)
+        response: web.StreamResponse = await handler(request)
+        kept: Session | None = request.get(SESSION)
+        if kept is not None and kept.stage == SIGNED_IN and COOKIE not in response.cookies:
+            _set_cookie(response, COOKIE, codec.dump(kept.touched(now)), request, deps)
+        return response
+
+    return sessions
+
+
+async def _check_csrf(request: web.Request, session: Session | None) -> None:
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
+        raise web.HTTPForbidden(text="cross-origin form refused")
+    form = await request.post()
+    token = str(form.get("csrf", ""))
+    if session is None or not hmac.compare_digest(token, session.csrf):
+        raise web.HTTPForbidden(text="the form's security token is missing or stale: reload")
+
+
+def _set_cookie(
+    response: web.StreamResponse, name: str, value: str, request: web.Request, deps: PortalDeps
+) -> None:
+    response.set_cookie(
+        name, value, httponly=True, samesite="Strict", secure=_https(request, deps), path="/"
+    )
+
+
+# -- sign-in ----------------------------------------------------------------------------------
+
+
+class _Handlers:
+    def __init__(self, deps: PortalDeps, codec: SessionCodec) -> None:
+        self.deps = deps
+        self.codec = codec
+
+    async def signin_form(self, request: web.Request) -> web.Response:
+        token = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(24)
+        response = render(request, self.deps, "signin.html", signin_token=token, error="")
+        _set_cookie(response, SIGNIN_COOKIE, token, request, self.deps)
+        return response
+
+    def _refuse(self, request: web.Request, error: str, status: int) -> web.Response:
+        token = secrets.token_urlsafe(24)
+        response = render(
+            request, self.deps, "signin.html", status=status, signin_token=token, error=error
+        )
+        _set_cookie(response, SIGNIN_COOKIE, token, request, self.deps)
+        return response
+
+    async def signin(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        cookie = request.cookies.get(SIGNIN_COOKIE, "")
+        if not cookie or not hmac.compare_digest(str(form.get("signin_token", "")), cookie):
+            raise web.HTTPForbidden(text="the form's security token is missing or stale: reload")
+        ip = client_address(request, _settings(self.deps).trusted_proxies)
+        config = self.deps.config()
+        policy = config.gateway.ban
+        if self.deps.bans.banned(ip=ip):
+            return self._refuse(request, "banned", 429)
+        name = str(form.get("user", ""))[:64]
+        password = str(form.get("password", ""))[:1024]
+        await asyncio.sleep(self.deps.bans.delay(policy, ip=ip, user=name))
+        member = self.deps.directory().active(name)
+        stored = member.user.password_hash if member else None
+        ok = await asyncio.to_thread(verify_password, password, stored or dummy_hash())
+        if not (ok and member is not None and stored):
+            for what in self.deps.bans.failure(policy, ip=ip, user=name):
+                log.warning("portal_banned", banned=what)
+            await self.deps.audit("portal_signin_failed", user=name, ip=ip, why="password")
+            return self._refuse(request, "wrong", 401)
+        if not member.user.totp_secret:
+            await self.deps.audit("portal_signin_failed", user=name, ip=ip, why="no second factor")
+            return self._refuse(request, "no_totp", 403)
+        session = Session.fresh(name, AWAITING_CODE, self.deps.clock().timestamp())
+        response = see_other("/signin/code")
+        _set_cookie(response, COOKIE, self.codec.dump(session), request, self.deps)
+        response.del_cookie(SIGNIN_COOKIE, path="/")
+        return response
+
+    @staticmethod
+    def _halfway(request: web.Request) -> Session | None:
+        session: Session | None = request.get(SESSION)
+        return session if session is not None and session.stage == AWAITING_CODE else None
+
+    async def code_form(self, request: web.Request) -> web.Response:
+        if self._halfway(request) is None:
+            return see_other("/signin")
+        return render(request, self.deps, "code.html", error="")
+
+    async def code(self, request: web.Request) -> web.Response:
+        session = self._halfway(request)
+        if session is None:
+            return see_other("/signin")
+        form = await request.post()
+        if not hmac.compare_digest(str(form.get("csrf", "")), session.csrf):
+            raise web.HTTPForbidden(text="the form's security token is missing or stale: reload")
+        ip = client_address(request, _settings(self.deps).trusted_proxies)
+        member = self.deps.directory().active(session.user)
+        now = self.deps.clock()
+        step = self._valid_step(member, str(form.get("code", "")).strip(), now)
+        if member is None or step is None:
+            for what in self.deps.bans.failure(self.deps.config().gateway.ban, ip=ip,
+                                               user=session.user):  # fmt: skip
+                log.warning("portal_banned", banned=what)
+            await self.deps.audit("portal_signin_failed", user=session.user, ip=ip, why="code")
+            return render(request, self.deps, "code.html", status=401, error="wrong")
+        self.deps.used_codes[session.user] = step
+        company = member.company
+        full = replace(
+            Session.fresh(session.user, SIGNED_IN, now.timestamp()),
+            company=company,
+            country=_first_country(self.deps.config(), company),
+        )
+        await self.deps.audit("portal_signin", user=session.user, ip=ip)
+        response = see_other("/")
+        _set_cookie(response, COOKIE, self.codec.dump(full), request, self.deps)
+        return response
+
+    def _valid_step(self, member: Member | None, code: str, now: datetime) -> int | None:
+        """The time step of ``code`` if it is the member's current (or adjacent) TOTP code
+        and was not used before (a code is good once)."""
+        if member is None or not member.user.totp_secret or not code.isdigit():
+            return None
+        totp = pyotp.TOTP(member.user.totp_secret)
+        step = int(now.timestamp()) // totp.interval
+        last = self.deps.used_codes.get(member.name, -1)
+        for s in (step - 1, step, step + 1):
+            if s > last and hmac.compare_digest(totp.at(s * totp.interval), code):
+                return s
+        return None
+
+    async def signout(self, request: web.Request) -> web.Response:
+        session: Session | None = request.get(SESSION)
+        if session is not None:
+            await self.deps.audit("portal_signout", user=session.user)
+        request[SESSION] = None
+        response = see_other("/signin")
+        response.del_cookie(COOKIE, path="/")
+        return response
+
+    # -- pages --------------------------------------------------------------------------------
+
+    def _session(self, request: web.Request) -> Session:
+        session = request[SESSION]
+        assert session is not None  # the session middleware let only signed-in users here
+        return session
+
+    async def home(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        config = self.deps.config()
+        member = self.deps.directory().active(session.user)
+        assert member is not None  # the session middleware checked
+        if not session.country:
+            return render(request, self.deps, "empty.html", **_header(config, member, session))
+        board = await asyncio.to_thread(
+            pages.dashboard, config, session.company, session.country, self.deps.clock()
+        )
+        return render(
+            request,
+            self.deps,
+            f"{board.kind}.html",
+            board=board,
+            **_header(config, member, session),
+        )
+
+    async def switch(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        form = await request.post()
+        config = self.deps.config()
+        member = self.deps.directory().active(session.user)
+        assert member is not None
+        company = str(form.get("company", session.company))
+        if company not in member.companies() or company not in config.companies:
+            raise web.HTTPForbidden(text="you may not act for that company")
+        countries = config.companies[company].countries
+        country = str(form.get("country", ""))
+        if country not in countries:
+            country = session.country if session.country in countries else _first(countries)
+        request[SESSION] = replace(session, company=company, country=country)
+        return see_other("/")
+
+    async def language(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        form = await request.post()
+        lang = str(form.get("lang", ""))
+        if lang not in LANGUAGES:
+            raise web.HTTPBadRequest(text="unknown language")
+        request[SESSION] = replace(session, lang=lang)
+        back = form.get("back")
+        return see_other(back if isinstance(back, str) and _local(back) else "/")
+
+    async def document(self, request: web.Request) -> web.StreamResponse:
+        session = self._session(request)
+        config = self.deps.config()
+        name = request.match_info["name"]
+        path = pages.outbox_file(config, session.company, name)
+        if path is None:
+            raise web.HTTPNotFound(text="no such document")
+        if self.deps.downloaded is not None:
+            await self.deps.downloaded(
+                session.company, session.user, f"/outbox/{name}", path.stat().st_size
+            )
+        return web.FileResponse(
+            path, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
+
+
+def see_other(location: str) -> web.Response:
+    """A redirect to ``location`` (returned, so the session middleware can set its cookie)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _local(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("/") and not value.startswith("//")
+
+
+def _first(countries: tuple[str, ...]) -> str:
+    return countries[0] if countries else ""
+
+
+def _first_country(config: Config, company: str) -> str:
+    c = config.companies.get(company)
+    return _first(c.countries) if c else ""
+
+
+def _header(config: Config, member: Member, session: Session) -> dict[str, Any]:
+    """The header's choices: each company the user may act for, with its countries."""
+    choices = []
+    for company_id in member.companies():
+        company = config.companies.get(company_id)
+        if company is not None:
+            choices.append((company, company.countries))
+    current = config.companies[session.company]
+    return {"choices": choices, "current": current, "member": member}
+
+
+def build_app(deps: PortalDeps, key: bytes) -> web.Application:
+    """The portal's application."""
+    codec = SessionCodec(key, _settings(deps).idle_minutes * 60)
+    h = _Handlers(deps, codec)
+    app = web.Application(
+        middlewares=[_headers_middleware(deps), _session_middleware(deps, codec)],
+        client_max_size=1024 * 1024,
+    )
+    app.router.add_get("/signin", h.signin_form)
+    app.router.add_post("/signin", h.signin)
+    app.router.add_get("/signin/code", h.code_form)
+    app.router.add_post("/signin/code", h.code)
+    app.router.add_post("/signout", h.signout)
+    app.router.add_get("/", h.home)
+    app.router.add_post("/switch", h.switch)
+    app.router.add_post("/language", h.language)
+    app.router.add_get("/documents/{name}", h.document)
+    app.router.add_static("/static/", HERE / "static", append_version=False)
+    return app
+
+
+@dataclass(slots=True)
+class Portal:
+    """The running portal."""
+
+    runner: web.AppRunner
+    url: str
+    port: int
+
+    async def stop(self) -> None:
+        """Stop listening and end open requests."""
+        await self.runner.cleanup()
+
+
+async def start_portal(deps: PortalDeps) -> Portal:
+    """Serve the portal on ``[portal] listen``."""
+    config = deps.config()
+    settings = config.gateway.portal
+    key = await asyncio.to_thread(load_key, config.gateway.data_dir / KEY_FILE)
+    runner = web.AppRunner(build_app(deps, key), access_log=None, handle_signals=False)
+    await runner.setup()
+    host, _, port = settings.listen.rpartition(":")
+    context = None
+    if settings.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(settings.tls_certificate, settings.tls_key)
+    site = web.TCPSite(runner, host.strip("[]"), int(port), ssl_context=context)
+    await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    bound = int(sockets[0].getsockname()[1]) if sockets else int(port)
+    scheme = "https" if settings.tls else "http"
+    url = f"{scheme}://{host}:{bound}/"
+    log.info("portal_listening", url=url)
+    return Portal(runner, url, bound)

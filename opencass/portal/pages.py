@@ -1,0 +1,154 @@
+"""What each dashboard shows, gathered from the store, the configuration and the mailboxes
+(blocking: the portal runs these in a thread).  Amounts are those of the final closes'
+statements (``remittance_lines``, ``remittance_expected``): a dashboard summarises the
+documents, it never computes a figure of its own."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from opencass.billing.remittance import period_status
+from opencass.config.model import Company, CompanyKind, Config, Period
+from opencass.store import portal as q
+from opencass.store.connect import connect_read_only
+from opencass.store.ledger import period_counts
+
+__all__ = ["Dashboard", "dashboard", "documents"]
+
+
+@dataclass(slots=True)
+class Dashboard:
+    """One company's dashboard in one country."""
+
+    kind: str
+    company: Company
+    country: str
+    currency: str
+    today: date
+    period: Period | None  # the period open today
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _since(period: Period | None, config: Config, country: str) -> str:
+    """The ISO instant the period's billing began (its files are those received since)."""
+    if period is None:
+        return "0000"
+    zone = ZoneInfo(config.countries[country].timezone)
+    return datetime.combine(period.billing_from, time(), zone).isoformat()
+
+
+def documents(
+    config: Config, company: str, conn: sqlite3.Connection | None
+) -> list[dict[str, Any]]:
+    """The files in the company's outbox, newest first, each with whether anyone of the
+    company has downloaded it."""
+    outbox = config.gateway.mailboxes_dir / company / "outbox"
+    got = q.downloaded_paths(conn, company) if conn is not None else set()
+    found = []
+    with contextlib.suppress(FileNotFoundError):
+        for p in outbox.iterdir():
+            if p.is_file() and not p.name.startswith("."):
+                st = p.stat()
+                found.append(
+                    {"name": p.name, "size": st.st_size, "mtime": st.st_mtime,
+                     "downloaded": f"/outbox/{p.name}" in got}
+                )  # fmt: skip
+    return sorted(found, key=lambda d: (-d["mtime"], d["name"]))
+
+
+def _agent(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:
+    codes = d.company.agent_codes.get(d.country, ())
+    airlines = {
+        p: c.legal_name
+        for c in config.companies.values()
+        for p in c.airline_prefixes.get(d.country, ())
+    }
+    lines = q.billed_lines(conn, d.country, agents=codes)
+    status = {
+        (r["period"], r["agent_code"]): r
+        for code in codes
+        for r in period_status(conn, config, d.country, d.today, None, code)
+    }
+    periods: dict[tuple[str, str], dict[str, Any]] = {}
+    for period, agent, prefix, amount in lines:
+        entry = periods.setdefault((period, agent), {"period": period, "agent": agent, "lines": []})
+        entry["lines"].append(
+            {"prefix": prefix, "airline": airlines.get(prefix, ""), "amount": amount}
+        )
+    for key, entry in periods.items():
+        entry["total"] = sum((x["amount"] for x in entry["lines"]), Decimal(0))
+        row = status.get(key)
+        entry["status"] = row
+    d.data["periods"] = sorted(
+        periods.values(), key=lambda e: (e["period"], e["agent"]), reverse=True
+    )
+    d.data["codes"] = codes
+
+
+def _airline(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:
+    prefixes = d.company.airline_prefixes.get(d.country, ())
+    d.data["files"] = [
+        f
+        for f in q.company_files(conn, d.company.id, _since(d.period, config, d.country))
+        if f["country"] in ("", d.country)
+    ]
+    billed: dict[str, Decimal] = {}
+    for period, _agent, _prefix, amount in q.billed_lines(conn, d.country, airlines=prefixes):
+        billed[period] = billed.get(period, Decimal(0)) + amount
+    d.data["billed"] = sorted(billed.items(), reverse=True)
+    d.data["prefixes"] = prefixes
+
+
+def _operator(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:
+    database = config.gateway.database
+    d.data["closes"] = q.closes_of(conn, d.country)
+    d.data["counts"] = period_counts(database, d.country, d.period.code) if d.period else None
+    rows = period_status(conn, config, d.country, d.today)
+    d.data["remittances"] = {
+        "expected": len(rows),
+        "settled": sum(1 for r in rows if r["assessment"].outstanding == 0),
+        "defaults": sum(1 for r in rows if r["default"]),
+    }
+
+
+_BY_KIND = {
+    CompanyKind.AGENT: _agent,
+    CompanyKind.AIRLINE: _airline,
+    CompanyKind.OPERATOR: _operator,
+}
+
+
+def dashboard(config: Config, company_id: str, country: str, now: datetime) -> Dashboard:
+    """The dashboard of ``company_id`` in ``country`` at ``now`` (blocking)."""
+    company = config.companies[company_id]
+    settings = config.countries[country]
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    d = Dashboard(company.kind.value, company, country, settings.currency, today,
+                  config.period_for(country, today))  # fmt: skip
+    database = config.gateway.database
+    if not database.exists():
+        d.data["documents"] = documents(config, company_id, None)
+        return d
+    conn = connect_read_only(database)
+    try:
+        _BY_KIND[company.kind](d, config, conn)
+        d.data["documents"] = documents(config, company_id, conn)
+        d.data["disputes"] = q.disputes_of(conn, company_id)
+    finally:
+        conn.close()
+    return d
+
+
+def outbox_file(config: Config, company: str, name: str) -> Path | None:
+    """The file ``name`` of the company's outbox (a plain name, no path; None otherwise)."""
+    if not name or name.startswith(".") or any(c in name for c in '/\\"') or not name.isprintable():
+        return None
+    path = config.gateway.mailboxes_dir / company / "outbox" / name
+    return path if path.is_file() and not path.is_symlink() else None

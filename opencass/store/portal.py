@@ -1,0 +1,96 @@
+"""What the participant portal reads: a company's files, the billed amounts of the final
+closes (``remittance_lines``, the statements' figures), disputes, closes.  Read-only queries
+on a connection the caller opens (``connect_read_only``)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["billed_lines", "closes_of", "company_files", "disputes_of", "downloaded_paths"]
+
+
+def company_files(
+    conn: sqlite3.Connection, company: str, since: str, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The company's files received at or after ``since`` (ISO), newest first."""
+    rows = conn.execute(
+        "SELECT id, name, received_at, state, outcome, country, period, counts, sandbox"
+        " FROM files WHERE company = ? AND received_at >= ?"
+        " ORDER BY received_at DESC, id DESC LIMIT ?",
+        (company, since, limit),
+    ).fetchall()
+    out = []
+    for r in rows:
+        try:
+            counts = json.loads(r[7] or "{}")
+        except ValueError:
+            counts = {}
+        out.append(
+            {
+                "id": r[0], "name": r[1], "received_at": r[2], "state": r[3],
+                "outcome": r[4] or "", "country": r[5] or "", "period": r[6] or "",
+                "counts": counts if isinstance(counts, dict) else {}, "sandbox": bool(r[8]),
+            }
+        )  # fmt: skip
+    return out
+
+
+def billed_lines(
+    conn: sqlite3.Connection,
+    country: str,
+    *,
+    agents: tuple[str, ...] = (),
+    airlines: tuple[str, ...] = (),
+) -> list[tuple[str, str, str, Decimal]]:
+    """(period, agent code, airline prefix, amount) of the final closes of ``country``: the
+    lines of ``agents`` or of ``airlines`` (one of the two), oldest period first."""
+    column, values = ("agent_code", agents) if agents else ("airline_prefix", airlines)
+    if not values:
+        return []
+    marks = ",".join("?" * len(values))
+    rows = conn.execute(
+        "SELECT period, agent_code, airline_prefix, amount FROM remittance_lines"
+        f" WHERE country = ? AND {column} IN ({marks})"
+        " ORDER BY period, agent_code, airline_prefix",
+        (country, *values),
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), str(r[2]), Decimal(str(r[3]))) for r in rows]
+
+
+def disputes_of(
+    conn: sqlite3.Connection, company: str, *, open_only: bool = True
+) -> list[dict[str, Any]]:
+    """The disputes the company is a party to (as agent or airline), newest first."""
+    sql = (
+        "SELECT id, country, period, airline_prefix, awb_serial, agent_code, currency,"
+        " disputed_amount, reason, status, opened_at, agent_company, airline_company"
+        " FROM disputes WHERE (agent_company = ? OR airline_company = ?)"
+    )
+    if open_only:
+        sql += " AND status = 'REQUEST_PENDING'"
+    rows = conn.execute(sql + " ORDER BY opened_at DESC, id", (company, company)).fetchall()
+    keys = (
+        "id", "country", "period", "airline_prefix", "awb_serial", "agent_code", "currency",
+        "disputed_amount", "reason", "status", "opened_at", "agent_company", "airline_company",
+    )  # fmt: skip
+    return [dict(zip(keys, tuple(r), strict=True)) for r in rows]
+
+
+def closes_of(conn: sqlite3.Connection, country: str) -> list[dict[str, Any]]:
+    """The closes of ``country``, newest period first."""
+    rows = conn.execute(
+        "SELECT period, kind, reference, started_at, completed_at, documents FROM closes"
+        " WHERE country = ? ORDER BY period DESC, kind",
+        (country,),
+    ).fetchall()
+    keys = ("period", "kind", "reference", "started_at", "completed_at", "documents")
+    return [dict(zip(keys, tuple(r), strict=True)) for r in rows]
+
+
+def downloaded_paths(conn: sqlite3.Connection, company: str) -> set[str]:
+    """The outbox paths of ``company`` someone of it has downloaded."""
+    rows = conn.execute("SELECT DISTINCT path FROM downloads WHERE company = ?", (company,))
+    return {str(r[0]) for r in rows.fetchall()}

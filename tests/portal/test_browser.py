@@ -1,0 +1,103 @@
+"""The portal in a real browser: Debian's chromium driven by Playwright (no browser download).
+Sign-in with password and TOTP code typed into the forms, each kind of company's dashboard,
+the language and country switches, no console error (the CSP refuses inline code, so a page
+that needed any would show one).  Screenshots of each dashboard are kept in
+``test-artifacts/portal/``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from opencass.config import load_config
+from opencass.config.demo import demo_password
+from tests.kit.daemon import Phase, running
+from tests.kit.gateway import NOW, TODAY, init_demo_store, sample_bytes
+from tests.kit.portal import totp_code
+from tests.kit.tools import needs_tool
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "portal"
+FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+pytestmark = needs_tool(CHROMIUM, "the portal's browser tests")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def _sign_in(browser: object, gw: Phase, user: str, secret: str) -> object:
+    assert gw.gateway.portal is not None
+    context = await browser.new_context(locale="en-GB")  # type: ignore[attr-defined]
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors
+    await page.goto(gw.gateway.portal.url)
+    assert page.url.endswith("/signin")
+    await page.fill("#user", user)
+    await page.fill("#password", demo_password(user))
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/signin/code")
+    await page.fill("#code", totp_code(secret, gw.gateway.clock()))
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("main h1")
+    return page
+
+
+async def test_each_dashboard_in_a_real_browser(tmp_path: Path, browser: object) -> None:
+    config_dir = tmp_path / "config"
+    init_demo_store(config_dir, today=TODAY, portal_port=0, imports=True)
+    secrets = {u.name: u.totp_secret or "" for u in load_config(config_dir).users.values()}
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    async with running(config_dir, NOW) as gw:
+        await gw.upload("demoair", "november.hot", sample_bytes())
+        await gw.answer("demoair", "november.hot")
+
+        page = await _sign_in(browser, gw, "agent1", secrets["agent1"])
+        assert await page.inner_text("main h1") == "Agent One Spedition GmbH · DE"
+        assert "Fällige Beträge" in await page.inner_text("main")  # agent1 reads German
+        await page.select_option("#lang", "en")
+        await page.click("form[action='/language'] button")
+        await page.wait_for_selector("text=Amounts due")
+        await page.screenshot(path=str(ARTIFACTS / "agent.png"), full_page=True)
+        # one click to the other CASS operation the company takes part in
+        await page.click("button.chip:has-text('DE-I')")
+        await page.wait_for_selector("main h1:has-text('DE-I')")
+        assert await page.inner_text("button.chip.current") == "Agent One Spedition GmbH · DE-I"
+        await page.click("form[action='/signout'] button")
+        await page.wait_for_url("**/signin")
+        assert page.errors == []
+
+        page = await _sign_in(browser, gw, "demoair", secrets["demoair"])
+        row = await page.inner_text("tr[data-file='november.hot']")
+        assert "angenommen" in row  # Demo Air reads German
+        await page.screenshot(path=str(ARTIFACTS / "airline.png"), full_page=True)
+        assert page.errors == []
+
+        page = await _sign_in(browser, gw, "ops", secrets["ops"])
+        assert "CASS Operations Demo · DE" in await page.inner_text("main h1")
+        await page.screenshot(path=str(ARTIFACTS / "operator.png"), full_page=True)
+        assert page.errors == []
+    assert sorted(p.name for p in ARTIFACTS.iterdir()) == [
+        "agent.png",
+        "airline.png",
+        "operator.png",
+    ]

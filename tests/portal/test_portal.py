@@ -1,0 +1,253 @@
+"""The participant portal served by a running gateway (127.0.0.1, a free port): sign-in with
+password and TOTP code, the session cookie, CSRF, the shared ban list, what each company sees,
+and the dashboards' figures against the final close's totals worked out by hand."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import asyncssh
+import pytest
+from lxml import html
+
+from opencass.config import load_config
+from opencass.portal.sessions import SessionCodec
+from tests.kit.daemon import Phase, running
+from tests.kit.gateway import NOW, PERIOD_CODE, TODAY, init_demo_store, sample_bytes
+from tests.kit.portal import PortalClient, totp_code
+
+HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options")
+
+
+def _secrets(config_dir: Path) -> dict[str, str]:
+    return {u.name: u.totp_secret or "" for u in load_config(config_dir).users.values()}
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "config"
+    init_demo_store(directory, today=TODAY, portal_port=0)
+    return directory
+
+
+def _client(gw: Phase) -> PortalClient:
+    assert gw.gateway.portal is not None
+    return PortalClient(gw.gateway.portal.url, gw.gateway.clock)
+
+
+async def test_password_then_code_signs_in_to_the_companys_dashboard(config_dir: Path) -> None:
+    secrets = _secrets(config_dir)
+    async with running(config_dir, NOW) as gw:
+        await gw.upload("demoair", "november.hot", sample_bytes())
+        await gw.answer("demoair", "november.hot")
+        web = _client(gw)
+        try:
+            status, page = await web.get("/")
+            assert status == 200 and 'action="/signin"' in page  # sent to the sign-in page
+            page = await web.sign_in("demoair", secrets["demoair"])
+            assert "Demo Air AG · DE" in page
+            assert "Dateien dieser Periode" in page  # Demo Air's language: German
+            row = html.fromstring(page).xpath('//tr[@data-file="november.hot"]')
+            assert row and "angenommen" in row[0].text_content()
+            assert row[0].xpath("td[@data-outcome]")[0].get("data-outcome") == "accepted"
+            async with web.session.get(web.base + "/") as r:
+                assert all(h in r.headers for h in HEADERS)
+                assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+                assert r.headers["Cache-Control"] == "no-store"
+                cookie = r.headers["Set-Cookie"]  # the idle timer restarts with each page
+            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+            status, page = await web.post("/language", {"lang": "fr"})
+            assert status == 200 and "Fichiers de la période" in page
+            status, page = await web.post("/signout", {})
+            assert 'action="/signin"' in page
+            status, page = await web.get("/")
+            assert 'action="/signin"' in page  # signed out: no way back without signing in
+        finally:
+            await web.close()
+        store = gw.gateway.store
+        assert store is not None
+        assert [e["user"] for e in await store.audit_events("portal_signin")] == ["demoair"]
+
+
+async def test_wrong_password_wrong_code_and_a_used_code_are_refused(config_dir: Path) -> None:
+    secrets = _secrets(config_dir)
+    async with running(config_dir, NOW) as gw:
+        web = _client(gw)
+        try:
+            status, page = await web.password("agent1", "not-the-password")
+            assert status == 401 and "Wrong user name or password" in page
+            status, page = await web.password("nobody")
+            assert status == 401
+            status, _ = await web.password("agent1")
+            assert status == 200
+            status, page = await web.post("/signin/code", {"code": "000000"})
+            assert status == 401
+            code = totp_code(secrets["agent1"], gw.gateway.clock())
+            status, page = await web.post("/signin/code", {"code": code})
+            assert status == 200 and "Agent One" in page
+            again = _client(gw)
+            try:
+                await again.password("agent1")
+                status, _ = await again.post("/signin/code", {"code": code})
+                assert status == 401  # a code is good once
+            finally:
+                await again.close()
+        finally:
+            await web.close()
+        store = gw.gateway.store
+        assert store is not None
+        failed = await store.audit_events("portal_signin_failed")
+        assert len(failed) == 4
+
+
+async def test_a_session_made_before_sign_in_is_never_the_one_signed_in(
+    config_dir: Path,
+) -> None:
+    secrets = _secrets(config_dir)
+    async with running(config_dir, NOW) as gw:
+        web = _client(gw)
+        try:
+            await web.password("agent1")
+            halfway = web.cookie("oc_session")
+            await web.post(
+                "/signin/code", {"code": totp_code(secrets["agent1"], gw.gateway.clock())}
+            )
+            signed_in = web.cookie("oc_session")
+            assert halfway and signed_in and halfway != signed_in
+            codec = SessionCodec(b"", 60)
+            assert codec.load(halfway, 0) is None  # (another key: nothing)
+            # the half-way session reaches no page
+            planted = _client(gw)
+            try:
+                planted.session.cookie_jar.update_cookies({"oc_session": halfway})
+                _, page = await planted.get("/")
+                assert 'action="/signin"' in page
+                forged = signed_in[:-3] + ("AAA" if not signed_in.endswith("AAA") else "BBB")
+                planted.session.cookie_jar.update_cookies({"oc_session": forged})
+                _, page = await planted.get("/")
+                assert 'action="/signin"' in page
+            finally:
+                await planted.close()
+        finally:
+            await web.close()
+
+
+async def test_forms_without_their_token_or_from_elsewhere_are_refused(config_dir: Path) -> None:
+    secrets = _secrets(config_dir)
+    async with running(config_dir, NOW) as gw:
+        web = _client(gw)
+        try:
+            await web.sign_in("agent1", secrets["agent1"])
+            status, _ = await web.post("/language", {"lang": "fr", "csrf": ""})
+            assert status == 403
+            status, _ = await web.post(
+                "/language", {"lang": "fr"}, headers={"Origin": "https://evil.example"}
+            )
+            assert status == 403
+            status, _ = await web.post("/signin", {"user": "agent1", "password": "x"}, token=False)
+            assert status == 403  # the sign-in form has its own token
+            status, page = await web.post("/language", {"lang": "es"})
+            assert status == 200 and "Importes adeudados" in page
+        finally:
+            await web.close()
+
+
+async def test_a_company_sees_only_its_own(config_dir: Path) -> None:
+    secrets = _secrets(config_dir)
+    async with running(config_dir, NOW) as gw:
+        outbox = gw.mailboxes / "agent2" / "outbox"
+        outbox.mkdir(parents=True, exist_ok=True)
+        (outbox / "secret_statement.csv").write_text("agent2's figures\n")
+        own = gw.mailboxes / "agent1" / "outbox"
+        own.mkdir(parents=True, exist_ok=True)
+        (own / "mine.csv").write_text("agent1's figures\n")
+        anonymous = _client(gw)
+        web = _client(gw)
+        try:
+            for path in ("/", "/documents/mine.csv", "/documents/secret_statement.csv"):
+                status, page = await anonymous.get(path)
+                assert 'action="/signin"' in page and "figures" not in page
+            for path in ("/switch", "/language", "/signout"):
+                status, _ = await anonymous.post(path, {})
+                assert status == 403
+            await web.sign_in("agent1", secrets["agent1"])
+            status, text = await web.get("/documents/mine.csv")
+            assert status == 200 and text == "agent1's figures\n"
+            for name in ("secret_statement.csv", ".hidden", "mine.csv%00", "a%22b"):
+                status, text = await web.get(f"/documents/{name}")
+                assert status == 404 and "agent2" not in text, name
+            for name in ("..%2F..%2Fagent2%2Foutbox%2Fsecret_statement.csv", "%2E%2E/x",
+                         "../../agent2/outbox/secret_statement.csv"):  # fmt: skip
+                status, text = await web.get(f"/documents/{name}")
+                assert "agent2's figures" not in text, name
+            status, _ = await web.post("/switch", {"company": "agent2", "country": "DE"})
+            assert status == 403
+            status, page = await web.get("/")
+            assert "Agent One" in page and "Agent Two" not in page
+        finally:
+            await anonymous.close()
+            await web.close()
+        store = gw.gateway.store
+        assert store is not None
+        downloads = await store.audit_events("first_download")
+        assert [(e["user"], e["data"]["path"]) for e in downloads] == [
+            ("agent1", "/outbox/mine.csv")
+        ]
+
+
+async def test_failed_sign_ins_ban_the_address_from_the_portal_and_sftp(
+    config_dir: Path,
+) -> None:
+    async with running(config_dir, NOW) as gw:
+        web = _client(gw)
+        try:
+            policy = gw.gateway.current_config().gateway.ban
+            for _ in range(policy.max_failures):
+                status, _ = await web.password("demoair", "wrong")
+                assert status == 401
+            status, page = await web.password("demoair")  # the right password, too late
+            assert status == 429 and "Too many failed sign-ins" in page
+        finally:
+            await web.close()
+        assert gw.gateway.sftp.bans.banned(ip="127.0.0.1")
+        with pytest.raises((asyncssh.Error, OSError)):
+            await gw.upload("demoair", "after-ban.hot", sample_bytes())
+
+
+def _amount(page: str, xpath: str) -> Decimal:
+    (cell,) = html.fromstring(page).xpath(xpath)
+    return Decimal(cell.get("data-amount"))
+
+
+async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) -> None:
+    """agent1 owes 3987.26 less an 85.00 CCA, agent2 802.75 plus a 45.00 CCA (the demo
+    billing worked out by hand, tests/gateway/test_lifecycle.py); Demo Air billed both."""
+    secrets = _secrets(config_dir)
+    config = load_config(config_dir)
+    period = next(p for p in config.calendars["DE"] if p.code == PERIOD_CODE)
+    async with running(config_dir, NOW) as gw:
+        await gw.upload("demoair", "november.hot", sample_bytes())
+        await gw.answer("demoair", "november.hot")
+    async with running(config_dir, period.billing_available + timedelta(minutes=1)) as gw:
+        store = gw.gateway.store
+        assert store is not None
+        for _ in range(600):
+            if any(c["completed_at"] and c["kind"] == "final" for c in await store.closes()):
+                break
+            await asyncio.sleep(0.1)
+        pages = {}
+        for user in ("agent1", "agent2", "demoair", "ops"):
+            web = _client(gw)
+            try:
+                pages[user] = await web.sign_in(user, secrets[user])
+            finally:
+                await web.close()
+    table = f'//table[@data-period="{PERIOD_CODE}"]//td[contains(@class, "total")]'
+    assert _amount(pages["agent1"], table) == Decimal("3902.26")
+    assert _amount(pages["agent2"], table) == Decimal("847.75")
+    billed = f'//tr[@data-period="{PERIOD_CODE}"]/td[@data-amount]'
+    assert _amount(pages["demoair"], billed) == Decimal("3902.26") + Decimal("847.75")
+    assert "final" in pages["ops"] and PERIOD_CODE in pages["ops"]
