@@ -30,7 +30,16 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "outbox": ("ground", "config", "store", "documents"),
     "billing": ("ground", "config", "codecs", "settlement", "store", "documents"),
     "identity": ("ground", "config", "codecs", "store", "documents", "billing"),
-    "portal": ("ground", "config", "store", "documents", "billing", "identity"),
+    "portal": (
+        "ground",
+        "config",
+        "codecs",
+        "settlement",
+        "store",
+        "documents",
+        "billing",
+        "identity",
+    ),
     "gateway": (
         "ground",
         "config",

@@ -189,8 +189,19 @@ class Gateway:
             clock=self.clock,
             audit=self.store.audit,
             downloaded=self.outbox.downloaded,
+            submit=self._portal_submit,
         )
         self.portal = await start_portal(deps)
+
+    async def _portal_submit(self, company: str, user: str, name: str, data: bytes) -> None:
+        """A file or message given to the portal by ``user`` for ``company``: into the
+        company's inbox as an SFTP upload would be, then claimed by the intake (same checks,
+        same report and receipt).  ``FailedError`` when the name is taken."""
+        from opencass.gateway.mailbox import deliver_upload
+
+        inbox = self.current_config().gateway.mailboxes_dir / company / "inbox"
+        path = await asyncio.to_thread(deliver_upload, inbox, name, data, user)
+        self.intake_or_raise().arrived(path, user)
 
     async def _start_node(self, settings: Any) -> None:
         """Register this gateway as a node of its store and start its heartbeat."""

@@ -578,3 +578,32 @@ def list_dir(place: Place) -> list[tuple[str, os.stat_result]]:
             except FileNotFoundError:
                 continue
     return sorted(entries)
+
+
+def deliver_upload(inbox: Path, name: str, data: bytes, user: str) -> Path:
+    """Put ``data`` into ``inbox`` as the new file ``name`` uploaded by ``user``, as an SFTP
+    upload ends (blocking): written under a hidden temporary name the watcher ignores,
+    flushed, marked with its uploader, then given its name -- never over an existing file
+    (``FailedError``).  The portal's uploads and messages come in this way."""
+    if not name or name.startswith(".") or "/" in name or "\\" in name or not name.isprintable():
+        raise FailedError(f"{name!r} is not a plain file name")
+    inbox.mkdir(parents=True, exist_ok=True)
+    tmp = inbox / f".{name}.{token_hex(8)}{_TEMP_SUFFIX}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            mark_uploader(fd, user)
+        finally:
+            os.close(fd)
+        target = inbox / name
+        rename_noreplace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(inbox)
+    return target

@@ -21,22 +21,26 @@ import hmac
 import ipaddress
 import secrets
 import ssl
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import jinja2
 import pyotp
 import structlog
 from aiohttp import web
 
-from opencass.config.model import BanPolicy, Config
+from opencass.codecs.onerecord.dispute import DisputeRequest, DisputeStatusUpdate, encode_dispute
+from opencass.config.model import BanPolicy, CompanyKind, Config, Role
 from opencass.config.passwords import dummy_hash, verify_password
 from opencass.documents.choices import LANGUAGES
 from opencass.documents.i18n import negotiate, translator
+from opencass.errors import InputError
 from opencass.identity.directory import Directory, Member
 from opencass.portal import pages
 from opencass.portal.sessions import AWAITING_CODE, SIGNED_IN, Session, SessionCodec, load_key
@@ -49,6 +53,7 @@ SESSION: web.RequestKey[Session | None] = web.RequestKey("session", Session)
 COOKIE = "oc_session"
 SIGNIN_COOKIE = "oc_signin"  # the sign-in form's CSRF token
 KEY_FILE = "portal_session.key"
+MAX_UPLOAD = 64 << 20  # a file uploaded through the page (larger ones: SFTP)
 HERE = Path(__file__).parent
 LANGUAGE_NAMES = {
     "en": "English", "fr": "Français", "es": "Español", "de": "Deutsch", "zh": "中文",
@@ -78,6 +83,7 @@ class PortalDeps:
     clock: Callable[[], datetime]
     audit: Callable[..., Awaitable[Any]]
     downloaded: Callable[[str, str, str, int | None], Awaitable[bool]] | None = None
+    submit: Callable[[str, str, str, bytes], Awaitable[None]] | None = None  # into an inbox
     used_codes: dict[str, int] = field(default_factory=dict)  # user -> last TOTP time step
 
 
@@ -204,7 +210,8 @@ def _session_middleware(deps: PortalDeps, codec: SessionCodec) -> Any:
             await _check_csrf(request, session)
         response: web.StreamResponse = await handler(request)
         kept: Session | None = request.get(SESSION)
-        if kept is not None and kept.stage == SIGNED_IN and COOKIE not in response.cookies:
+        quiet = request.path == "/changes"  # a dashboard's polling keeps no session alive
+        if kept and kept.stage == SIGNED_IN and COOKIE not in response.cookies and not quiet:
             _set_cookie(response, COOKIE, codec.dump(kept.touched(now)), request, deps)
         return response
 
@@ -229,10 +236,128 @@ def _set_cookie(
     )
 
 
+# -- submitting: files and messages go into the company's inbox, as over SFTP ------------------
+
+
+class _Submissions:
+    """The handlers that hand something to the intake (mixed into ``_Handlers``)."""
+
+    deps: PortalDeps
+
+    def _session(self, request: web.Request) -> Session:
+        raise NotImplementedError
+
+    def _submitter(self, request: web.Request) -> tuple[Session, Member]:
+        session = self._session(request)
+        member = self.deps.directory().active(session.user)
+        if member is None or not _may_submit(member, session) or self.deps.submit is None:
+            raise web.HTTPForbidden(text="you may not submit files for this company")
+        return session, member
+
+    async def _submit(self, session: Session, name: str, data: bytes) -> web.Response:
+        assert self.deps.submit is not None
+        try:
+            await self.deps.submit(session.company, session.user, name, data)
+        except InputError as e:  # the name is taken, or no plain file name
+            raise web.HTTPConflict(text=str(e)) from None
+        await self.deps.audit("portal_submitted", user=session.user, company=session.company,
+                              name=name, size=len(data))  # fmt: skip
+        return see_other(f"/?sent={quote(name)}")
+
+    async def upload_form(self, request: web.Request) -> web.Response:
+        session, member = self._submitter(request)
+        config = self.deps.config()
+        return render(request, self.deps, "upload.html", max_mb=MAX_UPLOAD >> 20,
+                      **_header(config, member, session))  # fmt: skip
+
+    async def upload(self, request: web.Request) -> web.Response:
+        session, _ = self._submitter(request)
+        form = await request.post()
+        upload = form.get("file")
+        if not isinstance(upload, web.FileField):
+            raise web.HTTPBadRequest(text="no file")
+        data = upload.file.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD, actual_size=len(data))
+        name = Path(upload.filename or "").name
+        return await self._submit(session, name, data)
+
+    async def awb(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        config = self.deps.config()
+        member = self.deps.directory().active(session.user)
+        assert member is not None
+        query = request.query.get("q", "")[:40]
+        found = await asyncio.to_thread(
+            pages.awb_search, config, session.company, session.country, query
+        )
+        return render(request, self.deps, "awb.html", query=query, found=found,
+                      may_submit=_may_submit(member, session),
+                      currency=config.countries[session.country].currency,
+                      **_header(config, member, session))  # fmt: skip
+
+    async def open_dispute(self, request: web.Request) -> web.Response:
+        """An agent's dispute of an AWB line: the same ONE Record request its in-house system
+        would upload (``opencass.codecs.onerecord.dispute``), so the same rules judge it."""
+        session, _ = self._submitter(request)
+        config = self.deps.config()
+        f = await request.post()
+        try:
+            claimed = (
+                Decimal(str(f.get("claimed", "")).replace(",", ".")) if f.get("claimed") else None
+            )
+            billed = Decimal(str(f.get("billed", "")))
+            kind = str(f.get("kind", "change"))
+            uid = uuid.uuid4()
+            request_ = DisputeRequest(
+                iri=f"urn:uuid:{uid}", kind=kind, agent_code=str(f.get("agent", "")),
+                requested_at=self.deps.clock().isoformat(), country=session.country,
+                period=str(f.get("period", "")), airline_prefix=str(f.get("prefix", "")),
+                awb_serial=str(f.get("serial", "")), reason=str(f.get("reason", "")).strip(),
+                currency=config.countries[session.country].currency,
+                disputed_amount=billed - claimed if claimed is not None else billed,
+                claimed_amount=claimed if kind == "change" else None,
+            )  # fmt: skip
+            data = encode_dispute(request_, base_iri=config.gateway.public_url)
+        except (ArithmeticError, ValueError) as e:
+            raise web.HTTPBadRequest(text=f"the dispute cannot be sent: {e}") from None
+        return await self._submit(session, f"dispute_{uid}.xml", data)
+
+    async def answer_dispute(self, request: web.Request) -> web.Response:
+        """An airline's answer to a dispute, as the ONE Record status update it would upload."""
+        session, _ = self._submitter(request)
+        config = self.deps.config()
+        f = await request.post()
+        status = {"accept": "REQUEST_ACCEPTED", "reject": "REQUEST_REJECTED"}.get(
+            str(f.get("answer", ""))
+        )
+        if status is None or config.companies[session.company].kind is not CompanyKind.AIRLINE:
+            raise web.HTTPBadRequest(text="an answer is accept or reject, by the airline")
+        corrected = str(f.get("corrected", "")).replace(",", ".").strip()
+        try:
+            update = DisputeStatusUpdate(
+                iri=str(f.get("iri", "")), kind=str(f.get("kind", "change")), status=status,
+                at=self.deps.clock().isoformat(),
+                currency=config.countries[session.country].currency if corrected else None,
+                corrected_amount=Decimal(corrected) if corrected else None,
+                comment=str(f.get("comment", "")).strip(),
+            )  # fmt: skip
+            data = encode_dispute(update, base_iri=config.gateway.public_url)
+        except (ArithmeticError, ValueError) as e:
+            raise web.HTTPBadRequest(text=f"the answer cannot be sent: {e}") from None
+        return await self._submit(session, f"dispute-answer_{uuid.uuid4()}.xml", data)
+
+    async def changes(self, request: web.Request) -> web.Response:
+        """The dashboard's fingerprint: its page polls this and reloads when it moves."""
+        session = self._session(request)
+        version = await asyncio.to_thread(pages.version, self.deps.config(), session.company)
+        return web.json_response({"version": version})
+
+
 # -- sign-in ----------------------------------------------------------------------------------
 
 
-class _Handlers:
+class _Handlers(_Submissions):
     def __init__(self, deps: PortalDeps, codec: SessionCodec) -> None:
         self.deps = deps
         self.codec = codec
@@ -359,13 +484,12 @@ class _Handlers:
         board = await asyncio.to_thread(
             pages.dashboard, config, session.company, session.country, self.deps.clock()
         )
+        version = await asyncio.to_thread(pages.version, config, session.company)
         return render(
-            request,
-            self.deps,
-            f"{board.kind}.html",
-            board=board,
+            request, self.deps, f"{board.kind}.html", board=board, version=version,
+            sent=request.query.get("sent", "")[:200], may_submit=_may_submit(member, session),
             **_header(config, member, session),
-        )
+        )  # fmt: skip
 
     async def switch(self, request: web.Request) -> web.Response:
         session = self._session(request)
@@ -414,6 +538,11 @@ def see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
+def _may_submit(member: Member, session: Session) -> bool:
+    user = member.as_user(session.company)
+    return user is not None and user.can(Role.INPUT)
+
+
 def _local(value: object) -> bool:
     return isinstance(value, str) and value.startswith("/") and not value.startswith("//")
 
@@ -444,7 +573,7 @@ def build_app(deps: PortalDeps, key: bytes) -> web.Application:
     h = _Handlers(deps, codec)
     app = web.Application(
         middlewares=[_headers_middleware(deps), _session_middleware(deps, codec)],
-        client_max_size=1024 * 1024,
+        client_max_size=MAX_UPLOAD + 64 * 1024,
     )
     app.router.add_get("/signin", h.signin_form)
     app.router.add_post("/signin", h.signin)
@@ -455,6 +584,12 @@ def build_app(deps: PortalDeps, key: bytes) -> web.Application:
     app.router.add_post("/switch", h.switch)
     app.router.add_post("/language", h.language)
     app.router.add_get("/documents/{name}", h.document)
+    app.router.add_get("/changes", h.changes)
+    app.router.add_get("/upload", h.upload_form)
+    app.router.add_post("/upload", h.upload)
+    app.router.add_get("/awb", h.awb)
+    app.router.add_post("/disputes", h.open_dispute)
+    app.router.add_post("/disputes/answer", h.answer_dispute)
     app.router.add_static("/static/", HERE / "static", append_version=False)
     return app
 

@@ -6,6 +6,8 @@ documents, it never computes a figure of its own."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -14,13 +16,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from opencass.billing.disputes import billed_amount
 from opencass.billing.remittance import period_status
-from opencass.config.model import Company, CompanyKind, Config, Period
+from opencass.config.model import Company, CompanyKind, Config, Period, find_period
+from opencass.settlement.tax import TaxEngine
 from opencass.store import portal as q
 from opencass.store.connect import connect_read_only
 from opencass.store.ledger import period_counts
 
-__all__ = ["Dashboard", "dashboard", "documents"]
+__all__ = ["Dashboard", "awb_search", "dashboard", "documents", "outbox_file", "version"]
 
 
 @dataclass(slots=True)
@@ -152,3 +156,64 @@ def outbox_file(config: Config, company: str, name: str) -> Path | None:
         return None
     path = config.gateway.mailboxes_dir / company / "outbox" / name
     return path if path.is_file() and not path.is_symlink() else None
+
+
+AWB = re.compile(r"\s*(\d{3})[-\s]?(\d{8})\s*")
+
+
+def awb_search(config: Config, company_id: str, country: str, query: str) -> list[dict[str, Any]]:
+    """The periods in which the AWB ``query`` (``997-12345675``) is billed to one of the
+    company's agent codes in ``country``, newest first, each with its billed amount (as a
+    dispute would see it) and whether a dispute of it is open."""
+    m = AWB.fullmatch(query)
+    company = config.companies[company_id]
+    codes = company.agent_codes.get(country, ())
+    database = config.gateway.database
+    if m is None or not codes or not database.exists():
+        return []
+    prefix, serial = m.groups()
+    settings = config.countries[country]
+    conn = connect_read_only(database)
+    found = []
+    try:
+        open_ = {
+            (d["period"], d["airline_prefix"], d["awb_serial"])
+            for d in q.disputes_of(conn, company_id)
+        }
+        final = {c["period"] for c in q.closes_of(conn, country) if c["kind"] == "final"}
+        for code in q.awb_periods(conn, country, prefix, serial):
+            _, period = find_period(config, country, code)
+            billed = billed_amount(
+                conn, settings, code, prefix, serial, TaxEngine.for_config(config, settings, period)
+            )
+            if billed is None:
+                continue
+            amount, agents = billed
+            mine = sorted(a for a in agents if any(a == c or a[:7] == c for c in codes))
+            if mine:
+                found.append(
+                    {"period": code, "prefix": prefix, "serial": serial, "agent": mine[0],
+                     "amount": amount, "open": (code, prefix, serial) in open_,
+                     "final": code in final}
+                )  # fmt: skip
+    finally:
+        conn.close()
+    return found
+
+
+def version(config: Config, company_id: str) -> str:
+    """A fingerprint of what the company's dashboard shows (it changes when the dashboard
+    would): files, disputes, closes, the outbox's documents."""
+    marks: list[Any] = []
+    database = config.gateway.database
+    if database.exists():
+        conn = connect_read_only(database)
+        try:
+            marks += q.change_marks(conn, company_id)
+        finally:
+            conn.close()
+    outbox = config.gateway.mailboxes_dir / company_id / "outbox"
+    with contextlib.suppress(FileNotFoundError):
+        names = sorted(p.name for p in outbox.iterdir() if not p.name.startswith("."))
+        marks += [len(names), names[-1] if names else ""]
+    return hashlib.sha256(repr(marks).encode()).hexdigest()[:16]

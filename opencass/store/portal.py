@@ -9,7 +9,15 @@ import sqlite3
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["billed_lines", "closes_of", "company_files", "disputes_of", "downloaded_paths"]
+__all__ = [
+    "awb_periods",
+    "billed_lines",
+    "change_marks",
+    "closes_of",
+    "company_files",
+    "disputes_of",
+    "downloaded_paths",
+]
 
 
 def company_files(
@@ -66,7 +74,8 @@ def disputes_of(
     """The disputes the company is a party to (as agent or airline), newest first."""
     sql = (
         "SELECT id, country, period, airline_prefix, awb_serial, agent_code, currency,"
-        " disputed_amount, reason, status, opened_at, agent_company, airline_company"
+        " disputed_amount, reason, status, opened_at, agent_company, airline_company,"
+        " request_iri, kind, billed_amount"
         " FROM disputes WHERE (agent_company = ? OR airline_company = ?)"
     )
     if open_only:
@@ -75,6 +84,7 @@ def disputes_of(
     keys = (
         "id", "country", "period", "airline_prefix", "awb_serial", "agent_code", "currency",
         "disputed_amount", "reason", "status", "opened_at", "agent_company", "airline_company",
+        "request_iri", "kind", "billed_amount",
     )  # fmt: skip
     return [dict(zip(keys, tuple(r), strict=True)) for r in rows]
 
@@ -94,3 +104,30 @@ def downloaded_paths(conn: sqlite3.Connection, company: str) -> set[str]:
     """The outbox paths of ``company`` someone of it has downloaded."""
     rows = conn.execute("SELECT DISTINCT path FROM downloads WHERE company = ?", (company,))
     return {str(r[0]) for r in rows.fetchall()}
+
+
+def awb_periods(conn: sqlite3.Connection, country: str, prefix: str, serial: str) -> list[str]:
+    """The periods of ``country`` in which AWB ``prefix``-``serial`` has booked rows."""
+    rows = conn.execute(
+        "SELECT DISTINCT period FROM ledger WHERE country = ? AND airline_prefix = ?"
+        " AND awb_serial = ? AND withdrawn = 0 AND period IS NOT NULL ORDER BY period DESC",
+        (country, prefix, serial),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def change_marks(conn: sqlite3.Connection, company: str) -> tuple[Any, ...]:
+    """What changes when something a company's dashboard shows changes: its files' and
+    disputes' count and last update, the closes completed."""
+    files = conn.execute(
+        "SELECT COUNT(*), MAX(updated_at) FROM files WHERE company = ?", (company,)
+    ).fetchone()
+    disputes = conn.execute(
+        "SELECT COUNT(*), MAX(updated_at) FROM disputes"
+        " WHERE agent_company = ? OR airline_company = ?",
+        (company, company),
+    ).fetchone()
+    closes = conn.execute(
+        "SELECT COUNT(*), MAX(completed_at) FROM closes WHERE completed_at IS NOT NULL"
+    ).fetchone()
+    return (*tuple(files), *tuple(disputes), *tuple(closes))

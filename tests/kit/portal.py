@@ -52,6 +52,14 @@ class PortalClient:
             self.token = m.group(1)
         return r.status, text
 
+    async def post_form(self, path: str, form: aiohttp.FormData) -> tuple[int, str]:
+        """POST a multipart form (a file upload)."""
+        async with self.session.post(self.base + path, data=form, allow_redirects=True) as r:
+            text = await r.text()
+        if m := _CSRF.search(text):
+            self.token = m.group(1)
+        return r.status, text
+
     def cookie(self, name: str) -> str:
         for c in self.session.cookie_jar:
             if c.key == name:

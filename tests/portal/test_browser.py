@@ -67,9 +67,26 @@ async def test_each_dashboard_in_a_real_browser(tmp_path: Path, browser: object)
     secrets = {u.name: u.totp_secret or "" for u in load_config(config_dir).users.values()}
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
+    billing = tmp_path / "november.hot"
+    billing.write_bytes(sample_bytes())
     async with running(config_dir, NOW) as gw:
-        await gw.upload("demoair", "november.hot", sample_bytes())
-        await gw.answer("demoair", "november.hot")
+        # the airline uploads through the page; its dashboard shows the outcome by itself
+        page = await _sign_in(browser, gw, "demoair", secrets["demoair"])
+        await page.click("nav.pages a[href='/upload']")
+        await page.set_input_files("#file", str(billing))
+        await page.click("form[action='/upload'] button")
+        await page.wait_for_selector("p.sent")
+        await page.wait_for_selector(
+            "tr[data-file='november.hot'] td[data-outcome='accepted']", timeout=30_000
+        )
+        assert "angenommen" in await page.inner_text("tr[data-file='november.hot']")
+        # a file that arrives over SFTP meanwhile appears without anyone reloading the page
+        await gw.upload("demoair", "again.hot", sample_bytes())
+        await page.wait_for_selector(
+            "tr[data-file='again.hot'] td[data-outcome='duplicate']", timeout=30_000
+        )
+        await page.screenshot(path=str(ARTIFACTS / "airline.png"), full_page=True)
+        assert page.errors == []
 
         page = await _sign_in(browser, gw, "agent1", secrets["agent1"])
         assert await page.inner_text("main h1") == "Agent One Spedition GmbH · DE"
@@ -78,6 +95,11 @@ async def test_each_dashboard_in_a_real_browser(tmp_path: Path, browser: object)
         await page.click("form[action='/language'] button")
         await page.wait_for_selector("text=Amounts due")
         await page.screenshot(path=str(ARTIFACTS / "agent.png"), full_page=True)
+        await page.click("nav.pages a[href='/awb']")
+        await page.fill("#q", "997-62144154")
+        await page.click("form[action='/awb'] button")
+        await page.wait_for_selector("table.awb")
+        await page.screenshot(path=str(ARTIFACTS / "agent-awb.png"), full_page=True)
         # one click to the other CASS operation the company takes part in
         await page.click("button.chip:has-text('DE-I')")
         await page.wait_for_selector("main h1:has-text('DE-I')")
@@ -86,18 +108,9 @@ async def test_each_dashboard_in_a_real_browser(tmp_path: Path, browser: object)
         await page.wait_for_url("**/signin")
         assert page.errors == []
 
-        page = await _sign_in(browser, gw, "demoair", secrets["demoair"])
-        row = await page.inner_text("tr[data-file='november.hot']")
-        assert "angenommen" in row  # Demo Air reads German
-        await page.screenshot(path=str(ARTIFACTS / "airline.png"), full_page=True)
-        assert page.errors == []
-
         page = await _sign_in(browser, gw, "ops", secrets["ops"])
         assert "CASS Operations Demo · DE" in await page.inner_text("main h1")
         await page.screenshot(path=str(ARTIFACTS / "operator.png"), full_page=True)
         assert page.errors == []
-    assert sorted(p.name for p in ARTIFACTS.iterdir()) == [
-        "agent.png",
-        "airline.png",
-        "operator.png",
-    ]
+    shots = ["agent-awb.png", "agent.png", "airline.png", "operator.png"]
+    assert sorted(p.name for p in ARTIFACTS.iterdir()) == shots

@@ -8,7 +8,9 @@ import asyncio
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import asyncssh
 import pytest
 from lxml import html
@@ -16,6 +18,7 @@ from lxml import html
 from opencass.config import load_config
 from opencass.portal.sessions import SessionCodec
 from tests.kit.daemon import Phase, running
+from tests.kit.db import db_connect
 from tests.kit.gateway import NOW, PERIOD_CODE, TODAY, init_demo_store, sample_bytes
 from tests.kit.portal import PortalClient, totp_code
 
@@ -251,3 +254,126 @@ async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) ->
     billed = f'//tr[@data-period="{PERIOD_CODE}"]/td[@data-amount]'
     assert _amount(pages["demoair"], billed) == Decimal("3902.26") + Decimal("847.75")
     assert "final" in pages["ops"] and PERIOD_CODE in pages["ops"]
+
+
+async def _until(check: Any, what: str, timeout: float = 30) -> Any:
+    for _ in range(int(timeout * 10)):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} not seen within {timeout} s")
+
+
+async def test_upload_dispute_and_answer_through_the_pages(config_dir: Path) -> None:
+    """Demo Air uploads its billing through the page; after the reports agent1 finds the AWB,
+    disputes it from its line, Demo Air accepts from its dashboard; the final billing carries
+    the adjustment (3902.26 less 50.00, as the same messages over SFTP give:
+    tests/gateway/test_lifecycle.py)."""
+    secrets = _secrets(config_dir)
+    config = load_config(config_dir)
+    period = next(p for p in config.calendars["DE"] if p.code == PERIOD_CODE)
+    async with running(config_dir, NOW) as gw:
+        web = _client(gw)
+        try:
+            await web.sign_in("demoair", secrets["demoair"])
+            status, page = await web.get("/upload")
+            assert status == 200
+            form = aiohttp.FormData()
+            form.add_field("csrf", web.token)
+            form.add_field("file", sample_bytes(), filename="november.hot")
+            status, page = await web.post_form("/upload", form)
+            assert status == 200 and "november.hot" in page  # "submitted"
+            status, _ = await web.post_form("/upload", _file_form(web.token, ".hidden.hot"))
+            assert status == 409  # no hidden name: the intake would never see it
+
+            async def answered() -> bool:
+                _, page = await web.get("/")
+                return 'data-outcome="accepted"' in page
+
+            await _until(answered, "the uploaded file's outcome")
+        finally:
+            await web.close()
+        row = await gw.gateway.store.get_file(  # type: ignore[union-attr]
+            (await gw.gateway.store.files_in_states(["archived"]))[0].id  # type: ignore[union-attr]
+        )
+        assert row is not None and row.user == "demoair" and row.name == "november.hot"
+        assert list((gw.mailboxes / "demoair" / "outbox").glob("*_receipt_*.xml.sig"))
+
+    async with running(config_dir, period.reports_available + timedelta(hours=1)) as gw:
+        agent, airline = _client(gw), _client(gw)
+        try:
+            await agent.sign_in("agent1", secrets["agent1"])
+            status, page = await agent.get("/awb?q=997-62144154")
+            line = f'//tr[@data-period="{PERIOD_CODE}"]/td[@data-amount]'
+            assert _amount(page, line) == Decimal("3987.26")
+            status, page = await agent.get("/awb?q=997-00000000")
+            assert "data-amount" not in page
+            status, page = await agent.post(
+                "/disputes",
+                {"period": PERIOD_CODE, "prefix": "997", "serial": "62144154",
+                 "agent": "23470068510", "billed": "3987.26", "kind": "change",
+                 "claimed": "3937.26", "reason": "weight charge rated at the wrong rate"},
+            )  # fmt: skip
+            assert status == 200
+            store = gw.gateway.store
+            assert store is not None
+
+            async def opened() -> list[Any]:
+                return [d for d in await _disputes(gw) if d[1] == "REQUEST_PENDING"]
+
+            (dispute,) = await _until(opened, "the dispute")
+            assert dispute[2:] == ("agent1", "demoair", "50.00")
+            await airline.sign_in("demoair", secrets["demoair"])
+            _, page = await airline.get("/")
+            form = html.fromstring(page).xpath('//tr[@data-dispute="997-62144154"]//form')
+            assert form, "the airline's dashboard offers the answer"
+            iri = form[0].xpath('.//input[@name="iri"]')[0].get("value")
+            status, _ = await airline.post(
+                "/disputes/answer", {"iri": iri, "kind": "change", "answer": "accept"}
+            )
+            assert status == 200
+
+            async def accepted() -> list[Any]:
+                return [d for d in await _disputes(gw) if d[1] == "REQUEST_ACCEPTED"]
+
+            await _until(accepted, "the accepted dispute")
+            # the agent may not answer, the airline may not dispute
+            status, _ = await agent.post("/disputes/answer", {"iri": iri, "answer": "accept"})
+            assert status == 400
+        finally:
+            await agent.close()
+            await airline.close()
+
+    async with running(config_dir, period.billing_available + timedelta(minutes=1)) as gw:
+        assert gw.gateway.closes is not None
+        await gw.gateway.closes.idle()
+        web = _client(gw)
+        try:
+            page = await web.sign_in("agent1", secrets["agent1"])
+        finally:
+            await web.close()
+    table = f'//table[@data-period="{PERIOD_CODE}"]//td[contains(@class, "total")]'
+    assert _amount(page, table) == Decimal("3852.26")
+
+
+def _file_form(token: str, name: str) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("csrf", token)
+    form.add_field("file", sample_bytes(), filename=name)
+    return form
+
+
+async def _disputes(gw: Phase) -> list[tuple[Any, ...]]:
+    database = gw.gateway.current_config().gateway.database
+
+    def read() -> list[tuple[Any, ...]]:
+        conn = db_connect(database)
+        try:
+            sql = ("SELECT request_iri, status, agent_company, airline_company, disputed_amount"
+                   " FROM disputes")  # fmt: skip
+            return [tuple(r) for r in conn.execute(sql).fetchall()]
+        finally:
+            conn.close()
+
+    return await asyncio.to_thread(read)
