@@ -294,10 +294,14 @@ async def test_upload_dispute_and_answer_through_the_pages(config_dir: Path) -> 
             await _until(answered, "the uploaded file's outcome")
         finally:
             await web.close()
-        row = await gw.gateway.store.get_file(  # type: ignore[union-attr]
-            (await gw.gateway.store.files_in_states(["archived"]))[0].id  # type: ignore[union-attr]
-        )
-        assert row is not None and row.user == "demoair" and row.name == "november.hot"
+        store = gw.gateway.store
+        assert store is not None
+
+        async def archived() -> list[Any]:
+            return await store.files_in_states(["archived"])
+
+        (row,) = await _until(archived, "the file archived")
+        assert (row.user, row.name) == ("demoair", "november.hot")
         assert list((gw.mailboxes / "demoair" / "outbox").glob("*_receipt_*.xml.sig"))
 
     async with running(config_dir, period.reports_available + timedelta(hours=1)) as gw:
