@@ -347,6 +347,29 @@ class _Submissions:
             raise web.HTTPBadRequest(text=f"the answer cannot be sent: {e}") from None
         return await self._submit(session, f"dispute-answer_{uuid.uuid4()}.xml", data)
 
+    async def statistics(self, request: web.Request) -> web.Response:
+        """An airline's tonnage, revenue and yield, by agent and by route, for a period and the
+        year to date: charts, with every figure in a table beside."""
+        session = self._session(request)
+        config = self.deps.config()
+        member = self.deps.directory().active(session.user)
+        assert member is not None
+        if config.companies[session.company].kind is not CompanyKind.AIRLINE:
+            raise web.HTTPNotFound(text="statistics are an airline's")
+        periods = [p.code for p in config.calendars.get(session.country, ())]
+        today = self.deps.clock().date()
+        current = config.period_for(session.country, today)
+        code = request.query.get("period") or (current.code if current else "")
+        if code not in periods:
+            raise web.HTTPNotFound(text="no such period")
+        found = await asyncio.to_thread(
+            pages.statistics, config, session.company, session.country, code
+        )
+        return render(request, self.deps, "statistics.html", stats=found, period=code,
+                      periods=[p for p in periods if p[:4] == code[:4]],
+                      may_submit=_may_submit(member, session),
+                      **_header(config, member, session))  # fmt: skip
+
     async def changes(self, request: web.Request) -> web.Response:
         """The dashboard's fingerprint: its page polls this and reloads when it moves."""
         session = self._session(request)
@@ -588,6 +611,7 @@ def build_app(deps: PortalDeps, key: bytes) -> web.Application:
     app.router.add_get("/upload", h.upload_form)
     app.router.add_post("/upload", h.upload)
     app.router.add_get("/awb", h.awb)
+    app.router.add_get("/statistics", h.statistics)
     app.router.add_post("/disputes", h.open_dispute)
     app.router.add_post("/disputes/answer", h.answer_dispute)
     app.router.add_static("/static/", HERE / "static", append_version=False)

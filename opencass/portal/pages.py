@@ -19,12 +19,22 @@ from zoneinfo import ZoneInfo
 from opencass.billing.disputes import billed_amount
 from opencass.billing.remittance import period_status
 from opencass.config.model import Company, CompanyKind, Config, Period, find_period
+from opencass.documents.reports.data import Tonnage, tonnage_statistics
+from opencass.settlement.netting import netting_of
 from opencass.settlement.tax import TaxEngine
 from opencass.store import portal as q
 from opencass.store.connect import connect_read_only
-from opencass.store.ledger import period_counts
+from opencass.store.ledger import period_counts, rows_of_airline
 
-__all__ = ["Dashboard", "awb_search", "dashboard", "documents", "outbox_file", "version"]
+__all__ = [
+    "Dashboard",
+    "awb_search",
+    "dashboard",
+    "documents",
+    "outbox_file",
+    "statistics",
+    "version",
+]
 
 
 @dataclass(slots=True)
@@ -217,3 +227,35 @@ def version(config: Config, company_id: str) -> str:
         names = sorted(p.name for p in outbox.iterdir() if not p.name.startswith("."))
         marks += [len(names), names[-1] if names else ""]
     return hashlib.sha256(repr(marks).encode()).hexdigest()[:16]
+
+
+def statistics(config: Config, company_id: str, country: str, code: str) -> list[Tonnage]:
+    """The airline's tonnage, revenue and yield per prefix for period ``code`` and the year to
+    date (its booked rows as they stand), as the Management Statistics compute them."""
+    company = config.companies[company_id]
+    settings = config.countries[country]
+    _, period = find_period(config, country, code)
+    ytd = [
+        p.code
+        for p in config.calendars.get(country, ())
+        if p.code[:4] == code[:4] and p.code <= code
+    ]
+    names = {
+        a: c.legal_name for c in config.companies.values() for a in c.agent_codes.get(country, ())
+    }
+    tax = TaxEngine.for_config(config, settings, period)
+    out = []
+    database = config.gateway.database
+    for prefix in company.airline_prefixes.get(country, ()):
+        rows = rows_of_airline(database, country, ytd, prefix) if database.exists() else {}
+        out.append(
+            tonnage_statistics(
+                rows,
+                period=code,
+                currency=settings.currency,
+                agent_names=names,
+                tax=tax,
+                netting=netting_of(settings),
+            )
+        )
+    return out

@@ -125,10 +125,20 @@ def test_files_spread_over_two_nodes_are_each_answered_and_booked_once(cluster: 
     assert len(list(outbox.glob("*_validation_*.xml"))) == FILES
     assert len(list(outbox.glob("*_receipt_*.xml.sig"))) == FILES
     assert not list((cluster.data / "mailboxes" / "demoair" / "inbox").iterdir())
+
     # both nodes did part of the work, and neither did a file the other finished
-    done = {name: len(node.events("file_done")) for name, node in cluster.nodes.items()}
-    assert all(n > 0 for n in done.values()), done
-    assert sum(done.values()) == FILES, done
+    # (a node logs file_done just after the file's last step: wait for the last lines)
+    def logged() -> bool:
+        return sum(len(n.events("file_done")) for n in cluster.nodes.values()) >= FILES
+
+    cluster.wait(logged, 60, "every file_done logged")
+    done = {
+        name: [e["file_id"] for e in node.events("file_done")]
+        for name, node in cluster.nodes.items()
+    }
+    assert all(done.values()), done
+    ids = [i for found in done.values() for i in found]
+    assert len(ids) == FILES == len(set(ids)), "a file processed to the end twice"
     # the outbox is delivered by one node, the other stands by
     leased = {n: [e["active"] for e in p.events("outbox_lease")] for n, p in cluster.nodes.items()}
     assert sorted(leased.values()) == [[], [True]], leased

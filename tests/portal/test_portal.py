@@ -5,6 +5,8 @@ and the dashboards' figures against the final close's totals worked out by hand.
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -246,14 +248,33 @@ async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) ->
             web = _client(gw)
             try:
                 pages[user] = await web.sign_in(user, secrets[user])
+                if user == "demoair":
+                    _, pages["statistics"] = await web.get(f"/statistics?period={PERIOD_CODE}")
             finally:
                 await web.close()
+        (report,) = (gw.mailboxes / "demoair" / "outbox").glob(
+            f"*_managementstats_{PERIOD_CODE}_997.pdf"
+        )
     table = f'//table[@data-period="{PERIOD_CODE}"]//td[contains(@class, "total")]'
     assert _amount(pages["agent1"], table) == Decimal("3902.26")
     assert _amount(pages["agent2"], table) == Decimal("847.75")
     billed = f'//tr[@data-period="{PERIOD_CODE}"]/td[@data-amount]'
     assert _amount(pages["demoair"], billed) == Decimal("3902.26") + Decimal("847.75")
     assert "final" in pages["ops"] and PERIOD_CODE in pages["ops"]
+    # the airline's statistics are the Management Statistics report's figures (as pdftotext
+    # reads the report): each agent's and route's tonnage and revenue, in the same words
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(report), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    doc = html.fromstring(pages["statistics"])
+    cells = doc.xpath(
+        "//table[@id='by-agent' or @id='by-route']//td[@data-weight or @data-revenue]"
+    )
+    assert len(cells) == 2 * (2 + 3)  # two agents, three routes
+    words = set(text.split())
+    for cell in cells:
+        number = re.sub(r"[^0-9.,]", "", cell.text_content())  # "890,00 €" → "890,00"
+        assert number in words, (number, cell.text_content())
 
 
 async def _until(check: Any, what: str, timeout: float = 30) -> Any:

@@ -71,10 +71,12 @@ __all__ = [
     "OperatorReport",
     "ReportDataError",
     "StatLine",
+    "Tonnage",
     "agent_report",
     "airline_analysis",
     "management_stats",
     "operator_report",
+    "tonnage_statistics",
 ]
 
 KG_PER_LB = Decimal("0.45359237")
@@ -914,3 +916,45 @@ def operator_report(
         remittance_day=remittance_day,
         settlement_day=settlement_day,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Tonnage:
+    """Tonnage, revenue and yield of an airline prefix's booked rows, for ``period`` and the
+    year to date, in total, by agent and by route: the Management Statistics' figures, for
+    rows as they stand (the portal's charts, between closes too)."""
+
+    period: str
+    currency: str
+    total: StatLine
+    by_agent: tuple[StatLine, ...]
+    by_route: tuple[StatLine, ...]
+
+
+def tonnage_statistics(
+    rows_by_period: Mapping[str, Iterable[BookedRow]],
+    *,
+    period: str,
+    currency: str,
+    agent_names: Mapping[str, str] | None = None,
+    tax: TaxEngine | None = None,
+    netting: Netting = DEFAULT_NETTING,
+) -> Tonnage:
+    """``management_stats``' tonnage, revenue and yield, without its settlement cross-check
+    and notices (there may be no settlement yet)."""
+    names = agent_names or {}
+    stats = _Stats(())
+    for code in sorted(rows_by_period):
+        _period_figures(
+            code, rows_by_period[code], currency, stats, code == period, [], tax, netting
+        )
+
+    def lines(found: dict[str, _Stat], named: bool = True) -> tuple[StatLine, ...]:
+        return tuple(
+            s.line(k, names.get(k, "") if named else "", currency) for k, s in sorted(found.items())
+        )
+
+    return Tonnage(
+        period, currency, stats.total.line("", "", currency), lines(stats.by_agent),
+        lines(stats.by_route, named=False),
+    )  # fmt: skip
