@@ -25,6 +25,8 @@ SYSTEM_PACKAGES = fonts-dejavu-core fonts-wqy-microhei fonts-ipafont-gothic popp
 # browser of its own), installed with what it recommends, as it was tried here.
 BROWSER_PACKAGES = chromium
 
+
+.PHONY: oidc-provider
 .PHONY: all venv system catalogs bytecode test test-postgresql test-dates lint docs bench soak run lock lock-upgrade clean fonts sshd
 
 all: test
@@ -83,13 +85,20 @@ PG_TESTS = tests/gateway/test_lifecycle.py tests/gateway/test_import_lifecycle.p
   tests/outbox/test_outbox_e2e.py tests/gateway/test_gateway_e2e.py \
   tests/billing/test_remittance_e2e.py
 
-test: venv catalogs bytecode
+# The portal's sign-in tests run a real OpenID Connect provider (panva's oidc-provider, on the
+# machine's Node.js), installed from its lock file with integrity hashes.
+OIDC_TEST = tests/portal/oidc
+$(OIDC_TEST)/node_modules/.package-lock.json: $(OIDC_TEST)/package-lock.json
+	cd $(OIDC_TEST) && npm ci --no-audit --no-fund --silent
+oidc-provider: $(OIDC_TEST)/node_modules/.package-lock.json
+
+test: venv catalogs bytecode oidc-provider
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
 	OPENCASS_REQUIRE_TOOLS=1 $(PY) -m pytest -q -p no:cacheprovider $(XDIST)
 	OPENCASS_REQUIRE_TOOLS=1 OPENCASS_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider \
 	  $(XDIST) $(PG_TESTS)
 
-test-postgresql: venv catalogs bytecode
+test-postgresql: venv catalogs bytecode oidc-provider
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
 	OPENCASS_REQUIRE_TOOLS=1 OPENCASS_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider $(XDIST)
 
@@ -157,4 +166,4 @@ lock-upgrade: $(LOCKVENV)/bin/pip-compile
 	$(LOCK) --upgrade pyproject.toml
 
 clean:
-	rm -rf $(VENV) $(LOCKVENV) build site *.egg-info
+	rm -rf $(VENV) $(LOCKVENV) build site *.egg-info $(OIDC_TEST)/node_modules test-artifacts

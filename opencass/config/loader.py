@@ -46,6 +46,7 @@ from opencass.config.model import (
     CountryState,
     GatewaySettings,
     Limits,
+    OidcSettings,
     PdfSigningSettings,
     Period,
     PortalSettings,
@@ -268,7 +269,10 @@ class _Loader:
         idle = t.opt("idle_minutes", float, PortalSettings().idle_minutes)
         if not 1 <= idle <= 1440:
             t.problem("idle_minutes", f"{idle} is not between 1 and 1440 minutes")
-        return PortalSettings(listen, trusted_proxies=_proxies(t), idle_minutes=idle, **files)
+        oidc = _oidc(t.table("oidc"))
+        return PortalSettings(
+            listen, trusted_proxies=_proxies(t), idle_minutes=idle, oidc=oidc, **files
+        )
 
     def pdf_signing(self, t: Table, settings: GatewaySettings) -> PdfSigningSettings:
         """``[gateway.pdf_signing]`` with its files resolved; a named file must exist."""
@@ -537,6 +541,34 @@ def _proxies(t: Table) -> tuple[str, ...]:
         except ValueError:
             t.problem("trusted_proxies", f"{p!r} is not an IP address or network")
     return tuple(out)
+
+
+def _oidc(t: Table) -> OidcSettings:
+    """``[portal.oidc]``: an https issuer (http only on the loopback), its client, the claim."""
+    d = OidcSettings()
+    issuer = t.opt("issuer", str, "").rstrip("/")
+    out = OidcSettings(
+        issuer,
+        t.opt("client_id", str, ""),
+        t.opt("client_secret_env", str, ""),
+        t.opt("user_claim", str, d.user_claim),
+        tuple(str(s) for s in t.opt("scopes", list, list(d.scopes))),
+    )
+    if not issuer:
+        return out
+    url = urlsplit(issuer)
+    local = url.hostname in ("127.0.0.1", "localhost", "::1")
+    if (
+        not url.netloc
+        or url.scheme not in ("https", "http")
+        or (url.scheme == "http" and not local)
+    ):
+        t.problem("issuer", f"{issuer!r} is not an https URL (http only on the loopback, to test)")
+    if not out.client_id:
+        t.problem("client_id", "must be given with an issuer")
+    if "openid" not in out.scopes:
+        t.problem("scopes", "must include openid")
+    return out
 
 
 def _store(t: Table) -> StoreSettings:

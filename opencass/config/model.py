@@ -137,6 +137,25 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OidcSettings:
+    """``[portal.oidc]``: sign-in at the operator's OpenID Connect provider (off while
+    ``issuer`` is empty).  The client secret is read from the environment variable
+    ``client_secret_env``; the ID token's ``user_claim`` names the opencass user (its login
+    name, or with ``email`` the user whose e-mail address it is)."""
+
+    issuer: str = ""
+    client_id: str = ""
+    client_secret_env: str = ""
+    user_claim: str = "preferred_username"
+    scopes: tuple[str, ...] = ("openid", "profile", "email")
+
+    @property
+    def enabled(self) -> bool:
+        """True when a provider is configured."""
+        return bool(self.issuer)
+
+
+@dataclass(frozen=True, slots=True)
 class PortalSettings:
     """``[portal]`` in gateway.toml: the participant portal, a web interface served by the
     daemon beside SFTP (off while ``listen`` is empty).  ``tls_certificate`` and ``tls_key``
@@ -149,6 +168,7 @@ class PortalSettings:
     tls_key: str = ""
     trusted_proxies: tuple[str, ...] = ()
     idle_minutes: float = 30.0
+    oidc: OidcSettings = field(default_factory=OidcSettings)
 
     @property
     def enabled(self) -> bool:

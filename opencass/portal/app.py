@@ -30,11 +30,13 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+import aiohttp
 import jinja2
 import pyotp
 import structlog
 from aiohttp import web
 
+from opencass.clock import system_clock
 from opencass.codecs.onerecord.dispute import DisputeRequest, DisputeStatusUpdate, encode_dispute
 from opencass.config.model import BanPolicy, CompanyKind, Config, Role
 from opencass.config.passwords import dummy_hash, verify_password
@@ -43,6 +45,7 @@ from opencass.documents.i18n import negotiate, translator
 from opencass.errors import InputError
 from opencass.identity.directory import Directory, Member
 from opencass.portal import pages
+from opencass.portal.oidc import OidcError, OidcSignIn, member_for
 from opencass.portal.sessions import AWAITING_CODE, SIGNED_IN, Session, SessionCodec, load_key
 
 __all__ = ["Portal", "PortalDeps", "start_portal"]
@@ -52,6 +55,8 @@ log = structlog.get_logger("opencass.portal")
 SESSION: web.RequestKey[Session | None] = web.RequestKey("session", Session)
 COOKIE = "oc_session"
 SIGNIN_COOKIE = "oc_signin"  # the sign-in form's CSRF token
+OIDC_COOKIE = "oc_oidc"  # state, nonce and PKCE verifier between the redirect and the callback
+OIDC_SECONDS = 600.0  # the time a user has at the provider
 KEY_FILE = "portal_session.key"
 MAX_UPLOAD = 64 << 20  # a file uploaded through the page (larger ones: SFTP)
 HERE = Path(__file__).parent
@@ -229,11 +234,24 @@ async def _check_csrf(request: web.Request, session: Session | None) -> None:
 
 
 def _set_cookie(
-    response: web.StreamResponse, name: str, value: str, request: web.Request, deps: PortalDeps
+    response: web.StreamResponse,
+    name: str,
+    value: str,
+    request: web.Request,
+    deps: PortalDeps,
+    *,
+    lax: bool = False,
 ) -> None:
+    """An HttpOnly cookie, Secure on HTTPS; SameSite=Strict but for the OpenID Connect state,
+    which must come back with the provider's redirect (Lax: sent on that top-level GET)."""
     response.set_cookie(
-        name, value, httponly=True, samesite="Strict", secure=_https(request, deps), path="/"
-    )
+        name, value, httponly=True, samesite="Lax" if lax else "Strict",
+        secure=_https(request, deps), path="/",
+    )  # fmt: skip
+
+
+def _oidc_on(deps: PortalDeps) -> bool:
+    return bool(deps.config().gateway.portal.oidc.enabled)
 
 
 # -- submitting: files and messages go into the company's inbox, as over SFTP ------------------
@@ -384,18 +402,20 @@ class _Handlers(_Submissions):
     def __init__(self, deps: PortalDeps, codec: SessionCodec) -> None:
         self.deps = deps
         self.codec = codec
+        self._client: OidcSignIn | None = None
 
     async def signin_form(self, request: web.Request) -> web.Response:
         token = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(24)
-        response = render(request, self.deps, "signin.html", signin_token=token, error="")
+        error = "oidc" if request.query.get("error") == "oidc" else ""
+        response = render(request, self.deps, "signin.html", signin_token=token,
+                          error=error, oidc=_oidc_on(self.deps))  # fmt: skip
         _set_cookie(response, SIGNIN_COOKIE, token, request, self.deps)
         return response
 
     def _refuse(self, request: web.Request, error: str, status: int) -> web.Response:
         token = secrets.token_urlsafe(24)
-        response = render(
-            request, self.deps, "signin.html", status=status, signin_token=token, error=error
-        )
+        response = render(request, self.deps, "signin.html", status=status, signin_token=token,
+                          error=error, oidc=_oidc_on(self.deps))  # fmt: skip
         _set_cookie(response, SIGNIN_COOKIE, token, request, self.deps)
         return response
 
@@ -480,6 +500,71 @@ class _Handlers(_Submissions):
             if s > last and hmac.compare_digest(totp.at(s * totp.interval), code):
                 return s
         return None
+
+    # -- OpenID Connect ------------------------------------------------------------------------
+
+    def _redirect_uri(self, request: web.Request) -> str:
+        scheme = "https" if _https(request, self.deps) else "http"
+        return f"{scheme}://{request.host}/signin/oidc/callback"
+
+    async def oidc_begin(self, request: web.Request) -> web.Response:
+        """To the provider, with state, nonce and PKCE challenge; the verifier stays here."""
+        if not _oidc_on(self.deps):
+            raise web.HTTPNotFound(text="no OpenID Connect provider is configured")
+        client = self._oidc()
+        try:
+            url, kept = await client.begin(self._redirect_uri(request))
+        except (OidcError, aiohttp.ClientError, TimeoutError, KeyError, ValueError) as e:
+            log.warning("portal_oidc_unavailable", error=str(e))
+            return see_other("/signin?error=oidc")
+        kept["t"] = self.deps.clock().timestamp()
+        response = see_other(url)
+        _set_cookie(response, OIDC_COOKIE, self.codec.seal(kept), request, self.deps, lax=True)
+        return response
+
+    async def oidc_callback(self, request: web.Request) -> web.Response:
+        """Back from the provider: the code exchanged, the ID token checked, its user signed in
+        (a new session); any failure counts on the ban list as a wrong password does."""
+        now = self.deps.clock().timestamp()
+        kept = self.codec.unseal(request.cookies.get(OIDC_COOKIE), now, OIDC_SECONDS)
+        ip = client_address(request, _settings(self.deps).trusted_proxies)
+        state = request.query.get("state", "")
+        ok_state = bool(kept) and hmac.compare_digest(state, str(kept.get("state", "")))
+        member = None
+        why = "state"
+        if ok_state and "code" in request.query and _oidc_on(self.deps):
+            try:
+                claims = await self._oidc().finish(
+                    request.query["code"], self._redirect_uri(request), kept,
+                    system_clock().timestamp(),  # the provider's tokens are on real time
+                )  # fmt: skip
+                member = member_for(claims, self.deps.config().gateway.portal.oidc.user_claim,
+                                    self.deps.directory())  # fmt: skip
+                why = "no such user"
+            except (OidcError, aiohttp.ClientError, TimeoutError, KeyError, ValueError) as e:
+                why = f"oidc: {e}"
+        if member is None:
+            log.warning("portal_oidc_refused", ip=ip, why=why)
+            for what in self.deps.bans.failure(self.deps.config().gateway.ban, ip=ip, user=None):
+                log.warning("portal_banned", banned=what)
+            await self.deps.audit("portal_signin_failed", ip=ip, why=why, via="oidc")
+            response = see_other("/signin?error=oidc")
+        else:
+            full = replace(
+                Session.fresh(member.name, SIGNED_IN, now), company=member.company,
+                country=_first_country(self.deps.config(), member.company),
+            )  # fmt: skip
+            await self.deps.audit("portal_signin", user=member.name, ip=ip, via="oidc")
+            response = see_other("/")
+            _set_cookie(response, COOKIE, self.codec.dump(full), request, self.deps)
+        response.del_cookie(OIDC_COOKIE, path="/")
+        return response
+
+    def _oidc(self) -> OidcSignIn:
+        settings = self.deps.config().gateway.portal.oidc
+        if self._client is None or self._client.settings != settings:
+            self._client = OidcSignIn(settings)
+        return self._client
 
     async def signout(self, request: web.Request) -> web.Response:
         session: Session | None = request.get(SESSION)
@@ -603,6 +688,8 @@ def build_app(deps: PortalDeps, key: bytes) -> web.Application:
     app.router.add_get("/signin/code", h.code_form)
     app.router.add_post("/signin/code", h.code)
     app.router.add_post("/signout", h.signout)
+    app.router.add_get("/signin/oidc", h.oidc_begin)
+    app.router.add_get("/signin/oidc/callback", h.oidc_callback)
     app.router.add_get("/", h.home)
     app.router.add_post("/switch", h.switch)
     app.router.add_post("/language", h.language)

@@ -65,6 +65,26 @@ class SessionCodec:
     def _mac(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
 
+    def seal(self, data: dict[str, str | float]) -> str:
+        """``data`` signed into a cookie value (the sign-in's short-lived state)."""
+        body = _b64(json.dumps(data, separators=(",", ":")).encode("utf-8"))
+        return f"{body}.{self._mac(body)}"
+
+    def unseal(self, value: str | None, now: float, max_age: float) -> dict[str, str | float]:
+        """What ``seal`` signed, if the value is ours and at most ``max_age`` seconds old (its
+        ``t``); {} otherwise."""
+        if not value or value.count(".") != 1:
+            return {}
+        body, mac = value.split(".")
+        if not hmac.compare_digest(mac, self._mac(body)):
+            return {}
+        try:
+            data = json.loads(_unb64(body))
+            made = float(data["t"])
+        except (ValueError, TypeError, KeyError):
+            return {}
+        return dict(data) if made <= now < made + max_age else {}
+
     def dump(self, session: Session) -> str:
         """The cookie value of ``session``."""
         body = _b64(json.dumps(asdict(session), separators=(",", ":")).encode("utf-8"))

@@ -6,6 +6,8 @@ that needed any would show one).  Screenshots of each dashboard are kept in
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 from opencass.config import load_config
 from opencass.config.demo import demo_password
 from tests.kit.daemon import Phase, running
-from tests.kit.gateway import NOW, TODAY, init_demo_store, sample_bytes
+from tests.kit.gateway import NOW, TODAY, free_port, init_demo_store, sample_bytes
 from tests.kit.portal import totp_code
 from tests.kit.tools import needs_tool
 
@@ -118,3 +120,71 @@ async def test_each_dashboard_in_a_real_browser(tmp_path: Path, browser: object)
         assert page.errors == []
     shots = ["agent-awb.png", "agent.png", "airline-statistics.png", "airline.png", "operator.png"]
     assert sorted(p.name for p in ARTIFACTS.iterdir()) == shots
+
+
+@pytest.fixture
+def provider_dir() -> Path:
+    """The test provider's node_modules (``make test`` installs them from the lock file)."""
+    here = Path(__file__).resolve().parent / "oidc"
+    if not (here / "node_modules" / "oidc-provider").is_dir():
+        if os.environ.get("OPENCASS_REQUIRE_TOOLS") == "1":
+            pytest.fail("oidc-provider is not installed (make test runs npm ci)", pytrace=False)
+        pytest.skip("oidc-provider is not installed (npm ci --prefix tests/portal/oidc)")
+    return here
+
+
+async def test_sign_in_at_an_openid_connect_provider(
+    tmp_path: Path, browser: object, provider_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The central login: panva's oidc-provider on 127.0.0.1 (its development sign-in pages),
+    the portal its confidential client with PKCE; the provider's preferred_username is the
+    opencass user.  A name opencass does not know signs nobody in."""
+    config_dir = tmp_path / "config"
+    init_demo_store(config_dir, today=TODAY, portal_port=0)
+    port = free_port()
+    toml = config_dir / "gateway.toml"
+    text = toml.read_text()
+    toml.write_text(
+        text.replace(
+            '[portal.oidc]\nissuer = ""\nclient_id = ""\nclient_secret_env = ""',
+            f'[portal.oidc]\nissuer = "http://127.0.0.1:{port}"\nclient_id = "opencass"'
+            '\nclient_secret_env = "OPENCASS_TEST_OIDC_SECRET"',
+        )
+    )
+    monkeypatch.setenv("OPENCASS_TEST_OIDC_SECRET", "a-client-secret-of-the-test")
+    async with running(config_dir, NOW) as gw:
+        assert gw.gateway.portal is not None
+        redirect = gw.gateway.portal.url + "signin/oidc/callback"
+        node = await asyncio.create_subprocess_exec(
+            "node", str(provider_dir / "provider.mjs"), str(port), redirect,
+            "a-client-secret-of-the-test", stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert node.stdout is not None
+            line = await asyncio.wait_for(node.stdout.readline(), 30)
+            assert line.startswith(b"listening"), line
+            for login, signed_in in (("agent1", True), ("nobody", False)):
+                context = await browser.new_context()  # type: ignore[attr-defined]
+                page = await context.new_page()
+                await page.goto(gw.gateway.portal.url + "signin")
+                await page.click("#oidc")
+                await page.fill("input[name=login]", login)
+                await page.fill("input[name=password]", "anything")
+                await page.click("button[type=submit]")
+                await page.click("button[type=submit]")  # the provider's consent
+                await page.wait_for_url(gw.gateway.portal.url + ("" if signed_in else "signin*"))
+                if signed_in:
+                    assert await page.inner_text("main h1") == "Agent One Spedition GmbH · DE"
+                    await page.screenshot(path=str(tmp_path / "oidc.png"))
+                else:
+                    assert "did not succeed" in await page.inner_text("main")
+                await context.close()
+        finally:
+            node.terminate()
+            await node.wait()
+        store = gw.gateway.store
+        assert store is not None
+        ok = await store.audit_events("portal_signin")
+        assert [(e["user"], e["data"]["via"]) for e in ok] == [("agent1", "oidc")]
+        failed = await store.audit_events("portal_signin_failed")
+        assert [e["data"]["why"] for e in failed] == ["no such user"]

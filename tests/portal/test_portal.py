@@ -402,3 +402,51 @@ async def _disputes(gw: Phase) -> list[tuple[Any, ...]]:
             conn.close()
 
     return await asyncio.to_thread(read)
+
+
+async def test_no_page_shows_another_companys_data(config_dir: Path) -> None:
+    """Every page the portal routes, as a user of each company, with the other companies'
+    documents and files in place: no page names another company's documents or files, or is
+    allowed to act for it."""
+    secrets = _secrets(config_dir)
+    async with running(config_dir, NOW) as gw:
+        await gw.upload("demoair", "november.hot", sample_bytes())
+        await gw.answer("demoair", "november.hot")
+        marks = {}
+        for company in ("demoair", "agent1", "agent2", "cassops"):
+            outbox = gw.mailboxes / company / "outbox"
+            outbox.mkdir(parents=True, exist_ok=True)
+            marks[company] = f"only-for-{company}.txt"
+            (outbox / marks[company]).write_text(f"{company}'s own\n")
+        assert gw.gateway.portal is not None
+        routes = sorted(
+            r.resource.canonical
+            for r in gw.gateway.portal.runner.app.router.routes()
+            if r.method == "GET" and r.resource is not None
+            and not r.resource.canonical.startswith("/signin/oidc")  # a sign-in, not a page
+        )  # fmt: skip
+        users = {"demoair": "demoair", "agent1": "agent1", "agent2": "agent2", "ops": "cassops"}
+        for user, company in users.items():
+            web = _client(gw)
+            try:
+                await web.sign_in(user, secrets[user])
+                for route in routes:
+                    for other, mark in marks.items():
+                        path = route.replace("{name}", mark)
+                        status, page = await web.get(path + "?period=" + PERIOD_CODE)
+                        if other != company:
+                            assert mark not in page and f"{other}'s own" not in page, (user, path)
+                            if "/documents/" in route:
+                                assert status == 404, (user, path)
+                    if route == "/":
+                        assert (
+                            "november.hot" in page
+                            if company == "demoair"
+                            else ("november.hot" not in page)
+                        ), user
+                for other in users.values():
+                    if other != company:
+                        status, _ = await web.post("/switch", {"company": other, "country": "DE"})
+                        assert status == 403, (user, other)
+            finally:
+                await web.close()

@@ -75,3 +75,41 @@ def test_moving_the_portal_needs_a_restart(tmp_path: Path) -> None:
     after = load_config(directory)
     assert after.gateway.portal.trusted_proxies == ("10.0.0.1/32",)
     assert restart_only_changes(before, after) == ["portal.listen 127.0.0.1:0 → 127.0.0.1:8999"]
+
+
+@pytest.mark.parametrize(
+    ("oidc", "key"),
+    [
+        ('issuer = "http://idp.example.org"\nclient_id = "c"', "issuer"),
+        ('issuer = "https://idp.example.org"', "client_id"),
+        ('issuer = "https://idp.example.org"\nclient_id = "c"\nscopes = ["profile"]', "scopes"),
+    ],
+)
+def test_bad_openid_connect_settings_are_refused(tmp_path: Path, oidc: str, key: str) -> None:
+    directory = _demo(tmp_path)
+    _portal(directory, f'[portal]\nlisten = "127.0.0.1:0"\n\n[portal.oidc]\n{oidc}')
+    with pytest.raises(ConfigError, match=key):
+        load_config(directory)
+
+
+def test_the_providers_claim_names_an_active_user(tmp_path: Path) -> None:
+    from opencass.identity.directory import Directory, Member
+    from opencass.portal.oidc import member_for
+
+    config = load_config(_demo(tmp_path))
+    users = config.users
+    directory = Directory(
+        {
+            "agent1": Member(users["agent1"], email="Ops@Agent1.example"),
+            "agent2": Member(users["agent2"], status="suspended", email="two@example.org"),
+        }
+    )
+    assert member_for({"preferred_username": "agent1"}, "preferred_username", directory)
+    assert member_for({"preferred_username": "agent2"}, "preferred_username", directory) is None
+    assert member_for({"preferred_username": "ops"}, "preferred_username", directory) is None
+    found = member_for({"email": "ops@agent1.example"}, "email", directory)
+    assert found is not None and found.name == "agent1"
+    unverified = {"email": "ops@agent1.example", "email_verified": False}
+    assert member_for(unverified, "email", directory) is None
+    assert member_for({"email": "two@example.org"}, "email", directory) is None
+    assert member_for({}, "email", directory) is None
