@@ -138,6 +138,7 @@ bench: venv system catalogs bytecode
 	$(PY) -m bench.reports_bench --awbs 1000000 --airlines 100
 	$(PY) -m bench.invoices_bench
 	$(PY) -m bench.outbox_bench
+	$(PY) -m bench.portal_bench
 
 # Demo: a complete configuration in ./demo (made once), sample files, then the gateway.
 run: venv catalogs bytecode system

@@ -68,7 +68,7 @@ def _an_awb(config: Config, agent_code: str) -> str:
     try:
         row = conn.execute(
             "SELECT airline_prefix, awb_serial FROM ledger WHERE country = ? AND period = ?"
-            " AND agent_code = ? AND record_type = 'BKS24' LIMIT 1",
+            " AND agent_code = ? AND record_type = 'AWM' LIMIT 1",
             (COUNTRY, PERIOD, agent_code),
         ).fetchone()
     finally:

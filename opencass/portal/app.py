@@ -42,6 +42,7 @@ from opencass.config.model import BanPolicy, CompanyKind, Config, Role
 from opencass.config.passwords import dummy_hash, verify_password
 from opencass.documents.choices import LANGUAGES
 from opencass.documents.i18n import negotiate, translator
+from opencass.documents.reports.data import Tonnage
 from opencass.errors import InputError
 from opencass.identity.directory import Directory, Member
 from opencass.portal import pages
@@ -59,6 +60,7 @@ OIDC_COOKIE = "oc_oidc"  # state, nonce and PKCE verifier between the redirect a
 OIDC_SECONDS = 600.0  # the time a user has at the provider
 KEY_FILE = "portal_session.key"
 MAX_UPLOAD = 64 << 20  # a file uploaded through the page (larger ones: SFTP)
+STATS_KEPT = 32  # airlines' statistics kept computed
 HERE = Path(__file__).parent
 LANGUAGE_NAMES = {
     "en": "English", "fr": "Français", "es": "Español", "de": "Deutsch", "zh": "中文",
@@ -258,9 +260,11 @@ def _oidc_on(deps: PortalDeps) -> bool:
 
 
 class _Submissions:
-    """The handlers that hand something to the intake (mixed into ``_Handlers``)."""
+    """The handlers that hand something to the intake, and the airline's statistics (mixed
+    into ``_Handlers``)."""
 
     deps: PortalDeps
+    _stats: dict[tuple[object, ...], list[Tonnage]]
 
     def _session(self, request: web.Request) -> Session:
         raise NotImplementedError
@@ -380,13 +384,26 @@ class _Submissions:
         code = request.query.get("period") or (current.code if current else "")
         if code not in periods:
             raise web.HTTPNotFound(text="no such period")
-        found = await asyncio.to_thread(
-            pages.statistics, config, session.company, session.country, code
-        )
+        found = await self._statistics(config, session.company, session.country, code)
         return render(request, self.deps, "statistics.html", stats=found, period=code,
-                      periods=[p for p in periods if p[:4] == code[:4]],
+                      top=pages.top, periods=[p for p in periods if p[:4] == code[:4]],
                       may_submit=_may_submit(member, session),
                       **_header(config, member, session))  # fmt: skip
+
+    async def _statistics(
+        self, config: Config, company: str, country: str, code: str
+    ) -> list[Tonnage]:
+        """``pages.statistics``, kept while nothing the airline's pages show has changed (the
+        ledger of a large airline takes a second to sum)."""
+        version = await asyncio.to_thread(pages.version, config, company)
+        key = (id(config), company, country, code, version)
+        found = self._stats.get(key)
+        if found is None:
+            found = await asyncio.to_thread(pages.statistics, config, company, country, code)
+            self._stats[key] = found
+            while len(self._stats) > STATS_KEPT:
+                self._stats.pop(next(iter(self._stats)))
+        return found
 
     async def changes(self, request: web.Request) -> web.Response:
         """The dashboard's fingerprint: its page polls this and reloads when it moves."""
@@ -403,6 +420,7 @@ class _Handlers(_Submissions):
         self.deps = deps
         self.codec = codec
         self._client: OidcSignIn | None = None
+        self._stats: dict[tuple[object, ...], list[Tonnage]] = {}
 
     async def signin_form(self, request: web.Request) -> web.Response:
         token = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(24)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from opencass.billing.disputes import billed_amount
 from opencass.billing.remittance import period_status
 from opencass.config.model import Company, CompanyKind, Config, Period, find_period
-from opencass.documents.reports.data import Tonnage, tonnage_statistics
+from opencass.documents.reports.data import StatLine, Tonnage, tonnage_statistics
 from opencass.settlement.netting import netting_of
 from opencass.settlement.tax import TaxEngine
 from opencass.store import portal as q
@@ -227,6 +227,26 @@ def version(config: Config, company_id: str) -> str:
         names = sorted(p.name for p in outbox.iterdir() if not p.name.startswith("."))
         marks += [len(names), names[-1] if names else ""]
     return hashlib.sha256(repr(marks).encode()).hexdigest()[:16]
+
+
+TOP = 20  # the lines a statistics table shows; the rest summed in one line
+
+
+def top(lines: tuple[StatLine, ...], other: str) -> tuple[StatLine, ...]:
+    """The ``TOP`` lines of most revenue this period (then year to date), in key order, and
+    the others summed into one line keyed ``other`` (the full lists are in the Management
+    Statistics report)."""
+    if len(lines) <= TOP:
+        return lines
+    ranked = sorted(lines, key=lambda x: (x.revenue, x.ytd_revenue, x.key), reverse=True)
+    rest = ranked[TOP:]
+    summed = StatLine(
+        other, f"({len(rest)})", sum(x.awbs for x in rest),
+        sum((x.weight_kg for x in rest), Decimal(0)), sum((x.revenue for x in rest), Decimal(0)),
+        sum(x.ytd_awbs for x in rest), sum((x.ytd_weight_kg for x in rest), Decimal(0)),
+        sum((x.ytd_revenue for x in rest), Decimal(0)),
+    )  # fmt: skip
+    return (*sorted(ranked[:TOP], key=lambda x: x.key), summed)
 
 
 def statistics(config: Config, company_id: str, country: str, code: str) -> list[Tonnage]:

@@ -109,7 +109,9 @@ def downloaded_paths(conn: sqlite3.Connection, company: str) -> set[str]:
 def awb_periods(conn: sqlite3.Connection, country: str, prefix: str, serial: str) -> list[str]:
     """The periods of ``country`` in which AWB ``prefix``-``serial`` has booked rows."""
     rows = conn.execute(
-        "SELECT DISTINCT period FROM ledger WHERE country = ? AND airline_prefix = ?"
+        # (left to choose, SQLite walks the country's every row by period)
+        "SELECT DISTINCT period FROM ledger INDEXED BY ledger_by_awb"
+        " WHERE country = ? AND airline_prefix = ?"
         " AND awb_serial = ? AND withdrawn = 0 AND period IS NOT NULL ORDER BY period DESC",
         (country, prefix, serial),
     ).fetchall()

@@ -74,3 +74,21 @@ def test_the_client_address_is_believed_from_trusted_proxies_only() -> None:
     assert client_address(request("10.0.0.2", "6.6.6.6, 1.2.3.4"), trusted) == "1.2.3.4"
     assert client_address(request("10.0.0.2", "1.2.3.4, 10.0.0.7"), trusted) == "1.2.3.4"
     assert client_address(request("10.0.0.2", "1.2.3.4"), ()) == "10.0.0.2"
+
+
+def test_a_statistics_table_keeps_the_top_lines_and_sums_the_rest() -> None:
+    from decimal import Decimal
+
+    from opencass.documents.reports.data import StatLine
+    from opencass.portal.pages import TOP, top
+
+    lines = tuple(
+        StatLine(f"K{i:03d}", "", 1, Decimal(i), Decimal(i * 10), 2, Decimal(2 * i), Decimal(i))
+        for i in range(TOP + 5)
+    )
+    assert top(lines[:TOP], "rest") == lines[:TOP]
+    shown = top(lines, "rest")
+    assert len(shown) == TOP + 1 and shown[-1].key == "rest" and shown[-1].name == "(5)"
+    assert [x.key for x in shown[:-1]] == [f"K{i:03d}" for i in range(5, TOP + 5)]
+    for field in ("awbs", "weight_kg", "revenue", "ytd_awbs", "ytd_weight_kg", "ytd_revenue"):
+        assert sum(getattr(x, field) for x in shown) == sum(getattr(x, field) for x in lines)
