@@ -38,6 +38,7 @@ from aiohttp import web
 
 from opencass.clock import system_clock
 from opencass.codecs.onerecord.dispute import DisputeRequest, DisputeStatusUpdate, encode_dispute
+from opencass.codecs.onerecord.withdrawal import WithdrawalRequest, encode_withdrawal
 from opencass.config.model import BanPolicy, CompanyKind, Config, Role
 from opencass.config.passwords import dummy_hash, verify_password
 from opencass.documents.choices import LANGUAGES
@@ -344,6 +345,24 @@ class _Submissions:
         except (ArithmeticError, ValueError) as e:
             raise web.HTTPBadRequest(text=f"the dispute cannot be sent: {e}") from None
         return await self._submit(session, f"dispute_{uid}.xml", data)
+
+    async def withdraw(self, request: web.Request) -> web.Response:
+        """An airline withdraws a file it submitted: the ONE Record withdrawal request its
+        system would upload (the intake checks the cut-off and that the file is its own)."""
+        session, _ = self._submitter(request)
+        f = await request.post()
+        uid = uuid.uuid4()
+        try:
+            data = encode_withdrawal(
+                WithdrawalRequest(
+                    f"urn:uuid:{uid}",
+                    file_id=str(f.get("file", "")),
+                    reason=str(f.get("reason", "")).strip(),
+                )
+            )
+        except ValueError as e:
+            raise web.HTTPBadRequest(text=f"the withdrawal cannot be sent: {e}") from None
+        return await self._submit(session, f"withdraw_{uid}.xml", data)
 
     async def answer_dispute(self, request: web.Request) -> web.Response:
         """An airline's answer to a dispute, as the ONE Record status update it would upload."""
@@ -719,6 +738,7 @@ def build_app(deps: PortalDeps, key: bytes) -> web.Application:
     app.router.add_get("/statistics", h.statistics)
     app.router.add_post("/disputes", h.open_dispute)
     app.router.add_post("/disputes/answer", h.answer_dispute)
+    app.router.add_post("/withdraw", h.withdraw)
     app.router.add_static("/static/", HERE / "static", append_version=False)
     return app
 

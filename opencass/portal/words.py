@@ -80,6 +80,8 @@ WORDS = (
     N_("Booked"),
     N_("Errors"),
     N_("Pages"),
+    N_("withdrawn"),
+    N_("Withdraw"),
     N_("Other agents"),
     N_("Other routes"),
     N_("Every agent and route: the Management Statistics report among the documents."),

@@ -25,9 +25,10 @@ def company_files(
 ) -> list[dict[str, Any]]:
     """The company's files received at or after ``since`` (ISO), newest first."""
     rows = conn.execute(
-        "SELECT id, name, received_at, state, outcome, country, period, counts, sandbox"
-        " FROM files WHERE company = ? AND received_at >= ?"
-        " ORDER BY received_at DESC, id DESC LIMIT ?",
+        "SELECT f.id, f.name, f.received_at, f.state, f.outcome, f.country, f.period, f.counts,"
+        " f.sandbox, w.at FROM files f LEFT JOIN withdrawals w ON w.file_id = f.id"
+        " WHERE f.company = ? AND f.received_at >= ?"
+        " ORDER BY f.received_at DESC, f.id DESC LIMIT ?",
         (company, since, limit),
     ).fetchall()
     out = []
@@ -41,6 +42,7 @@ def company_files(
                 "id": r[0], "name": r[1], "received_at": r[2], "state": r[3],
                 "outcome": r[4] or "", "country": r[5] or "", "period": r[6] or "",
                 "counts": counts if isinstance(counts, dict) else {}, "sandbox": bool(r[8]),
+                "withdrawn": r[9] or "",
             }
         )  # fmt: skip
     return out

@@ -313,16 +313,43 @@ async def test_upload_dispute_and_answer_through_the_pages(config_dir: Path) -> 
                 return 'data-outcome="accepted"' in page
 
             await _until(answered, "the uploaded file's outcome")
+            # withdrawn from its line, then sent again (the lifecycle's first phase)
+            _, page = await web.get("/")
+            (button,) = html.fromstring(page).xpath(
+                '//tr[@data-file="november.hot"]//form[@action="/withdraw"]'
+            )
+            file_id = button.xpath('.//input[@name="file"]')[0].get("value")
+            status, _ = await web.post("/withdraw", {"file": file_id})
+            assert status == 200
+
+            async def withdrawn() -> bool:
+                _, page = await web.get("/")
+                row = html.fromstring(page).xpath('//tr[@data-file="november.hot"]')
+                return bool(row) and "zurückgezogen" in row[0].text_content()
+
+            await _until(withdrawn, "the withdrawal")
+            status, _ = await web.post_form("/upload", _file_form(web.token, "november-2.hot"))
+            assert status == 200
+
+            async def again() -> bool:
+                _, page = await web.get("/")
+                row = html.fromstring(page).xpath('//tr[@data-file="november-2.hot"]')
+                return bool(row) and 'data-outcome="accepted"' in html.tostring(row[0]).decode()
+
+            await _until(again, "the file sent again")
         finally:
             await web.close()
         store = gw.gateway.store
         assert store is not None
 
         async def archived() -> list[Any]:
-            return await store.files_in_states(["archived"])
+            done = await store.files_in_states(["archived"])
+            return done if len(done) == 3 else []
 
-        (row,) = await _until(archived, "the file archived")
-        assert (row.user, row.name) == ("demoair", "november.hot")
+        rows = await _until(archived, "the files archived")
+        names = sorted(r.name for r in rows)
+        assert names[:2] == ["november-2.hot", "november.hot"]
+        assert names[2].startswith("withdraw_") and {r.user for r in rows} == {"demoair"}
         assert list((gw.mailboxes / "demoair" / "outbox").glob("*_receipt_*.xml.sig"))
 
     async with running(config_dir, period.reports_available + timedelta(hours=1)) as gw:
