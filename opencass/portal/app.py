@@ -346,6 +346,26 @@ class _Submissions:
             raise web.HTTPBadRequest(text=f"the dispute cannot be sent: {e}") from None
         return await self._submit(session, f"dispute_{uid}.xml", data)
 
+    async def retry_delivery(self, request: web.Request) -> web.Response:
+        """The CASS office queues a dead letter again (``opencass outbox retry``)."""
+        session = self._session(request)
+        config = self.deps.config()
+        member = self.deps.directory().active(session.user)
+        user = member.as_user(session.company) if member else None
+        office = config.companies[session.company].kind is CompanyKind.OPERATOR
+        if user is None or not office or not user.can(Role.ADMIN):
+            raise web.HTTPForbidden(text="the CASS office's administrators retry deliveries")
+        f = await request.post()
+        try:
+            delivery = int(str(f.get("delivery", "")))
+        except ValueError:
+            raise web.HTTPBadRequest(text="no delivery") from None
+        done = await asyncio.to_thread(pages.retry_delivery, config, delivery, self.deps.clock())
+        if not done:
+            raise web.HTTPConflict(text=f"delivery #{delivery} is not a dead letter")
+        await self.deps.audit("outbox_retried", user=session.user, delivery=delivery)
+        return see_other("/")
+
     async def withdraw(self, request: web.Request) -> web.Response:
         """An airline withdraws a file it submitted: the ONE Record withdrawal request its
         system would upload (the intake checks the cut-off and that the file is its own)."""
@@ -739,6 +759,7 @@ def build_app(deps: PortalDeps, key: bytes) -> web.Application:
     app.router.add_post("/disputes", h.open_dispute)
     app.router.add_post("/disputes/answer", h.answer_dispute)
     app.router.add_post("/withdraw", h.withdraw)
+    app.router.add_post("/outbox/retry", h.retry_delivery)
     app.router.add_static("/static/", HERE / "static", append_version=False)
     return app
 

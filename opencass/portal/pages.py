@@ -23,8 +23,10 @@ from opencass.documents.reports.data import StatLine, Tonnage, tonnage_statistic
 from opencass.settlement.netting import netting_of
 from opencass.settlement.tax import TaxEngine
 from opencass.store import portal as q
-from opencass.store.connect import connect_read_only
+from opencass.store import queue
+from opencass.store.connect import connect_read_only, connect_sync
 from opencass.store.ledger import period_counts, rows_of_airline
+from opencass.store.remittance import payments_unmatched
 
 __all__ = [
     "Dashboard",
@@ -130,6 +132,10 @@ def _operator(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:
         "settled": sum(1 for r in rows if r["assessment"].outstanding == 0),
         "defaults": sum(1 for r in rows if r["default"]),
     }
+    late = [r for r in rows if r["irregularity"] or r["default"]]
+    d.data["attention"] = sorted(late, key=lambda r: (r["period"], r["agent_code"]))[:100]
+    d.data["unmatched"] = payments_unmatched(conn, d.country)[:100]
+    d.data["outbox"] = {"counts": queue.counts(conn), "dead": queue.dead_letters(conn)[:100]}
 
 
 _BY_KIND = {
@@ -279,3 +285,12 @@ def statistics(config: Config, company_id: str, country: str, code: str) -> list
             )
         )
     return out
+
+
+def retry_delivery(config: Config, delivery: int, now: datetime) -> bool:
+    """A dead letter queued again, due now (blocking); False when it is no dead letter."""
+    conn = connect_sync(config.gateway.database)
+    try:
+        return queue.retry(conn, delivery, now)
+    finally:
+        conn.close()

@@ -477,3 +477,44 @@ async def test_no_page_shows_another_companys_data(config_dir: Path) -> None:
                         assert status == 403, (user, other)
             finally:
                 await web.close()
+
+
+async def test_the_office_retries_a_dead_letter_from_its_dashboard(config_dir: Path) -> None:
+    secrets = _secrets(config_dir)
+    async with running(config_dir, NOW) as gw:
+        database = gw.gateway.current_config().gateway.database
+
+        def dead() -> int:
+            conn = db_connect(database)
+            try:
+                conn.execute(
+                    "INSERT INTO deliveries (event_id, company, channel, kind, name, state,"
+                    " attempts, next_at, last_error, created_at) VALUES ((SELECT MIN(id) FROM"
+                    " events), 'agent1', 'push', 'document', 'lost.pdf', 'dead', 8, ?, ?, ?)",
+                    (NOW.isoformat(), "connection refused", NOW.isoformat()),
+                )
+                conn.commit()
+                return int(conn.execute("SELECT MAX(id) FROM deliveries").fetchone()[0])
+            finally:
+                conn.close()
+
+        delivery = await asyncio.to_thread(dead)
+        agent, ops = _client(gw), _client(gw)
+        try:
+            await agent.sign_in("agent1", secrets["agent1"])
+            status, _ = await agent.post("/outbox/retry", {"delivery": str(delivery)})
+            assert status == 403  # only the CASS office
+            page = await ops.sign_in("ops", secrets["ops"])
+            row = html.fromstring(page).xpath(f'//tr[@data-delivery="{delivery}"]')
+            assert row and "connection refused" in row[0].text_content()
+            status, page = await ops.post("/outbox/retry", {"delivery": str(delivery)})
+            assert status == 200 and f'data-delivery="{delivery}"' not in page
+            status, _ = await ops.post("/outbox/retry", {"delivery": str(delivery)})
+            assert status == 409  # no longer a dead letter
+        finally:
+            await agent.close()
+            await ops.close()
+        store = gw.gateway.store
+        assert store is not None
+        retried = await store.audit_events("outbox_retried")
+        assert [(e["user"], e["data"]["delivery"]) for e in retried] == [("ops", delivery)]
