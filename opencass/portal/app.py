@@ -38,6 +38,12 @@ from aiohttp import web
 
 from opencass.clock import system_clock
 from opencass.codecs.onerecord.dispute import DisputeRequest, DisputeStatusUpdate, encode_dispute
+from opencass.codecs.onerecord.users import (
+    CHANGE_KINDS,
+    UserAdministration,
+    UserChangeRequest,
+    encode_user_administration,
+)
 from opencass.codecs.onerecord.withdrawal import WithdrawalRequest, encode_withdrawal
 from opencass.config.model import BanPolicy, CompanyKind, Config, Role
 from opencass.config.passwords import dummy_hash, verify_password
@@ -345,6 +351,47 @@ class _Submissions:
         except (ArithmeticError, ValueError) as e:
             raise web.HTTPBadRequest(text=f"the dispute cannot be sent: {e}") from None
         return await self._submit(session, f"dispute_{uid}.xml", data)
+
+    def _administrator(self, request: web.Request) -> tuple[Session, Member]:
+        session = self._session(request)
+        member = self.deps.directory().active(session.user)
+        if member is None or not member.is_admin_of(session.company) or self.deps.submit is None:
+            raise web.HTTPForbidden(text="the company's administrators manage its users")
+        return session, member
+
+    async def users(self, request: web.Request) -> web.Response:
+        """The company's users (its own and those with access to it), for its administrators:
+        each change is a form that sends the ``cass:UserAdministration`` message its
+        in-house system would, so the same rules judge it and the same audit records it."""
+        session, member = self._administrator(request)
+        config = self.deps.config()
+        directory = self.deps.directory()
+        people = directory.of_company(session.company)
+        return render(request, self.deps, "users.html", people=people,
+                      roles=[r.value for r in Role], sent=request.query.get("sent", "")[:200],
+                      may_submit=True, **_header(config, member, session))  # fmt: skip
+
+    async def change_user(self, request: web.Request) -> web.Response:
+        session, _ = self._administrator(request)
+        f = await request.post()
+        kind = str(f.get("kind", ""))
+        if kind not in CHANGE_KINDS:
+            raise web.HTTPBadRequest(text="unknown change")
+        keys = tuple(k.strip() for k in str(f.get("key", "")).splitlines() if k.strip())
+        change = UserChangeRequest(
+            kind=kind, user=str(f.get("user", "")).strip(),
+            access_company=str(f.get("access_company", "")).strip() or None,
+            full_name=str(f.get("full_name", "")).strip(), email=str(f.get("email", "")).strip(),
+            roles=tuple(str(r) for r in f.getall("roles", [])), keys=keys,
+        )  # fmt: skip
+        uid = uuid.uuid4()
+        try:
+            data = encode_user_administration(UserAdministration(f"urn:uuid:{uid}", (change,)))
+        except ValueError as e:
+            raise web.HTTPBadRequest(text=f"the change cannot be sent: {e}") from None
+        response = await self._submit(session, f"users_{uid}.xml", data)
+        response.headers["Location"] = response.headers["Location"].replace("/?", "/users?", 1)
+        return response
 
     async def retry_delivery(self, request: web.Request) -> web.Response:
         """The CASS office queues a dead letter again (``opencass outbox retry``)."""
@@ -760,6 +807,8 @@ def build_app(deps: PortalDeps, key: bytes) -> web.Application:
     app.router.add_post("/disputes/answer", h.answer_dispute)
     app.router.add_post("/withdraw", h.withdraw)
     app.router.add_post("/outbox/retry", h.retry_delivery)
+    app.router.add_get("/users", h.users)
+    app.router.add_post("/users", h.change_user)
     app.router.add_static("/static/", HERE / "static", append_version=False)
     return app
 

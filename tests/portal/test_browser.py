@@ -92,6 +92,9 @@ async def test_each_dashboard_in_a_real_browser(tmp_path: Path, browser: object)
         await page.wait_for_selector("canvas.chart[data-drawn='2']")  # agent1 and agent2
         assert await page.locator("canvas.chart[data-drawn]").count() == 2
         await page.screenshot(path=str(ARTIFACTS / "airline-statistics.png"), full_page=True)
+        await page.click("nav.pages a[href='/users']")
+        await page.wait_for_selector("tr[data-user='demoair']")
+        await page.screenshot(path=str(ARTIFACTS / "administrator.png"), full_page=True)
         assert page.errors == []
 
         page = await _sign_in(browser, gw, "agent1", secrets["agent1"])
@@ -118,7 +121,14 @@ async def test_each_dashboard_in_a_real_browser(tmp_path: Path, browser: object)
         assert "CASS Operations Demo · DE" in await page.inner_text("main h1")
         await page.screenshot(path=str(ARTIFACTS / "operator.png"), full_page=True)
         assert page.errors == []
-    shots = ["agent-awb.png", "agent.png", "airline-statistics.png", "airline.png", "operator.png"]
+    shots = [
+        "administrator.png",
+        "agent-awb.png",
+        "agent.png",
+        "airline-statistics.png",
+        "airline.png",
+        "operator.png",
+    ]
     assert sorted(p.name for p in ARTIFACTS.iterdir()) == shots
 
 

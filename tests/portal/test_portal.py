@@ -518,3 +518,50 @@ async def test_the_office_retries_a_dead_letter_from_its_dashboard(config_dir: P
         assert store is not None
         retried = await store.audit_events("outbox_retried")
         assert [(e["user"], e["data"]["delivery"]) for e in retried] == [("ops", delivery)]
+
+
+async def test_an_administrator_manages_the_companys_users(config_dir: Path) -> None:
+    """Each change goes as the cass:UserAdministration message the in-house system would send:
+    the user appears, its roles change, it is suspended, the last administrator cannot be
+    removed (the same rule answers), and another company's administrator sees none of it."""
+    secrets = _secrets(config_dir)
+    key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    async with running(config_dir, NOW) as gw:
+        admin, other = _client(gw), _client(gw)
+        try:
+            await admin.sign_in("demoair", secrets["demoair"])
+            status, page = await admin.get("/users")
+            assert status == 200 and 'data-user="demoair"' in page
+            status, _ = await admin.post(
+                "/users",
+                {"kind": "add-user", "user": "clerk", "full_name": "A. Clerk",
+                 "email": "clerk@demoair.example", "roles": "input", "key": key},
+            )  # fmt: skip
+            assert status == 200
+
+            async def row(user: str, status: str = "active") -> bool:
+                _, page = await admin.get("/users")
+                found = html.fromstring(page).xpath(f'//tr[@data-user="{user}"]')
+                return bool(found) and found[0].get("data-status") == status
+
+            await _until(lambda: row("clerk"), "the new user")
+            member = gw.gateway.directory.active("clerk")
+            assert member is not None and member.company == "demoair"
+            assert [r.value for r in member.user.roles] == ["input"]
+            assert len(member.user.public_keys) == 1
+            await admin.post("/users", {"kind": "suspend-user", "user": "clerk"})
+            await _until(lambda: row("clerk", "suspended"), "the suspension")
+            await admin.post("/users", {"kind": "remove-user", "user": "demoair"})
+            await asyncio.sleep(1.5)  # refused: demoair is the last administrator
+            assert await row("demoair")
+            await other.sign_in("agent1", secrets["agent1"])
+            _, page = await other.get("/users")
+            assert "clerk" not in page and 'data-user="demoair"' not in page
+        finally:
+            await admin.close()
+            await other.close()
+        store = gw.gateway.store
+        assert store is not None
+        reports = sorted((gw.mailboxes / "demoair" / "outbox").glob("*_validation_*.txt"))
+        texts = [p.read_text() for p in reports]
+        assert any("USER_LAST_ADMIN" in t for t in texts)
