@@ -81,7 +81,9 @@ WORDS = (
     N_("Errors"),
     N_("Pages"),
     N_("Users"),
-    N_("Each change is sent as a user administration message: the same rules apply and the answer arrives among the documents."),
+    N_(
+        "Each change is sent as a user administration message: the same rules apply and the answer arrives among the documents."
+    ),
     N_("Name"),
     N_("Status"),
     N_("Roles"),
