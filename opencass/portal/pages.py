@@ -10,7 +10,7 @@ import hashlib
 import re
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,15 @@ def _airline(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:
 
 def _operator(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:
     database = config.gateway.database
-    d.data["closes"] = q.closes_of(conn, d.country)
+    totals = q.close_totals(conn, d.country)
+    d.data["closes"] = [
+        {**c, "netted": totals.get((c["period"], c["kind"]))} for c in q.closes_of(conn, d.country)
+    ]
+    d.data["calendar"] = [
+        p
+        for p in config.calendars.get(d.country, ())
+        if p.billing_to >= d.today - timedelta(days=62)
+    ][:6]
     d.data["counts"] = period_counts(database, d.country, d.period.code) if d.period else None
     rows = period_status(conn, config, d.country, d.today)
     d.data["remittances"] = {

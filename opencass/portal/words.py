@@ -80,6 +80,11 @@ WORDS = (
     N_("Booked"),
     N_("Errors"),
     N_("Pages"),
+    N_("Agents owe = airlines are owed"),
+    N_("Calendar"),
+    N_("Billing"),
+    N_("Reports"),
+    N_("Final billing"),
     N_("Users"),
     N_(
         "Each change is sent as a user administration message: the same rules apply and the answer arrives among the documents."

@@ -13,6 +13,7 @@ __all__ = [
     "awb_periods",
     "billed_lines",
     "change_marks",
+    "close_totals",
     "closes_of",
     "company_files",
     "disputes_of",
@@ -135,3 +136,22 @@ def change_marks(conn: sqlite3.Connection, company: str) -> tuple[Any, ...]:
         "SELECT COUNT(*), MAX(completed_at) FROM closes WHERE completed_at IS NOT NULL"
     ).fetchone()
     return (*tuple(files), *tuple(disputes), *tuple(closes))
+
+
+def close_totals(conn: sqlite3.Connection, country: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """(period, stage) → what each close of ``country`` netted (its ``period.closed`` event's
+    total and currency): the total the agents owe, equal to what the airlines are owed -- a
+    close whose sums differ fails its conservation check and records no such event."""
+    rows = conn.execute(
+        "SELECT period, data FROM events WHERE type = 'period.closed' AND country = ? ORDER BY id",
+        (country,),
+    ).fetchall()
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for period, data in rows:
+        try:
+            found = json.loads(data or "{}")
+        except ValueError:
+            continue
+        if isinstance(found, dict) and "total" in found:
+            out[(str(period), str(found.get("stage", "")))] = found
+    return out

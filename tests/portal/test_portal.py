@@ -261,6 +261,10 @@ async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) ->
     billed = f'//tr[@data-period="{PERIOD_CODE}"]/td[@data-amount]'
     assert _amount(pages["demoair"], billed) == Decimal("3902.26") + Decimal("847.75")
     assert "final" in pages["ops"] and PERIOD_CODE in pages["ops"]
+    (netted,) = html.fromstring(pages["ops"]).xpath(
+        f'//table[@class="closes"]//tr[td="{PERIOD_CODE}" and td="final"]/td[@data-total]'
+    )
+    assert Decimal(netted.get("data-total")) == Decimal("3902.26") + Decimal("847.75")
     # the airline's statistics are the Management Statistics report's figures (as pdftotext
     # reads the report): each agent's and route's tonnage and revenue, in the same words
     text = subprocess.run(
