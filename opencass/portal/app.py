@@ -305,7 +305,7 @@ class _Submissions:
         upload = form.get("file")
         if not isinstance(upload, web.FileField):
             raise web.HTTPBadRequest(text="no file")
-        data = upload.file.read(MAX_UPLOAD + 1)
+        data = await asyncio.to_thread(upload.file.read, MAX_UPLOAD + 1)  # (a spooled file)
         if len(data) > MAX_UPLOAD:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD, actual_size=len(data))
         name = Path(upload.filename or "").name

@@ -60,11 +60,14 @@ def _since(period: Period | None, config: Config, country: str) -> str:
     return datetime.combine(period.billing_from, time(), zone).isoformat()
 
 
+DOCUMENTS_SHOWN = 200  # the newest; older ones stay in the outbox (SFTP, the downloads)
+
+
 def documents(
     config: Config, company: str, conn: sqlite3.Connection | None
 ) -> list[dict[str, Any]]:
-    """The files in the company's outbox, newest first, each with whether anyone of the
-    company has downloaded it."""
+    """The newest ``DOCUMENTS_SHOWN`` files in the company's outbox, each with whether anyone
+    of the company has downloaded it."""
     outbox = config.gateway.mailboxes_dir / company / "outbox"
     got = q.downloaded_paths(conn, company) if conn is not None else set()
     found = []
@@ -76,7 +79,7 @@ def documents(
                     {"name": p.name, "size": st.st_size, "mtime": st.st_mtime,
                      "downloaded": f"/outbox/{p.name}" in got}
                 )  # fmt: skip
-    return sorted(found, key=lambda d: (-d["mtime"], d["name"]))
+    return sorted(found, key=lambda d: (-d["mtime"], d["name"]))[:DOCUMENTS_SHOWN]
 
 
 def _agent(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:

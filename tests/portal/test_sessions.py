@@ -92,3 +92,24 @@ def test_a_statistics_table_keeps_the_top_lines_and_sums_the_rest() -> None:
     assert [x.key for x in shown[:-1]] == [f"K{i:03d}" for i in range(5, TOP + 5)]
     for field in ("awbs", "weight_kg", "revenue", "ytd_awbs", "ytd_weight_kg", "ytd_revenue"):
         assert sum(getattr(x, field) for x in shown) == sum(getattr(x, field) for x in lines)
+
+
+def test_the_documents_shown_are_the_newest(tmp_path: Path) -> None:
+    from opencass.config.model import Config, GatewaySettings
+    from opencass.portal.pages import DOCUMENTS_SHOWN, documents
+
+    config = Config(tmp_path, GatewaySettings(data_dir=tmp_path), {}, {}, {}, {})
+    outbox = tmp_path / "mailboxes" / "agent1" / "outbox"
+    outbox.mkdir(parents=True)
+    for i in range(DOCUMENTS_SHOWN + 5):
+        p = outbox / f"doc{i:04d}.pdf"
+        p.write_bytes(b"x")
+        os.utime(p, (1_000_000 + i, 1_000_000 + i))
+    (outbox / ".hidden.tmp").write_bytes(b"x")
+    shown = documents(config, "agent1", None)
+    assert len(shown) == DOCUMENTS_SHOWN
+    assert (
+        shown[0]["name"] == f"doc{DOCUMENTS_SHOWN + 4:04d}.pdf"
+        and shown[-1]["name"] == "doc0005.pdf"
+    )
+    assert not any(d["downloaded"] for d in shown)
