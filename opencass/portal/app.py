@@ -659,7 +659,9 @@ class _Handlers(_Submissions):
                 country=_first_country(self.deps.config(), member.company),
             )  # fmt: skip
             await self.deps.audit("portal_signin", user=member.name, ip=ip, via="oidc")
-            response = see_other("/")
+            # a page of ours that moves on to the dashboard: a redirect would still be part of
+            # the provider's cross-site navigation, which carries no SameSite=Strict cookie
+            response = render(request, self.deps, "continue.html")
             _set_cookie(response, COOKIE, self.codec.dump(full), request, self.deps)
         response.del_cookie(OIDC_COOKIE, path="/")
         return response
