@@ -70,7 +70,7 @@ def documents(
     of the company has downloaded it."""
     outbox = config.gateway.mailboxes_dir / company / "outbox"
     got = q.downloaded_paths(conn, company) if conn is not None else set()
-    found = []
+    found: list[dict[str, Any]] = []
     with contextlib.suppress(FileNotFoundError):
         for p in outbox.iterdir():
             if p.is_file() and not p.name.startswith("."):
