@@ -536,6 +536,9 @@ async def test_an_administrator_manages_the_companys_users(config_dir: Path) -> 
             await admin.sign_in("demoair", secrets["demoair"])
             status, page = await admin.get("/users")
             assert status == 200 and 'data-user="demoair"' in page
+            rules = html.fromstring(page).xpath("//table[@class='rules']//tr[@data-rule]")
+            subscriptions = load_config(config_dir).companies["demoair"].subscriptions
+            assert len(rules) == len(subscriptions) > 0
             status, _ = await admin.post(
                 "/users",
                 {"kind": "add-user", "user": "clerk", "full_name": "A. Clerk",
