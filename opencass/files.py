@@ -23,6 +23,7 @@ __all__ = [
     "SANDBOX",
     "fsync_dir",
     "mailbox_dirs",
+    "plain_name",
     "sync_filesystem",
     "temporary_name",
     "write_atomic",
@@ -32,6 +33,17 @@ INBOX = "inbox"
 OUTBOX = "outbox"
 SANDBOX = "sandbox"
 BOX_DIRS = (INBOX, OUTBOX, f"{SANDBOX}/{INBOX}", f"{SANDBOX}/{OUTBOX}")
+
+
+def plain_name(name: str) -> bool:
+    """A file name a client may give (an upload, a document asked for): not empty, not hidden
+    (the temporaries), no directory part, no quote or control character."""
+    return (
+        bool(name)
+        and not name.startswith(".")
+        and name.isprintable()
+        and not any(c in name for c in '/\\"')
+    )
 
 
 def temporary_name(path: Path) -> Path:

@@ -29,7 +29,15 @@ from opencass.config.passwords import dummy_hash as dummy_hash  # (the endpoint'
 from opencass.config.passwords import hash_password as hash_password
 from opencass.config.passwords import verify_password as verify_password
 from opencass.errors import InputError
-from opencass.files import INBOX, OUTBOX, SANDBOX, fsync_dir, mailbox_dirs, write_atomic
+from opencass.files import (
+    INBOX,
+    OUTBOX,
+    SANDBOX,
+    fsync_dir,
+    mailbox_dirs,
+    plain_name,
+    write_atomic,
+)
 
 SIGNING_KEY_NAME = "gateway-signing-key.pub"
 
@@ -585,7 +593,7 @@ def deliver_upload(inbox: Path, name: str, data: bytes, user: str) -> Path:
     upload ends (blocking): written under a hidden temporary name the watcher ignores,
     flushed, marked with its uploader, then given its name -- never over an existing file
     (``FailedError``).  The portal's uploads and messages come in this way."""
-    if not name or name.startswith(".") or "/" in name or "\\" in name or not name.isprintable():
+    if not plain_name(name):
         raise FailedError(f"{name!r} is not a plain file name")
     inbox.mkdir(parents=True, exist_ok=True)
     tmp = inbox / f".{name}.{token_hex(8)}{_TEMP_SUFFIX}"

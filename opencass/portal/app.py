@@ -516,6 +516,12 @@ class _Handlers(_Submissions):
         _set_cookie(response, SIGNIN_COOKIE, token, request, self.deps)
         return response
 
+    async def _failed(self, ip: str, user: str | None, **why: str) -> None:
+        """A failed sign-in: scored on the ban list shared with SFTP, and audited."""
+        for what in self.deps.bans.failure(self.deps.config().gateway.ban, ip=ip, user=user):
+            log.warning("portal_banned", banned=what)
+        await self.deps.audit("portal_signin_failed", user=user, ip=ip, **why)
+
     def _refuse(self, request: web.Request, error: str, status: int) -> web.Response:
         token = secrets.token_urlsafe(24)
         response = render(request, self.deps, "signin.html", status=status, signin_token=token,
@@ -540,9 +546,7 @@ class _Handlers(_Submissions):
         stored = member.user.password_hash if member else None
         ok = await asyncio.to_thread(verify_password, password, stored or dummy_hash())
         if not (ok and member is not None and stored):
-            for what in self.deps.bans.failure(policy, ip=ip, user=name):
-                log.warning("portal_banned", banned=what)
-            await self.deps.audit("portal_signin_failed", user=name, ip=ip, why="password")
+            await self._failed(ip, name, why="password")
             return self._refuse(request, "wrong", 401)
         if not member.user.totp_secret:
             await self.deps.audit("portal_signin_failed", user=name, ip=ip, why="no second factor")
@@ -575,10 +579,7 @@ class _Handlers(_Submissions):
         now = self.deps.clock()
         step = self._valid_step(member, str(form.get("code", "")).strip(), now)
         if member is None or step is None:
-            for what in self.deps.bans.failure(self.deps.config().gateway.ban, ip=ip,
-                                               user=session.user):  # fmt: skip
-                log.warning("portal_banned", banned=what)
-            await self.deps.audit("portal_signin_failed", user=session.user, ip=ip, why="code")
+            await self._failed(ip, session.user, why="code")
             return render(request, self.deps, "code.html", status=401, error="wrong")
         self.deps.used_codes[session.user] = step
         company = member.company
@@ -649,9 +650,7 @@ class _Handlers(_Submissions):
                 why = f"oidc: {e}"
         if member is None:
             log.warning("portal_oidc_refused", ip=ip, why=why)
-            for what in self.deps.bans.failure(self.deps.config().gateway.ban, ip=ip, user=None):
-                log.warning("portal_banned", banned=what)
-            await self.deps.audit("portal_signin_failed", ip=ip, why=why, via="oidc")
+            await self._failed(ip, None, why=why, via="oidc")
             response = see_other("/signin?error=oidc")
         else:
             full = replace(

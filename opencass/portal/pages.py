@@ -20,6 +20,7 @@ from opencass.billing.disputes import billed_amount
 from opencass.billing.remittance import period_status
 from opencass.config.model import Company, CompanyKind, Config, Period, find_period
 from opencass.documents.reports.data import StatLine, Tonnage, tonnage_statistics
+from opencass.files import plain_name
 from opencass.settlement.netting import netting_of
 from opencass.settlement.tax import TaxEngine
 from opencass.store import portal as q
@@ -179,7 +180,7 @@ def dashboard(config: Config, company_id: str, country: str, now: datetime) -> D
 
 def outbox_file(config: Config, company: str, name: str) -> Path | None:
     """The file ``name`` of the company's outbox (a plain name, no path; None otherwise)."""
-    if not name or name.startswith(".") or any(c in name for c in '/\\"') or not name.isprintable():
+    if not plain_name(name):
         return None
     path = config.gateway.mailboxes_dir / company / "outbox" / name
     return path if path.is_file() and not path.is_symlink() else None
