@@ -47,8 +47,9 @@ from zoneinfo import ZoneInfo
 
 from opencass.billing.jobs import JobContext, MilestoneJob
 from opencass.clock import system_clock
-from opencass.config.model import CompanyKind, Config, Period
+from opencass.config.model import CompanyKind, Config, Period, local_today
 from opencass.config.policies import RemittancePolicy
+from opencass.errors import InputError
 from opencass.events import Event, EventType, event
 from opencass.settlement.netting import PeriodSettlement
 from opencass.settlement.payouts import share_out
@@ -78,6 +79,8 @@ __all__ = [
     "GRACE",
     "REMITTANCE",
     "AgentPeriod",
+    "HandPayment",
+    "PaymentRefusedError",
     "agent_companies",
     "airline_companies",
     "check_period",
@@ -86,6 +89,7 @@ __all__ = [
     "period_status",
     "reconcile",
     "record_expected",
+    "record_payment",
     "resolve_period",
 ]
 
@@ -496,6 +500,60 @@ def draw_prefunded(
         recorded_by="opencass",
     ), now)  # fmt: skip
     return draw
+
+
+class PaymentRefusedError(InputError):
+    """A payment that cannot be recorded: an agent unknown in the country, or no period to
+    book it to."""
+
+    code = "PAYMENT_REFUSED"
+
+
+@dataclass(frozen=True, slots=True)
+class HandPayment:
+    """A payment the operator records by hand (``opencass payment record``, the portal)."""
+
+    country: str
+    agent: str
+    amount: Decimal
+    value_date: date
+    period: str | None  # None: the agent's oldest period still expecting money
+    reference: str
+    recorded_by: str
+
+
+def record_payment(config: Config, p: HandPayment, now: datetime) -> tuple[int, str]:
+    """Record a payment and reconcile the agent's period as of today in the country, with its
+    events (``payment.received``, and a late payment's irregularity or a default), in one
+    transaction: (payment id, period).  PaymentRefusedError when it cannot be (blocking)."""
+    import secrets
+
+    today = local_today(config, p.country, now)
+    conn = connect_sync(config.gateway.database)
+    try:
+        migrate_sync(conn)
+        with transaction(conn):
+            known = bool(rstore.expected_periods(conn, p.country, p.agent))
+            if not agent_companies(config, p.country, p.agent) and not known:
+                raise PaymentRefusedError(f"agent {p.agent} is not a CASS agent of {p.country}")
+            period = p.period or resolve_period(conn, p.country, p.agent, today)
+            if period is None:
+                raise PaymentRefusedError(f"nothing is expected from agent {p.agent} in"
+                                          f" {p.country} yet; give --period")  # fmt: skip
+            payment = NewPayment(
+                key=f"operator:{now:%Y%m%dT%H%M%S%f}:{secrets.token_hex(4)}", source="operator",
+                amount=p.amount, currency=config.countries[p.country].currency,
+                value_date=p.value_date, country=p.country, period=period, agent_code=p.agent,
+                matched_by="operator", reference=p.reference, recorded_by=p.recorded_by,
+            )  # fmt: skip
+            payment_id = rstore.insert_payment(conn, payment, now)
+            assert payment_id is not None  # a fresh random key
+            events = payment_event(config, payment, payment_id)
+            events += reconcile(conn, config, p.country, period, p.agent, today, now)
+            record_events(conn, events, utc_stamp(now))
+    finally:
+        conn.close()
+    return payment_id, period
 
 
 def reinstate(

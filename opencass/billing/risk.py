@@ -31,11 +31,23 @@ from opencass.billing.remittance import agent_companies
 from opencass.config.banking import Security
 from opencass.config.model import CompanyKind, Config, Period, local_today
 from opencass.events import Event, EventType, event
-from opencass.settlement.risk import PeriodBilling, capacity, levels_reached, risk_status
+from opencass.settlement.risk import (
+    PeriodBilling,
+    capacity,
+    levels_reached,
+    risk_status,
+    used_percent,
+)
 from opencass.store.connect import connect_sync, migrate_sync
 from opencass.store.events import record_events
 from opencass.store.payruns import remittance_lines
-from opencass.store.risk import CountryFacts, country_facts, raise_alert
+from opencass.store.risk import (
+    CountryFacts,
+    Position,
+    country_facts,
+    put_positions,
+    raise_alert,
+)
 from opencass.store.rows import utc_stamp
 from opencass.store.tx import transaction
 
@@ -68,9 +80,7 @@ class AgentRisk:
     @property
     def percent(self) -> Decimal | None:
         """Exposure as a percentage of the capacity (None without a capacity)."""
-        if self.capacity <= 0:
-            return None
-        return (self.exposure * 100 / self.capacity).quantize(Decimal("0.1"))
+        return used_percent(self.exposure, self.capacity)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -266,9 +276,15 @@ def _alerts(conn: sqlite3.Connection, config: Config, r: AgentRisk, now: datetim
     return events
 
 
+def _position(r: AgentRisk) -> Position:
+    return (r.country, r.agent_code, r.company, r.status, r.capacity, r.exposure, r.unpaid,
+            r.booked)  # fmt: skip
+
+
 def risk_check(config: Config, country: str | None, now: datetime, profiles: str | None = None
                ) -> int:  # fmt: skip
-    """Raise the alerts due now in one country or all (blocking); the events recorded.  With
+    """Raise the alerts due now in one country or all (blocking); the events recorded.  Each
+    agent's assessment is kept (``risk_positions``: the portal's agent dashboard shows it).  With
     ``profiles`` (a period code), also write every agent's risk profile for that period."""
     conn = connect_sync(config.gateway.database)
     risks: list[AgentRisk] = []
@@ -279,6 +295,7 @@ def risk_check(config: Config, country: str | None, now: datetime, profiles: str
             with transaction(conn):
                 found = assess_country(conn, config, code, now)
                 events = [e for r in found for e in _alerts(conn, config, r, now)]
+                put_positions(conn, [_position(r) for r in found], utc_stamp(now))
                 count += record_events(conn, events, utc_stamp(now))
                 risks += found
     finally:

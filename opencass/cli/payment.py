@@ -12,40 +12,26 @@ expected remittance to book a payment without ``--period`` to), 2 usage or confi
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
-from opencass.billing.remittance import (
-    agent_companies,
-    payment_event,
-    period_status,
-    reconcile,
-    resolve_period,
-)
+from opencass.billing.remittance import HandPayment, period_status, record_payment
 from opencass.cli.common import load, run
 from opencass.clock import system_clock
 from opencass.config.model import Config, find_period, local_today
 from opencass.errors import (
     EXIT_OK,
     ConfigurationError,
-    InputError,
 )
 from opencass.model import minor_units
 from opencass.store.connect import connect_migrated
-from opencass.store.events import record_events
 from opencass.store.remittance import (
-    NewPayment,
-    expected_periods,
-    insert_payment,
     open_default,
     payments_unmatched,
     payments_waiting,
 )
-from opencass.store.rows import utc_stamp
-from opencass.store.tx import transaction
 
 __all__ = ["cmd_payment"]
 
@@ -54,10 +40,6 @@ class _UsageError(ConfigurationError):
     """Bad arguments or an unknown country or period (exit 2)."""
 
     code = "USAGE"
-
-
-class _InvalidError(InputError):
-    """The input is judged bad (exit 1)."""
 
 
 def _connect(config: Config) -> Any:
@@ -97,36 +79,12 @@ def _record(args: argparse.Namespace, config: Config, now: datetime, out: TextIO
     except ValueError:
         raise _UsageError(f"--date {args.date!r} is not a date (YYYY-MM-DD)") from None
     today = local_today(config, country, now)
+    hand = HandPayment(country, args.agent, amount, value_date, args.period, args.reference,
+                       "opencass payment record")  # fmt: skip
+    payment_id, period = record_payment(config, hand, now)
+    agent = args.agent
     conn = _connect(config)
     try:
-        with transaction(conn):
-            agent = args.agent
-            known = bool(expected_periods(conn, country, agent))
-            if not agent_companies(config, country, agent) and not known:
-                raise _InvalidError(f"agent {agent} is not a CASS agent of {country}")
-            period = args.period or resolve_period(conn, country, agent, today)
-            if period is None:
-                raise _InvalidError(
-                    f"nothing is expected from agent {agent} in {country} yet; give --period"
-                )
-            payment = NewPayment(
-                key=f"operator:{now:%Y%m%dT%H%M%S%f}:{secrets.token_hex(4)}",
-                source="operator",
-                amount=amount,
-                currency=currency,
-                value_date=value_date,
-                country=country,
-                period=period,
-                agent_code=agent,
-                matched_by="operator",
-                reference=args.reference,
-                recorded_by="opencass payment record",
-            )
-            payment_id = insert_payment(conn, payment, now)
-            assert payment_id is not None  # a fresh random key
-            events = payment_event(config, payment, payment_id)
-            events += reconcile(conn, config, country, period, agent, today, now)
-            record_events(conn, events, utc_stamp(now))
         out.write(
             f"Recorded payment {payment_id}: {amount} {currency} from agent {agent} for"
             f" {country} {period}, value {value_date}\n"

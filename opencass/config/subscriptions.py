@@ -50,7 +50,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from opencass.config.reader import Table
+from opencass.config.reader import Problem, Table
 from opencass.events import Event, EventType
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "default_rules",
     "document_format",
     "matches",
+    "read_rule",
     "read_subscriptions",
 ]
 
@@ -280,6 +281,22 @@ def _rule(
         scope=scope if scope in SCOPES else "own",
         description=t.opt("description", str, ""),
     )
+
+
+def read_rule(
+    data: Mapping[str, object],
+    kind: str,
+    countries: Iterable[str],
+    prefixes: Mapping[str, Iterable[str]],
+    agent_codes: Mapping[str, Iterable[str]],
+) -> tuple[Subscription, list[str]]:
+    """One rule as a ``[[subscriptions]]`` table holds it (a company administrator's own rule,
+    kept in the store): the rule and what is wrong with it ("key: reason"; none when good)."""
+    problems: list[Problem] = []
+    t = Table(problems, "", dict(data), "")
+    rule = _rule(t, kind, countries, prefixes, agent_codes)
+    t.close()
+    return rule, [f"{p.key}: {p.reason}" for p in problems]
 
 
 def read_subscriptions(

@@ -35,6 +35,7 @@ import structlog
 from opencass.clock import system_clock
 from opencass.config.database import Database
 from opencass.config.model import Config
+from opencass.config.selfservice import CompanySettings, apply_settings
 from opencass.documents.notifications import render
 from opencass.errors import PeerError
 from opencass.files import sync_filesystem, write_atomic
@@ -42,6 +43,7 @@ from opencass.outbox.notify import document_source, plan
 from opencass.store import queue as q
 from opencass.store.connect import connect_migrated
 from opencass.store.events import StoredEvent, events_after
+from opencass.store.settings import company_settings
 
 __all__ = ["DeliveryError", "OutboxService", "OutboxStats"]
 
@@ -134,7 +136,9 @@ class OutboxService:
     ) -> None:
         """``lease``: beside other gateway nodes, asks whether this one delivers now (one node
         at a time holds the outbox's lease; the others stand by and take over when it lapses)."""
-        self._config = get_config
+        self._file_config = get_config
+        self._settings: dict[str, CompanySettings] = {}  # companies' own (the portal's)
+        self._applied: tuple[Config, dict[str, CompanySettings], Config] | None = None
         self._lease = lease
         self.active = lease is None  # whether the last pass delivered (held the lease)
         self._database = database
@@ -160,6 +164,15 @@ class OutboxService:
     def now(self) -> datetime:
         """The service clock, UTC."""
         return self._clock().astimezone(UTC)
+
+    def _config(self) -> Config:
+        """The configuration with the companies' own settings (their rules and push servers,
+        read from the store before each fan-out) applied."""
+        config, applied = self._file_config(), self._applied
+        if applied is None or applied[0] is not config or applied[1] is not self._settings:
+            merged = apply_settings(config, self._settings)
+            applied = self._applied = (config, self._settings, merged)
+        return applied[2]
 
     async def _db_call(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -284,6 +297,9 @@ class OutboxService:
     async def dispatch(self) -> int:
         """Fan out every event past the cursor; how many events."""
         total = 0
+        settings = await self._db_call(company_settings)
+        if settings != self._settings:
+            self._settings = settings
         while self._claiming:
             n = await self._db_call(_dispatch_batch, self._config(), self.now())
             total += n

@@ -24,8 +24,8 @@ import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from decimal import Decimal
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -36,6 +36,7 @@ import pyotp
 import structlog
 from aiohttp import web
 
+from opencass.billing.remittance import HandPayment, PaymentRefusedError, record_payment, reinstate
 from opencass.clock import system_clock
 from opencass.codecs.onerecord.dispute import DisputeRequest, DisputeStatusUpdate, encode_dispute
 from opencass.codecs.onerecord.users import (
@@ -47,12 +48,16 @@ from opencass.codecs.onerecord.users import (
 from opencass.codecs.onerecord.withdrawal import WithdrawalRequest, encode_withdrawal
 from opencass.config.model import BanPolicy, CompanyKind, Config, Role
 from opencass.config.passwords import dummy_hash, verify_password
+from opencass.config.selfservice import push_key_path, rules_in_force
+from opencass.config.subscriptions import FORMATS
 from opencass.documents.choices import LANGUAGES
 from opencass.documents.i18n import negotiate, translator
 from opencass.documents.reports.data import Tonnage
 from opencass.errors import InputError
+from opencass.events import EventType
 from opencass.identity.directory import Directory, Member
-from opencass.portal import pages
+from opencass.model import minor_units
+from opencass.portal import pages, selfservice
 from opencass.portal.oidc import OidcError, OidcSignIn, member_for
 from opencass.portal.sessions import AWAITING_CODE, SIGNED_IN, Session, SessionCodec, load_key
 
@@ -393,15 +398,104 @@ class _Submissions:
         response.headers["Location"] = response.headers["Location"].replace("/?", "/users?", 1)
         return response
 
-    async def retry_delivery(self, request: web.Request) -> web.Response:
-        """The CASS office queues a dead letter again (``opencass outbox retry``)."""
-        session = self._session(request)
+    async def settings(self, request: web.Request, problems: tuple[str, ...] = ()
+                       ) -> web.Response:  # fmt: skip
+        """The company's notifications and delivery, for its administrators: the rules in
+        force and their source, its own rules and push server (``config.selfservice``)."""
+        session, member = self._administrator(request)
         config = self.deps.config()
+        company = config.companies[session.company]
+        own = await asyncio.to_thread(selfservice.settings_of, config, company.id)
+        key_path = push_key_path(config.gateway.data_dir, company.id)
+        public = None
+        if await asyncio.to_thread(key_path.exists):
+            public = await asyncio.to_thread(selfservice.push_public_key, config, company.id)
+        return render(
+            request, self.deps, "settings.html", status=400 if problems else 200,
+            rules=rules_in_force(company, own), own=own, file_push=company.push,
+            push=own.push if own and own.push is not None else None, public_key=public,
+            event_types=[e.value for e in EventType], formats=FORMATS, problems=problems,
+            saved=bool(request.query.get("saved")), may_submit=_may_submit(member, session),
+            **_header(config, member, session),
+        )  # fmt: skip
+
+    async def change_settings(self, request: web.Request) -> web.Response:
+        """One change of the company's own settings; audited; in force within seconds."""
+        session, _ = self._administrator(request)
+        config = self.deps.config()
+        f = await request.post()
+        kind = str(f.get("kind", ""))
+        if kind not in selfservice.CHANGES:
+            raise web.HTTPBadRequest(text="unknown change")
+        try:
+            detail = await asyncio.to_thread(
+                selfservice.apply_change, config, session.company, session.user, kind, f,
+                self.deps.clock(),
+            )  # fmt: skip
+        except selfservice.SettingsRefusedError as e:
+            return await self.settings(request, tuple(e.problems))
+        await self.deps.audit("company_settings_changed", user=session.user,
+                              company=session.company, change=kind, **detail)  # fmt: skip
+        return see_other("/settings?saved=1")
+
+    def _office_admin(self, request: web.Request) -> Session:
+        session = self._session(request)
         member = self.deps.directory().active(session.user)
         user = member.as_user(session.company) if member else None
-        office = config.companies[session.company].kind is CompanyKind.OPERATOR
-        if user is None or not office or not user.can(Role.ADMIN):
-            raise web.HTTPForbidden(text="the CASS office's administrators retry deliveries")
+        office = self.deps.config().companies[session.company].kind is CompanyKind.OPERATOR
+        if user is None or not office or not user.can(Role.ADMIN) or not session.country:
+            raise web.HTTPForbidden(text="for the CASS office's administrators")
+        return session
+
+    async def record_payment(self, request: web.Request) -> web.Response:
+        """The CASS office records an agent's payment by hand (``opencass payment record``)."""
+        session = self._office_admin(request)
+        config = self.deps.config()
+        f = await request.post()
+        currency = config.countries[session.country].currency
+        try:
+            amount = Decimal(str(f.get("amount", "")).strip())
+            value_date = date.fromisoformat(str(f.get("value_date", "")).strip())
+        except (InvalidOperation, ValueError):
+            raise web.HTTPBadRequest(text="give an amount and a value date (YYYY-MM-DD)") from None
+        places = Decimal(1).scaleb(-minor_units(currency))
+        if not amount.is_finite() or amount <= 0 or amount != amount.quantize(places):
+            raise web.HTTPBadRequest(text=f"the amount must be positive, in {currency}")
+        hand = HandPayment(
+            session.country, str(f.get("agent", "")).strip(), amount, value_date,
+            str(f.get("period", "")).strip() or None, str(f.get("reference", "")).strip()[:140],
+            f"portal:{session.user}",
+        )  # fmt: skip
+        try:
+            paid, period = await asyncio.to_thread(record_payment, config, hand, self.deps.clock())
+        except PaymentRefusedError as e:
+            raise web.HTTPConflict(text=str(e)) from None
+        await self.deps.audit("payment_recorded", user=session.user, payment=paid,
+                              country=hand.country, agent=hand.agent, period=period,
+                              amount=str(amount))  # fmt: skip
+        return see_other(f"/?sent={quote(f'payment #{paid}')}")
+
+    async def reinstate(self, request: web.Request) -> web.Response:
+        """The CASS office lifts an agent's default (``opencass agent reinstate``)."""
+        session = self._office_admin(request)
+        f = await request.post()
+        agent, reason = str(f.get("agent", "")).strip(), str(f.get("reason", "")).strip()
+        if not reason:
+            raise web.HTTPBadRequest(text="give the reason for lifting the default")
+        lifted = await asyncio.to_thread(
+            reinstate, self.deps.config(), session.country, agent, reason[:500],
+            f"portal:{session.user}", self.deps.clock(),
+        )  # fmt: skip
+        if not lifted:
+            raise web.HTTPConflict(text=f"agent {agent} is not in default in {session.country}")
+        await self.deps.audit("agent_reinstated", user=session.user, country=session.country,
+                              agent=agent, reason=reason[:500])  # fmt: skip
+        return see_other("/")
+
+    async def retry_delivery(self, request: web.Request) -> web.Response:
+        """The CASS office queues a dead letter again (``opencass outbox retry``)."""
+        session = self._office_admin(request)
+        config = self.deps.config()
         f = await request.post()
         try:
             delivery = int(str(f.get("delivery", "")))
@@ -808,7 +902,11 @@ def build_app(deps: PortalDeps, key: bytes) -> web.Application:
     app.router.add_post("/disputes/answer", h.answer_dispute)
     app.router.add_post("/withdraw", h.withdraw)
     app.router.add_post("/outbox/retry", h.retry_delivery)
+    app.router.add_post("/payments", h.record_payment)
+    app.router.add_post("/reinstate", h.reinstate)
     app.router.add_get("/users", h.users)
+    app.router.add_get("/settings", h.settings)
+    app.router.add_post("/settings", h.change_settings)
     app.router.add_post("/users", h.change_user)
     app.router.add_static("/static/", HERE / "static", append_version=False)
     return app

@@ -22,12 +22,14 @@ from opencass.config.model import Company, CompanyKind, Config, Period, find_per
 from opencass.documents.reports.data import StatLine, Tonnage, tonnage_statistics
 from opencass.files import plain_name
 from opencass.settlement.netting import netting_of
+from opencass.settlement.risk import used_percent
 from opencass.settlement.tax import TaxEngine
 from opencass.store import portal as q
 from opencass.store import queue
 from opencass.store.connect import connect_read_only, connect_sync
 from opencass.store.ledger import period_counts, rows_of_airline
 from opencass.store.remittance import payments_unmatched
+from opencass.store.risk import positions_of
 
 __all__ = [
     "Dashboard",
@@ -110,6 +112,10 @@ def _agent(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:
         periods.values(), key=lambda e: (e["period"], e["agent"]), reverse=True
     )
     d.data["codes"] = codes
+    d.data["risk"] = [
+        {**r, "percent": used_percent(Decimal(r["exposure"]), Decimal(r["capacity"]))}
+        for r in positions_of(conn, d.country, d.company.id)
+    ]
 
 
 def _airline(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:

@@ -81,7 +81,6 @@ WORDS = (
     N_("Errors"),
     N_("Pages"),
     N_("Notifications and delivery"),
-    N_("Set by the CASS office in your participant file; ask it for a change."),
     N_("Events"),
     N_("Channels"),
     N_("Formats"),
@@ -171,4 +170,50 @@ WORDS = (
     N_("Correct amount (change)"),
     N_("Open a dispute"),
     N_("Not found among your billed AWBs."),
+    N_("Risk capacity"),
+    N_("Holding capacity"),
+    N_("Exposure"),
+    N_("Capacity used"),
+    N_("Assessed"),
+    N_(
+        "Exposure: final billing not paid yet, plus what is booked for you in periods not finally closed."
+    ),
+    N_("Rules in force"),
+    N_("Set by"),
+    N_("default"),
+    N_("CASS office"),
+    N_("your company"),
+    N_(
+        "Notifications always arrive in your outbox; a rule with push also sends them, and the document they announce, to your own server."
+    ),
+    N_("Use the default rules"),
+    N_("Save"),
+    N_("Add a rule"),
+    N_("every event"),
+    N_("Document kinds (comma-separated; empty: any)"),
+    N_("Countries (none: all of yours)"),
+    N_("Also push to our server"),
+    N_("Push server"),
+    N_("set by your company"),
+    N_("set by the CASS office"),
+    N_("No push server: documents and notifications stay in your outbox."),
+    N_("The gateway signs in to your server with this key; authorise it there:"),
+    N_("Host"),
+    N_("Port"),
+    N_("Directory"),
+    N_("Remove our push server"),
+    N_("Set up a push server"),
+    N_("The gateway makes a key pair for your server and shows its public key."),
+    N_("Saved: in force within seconds."),
+    N_("Not saved:"),
+    N_("Reinstate"),
+    N_("Record a payment"),
+    N_("Period (empty: the oldest still expecting money)"),
+    N_(
+        "Exposure: final billing not paid yet, plus what is booked for you in periods not finally closed."
+    ),
+    N_(
+        "Notifications always arrive in your outbox; a rule with push also sends them, and the document they announce, to your own server."
+    ),
+    N_("Public host key of your server (OpenSSH)"),
 )

@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from opencass.config.banking import RiskPolicy
 
-__all__ = ["PeriodBilling", "capacity", "levels_reached", "risk_status"]
+__all__ = ["PeriodBilling", "capacity", "levels_reached", "risk_status", "used_percent"]
 
 CENT = Decimal("0.01")
 
@@ -66,6 +66,13 @@ def capacity(
     average = sum(busiest, Decimal(0)) / len(busiest)
     margin = 1 + Decimal(policy.capacity_margin_percent) / 100
     return (average * holding_days * margin).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def used_percent(exposure: Decimal, capacity_: Decimal) -> Decimal | None:
+    """The exposure as a percentage of the capacity, to 0.1 (None without a capacity)."""
+    if capacity_ <= 0:
+        return None
+    return (exposure * 100 / capacity_).quantize(Decimal("0.1"))
 
 
 def levels_reached(exposure: Decimal, capacity_: Decimal, percents: Sequence[int]) -> list[int]:

@@ -498,9 +498,33 @@ _CLUSTER_14 = """
     CREATE INDEX leases_by_node ON leases(node);
 """
 
+_PORTAL_15 = """
+    CREATE TABLE risk_positions (
+        country     TEXT COLLATE "C" NOT NULL,
+        agent_code  TEXT COLLATE "C" NOT NULL,
+        company     TEXT COLLATE "C" NOT NULL,
+        status      TEXT COLLATE "C" NOT NULL,
+        capacity    TEXT COLLATE "C" NOT NULL,
+        exposure    TEXT COLLATE "C" NOT NULL,
+        unpaid      TEXT COLLATE "C" NOT NULL,
+        booked      TEXT COLLATE "C" NOT NULL,
+        assessed_at TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (country, agent_code)
+    );
+    CREATE TABLE company_settings (
+        company       TEXT COLLATE "C" PRIMARY KEY,
+        use_defaults  BIGINT NOT NULL DEFAULT 1,
+        subscriptions TEXT COLLATE "C" NOT NULL DEFAULT '[]',
+        push          TEXT COLLATE "C",
+        changed_at    TEXT COLLATE "C" NOT NULL,
+        changed_by    TEXT COLLATE "C" NOT NULL
+    );
+"""
+
 PG_MIGRATIONS: tuple[tuple[int, str], ...] = (
     (13, _REFUSE + _SCHEMA_13 + _TRUNCATE),
     (14, _CLUSTER_14),
+    (15, _PORTAL_15),
 )
 PG_LATEST = PG_MIGRATIONS[-1][0]
 

@@ -9,10 +9,13 @@ from decimal import Decimal
 
 __all__ = [
     "CountryFacts",
+    "Position",
     "alerts_of",
     "country_facts",
     "last_review",
     "latest_security",
+    "positions_of",
+    "put_positions",
     "raise_alert",
     "record_review",
     "record_security",
@@ -150,3 +153,31 @@ def country_facts(conn: sqlite3.Connection, country: str) -> CountryFacts:
     ):  # fmt: skip
         f.alerts.setdefault(agent, []).append(f"{period}:{level}")
     return f
+
+
+#: (country, agent code, company, status, capacity, exposure, unpaid, booked) of one assessment
+Position = tuple[str, str, str, str, Decimal, Decimal, Decimal, Decimal]
+
+
+def put_positions(conn: sqlite3.Connection, positions: list[Position], at: str) -> None:
+    """Keep each agent's latest assessment (what the portal's agent dashboard shows)."""
+    conn.executemany(
+        "INSERT INTO risk_positions (country, agent_code, company, status, capacity, exposure,"
+        " unpaid, booked, assessed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (country, agent_code) DO UPDATE SET company = excluded.company,"
+        " status = excluded.status, capacity = excluded.capacity,"
+        " exposure = excluded.exposure, unpaid = excluded.unpaid, booked = excluded.booked,"
+        " assessed_at = excluded.assessed_at",
+        [(*p[:4], *(str(v) for v in p[4:]), at) for p in positions],
+    )
+
+
+def positions_of(conn: sqlite3.Connection, country: str, company: str) -> list[dict[str, str]]:
+    """The company's agents' latest assessments in ``country``, by agent code."""
+    rows = conn.execute(
+        "SELECT agent_code, status, capacity, exposure, unpaid, booked, assessed_at"
+        " FROM risk_positions WHERE country = ? AND company = ? ORDER BY agent_code",
+        (country, company),
+    ).fetchall()
+    keys = ("agent_code", "status", "capacity", "exposure", "unpaid", "booked", "assessed_at")
+    return [dict(zip(keys, (str(v) for v in row), strict=True)) for row in rows]

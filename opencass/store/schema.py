@@ -614,6 +614,36 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX leases_by_node ON leases(node);
         """,
     ),
+    (
+        15,
+        """
+        -- The participant portal (issue 20).  Each agent's last risk assessment (written by
+        -- every risk check, read by the agent's dashboard), and what a company's
+        -- administrators set for themselves: their own subscription rules and push server
+        -- (JSON, as the participant file's [[subscriptions]] and [push] tables read), over the
+        -- participant file's.  Every change is also a user change record (audited).
+        CREATE TABLE risk_positions (
+            country     TEXT NOT NULL,
+            agent_code  TEXT NOT NULL,
+            company     TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            capacity    TEXT NOT NULL,
+            exposure    TEXT NOT NULL,
+            unpaid      TEXT NOT NULL,
+            booked      TEXT NOT NULL,
+            assessed_at TEXT NOT NULL,
+            PRIMARY KEY (country, agent_code)
+        );
+        CREATE TABLE company_settings (
+            company       TEXT PRIMARY KEY,
+            use_defaults  INTEGER NOT NULL DEFAULT 1,
+            subscriptions TEXT NOT NULL DEFAULT '[]',
+            push          TEXT,
+            changed_at    TEXT NOT NULL,
+            changed_by    TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

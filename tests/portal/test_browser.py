@@ -95,6 +95,14 @@ async def test_each_dashboard_in_a_real_browser(tmp_path: Path, browser: object)
         await page.click("nav.pages a[href='/users']")
         await page.wait_for_selector("tr[data-user='demoair']")
         await page.screenshot(path=str(ARTIFACTS / "administrator.png"), full_page=True)
+        await page.click("nav.pages a[href='/settings']")
+        await page.click("form:has(input[value='make-key']) button")
+        await page.wait_for_selector("pre#public-key")
+        await page.check("#add-rule input[value='document.available']")
+        await page.fill("#add-rule input[name='description']", "Statements, for the accounts")
+        await page.click("#add-rule button")
+        await page.wait_for_selector("tr[data-source='own']")
+        await page.screenshot(path=str(ARTIFACTS / "settings.png"), full_page=True)
         assert page.errors == []
 
         page = await _sign_in(browser, gw, "agent1", secrets["agent1"])
@@ -128,6 +136,7 @@ async def test_each_dashboard_in_a_real_browser(tmp_path: Path, browser: object)
         "airline-statistics.png",
         "airline.png",
         "operator.png",
+        "settings.png",
     ]
     assert sorted(p.name for p in ARTIFACTS.iterdir()) == shots
 

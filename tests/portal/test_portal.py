@@ -226,7 +226,10 @@ def _amount(page: str, xpath: str) -> Decimal:
 
 async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) -> None:
     """agent1 owes 3987.26 less an 85.00 CCA, agent2 802.75 plus a 45.00 CCA (the demo
-    billing worked out by hand, tests/gateway/test_lifecycle.py); Demo Air billed both."""
+    billing worked out by hand, tests/gateway/test_lifecycle.py); Demo Air billed both.  The
+    risk check after the close puts agent1's exposure on its dashboard; the CASS office records
+    agent2's payment and lifts agent1's default from its own, and agent2's dashboard shows it
+    paid."""
     secrets = _secrets(config_dir)
     config = load_config(config_dir)
     period = next(p for p in config.calendars["DE"] if p.code == PERIOD_CODE)
@@ -240,15 +243,24 @@ async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) ->
             if any(c["completed_at"] and c["kind"] == "final" for c in await store.closes()):
                 break
             await asyncio.sleep(0.1)
-        pages = {}
-        for user in ("agent1", "agent2", "demoair", "ops"):
-            web = _client(gw)
-            try:
+        pages: dict[str, Any] = {}
+        clients = {user: _client(gw) for user in ("agent1", "agent2", "demoair", "ops")}
+        try:
+            for user, web in clients.items():
                 pages[user] = await web.sign_in(user, secrets[user])
-                if user == "demoair":
-                    _, pages["statistics"] = await web.get(f"/statistics?period={PERIOD_CODE}")
-            finally:
+            _, pages["statistics"] = await clients["demoair"].get(
+                f"/statistics?period={PERIOD_CODE}"
+            )
+            pages.update(await _office_actions(clients["ops"], gw, period.remittance_day))
+            # the payment is on agent2's dashboard; agent2 itself may not record one
+            _, pages["agent2-paid"] = await clients["agent2"].get("/")
+            status, _ = await clients["agent2"].post("/payments", {"agent": "x"})
+            assert status == 403
+        finally:
+            for web in clients.values():
                 await web.close()
+        (profile,) = (gw.mailboxes / "agent1" / "outbox").glob(f"DE_{PERIOD_CODE}_risk_*.txt")
+        pages["agent1-risk-profile"] = profile.read_text()
         (report,) = (gw.mailboxes / "demoair" / "outbox").glob(
             f"*_managementstats_{PERIOD_CODE}_997.pdf"
         )
@@ -258,6 +270,21 @@ async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) ->
     billed = f'//tr[@data-period="{PERIOD_CODE}"]/td[@data-amount]'
     assert _amount(pages["demoair"], billed) == Decimal("3902.26") + Decimal("847.75")
     assert "final" in pages["ops"] and PERIOD_CODE in pages["ops"]
+    # risk: agent1's exposure is its unpaid final billing (the risk check after the close), as
+    # its risk profile in its outbox says
+    (exposure,) = html.fromstring(pages["agent1"]).xpath(
+        '//section[@id="risk"]//tr[@data-agent]/td[4]'
+    )
+    assert Decimal(exposure.get("data-amount")) == Decimal("3902.26")
+    assert f"Exposure:          {exposure.get('data-amount')} (" in pages["agent1-risk-profile"]
+    outstanding = f'//table[@data-period="{PERIOD_CODE}"]//td[contains(@class, "outstanding")]'
+    assert _amount(pages["agent2"], outstanding) == Decimal("847.75")
+    assert _amount(pages["agent2-paid"], outstanding) == Decimal("0")
+    assert "payment #" in pages["ops-paid"]
+    assert pages["refusals"] == [409, 400, 400]  # unknown agent, negative amount, no reason
+    # the default recorded for agent1 is lifted from the page, with its reason
+    assert 'action="/reinstate"' in pages["ops-default"]
+    assert 'action="/reinstate"' not in pages["ops-reinstated"]
     (netted,) = html.fromstring(pages["ops"]).xpath(
         f'//table[@class="closes"]//tr[td="{PERIOD_CODE}" and td="final"]/td[@data-total]'
     )
@@ -276,6 +303,37 @@ async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) ->
     for cell in cells:
         number = re.sub(r"[^0-9.,]", "", cell.text_content())  # "890,00 €" → "890,00"
         assert number in words, (number, cell.text_content())
+
+
+async def _office_actions(web: PortalClient, gw: Phase, day: Any) -> dict[str, Any]:
+    """The CASS office records agent2's payment, is refused wrong ones, lifts agent1's default
+    (recorded as the remittance check would) from its dashboard."""
+    from opencass.store.remittance import record_default
+    from opencass.store.tx import transaction
+
+    out: dict[str, Any] = {}
+    pay = {"amount": "847.75", "value_date": day.isoformat(),
+           "reference": "CASS DE agent2"}  # fmt: skip
+    config = load_config(gw.config_dir)
+    agent2 = config.companies["agent2"].agent_codes["DE"][0]
+    agent1 = config.companies["agent1"].agent_codes["DE"][0]
+    refusals = [(await web.post("/payments", {**pay, "agent": "99999999999"}))[0],
+                (await web.post("/payments", {**pay, "agent": agent2, "amount": "-1"}))[0],
+                (await web.post("/reinstate", {"agent": agent1, "reason": " "}))[0]]  # fmt: skip
+    _, out["ops-paid"] = await web.post("/payments", {**pay, "agent": agent2})
+    conn = db_connect(config.gateway.database)
+    try:
+        with transaction(conn):
+            record_default(conn, "DE", agent1, day, "3 irregularities", PERIOD_CODE, NOW)
+    finally:
+        conn.close()
+    _, out["ops-default"] = await web.get("/")
+    status, out["ops-reinstated"] = await web.post(
+        "/reinstate", {"agent": agent1, "reason": "guarantee renewed"}
+    )
+    assert status == 200
+    out["refusals"] = refusals
+    return out
 
 
 async def _until(check: Any, what: str, timeout: float = 30) -> Any:
@@ -533,9 +591,11 @@ async def test_an_administrator_manages_the_companys_users(config_dir: Path) -> 
             await admin.sign_in("demoair", secrets["demoair"])
             status, page = await admin.get("/users")
             assert status == 200 and 'data-user="demoair"' in page
+            _, page = await admin.get("/settings")  # the rules in force, each with its source
             rules = html.fromstring(page).xpath("//table[@class='rules']//tr[@data-rule]")
             subscriptions = load_config(config_dir).companies["demoair"].subscriptions
             assert len(rules) == len(subscriptions) > 0
+            assert [r.get("data-source") for r in rules] == ["default"] * len(subscriptions)
             status, _ = await admin.post(
                 "/users",
                 {"kind": "add-user", "user": "clerk", "full_name": "A. Clerk",
@@ -569,3 +629,84 @@ async def test_an_administrator_manages_the_companys_users(config_dir: Path) -> 
         reports = sorted((gw.mailboxes / "demoair" / "outbox").glob("*_validation_*.txt"))
         texts = [p.read_text() for p in reports]
         assert any("USER_LAST_ADMIN" in t for t in texts)
+
+
+async def test_an_administrator_sets_the_companys_rules_and_push_server(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    """Demo Air's administrator makes the gateway's push key, authorises it on its own server
+    (a real SFTP server on 127.0.0.1), sets that server and a rule (file answers, with XML
+    notifications and text summaries, pushed); the next upload's report and notifications
+    arrive on the server.  A wrong rule and a wrong host key are refused with the reason; a
+    rule removed is no longer in force; another company's administrator changes nothing of
+    Demo Air's."""
+    from opencass.outbox.push_server import PushServer
+
+    secrets = _secrets(config_dir)
+    async with running(config_dir, NOW) as gw:
+        admin, clerk = _client(gw), _client(gw)
+        try:
+            await admin.sign_in("demoair", secrets["demoair"])
+            status, page = await admin.get("/settings")
+            assert status == 200 and 'id="public-key"' not in page
+            status, page = await admin.post("/settings", {"kind": "make-key"})
+            (key,) = html.fromstring(page).xpath('//pre[@id="public-key"]/text()')
+            assert key.startswith("ssh-ed25519 ")
+            async with PushServer(tmp_path / "erp", asyncssh.generate_private_key("ssh-ed25519"),
+                                  [key], username="cass") as server:  # fmt: skip
+                wrong = {"kind": "push", "host": "127.0.0.1", "port": str(server.port),
+                         "username": "cass", "host_key": "ssh-ed25519 nonsense"}  # fmt: skip
+                status, page = await admin.post("/settings", wrong)
+                assert status == 400 and "host_key" in page
+                status, page = await admin.post(
+                    "/settings", {**wrong, "host_key": server.host_key_line, "remote_dir": "in"}
+                )
+                assert status == 200 and 'data-push="own"' in page
+                (tmp_path / "erp" / "in").mkdir()
+                rule = aiohttp.FormData()
+                for name, value in (("csrf", admin.token), ("kind", "add-rule"),
+                                    ("events", "file.accepted"), ("events", "file.rejected"),
+                                    ("formats", "xml"), ("formats", "text"), ("push", "1"),
+                                    ("description", "answers to our ERP")):  # fmt: skip
+                    rule.add_field(name, value)
+                status, page = await admin.post_form("/settings", rule)
+                assert status == 200
+                own = html.fromstring(page).xpath('//tr[@data-source="own"]')
+                assert len(own) == 1 and "answers to our ERP" in own[0].text_content()
+                bad = {"kind": "add-rule", "events": "file.nonsense", "formats": "xml"}
+                status, page = await admin.post("/settings", bad)
+                assert status == 400 and "file.nonsense" in page
+
+                # another company's administrator acts on its own company only
+                await clerk.sign_in("agent1", secrets["agent1"])
+                status, _ = await clerk.post("/settings", {"kind": "remove-rule", "index": "0"})
+                assert status == 400  # agent1 has no rule of its own; Demo Air's stays
+                _, page = await admin.get("/settings")
+                assert len(html.fromstring(page).xpath('//tr[@data-source="own"]')) == 1
+
+                status, _ = await admin.post_form("/upload", _file_form(admin.token, "rules.hot"))
+                assert status == 200
+
+                def pushed() -> list[str]:
+                    return sorted(p.name for p in (tmp_path / "erp" / "in").iterdir())
+
+                async def arrived() -> bool:
+                    names = await asyncio.to_thread(pushed)
+                    return any("_validation_" in n for n in names) and len(names) >= 3
+
+                await _until(arrived, "the pushed summary and report", timeout=60)
+                names = pushed()
+                summary = next(n for n in names if n.endswith(".txt"))
+                text = (tmp_path / "erp" / "in" / summary).read_text()
+                assert "rules.hot" in text and "file.accepted" in text, text
+                assert summary.replace(".txt", ".xml") in names, names  # and the notification
+            status, page = await admin.post("/settings", {"kind": "remove-rule", "index": "0"})
+            assert status == 200 and 'data-source="own"' not in page
+        finally:
+            await admin.close()
+            await clerk.close()
+        store = gw.gateway.store
+        assert store is not None
+        changes = await store.audit_events("company_settings_changed")
+    kinds = [(e["user"], e["data"]["change"]) for e in changes]
+    assert kinds == [("demoair", k) for k in ("make-key", "push", "add-rule", "remove-rule")]
