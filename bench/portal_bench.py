@@ -46,21 +46,39 @@ def _config(data_dir: Path, spec: Spec) -> Config:
 
 def _closed(config: Config) -> None:
     """The period's final close (once): the expected remittances the agents' pages show."""
+    from opencass.billing.risk import risk_check
+
+    migrate_sync_at(config)
     conn = connect_read_only(config.gateway.database)
     try:
         n = conn.execute("SELECT COUNT(*) FROM remittance_lines").fetchone()[0]
+        assessed = conn.execute("SELECT COUNT(*) FROM risk_positions").fetchone()[0]
     finally:
         conn.close()
-    if n:
-        return
-    from opencass.billing.closing import run_close
-    from opencass.billing.remittance import expect_remittance
-
-    t0 = time.perf_counter()
     reference = datetime(2026, 12, 15, 12, tzinfo=UTC)
-    result = run_close(config, COUNTRY, PERIOD, reference, workers=2)
-    expect_remittance(config, COUNTRY, PERIOD, result.settlement, reference, reference)
-    print(f"closed the period once: {time.perf_counter() - t0:.1f} s")
+    if not n:
+        from opencass.billing.closing import run_close
+        from opencass.billing.remittance import expect_remittance
+
+        t0 = time.perf_counter()
+        result = run_close(config, COUNTRY, PERIOD, reference, workers=2)
+        expect_remittance(config, COUNTRY, PERIOD, result.settlement, reference, reference)
+        print(f"closed the period once: {time.perf_counter() - t0:.1f} s")
+    if not assessed:  # the risk check after the close: the agents' risk capacity used
+        t0 = time.perf_counter()
+        risk_check(config, COUNTRY, reference)
+        print(f"assessed every agent's risk once: {time.perf_counter() - t0:.1f} s")
+
+
+def migrate_sync_at(config: Config) -> None:
+    """The store at the latest schema (a ledger cached by an older version)."""
+    from opencass.store.connect import connect_sync, migrate_sync
+
+    conn = connect_sync(config.gateway.database)
+    try:
+        migrate_sync(conn)
+    finally:
+        conn.close()
 
 
 def _an_awb(config: Config, agent_code: str) -> str:
