@@ -788,8 +788,9 @@ class _Handlers(_Submissions):
         assert member is not None  # the session middleware checked
         if not session.country:
             return render(request, self.deps, "empty.html", **_header(config, member, session))
+        period = request.query.get("period") or None
         board = await asyncio.to_thread(
-            pages.dashboard, config, session.company, session.country, self.deps.clock()
+            pages.dashboard, config, session.company, session.country, self.deps.clock(), period
         )
         version = await asyncio.to_thread(pages.version, config, session.company)
         return render(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from opencass.billing.disputes import billed_amount
+from opencass.billing.disputes import billed_amount, milestones
 from opencass.billing.remittance import period_status
 from opencass.config.model import Company, CompanyKind, Config, Period, find_period
 from opencass.documents.reports.data import StatLine, Tonnage, tonnage_statistics
@@ -66,23 +66,31 @@ def _since(period: Period | None, config: Config, country: str) -> str:
 DOCUMENTS_SHOWN = 200  # the newest; older ones stay in the outbox (SFTP, the downloads)
 
 
+PERIOD_DOCUMENTS = 5000  # of one period (a period's documents of one company)
+
+
 def documents(
-    config: Config, company: str, conn: sqlite3.Connection | None
+    config: Config, company: str, conn: sqlite3.Connection | None, period: str | None = None
 ) -> list[dict[str, Any]]:
-    """The newest ``DOCUMENTS_SHOWN`` files in the company's outbox, each with whether anyone
-    of the company has downloaded it."""
+    """The newest ``DOCUMENTS_SHOWN`` files in the company's outbox, or with ``period`` every
+    document of that period (its code in the name), each with whether anyone of the company
+    has downloaded it."""
     outbox = config.gateway.mailboxes_dir / company / "outbox"
     got = q.downloaded_paths(conn, company) if conn is not None else set()
     found: list[dict[str, Any]] = []
+    mark = re.compile(rf"(^|_){re.escape(period)}([_.]|$)") if period else None
     with contextlib.suppress(FileNotFoundError):
         for p in outbox.iterdir():
+            if mark is not None and not mark.search(p.name):
+                continue
             if p.is_file() and not p.name.startswith("."):
                 st = p.stat()
                 found.append(
                     {"name": p.name, "size": st.st_size, "mtime": st.st_mtime,
                      "downloaded": f"/outbox/{p.name}" in got}
                 )  # fmt: skip
-    return sorted(found, key=lambda d: (-d["mtime"], d["name"]))[:DOCUMENTS_SHOWN]
+    shown = PERIOD_DOCUMENTS if period else DOCUMENTS_SHOWN
+    return sorted(found, key=lambda d: (-d["mtime"], d["name"]))[:shown]
 
 
 def _agent(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:
@@ -163,22 +171,44 @@ _BY_KIND = {
 }
 
 
-def dashboard(config: Config, company_id: str, country: str, now: datetime) -> Dashboard:
-    """The dashboard of ``company_id`` in ``country`` at ``now`` (blocking)."""
+def _document_periods(d: Dashboard, config: Config, period: str | None) -> str | None:
+    """The periods begun by today (newest first, 13 at most) offered for the documents' list;
+    ``period`` when it is one of them."""
+    begun = [p.code for p in config.calendars.get(d.country, ()) if p.billing_from <= d.today]
+    d.data["document_periods"] = begun[::-1][:13]
+    d.data["document_period"] = period if period in begun else None
+    return d.data["document_period"]
+
+
+def _deadlines(config: Config, disputes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each dispute with the time its answer is due (the period's Airline Correction Response
+    Cut-Off; after it the dispute is escalated)."""
+    for x in disputes:
+        found = [p for p in config.calendars.get(x["country"], ()) if p.code == x["period"]]
+        x["answer_due"] = milestones(found[0]).airline_cutoff if found else None
+    return disputes
+
+
+def dashboard(
+    config: Config, company_id: str, country: str, now: datetime, period: str | None = None
+) -> Dashboard:
+    """The dashboard of ``company_id`` in ``country`` at ``now`` (blocking); its documents
+    those of ``period`` when given, else the newest."""
     company = config.companies[company_id]
     settings = config.countries[country]
     today = now.astimezone(ZoneInfo(settings.timezone)).date()
     d = Dashboard(company.kind.value, company, country, settings.currency, today,
                   config.period_for(country, today))  # fmt: skip
+    shown = _document_periods(d, config, period)
     database = config.gateway.database
     if not database.exists():
-        d.data["documents"] = documents(config, company_id, None)
+        d.data["documents"] = documents(config, company_id, None, shown)
         return d
     conn = connect_read_only(database)
     try:
         _BY_KIND[company.kind](d, config, conn)
-        d.data["documents"] = documents(config, company_id, conn)
-        d.data["disputes"] = q.disputes_of(conn, company_id)
+        d.data["documents"] = documents(config, company_id, conn, shown)
+        d.data["disputes"] = _deadlines(config, q.disputes_of(conn, company_id))
     finally:
         conn.close()
     return d

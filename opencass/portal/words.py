@@ -216,4 +216,7 @@ WORDS = (
         "Notifications always arrive in your outbox; a rule with push also sends them, and the document they announce, to your own server."
     ),
     N_("Public host key of your server (OpenSSH)"),
+    N_("Answer due"),
+    N_("the newest"),
+    N_("Every document of this period."),
 )

@@ -1,6 +1,7 @@
 """The portal in a real browser: Debian's chromium driven by Playwright (no browser download).
 Sign-in with password and TOTP code typed into the forms, each kind of company's dashboard,
-the language and country switches, no console error (the CSP refuses inline code, so a page
+an upload and a dispute opened and answered through the pages, the company's own notification
+rules, the language and country switches, no console error (the CSP refuses inline code, so a page
 that needed any would show one).  Screenshots of each dashboard are kept in
 ``test-artifacts/portal/``."""
 
@@ -10,6 +11,7 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,14 @@ import pytest
 from opencass.config import load_config
 from opencass.config.demo import demo_password
 from tests.kit.daemon import Phase, running
-from tests.kit.gateway import NOW, TODAY, free_port, init_demo_store, sample_bytes
+from tests.kit.gateway import (
+    NOW,
+    PERIOD_CODE,
+    TODAY,
+    free_port,
+    init_demo_store,
+    sample_bytes,
+)
 from tests.kit.portal import totp_code
 from tests.kit.tools import needs_tool
 
@@ -129,10 +138,32 @@ async def test_each_dashboard_in_a_real_browser(tmp_path: Path, browser: object)
         assert "CASS Operations Demo · DE" in await page.inner_text("main h1")
         await page.screenshot(path=str(ARTIFACTS / "operator.png"), full_page=True)
         assert page.errors == []
+
+    period = next(p for p in load_config(config_dir).calendars["DE"] if p.code == PERIOD_CODE)
+    async with running(config_dir, period.reports_available + timedelta(hours=1)) as gw:
+        # a dispute opened from the AWB's line, answered from the airline's dashboard
+        page = await _sign_in(browser, gw, "agent1", secrets["agent1"])
+        await page.click("nav.pages a[href='/awb']")
+        await page.fill("#q", "997-62144154")
+        await page.click("form[action='/awb'] button")
+        await page.fill("form.dispute input[name='claimed']", "3937.26")
+        await page.fill("form.dispute input[name='reason']", "weight charge at the wrong rate")
+        await page.click("form.dispute button")
+        await page.wait_for_selector("p.sent")
+        assert page.errors == []
+        page = await _sign_in(browser, gw, "demoair", secrets["demoair"])
+        row = "tr[data-dispute='997-62144154']"
+        await page.wait_for_selector(f"{row} form.answer", timeout=30_000)  # as it arrives
+        await page.screenshot(path=str(ARTIFACTS / "airline-dispute.png"), full_page=True)
+        await page.click(f"{row} button[value='accept']")
+        await page.wait_for_selector("p.sent")
+        await page.wait_for_selector(row, state="detached", timeout=30_000)  # answered
+        assert page.errors == []
     shots = [
         "administrator.png",
         "agent-awb.png",
         "agent.png",
+        "airline-dispute.png",
         "airline-statistics.png",
         "airline.png",
         "operator.png",

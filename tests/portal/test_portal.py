@@ -252,6 +252,8 @@ async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) ->
                 f"/statistics?period={PERIOD_CODE}"
             )
             pages.update(await _office_actions(clients["ops"], gw, period.remittance_day))
+            # every document of the period, by the period's code in its name
+            _, pages["agent1-period"] = await clients["agent1"].get(f"/?period={PERIOD_CODE}")
             # the payment is on agent2's dashboard; agent2 itself may not record one
             _, pages["agent2-paid"] = await clients["agent2"].get("/")
             status, _ = await clients["agent2"].post("/payments", {"agent": "x"})
@@ -270,6 +272,11 @@ async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) ->
     billed = f'//tr[@data-period="{PERIOD_CODE}"]/td[@data-amount]'
     assert _amount(pages["demoair"], billed) == Decimal("3902.26") + Decimal("847.75")
     assert "final" in pages["ops"] and PERIOD_CODE in pages["ops"]
+    listed = html.fromstring(pages["agent1-period"]).xpath("//a[starts-with(@href, '/documents/')]")
+    names = {a.text_content() for a in listed}
+    outbox = {p.name for p in (gw.mailboxes / "agent1" / "outbox").iterdir()}
+    assert names == {n for n in outbox if f"_{PERIOD_CODE}_" in n or f"_{PERIOD_CODE}." in n}
+    assert any("_statement_" in n for n in names) and len(names) < len(outbox)
     # risk: agent1's exposure is its unpaid final billing (the risk check after the close), as
     # its risk profile in its outbox says
     (exposure,) = html.fromstring(pages["agent1"]).xpath(
@@ -435,8 +442,16 @@ async def test_upload_dispute_and_answer_through_the_pages(config_dir: Path) -> 
 
             (dispute,) = await _until(opened, "the dispute")
             assert dispute[2:] == ("agent1", "demoair", "50.00")
+            # both sides see when the airline's answer is due (its response cut-off)
+            _, mine = await agent.get("/")
+            due = html.fromstring(mine).xpath('//tr[@data-dispute="997-62144154"]/td[@class="due"]')
+            assert due and str(period.airline_response_cutoff.year) in due[0].text_content()
             await airline.sign_in("demoair", secrets["demoair"])
             _, page = await airline.get("/")
+            (theirs,) = html.fromstring(page).xpath(
+                '//tr[@data-dispute="997-62144154"]/td[@class="due"]'
+            )
+            assert theirs.text_content() == due[0].text_content() != ""
             form = html.fromstring(page).xpath('//tr[@data-dispute="997-62144154"]//form')
             assert form, "the airline's dashboard offers the answer"
             iri = form[0].xpath('.//input[@name="iri"]')[0].get("value")
