@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from opencass.billing.disputes import billed_amount, milestones
+from opencass.billing.payfiles import PAYOUT
 from opencass.billing.remittance import period_status
 from opencass.config.model import Company, CompanyKind, Config, Period, find_period
 from opencass.documents.reports.data import StatLine, Tonnage, tonnage_statistics
@@ -28,6 +29,7 @@ from opencass.store import portal as q
 from opencass.store import queue
 from opencass.store.connect import connect_read_only, connect_sync
 from opencass.store.ledger import period_counts, rows_of_airline
+from opencass.store.payruns import run_of
 from opencass.store.remittance import payments_unmatched
 from opencass.store.risk import positions_of
 
@@ -137,7 +139,18 @@ def _airline(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:
     for period, _agent, _prefix, amount in q.billed_lines(conn, d.country, airlines=prefixes):
         billed[period] = billed.get(period, Decimal(0)) + amount
     d.data["billed"] = sorted(billed.items(), reverse=True)
+    d.data["settled"] = {period: _paid_out(conn, d.country, period, prefixes) for period in billed}
     d.data["prefixes"] = prefixes
+
+
+def _paid_out(
+    conn: sqlite3.Connection, country: str, period: str, prefixes: tuple[str, ...]
+) -> Decimal | None:
+    """What the period's payout file pays the airline (claims deducted), None before it."""
+    run = run_of(conn, country, period, PAYOUT)
+    if run is None:
+        return None
+    return sum((line.amount for line in run.lines if line.party in prefixes), Decimal(0))
 
 
 def _operator(d: Dashboard, config: Config, conn: sqlite3.Connection) -> None:

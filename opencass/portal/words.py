@@ -219,4 +219,5 @@ WORDS = (
     N_("Answer due"),
     N_("the newest"),
     N_("Every document of this period."),
+    N_("Paid out"),
 )

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import asyncssh
 import pytest
-from lxml import html
+from lxml import etree, html
 
 from opencass.config import load_config
 from tests.kit.daemon import Phase, running
@@ -254,6 +254,12 @@ async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) ->
             pages.update(await _office_actions(clients["ops"], gw, period.remittance_day))
             # every document of the period, by the period's code in its name
             _, pages["agent1-period"] = await clients["agent1"].get(f"/?period={PERIOD_CODE}")
+            # the payout file pays Demo Air what agent2 paid: its dashboard shows it paid out
+            from opencass.billing.payfiles import pay_airlines
+
+            payout = await asyncio.to_thread(pay_airlines, config, "DE", PERIOD_CODE, NOW)
+            pages["payout"] = [p.read_bytes() for p in payout if p.suffix == ".xml"]
+            _, pages["demoair-paid"] = await clients["demoair"].get("/")
             # the payment is on agent2's dashboard; agent2 itself may not record one
             _, pages["agent2-paid"] = await clients["agent2"].get("/")
             status, _ = await clients["agent2"].post("/payments", {"agent": "x"})
@@ -277,6 +283,14 @@ async def test_the_dashboards_show_the_final_closes_figures(config_dir: Path) ->
     outbox = {p.name for p in (gw.mailboxes / "agent1" / "outbox").iterdir()}
     assert names == {n for n in outbox if f"_{PERIOD_CODE}_" in n or f"_{PERIOD_CODE}." in n}
     assert any("_statement_" in n for n in names) and len(names) < len(outbox)
+    (paid,) = html.fromstring(pages["demoair"]).xpath(f'//tr[@data-period="{PERIOD_CODE}"]/td[3]')
+    assert paid.get("data-paid") is None  # no payout file yet
+    (paid,) = html.fromstring(pages["demoair-paid"]).xpath(
+        f'//tr[@data-period="{PERIOD_CODE}"]/td[@data-paid]'
+    )
+    (pain,) = pages["payout"]
+    amounts = etree.fromstring(pain).xpath("//*[local-name()='InstdAmt']/text()")
+    assert Decimal(paid.get("data-paid")) == sum(map(Decimal, amounts)) == Decimal("847.75")
     # risk: agent1's exposure is its unpaid final billing (the risk check after the close), as
     # its risk profile in its outbox says
     (exposure,) = html.fromstring(pages["agent1"]).xpath(
