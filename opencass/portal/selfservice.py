@@ -34,7 +34,6 @@ __all__ = [
     "check_push",
     "push_public_key",
     "rule_from_form",
-    "save",
     "settings_of",
 ]
 
@@ -128,18 +127,6 @@ def check_push(config: Config, company: str, data: Mapping[str, Any]) -> dict[st
     return server
 
 
-def save(config: Config, settings: CompanySettings) -> None:
-    """Keep the company's settings (in force at the outbox's next fan-out, within seconds)."""
-    if len(settings.rules) > MAX_OWN_RULES:
-        raise SettingsRefusedError([f"subscriptions: at most {MAX_OWN_RULES} rules of your own"])
-    conn = connect_migrated(config.gateway.database)
-    try:
-        with transaction(conn):
-            put_company_settings(conn, settings)
-    finally:
-        conn.close()
-
-
 def changed(own: CompanySettings | None, company: str, **values: Any) -> CompanySettings:
     """The company's settings with ``values`` changed (new ones when it had none)."""
     return dataclasses.replace(own or CompanySettings(company), **values)
@@ -151,31 +138,46 @@ CHANGES = ("defaults", "add-rule", "remove-rule", "push", "remove-push", "make-k
 def apply_change(
     config: Config, company_id: str, user: str, kind: str, form: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
-    """One change from the Settings page, kept; what the audit records of it.
-    SettingsRefusedError with what is wrong."""
-    company = config.companies[company_id]
-    own = settings_of(config, company_id)
-    stamp = {"changed_at": now.astimezone(UTC).isoformat(), "changed_by": user}
-    rules = tuple(own.rules) if own else ()
-    detail: dict[str, Any] = {}
+    """One change from the Settings page, kept (in force at the outbox's next fan-out, within
+    seconds); what the audit records of it.  The settings are read and written in one write
+    transaction, so two administrators' changes at once both count.  SettingsRefusedError
+    with what is wrong."""
     if kind == "make-key":
         return {"public_key": push_public_key(config, company_id)}
+    conn = connect_migrated(config.gateway.database)
+    try:
+        with transaction(conn):
+            own = company_settings(conn).get(company_id)
+            values, detail = _change(config, config.companies[company_id], own, kind, form)
+            stamp = {"changed_at": now.astimezone(UTC).isoformat(), "changed_by": user}
+            new = changed(own, company_id, **values, **stamp)
+            if len(new.rules) > MAX_OWN_RULES:
+                raise SettingsRefusedError([f"subscriptions: at most {MAX_OWN_RULES} rules"])
+            put_company_settings(conn, new)
+    finally:
+        conn.close()
+    return detail
+
+
+def _change(
+    config: Config, company: Company, own: CompanySettings | None, kind: str,
+    form: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """The settings' new values and what the audit records of the change."""
+    rules = tuple(own.rules) if own else ()
     if kind == "defaults":
-        values: dict[str, Any] = {"use_defaults": bool(form.get("use_defaults"))}
-    elif kind == "add-rule":
+        return {"use_defaults": bool(form.get("use_defaults"))}, {}
+    if kind == "add-rule":
         has_push = (own.push if own and own.push is not None else company.push) is not None
         rule = rule_from_form(form, company, has_push)
-        values, detail = {"rules": (*rules, rule)}, {"rule": rule}
-    elif kind == "remove-rule":
+        return {"rules": (*rules, rule)}, {"rule": rule}
+    if kind == "remove-rule":
         index = _index(form.get("index"), len(rules))
-        values, detail = {"rules": rules[:index] + rules[index + 1 :]}, {"rule": rules[index]}
-    elif kind == "push":
-        server = check_push(config, company_id, form)
-        values, detail = {"push": server}, {"push": server}
-    else:  # remove-push: the participant file's [push] (if any) is in force again
-        values = {"push": None}
-    save(config, changed(own, company_id, **values, **stamp))
-    return detail
+        return {"rules": rules[:index] + rules[index + 1 :]}, {"rule": rules[index]}
+    if kind == "push":
+        server = check_push(config, company.id, form)
+        return {"push": server}, {"push": server}
+    return {"push": None}, {}  # remove-push: the participant file's [push] is in force again
 
 
 def _index(value: Any, count: int) -> int:
