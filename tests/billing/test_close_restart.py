@@ -110,17 +110,24 @@ def _closes(config_dir: Path) -> list[tuple[str, str | None]]:
         return conn.execute("SELECT kind, completed_at FROM closes").fetchall()
 
 
-@pytest.mark.parametrize("kill_after", [0.3, 1.0, 1.6, 2.2])
-def test_close_killed_and_run_again_equals_an_uninterrupted_close(
-    tmp_path: Path, kill_after: float
-) -> None:
-    clean = _demo(tmp_path / "clean")
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
+    """The close run once without interruption (the same for every kill point): its
+    configuration and every file it wrote."""
+    clean = _demo(tmp_path_factory.mktemp("clean"))
     code, err = _finish(_close(clean))
     assert code == 0, err
     expected = _outputs(clean)
     assert any("_invoice_" in name for name in expected)
     assert any("_handoff_" in name for name in expected)
+    return clean, expected
 
+
+@pytest.mark.parametrize("kill_after", [0.3, 1.0, 1.6, 2.2])
+def test_close_killed_and_run_again_equals_an_uninterrupted_close(
+    tmp_path: Path, kill_after: float, uninterrupted: tuple[Path, dict[str, bytes]]
+) -> None:
+    clean, expected = uninterrupted
     crashed = _demo(tmp_path / "crashed")
     for key in ("pdf_signing_cert.pem", "pdf_signing_key.pem"):  # signed with the same key
         shutil.copyfile(clean / "keys" / key, crashed / "keys" / key)
