@@ -71,7 +71,7 @@ catalogs: venv
 bytecode: venv
 	$(PY) -m compileall -q -j 0 opencass >/dev/null
 
-# The whole suite on SQLite (tests/store on PostgreSQL as well), then the end-to-end flows
+# The whole suite on SQLite (tests/store on PostgreSQL as well) and, beside it, the end-to-end flows
 # that go through every part of the store again on PostgreSQL: a private throw-away server
 # (tests/kit/pg.py; OPENCASS_TEST_PG_URL names another). `make test-postgresql` runs the whole
 # suite on PostgreSQL (about as long again as `make test`).
@@ -92,11 +92,20 @@ $(OIDC_TEST)/node_modules/.package-lock.json: $(OIDC_TEST)/package-lock.json
 	cd $(OIDC_TEST) && npm ci --no-audit --no-fund --silent
 oidc-provider: $(OIDC_TEST)/node_modules/.package-lock.json
 
+# The suite uses about one of the two cores on average (it waits on daemons, closes, fsync), so
+# the end-to-end files on PostgreSQL run beside it in a process of their own (their output in
+# test-artifacts/postgresql-tests.log, its end printed after the suite's).
+PG_BASETEMP = /tmp/opencass-pg-tests-$(shell id -u)
 test: venv catalogs bytecode oidc-provider
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
-	OPENCASS_REQUIRE_TOOLS=1 $(PY) -m pytest -q -p no:cacheprovider $(XDIST)
-	OPENCASS_REQUIRE_TOOLS=1 OPENCASS_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider \
-	  $(XDIST) $(PG_TESTS)
+	@mkdir -p test-artifacts
+	@OPENCASS_REQUIRE_TOOLS=1 OPENCASS_TEST_STORE=postgresql $(PY) -m pytest -q -p no:cacheprovider \
+	  --basetemp=$(PG_BASETEMP) $(PG_TESTS) > test-artifacts/postgresql-tests.log 2>&1 & pg=$$!; \
+	OPENCASS_REQUIRE_TOOLS=1 $(PY) -m pytest -q -p no:cacheprovider $(XDIST); sqlite=$$?; \
+	wait $$pg; postgresql=$$?; \
+	echo "--- the end-to-end tests on PostgreSQL, run beside the suite (exit $$postgresql):"; \
+	tail -n 30 test-artifacts/postgresql-tests.log; \
+	test $$sqlite -eq 0 && test $$postgresql -eq 0
 
 test-postgresql: venv catalogs bytecode oidc-provider
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
