@@ -58,6 +58,7 @@ __all__ = [
     "minor_units",
     "money_fields",
     "operation_key",
+    "payable",
     "quantize",
 ]
 
@@ -80,6 +81,13 @@ def is_currency(code: str) -> bool:
 
 
 @cache
+def payable(amount: Decimal, currency: str) -> bool:
+    """Whether ``amount`` can be paid in ``currency``: finite, positive, and with no more
+    decimals than the currency has."""
+    places = Decimal(1).scaleb(-minor_units(currency))
+    return amount.is_finite() and amount > 0 and amount == amount.quantize(places)
+
+
 def minor_units(code: str) -> int:
     """Number of decimal places of a currency (EUR 2, JPY 0, KWD 3)."""
     if not is_currency(code):

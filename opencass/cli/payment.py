@@ -25,7 +25,7 @@ from opencass.errors import (
     EXIT_OK,
     ConfigurationError,
 )
-from opencass.model import minor_units
+from opencass.model import payable
 from opencass.store.connect import connect_migrated
 from opencass.store.remittance import (
     open_default,
@@ -61,10 +61,11 @@ def _amount(text: str, currency: str) -> Decimal:
         value = Decimal(text)
     except InvalidOperation:
         raise _UsageError(f"--amount {text!r} is not a number") from None
-    if not value.is_finite() or value <= 0:
-        raise _UsageError(f"--amount must be a positive amount, found {text!r}")
-    if value != value.quantize(Decimal(1).scaleb(-minor_units(currency))):
-        raise _UsageError(f"--amount {text!r} has more decimals than {currency} allows")
+    if not payable(value, currency):
+        raise _UsageError(
+            f"--amount must be a positive amount with at most the decimals {currency} allows,"
+            f" found {text!r}"
+        )
     return value
 
 

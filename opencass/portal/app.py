@@ -56,7 +56,7 @@ from opencass.documents.reports.data import Tonnage
 from opencass.errors import InputError
 from opencass.events import EventType
 from opencass.identity.directory import Directory, Member
-from opencass.model import minor_units
+from opencass.model import payable
 from opencass.portal import pages, selfservice
 from opencass.portal.oidc import OidcError, OidcSignIn, member_for
 from opencass.portal.sessions import AWAITING_CODE, SIGNED_IN, Session, SessionCodec, load_key
@@ -458,8 +458,7 @@ class _Submissions:
             value_date = date.fromisoformat(str(f.get("value_date", "")).strip())
         except (InvalidOperation, ValueError):
             raise web.HTTPBadRequest(text="give an amount and a value date (YYYY-MM-DD)") from None
-        places = Decimal(1).scaleb(-minor_units(currency))
-        if not amount.is_finite() or amount <= 0 or amount != amount.quantize(places):
+        if not payable(amount, currency):
             raise web.HTTPBadRequest(text=f"the amount must be positive, in {currency}")
         hand = HandPayment(
             session.country, str(f.get("agent", "")).strip(), amount, value_date,
