@@ -19,7 +19,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "opencass"
 
 #: layer → the layers it may import (besides itself).  Ground modules are single files.
-GROUND = ("model", "events", "clock", "findings", "errors", "files", "thirdparty_warnings")
+GROUND = (
+    "model",
+    "events",
+    "clock",
+    "findings",
+    "errors",
+    "files",
+    "processes",
+    "thirdparty_warnings",
+)
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "ground": (),
     "config": ("ground",),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import calendar
+import functools
 import json
 import os
 import secrets
@@ -507,6 +508,16 @@ def _write_signing_key(root: Path) -> None:
     (root / SIGNING_PUBLIC_KEY).write_bytes(spki)
 
 
+@functools.cache
+def _pdf_signing_key() -> Any:
+    """The RSA-3072 key of the demo's PDF certificate.  Generating one takes 0.1-2 s (a search
+    for primes); a process that writes several demos (the test suite writes hundreds) makes it
+    once and gives each demo its own certificate of it."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+
+
 def write_pdf_certificate(root: Path) -> None:
     """A self-signed RSA-3072 certificate that signs the demo's PDFs (a real office uses one
     issued by a trust service provider; this one is valid from 2000 to 2100 so that closes at
@@ -514,10 +525,9 @@ def write_pdf_certificate(root: Path) -> None:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives import serialization as ser
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    key = _pdf_signing_key()
     name = x509.Name([
         x509.NameAttribute(NameOID.COUNTRY_NAME, COUNTRY),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CASS Operations Demo"),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import signal
 import threading
@@ -48,6 +47,7 @@ from opencass.identity.certificates import Trust, TrustError, load_trust
 from opencass.identity.directory import Directory, read_directory
 from opencass.identity.handler import user_handlers
 from opencass.outbox.service import OutboxService
+from opencass.processes import worker_context
 from opencass.store import AuditWriteError, SqliteStore, open_store
 
 log = structlog.get_logger("opencass.gateway")
@@ -142,8 +142,10 @@ class Gateway:
         await self._start_node(settings)
         self.trust = await asyncio.to_thread(load_trust, settings.certificates)
         await self.refresh_users()
-        key = await self._start_intake(config)
-        await publish_hook(config, self.store, self.clock)  # calendars, when changed
+        # The calendars (when changed) are published in a thread while the intake starts.
+        key, _ = await asyncio.gather(
+            self._start_intake(config), publish_hook(config, self.store, self.clock)
+        )
         await self._start_scheduler(config)
         node = self.node
         assert node is not None
@@ -227,7 +229,7 @@ class Gateway:
         """The worker pool and intake; files left by a previous run reconciled and queued, the
         inboxes scanned.  The signing key."""
         settings = config.gateway
-        ctx = multiprocessing.get_context("forkserver")
+        ctx = worker_context()
         self.pool = WorkerPool(
             lambda: ProcessPoolExecutor(
                 max_workers=self.workers,

@@ -17,9 +17,7 @@ parallel path can only ever be faster, never different.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -32,6 +30,7 @@ from opencass.codecs.hot.reader import DEFAULT_MAX_FINDINGS, DEFAULT_MAX_RECORDS
 from opencass.codecs.result import DecodeResult
 from opencass.findings import Finding, Severity, finding
 from opencass.model import BillingTrailer, Dialect
+from opencass.processes import pool_context
 
 __all__ = ["PARALLEL_MIN_BYTES", "file_chunks", "validate_hot_file"]
 
@@ -169,9 +168,7 @@ def validate_hot_file(
     pieces = _boundaries(path, size, header_end, workers, count_lines=False)
     # This process reads the first slice itself while workers read the others.  A process
     # with no other thread forks them (cheap, nothing to re-import); otherwise a fork server.
-    method = "fork" if threading.active_count() == 1 else "forkserver"
-    ctx = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=len(pieces) - 1, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=len(pieces) - 1, mp_context=pool_context()) as pool:
         futures = [pool.submit(_read_slice, path, header_end, *p) for p in pieces[1:]]
         slices = [_read_slice(path, header_end, *pieces[0])] + [f.result() for f in futures]
     if any(s.trailer is not None for s in slices[:-1]) or slices[-1].lines > DEFAULT_MAX_RECORDS:

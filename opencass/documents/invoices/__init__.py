@@ -24,9 +24,7 @@ issuer's company id (its legal name when it is given only by ``issuer_details``)
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -71,6 +69,7 @@ from opencass.documents.invoices.model import (
 from opencass.documents.invoices.texts import default_terms, tr
 from opencass.documents.workers import init_renderer
 from opencass.model import LedgerSnapshot
+from opencass.processes import pool_context
 from opencass.settlement.close import CloseResult, Document, collect_items, format_amount, stamp_of
 from opencass.settlement.netting import DEFAULT_NETTING, Adjustment, AgentStatement, Netting
 from opencass.settlement.remittance import format_reference
@@ -440,11 +439,11 @@ def _pool(count: int, workers: int | None) -> Iterator[Workers | None]:
     if count < POOL_THRESHOLD or cpus < 2:
         yield None
         return
-    # Forked workers start at once; a fork server when other threads run (forking then is unsafe).
-    method = "fork" if threading.active_count() == 1 else "forkserver"
-    ctx = multiprocessing.get_context(method)
     with ProcessPoolExecutor(
-        max_workers=cpus, mp_context=ctx, initializer=init_renderer, initargs=(os.getpid(),)
+        max_workers=cpus,
+        mp_context=pool_context(),
+        initializer=init_renderer,
+        initargs=(os.getpid(),),
     ) as pool:
         yield Workers(pool, cpus)
 

@@ -23,7 +23,6 @@ come from the booked rows, checked to give exactly the settlement's items (see `
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -58,6 +57,7 @@ from opencass.documents.reports.ledger import disputes_of_period
 from opencass.documents.signing import sign_pdf
 from opencass.documents.workers import init_renderer
 from opencass.model import CorrectionRecord, LedgerSnapshot
+from opencass.processes import worker_context
 from opencass.settlement.close import CloseResult, Document, stamp_of
 from opencass.settlement.netting import (
     DEFAULT_NETTING,
@@ -381,9 +381,8 @@ def iter_jobs(jobs: Sequence[Job], workers: int | None = None) -> Iterator[Docum
         for job in jobs:
             yield from run_job(job)
         return
-    ctx = multiprocessing.get_context("forkserver")
     pool = ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=init_renderer, initargs=(os.getpid(),)
+        workers, mp_context=worker_context(), initializer=init_renderer, initargs=(os.getpid(),)
     )
     try:
         for part in pool.map(run_job, jobs):
