@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from opencass import thirdparty_warnings
+from opencass import processes, thirdparty_warnings
 from opencass.config.model import Config
 from opencass.store import SqliteStore, open_store
 from tests.kit.daemon import Running, running_demo
@@ -24,6 +24,10 @@ from tests.kit.gateway import demo_config
 # answer remembered by an earlier test or run must not stand in for the check under test.
 # tests/config/test_remembered.py turns remembering on where it tests it.
 os.environ["OPENCASS_CACHE_DIR"] = "off"
+
+# The suite makes hundreds of process pools of both kinds (intake and rendering) in each of its
+# processes: the fork server preloads what render workers import as well (about a second each).
+processes.PRELOAD.append("opencass.documents.warm")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 from opencass.config.model import PdfSigningSettings
 from opencass.errors import ConfigurationError
 
-__all__ = ["SignatureReport", "SigningError", "sign_pdf", "verify_pdf"]
+__all__ = ["SignatureReport", "SigningError", "import_pyhanko", "sign_pdf", "verify_pdf"]
 
 FIELD = "CASS-Signature"
 T = TypeVar("T")
@@ -72,7 +72,7 @@ class SignatureReport:
 
 
 @functools.cache
-def _import_pyhanko() -> None:
+def import_pyhanko() -> None:
     """Import pyhanko once, without the deprecation warning its DSA support raises on import
     (DSA is never used here)."""
     import warnings
@@ -131,7 +131,7 @@ def _cached_key_signer(loaded: Any) -> Any:
 
 
 def _load(settings: PdfSigningSettings) -> Any:
-    _import_pyhanko()
+    import_pyhanko()
     mtime = max(
         (Path(p).stat().st_mtime for p in (settings.certificate, settings.key) if p), default=0.0
     )
@@ -166,7 +166,7 @@ def _pinned_metadata(meta: Any, at: datetime) -> Any:
 
 def sign_pdf(data: bytes, settings: PdfSigningSettings, at: datetime, reason: str = "") -> bytes:
     """``data`` signed PAdES B-B (B-T with a time-stamp server) at ``at`` (aware)."""
-    _import_pyhanko()
+    import_pyhanko()
     at = at.astimezone(UTC)  # one instant, one encoding, whatever zone the caller holds it in
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -220,7 +220,7 @@ def _trust_roots(paths: tuple[Path, ...]) -> list[Any]:
 
 def verify_pdf(data: bytes, trusted: tuple[Path, ...]) -> list[SignatureReport]:
     """Every signature of ``data`` checked against the certificates in ``trusted``."""
-    _import_pyhanko()
+    import_pyhanko()
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import async_validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext

@@ -207,10 +207,33 @@ def test_invoice_pdf_is_signed_and_a_tampered_copy_is_refused(
     appended = tmp_path / "appended.pdf"
     appended.write_bytes(pdf + b"\n%%added later\n")
     assert main(["document", "verify", str(appended), *conf]) == 1
-    other = tmp_path / "other-cert"
-    demo_config(other)
-    stranger = other / "config" / "keys" / "pdf_signing_cert.pem"
+    stranger = _impostor(cert, tmp_path / "impostor.pem")
     assert main(["document", "verify", str(good_file), "--trust", str(stranger)]) == 1
+
+
+def _impostor(cert: Path, out: Path) -> Path:
+    """A self-signed certificate with the names of ``cert`` but a key of its own."""
+    from datetime import UTC
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    real = x509.load_pem_x509_certificate(cert.read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    fake = (
+        x509.CertificateBuilder()
+        .subject_name(real.subject)
+        .issuer_name(real.issuer)
+        .public_key(key.public_key())
+        .serial_number(real.serial_number)
+        .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2100, 1, 1, tzinfo=UTC))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    out.write_bytes(fake.public_bytes(serialization.Encoding.PEM))
+    return out
 
 
 @needs_tool("pdfsig", "poppler checks PDF signatures")
