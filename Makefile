@@ -74,8 +74,8 @@ bytecode: venv
 # The whole suite on SQLite (tests/store on PostgreSQL as well) and, beside it, the end-to-end flows
 # that go through every part of the store again on PostgreSQL: a private throw-away server
 # (tests/kit/pg.py; OPENCASS_TEST_PG_URL names another). `make test-postgresql` runs the whole
-# suite on PostgreSQL (about as long again as `make test`).
-# The suite mostly waits (daemons, closes, fsync): two processes halve its time on 2 cores.
+# suite on PostgreSQL (12 minutes on 2 cores: both whole suites do not fit `make test`'s 15;
+# CI runs both, .ci/run).
 # Each process has its own private PostgreSQL server and temporary directories.
 XDIST ?= -n 2
 PG_TESTS = tests/gateway/test_lifecycle.py tests/gateway/test_import_lifecycle.py \
