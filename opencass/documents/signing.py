@@ -116,8 +116,10 @@ def _cached_key_signer(loaded: Any) -> Any:
             mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
             if mechanism.signature_algo != "rsassa_pkcs1v15":
                 return bytes(super().sign_raw(data, digest_algorithm))
-            key: Any = load_der_private_key(self.signing_key.dump(), None) if (
-                self._pyca is None) else self._pyca  # fmt: skip
+            # pyhanko loaded this key with cryptography, which checked it: not again (0.3 s).
+            key: Any = load_der_private_key(
+                self.signing_key.dump(), None, unsafe_skip_rsa_key_validation=True
+            ) if self._pyca is None else self._pyca  # fmt: skip
             self._pyca = key
             hash_algo = get_pyca_cryptography_hash(digest_algorithm)
             return bytes(key.sign(data, PKCS1v15(), hash_algo))

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -123,7 +124,13 @@ class PgServer:
             subprocess.run(self._stop, capture_output=True, check=False)
             self._stop = None
         if self._home:
-            shutil.rmtree(self._home, ignore_errors=True)
+            # A backend told to quit may still be writing for a moment (a database being made
+            # ahead): remove until nothing is left, or a run leaves gigabytes behind in /tmp.
+            for _ in range(100):
+                shutil.rmtree(self._home, ignore_errors=True)
+                if not self._home.exists():
+                    break
+                time.sleep(0.05)
             self._home = None
 
 
