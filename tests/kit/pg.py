@@ -15,7 +15,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -124,13 +123,11 @@ class PgServer:
             subprocess.run(self._stop, capture_output=True, check=False)
             self._stop = None
         if self._home:
-            # A backend told to quit may still be writing for a moment (a database being made
-            # ahead): remove until nothing is left, or a run leaves gigabytes behind in /tmp.
-            for _ in range(100):
-                shutil.rmtree(self._home, ignore_errors=True)
-                if not self._home.exists():
-                    break
-                time.sleep(0.05)
+            # Removed by a process of its own, which outlives this one: pytest-xdist ends its
+            # workers before removing ~1.5 GB of databases finishes, which left them in /tmp.
+            # (It retries: a backend told to quit may still be writing for a moment.)
+            script = 'for i in 1 2 3 4 5 6 7 8; do rm -rf "$0"; [ -e "$0" ] || break; sleep 1; done'
+            os.posix_spawnp("sh", ["sh", "-c", script, str(self._home)], os.environ, setsid=True)
             self._home = None
 
 
