@@ -135,6 +135,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check opencass tests bench scripts
 	$(VENV)/bin/mypy opencass/codecs opencass/settlement opencass/config opencass/model.py \
 	  opencass/errors.py opencass/findings.py opencass/files.py opencass/events.py opencass/clock.py \
+	  opencass/processes.py \
 	  opencass/identity
 
 bench: venv system catalogs bytecode

@@ -1,8 +1,9 @@
 """How opencass starts worker processes: one fork server per process, preloaded.
 
 Every process pool of opencass (the gateway's intake workers, the parallel reader of
-``opencass validate``, the report and invoice renderers) is made on ``worker_context()``.  The
-fork server it uses imports ``PRELOAD`` once, when it starts; a worker forked from it begins
+``opencass validate``, the report and invoice renderers) is made on ``worker_context()``, or
+on ``pool_context()``, which forks directly while its process runs no other thread.  The fork
+server imports ``PRELOAD`` once, when it starts; a worker forked from it begins
 with the codecs, the assessment and the store (numpy, lxml, the model) already loaded, where
 it would otherwise import them itself: 0.4-0.9 s for every new pool and every replaced worker.
 (Forking the gateway itself is unsafe once it runs threads; the fork server is a
