@@ -92,9 +92,9 @@ $(OIDC_TEST)/node_modules/.package-lock.json: $(OIDC_TEST)/package-lock.json
 	cd $(OIDC_TEST) && npm ci --no-audit --no-fund --silent
 oidc-provider: $(OIDC_TEST)/node_modules/.package-lock.json
 
-# The suite uses about one of the two cores on average (it waits on daemons, closes, fsync), so
-# the end-to-end files on PostgreSQL run beside it in a process of their own (their output in
-# test-artifacts/postgresql-tests.log, its end printed after the suite's).
+# The end-to-end files on PostgreSQL run beside the suite in a process of their own (their
+# output in test-artifacts/postgresql-tests.log, its end printed after the suite's): the suite
+# keeps both cores busy, but this costs it ~1 min where running them after it costs ~4.
 PG_BASETEMP = /tmp/opencass-pg-tests-$(shell id -u)
 test: venv catalogs bytecode oidc-provider
 	@$(MAKE) --no-print-directory system REQUIRE_SYSTEM=1
