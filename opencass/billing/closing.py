@@ -246,9 +246,18 @@ def write_planned(
     building is CPU work, two cores halve it).  Only for a single-threaded caller — the
     ``period close`` command, or a close run in a worker process — never from a thread of the
     gateway.
+
+    All of it runs with fewer collections (``fewer_collections``): the paths of a large close
+    are tens of thousands of new objects, and with the default thresholds they set off full
+    collections over the close's millions of live objects (2.9 s of a 1M-AWB close's writing).
     """
-    planned = list(planned)
-    outboxes = {config.gateway.mailboxes_dir / doc.company / OUTBOX for doc in planned}
+    with fewer_collections():
+        return _write_planned(config, list(planned), workers)
+
+
+def _write_planned(config: Config, planned: list[PlannedDocument], workers: int) -> list[Path]:
+    mailboxes = config.gateway.mailboxes_dir
+    outboxes = {mailboxes / doc.company / OUTBOX for doc in planned}
     for outbox in outboxes:
         outbox.mkdir(parents=True, exist_ok=True)
         remove_temporaries(outbox)
@@ -262,16 +271,15 @@ def write_planned(
             (
                 doc,
                 staging / f"{n:06d}",
-                config.gateway.mailboxes_dir / doc.company / OUTBOX / doc.name,
+                mailboxes / doc.company / OUTBOX / doc.name,
             )
             for n, doc in enumerate(planned)
         ]
         jobs = [(d, t) for d, t, _ in pairs]
-        with fewer_collections():
-            if workers > 1 and len(pairs) >= 16 and hasattr(os, "fork"):
-                forked([partial(_build, jobs[0::2]), partial(_build, jobs[1::2])])
-            else:
-                _build(jobs)
+        if workers > 1 and len(pairs) >= 16 and hasattr(os, "fork"):
+            forked([partial(_build, jobs[0::2]), partial(_build, jobs[1::2])])
+        else:
+            _build(jobs)
         os.sync()
         written: list[Path] = []
         for _, tmp, path in pairs:
@@ -286,9 +294,16 @@ def write_planned(
 
 
 def _build(jobs: list[tuple[PlannedDocument, Path]]) -> None:
+    advise = getattr(os, "posix_fadvise", None)
     for doc, tmp in jobs:
         with tmp.open("wb") as f:
             f.write(doc.build())
+            if advise is not None:
+                # Start writing it to disk now, while the next ones are built (on Linux
+                # "don't need" begins the writeback of dirty pages without waiting for it):
+                # the one sync() that makes the close durable then has little left to do.
+                f.flush()
+                advise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _die_with_parent(parent: int) -> None:

@@ -383,3 +383,44 @@ def test_fewer_collections_restores_the_thresholds_when_the_last_close_ends() ->
             pass
         assert gc.get_threshold()[0] == 50_000 and gc.get_freeze_count() > 0
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_writing_plans_with_fewer_collections_and_starts_each_writeback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The paths of every document are made before the build starts: with the default
+    thresholds they set off full collections over all the close holds (measured: 2.9 s of a
+    1M-AWB close).  Each built document's writeback starts at once, so the one sync() that
+    makes the close durable has little left to write."""
+    import gc
+
+    import opencass.billing.closing as closing
+
+    rows = _rows()
+    config = _config(tmp_path)
+    _ledger(config.gateway.database, rows)
+    result = run_close(config, "DE", "20261101M", REFERENCE)
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    real_remove = closing.remove_temporaries
+
+    def remove_temporaries(outbox: Path) -> None:  # runs while the outboxes are planned
+        seen.append(gc.get_threshold())
+        real_remove(outbox)
+
+    advised: list[tuple[str, int]] = []
+    real_advise = os.posix_fadvise
+
+    def advise(fd: int, offset: int, length: int, what: int) -> None:
+        advised.append((os.readlink(f"/proc/self/fd/{fd}"), what))
+        real_advise(fd, offset, length, what)
+
+    monkeypatch.setattr(closing, "remove_temporaries", remove_temporaries)
+    monkeypatch.setattr(os, "posix_fadvise", advise)
+    paths = write_documents(config, result, workers=1)
+    assert seen and all(t[0] == 50_000 for t in seen)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    assert len(advised) == len(paths)
+    assert {what for _, what in advised} == {os.POSIX_FADV_DONTNEED}
+    staging = config.gateway.data_dir / STAGING
+    assert all(Path(name).parent.parent == staging for name, _ in advised)
