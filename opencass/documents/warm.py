@@ -1,4 +1,4 @@
-"""What a render worker needs (reportlab and the fonts, pyhanko, xlsxwriter, the report and
+"""What a render worker needs (reportlab and the fonts, pyhanko, the report and
 invoice builders), imported by importing this module.  A fork server that names it in its
 preload (``opencass.processes.PRELOAD``) forks render workers that start with all of it
 loaded: importing pyhanko alone takes a worker ~1 s.  The gateway's fork server does not (its

@@ -11,13 +11,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import xlsxwriter
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, Spacer, Table
 
 from opencass.config.model import PdfSigningSettings
 from opencass.documents.i18n import Translator, translator
 from opencass.documents.pdf import GridTable, styles, table_style
+from opencass.documents.xlsx import Sheet, Style, XlsxBook
 from opencass.model import minor_units
 from opencass.settlement.close import format_amount
 
@@ -134,24 +134,26 @@ class Workbook:
 
     def __init__(self, ctx: Context, title: str) -> None:
         self.ctx = ctx
-        self.buf = io.BytesIO()
-        self.wb = xlsxwriter.Workbook(self.buf, {"in_memory": True, "strings_to_numbers": False})
         created = ctx.issued.replace(tzinfo=None)
-        self.wb.set_properties(
-            {"title": title, "author": "opencass", "company": "opencass", "created": created}
-        )
+        self.book = XlsxBook(title=title, author="opencass", company="opencass", created=created)
         digits = minor_units(ctx.currency)
         money_fmt = "#,##0" + ("." + "0" * digits if digits else "")
-        self.f_head = self.wb.add_format({"bold": True, "bg_color": "#E6EBF2", "text_wrap": True})
-        self.f_money = self.wb.add_format({"num_format": money_fmt})
-        self.f_money_b = self.wb.add_format({"num_format": money_fmt, "bold": True})
-        self.f_weight = self.wb.add_format({"num_format": "#,##0.0"})
-        self.f_yield = self.wb.add_format({"num_format": "#,##0.0000"})
-        self.f_date = self.wb.add_format({"num_format": "yyyy-mm-dd"})
-        self.f_bold = self.wb.add_format({"bold": True})
+        add = self.book.style
+        self.f_head = add(Style(bold=True, fill="E6EBF2", wrap=True))
+        # a cell kind of ``write_row`` → its style
+        self._kinds = {
+            "s": 0,
+            "b": add(Style(bold=True)),
+            "i": 0,
+            "m": add(Style(number_format=money_fmt)),
+            "M": add(Style(bold=True, number_format=money_fmt)),
+            "w": add(Style(number_format="#,##0.0")),
+            "y": add(Style(number_format="#,##0.0000")),
+            "d": add(Style(number_format="yyyy-mm-dd")),
+        }
         self._names: set[str] = set()
 
-    def sheet(self, name: str, header: Sequence[str], widths: Sequence[float]) -> Any:
+    def sheet(self, name: str, header: Sequence[str], widths: Sequence[float]) -> Sheet:
         """A new sheet with a bold header row, frozen below it."""
         clean = _BAD_SHEET.sub("-", name)[:31].strip() or "Sheet"
         n = 2
@@ -160,40 +162,36 @@ class Workbook:
             clean = f"{base[:28]} {n}"
             n += 1
         self._names.add(clean.lower())
-        ws = self.wb.add_worksheet(clean)
-        for i, (h, w) in enumerate(zip(header, widths, strict=True)):
-            ws.set_column(i, i, w)
-            ws.write_string(0, i, h, self.f_head)
-        ws.freeze_panes(1, 0)
+        if len(header) != len(widths):
+            raise ValueError("a sheet needs one width per header")
+        ws = self.book.sheet(clean, widths, frozen_rows=1)
+        self.book.row(ws, 0, [(i, h, self.f_head) for i, h in enumerate(header)])
         return ws
 
-    def write_row(self, ws: Any, row: int, values: Sequence[Any], kinds: str) -> None:
+    def write_row(self, ws: Sheet, row: int, values: Sequence[Any], kinds: str) -> None:
         """Write ``values`` typed by ``kinds``: s string, i int, m money, M bold money,
         w weight, y yield, d date, b bold string."""
+        cells: list[tuple[int, str | float | int | date, int]] = []
+        styles = self._kinds
         for col, (v, k) in enumerate(zip(values, kinds, strict=True)):
             if v is None or v == "":
                 continue
-            if k == "s":
-                ws.write_string(row, col, str(v))
-            elif k == "b":
-                ws.write_string(row, col, str(v), self.f_bold)
-            elif k == "i":
-                ws.write_number(row, col, int(v))
-            elif k in "mM":
-                ws.write_number(row, col, float(v), self.f_money if k == "m" else self.f_money_b)
-            elif k == "w":
-                ws.write_number(row, col, float(v), self.f_weight)
-            elif k == "y":
-                ws.write_number(row, col, float(v), self.f_yield)
-            elif k == "d":
-                ws.write_datetime(row, col, datetime(v.year, v.month, v.day), self.f_date)
-            else:  # pragma: no cover - a programming error
+            style = styles.get(k)
+            if style is None:  # pragma: no cover - a programming error
                 raise ValueError(f"unknown cell kind {k!r}")
+            if k in "sb":
+                cells.append((col, str(v), style))
+            elif k == "i":
+                cells.append((col, int(v), style))
+            elif k == "d":
+                cells.append((col, v, style))
+            else:
+                cells.append((col, float(v), style))
+        self.book.row(ws, row, cells)
 
     def close(self) -> bytes:
         """The workbook's bytes."""
-        self.wb.close()
-        return self.buf.getvalue()
+        return self.book.close()
 
 
 Renderer = Callable[..., bytes]
