@@ -88,6 +88,7 @@ def payable(amount: Decimal, currency: str) -> bool:
     return amount.is_finite() and amount > 0 and amount == amount.quantize(places)
 
 
+@cache  # only known codes are remembered (an unknown one raises): a few hundred at most
 def minor_units(code: str) -> int:
     """Number of decimal places of a currency (EUR 2, JPY 0, KWD 3)."""
     if not is_currency(code):
@@ -97,9 +98,15 @@ def minor_units(code: str) -> int:
     return int(get_currency_precision(code))
 
 
+@cache
+def _minor_unit(currency: str) -> Decimal:
+    """The smallest unit of ``currency`` as an exponent (EUR 0.01, JPY 1)."""
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
 def quantize(amount: Decimal, currency: str) -> Decimal:
     """Round ``amount`` half-up to the minor units of ``currency``."""
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
+    return amount.quantize(_minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)

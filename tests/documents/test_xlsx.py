@@ -147,7 +147,7 @@ _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn
                 min_size=1, max_size=12))  # fmt: skip
 def test_any_value_reads_back_as_written(values: list[Any]) -> None:
     kinds = ["d" if isinstance(v, date) else "s" if isinstance(v, str) else "m" for v in values]
-    rows = [[(i, v, k) for i, (v, k) in enumerate(zip(values, kinds))]]
+    rows = [[(i, v, k) for i, (v, k) in enumerate(zip(values, kinds, strict=True))]]
     sheet = _read(_ours(rows))["sheets"]["First"][0]
     for i, v in enumerate(values):
         got = sheet.get(f"{chr(65 + i)}2", (None,))[0] if i < 26 else None
