@@ -109,13 +109,6 @@ class XlsxBook:
         self.sheets.append(sheet)
         return sheet
 
-    def string_index(self, value: str) -> int:
-        """The shared-string index of ``value``."""
-        found = self._strings.get(value)
-        if found is None:
-            found = self._strings[value] = len(self._strings)
-        return found
-
     def row(
         self, sheet: Sheet, row: int, cells: Sequence[tuple[int, str | float | int | date, int]]
     ) -> None:
