@@ -17,10 +17,11 @@ PIP_TOOLS = pip==26.3 pip-tools==7.7.0
 # Debian packages the product and the tests use: PDF fonts (DejaVu; WenQuanYi Micro Hei for
 # Chinese; IPAGothic for Japanese), poppler-utils (pdftotext reads reports back), OpenSSH (the
 # reference SFTP client and server), rclone, lftp and curl (SFTP clients the tests upload with),
-# faketime (make test-dates), PostgreSQL (the tests run the store on a private throw-away
-# cluster of its binaries as well as on SQLite; the product needs it only with [store] url).
+# faketime (make test-dates), qpdf (checks the structure of the PDFs opencass writes itself),
+# PostgreSQL (the tests run the store on a private throw-away cluster of its binaries as well
+# as on SQLite; the product needs it only with [store] url).
 SYSTEM_PACKAGES = fonts-dejavu-core fonts-wqy-microhei fonts-ipafont-gothic poppler-utils \
-  openssh-client openssh-server rclone lftp curl faketime postgresql
+  openssh-client openssh-server rclone lftp curl faketime postgresql qpdf
 # Debian's Chromium for the portal's browser tests (driven by Playwright; it downloads no
 # browser of its own), installed with what it recommends, as it was tried here.
 BROWSER_PACKAGES = chromium

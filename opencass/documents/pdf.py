@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT, TA_RIGHT
@@ -48,7 +47,6 @@ I18N_DOMAIN = "reports"
 __all__ = [
     "FontMissingError",
     "GridTable",
-    "TextLine",
     "font_for",
     "register_fonts",
     "render_pdf",
@@ -206,44 +204,6 @@ def table_style(lang: str, *, header_rows: int = 1, numeric_from: int | None = N
     if numeric_from is not None:
         cmds.append(("ALIGN", (numeric_from, 0), (-1, -1), "RIGHT"))
     return TableStyle(cmds)
-
-
-class TextLine(Flowable):  # type: ignore[misc]
-    """A line of plain text (no markup) in a paragraph style: what a one-line ``Paragraph``
-    draws, without its parsing and layout, for the many headings of a long report.  Text
-    wider than the frame is laid out by a ``Paragraph`` instead (wrapped, never clipped)."""
-
-    def __init__(self, text: str, style: ParagraphStyle) -> None:
-        super().__init__()
-        self.text, self.style = text, style
-        self.spaceBefore, self.spaceAfter = style.spaceBefore, style.spaceAfter
-        self._para: Paragraph | None = None
-
-    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
-        st = self.style
-        width = pdfmetrics.stringWidth(self.text, st.fontName, st.fontSize)
-        if width > availWidth:
-            self._para = Paragraph(escape(self.text), st)
-            result: tuple[float, float] = self._para.wrap(availWidth, availHeight)
-            return result
-        self._para = None
-        self.width, self.height = width, st.leading
-        return width, st.leading
-
-    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
-        if self._para is None:
-            return []
-        parts: list[Flowable] = self._para.split(availWidth, availHeight)
-        return parts
-
-    def draw(self) -> None:
-        if self._para is not None:
-            self._para.drawOn(self.canv, 0, 0)
-            return
-        c, st = self.canv, self.style
-        c.setFont(st.fontName, st.fontSize)
-        c.setFillColor(st.textColor)
-        c.drawString(0, self.height - st.fontSize, self.text)
 
 
 _HEAD_BG = colors.Color(0.9, 0.92, 0.95)

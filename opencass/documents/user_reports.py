@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, Spacer
 
-from opencass.documents.pdf import GridTable, render_pdf, styles
+from opencass.documents.pages import Block, Gap, Grid, Heading, render_blocks
 
 __all__ = ["MIGRATION_HEADER", "migration_csv", "migration_pdf", "table_pdf"]
 
@@ -36,13 +35,11 @@ def migration_pdf(
     title: str, summary: Sequence[str], rows: Sequence[Sequence[str]], created: datetime
 ) -> bytes:
     """The report as a landscape PDF: a title, summary lines, then one row per user."""
-    st = styles("en")
-    story: list[object] = [Paragraph(line, st["body"]) for line in summary]
-    story.append(Spacer(1, 4 * mm))
+    story: list[Block] = [Heading(line, "body") for line in summary]
+    story.append(Gap(4 * mm))
     widths = [w * mm for w in _WIDTHS_MM]
-    story.append(GridTable(MIGRATION_HEADER, [list(r) for r in rows], widths, lang="en",
-                           align="LLLLLLLRLLL"))  # fmt: skip
-    return render_pdf(story, lang="en", title=title, subject="user migration", landscape=True,
+    story.append(Grid(MIGRATION_HEADER, [list(r) for r in rows], widths, "LLLLLLLRLLL"))
+    return render_blocks(story, lang="en", title=title, subject="user migration", landscape=True,
                       created=created, footer="opencass user migration")  # fmt: skip
 
 
@@ -51,8 +48,8 @@ def table_pdf(
     widths_mm: Sequence[float],
 ) -> bytes:  # fmt: skip
     """A landscape PDF with a title and one table (the operator's reports)."""
-    story: list[object] = [Paragraph(title, styles("en")["title"]), Spacer(1, 3 * mm)]
-    story.append(GridTable(list(header), [list(r) for r in rows], [w * mm for w in widths_mm],
-                           lang="en"))  # fmt: skip
-    return render_pdf(story, lang="en", title=title, landscape=True, created=created,
+    story: list[Block] = [Heading(title, "title"), Gap(3 * mm)]
+    widths = [w * mm for w in widths_mm]
+    story.append(Grid(list(header), [list(r) for r in rows], widths, "L" * len(widths)))
+    return render_blocks(story, lang="en", title=title, landscape=True, created=created,
                       footer="opencass")  # fmt: skip

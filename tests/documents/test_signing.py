@@ -12,15 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization as ser
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from opencass.config.model import PdfSigningSettings
 from opencass.documents.signing import SigningError, sign_pdf, verify_pdf
+from tests.kit.signing import certificate, write_certificate
 
 AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -32,36 +29,6 @@ def _plain_pdf(path: Path) -> bytes:
     c.drawString(100, 700, "CASS invoice DE-2030-000001")
     c.save()
     return path.read_bytes()
-
-
-def _certificate(
-    name: str, *, timestamping: bool = False
-) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))
-        .not_valid_after(datetime(2100, 1, 1, tzinfo=UTC))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-    )
-    if timestamping:
-        usage = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING])
-        builder = builder.add_extension(usage, critical=True)
-    return key, builder.sign(key, hashes.SHA256())
-
-
-def _write(tmp_path: Path, name: str, password: bytes | None = None) -> tuple[Path, Path]:
-    key, cert = _certificate(name)
-    enc = ser.BestAvailableEncryption(password) if password else ser.NoEncryption()
-    key_path, cert_path = tmp_path / f"{name}.key.pem", tmp_path / f"{name}.pem"
-    key_path.write_bytes(key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, enc))
-    cert_path.write_bytes(cert.public_bytes(ser.Encoding.PEM))
-    return cert_path, key_path
 
 
 @pytest.fixture
@@ -77,7 +44,7 @@ def tsa(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         warnings.filterwarnings("ignore", message="DSA is deprecated")
         from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
-    key, cert = _certificate("Test TSA", timestamping=True)
+    key, cert = certificate("Test TSA", timestamping=True)
     der_key = key.private_bytes(ser.Encoding.DER, ser.PrivateFormat.PKCS8, ser.NoEncryption())
     stamper = DummyTimeStamper(
         tsa_cert=asn1_x509.Certificate.load(cert.public_bytes(ser.Encoding.DER)),
@@ -116,7 +83,7 @@ def test_b_t_signature_carries_a_time_stamp_from_the_server(
     tmp_path: Path, tsa: tuple[str, Path]
 ) -> None:
     url, tsa_cert = tsa
-    cert, key = _write(tmp_path, "office")
+    cert, key = write_certificate(tmp_path, "office")
     settings = PdfSigningSettings(str(cert), str(key), timestamp_url=url)
     signed = sign_pdf(_plain_pdf(tmp_path / "a.pdf"), settings, AT)
     (report,) = verify_pdf(signed, (cert, tsa_cert))
@@ -124,7 +91,7 @@ def test_b_t_signature_carries_a_time_stamp_from_the_server(
 
 
 def test_b_b_signature_has_no_time_stamp(tmp_path: Path) -> None:
-    cert, key = _write(tmp_path, "office")
+    cert, key = write_certificate(tmp_path, "office")
     signed = sign_pdf(_plain_pdf(tmp_path / "a.pdf"), PdfSigningSettings(str(cert), str(key)), AT)
     (report,) = verify_pdf(signed, (cert,))
     assert report.ok and not report.timestamped
@@ -133,7 +100,7 @@ def test_b_b_signature_has_no_time_stamp(tmp_path: Path) -> None:
 def test_a_key_with_a_password_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert, key = _write(tmp_path, "locked", password=b"s3cret-pass")
+    cert, key = write_certificate(tmp_path, "locked", password=b"s3cret-pass")
     settings = PdfSigningSettings(str(cert), str(key), password_env="OPENCASS_TEST_PDF_KEY")
     pdf = _plain_pdf(tmp_path / "a.pdf")
     with pytest.raises(SigningError):
@@ -144,7 +111,7 @@ def test_a_key_with_a_password_from_the_environment(
 
 
 def test_a_pkcs12_bundle(tmp_path: Path) -> None:
-    key, cert = _certificate("bundle")
+    key, cert = certificate("bundle")
     bundle = tmp_path / "office.p12"
     bundle.write_bytes(
         pkcs12.serialize_key_and_certificates(b"office", key, cert, None, ser.NoEncryption())
@@ -157,7 +124,7 @@ def test_a_pkcs12_bundle(tmp_path: Path) -> None:
 
 
 async def test_signing_works_from_a_thread_that_runs_an_event_loop(tmp_path: Path) -> None:
-    cert, key = _write(tmp_path, "office")
+    cert, key = write_certificate(tmp_path, "office")
     settings = PdfSigningSettings(str(cert), str(key))
     signed = sign_pdf(_plain_pdf(tmp_path / "a.pdf"), settings, AT)
     assert asyncio.get_running_loop() is not None

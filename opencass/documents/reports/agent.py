@@ -16,9 +16,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, Spacer
 
-from opencass.documents.pdf import TextLine, render_pdf, styles
+from opencass.documents.pages import Gap, Heading, render_blocks
 from opencass.documents.reports.common import (
     Context,
     Workbook,
@@ -130,9 +129,7 @@ def _bta_block(ctx: Context, report: AgentReport) -> list[Any]:
         for a in s.adjustments
     ]
     adj_total = sum((s.adjustment_total for s in report.sections), report.total * 0)
-    story: list[Any] = [
-        Paragraph(_("Additional Adjustments & Charges (BTA)"), styles(ctx.lang)["h1"])
-    ]
+    story: list[Any] = [Heading(_("Additional Adjustments & Charges (BTA)"), "h1")]
     story += pdf_table(
         ctx, [_("Airline"), _("Reference"), _("Amount")], adj, [70 * mm, 80 * mm, 35 * mm],
         numeric_from=2, total=[_("Total adjustments"), "", amount(ctx, adj_total)],
@@ -142,10 +139,8 @@ def _bta_block(ctx: Context, report: AgentReport) -> list[Any]:
 
 def _summary_block(ctx: Context, report: AgentReport) -> list[Any]:
     """The report's "Payment Summary": per airline, the total, and what to remit by when."""
-    t = ctx.t
-    _ = t.gettext
-    st = styles(ctx.lang)
-    story: list[Any] = [Paragraph(_("Payment Summary"), st["h1"])]
+    t, _ = ctx.t, ctx.t.gettext
+    story: list[Any] = [Heading(_("Payment Summary"), "h1")]
     header = [
         _("Airline"), _("AWBs"), _("Air waybills"), _("Corrections"), _("Adjustments"),
         _("Total"),
@@ -162,15 +157,15 @@ def _summary_block(ctx: Context, report: AgentReport) -> list[Any]:
         ctx, header, rows, [70 * mm, 20 * mm, 35 * mm, 35 * mm, 35 * mm, 35 * mm],
         numeric_from=1, total=total_row,
     )  # fmt: skip
-    story.append(Spacer(1, 3 * mm))
+    story.append(Gap(3 * mm))
     due = money(ctx, abs(report.total))
     if report.is_credit:
         line = _("Amount to be credited to you: {amount}").format(amount=due)
     else:
         line = _("Amount to remit: {amount}").format(amount=due)
-    story.append(Paragraph(line, st["h2"]))
+    story.append(Heading(line, "h2"))
     story.append(
-        Paragraph(_("Remittance date: {date}").format(date=t.date(ctx.remittance_day)), st["body"])
+        Heading(_("Remittance date: {date}").format(date=t.date(ctx.remittance_day)), "body")
     )
     return story + _vat_block(ctx, report)
 
@@ -184,7 +179,7 @@ def _vat_block(ctx: Context, report: AgentReport) -> list[Any]:
     rows = [[cat, f"{t.number(rate)} %", amount(ctx, base), amount(ctx, tax)]
             for cat, rate, base, tax in report.vat]  # fmt: skip
     return [
-        Spacer(1, 3 * mm), Paragraph(_("VAT breakdown"), styles(ctx.lang)["h2"]),
+        Gap(3 * mm), Heading(_("VAT breakdown"), "h2"),
         *pdf_table(ctx, header, rows, [40 * mm, 30 * mm, 40 * mm, 40 * mm], numeric_from=1),
     ]  # fmt: skip
 
@@ -193,27 +188,26 @@ def sales_report_pdf(ctx: Context, report: AgentReport) -> bytes:
     """The Cargo Sales Report PDF (A4 landscape)."""
     t = ctx.t
     _ = t.gettext
-    st = styles(ctx.lang)
     title = _("Cargo Sales Report")
     party = f"{report.agent_code} {report.agent_name}".strip()
     story: list[Any] = heading_block(ctx, title, party)
     for s in report.sections:
-        story.append(TextLine(f"{_('Airline')} {_airline_label(s)}", st["h1"]))
-        story.append(TextLine(_("Air waybills"), st["h2"]))
+        story.append(Heading(f"{_('Airline')} {_airline_label(s)}", "h1"))
+        story.append(Heading(_("Air waybills"), "h2"))
         story += _awb_table(ctx, s)
         if s.corrections:
-            story.append(TextLine(_("Corrections (CCA/DCM)"), st["h2"]))
+            story.append(Heading(_("Corrections (CCA/DCM)"), "h2"))
             story += _correction_table(ctx, s)
         if s.disputes:
-            story.append(TextLine(_("Disputes"), st["h2"]))
+            story.append(Heading(_("Disputes"), "h2"))
             story += _dispute_table(ctx, s)
     if not report.sections:
-        story.append(Paragraph(_("Nothing was billed to you in this period."), st["body"]))
+        story.append(Heading(_("Nothing was billed to you in this period."), "body"))
 
     story += _bta_block(ctx, report)
     story += _summary_block(ctx, report)
     footer = f"{ctx.company_name} · {report.agent_code} · {ctx.country} {ctx.period}"
-    return render_pdf(
+    return render_blocks(
         story, lang=ctx.lang, title=f"{title} {ctx.period}", subject=party, footer=footer,
         landscape=True, created=ctx.issued)  # fmt: skip
 

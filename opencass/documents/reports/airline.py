@@ -25,10 +25,9 @@ from decimal import Decimal
 from typing import Any
 
 from reportlab.lib.units import mm
-from reportlab.platypus import PageBreak, Paragraph
 
 from opencass.documents.i18n import N_
-from opencass.documents.pdf import render_pdf, styles
+from opencass.documents.pages import Heading, NewPage, render_blocks
 from opencass.documents.reports.common import (
     Context,
     Workbook,
@@ -73,7 +72,6 @@ def analysis_pdf(ctx: Context, a: AirlineAnalysis) -> bytes:
     """The billing analysis per agent (A4 landscape)."""
     t = ctx.t
     _ = t.gettext
-    st = styles(ctx.lang)
     title = _("Billing Analysis")
     party = _party(a.airline_prefix, a.airline_name)
     story: list[Any] = heading_block(ctx, title, party)
@@ -98,14 +96,12 @@ def analysis_pdf(ctx: Context, a: AirlineAnalysis) -> bytes:
         ctx, _analysis_header(ctx), rows, [w * mm for w in widths], numeric_from=1, total=total,
         wrap=(0,),
     )  # fmt: skip
+    story.append(Heading(_("Amount to receive: {amount}").format(amount=money(ctx, a.total)), "h2"))
     story.append(
-        Paragraph(_("Amount to receive: {amount}").format(amount=money(ctx, a.total)), st["h2"])
-    )
-    story.append(
-        Paragraph(_("Settlement date: {date}").format(date=t.date(ctx.settlement_day)), st["body"])
+        Heading(_("Settlement date: {date}").format(date=t.date(ctx.settlement_day)), "body")
     )
     footer = f"{ctx.company_name} · {a.airline_prefix} · {ctx.country} {ctx.period}"
-    return render_pdf(
+    return render_blocks(
         story, lang=ctx.lang, title=f"{title} {ctx.period}", subject=party, footer=footer,
         landscape=True, created=ctx.issued)  # fmt: skip
 
@@ -197,24 +193,23 @@ def _stat_table(ctx: Context, first: str, lines: Sequence[StatLine], total: Stat
 def management_stats_pdf(ctx: Context, m: ManagementStats) -> bytes:
     """Management Statistics: period and year to date, in total, by agent, by route."""
     _ = ctx.t.gettext
-    st = styles(ctx.lang)
     title = _("Management Statistics")
     party = _party(m.airline_prefix, m.airline_name)
     story: list[Any] = heading_block(ctx, title, party)
     story.append(
-        Paragraph(
+        Heading(
             _("Year to date {year}: periods {first} to {last}").format(
                 year=m.year, first=m.periods_in_ytd[0], last=m.periods_in_ytd[-1]
             ),
-            st["body"],
+            "body",
         )
     )
-    story.append(Paragraph(_("By agent"), st["h1"]))
+    story.append(Heading(_("By agent"), "h1"))
     story += _stat_table(ctx, _("Agent"), m.by_agent, m.total)
-    story.append(Paragraph(_("By origin and destination"), st["h1"]))
+    story.append(Heading(_("By origin and destination"), "h1"))
     story += _stat_table(ctx, _("Route"), m.by_route, m.total)
     footer = f"{ctx.company_name} · {m.airline_prefix} · {ctx.country} {ctx.period}"
-    return render_pdf(
+    return render_blocks(
         story, lang=ctx.lang, title=f"{title} {ctx.period}", subject=party, footer=footer,
         landscape=True, created=ctx.issued)  # fmt: skip
 
@@ -232,8 +227,7 @@ def _notification_period(ctx: Context, m: ManagementStats) -> list[Any]:
     """The period's milestones and the items needing attention."""
     t = ctx.t
     _ = t.gettext
-    st = styles(ctx.lang)
-    story: list[Any] = [Paragraph(_("Notification Period"), st["h1"])]
+    story: list[Any] = [Heading(_("Notification Period"), "h1")]
     milestones = [
         [_("Billing period"), f"{t.date(ctx.billing_from)} – {t.date(ctx.billing_to)}"],
         [_("Remittance date"), t.date(ctx.remittance_day)],
@@ -247,14 +241,14 @@ def _notification_period(ctx: Context, m: ManagementStats) -> list[Any]:
         ]
         for n in m.notices
     ]  # fmt: skip
-    story.append(Paragraph(_("Items needing attention"), st["h2"]))
+    story.append(Heading(_("Items needing attention"), "h2"))
     if rows:
         story += pdf_table(
             ctx, [_("Notice"), _("Agent"), _("AWB"), _("Reference"), _("Amount")], rows,
             [70 * mm, 30 * mm, 30 * mm, 40 * mm, 30 * mm], numeric_from=4, wrap=(0,),
         )  # fmt: skip
     else:
-        story.append(Paragraph(_("Nothing to notify for this period."), st["body"]))
+        story.append(Heading(_("Nothing to notify for this period."), "body"))
     return story
 
 
@@ -262,7 +256,7 @@ def _notification_year(ctx: Context, m: ManagementStats) -> list[Any]:
     """One line per period of the year so far, and the year's total."""
     t = ctx.t
     _ = t.gettext
-    story: list[Any] = [Paragraph(_("Notification Year"), styles(ctx.lang)["h1"])]
+    story: list[Any] = [Heading(_("Notification Year"), "h1")]
     header = [
         _("Period"), _("AWBs"), _("Corrections"), _("Tonnage (kg)"), _("Revenue"),
         _("Net due"),
@@ -292,12 +286,11 @@ def _notification_year(ctx: Context, m: ManagementStats) -> list[Any]:
 def _courier_notification(ctx: Context, m: ManagementStats) -> list[Any]:
     """Tonnage and revenue of the agents the country lists as couriers."""
     _ = ctx.t.gettext
-    st = styles(ctx.lang)
-    story: list[Any] = [Paragraph(_("Courier Notification"), st["h1"])]
+    story: list[Any] = [Heading(_("Courier Notification"), "h1")]
     if not m.courier_agents:
-        story.append(Paragraph(_("No courier agents are configured for this country."), st["body"]))
+        story.append(Heading(_("No courier agents are configured for this country."), "body"))
     elif not m.courier:
-        story.append(Paragraph(_("No courier shipments in this period."), st["body"]))
+        story.append(Heading(_("No courier shipments in this period."), "body"))
     else:
         story += _stat_table(ctx, _("Agent"), m.courier, _total_of(m.courier))
     return story
@@ -305,18 +298,15 @@ def _courier_notification(ctx: Context, m: ManagementStats) -> list[Any]:
 
 def notifications_pdf(ctx: Context, m: ManagementStats) -> bytes:
     """The notification package: Notification Period, Notification Year, Courier Notification."""
-    t = ctx.t
-    _ = t.gettext
-    title = _("Notifications")
+    title = ctx.t.gettext("Notifications")
     party = _party(m.airline_prefix, m.airline_name)
     story: list[Any] = heading_block(ctx, title, party)
-
     story += _notification_period(ctx, m)
-    story.append(PageBreak())
+    story.append(NewPage())
     story += _notification_year(ctx, m)
     story += _courier_notification(ctx, m)
     footer = f"{ctx.company_name} · {m.airline_prefix} · {ctx.country} {ctx.period}"
-    return render_pdf(story, lang=ctx.lang, title=f"{title} {ctx.period}", subject=party,
+    return render_blocks(story, lang=ctx.lang, title=f"{title} {ctx.period}", subject=party,
                       footer=footer, created=ctx.issued)  # fmt: skip
 
 

@@ -12,11 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, Spacer, Table
 
 from opencass.config.model import PdfSigningSettings
 from opencass.documents.i18n import Translator, translator
-from opencass.documents.pdf import GridTable, styles, table_style
+from opencass.documents.pages import Facts, Gap, Grid, Heading
 from opencass.documents.xlsx import Sheet, Style, XlsxBook
 from opencass.model import minor_units
 from opencass.settlement.close import format_amount
@@ -67,7 +66,6 @@ def heading_block(ctx: Context, title: str, party: str) -> list[Any]:
     """The document's title and its key facts (party, country, period, currency, issue date)."""
     t = ctx.t
     _ = t.gettext
-    st = styles(ctx.lang)
     facts = [
         (_("Recipient"), party),
         (_("Country"), f"{ctx.country} {ctx.country_name}".strip()),
@@ -78,10 +76,7 @@ def heading_block(ctx: Context, title: str, party: str) -> list[Any]:
         (_("Currency"), ctx.currency),
         (_("Issued"), t.date(ctx.issued.date())),
     ]
-    rows = [[Paragraph(k, st["cell_b"]), Paragraph(v, st["cell"])] for k, v in facts]
-    facts_table = Table(rows, colWidths=[35 * mm, 120 * mm], hAlign="LEFT")
-    facts_table.setStyle(table_style(ctx.lang, header_rows=0))
-    return [Paragraph(title, st["title"]), facts_table, Spacer(1, 3 * mm)]
+    return [Heading(title, "title"), Facts(facts, (35 * mm, 120 * mm)), Gap(3 * mm)]
 
 
 def pdf_table(
@@ -94,13 +89,13 @@ def pdf_table(
     total: Sequence[str] | None = None,
     wrap: Sequence[int] = (),
 ) -> list[Any]:
-    """A grid table (``GridTable``: fast, splits across pages with its header); columns from
+    """A grid table (``Grid``: split between rows across pages, its header repeated); columns from
     ``numeric_from`` on are right-aligned; ``total`` is the bold last row.  Text wider than its
     column runs on to more lines in the ``wrap`` columns, and is clipped ("…") elsewhere."""
     n = len(header)
     align = "L" * n if numeric_from is None else "L" * numeric_from + "R" * (n - numeric_from)
     body = rows or [["–"] + [""] * (n - 1)]
-    return [GridTable(header, body, widths, lang=ctx.lang, align=align, total=total, wrap=wrap)]
+    return [Grid(header, body, widths, align, total=total, wrap=tuple(wrap))]
 
 
 def _fonts(lang: str) -> tuple[str, str]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph
 
-from opencass.documents.pdf import render_pdf, styles
+from opencass.documents.pages import Heading, render_blocks
 from opencass.documents.reports.common import (
     Context,
     amount,
@@ -33,7 +32,6 @@ def _checks(ctx: Context, r: OperatorReport) -> list[Any]:
     """The counts and the conservation check, with its verdict."""
     t = ctx.t
     _ = t.gettext
-    st = styles(ctx.lang)
     s = r.settlement.summary
     counts = [
         [_("AWBs"), t.number(s.awbs)],
@@ -45,7 +43,7 @@ def _checks(ctx: Context, r: OperatorReport) -> list[Any]:
         [_("Unpaired corrections"), t.number(len(r.unpaired))],
     ]
     story = pdf_table(ctx, [_("Count"), _("Number")], counts, [70 * mm, 30 * mm], numeric_from=1)
-    story.append(Paragraph(_("Conservation check"), st["h1"]))
+    story.append(Heading(_("Conservation check"), "h1"))
     check = [
         [_("Total of the agents"), amount(ctx, s.agents_total)],
         [_("Total of the airlines"), amount(ctx, s.airlines_total)],
@@ -54,11 +52,11 @@ def _checks(ctx: Context, r: OperatorReport) -> list[Any]:
     ]
     story += pdf_table(ctx, [_("Check"), _("Amount")], check, [70 * mm, 40 * mm], numeric_from=1)
     verdict = _("Balanced: yes") if r.balanced else _("Balanced: NO")
-    story.append(Paragraph(verdict, st["h2"]))
+    story.append(Heading(verdict, "h2"))
     if r.unassigned_agents or r.unassigned_airlines:
         codes = ", ".join([*r.unassigned_agents, *r.unassigned_airlines])
         text = _("Codes with items but no company: {codes}").format(codes=codes)
-        story.append(Paragraph(text, st["body"]))
+        story.append(Heading(text, "body"))
     return story
 
 
@@ -66,12 +64,11 @@ def summary_pdf(ctx: Context, r: OperatorReport) -> bytes:
     """The settlement summary: counts, the conservation check, totals per airline and agent."""
     t = ctx.t
     _ = t.gettext
-    st = styles(ctx.lang)
     s = r.settlement.summary
     title = _("Settlement Summary")
     story: list[Any] = heading_block(ctx, title, ctx.company_name)
     story += _checks(ctx, r)
-    story.append(Paragraph(_("Totals per airline"), st["h1"]))
+    story.append(Heading(_("Totals per airline"), "h1"))
     rows = [
         [a.airline_prefix, t.number(len(a.lines)), amount(ctx, a.total)]
         for a in r.settlement.airlines
@@ -81,7 +78,7 @@ def summary_pdf(ctx: Context, r: OperatorReport) -> bytes:
         [40 * mm, 25 * mm, 40 * mm], numeric_from=1,
         total=[_("Total"), "", amount(ctx, s.airlines_total)],
     )  # fmt: skip
-    story.append(Paragraph(_("Totals per agent"), st["h1"]))
+    story.append(Heading(_("Totals per agent"), "h1"))
     rows = [
         [a.agent_code, t.number(len(a.lines)), amount(ctx, a.total)] for a in r.settlement.agents
     ]
@@ -91,13 +88,13 @@ def summary_pdf(ctx: Context, r: OperatorReport) -> bytes:
         total=[_("Total"), "", amount(ctx, s.agents_total)],
     )  # fmt: skip
     if r.unpaired:
-        story.append(Paragraph(_("Unpaired corrections"), st["h1"]))
+        story.append(Heading(_("Unpaired corrections"), "h1"))
         story += pdf_table(
             ctx, [_("Type"), _("AWB"), _("Reference"), _("Agent")], [list(u) for u in r.unpaired],
             [20 * mm, 35 * mm, 35 * mm, 35 * mm],
         )  # fmt: skip
     footer = f"{ctx.company_name} · {ctx.country} {ctx.period}"
-    return render_pdf(
+    return render_blocks(
         story, lang=ctx.lang, title=f"{title} {ctx.period}", footer=footer, created=ctx.issued
     )
 
