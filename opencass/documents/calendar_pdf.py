@@ -2,18 +2,15 @@
 
 Labels come from the ``calendar`` catalog, dates are formatted per locale, moments show their
 local time (24 h) under the date; the page layout, fonts (CJK included) and deterministic
-output are the shared renderer's (``opencass.documents.pdf``).
+output are the shared page writer's (``opencass.documents.pages``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab.lib.units import mm
-from reportlab.platypus import PageBreak, Paragraph, Spacer, Table
 
 from opencass.documents.calendar import (
     CURRENCY_LABEL,
@@ -24,7 +21,7 @@ from opencass.documents.calendar import (
     milestones_for,
 )
 from opencass.documents.i18n import Translator, translator
-from opencass.documents.pdf import render_pdf, styles, table_style
+from opencass.documents.pages import Block, Gap, Grid, Heading, NewPage, render_blocks
 
 I18N_DOMAIN = "calendar"
 
@@ -35,61 +32,58 @@ _WIDTH = 267 * mm - 12  # A4 landscape less the margins and the frame padding
 
 def country_name(t: Translator, code: str, fallback: str) -> str:
     """The country's name in the reader's language (the configured name when Babel has none)."""
-    return escape(str(t.locale.territories.get(code, fallback)))
+    return str(t.locale.territories.get(code, fallback))
 
 
 def _cell(t: Translator, value: date | datetime) -> str:
     if isinstance(value, datetime):
-        return f"{t.date(value.date())}<br/>{value:%H:%M}"
+        return f"{t.date(value.date())}\n{value:%H:%M}"
     return t.date(value)
 
 
-def _table(s: Selection, audience: str, t: Translator, lang: str) -> Table:
-    st = styles(lang)
+def _table(s: Selection, audience: str, t: Translator) -> Grid:
     milestones = milestones_for(audience)
     head = [t.gettext(PERIOD_CODE_LABEL)]
     for m in milestones:
         head.append(t.gettext(m.label))
         if m.key == "billing_to" and audience == "airline":
             head.append(t.gettext(CURRENCY_LABEL))
-    rows: list[list[Any]] = [[Paragraph(h, st["cell_b"]) for h in head]]
+    rows: list[list[str]] = []
     for p in s.periods:
-        row = [Paragraph(p.code, st["cell"])]
+        row = [p.code]
         for m in milestones:
-            row.append(Paragraph(_cell(t, milestone_value(p, m.key)), st["cell"]))
+            row.append(_cell(t, milestone_value(p, m.key)))
             if m.key == "billing_to" and audience == "airline":
-                row.append(Paragraph(s.country.currency, st["cell"]))
+                row.append(s.country.currency)
         rows.append(row)
     first = 24 * mm
     rest = (_WIDTH - first) / (len(head) - 1)
-    table = Table(rows, colWidths=[first] + [rest] * (len(head) - 1), repeatRows=1)
-    table.setStyle(table_style(lang))
-    return table
+    widths = [first] + [rest] * (len(head) - 1)
+    return Grid(head, rows, widths, "L" * len(head), wrap=tuple(range(len(head))))
 
 
-def _section(s: Selection, audience: str, t: Translator, lang: str) -> list[Any]:
-    st = styles(lang)
+def _section(s: Selection, audience: str, t: Translator) -> list[Block]:
     gettext = t.gettext
     name = country_name(t, s.country.code, s.country.name)
     title = gettext("CASS calendar: {country} ({code}), {year}")
     who = gettext("For airlines") if audience == "airline" else gettext("For agents")
     note = gettext("Currency {currency}; times are local to {country} ({timezone}).")
-    out: list[Any] = [
-        Paragraph(title.format(country=name, code=s.country.code, year=s.year), st["h1"]),
-        Paragraph(who, st["body"]),
-        Paragraph(
+    out: list[Block] = [
+        Heading(title.format(country=name, code=s.country.code, year=s.year), "h1"),
+        Heading(who, "body"),
+        Heading(
             note.format(currency=s.country.currency, country=name, timezone=s.country.timezone),
-            st["body"],
+            "body",
         ),
-        Spacer(1, 2 * mm),
-        _table(s, audience, t, lang),
-        Spacer(1, 2 * mm),
-        Paragraph(
-            gettext("Remittance Day: the agents' single payment is due (value date)."), st["small"]
+        Gap(2 * mm),
+        _table(s, audience, t),
+        Gap(2 * mm),
+        Heading(
+            gettext("Remittance Day: the agents' single payment is due (value date)."), "small"
         ),
     ]
     if audience == "airline":
-        out.append(Paragraph(gettext("Settlement Day: the airlines are paid."), st["small"]))
+        out.append(Heading(gettext("Settlement Day: the airlines are paid."), "small"))
     return out
 
 
@@ -98,10 +92,10 @@ def render_calendar_pdf(
 ) -> bytes:
     """The PDF of the selections for ``audience`` in ``language``, dated ``created``."""
     t = translator(language, "calendar")
-    story: list[Any] = []
+    story: list[Block] = []
     for i, s in enumerate(selections):
         if i:
-            story.append(PageBreak())
-        story += _section(s, audience, t, t.lang)
+            story.append(NewPage())
+        story += _section(s, audience, t)
     title = calendar_name(selections, audience, t.gettext)
-    return render_pdf(story, lang=t.lang, title=title, landscape=True, created=created)
+    return render_blocks(story, lang=t.lang, title=title, landscape=True, created=created)

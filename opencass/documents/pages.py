@@ -33,7 +33,7 @@ from reportlab.pdfbase import pdfmetrics
 from opencass.documents.i18n import negotiate, translator
 from opencass.documents.pdf import MIN_HEADER_SIZE, font_for, pdf_date, wrapped
 
-__all__ = ["Block", "Facts", "Gap", "Grid", "Heading", "NewPage", "render_blocks"]
+__all__ = ["Block", "Boxes", "Facts", "Gap", "Grid", "Heading", "Lines", "NewPage", "render_blocks"]
 
 I18N_DOMAIN = "reports"
 
@@ -62,11 +62,25 @@ class Facts:
     widths: tuple[float, float]
 
 
+Lines = Sequence[tuple[str, bool]]  # a cell's lines of text: (text, bold)
+
+
+@dataclass(frozen=True, slots=True)
+class Boxes:
+    """A ruled table without a header: each cell lines of text, bold or not, each wrapped to
+    its column; ``align`` gives "L" or "R" per column; ``size`` the text's points."""
+
+    rows: Sequence[Sequence[Lines]]
+    widths: Sequence[float]
+    align: str = ""
+    size: float = 7.0
+
+
 @dataclass(frozen=True, slots=True)
 class Grid:
     """A grid table: ``align`` gives "L" or "R" per column; cells wider than their column are
-    clipped with "…", but in the ``wrap`` columns, whose text runs on to more lines; the
-    ``total`` row is bold and ruled above."""
+    clipped with "…", but in the ``wrap`` columns, whose text runs on to more lines (and breaks
+    where it has line breaks); the ``total`` row is bold and ruled above."""
 
     header: Sequence[str]
     rows: Sequence[Sequence[str]]
@@ -81,7 +95,7 @@ class NewPage:
     """The next block starts a page."""
 
 
-Block = Heading | Gap | Facts | Grid | NewPage
+Block = Heading | Gap | Facts | Boxes | Grid | NewPage
 
 # style -> (bold, size, leading, space before, space after): the reports' paragraph styles
 _STYLES: dict[str, tuple[bool, float, float, float, float]] = {
@@ -258,33 +272,40 @@ def _heading(doc: _Document, block: Heading, next_height: float) -> None:
     doc.after = after
 
 
-def _facts(doc: _Document, block: Facts) -> None:
-    leading = CELL * 1.25
-    widths = block.widths
-    for label, value in block.rows:
-        cells = [
-            _lines(doc, label, doc.bold, CELL, widths[0] - 2 * PAD_X),
-            _lines(doc, value, doc.regular, CELL, widths[1] - 2 * PAD_X),
-        ]
-        height = max(len(c) for c in cells) * leading + 2 * PAD_Y
+def _cell_lines(doc: _Document, lines: Lines, size: float, width: float) -> list[tuple[str, _Font]]:
+    return [
+        (piece, font)
+        for text, bold in lines
+        for font in (doc.bold if bold else doc.regular,)
+        for piece in _lines(doc, text, font, size, width)
+    ]
+
+
+def _boxes(doc: _Document, block: Boxes) -> None:
+    """Row by row (a row never split across pages), each cell's lines from its top."""
+    size, widths = block.size, block.widths
+    leading = size * 1.25
+    align = block.align or "L" * len(widths)
+    for row in block.rows:
+        cells = [_cell_lines(doc, c, size, w - 2 * PAD_X) for c, w in zip(row, widths, strict=True)]
+        height = max((len(c) for c in cells), default=1) * leading + 2 * PAD_Y
         doc.place(0, height)
-        top = doc.y
+        top, x = doc.y, doc.left
         tx = doc.text()
-        x = doc.left
-        for font, lines, w in zip((doc.bold, doc.regular), cells, widths, strict=True):
-            y = top - PAD_Y - CELL
-            for line in lines:
-                tx.show(font, CELL, x + PAD_X, y, line)
+        for lines, w, a in zip(cells, widths, align, strict=True):
+            y = top - PAD_Y - size
+            for text, font in lines:
+                at = x + w - PAD_X - font.width(text, size) if a == "R" else x + PAD_X
+                tx.show(font, size, at, y, text)
                 y -= leading
             x += w
         tx.end()
-        left, right, bottom = doc.left, doc.left + sum(widths), top - height
-        xs = (left, left + widths[0], right)
-        doc.rules(
-            [(left, top, right, top), (left, bottom, right, bottom)]
-            + [(x, bottom, x, top) for x in xs],
-            0.25,
-        )
+        xs = [doc.left]
+        for w in widths:
+            xs.append(xs[-1] + w)
+        bottom = top - height
+        rules = [(xs[0], top, xs[-1], top), (xs[0], bottom, xs[-1], bottom)]
+        doc.rules(rules + [(x, bottom, x, top) for x in xs], 0.25)
         doc.y = bottom
         doc.after = 0.0
 
@@ -323,6 +344,14 @@ def _grid_header(doc: _Document, grid: Grid, xs: list[float]) -> _Header:
     return _Header(" ".join(ops), height)
 
 
+def _run_on_cell(doc: _Document, text: str, width: float) -> list[str]:
+    """A cell's text as the lines it runs on to: broken at its line breaks, then to fit."""
+    room = width - 2 * PAD_X
+    return [
+        line for part in text.splitlines() for line in _lines(doc, part, doc.regular, CELL, room)
+    ]
+
+
 def _run_on(doc: _Document, grid: Grid) -> tuple[Sequence[Sequence[str]], list[int] | None]:
     """The grid's rows as the lines drawn, the text of its ``wrap`` columns too wide for them
     run on to the lines below; and where each row begins (None: every row is one line)."""
@@ -332,11 +361,7 @@ def _run_on(doc: _Document, grid: Grid) -> tuple[Sequence[Sequence[str]], list[i
     starts: list[int] = []
     for row in grid.rows:
         starts.append(len(lines))
-        broken = {
-            i: wrapped(str(row[i]), doc.regular.name, CELL, grid.widths[i] - 2 * PAD_X, doc.lang)
-            for i in grid.wrap
-            if row[i]
-        }
+        broken = {i: _run_on_cell(doc, str(row[i]), grid.widths[i]) for i in grid.wrap if row[i]}
         depth = max((len(v) for v in broken.values()), default=1)
         if depth == 1:
             lines.append(row)
@@ -500,7 +525,7 @@ def _first_height(blocks: Sequence[Block], i: int) -> float:
     if isinstance(block, Heading):
         _bold, _size, leading, before, _after = _STYLES[block.style]
         return before + leading + (_first_height(blocks, i + 1) if block.style != "body" else 0)
-    if isinstance(block, Facts):
+    if isinstance(block, Facts | Boxes):
         return ROW_H
     return 0.0
 
@@ -512,7 +537,10 @@ def _lay_out(doc: _Document, blocks: Sequence[Block]) -> None:
         elif isinstance(block, Grid):
             _grid(doc, block)
         elif isinstance(block, Facts):
-            _facts(doc, block)
+            rows = [[[(label, True)], [(value, False)]] for label, value in block.rows]
+            _boxes(doc, Boxes(rows, block.widths))
+        elif isinstance(block, Boxes):
+            _boxes(doc, block)
         elif isinstance(block, Gap):
             if not doc.at_top:
                 doc.y -= block.height

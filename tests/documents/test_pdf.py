@@ -1,4 +1,5 @@
-"""Shared PDF rendering: embedded fonts per script, page numbering, deterministic bytes."""
+"""The PDFs' fonts and pages: embedded fonts per script, page numbering, deterministic bytes,
+text broken into lines that fit."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from reportlab.platypus import Paragraph
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reportlab.pdfbase import pdfmetrics
 
-from opencass.documents.pdf import font_for, render_pdf, styles
+from opencass.documents.pages import Block, Heading, render_blocks
+from opencass.documents.pdf import font_for, wrapped
 from tests.kit.tools import needs_tool
 
 MADE = datetime(2026, 12, 15, 8, 0, tzinfo=ZoneInfo("Europe/Berlin"))
@@ -28,17 +32,14 @@ SAMPLES = {
 }
 
 
-def _story(lang: str, paragraphs: int = 120) -> list[Paragraph]:
-    st = styles(lang)
+def _story(lang: str, paragraphs: int = 120) -> list[Block]:
     text = SAMPLES[lang]
-    return [Paragraph(text, st["title"])] + [
-        Paragraph(f"{i} {text}", st["body"]) for i in range(paragraphs)
-    ]
+    return [Heading(text, "title")] + [Heading(f"{i} {text}", "body") for i in range(paragraphs)]
 
 
 def _render(lang: str) -> bytes:
     story = _story(lang)
-    return render_pdf(
+    return render_blocks(
         story, lang=lang, title=SAMPLES[lang], footer="agent1 / 20261101M", created=MADE
     )
 
@@ -48,8 +49,6 @@ def test_fonts_per_script() -> None:
     assert font_for("de") == font_for("fr")
     assert font_for("zh")[0] == "WQYMicroHei"
     assert font_for("ja")[0] == "IPAGothic"
-    assert styles("zh")["body"].wordWrap == "CJK"
-    assert styles("en")["body"].wordWrap is None
 
 
 def test_same_input_same_bytes_even_in_another_process() -> None:
@@ -100,3 +99,36 @@ def test_creation_date_is_the_documents_own_time_and_stable(tmp_path: Path) -> N
     ).stdout
     assert "CreationDate:    2026-12-15T08:00:00+01" in info
     assert "2000" not in info
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.text(st.characters(whitelist_categories=("L", "N")), min_size=1, max_size=25),
+        min_size=1,
+        max_size=30,
+    ),
+    st.floats(min_value=20, max_value=200),
+    st.sampled_from(["en", "zh"]),
+)
+def test_wrapped_lines_fit_and_lose_nothing(words: list[str], width: float, lang: str) -> None:
+    font = font_for(lang)[0]
+    text = ("" if lang == "zh" else " ").join(words)
+    lines = wrapped(text, font, 7, width, lang)
+    # nothing lost, nothing reordered: only the spaces where a line was broken are gone
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+    assert all(line == line.strip() and line for line in lines)
+    for line in lines:
+        assert len(line) == 1 or pdfmetrics.stringWidth(line, font, 7) <= width
+    if pdfmetrics.stringWidth(text, font, 7) <= width:
+        assert lines == [text]
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_wrapped_chinese_and_japanese_break_between_characters(lang: str) -> None:
+    font = font_for(lang)[0]
+    text = "貨物売上報告書支払サマリー" * 4 if lang == "ja" else "a b " * 40
+    lines = wrapped(text, font, 7, 60, lang)
+    assert len(lines) > 1
+    if lang == "ja":
+        assert "".join(lines) == text

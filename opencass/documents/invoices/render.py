@@ -1,19 +1,16 @@
-"""The invoice as a PDF in the recipient's language (shared fonts and layout: ``outbox.pdf``)."""
+"""The invoice as a PDF in the recipient's language (written by ``documents.pages``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, Spacer, Table
 
 from opencass.documents.i18n import Translator
 from opencass.documents.invoices.model import CREDIT_NOTE, Invoice, Party
 from opencass.documents.invoices.texts import category_name, line_name, tr
-from opencass.documents.pdf import GridTable, render_pdf, styles, table_style
+from opencass.documents.pages import Block, Boxes, Facts, Gap, Grid, Heading, Lines, render_blocks
 from opencass.model import minor_units
 
 I18N_DOMAIN = "invoices"
@@ -28,16 +25,16 @@ def title_of(t: Translator, inv: Invoice) -> str:
     return f"{kind} {inv.number}"
 
 
-def _party(t: Translator, p: Party, heading: str, extra: list[str]) -> list[str]:
+def _party(t: Translator, p: Party, heading: str, extra: list[str]) -> Lines:
     _ = t.gettext
-    out = [f"<b>{escape(heading)}</b>", f"<b>{escape(p.legal_name)}</b>"]
+    out = [(heading, True), (p.legal_name, True)]
     if p.address:
-        out.append(escape(p.address))
+        out.append((p.address, False))
     if p.tax_id:
-        out.append(escape(_("VAT ID: {tax_id}").format(tax_id=p.tax_id)))
+        out.append((_("VAT ID: {tax_id}").format(tax_id=p.tax_id), False))
     if p.registration:
-        out.append(escape(_("Registration: {registration}").format(registration=p.registration)))
-    return out + [escape(x) for x in extra]
+        out.append((_("Registration: {registration}").format(registration=p.registration), False))
+    return out + [(x, False) for x in extra]
 
 
 def invoice_pdf(inv: Invoice) -> bytes:
@@ -45,7 +42,7 @@ def invoice_pdf(inv: Invoice) -> bytes:
     payment terms and mandatory mentions."""
     page = _InvoicePage(inv)
     title = title_of(page.t, inv)
-    story: list[Any] = [page.p(escape(title), "title")]
+    story: list[Block] = [Heading(title, "title")]
     story += page.parties()
     story += page.facts()
     story += page.lines()
@@ -54,7 +51,7 @@ def invoice_pdf(inv: Invoice) -> bytes:
     story += page.totals()
     footer = f"{inv.issuer.legal_name} · {inv.number}"
     created = datetime.fromisoformat(inv.issued_at)
-    return render_pdf(
+    return render_blocks(
         story, lang=inv.language, title=title, subject=title, footer=footer, created=created
     )
 
@@ -65,7 +62,6 @@ class _InvoicePage:
     def __init__(self, inv: Invoice) -> None:
         self.inv = inv
         self.t = tr(inv.language)
-        self.st = styles(inv.language)
         self.sign, self.cur = inv.sign, inv.data.currency
         self.places = minor_units(self.cur)
 
@@ -80,23 +76,14 @@ class _InvoicePage:
         v = value * self.sign
         return self.t.money(v.copy_abs() if v.is_zero() else v, self.cur)
 
-    def p(self, text: str, style: str = "cell") -> Paragraph:
-        return Paragraph(text, self.st[style])
-
-    def _table(self, rows: list[list[Any]], widths: list[float], **style: Any) -> Table:
-        table = Table(rows, colWidths=widths, repeatRows=1 if style.get("numeric_from") else 0)
-        table.setStyle(table_style(self.inv.language, **style))
-        return table
-
-    def parties(self) -> list[Any]:
+    def parties(self) -> list[Block]:
         inv, _ = self.inv, self._
         issuer = _party(self.t, inv.issuer, _("Issuer"), [])
         agent = _("CASS agent code: {code}").format(code=inv.data.agent_code)
         recipient = _party(self.t, inv.recipient, _("Recipient"), [agent])
-        row = [self.p("<br/>".join(issuer), "body"), self.p("<br/>".join(recipient), "body")]
-        return [self._table([row], [90 * mm, 90 * mm], header_rows=0), Spacer(1, 4 * mm)]
+        return [Boxes([[issuer, recipient]], [90 * mm, 90 * mm], size=9), Gap(4 * mm)]
 
-    def facts(self) -> list[Any]:
+    def facts(self) -> list[Block]:
         inv, t, _ = self.inv, self.t, self._
         facts = [
             (_("Number"), inv.number),
@@ -109,10 +96,9 @@ class _InvoicePage:
         for ref in inv.references:
             label = _("Cancels invoice") if inv.role == "cancel" else _("Corrects invoice")
             facts.append((label, f"{ref.number} ({t.date(ref.issue_date)})"))
-        rows: list[list[Any]] = [[self.p(escape(k), "cell_b"), self.p(escape(v))] for k, v in facts]
-        return [self._table(rows, [55 * mm, 125 * mm], header_rows=0)]
+        return [Facts(facts, (55 * mm, 125 * mm))]
 
-    def lines(self) -> list[Any]:
+    def lines(self) -> list[Block]:
         inv, t, _, num = self.inv, self.t, self._, self.num
         header = [_("No."), _("Description"), _("VAT"), _("Net amount"), _("VAT amount"),
                   _("Amount")]  # fmt: skip
@@ -125,17 +111,15 @@ class _InvoicePage:
             for line in inv.data.lines
         ]  # fmt: skip
         widths = [10 * mm, 75 * mm, 31 * mm, 22 * mm, 20 * mm, 22 * mm]
-        return [self.p(escape(_("Lines")), "h1"), self._grid(header, rows, widths, "LLLRRR")]
+        return [Heading(_("Lines"), "h1"), self._grid(header, rows, widths, "LLLRRR")]
 
-    def _grid(
-        self, header: list[str], rows: list[list[str]], widths: list[float], align: str
-    ) -> GridTable:
+    @staticmethod
+    def _grid(header: list[str], rows: list[list[str]], widths: list[float], align: str) -> Grid:
         """A long table drawn as a grid; text wider than its column, in any column, runs on to
         more lines (an invoice's descriptions and amounts are never clipped)."""
-        every = tuple(range(len(header)))
-        return GridTable(header, rows, widths, lang=self.inv.language, align=align, wrap=every)
+        return Grid(header, rows, widths, align, wrap=tuple(range(len(header))))
 
-    def airlines(self) -> list[Any]:
+    def airlines(self) -> list[Block]:
         inv, _ = self.inv, self._
         rows = [
             [f"{inv.airline(a.airline_prefix)} ({a.airline_prefix})", self.t.number(a.items),
@@ -144,39 +128,33 @@ class _InvoicePage:
         ]  # fmt: skip
         widths = [120 * mm, 25 * mm, 35 * mm]
         header = [_("Airline"), _("Items"), _("Amount")]
-        return [self.p(escape(_("Per airline")), "h1"), self._grid(header, rows, widths, "LRR")]
+        return [Heading(_("Per airline"), "h1"), self._grid(header, rows, widths, "LRR")]
 
-    def taxes(self) -> list[Any]:
+    def taxes(self) -> list[Block]:
         t, _, num = self.t, self._, self.num
-        rows: list[list[Any]] = [
-            [_("VAT category"), _("Rate"), _("Taxable amount"), _("VAT amount")]
-        ]
-        for sub in self.inv.data.taxes:
-            rows.append([
+        header = [_("VAT category"), _("Rate"), _("Taxable amount"), _("VAT amount")]
+        rows = [
+            [
                 f"{category_name(t, sub.category)} ({sub.category})", f"{t.number(sub.rate)} %",
                 num(sub.base), num(sub.tax),
-            ])  # fmt: skip
+            ]
+            for sub in self.inv.data.taxes
+        ]  # fmt: skip
         widths = [80 * mm, 30 * mm, 35 * mm, 35 * mm]
-        return [self.p(escape(_("VAT breakdown")), "h1"), self._table(rows, widths, numeric_from=1)]
+        return [Heading(_("VAT breakdown"), "h1"), self._grid(header, rows, widths, "LRRR")]
 
-    def totals(self) -> list[Any]:
-        inv, _, p, money, data = self.inv, self._, self.p, self.money, self.inv.data
+    def totals(self) -> list[Block]:
+        inv, _, money, data = self.inv, self._, self.money, self.inv.data
         due = _("Total credited to you") if inv.kind == CREDIT_NOTE else _("Total amount due")
-        rows: list[list[Any]] = [
-            [p(escape(_("Total net amount")), "cell_b"), p(money(data.net), "cell_r")],
-            [p(escape(_("Total VAT")), "cell_b"), p(money(data.tax), "cell_r")],
-            [p(escape(due), "cell_b"), p(money(data.total), "cell_br")],
+        rows = [
+            [[(_("Total net amount"), True)], [(money(data.net), False)]],
+            [[(_("Total VAT"), True)], [(money(data.tax), False)]],
+            [[(due, True)], [(money(data.total), True)]],
         ]
-        story: list[Any] = [
-            Spacer(1, 4 * mm),
-            self._table(rows, [145 * mm, 35 * mm], header_rows=0),
-        ]
-        story.append(Spacer(1, 4 * mm))
+        story: list[Block] = [Gap(4 * mm), Boxes(rows, [145 * mm, 35 * mm], "LR"), Gap(4 * mm)]
         if inv.payment_terms:
-            story.append(p(escape(inv.payment_terms), "body"))
+            story.append(Heading(inv.payment_terms, "body"))
         if data.reverse_charge:
-            story.append(
-                p(escape(_("Reverse charge: the recipient accounts for the VAT.")), "body")
-            )
-        story += [p(escape(mention), "small") for mention in inv.mentions]
+            story.append(Heading(_("Reverse charge: the recipient accounts for the VAT."), "body"))
+        story += [Heading(mention, "small") for mention in inv.mentions]
         return story
