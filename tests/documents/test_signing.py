@@ -130,3 +130,28 @@ async def test_signing_works_from_a_thread_that_runs_an_event_loop(tmp_path: Pat
     assert asyncio.get_running_loop() is not None
     (report,) = verify_pdf(signed, (cert,))
     assert report.ok
+
+
+def test_later_signatures_are_the_bytes_pyhanko_makes_and_valid(tmp_path: Path) -> None:
+    """The signer builds a signature's CMS structure once per settings and fills in the digest
+    and signature after that: what it writes must be, byte for byte, what pyhanko builds."""
+    from opencass.documents.pages import Heading, render_blocks
+    from opencass.documents.signing import _load
+
+    cert, key = write_certificate(tmp_path, "office")
+    settings = PdfSigningSettings(str(cert), str(key))
+    times = [AT, AT, AT.replace(year=2031), AT]
+    pdfs = [render_blocks([Heading(f"Invoice {i}", "title")], lang="en", title=f"Invoice {i}",
+                          created=at) for i, at in enumerate(times)]  # fmt: skip
+    filled = [sign_pdf(pdf, settings, at) for pdf, at in zip(pdfs, times, strict=True)]
+    signer = _load(settings)
+    assert signer.templates and all(signer.templates.values())  # the later ones were filled
+    signer.templates = None  # pyhanko's own assembly, every time
+    try:
+        built = [sign_pdf(pdf, settings, at) for pdf, at in zip(pdfs, times, strict=True)]
+    finally:
+        signer.templates = {}
+    assert filled == built
+    for signed in filled:
+        (report,) = verify_pdf(signed, (cert,))
+        assert report.ok, report

@@ -116,7 +116,15 @@ class Invoice:
 
     def airline(self, prefix: str) -> str:
         """The airline's legal name for ``prefix`` (the prefix when unknown)."""
-        return _names(self.airline_names).get(prefix, prefix)
+        global _last
+        last = _last
+        if last[0] is not self.airline_names:  # hashing the 100-pair key is the cost
+            last = _last = (self.airline_names, _names(self.airline_names))
+        return last[1].get(prefix, prefix)
+
+
+# The names of the invoice asked last (the same tuple for every line of an invoice).
+_last: tuple[tuple[tuple[str, str], ...], Mapping[str, str]] = ((), MappingProxyType({}))
 
 
 @lru_cache(maxsize=16)
