@@ -133,6 +133,7 @@ class Translator:
     _plurals: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _plural_fn: object = field(default=None, repr=False)
     _symbols: dict[int, str] | None = field(default=None, repr=False)
+    _dates: dict[_date, str] = field(default_factory=dict, repr=False)  # a period has ~30
 
     # -- messages -------------------------------------------------------------------------
     def gettext(self, msgid: str) -> str:
@@ -159,6 +160,8 @@ class Translator:
 
     def number(self, value: Decimal | int, digits: int | None = None) -> str:
         """A grouped number; ``digits`` fixes the fraction digits, else it is shown as is."""
+        if digits is None and isinstance(value, int):  # counts: the fast way below
+            digits = 0
         if digits is None:
             return str(format_decimal(value, locale=self.locale, decimal_quantization=False))
         quantum = Decimal(1).scaleb(-digits)
@@ -185,7 +188,12 @@ class Translator:
 
     def date(self, d: _date) -> str:
         """A date in the locale's medium format ("22 Nov 2026", "2026年11月22日")."""
-        return str(format_date(d, "medium", locale=self.locale))
+        text = self._dates.get(d)
+        if text is None:
+            text = str(format_date(d, "medium", locale=self.locale))
+            if len(self._dates) < 4096:
+                self._dates[d] = text
+        return text
 
     def datetime(self, dt: _datetime) -> str:
         """A date and time in the locale's medium format, in ``dt``'s own time zone."""

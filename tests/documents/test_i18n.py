@@ -123,3 +123,14 @@ def test_fast_number_formatting_matches_babel(lang: str) -> None:
         for v in values:
             q = v.quantize(Decimal(1).scaleb(-digits), rounding="ROUND_HALF_UP")
             assert t.number(v, digits) == format_decimal(q, format=pattern, locale=t.locale), v
+    counts = [
+        0,
+        7,
+        -12,
+        1234,
+        56789,
+        10**9 + 7,
+        *(rng.randrange(-(10**9), 10**9) for _ in range(200)),
+    ]
+    for n in counts:  # a count (an int) takes the fast way too, and reads as Babel has it
+        assert t.number(n) == format_decimal(n, locale=t.locale), n
