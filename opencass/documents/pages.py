@@ -184,6 +184,10 @@ class _Text:
         runs = self.doc.encoded.get(key)
         if runs is None:
             runs = self.doc.encoded[key] = font.runs(text)
+        self.put(xy, runs, size)
+
+    def put(self, xy: str, runs: list[tuple[str, str]], size: float) -> None:
+        """Text already encoded (``_Font.runs``) shown from ``xy``."""
         if len(runs) == 1 and runs[0][0] == self.res and size == self.size:
             self.ops.append(f"1 0 0 1 {xy} Tm ({runs[0][1]}) Tj")
             return
@@ -211,7 +215,8 @@ class _Document:
         self.regular = _Font(regular, 1)
         self.bold = _Font(bold, 2) if bold != regular else self.regular  # CJK: no bold face
         self.encoded: dict[tuple[int, str], list[tuple[str, str]]] = {}
-        self.fitted: dict[tuple[bool, float, str], tuple[str, float]] = {}
+        # a cell's text as drawn: its width and encoding, by (bold, room, text)
+        self.cells: dict[tuple[bool, float, str], tuple[float, list[tuple[str, str]]]] = {}
         self.headers: dict[tuple[tuple[str, ...], tuple[float, ...]], _Header] = {}
         self.rule_ops: dict[tuple[object, ...], str] = {}
         self.pages: list[list[str]] = []
@@ -403,9 +408,11 @@ def _row_text(doc: _Document, t: _Table, piece: list[tuple[Sequence[str], bool]]
     grid, xs = t.grid, t.xs
     right = [a == "R" for a in grid.align]
     lefts = [f"{x - xs[0] + PAD_X:.2f}" for x in xs]
+    starts = [x - xs[0] + PAD_X for x in xs]
+    rooms = [w - 2 * PAD_X for w in grid.widths]
     tx = doc.text()
+    put, cells = tx.put, doc.cells
     drop = t.header.height + (ROW_H - CELL) / 2 + 0.8 * CELL  # the first row's baseline
-    fitted_cache = doc.fitted
     for r, (row, bold) in enumerate(piece):
         font = doc.bold if bold else doc.regular
         base = f"{-(drop + r * ROW_H):.2f}"
@@ -413,21 +420,20 @@ def _row_text(doc: _Document, t: _Table, piece: list[tuple[Sequence[str], bool]]
         for i, text in enumerate(row):
             if not text:
                 continue
-            room = grid.widths[i] - 2 * PAD_X
+            room = rooms[i]
             if bold and not right[i]:  # a total's label may run on into empty cells
                 j = i
                 while j < last and not row[j + 1]:
                     j += 1
                     room += grid.widths[j]
-            key = (bold, room, text)
-            fitted = fitted_cache.get(key)
-            if fitted is None:
-                fitted = fitted_cache[key] = _fit(font, str(text), room)
-            shown, w = fitted
+            cell = cells.get((bold, room, text))
+            if cell is None:  # clipped to its room, measured, encoded: once per document
+                shown, w = _fit(font, str(text), room)
+                cell = cells[(bold, room, text)] = (w, font.runs(shown))
             if right[i]:
-                tx.at(font, CELL, f"{xs[i] - xs[0] + PAD_X + room - w:.2f} {base}", shown)
+                put(f"{starts[i] + room - cell[0]:.2f} {base}", cell[1], CELL)
             else:
-                tx.at(font, CELL, f"{lefts[i]} {base}", shown)
+                put(f"{lefts[i]} {base}", cell[1], CELL)
     tx.end()
 
 
