@@ -81,6 +81,10 @@ __all__ = [
 
 KG_PER_LB = Decimal("0.45359237")
 
+# What ``collect_items`` makes of a period's rows (items, written records, unpaired halves):
+# the billing analysis and the statistics of an airline share the current period's.
+Collected = tuple[list[Any], list[Any], list[Any]]
+
 
 class ReportDataError(InternalError, RuntimeError):
     """The booked records do not give the settlement's items (an internal fault)."""
@@ -340,10 +344,12 @@ def _netted_lines(
     tax: TaxEngine | None = None,
     vat: VatSums | None = None,
     netting: Netting = DEFAULT_NETTING,
+    collected: Collected | None = None,
 ) -> tuple[list[tuple[ItemAmount, AwbLine | CorrectionLine]], list[ItemAmount]]:
     """(item, line) per AWB and paired correction of ``rows``, and the bare items; with ``vat``
-    (and ``tax``), each item's VAT split added to it."""
-    items, written, _unpaired = collect_items(rows, tax)
+    (and ``tax``), each item's VAT split added to it.  ``collected``: what ``collect_items``
+    made of ``rows`` already."""
+    items, written, _unpaired = collected or collect_items(rows, tax)
     late = {b.row.id for b in written if b.row.late}
     late_awbs = {
         (b.record.airline_prefix, b.record.awb_serial)
@@ -550,11 +556,12 @@ def airline_analysis(
     agent_names: Mapping[str, str] | None = None,
     tax: TaxEngine | None = None,
     netting: Netting = DEFAULT_NETTING,
+    collected: Collected | None = None,
 ) -> AirlineAnalysis:
     """The billing analysis of one airline prefix from its settlement, its items and its
-    booked rows of the period."""
+    booked rows of the period (``collected``: what ``collect_items`` made of them already)."""
     names = agent_names or {}
-    pairs, netted = _netted_lines(rows, currency, tax, netting=netting)
+    pairs, netted = _netted_lines(rows, currency, tax, netting=netting, collected=collected)
     _check_items(f"airline {airline_prefix}", items, netted)
     acc: dict[str, _Acc] = defaultdict(_Acc)
     for item, line in pairs:
@@ -707,10 +714,12 @@ def management_stats(
     courier_agents: Iterable[str] = (),
     tax: TaxEngine | None = None,
     netting: Netting = DEFAULT_NETTING,
+    collected: Collected | None = None,
 ) -> ManagementStats:
     """Statistics of one airline prefix: ``rows_by_period`` holds its booked rows of every
     period of the year up to and including ``period`` (the YTD); the current period's amounts
-    due are checked against ``items`` (the settlement's)."""
+    due are checked against ``items`` (the settlement's); ``collected``: what
+    ``collect_items`` made of the current period's rows already."""
     names = agent_names or {}
     stats = _Stats(tuple(sorted(set(courier_agents))))
     year_periods: list[PeriodFigures] = []
@@ -718,8 +727,9 @@ def management_stats(
     for code in sorted(rows_by_period):
         current = code == period
         figures, netted, written, unpaired = _period_figures(
-            code, rows_by_period[code], currency, stats, current, notices, tax, netting
-        )
+            code, rows_by_period[code], currency, stats, current, notices, tax, netting,
+            collected if current else None,
+        )  # fmt: skip
         if current:
             _check_items(f"airline {airline_prefix}", items, netted)
             notices += _period_notices(written, unpaired, disputes, currency, netting)
@@ -761,11 +771,12 @@ def _period_figures(
     notices: list[Notice],
     tax: TaxEngine | None = None,
     netting: Netting = DEFAULT_NETTING,
+    collected: Collected | None = None,
 ) -> tuple[PeriodFigures, list[ItemAmount], Any, Any]:
     """One period's figures (its net due left for the caller), its netted items, written
     records and unpaired corrections; its items counted into ``stats``, the current period's
     void and service AWBs into ``notices``."""
-    items_list, written, unpaired = collect_items(list(rows), tax)
+    items_list, written, unpaired = collected or collect_items(list(rows), tax)
     p_awbs = p_corr = 0
     p_weight = p_rev = ZERO
     netted = []
