@@ -186,7 +186,7 @@ class _Text:
             runs = self.doc.encoded[key] = font.runs(text)
         self.put(xy, runs, size)
 
-    def put(self, xy: str, runs: list[tuple[str, str]], size: float) -> None:
+    def put(self, xy: str, runs: Sequence[tuple[str, str]], size: float) -> None:
         """Text already encoded (``_Font.runs``) shown from ``xy``."""
         if len(runs) == 1 and runs[0][0] == self.res and size == self.size:
             self.ops.append(f"1 0 0 1 {xy} Tm ({runs[0][1]}) Tj")
@@ -216,7 +216,7 @@ class _Document:
         self.bold = _Font(bold, 2) if bold != regular else self.regular  # CJK: no bold face
         self.encoded: dict[tuple[int, str], list[tuple[str, str]]] = {}
         # a cell's text as drawn: its width and encoding, by (bold, room, text)
-        self.cells: dict[tuple[bool, float, str], tuple[float, list[tuple[str, str]]]] = {}
+        self.cells: dict[tuple[bool, float, str], tuple[float, Sequence[tuple[str, str]]]] = {}
         self.headers: dict[tuple[tuple[str, ...], tuple[float, ...]], _Header] = {}
         self.rule_ops: dict[tuple[object, ...], str] = {}
         self.pages: list[list[str]] = []
@@ -429,7 +429,7 @@ def _row_text(doc: _Document, t: _Table, piece: list[tuple[Sequence[str], bool]]
             cell = cells.get((bold, room, text))
             if cell is None:  # clipped to its room, measured, encoded: once per document
                 shown, w = _fit(font, str(text), room)
-                cell = cells[(bold, room, text)] = (w, font.runs(shown))
+                cell = cells[(bold, room, text)] = (w, tuple(font.runs(shown)))
             if right[i]:
                 put(f"{starts[i] + room - cell[0]:.2f} {base}", cell[1], CELL)
             else:
