@@ -1,15 +1,17 @@
-"""The reports' PDFs, written straight as page streams: no platypus, no canvas objects.
+"""Every PDF opencass makes (reports, invoices, calendars, the operator's table reports),
+written straight as page streams: no platypus, no canvas objects.
 
-A report is a list of blocks — :class:`Heading` (a line of text, wrapped when too wide),
-:class:`Facts` (a two-column table of labels and values), :class:`Gap`, :class:`Grid` (a grid
-table of one-line cells, with a wrapped bold header, run-on columns and a total row, split
-between rows across pages with its header repeated) and :class:`NewPage` — that
-:func:`render_blocks` lays out on A4 pages with the page header (the title) and footer (the
-footer text and "Page X of Y"), then writes as a PDF 1.4 file: one compressed content stream
-per page, a shared resource dictionary, and each font embedded as TrueType subsets of up to 256
-characters (simple fonts with their widths and a ``ToUnicode`` map, so text can be searched
-and extracted).  The fonts are those of :mod:`opencass.documents.pdf` (registered once per
-process; reportlab reads the TrueType files and cuts the subsets); the rest is written here.
+A document is a list of blocks — :class:`Heading` (a line of text, wrapped when too wide),
+:class:`Facts` (a two-column table of labels and values), :class:`Boxes` (a ruled table of
+multi-line cells), :class:`Gap`, :class:`Grid` (a grid table of one-line cells, with a wrapped
+bold header, run-on columns and a total row, split between rows across pages with its header
+repeated) and :class:`NewPage` — that :func:`render_blocks` lays out on A4 pages with the page
+header (the title) and footer (the footer text and "Page X of Y"), then writes as a PDF 1.4
+file: one compressed content stream per page, a shared resource dictionary, and each font
+embedded as TrueType subsets of up to 256 characters (simple fonts with their widths and a
+``ToUnicode`` map, so text can be searched and extracted).  The fonts are those of
+:mod:`opencass.documents.pdf` (registered once per process; reportlab reads the TrueType files
+and cuts the subsets); the rest is written here.  Text is shown as given, never parsed.
 
 Why: reportlab's platypus builds, lays out and serialises an object per paragraph, table,
 page and PDF dictionary; a 5,000-agent period has 5,000 sales reports of ~90 small tables
