@@ -134,6 +134,7 @@ class Translator:
     _plural_fn: object = field(default=None, repr=False)
     _symbols: dict[int, str] | None = field(default=None, repr=False)
     _dates: dict[_date, str] = field(default_factory=dict, repr=False)  # a period has ~30
+    _plain: dict[str, str] = field(default_factory=dict, repr=False)  # number(v), no digits
 
     # -- messages -------------------------------------------------------------------------
     def gettext(self, msgid: str) -> str:
@@ -162,8 +163,14 @@ class Translator:
         """A grouped number; ``digits`` fixes the fraction digits, else it is shown as is."""
         if digits is None and isinstance(value, int):  # counts: the fast way below
             digits = 0
-        if digits is None:
-            return str(format_decimal(value, locale=self.locale, decimal_quantization=False))
+        if digits is None:  # rates and the like: few values, each formatted once
+            key = str(value)  # not the value: Decimal("19") == Decimal("19.0"), shown apart
+            text = self._plain.get(key)
+            if text is None:
+                text = str(format_decimal(value, locale=self.locale, decimal_quantization=False))
+                if len(self._plain) < 4096:
+                    self._plain[key] = text
+            return text
         quantum = Decimal(1).scaleb(-digits)
         value = Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP)
         if self._symbols is None:

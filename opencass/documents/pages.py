@@ -23,6 +23,7 @@ The output is deterministic: the same blocks, title and ``created`` give the sam
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ ROW_H = CELL * 1.45
 PAD_X, PAD_Y = 2.0, 1.5  # cell padding
 GREY = "0.50196 0.50196 0.50196"  # the rules and the footer
 HEAD_BG = "0.9 0.92 0.95"  # a grid's header row
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # what splitlines breaks at
 _ESCAPES = {ord("\\"): "\\\\", ord("("): "\\(", ord(")"): "\\)", 10: "\\n", 13: "\\r"}
 
 
@@ -354,6 +356,8 @@ def _grid_header(doc: _Document, grid: Grid, xs: list[float]) -> _Header:
 def _run_on_cell(doc: _Document, text: str, width: float) -> list[str]:
     """A cell's text as the lines it runs on to: broken at its line breaks, then to fit."""
     room = width - 2 * PAD_X
+    if not _LINE_BREAK.search(text) and doc.regular.width(text, CELL) <= room:
+        return [text]  # most cells: one line as it is
     return [
         line for part in text.splitlines() for line in _lines(doc, part, doc.regular, CELL, room)
     ]

@@ -134,3 +134,15 @@ def test_fast_number_formatting_matches_babel(lang: str) -> None:
     ]
     for n in counts:  # a count (an int) takes the fast way too, and reads as Babel has it
         assert t.number(n) == format_decimal(n, locale=t.locale), n
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_number_without_digits_is_babels_each_time_it_is_asked(lang: str) -> None:
+    """Such numbers (rates) are formatted once per translator and remembered."""
+    from babel.numbers import format_decimal
+
+    t = translator(lang, "reports")
+    values = [Decimal("19"), Decimal("19.0"), Decimal("7.50"), Decimal("7.5"), Decimal("-0.125")]
+    values += [Decimal("1234567.5"), Decimal("19"), Decimal("7.50")]
+    expected = [format_decimal(v, locale=t.locale, decimal_quantization=False) for v in values]
+    assert [t.number(v) for v in values] == expected

@@ -233,3 +233,13 @@ def test_empty_texts_and_line_breaks_in_headings(tmp_path: Path) -> None:
     ]
     text = " ".join(_run(["pdftotext", "-raw"], _pdf(blocks), tmp_path).split())
     assert "Party first line second line B x" in text
+
+
+@needs_poppler
+def test_a_line_break_in_a_run_on_cell_starts_a_new_line(tmp_path: Path) -> None:
+    rows = [["first\u2028second", "x"], ["short", "y\nz"], ["one line", "w"]]
+    grid = Grid(["A", "B"], rows, [60 * mm, 30 * mm], "LL", wrap=(0, 1))
+    text = _run(["pdftotext", "-layout"], _pdf([grid]), tmp_path)
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    for expected in (["first", "x"], ["second"], ["short", "y"], ["z"], ["one", "line", "w"]):
+        assert expected in lines, (expected, lines)
