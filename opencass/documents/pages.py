@@ -337,7 +337,7 @@ def _grid_header(doc: _Document, grid: Grid, xs: list[float]) -> _Header:
         if doc.lang not in ("zh", "ja") and text.strip():
             widest = max(font.width(word, CELL) for word in text.split())
             if widest > room:
-                size = max(MIN_HEADER_SIZE, CELL * room / widest)
+                size = max(MIN_HEADER_SIZE, CELL * room / widest * 0.99)  # not broken by rounding
         leading = CELL * 1.25 if size == CELL else size * 1.2
         cells.append((_lines(doc, text, font, size, room), size, leading))
     height = max(len(lines) * leading for lines, _, leading in cells) + 2 * PAD_Y

@@ -243,3 +243,23 @@ def test_a_line_break_in_a_run_on_cell_starts_a_new_line(tmp_path: Path) -> None
     lines = [line.split() for line in text.splitlines() if line.strip()]
     for expected in (["first", "x"], ["second"], ["short", "y"], ["z"], ["one", "line", "w"]):
         assert expected in lines, (expected, lines)
+
+
+@needs_poppler
+def test_a_header_word_too_wide_for_its_column_is_set_smaller_never_broken(
+    tmp_path: Path,
+) -> None:
+    from reportlab.pdfbase import pdfmetrics
+
+    from opencass.documents.pdf import font_for
+
+    words = ["Korrekturschluss", "Einreichungsschluss", "Fluggesellschaften", "Bereitstellung"]
+    bold = font_for("de")[1]
+    # each column as wide as its word at 6 points (and the cell's padding): 7 points do not fit;
+    # and the width of a column of the calendar, where "Korrekturschluss" once broke in two
+    widths = [pdfmetrics.stringWidth(w, bold, 6) + 4 for w in words[1:]]
+    widths.insert(0, (267 * mm - 12 - 24 * mm) / 10)
+    grid = Grid([f"{w} Agenten" for w in words], [["1", "2", "3", "4"]], widths, "LLLL")
+    text = _run(["pdftotext", "-raw"], _pdf([grid], lang="de"), tmp_path)
+    for word in words:
+        assert word in text.split(), (word, text)
