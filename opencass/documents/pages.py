@@ -180,15 +180,12 @@ class _Text:
         ops.append("BT")
 
     def show(self, font: _Font, size: float, x: float, y: float, text: str) -> None:
-        self.at(font, size, f"{x:.2f} {y:.2f}", text)
-
-    def at(self, font: _Font, size: float, xy: str, text: str) -> None:
-        """``text`` shown from ``xy`` (the position as written: "x y")."""
+        """``text`` in ``font`` at ``size`` from (``x``, ``y``)."""
         key = (font.number, text)
         runs = self.doc.encoded.get(key)
         if runs is None:
             runs = self.doc.encoded[key] = font.runs(text)
-        self.put(xy, runs, size)
+        self.put(f"{x:.2f} {y:.2f}", runs, size)
 
     def put(self, xy: str, runs: Sequence[tuple[str, str]], size: float) -> None:
         """Text already encoded (``_Font.runs``) shown from ``xy``."""
@@ -281,6 +278,14 @@ def _heading(doc: _Document, block: Heading, next_height: float) -> None:
     doc.after = after
 
 
+def _edges(left: float, widths: Sequence[float]) -> list[float]:
+    """The x of each column's left edge, and of the last one's right edge."""
+    xs = [left]
+    for w in widths:
+        xs.append(xs[-1] + w)
+    return xs
+
+
 def _cell_lines(doc: _Document, lines: Lines, size: float, width: float) -> list[tuple[str, _Font]]:
     return [
         (piece, font)
@@ -309,9 +314,7 @@ def _boxes(doc: _Document, block: Boxes) -> None:
                 y -= leading
             x += w
         tx.end()
-        xs = [doc.left]
-        for w in widths:
-            xs.append(xs[-1] + w)
+        xs = _edges(doc.left, widths)
         bottom = top - height
         rules = [(xs[0], top, xs[-1], top), (xs[0], bottom, xs[-1], bottom)]
         doc.rules(rules + [(x, bottom, x, top) for x in xs], 0.25)
@@ -413,8 +416,8 @@ def _row_text(doc: _Document, t: _Table, piece: list[tuple[Sequence[str], bool]]
     positions relative to the piece's top left corner."""
     grid, xs = t.grid, t.xs
     right = [a == "R" for a in grid.align]
-    lefts = [f"{x - xs[0] + PAD_X:.2f}" for x in xs]
     starts = [x - xs[0] + PAD_X for x in xs]
+    lefts = [f"{x:.2f}" for x in starts]
     rooms = [w - 2 * PAD_X for w in grid.widths]
     tx = doc.text()
     put, cells = tx.put, doc.cells
@@ -498,9 +501,7 @@ def _grid(doc: _Document, grid: Grid) -> None:
     body = [(row, False) for row in lines]
     if grid.total is not None:
         body.append((grid.total, True))
-    xs = [doc.left]
-    for w in grid.widths:
-        xs.append(xs[-1] + w)
+    xs = _edges(doc.left, grid.widths)
     key = (tuple(grid.header), tuple(grid.widths))
     header = doc.headers.get(key)
     if header is None:
