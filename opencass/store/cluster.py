@@ -211,12 +211,16 @@ class SessionLock:
         self.name = name
 
     def release(self) -> None:
-        """Remove the holder's row and end the lock's connection (which releases it)."""
+        """Remove the holder's row, unlock, and end the lock's connection.  The unlock is
+        explicit: the server ends a closed connection's backend -- and frees its locks -- a
+        moment after the client has gone, so a claim made right after a release could
+        otherwise still find the lock held."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
         try:
             conn.execute("DELETE FROM leases WHERE name = ? AND expires = ?", (self.name, LOCKED))
+            conn.execute("SELECT pg_advisory_unlock(?)", (lock_key(self.name),))
         finally:
             conn.close()
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -93,6 +94,7 @@ def test_two_nodes_racing_for_one_lease_one_wins(db: Database) -> None:
 _HOLD = """
 import sys, time
 from datetime import datetime
+from typing import Any
 from opencass.billing.closelock import take_close
 from opencass.config.database import PgUrl
 held = take_close(PgUrl(sys.argv[1]), None, "DE", "20261101M", "final",
@@ -149,3 +151,36 @@ def test_a_negative_lock_key_is_found_held() -> None:
     again = cluster.try_session_lock(url, name, "m", {}, T0)
     assert again is not None
     again.release()
+
+
+def test_a_released_lock_is_free_before_its_connection_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A claim made right after a release succeeds: the release unlocks on the server before
+    it returns.  (A closed connection's backend frees its locks a moment after the client has
+    gone, which once made a second close, run at once after the first, report "running".)
+    The fault injected: the lock's connection is not ended until later."""
+    from opencass.store import pg
+
+    url = PgUrl(pg_server().new_database())
+    kept: list[Any] = []
+    real = pg.connect_pg
+
+    def slow_to_end(address: str) -> Any:
+        conn = real(address)
+        kept.append(conn)
+        monkeypatch.setattr(conn, "close", lambda: None)
+        return conn
+
+    monkeypatch.setattr(pg, "connect_pg", slow_to_end)
+    try:
+        lock = cluster.try_session_lock(url, "close:DE:20261101M:final", "n", {"by": "t"}, T0)
+        assert lock is not None
+        lock.release()
+        monkeypatch.setattr(pg, "connect_pg", real)
+        again = cluster.try_session_lock(url, "close:DE:20261101M:final", "m", {}, T0)
+        assert again is not None
+        again.release()
+    finally:
+        for conn in kept:
+            conn._conn.close()
