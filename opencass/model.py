@@ -19,6 +19,7 @@ record decoded from HOT encodes back to the same bytes; other formats leave them
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -206,6 +207,24 @@ def frozen_builder(cls: type[T]) -> Callable[..., T]:
         return built
 
     return build
+
+
+def frozen_replacer(cls: type[T]) -> Callable[..., T]:
+    """``dataclasses.replace`` for a frozen, slotted dataclass ``cls``, several times faster:
+    every field is read at once and the copy made by ``frozen_builder``.  Like the builder it
+    validates nothing: callers give the named fields values of their types."""
+    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    read = operator.attrgetter(*names, *names[:1])  # two names at least: always a tuple
+    index = {n: i for i, n in enumerate(names)}
+    build = frozen_builder(cls)
+
+    def evolve(obj: T, **changes: Any) -> T:
+        values = list(read(obj))[: len(names)]
+        for name, value in changes.items():
+            values[index[name]] = value
+        return build(*values)
+
+    return evolve
 
 
 @dataclass(frozen=True, slots=True)

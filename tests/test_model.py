@@ -20,6 +20,7 @@ from opencass.model import (
     agent_check_digit,
     awb_check_digit,
     frozen_builder,
+    frozen_replacer,
     is_currency,
     minor_units,
     quantize,
@@ -146,6 +147,33 @@ def test_frozen_builder_instance_differs_when_a_value_differs() -> None:
     built = frozen_builder(AwbRecord)(*values)
     assert built != base
     assert built.awb_serial == "12345675"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [make_awb(), make_correction(), make_header()],
+    ids=["AwbRecord", "CorrectionRecord", "BillingHeader"],
+)
+def test_frozen_replacer_is_dataclasses_replace(record: object) -> None:
+    """Each field replaced alone, and two at once, gives what ``dataclasses.replace`` gives:
+    an ordinary frozen instance; the original is untouched."""
+    cls = type(record)
+    evolve = frozen_replacer(cls)
+    before = repr(record)
+    names = [f.name for f in dataclasses.fields(record)]  # type: ignore[arg-type]
+    for name in names:
+        marker = object()
+        got = evolve(record, **{name: marker})
+        assert got == replace(record, **{name: marker})  # type: ignore[type-var]
+        assert getattr(got, name) is marker and type(got) is cls
+    first, last = names[0], names[-1]
+    both = evolve(record, **{first: "A", last: "Z"})
+    assert both == replace(record, **{first: "A", last: "Z"})  # type: ignore[type-var]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(both, first, "X")
+    assert repr(record) == before
+    with pytest.raises(KeyError):
+        evolve(record, no_such_field=1)
 
 
 # --- record and file views ---------------------------------------------------------------------

@@ -375,8 +375,8 @@ class Breakdown:
         self.airlines: dict[str, VatSums] = defaultdict(dict)
 
     def add(self, item: Item, amount: ItemAmount) -> None:
-        for sums in (self.agents[amount.agent_code], self.airlines[amount.airline_prefix]):
-            add_vat(sums, item, amount.amount, self.currency, self.engine)
+        into = (self.agents[amount.agent_code], self.airlines[amount.airline_prefix])
+        add_vat(into, item, amount.amount, self.currency, self.engine)
 
     def merge(self, agents: dict[str, VatSums], airlines: dict[str, VatSums]) -> None:
         """Add the sums of another part of the close."""

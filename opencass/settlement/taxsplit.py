@@ -15,7 +15,7 @@ with a rate in force on its execution date, else untaxed.  An adjustment is unta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
@@ -150,13 +150,17 @@ VatSums = dict[VatKey, list[Decimal]]  # (category, rate) -> [net base, VAT]
 VatRow = tuple[str, Decimal, Decimal, Decimal]  # category, rate, net base, VAT
 
 
-def add_vat(sums: VatSums, item: Item, amount: Decimal, currency: str, tax: TaxEngine) -> None:
-    """Add ``item``'s parts (its ``amount`` due airline split as its invoice lines are) to the
-    VAT ``sums`` per category and rate."""
-    for part in split_item(item, amount, currency, tax, tax.invoicing.untaxed_category):
-        entry = sums.setdefault((part.category, part.rate), [ZERO, ZERO])
-        entry[0] += part.base
-        entry[1] += part.tax
+def add_vat(
+    into: Iterable[VatSums], item: Item, amount: Decimal, currency: str, tax: TaxEngine
+) -> None:
+    """Add ``item``'s parts (its ``amount`` due airline split as its invoice lines are) to each
+    of the VAT sums ``into`` per category and rate."""
+    parts = split_item(item, amount, currency, tax, tax.invoicing.untaxed_category)
+    for sums in into:
+        for part in parts:
+            entry = sums.setdefault((part.category, part.rate), [ZERO, ZERO])
+            entry[0] += part.base
+            entry[1] += part.tax
 
 
 def vat_rows(sums: VatSums | None) -> tuple[VatRow, ...]:

@@ -360,7 +360,7 @@ def _netted_lines(
     for item in items:
         amount = netting.amount(item, currency)
         if vat is not None and tax is not None:
-            add_vat(vat, item, amount.amount, currency, tax)
+            add_vat((vat,), item, amount.amount, currency, tax)
         out.append((amount, _line(item, late_awbs, amount.amount, currency, netting)))
     out.sort(key=lambda p: (p[0], p[1].awb))
     return out, [a for a, _ in out]
@@ -403,7 +403,7 @@ def agent_report(
             )
             if vat is not None and tax is not None:
                 adj = Adjustment(it.airline_prefix, it.agent_code, it.amount, it.reference)
-                add_vat(vat, adj, it.amount, currency, tax)
+                add_vat((vat,), adj, it.amount, currency, tax)
     for d in sorted(disputes, key=lambda d: (d.airline_prefix, d.awb_serial, d.dispute_id)):
         dispute_lines[d.airline_prefix].append(d)
     zero = quantize(ZERO, currency)
