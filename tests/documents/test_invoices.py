@@ -24,9 +24,9 @@ from opencass.documents.invoices import (
     build_invoices,
     render_invoice,
     render_invoices,
+    ubl,
 )
 from opencass.documents.invoices.model import CREDIT_NOTE, INVOICE
-from opencass.documents.invoices import ubl
 from opencass.documents.invoices.ubl import CAC, CBC
 from opencass.model import quantize
 from opencass.settlement.close import CloseResult
