@@ -11,15 +11,13 @@ the same reference time replaces the same files with the same bytes.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import pickle
 import secrets
 import shutil
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -31,6 +29,7 @@ from opencass.config.database import Database
 from opencass.config.model import CompanyKind, Config, PeriodError, find_period
 from opencass.events import Event, EventType, event
 from opencass.files import OUTBOX, fsync_dir
+from opencass.processes import fewer_collections
 from opencass.settlement.close import (
     CloseResult,
     Document,
@@ -55,7 +54,6 @@ __all__ = [
     "close_events",
     "dispute_adjustments",
     "document_events",
-    "fewer_collections",
     "finish_close",
     "forked",
     "record_close_events",
@@ -93,32 +91,6 @@ def dispute_adjustments(database: Database, country: str, period: str) -> list[A
         for d in rows
         if d.corrected_amount is not None
     ]
-
-
-_GC = threading.Lock()
-_gc_users: list[tuple[int, int, int]] = []  # the thresholds before the first user, per user
-
-
-@contextlib.contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Collect garbage less often for a while: a close makes millions of small objects that
-    live to its end, and CPython's default (a young collection every 700 allocations, each
-    older generation every 10 of the one below) cost a 1M-AWB close about a tenth of its
-    time; what exists when it starts is frozen (``gc.freeze``: never traversed again, nor its
-    pages touched in a forked child).  A close makes few reference cycles.  Closes running in
-    threads of one process share it: the last one to end restores the thresholds."""
-    with _GC:
-        _gc_users.append(gc.get_threshold() if not _gc_users else _gc_users[0])
-        gc.set_threshold(50_000, 20, 100)
-        gc.freeze()
-    try:
-        yield
-    finally:
-        with _GC:
-            before = _gc_users.pop()
-            if not _gc_users:
-                gc.unfreeze()
-                gc.set_threshold(*before)
 
 
 def run_close(

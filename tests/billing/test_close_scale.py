@@ -374,7 +374,7 @@ def test_netting_in_parts_with_tax_equals_one_pass(tmp_path: Path, rounding: str
 def test_fewer_collections_restores_the_thresholds_when_the_last_close_ends() -> None:
     import gc
 
-    from opencass.billing.closing import fewer_collections
+    from opencass.processes import fewer_collections
 
     before = gc.get_threshold()
     with fewer_collections():

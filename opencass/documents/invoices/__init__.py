@@ -69,7 +69,7 @@ from opencass.documents.invoices.model import (
 from opencass.documents.invoices.texts import default_terms, tr
 from opencass.documents.workers import init_renderer
 from opencass.model import LedgerSnapshot
-from opencass.processes import pool_context
+from opencass.processes import fewer_collections, pool_context
 from opencass.settlement.close import CloseResult, Document, collect_items, format_amount, stamp_of
 from opencass.settlement.netting import DEFAULT_NETTING, Adjustment, AgentStatement, Netting
 from opencass.settlement.remittance import format_reference
@@ -212,22 +212,19 @@ def _content(
     adjusted: dict[str, list[Adjustment]] = defaultdict(list)
     for a in adjustments:
         adjusted[a.agent_code].append(a)
+    out = []
     try:
-        out = []
-        for st in statements:
-            items, _written, _unpaired = collect_items(source.rows_of_agent(st.agent_code), tax)
-            out.append(
-                invoice_data(
-                    st,
-                    [*items, *adjusted.get(st.agent_code, ())],
-                    country=country,
-                    period=period,
-                    currency=currency,
-                    invoicing=invoicing,
-                    tax=tax,
-                    netting=netting,
-                )
-            )
+        with fewer_collections():  # records by the hundred thousand, few cycles
+            for st in statements:
+                rows = source.rows_of_agent(st.agent_code)
+                items, _written, _unpaired = collect_items(rows, tax)
+                out.append(
+                    invoice_data(
+                        st, [*items, *adjusted.get(st.agent_code, ())], country=country,
+                        period=period, currency=currency, invoicing=invoicing, tax=tax,
+                        netting=netting,
+                    )
+                )  # fmt: skip
         return out
     finally:
         source.close()
@@ -417,6 +414,11 @@ def render_invoice(inv: Invoice, signing: PdfSigningSettings | None = None) -> t
     """(PDF, UBL XML) of one invoice; the PDF a Factur-X PDF/A-3 with the CII inside when the
     recipient takes that format, signed with ``signing`` at the issue time; the XML empty when
     the recipient does not take UBL."""
+    with fewer_collections():
+        return _rendered(inv, signing)
+
+
+def _rendered(inv: Invoice, signing: PdfSigningSettings | None) -> tuple[bytes, bytes]:
     from opencass.documents.invoices.render import invoice_pdf
     from opencass.documents.invoices.ubl import invoice_xml
 

@@ -57,7 +57,7 @@ from opencass.documents.reports.ledger import disputes_of_period
 from opencass.documents.signing import sign_pdf
 from opencass.documents.workers import init_renderer
 from opencass.model import CorrectionRecord, LedgerSnapshot
-from opencass.processes import worker_context
+from opencass.processes import fewer_collections, worker_context
 from opencass.settlement.close import CloseResult, Document, collect_items, stamp_of
 from opencass.settlement.netting import (
     DEFAULT_NETTING,
@@ -248,7 +248,13 @@ Job = AgentBatch | AirlineJob | OperatorJob
 
 def run_job(job: Job, timings: Timings | None = None) -> list[Document]:
     """Render one job's documents (in a worker process, or inline); PDFs signed when the
-    office has a signing certificate."""
+    office has a signing certificate.  The job's input is frozen for the collector, which runs
+    less often meanwhile (``fewer_collections``)."""
+    with fewer_collections():
+        return _render(job, timings)
+
+
+def _render(job: Job, timings: Timings | None) -> list[Document]:
     if isinstance(job, AgentBatch):
         docs, ctx = _run_agents(job, timings), job.tasks[0].ctx
     elif isinstance(job, AirlineJob):
