@@ -134,9 +134,15 @@ class _Font:
         self.subset_of: dict[str, int] = {}
         self.subsets: list[list[int]] = []
         self.tables: list[dict[int, str]] = []  # per subset: str.translate to escaped codes
+        self.widths: dict[tuple[str, float], float] = {}
 
     def width(self, text: str, size: float) -> float:
-        result: float = self.tt.stringWidth(text, size)
+        """The width of ``text`` at ``size``, measured once per document (a run-on cell is
+        measured to break it, then again to place it)."""
+        key = (text, size)
+        result = self.widths.get(key)
+        if result is None:
+            result = self.widths[key] = self.tt.stringWidth(text, size)
         return result
 
     def _assign(self, text: str) -> None:
