@@ -5,7 +5,9 @@
 builds) the ledger of ``bench.close_bench``, closes the period, then times ``render_invoices``:
 the content of every agent's invoice rebuilt from the ledger, the numbers allocated in the store
 (one transaction), and every PDF and XML rendered in a process pool (the steps of
-``render_invoices``, timed one by one).  Issued invoices of an earlier run are cleared first, so
+``render_invoices``, timed one by one).  ``--with-reports``: then the period's reports of the
+same close, in a pool of the same size, and reports + invoices as one figure (issue 18's
+5-minute target).  Issued invoices of an earlier run are cleared first, so
 each run numbers from 1.  Prints the wall times, the wall time per invoice, the worker time per
 invoice (rendering wall time × workers / invoices) and the sizes.
 """
@@ -53,6 +55,11 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--unsigned", action="store_true", help="PDFs not signed (PAdES)")
     p.add_argument("--facturx", action="store_true", help="Factur-X PDF/A-3 as well as UBL")
+    p.add_argument(
+        "--with-reports",
+        action="store_true",
+        help="then the period's reports of the same close: reports + invoices, one figure",
+    )
     a = p.parse_args()
     spec = Spec(awbs=a.awbs, agents=a.agents, airlines=a.airlines)
     data_dir = OUT / f"close-{a.awbs}-{a.agents}-{a.airlines}"
@@ -108,6 +115,7 @@ def main() -> None:
         t2 = time.perf_counter()
         rendered = invoices._render_all(built, pool, signing)
         t3 = time.perf_counter()
+    reports = _reports(config, reference, result, a.workers) if a.with_reports else None
     n = len(built)
     pdf = sum(len(r[0]) for r in rendered)
     xml = sum(len(r[1]) for r in rendered)
@@ -121,6 +129,38 @@ def main() -> None:
         f"invoice ({(t3 - t2) * a.workers / max(n, 1) * 1000:.0f} ms of a worker per PDF + XML); "
         f"PDF {pdf / max(n, 1) / 1024:.0f} KiB, XML {xml / max(n, 1) / 1024:.0f} KiB per invoice"
     )
+    if reports is not None:
+        documents, seconds = reports
+        print(
+            f"reports of the same close: {documents:,} documents in {seconds:.1f} s; reports + "
+            f"invoices {seconds + t3 - t1:.1f} s (target 300 s)"
+        )
+
+
+def _reports(config: object, reference: object, result: object, workers: int) -> tuple[int, float]:
+    """The period's reports of ``result`` rendered in a pool of ``workers`` renderers, as the
+    close renders them (its jobs): (documents, wall seconds); prints the CPU per kind."""
+    from collections import defaultdict
+    from concurrent.futures import ProcessPoolExecutor
+
+    from opencass.documents.reports import plan_jobs, run_job_timed
+    from opencass.documents.workers import init_renderer
+    from opencass.processes import worker_context
+
+    t0 = time.perf_counter()
+    jobs = plan_jobs(config, COUNTRY, PERIOD, reference, result)  # type: ignore[arg-type]
+    documents, cpu = 0, defaultdict(float)
+    with ProcessPoolExecutor(
+        workers, mp_context=worker_context(), initializer=init_renderer, initargs=(os.getpid(),)
+    ) as pool:
+        for docs, timings in pool.map(run_job_timed, jobs):
+            documents += len(docs)
+            for kind, _wall, seconds in timings:
+                cpu[kind] += seconds
+    wall = time.perf_counter() - t0
+    top = sorted(cpu.items(), key=lambda kv: -kv[1])[:6]
+    print("reports, CPU per kind in all: " + ", ".join(f"{k} {v:.1f} s" for k, v in top))
+    return documents, wall
 
 
 if __name__ == "__main__":
