@@ -78,6 +78,7 @@ _LOCALE_IDS = {
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 
+_QUANTA = {d: Decimal(1).scaleb(-d) for d in range(5)}  # 1, 0.1, ..., 0.0001
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}|%\([a-z_]+\)[sd]")
 
 
@@ -171,7 +172,7 @@ class Translator:
                 if len(self._plain) < 4096:
                     self._plain[key] = text
             return text
-        quantum = Decimal(1).scaleb(-digits)
+        quantum = _QUANTA.get(digits) or Decimal(1).scaleb(-digits)
         value = Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP)
         if self._symbols is None:
             self._symbols = str.maketrans(
@@ -231,10 +232,19 @@ def _translator(lang: str, domain: str) -> Translator:
 _lock = threading.Lock()
 
 
+_made: dict[tuple[str | None, str], Translator] = {}  # read without the lock: one lookup
+
+
 def translator(lang: str | None, domain: str) -> Translator:
     """The (cached) translator for ``lang`` (negotiated to a supported language) and ``domain``."""
+    found = _made.get((lang, domain))
+    if found is not None:  # a report asks for it for every amount it shows
+        return found
     with _lock:
-        return _translator(negotiate(lang), domain)
+        made = _translator(negotiate(lang), domain)
+        if len(_made) < 256:
+            _made[(lang, domain)] = made
+        return made
 
 
 # -- build step and checks --------------------------------------------------------------------
@@ -252,7 +262,9 @@ def compile_catalogs(base: Path = LOCALE_DIR) -> list[Path]:
         write_mo(buffer, catalog, use_fuzzy=False)
         write_atomic(mo, buffer.getvalue())
         written.append(mo)
-    _translator.cache_clear()
+    with _lock:
+        _translator.cache_clear()
+        _made.clear()
     return written
 
 
