@@ -39,6 +39,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, localcontext
+from typing import NamedTuple
 
 from opencass.config.model import CompanyKind, Config, Country, Period
 from opencass.config.tax import AGENT_BASES, AIRLINE_BASES, TaxRule
@@ -79,8 +80,7 @@ def airport_country(code: str) -> str | None:
     return _airports().get(code.strip().upper())
 
 
-@dataclass(frozen=True, slots=True)
-class Portion:
+class Portion(NamedTuple):  # a tuple: several are made for every record taxed
     """A record's bases of one side in one category and rate (record currency, exact)."""
 
     side: str  # AIRLINE or AGENT

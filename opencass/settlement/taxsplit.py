@@ -16,8 +16,8 @@ with a rate in force on its execution date, else untaxed.  An adjustment is unta
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from typing import NamedTuple
 
 from opencass.config.tax import TaxRule
 from opencass.model import (
@@ -47,8 +47,7 @@ __all__ = [
 CHARGES, COMMISSION, ADJUSTMENTS = "charges", "commission", "adjustments"
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):  # a tuple: several are made for every item split
     """A share of an item's amount on one invoice line kind, in one tax category and rate."""
 
     side: str  # CHARGES, COMMISSION or ADJUSTMENTS
