@@ -7,7 +7,8 @@ the content of every agent's invoice rebuilt from the ledger, the numbers alloca
 (one transaction), and every PDF and XML rendered in a process pool (the steps of
 ``render_invoices``, timed one by one).  ``--with-reports``: then the period's reports of the
 same close, in a pool of the same size, and reports + invoices as one figure (issue 18's
-5-minute target).  Issued invoices of an earlier run are cleared first, so
+5-minute target); with ``--runs N`` (each run closing again) its median and minimum, and the
+baseline: reading every booked row the reports render from, once, in a pool of that size.  Issued invoices of an earlier run are cleared first, so
 each run numbers from 1.  Prints the wall times, the wall time per invoice, the worker time per
 invoice (rendering wall time × workers / invoices) and the sizes.
 """
@@ -18,9 +19,12 @@ import argparse
 import dataclasses
 import os
 import sqlite3
+import statistics
 import time
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from bench.close_bench import COUNTRY, OUT, PERIOD, _period, build_ledger, config_for
 from bench.generate import Spec
@@ -45,8 +49,6 @@ def _clear(database: os.PathLike[str]) -> None:
 
 def main() -> None:
     """Command-line entry point."""
-    import opencass.documents.invoices as invoices
-    from opencass.billing.closing import run_close
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--awbs", type=int, default=1_000_000)
@@ -55,6 +57,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--unsigned", action="store_true", help="PDFs not signed (PAdES)")
     p.add_argument("--facturx", action="store_true", help="Factur-X PDF/A-3 as well as UBL")
+    p.add_argument("--runs", type=int, default=1, help="runs (with --with-reports: median, min)")
     p.add_argument(
         "--with-reports",
         action="store_true",
@@ -103,6 +106,28 @@ def main() -> None:
             str(data_dir / "keys/pdf_signing_cert.pem"), str(data_dir / "keys/pdf_signing_key.pem")
         )
     reference = _period().billing_available
+    totals, result = [], None
+    for run in range(a.runs):
+        if run:
+            _clear(database)
+        seconds, result = _once(a, config, database, signing, reference)
+        totals.append(seconds)
+    if a.with_reports:
+        rows = _baseline(config, reference, result, a.workers)
+        print(
+            f"reports + invoices, {len(totals)} run(s): median {statistics.median(totals):.1f} s,"
+            f" min {min(totals):.1f} s (target 300 s); baseline: reading the {rows[0]:,} booked"
+            f" rows the reports render from, same pool size, {rows[1]:.1f} s; ratio"
+            f" {statistics.median(totals) / max(rows[1], 1e-9):.1f}"
+        )
+
+
+def _once(
+    a: argparse.Namespace, config: Any, database: Path, signing: Any, reference: Any
+) -> tuple[float, Any]:
+    """One run: the close, then its invoices (then its reports): the seconds after the close."""
+    import opencass.documents.invoices as invoices
+    from opencass.billing.closing import run_close
 
     t0 = time.perf_counter()
     result = run_close(config, COUNTRY, PERIOD, reference)
@@ -127,14 +152,34 @@ def main() -> None:
         f"content + numbering {t2 - t1:.1f} s; rendering {t3 - t2:.1f} s; "
         f"invoices in all {t3 - t1:.1f} s = {(t3 - t1) / max(n, 1) * 1000:.1f} ms wall per "
         f"invoice ({(t3 - t2) * a.workers / max(n, 1) * 1000:.0f} ms of a worker per PDF + XML); "
-        f"PDF {pdf / max(n, 1) / 1024:.0f} KiB, XML {xml / max(n, 1) / 1024:.0f} KiB per invoice"
+        f"PDF {pdf / max(n, 1) / 1024:.0f} KiB, XML {xml / max(n, 1) / 1024:.0f} KiB per invoice",
+        flush=True,
     )
-    if reports is not None:
-        documents, seconds = reports
-        print(
-            f"reports of the same close: {documents:,} documents in {seconds:.1f} s; reports + "
-            f"invoices {seconds + t3 - t1:.1f} s (target 300 s)"
-        )
+    if reports is None:
+        return t3 - t1, result
+    documents, seconds = reports
+    print(
+        f"reports of the same close: {documents:,} documents in {seconds:.1f} s; reports + "
+        f"invoices {seconds + t3 - t1:.1f} s (target 300 s)",
+        flush=True,
+    )
+    return seconds + t3 - t1, result
+
+
+def _baseline(config: Any, reference: Any, result: Any, workers: int) -> tuple[int, float]:
+    """Reading every booked row the reports render from, once, in a pool of ``workers``:
+    (rows, seconds)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bench.reports_bench import read_rows
+    from opencass.documents.reports import plan_jobs
+    from opencass.processes import worker_context
+
+    jobs = plan_jobs(config, COUNTRY, PERIOD, reference, result)
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=worker_context()) as pool:
+        rows = sum(pool.map(read_rows, jobs))
+    return rows, time.perf_counter() - t0
 
 
 def _reports(config: object, reference: object, result: object, workers: int) -> tuple[int, float]:
