@@ -1,16 +1,16 @@
 """Benchmark of the invoices of a 5,000-agent period (issue 5): number, PDF and UBL XML each.
 
 ``python -m bench.invoices_bench [--awbs N --agents M --airlines K --workers W] [--unsigned]
-[--facturx]`` reuses (or
-builds) the ledger of ``bench.close_bench``, closes the period, then times ``render_invoices``:
-the content of every agent's invoice rebuilt from the ledger, the numbers allocated in the store
-(one transaction), and every PDF and XML rendered in a process pool (the steps of
-``render_invoices``, timed one by one).  ``--with-reports``: then the period's reports of the
-same close, in a pool of the same size, and reports + invoices as one figure (issue 18's
-5-minute target); with ``--runs N`` (each run closing again) its median and minimum, and the
-baseline: reading every booked row the reports render from, once, in a pool of that size.  Issued invoices of an earlier run are cleared first, so
-each run numbers from 1.  Prints the wall times, the wall time per invoice, the worker time per
-invoice (rendering wall time × workers / invoices) and the sizes.
+[--facturx] [--with-reports] [--runs N]`` reuses (or builds) the ledger of
+``bench.close_bench``, closes the period, then times ``render_invoices``: the content of every
+agent's invoice rebuilt from the ledger, the numbers allocated in the store (one transaction),
+and every PDF and XML rendered in a process pool (the steps of ``render_invoices``, timed one
+by one).  ``--with-reports``: then the period's reports of the same close, in a pool of the
+same size, and reports + invoices as one figure (issue 18's 5-minute target); with ``--runs
+N`` (each run closing again) its median and minimum, and the baseline: reading every booked
+row the reports render from, once, in a pool of that size.  Issued invoices of an earlier run
+are cleared first, so each run numbers from 1.  Prints the wall times, the wall time per
+invoice, the worker time per invoice (rendering wall time × workers / invoices) and the sizes.
 """
 
 from __future__ import annotations
