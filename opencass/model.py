@@ -214,12 +214,13 @@ def frozen_replacer(cls: type[T]) -> Callable[..., T]:
     every field is read at once and the copy made by ``frozen_builder``.  Like the builder it
     validates nothing: callers give the named fields values of their types."""
     names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-    read = operator.attrgetter(*names, *names[:1])  # two names at least: always a tuple
+    get = operator.attrgetter(*names)  # a tuple of the values, from two fields on
+    read = get if len(names) > 1 else (lambda obj: (get(obj),))
     index = {n: i for i, n in enumerate(names)}
     build = frozen_builder(cls)
 
     def evolve(obj: T, **changes: Any) -> T:
-        values = list(read(obj))[: len(names)]
+        values = list(read(obj))
         for name, value in changes.items():
             values[index[name]] = value
         return build(*values)
